@@ -1,0 +1,38 @@
+"""The feature store's exceptions.
+
+    FeatureStoreError
+    ├── InvalidName            a symbol or feature name that is empty, too long or could escape the cache folder
+    ├── BackendUnavailable     the manifest database cannot be reached (PostgreSQL down, DuckDB file held elsewhere)
+    │   └── ManifestLocked     the DuckDB file is held by another process (names its PID)
+    ├── LockTimeout            an advisory lock was not granted within lock_timeout; the transaction was rolled back
+    ├── PoolTimeout            no pooled connection within the pool timeout
+    └── ComputeTimeout         another worker's compute of the same key did not finish within the compute lease
+"""
+
+
+class FeatureStoreError(Exception):
+    """Base class of every error the feature store raises on purpose."""
+
+
+class InvalidName(FeatureStoreError, ValueError):
+    """A symbol or feature name that is not allowed."""
+
+
+class BackendUnavailable(FeatureStoreError):
+    """The manifest backend cannot be reached."""
+
+
+class ManifestLocked(BackendUnavailable):
+    """The DuckDB manifest file is held by another process."""
+
+
+class LockTimeout(FeatureStoreError):
+    """An advisory lock wait exceeded lock_timeout."""
+
+
+class PoolTimeout(FeatureStoreError):
+    """No pooled connection was free within the pool timeout."""
+
+
+class ComputeTimeout(FeatureStoreError):
+    """Waiting for another worker's compute of the same key exceeded the lease."""

@@ -1,0 +1,1 @@
+"""Manifest backends behind one Protocol: PostgreSQL (shared), DuckDB (embedded default and fallback), memory (tests)."""

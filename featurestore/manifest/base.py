@@ -1,0 +1,86 @@
+"""The manifest's data types and the Protocol every backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+HEALTHY = "healthy"
+DEGRADED = "degraded"
+UNHEALTHY = "unhealthy"
+
+
+class LockScope(StrEnum):
+    """Which advisory key serializes an insert: the entry's symbol, or one shared key (the benchmark's baseline)."""
+
+    SYMBOL = "symbol"
+    GLOBAL = "global"
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One cached frame: its key (symbol, feature, params_digest) and the file that holds it."""
+
+    symbol: str
+    feature: str
+    params_digest: str
+    version: int
+    path: str  # relative to the cache folder
+    rows: int
+    bytes: int
+    sha256: str
+    created_at: datetime
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.symbol, self.feature, self.params_digest)
+
+
+@dataclass(frozen=True)
+class InsertOutcome:
+    """What an insert did: `inserted` is False when the key already existed and the stored row was kept."""
+
+    entry: ManifestEntry
+    inserted: bool
+    backend: str
+    lock_wait_ms: float
+    latency_ms: float
+
+
+@dataclass(frozen=True)
+class ComponentHealth:
+    """A component's status word (`healthy` / `degraded` / `unhealthy`) and what the check saw."""
+
+    status: str
+    details: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def healthy(self) -> bool:
+        return self.status == HEALTHY
+
+
+class ManifestBackend(Protocol):
+    """A manifest store. Inserts are idempotent on (symbol, feature, params_digest)."""
+
+    name: str
+
+    def insert(self, entry: ManifestEntry, *, lock: LockScope = LockScope.SYMBOL, hold_ms: float = 0.0) -> InsertOutcome:
+        """Insert under the advisory lock of `lock`; `hold_ms` is extra work held inside the lock (benchmarks)."""
+        ...
+
+    def get(self, symbol: str, feature: str, params_digest: str) -> ManifestEntry | None: ...
+
+    def delete(self, symbol: str, feature: str, params_digest: str) -> bool: ...
+
+    def entries(self, symbol: str | None = None) -> Iterator[ManifestEntry]: ...
+
+    def count_duplicates(self) -> int:
+        """Rows sharing a key with another row: always 0 while the unique constraint holds."""
+        ...
+
+    def health(self) -> ComponentHealth: ...
+
+    def close(self) -> None: ...
