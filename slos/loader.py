@@ -1,0 +1,126 @@
+"""Reading spec files: YAML → models, with errors that name the file, the field path and the reason."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import ValidationError
+
+from slos.models import NATIVE_VERSION, SLO, SpecFile
+
+DEFAULT_SPECS_DIR = Path(__file__).resolve().parent / "specs"
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.field or '<document>'}: {self.reason}"
+
+
+class SpecError(Exception):
+    """Specs that cannot be used: one `file: field: reason` line per problem."""
+
+    def __init__(self, path: Path | str, problems: Sequence[tuple[str, str]] = (), *, more: Sequence[Problem] = ()):
+        self.problems = tuple(Problem(str(path), field, reason) for field, reason in problems) + tuple(more)
+        super().__init__("\n".join(str(problem) for problem in self.problems))
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    path: Path
+    spec: SpecFile
+    source_format: Literal["native", "openslo"]
+
+
+@dataclass(frozen=True)
+class SpecSet:
+    """Every spec of a folder, in file-name order."""
+
+    specs: tuple[LoadedSpec, ...]
+
+    @property
+    def slos(self) -> tuple[SLO, ...]:
+        return tuple(slo for loaded in self.specs for slo in loaded.spec.slos)
+
+
+def field_path(loc: Iterable[int | str]) -> str:
+    """Pydantic's error location as `slos[0].objective.threshold` (union tags such as `quantile` dropped)."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in {"quantile", "gauge", "ratio", "latency_budget"} and text.endswith("objective"):
+            continue
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def problems_of(error: ValidationError) -> list[tuple[str, str]]:
+    return [(field_path(detail["loc"]), detail["msg"]) for detail in error.errors()]
+
+
+def parse_native(document: Any, path: Path) -> SpecFile:
+    try:
+        return SpecFile.model_validate(document)
+    except ValidationError as exc:
+        raise SpecError(path, problems_of(exc)) from None
+
+
+def load_file(path: Path) -> LoadedSpec:
+    """Parse one spec file, native (`version: featurestore/v1`) or OpenSLO v1 (one or several documents)."""
+    try:
+        documents = [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise SpecError(path, [(where, f"malformed YAML: {getattr(exc, 'problem', None) or exc}")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(path, [("", f"cannot read: {exc}")]) from None
+    if not documents:
+        raise SpecError(path, [("", "the file holds no YAML document")])
+    first = documents[0]
+    if not isinstance(first, dict):
+        raise SpecError(path, [("", f"expected a mapping at the top, got {type(first).__name__}")])
+    if str(first.get("apiVersion", "")).startswith("openslo/"):
+        from slos import openslo
+
+        return LoadedSpec(path, openslo.parse_documents(documents, path), "openslo")
+    if len(documents) > 1:
+        raise SpecError(path, [("", f"a {NATIVE_VERSION} spec is one YAML document, found {len(documents)}")])
+    return LoadedSpec(path, parse_native(first, path), "native")
+
+
+def load_specs(folder: Path = DEFAULT_SPECS_DIR) -> SpecSet:
+    """Every `*.yaml`/`*.yml` in `folder`; all problems of all files are reported together, SLO names are unique."""
+    if not folder.is_dir():
+        raise SpecError(folder, [("", "not a folder of spec files")])
+    paths = sorted(p for p in folder.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
+    if not paths:
+        raise SpecError(folder, [("", "no *.yaml spec files found")])
+    loaded: list[LoadedSpec] = []
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            loaded.append(load_file(path))
+        except SpecError as exc:
+            problems.extend(exc.problems)
+    owner: dict[str, Path] = {}
+    for item in loaded:
+        for index, slo in enumerate(item.spec.slos):
+            if slo.name in owner:
+                reason = f"SLO name {slo.name!r} is also used in {owner[slo.name]}"
+                problems.append(Problem(str(item.path), f"slos[{index}].name", reason))
+            owner.setdefault(slo.name, item.path)
+    if problems:
+        raise SpecError(folder, more=problems)
+    return SpecSet(tuple(loaded))

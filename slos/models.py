@@ -1,0 +1,266 @@
+"""Pydantic models of the SLO specs: frozen, `extra="forbid"`, so a typo is an error naming the file and the field.
+
+A complete native spec (`slos/specs/featurestore.yaml` is the real one; `tests/slos/test_models.py` parses this one):
+
+```yaml
+version: featurestore/v1
+service: featurestore
+runbook_base_url: https://example.com/runbooks
+labels: {team: ml-platform}
+slos:
+  - name: manifest_insert_p95_ms            # the key under `slos` in GET /api/v1/monitoring/slo
+    description: Manifest insert p95 latency stays under 5 ms
+    objective: {kind: quantile, metric: manifest_insert_latency_ms, quantile: 0.95, op: "<", threshold: 5, window: 5m}
+    alerts:
+      - name: FeatureStoreManifestInsertLatencyHigh
+        for: 10m
+        severity: warning
+        summary: Manifest insert p95 latency exceeds 5ms SLO
+        description: "Current p95: {{ $value }}ms - investigate advisory lock effectiveness"
+  - name: hit_ratio_percent
+    description: Cache hit ratio stays at or above 95 %
+    objective: {kind: gauge, metric: featurestore_hit_ratio, scale: 100, op: ">=", threshold: 95}
+  - name: http_availability_percent
+    description: 99.9 % of HTTP requests succeed over 30 days
+    objective:
+      kind: ratio
+      target: 0.999
+      period: 30d
+      bad: {metric: featurestore_http_requests_total, matchers: {status_class: 5xx}}
+      total: {metric: featurestore_http_requests_total}
+    burn_rate: {name: FeatureStoreAvailabilityBudgetBurn, summary: Availability error budget burning}
+```
+
+Objective kinds: `quantile` (a histogram quantile against a threshold in the histogram's unit), `gauge` (a gauge, or
+a ratio of two gauges, times `scale`, against a threshold with <, <=, >, >=, ==), `ratio` (good/total or bad/total
+events with an error budget), `latency_budget` (the fraction of a histogram's events under a bucket boundary, with an
+error budget). The first two are alerted by `alerts`; the budgeted ones by multi-window multi-burn-rate `burn_rate`.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NATIVE_VERSION = "featurestore/v1"
+
+_DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+Duration = Annotated[str, Field(pattern=_DURATION.pattern, description="Prometheus duration: 30s, 5m, 1h, 30d")]
+SloName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="snake_case, the /slo key")]
+AlertName = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]{0,62}$", description="CamelCase alert name")]
+MetricName = Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
+LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+Fraction = Annotated[float, Field(gt=0, lt=1, description="between 0 and 1, exclusive: 0.999 = 99.9 %")]
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a Prometheus duration such as `5m` or `30d`."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"not a duration: {text!r}")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+class Op(StrEnum):
+    """How the measured value must compare with the threshold for the SLO to hold."""
+
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+    EQ = "=="
+
+    def holds(self, value: float, threshold: float) -> bool:
+        return {
+            Op.LT: value < threshold,
+            Op.LE: value <= threshold,
+            Op.GT: value > threshold,
+            Op.GE: value >= threshold,
+            Op.EQ: value == threshold,
+        }[self]
+
+    @property
+    def violated(self) -> str:
+        """The PromQL comparison that is true when the SLO is violated (`<` becomes `>=`)."""
+        return {Op.LT: ">=", Op.LE: ">", Op.GT: "<=", Op.GE: "<", Op.EQ: "!="}[self]
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class ThresholdAlert(_Model):
+    """An alert that fires when a threshold objective is violated for `for`."""
+
+    name: AlertName
+    for_: Duration = Field(alias="for")
+    severity: Severity
+    summary: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    # The alert's own threshold when it differs from the objective's (pool exhausted = utilization at 100 %).
+    threshold: float | None = None
+    labels: dict[LabelName, str] = Field(default_factory=dict)
+
+
+class QuantileObjective(_Model):
+    """`histogram_quantile(quantile, sum by (le, *by) (rate(metric_bucket{matchers}[window]))) op threshold`."""
+
+    kind: Literal["quantile"]
+    metric: MetricName
+    quantile: Fraction
+    op: Op = Op.LT
+    threshold: float = Field(gt=0)
+    window: Duration = "5m"
+    by: tuple[LabelName, ...] = ()
+    matchers: dict[LabelName, str] = Field(default_factory=dict)
+
+
+class GaugeObjective(_Model):
+    """`aggregate(metric{matchers}) [/ aggregate(divide_by)] * scale op threshold`."""
+
+    kind: Literal["gauge"]
+    metric: MetricName
+    divide_by: MetricName | None = None
+    scale: float = Field(default=1.0, gt=0)
+    op: Op
+    threshold: float
+    aggregate: Literal["min", "max", "sum", "avg"] | None = None
+    by: tuple[LabelName, ...] = ()
+    matchers: dict[LabelName, str] = Field(default_factory=dict)
+
+
+class EventSelector(_Model):
+    """Counted events: a catalog counter with label matchers (native), or a PromQL query (OpenSLO).
+
+    A query is a counter selector that the generator wraps in `sum(rate(…[window]))`, unless it contains
+    `{{.window}}`, in which case it is a template used as is with the window substituted.
+    """
+
+    metric: MetricName | None = None
+    matchers: dict[LabelName, str] = Field(default_factory=dict)
+    query: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EventSelector:
+        if (self.metric is None) == (self.query is None):
+            raise ValueError("give exactly one of `metric` (with optional `matchers`) or `query`")
+        if self.query is not None and self.matchers:
+            raise ValueError("`matchers` go with `metric`, not with `query`")
+        return self
+
+
+class RatioObjective(_Model):
+    """Good/total or bad/total events over `period`, with an error budget of 1 - target."""
+
+    kind: Literal["ratio"]
+    target: Fraction
+    period: Duration = "30d"
+    good: EventSelector | None = None
+    bad: EventSelector | None = None
+    total: EventSelector
+
+    @model_validator(mode="after")
+    def _good_or_bad(self) -> RatioObjective:
+        if (self.good is None) == (self.bad is None):
+            raise ValueError("give exactly one of `good` or `bad`, with `total`")
+        return self
+
+
+class LatencyBudgetObjective(_Model):
+    """The fraction of a histogram's events at or under `threshold` (a bucket boundary) is at least `target`."""
+
+    kind: Literal["latency_budget"]
+    metric: MetricName
+    threshold: float = Field(gt=0)
+    target: Fraction
+    period: Duration = "30d"
+    matchers: dict[LabelName, str] = Field(default_factory=dict)
+
+
+Objective = Annotated[
+    QuantileObjective | GaugeObjective | RatioObjective | LatencyBudgetObjective, Field(discriminator="kind")
+]
+BUDGETED = (RatioObjective, LatencyBudgetObjective)
+
+
+class BurnRateAlerting(_Model):
+    """Multi-window multi-burn-rate alerts of a budgeted SLO (one rule per window pair) and its absent-metrics alert."""
+
+    name: AlertName
+    summary: str = Field(min_length=1)
+    description: str = "{{ $labels.slo }} is burning its error budget {{ $value | humanize }}x faster than sustainable"
+    page_severity: Severity = Severity.CRITICAL
+    ticket_severity: Severity = Severity.WARNING
+    absent_for: Duration = "10m"
+    labels: dict[LabelName, str] = Field(default_factory=dict)
+
+
+class SLO(_Model):
+    name: SloName
+    description: str = Field(min_length=1)
+    objective: Objective
+    alerts: tuple[ThresholdAlert, ...] = ()
+    burn_rate: BurnRateAlerting | None = None
+    labels: dict[LabelName, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _alerting_fits_kind(self) -> SLO:
+        if self.budgeted:
+            if self.alerts:
+                raise ValueError(f"a {self.objective.kind} SLO is alerted by `burn_rate`, not `alerts`")
+        elif self.burn_rate is not None:
+            raise ValueError(f"a {self.objective.kind} SLO has no error budget: use `alerts`, not `burn_rate`")
+        return self
+
+    @property
+    def budgeted(self) -> bool:
+        return isinstance(self.objective, BUDGETED)
+
+    @property
+    def status_threshold(self) -> float:
+        """The threshold GET /slo reports: the objective's threshold, or the target in percent for budgeted SLOs."""
+        if isinstance(self.objective, RatioObjective | LatencyBudgetObjective):
+            return round(self.objective.target * 100, 6)
+        return self.objective.threshold
+
+    @property
+    def status_op(self) -> Op:
+        if isinstance(self.objective, RatioObjective | LatencyBudgetObjective):
+            return Op.GE
+        return self.objective.op
+
+    def compliant(self, current: float) -> bool:
+        """Whether a current value (in the units of `status_threshold`) meets the SLO."""
+        return self.status_op.holds(current, self.status_threshold)
+
+
+class SpecFile(_Model):
+    """One native spec file: a service and its SLOs."""
+
+    version: Literal["featurestore/v1"]
+    service: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
+    description: str = ""
+    runbook_base_url: str = Field(min_length=1, description="runbook_url = <this>/<AlertName>.md")
+    labels: dict[LabelName, str] = Field(default_factory=dict)
+    slos: tuple[SLO, ...] = Field(min_length=1)
+
+    @field_validator("slos")
+    @classmethod
+    def _unique_names(cls, slos: tuple[SLO, ...]) -> tuple[SLO, ...]:
+        seen: set[str] = set()
+        for slo in slos:
+            if slo.name in seen:
+                raise ValueError(f"SLO name {slo.name!r} is used twice")
+            seen.add(slo.name)
+        return slos
