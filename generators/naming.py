@@ -57,3 +57,23 @@ def _common_prefix(a: str, b: str) -> str:
             break
         common.append(x)
     return "_".join(common) + "_" if common else ""
+
+
+# What the dashboards plot beyond the SLOs' own expressions; rules.py records every one of these, and the dashboards
+# query them by the names above. (metric, quantile, window, grouping labels besides job and le)
+DASHBOARD_QUANTILES: tuple[tuple[str, float, str, tuple[str, ...]], ...] = (
+    ("manifest_insert_latency_ms", 0.50, "5m", ("backend",)),
+    ("manifest_insert_latency_ms", 0.95, "5m", ("backend",)),
+    ("manifest_insert_latency_ms", 0.99, "5m", ("backend",)),
+    ("advisory_lock_wait_time_ms", 0.50, "5m", ()),
+    ("advisory_lock_wait_time_ms", 0.95, "5m", ()),
+    ("advisory_lock_wait_time_ms", 0.99, "5m", ()),
+    ("advisory_lock_wait_time_ms", 0.95, "5m", ("symbol",)),
+)
+# (counter or histogram _count, window, grouping labels besides job)
+DASHBOARD_RATES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("featurestore_hits_total", "5m", ("symbol",)),
+    ("featurestore_misses_total", "5m", ("symbol",)),
+    ("manifest_insert_latency_ms_count", "5m", ("backend",)),
+    ("manifest_insert_latency_ms_count", "5m", ("symbol",)),
+)
