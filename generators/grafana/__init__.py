@@ -1,0 +1,115 @@
+"""Grafana as code (grafanalib): the dashboards, their provisioning files and the import payload, as file texts.
+
+    queries.py       PromQL of every panel, from the catalog and the recording-rule names
+    panels.py        grafanalib panels on the `$datasource` variable, threshold steps, grid layout
+    featurestore.py  the guide's dashboard (six panels + the SLOs it names without a panel)
+    budget.py        one row per budgeted SLO: error budget remaining and burn rate per alert window
+    this module      `dashboard_files(specs)`: path under rendered/ -> exact file text
+
+`python -m generators` writes these files; nothing here touches the disk.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from grafanalib._gen import DashboardEncoder
+
+from generators.grafana import featurestore
+from slos.loader import SpecSet
+
+DASHBOARD_PATH = "grafana/dashboards/featurestore.json"
+IMPORT_PATH = "grafana/import/grafana_dashboard_featurestore.json"
+DATASOURCE_PATH = "grafana/provisioning/datasources/prometheus.yaml"
+PROVIDER_PATH = "grafana/provisioning/dashboards/featurestore.yaml"
+
+PROMETHEUS_URL = "http://prometheus:9090"  # the guide's Prometheus host
+SCRAPE_INTERVAL = "30s"  # the guide's scrape_interval; Grafana's minimum step for this datasource
+DASHBOARDS_MOUNT = "/var/lib/grafana/dashboards/featurestore"  # where rendered/grafana/dashboards is mounted
+REGENERATE = "python -m generators (make render)"
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def dashboard_files(specs: SpecSet) -> dict[str, str]:
+    """Every Grafana file under the output folder, path -> text; the same specs give the same bytes."""
+    sources = _sources(specs)
+    dashboard = _plain(
+        featurestore.dashboard(
+            specs,
+            f"The feature store monitoring guide's dashboard. Generated from {sources} by {REGENERATE}: "
+            "edit the spec or generators/grafana, not this JSON.",
+        )
+    )
+    payload = {
+        "dashboard": dashboard,
+        "message": f"Generated from {sources} by {REGENERATE}",
+        "overwrite": True,
+    }
+    header = f"# Generated from {sources} by {REGENERATE}. Do not edit.\n"
+    return {
+        DASHBOARD_PATH: _json(dashboard),
+        IMPORT_PATH: _json(payload),
+        DATASOURCE_PATH: header + _yaml(_datasource()),
+        PROVIDER_PATH: header + f"# Mount rendered/grafana/dashboards at {DASHBOARDS_MOUNT}.\n" + _yaml(_provider()),
+    }
+
+
+def _datasource() -> dict[str, Any]:
+    return {
+        "apiVersion": 1,
+        "datasources": [
+            {
+                "name": "Prometheus",
+                "type": "prometheus",
+                "uid": "prometheus",
+                "access": "proxy",
+                "url": PROMETHEUS_URL,
+                "isDefault": True,
+                "editable": False,
+                "jsonData": {"timeInterval": SCRAPE_INTERVAL, "httpMethod": "POST"},
+            }
+        ],
+    }
+
+
+def _provider() -> dict[str, Any]:
+    return {
+        "apiVersion": 1,
+        "providers": [
+            {
+                "name": "featurestore",
+                "orgId": 1,
+                "folder": "FeatureStore",
+                "type": "file",
+                "disableDeletion": False,
+                "allowUiUpdates": False,
+                "updateIntervalSeconds": 30,
+                "options": {"path": DASHBOARDS_MOUNT, "foldersFromFilesStructure": False},
+            }
+        ],
+    }
+
+
+def _sources(specs: SpecSet) -> str:
+    """The spec files, relative to the repository when they live in it (so the text is the same on every clone)."""
+    names = []
+    for loaded in specs.specs:
+        path = loaded.path.resolve()
+        names.append(str(path.relative_to(_REPO)) if path.is_relative_to(_REPO) else path.name)
+    return ", ".join(names)
+
+
+def _plain(dashboard: Any) -> dict[str, Any]:
+    plain: dict[str, Any] = json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder))
+    return plain
+
+
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, indent=2) + "\n"
+
+
+def _yaml(data: dict[str, Any]) -> str:
+    return yaml.safe_dump(data, sort_keys=True, default_flow_style=False)
