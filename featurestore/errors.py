@@ -1,12 +1,12 @@
 """The feature store's exceptions.
 
-    FeatureStoreError
-    ├── InvalidName            a symbol or feature name that is empty, too long or could escape the cache folder
-    ├── BackendUnavailable     the manifest database cannot be reached (PostgreSQL down, DuckDB file held elsewhere)
-    │   └── ManifestLocked     the DuckDB file is held by another process (names its PID)
-    ├── LockTimeout            an advisory lock was not granted within lock_timeout; the transaction was rolled back
-    ├── PoolTimeout            no pooled connection within the pool timeout
-    └── ComputeTimeout         another worker's compute of the same key did not finish within the compute lease
+FeatureStoreError
+├── InvalidName            a symbol or feature name that is empty, too long or could escape the cache folder
+├── BackendUnavailable     the manifest database cannot be reached (PostgreSQL down, DuckDB file held elsewhere)
+│   └── ManifestLocked     the DuckDB file is held by another process (names its PID)
+├── LockTimeout            an advisory lock was not granted within lock_timeout; the transaction was rolled back
+├── PoolTimeout            no pooled connection within the pool timeout
+└── ComputeTimeout         another worker's compute of the same key did not finish within the compute lease
 """
 
 
@@ -23,7 +23,11 @@ class BackendUnavailable(FeatureStoreError):
 
 
 class ManifestLocked(BackendUnavailable):
-    """The DuckDB manifest file is held by another process."""
+    """The DuckDB manifest file is held by another process; `pid` is the holder's when DuckDB names it."""
+
+    def __init__(self, message: str, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
 
 
 class LockTimeout(FeatureStoreError):

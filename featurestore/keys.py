@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from featurestore.errors import InvalidName
@@ -12,12 +13,14 @@ from featurestore.errors import InvalidName
 # Namespaces keep our keys apart from other applications' advisory locks in the same database.
 LOCK_NAMESPACE = "featurestore.manifest"
 COMPUTE_NAMESPACE = "featurestore.compute"
+SCHEMA_NAMESPACE = "featurestore.schema"
 GLOBAL_LOCK_SYMBOL = "__global__"
 
 MAX_NAME_LENGTH = 64
 # Trading symbols look like AAPL, BRK.B, BTC-USD, ES_F, TEST_CONTENTION: letters, digits and . _ - only, starting
 # with a letter or digit, so no name is ".", "..", hidden, or contains a separator or NUL.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def advisory_key(symbol: str, namespace: str = LOCK_NAMESPACE) -> int:
@@ -51,3 +54,28 @@ def validate_name(value: object, what: str = "symbol") -> str:
             f"{what} {value[:80]!r} has characters outside A-Z a-z 0-9 . _ - or does not start with a letter or digit"
         )
     return value
+
+
+def validate_digest(value: object) -> str:
+    """Return `value` if it is a lowercase hex sha256 (a params digest or a file checksum), else raise InvalidName."""
+    if not isinstance(value, str) or not _DIGEST.fullmatch(value):
+        raise InvalidName(f"expected 64 lowercase hex characters, got {str(value)[:80]!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class FrameKey:
+    """The identity of one cached frame: (symbol, feature, params digest), every part validated."""
+
+    symbol: str
+    feature: str
+    params_digest: str
+
+    def __post_init__(self) -> None:
+        validate_name(self.symbol, "symbol")
+        validate_name(self.feature, "feature")
+        validate_digest(self.params_digest)
+
+    @classmethod
+    def of(cls, symbol: str, feature: str, params: dict[str, Any]) -> FrameKey:
+        return cls(symbol, feature, params_digest(params))

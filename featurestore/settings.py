@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -25,8 +26,30 @@ class FeatureStoreSettings(BaseSettings):
     lock_timeout_ms: int = Field(default=5000, gt=0, description="Advisory lock wait before LockTimeout")
     statement_timeout_ms: int = Field(default=30000, gt=0)
     compute_lease_s: float = Field(default=600.0, gt=0, description="Longest a compute may hold the single-flight")
+    lease_ttl_s: float = Field(
+        default=30.0, gt=0, description="A compute lease not renewed for this long is free (its holder died)"
+    )
     replay_interval_s: float = Field(default=2.0, gt=0, description="How often fallback entries are retried")
     symbol_label_cap: int = Field(default=DEFAULT_SYMBOL_CAP, ge=0, description="Distinct symbol label values")
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir.expanduser().resolve()
+
+    def dsn(self) -> str | None:
+        """The PostgreSQL DSN in clear text (for connecting only; log `redacted_dsn()` instead)."""
+        return self.pg_dsn.get_secret_value() if self.pg_dsn is not None else None
+
+    def redacted_dsn(self) -> str:
+        return redact_dsn(self.dsn())
+
+
+def redact_dsn(dsn: str | None) -> str:
+    """`dsn` without its password, safe for logs and error messages."""
+    if not dsn:
+        return "<none>"
+    try:
+        params = conninfo_to_dict(dsn)
+    except Exception:
+        return "<unparseable DSN>"
+    params.pop("password", None)
+    return make_conninfo("", **params)

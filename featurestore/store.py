@@ -1,17 +1,59 @@
-"""FeatureStore: the compute-once feature cache over a manifest backend.  (INTERFACE STUB - the core issue fills it.)"""
+"""FeatureStore: the compute-once feature cache over a manifest backend.
+
+get_or_compute(key) ── manifest row? ── file verified (size, sha256)? ──▶ hit
+        │ no / missing / corrupt
+        ▼
+threads of this process: one computes, the others wait (KeyedLocks)
+processes anywhere: one computes, the others poll until the row appears (SingleFlight, PostgreSQL lease)
+        ▼
+compute() ──▶ publish: Parquet file atomically (files.py) ──▶ manifest row under the advisory lock
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from time import perf_counter
 from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
+from pydantic import SecretStr
 
-from featurestore.manifest.base import ComponentHealth, InsertOutcome, LockScope
-from featurestore.metrics import Instruments
+from featurestore.errors import BackendUnavailable, FeatureStoreError, LockTimeout, PoolTimeout
+from featurestore.files import FALLBACK_FOLDER, MANIFEST_FILE, FrameFiles, FrameUnreadable
+from featurestore.keys import FrameKey
+from featurestore.manifest.base import (
+    HEALTHY,
+    ComponentHealth,
+    InsertOutcome,
+    LockScope,
+    ManifestBackend,
+    ManifestEntry,
+)
+from featurestore.manifest.duckdb import DuckDBManifest
+from featurestore.manifest.fallback import FallbackManifest
+from featurestore.manifest.postgres import PostgresManifest
+from featurestore.metrics import BACKEND_DUCKDB, BACKEND_POSTGRESQL, COMPONENT_DUCKDB, Instruments, build
 from featurestore.settings import FeatureStoreSettings
+from featurestore.singleflight import KeyedLocks, SingleFlight
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Stale:
+    """A manifest row whose file could not be used, and why (`missing` or `corrupt`)."""
+
+    entry: ManifestEntry
+    reason: str
 
 
 class FeatureStore:
@@ -19,6 +61,28 @@ class FeatureStore:
 
     settings: FeatureStoreSettings
     instruments: Instruments
+
+    def __init__(
+        self,
+        manifest: ManifestBackend,
+        files: FrameFiles,
+        *,
+        settings: FeatureStoreSettings,
+        instruments: Instruments,
+        postgres: FallbackManifest | None = None,
+    ) -> None:
+        """Assemble a store from its parts (tests inject a MemoryManifest); `open()` is the usual way in."""
+        self.manifest = manifest
+        self.files = files
+        self.settings = settings
+        self.instruments = instruments
+        self._postgres = postgres
+        self._inflight = KeyedLocks()
+        owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._flight = SingleFlight(
+            postgres, self._current, owner=owner, ttl_s=settings.lease_ttl_s, wait_s=settings.compute_lease_s
+        )
+        self._closed = False
 
     @classmethod
     def open(
@@ -30,13 +94,92 @@ class FeatureStore:
         instruments: Instruments | None = None,
     ) -> FeatureStore:
         """Open the store: PostgreSQL (with DuckDB fallback) when a DSN is given or configured, else DuckDB."""
-        raise NotImplementedError
+        settings = settings if settings is not None else FeatureStoreSettings()
+        updates: dict[str, Any] = {}
+        if pg_dsn is not None:
+            updates["pg_dsn"] = SecretStr(pg_dsn) if pg_dsn else None
+        if cache_dir is not None:
+            updates["cache_dir"] = Path(cache_dir)
+        if updates:
+            settings = settings.model_copy(update=updates)
+        if instruments is None:
+            instruments = build(symbol_cap=settings.symbol_label_cap)
+        files = FrameFiles(settings.resolved_cache_dir())
+        dsn = settings.dsn()
+        if not dsn:
+            manifest = DuckDBManifest(files.root / MANIFEST_FILE)
+            instruments.set_health(COMPONENT_DUCKDB, True)
+            return cls(manifest, files, settings=settings, instruments=instruments)
+        postgres = FallbackManifest(
+            PostgresManifest(dsn, settings), dsn, files.root / FALLBACK_FOLDER, files, instruments
+        )
+        postgres.start()
+        instruments.set_health(COMPONENT_DUCKDB, True)
+        return cls(postgres, files, settings=settings, instruments=instruments, postgres=postgres)
+
+    # The cache
 
     def get_or_compute(
         self, symbol: str, feature: str, params: dict[str, Any], compute: Callable[[], pa.Table]
     ) -> pa.Table:
         """The cached frame for the key, or compute it once across all processes, publish it and return it."""
-        raise NotImplementedError
+        key = FrameKey.of(symbol, feature, params)
+        table, stale = self._cached(key)
+        if table is not None:
+            return self._hit(key, table)
+        with self._inflight.hold(key):
+            table, stale = self._cached(key)  # another thread of this process may have published it meanwhile
+            if table is not None:
+                return self._hit(key, table)
+            while True:
+                with self._flight.turn(key, stale.entry if stale else None) as turn:
+                    if turn.entry is not None:
+                        table, bad = self._load(turn.entry)
+                        if table is not None:
+                            return self._hit(key, table)
+                        stale = bad
+                        if not turn.leased:
+                            continue
+                    return self._compute(key, compute, stale)
+
+    def _compute(self, key: FrameKey, compute: Callable[[], pa.Table], stale: _Stale | None) -> pa.Table:
+        if stale is not None:
+            self.instruments.count_recompute(stale.reason)
+        table = compute()
+        if not isinstance(table, pa.Table):
+            raise TypeError(f"compute() must return a pyarrow.Table, got {type(table).__name__}")
+        self.instruments.record_lookup(key.symbol, hit=False)
+        try:
+            self._publish(key, table, replace=stale is not None)
+        except FeatureStoreError as exc:
+            # The frame is computed: hand it back; the next caller computes and publishes it again.
+            log.warning("computed %s/%s but could not publish it: %s", key.symbol, key.feature, exc)
+        return table
+
+    def _hit(self, key: FrameKey, table: pa.Table) -> pa.Table:
+        self.instruments.record_lookup(key.symbol, hit=True)
+        return table
+
+    def _cached(self, key: FrameKey) -> tuple[pa.Table | None, _Stale | None]:
+        backend = self.backend_name
+        start = perf_counter()
+        entry = self._current(key)
+        self.instruments.observe_read(backend, key.symbol, (perf_counter() - start) * 1000.0)
+        if entry is None:
+            return None, None
+        return self._load(entry)
+
+    def _current(self, key: FrameKey) -> ManifestEntry | None:
+        return self.manifest.get(key.symbol, key.feature, key.params_digest)
+
+    def _load(self, entry: ManifestEntry) -> tuple[pa.Table | None, _Stale | None]:
+        try:
+            return self.files.read(entry), None
+        except FrameUnreadable as exc:
+            log.warning("cached frame unusable, recomputing: %s", exc)
+            return None, _Stale(entry, exc.reason)
+
+    # Publishing
 
     def publish(
         self,
@@ -49,27 +192,106 @@ class FeatureStore:
         hold_ms: float = 0.0,
     ) -> InsertOutcome:
         """The publish path: write the Parquet file atomically, then insert its manifest row under the lock."""
-        raise NotImplementedError
+        return self._publish(FrameKey.of(symbol, feature, params), table, lock=lock, hold_ms=hold_ms)
+
+    def _publish(
+        self,
+        key: FrameKey,
+        table: pa.Table,
+        *,
+        lock: LockScope = LockScope.SYMBOL,
+        hold_ms: float = 0.0,
+        replace: bool = False,
+    ) -> InsertOutcome:
+        # The file is written and fsynced before the lock is taken: only the row insert runs inside it.
+        stored = self.files.write(key, table)
+        entry = ManifestEntry(
+            key.symbol, key.feature, key.params_digest, 0, stored.path, stored.rows, stored.bytes, stored.sha256,
+            datetime.now(UTC),
+        )  # fmt: skip
+        backend = self.backend_name
+        start = perf_counter()
+        try:
+            outcome = self.manifest.insert(entry, lock=lock, hold_ms=hold_ms, replace=replace)
+        except BaseException as exc:
+            self.instruments.observe_insert(backend, key.symbol, (perf_counter() - start) * 1000.0)
+            self.instruments.count_insert_error(backend, _error_kind(exc))
+            if stored.created:
+                self.files.remove(stored.path)
+            raise
+        latency_ms = (perf_counter() - start) * 1000.0
+        self.instruments.observe_insert(outcome.backend, key.symbol, latency_ms)
+        if outcome.backend == BACKEND_POSTGRESQL:
+            self.instruments.observe_lock_wait(key.symbol, outcome.lock_wait_ms)
+            self.pool_stats()
+        if not outcome.inserted and outcome.entry.path != stored.path:
+            self.files.remove(stored.path)  # the key was already published with other bytes; that row stays
+        return dataclasses.replace(outcome, latency_ms=latency_ms)
+
+    # Introspection for the service and the load generator
 
     @property
     def backend_name(self) -> str:
         """`postgresql` or `duckdb`: where inserts go right now (duckdb while PostgreSQL is down)."""
-        raise NotImplementedError
+        return self._postgres.name if self._postgres is not None else BACKEND_DUCKDB
+
+    @property
+    def postgres_configured(self) -> bool:
+        return self._postgres is not None
 
     def health(self) -> dict[str, ComponentHealth]:
-        """Health per component: keys `postgresql`, `duckdb`; also sets featurestore_health_check_status."""
-        raise NotImplementedError
+        """Health per component: keys `postgresql`, `duckdb`; also sets featurestore_health_check_status.
+
+        Without a DSN, PostgreSQL is reported healthy with `configured: False` and its gauge is left unset: the
+        embedded default is not a degraded state.
+        """
+        if self._postgres is None:
+            duck = self.manifest.health()
+            duck = ComponentHealth(duck.status, {"role": "primary", **duck.details})
+            postgresql = ComponentHealth(HEALTHY, {"configured": False})
+        else:
+            postgresql = self._postgres.health_postgresql()
+            duck = self._postgres.health_duckdb()
+            self.instruments.set_health(BACKEND_POSTGRESQL, postgresql.healthy)
+        self.instruments.set_health(COMPONENT_DUCKDB, duck.healthy)
+        self.pool_stats()
+        return {"postgresql": postgresql, "duckdb": duck}
 
     def pool_stats(self) -> dict[str, int]:
         """`total`, `active`, `waiting` of the PostgreSQL pool (zeros without PostgreSQL); also sets the gauges."""
-        raise NotImplementedError
+        if self._postgres is None:
+            stats = {"total": 0, "active": 0, "waiting": 0}
+        else:
+            stats = self._postgres.primary.pool_stats()
+        self.instruments.set_pool(stats["total"], stats["active"], stats["waiting"])
+        return stats
 
     def advisory_locks_held(self) -> int:
         """Advisory locks in pg_locks for this database (0 without PostgreSQL)."""
-        raise NotImplementedError
+        if self._postgres is None or not self._postgres.up:
+            return 0
+        try:
+            return self._postgres.primary.advisory_locks_held()
+        except FeatureStoreError:
+            return 0
+
+    def count_duplicates(self) -> int:
+        """Manifest rows sharing a key with another row (0 while the unique constraint holds)."""
+        return self.manifest.count_duplicates()
+
+    def entries(self, symbol: str | None = None) -> Iterator[ManifestEntry]:
+        return self.manifest.entries(symbol)
+
+    def replay_fallback(self) -> int:
+        """Replay pending fallback entries into PostgreSQL now (the background thread also does it)."""
+        return self._postgres.replay() if self._postgres is not None else 0
 
     def close(self) -> None:
-        raise NotImplementedError
+        if self._closed:
+            return
+        self._closed = True
+        self._flight.close()
+        self.manifest.close()
 
     def __enter__(self) -> FeatureStore:
         return self
@@ -78,3 +300,13 @@ class FeatureStore:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _error_kind(exc: BaseException) -> str:
+    if isinstance(exc, LockTimeout):
+        return "lock_timeout"
+    if isinstance(exc, PoolTimeout):
+        return "pool_timeout"
+    if isinstance(exc, BackendUnavailable):
+        return "unavailable"
+    return "other"

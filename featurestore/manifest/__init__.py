@@ -1,1 +1,2 @@
-"""Manifest backends behind one Protocol: PostgreSQL (shared), DuckDB (embedded default and fallback), memory (tests)."""
+"""Manifest backends behind one Protocol: PostgreSQL (shared), DuckDB (embedded default and fallback), memory
+(the test double)."""

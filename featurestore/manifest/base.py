@@ -65,10 +65,19 @@ class ComponentHealth:
 class ManifestBackend(Protocol):
     """A manifest store. Inserts are idempotent on (symbol, feature, params_digest)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The backend label of metrics: `postgresql` or `duckdb` (`memory` for the test double)."""
+        ...
 
-    def insert(self, entry: ManifestEntry, *, lock: LockScope = LockScope.SYMBOL, hold_ms: float = 0.0) -> InsertOutcome:
-        """Insert under the advisory lock of `lock`; `hold_ms` is extra work held inside the lock (benchmarks)."""
+    def insert(
+        self, entry: ManifestEntry, *, lock: LockScope = LockScope.SYMBOL, hold_ms: float = 0.0, replace: bool = False
+    ) -> InsertOutcome:
+        """Insert under the advisory lock of `lock`; `hold_ms` is extra work held inside the lock (benchmarks).
+
+        The entry's `version` is ignored: the backend assigns the symbol's next version under the lock. With
+        `replace`, an existing row for the key is deleted first, under the same lock (a corrupt file was recomputed).
+        """
         ...
 
     def get(self, symbol: str, feature: str, params_digest: str) -> ManifestEntry | None: ...

@@ -1,0 +1,189 @@
+"""DuckDB manifest: the embedded single-machine default (`<cache_dir>/manifest.duckdb`) and the per-process fallback.
+
+DuckDB admits one read-write process per file, and its optimistic commits raise duplicate-key errors when threads
+race a read-modify-write (max(version)+1), so every statement goes through one connection behind one lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import duckdb
+
+from featurestore.errors import BackendUnavailable, ManifestLocked
+from featurestore.manifest.base import HEALTHY, UNHEALTHY, ComponentHealth, InsertOutcome, LockScope, ManifestEntry
+from featurestore.metrics import BACKEND_DUCKDB
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS manifest_entries (
+    symbol VARCHAR NOT NULL,
+    feature VARCHAR NOT NULL,
+    params_digest VARCHAR NOT NULL,
+    version BIGINT NOT NULL,
+    path VARCHAR NOT NULL,
+    rows BIGINT NOT NULL,
+    bytes BIGINT NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    CONSTRAINT manifest_entries_key UNIQUE (symbol, feature, params_digest),
+    CONSTRAINT manifest_entries_symbol_version UNIQUE (symbol, version)
+)
+"""
+_COLUMNS = "symbol, feature, params_digest, version, path, rows, bytes, sha256, created_at"
+_KEY = "symbol = ? AND feature = ? AND params_digest = ?"
+_HOLDER_PID = re.compile(r"\(PID (\d+)\)")
+
+# DuckDB shares one database instance between connections of the same process, which would bypass our lock:
+# a path is open at most once per process.
+_open_paths: set[Path] = set()
+_open_paths_lock = threading.Lock()
+
+
+def _entry(row: tuple[Any, ...]) -> ManifestEntry:
+    created_at = row[8]
+    if created_at.tzinfo is None:
+        created_at = created_at.replace(tzinfo=UTC)
+    return ManifestEntry(row[0], row[1], row[2], int(row[3]), row[4], int(row[5]), int(row[6]), row[7], created_at)
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        message = str(exc)
+        if "lock" not in message.lower():
+            raise BackendUnavailable(f"cannot open the DuckDB manifest {path}: {message}") from None
+        match = _HOLDER_PID.search(message)
+        holder = f"process PID {match.group(1)}" if match else "another process"
+        raise ManifestLocked(
+            f"the DuckDB manifest {path} is held by {holder}. DuckDB admits one process per file: several "
+            "processes sharing a cache need PostgreSQL (set FEATURESTORE_PG_DSN)",
+            int(match.group(1)) if match else None,
+        ) from None
+
+
+class DuckDBManifest:
+    """One DuckDB file, one connection, every statement serialized by an in-process lock."""
+
+    name = BACKEND_DUCKDB
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.expanduser().resolve()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _open_paths_lock:
+            if self.path in _open_paths:
+                raise ManifestLocked(
+                    f"the DuckDB manifest {self.path} is already open in this process; open one FeatureStore per "
+                    "cache folder and share it between threads",
+                    None,
+                )
+            _open_paths.add(self.path)
+        try:
+            self._con = _connect(self.path)
+            self._con.execute(_SCHEMA)
+        except BaseException:
+            with _open_paths_lock:
+                _open_paths.discard(self.path)
+            raise
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @staticmethod
+    def is_open_here(path: Path) -> bool:
+        with _open_paths_lock:
+            return path.expanduser().resolve() in _open_paths
+
+    def insert(
+        self, entry: ManifestEntry, *, lock: LockScope = LockScope.SYMBOL, hold_ms: float = 0.0, replace: bool = False
+    ) -> InsertOutcome:
+        start = perf_counter()
+        with self._lock:
+            wait_ms = (perf_counter() - start) * 1000.0
+            if hold_ms > 0:
+                time.sleep(hold_ms / 1000.0)
+            con = self._con
+            con.begin()
+            try:
+                row = con.execute(
+                    "SELECT coalesce(max(version), 0) + 1 FROM manifest_entries WHERE symbol = ?", [entry.symbol]
+                ).fetchone()
+                version = int(row[0]) if row else 1
+                if replace:
+                    con.execute(f"DELETE FROM manifest_entries WHERE {_KEY}", list(entry.key))
+                existing = con.execute(f"SELECT {_COLUMNS} FROM manifest_entries WHERE {_KEY}", list(entry.key))
+                found = existing.fetchone()
+                if found is None:
+                    con.execute(
+                        f"INSERT INTO manifest_entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [*entry.key, version, entry.path, entry.rows, entry.bytes, entry.sha256, entry.created_at],
+                    )
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+        stored = _entry(found) if found is not None else dataclasses.replace(entry, version=version)
+        return InsertOutcome(stored, found is None, self.name, wait_ms, (perf_counter() - start) * 1000.0)
+
+    def get(self, symbol: str, feature: str, params_digest: str) -> ManifestEntry | None:
+        with self._lock:
+            row = self._con.execute(
+                f"SELECT {_COLUMNS} FROM manifest_entries WHERE {_KEY}", [symbol, feature, params_digest]
+            ).fetchone()
+        return _entry(row) if row is not None else None
+
+    def delete(self, symbol: str, feature: str, params_digest: str) -> bool:
+        with self._lock:
+            row = self._con.execute(
+                f"DELETE FROM manifest_entries WHERE {_KEY} RETURNING 1", [symbol, feature, params_digest]
+            ).fetchone()
+        return row is not None
+
+    def entries(self, symbol: str | None = None) -> Iterator[ManifestEntry]:
+        where, params = ("WHERE symbol = ?", [symbol]) if symbol is not None else ("", [])
+        with self._lock:
+            rows = self._con.execute(
+                f"SELECT {_COLUMNS} FROM manifest_entries {where} ORDER BY symbol, version", params
+            ).fetchall()
+        return iter([_entry(row) for row in rows])
+
+    def count(self) -> int:
+        with self._lock:
+            row = self._con.execute("SELECT count(*) FROM manifest_entries").fetchone()
+        return int(row[0]) if row else 0
+
+    def count_duplicates(self) -> int:
+        with self._lock:
+            row = self._con.execute(
+                "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM manifest_entries "
+                "GROUP BY symbol, feature, params_digest HAVING count(*) > 1)"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def health(self) -> ComponentHealth:
+        try:
+            entries = self.count()
+        except duckdb.Error as exc:
+            return ComponentHealth(UNHEALTHY, {"path": str(self.path), "error": str(exc)})
+        return ComponentHealth(HEALTHY, {"path": str(self.path), "entries": entries})
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._con.close()
+        with _open_paths_lock:
+            _open_paths.discard(self.path)
+
+    def remove_files(self) -> None:
+        """Delete the database file and its WAL (call after close, once every entry was replayed)."""
+        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+            path.unlink(missing_ok=True)

@@ -1,0 +1,259 @@
+"""PostgreSQL manifest: a small psycopg pool per process, one-round-trip inserts under per-symbol advisory locks.
+
+Every connection is autocommit, with `lock_timeout` and `statement_timeout` set when the pool creates it. An insert is
+one statement (`manifest_insert_v1`, see pg_schema), so the transaction that holds `pg_advisory_xact_lock` ends with
+the statement: committed, or rolled back when it fails (lock timeout included) — no lock can outlive it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC
+from time import perf_counter
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from psycopg import errors as pg_errors
+
+from featurestore.errors import BackendUnavailable, FeatureStoreError, LockTimeout, PoolTimeout
+from featurestore.keys import GLOBAL_LOCK_SYMBOL, FrameKey, advisory_key
+from featurestore.manifest import pg_schema as sql
+from featurestore.manifest.base import (
+    DEGRADED,
+    HEALTHY,
+    UNHEALTHY,
+    ComponentHealth,
+    InsertOutcome,
+    LockScope,
+    ManifestEntry,
+)
+from featurestore.metrics import BACKEND_POSTGRESQL
+from featurestore.settings import FeatureStoreSettings, redact_dsn
+
+log = logging.getLogger(__name__)
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+# SQLSTATEs that mean "the server is not there for us", as opposed to an error in what we asked.
+_UNAVAILABLE_STATES = {"57P01", "57P02", "57P03", "53300", "53400"}
+HEALTH_TIMEOUT_S = 1.0
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True for connection failures (refused, lost, server shutting down, too many clients)."""
+    if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return False
+    state = getattr(exc, "sqlstate", None)
+    return state is None or state.startswith("08") or state in _UNAVAILABLE_STATES
+
+
+def _entry(row: tuple[Any, ...]) -> ManifestEntry:
+    return ManifestEntry(
+        row[0], row[1], row[2], int(row[3]), row[4], int(row[5]), int(row[6]), row[7], row[8].astimezone(UTC)
+    )
+
+
+def probe(dsn: str, connect_timeout_s: float) -> str | None:
+    """None when PostgreSQL answers `SELECT 1` on a fresh connection, else why not (password-free)."""
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=max(1, round(connect_timeout_s))) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return str(exc).strip() or type(exc).__name__
+    return None
+
+
+class PostgresManifest:
+    """The shared manifest. `connect()` creates the schema and opens the pool; construction touches nothing."""
+
+    name = BACKEND_POSTGRESQL
+
+    def __init__(self, dsn: str, settings: FeatureStoreSettings) -> None:
+        self._dsn = dsn
+        self.settings = settings
+        self.redacted_dsn = redact_dsn(dsn)
+        self._pool: psycopg_pool.ConnectionPool[Connection] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._pool is not None
+
+    def connect(self) -> None:
+        """Create the schema (idempotent, safe under concurrency) and open the pool; BackendUnavailable if down."""
+        if self._pool is not None:
+            return
+        try:
+            with psycopg.connect(self._dsn, autocommit=True, connect_timeout=self._connect_timeout()) as conn:
+                sql.ensure_schema(conn)
+        except psycopg.Error as exc:
+            if is_unavailable(exc):
+                raise BackendUnavailable(f"PostgreSQL at {self.redacted_dsn} does not answer: {exc}") from None
+            raise
+        pool: psycopg_pool.ConnectionPool[Connection] = psycopg_pool.ConnectionPool(
+            self._dsn,
+            min_size=self.settings.pool_min_size,
+            max_size=max(self.settings.pool_max_size, self.settings.pool_min_size),
+            open=False,
+            timeout=self.settings.pool_timeout_s,
+            kwargs={"autocommit": True, "connect_timeout": self._connect_timeout()},
+            configure=self._configure,
+            name="featurestore-manifest",
+        )
+        pool.open(wait=False)
+        self._pool = pool
+
+    def _connect_timeout(self) -> int:
+        return max(1, round(self.settings.connect_timeout_s))
+
+    def _configure(self, conn: Connection) -> None:
+        # SET takes no bind parameters; both values are validated ints.
+        conn.execute(f"SET lock_timeout = {int(self.settings.lock_timeout_ms)}")
+        conn.execute(f"SET statement_timeout = {int(self.settings.statement_timeout_ms)}")
+
+    @contextmanager
+    def connection(self, timeout: float | None = None) -> Iterator[Connection]:
+        """A pooled connection, with psycopg's errors translated into the feature store's."""
+        if self._pool is None:
+            raise BackendUnavailable(f"PostgreSQL at {self.redacted_dsn} is not connected")
+        try:
+            with self._pool.connection(timeout=timeout) as conn:
+                yield conn
+        except psycopg_pool.PoolTimeout:
+            waited = timeout if timeout is not None else self.settings.pool_timeout_s
+            raise PoolTimeout(
+                f"no pooled manifest connection free within {waited:g} s (pool_timeout_s; pool_max_size="
+                f"{self.settings.pool_max_size}, {self.pool_stats()['waiting']} callers waiting)"
+            ) from None
+        except pg_errors.LockNotAvailable:
+            raise LockTimeout(
+                f"advisory lock not granted within lock_timeout={self.settings.lock_timeout_ms} ms; "
+                "the transaction was rolled back"
+            ) from None
+        except psycopg.Error as exc:
+            if is_unavailable(exc):
+                raise BackendUnavailable(f"PostgreSQL at {self.redacted_dsn} is unavailable: {exc}") from None
+            raise
+
+    def insert(
+        self, entry: ManifestEntry, *, lock: LockScope = LockScope.SYMBOL, hold_ms: float = 0.0, replace: bool = False
+    ) -> InsertOutcome:
+        global_key = advisory_key(GLOBAL_LOCK_SYMBOL) if lock is LockScope.GLOBAL else None
+        params = (
+            advisory_key(entry.symbol), global_key, max(hold_ms, 0.0) / 1000.0, replace,
+            entry.symbol, entry.feature, entry.params_digest, entry.path, entry.rows, entry.bytes, entry.sha256,
+            entry.created_at,
+        )  # fmt: skip
+        start = perf_counter()
+        with self.connection() as conn:
+            row = conn.execute(sql.INSERT, params).fetchone()
+        latency_ms = (perf_counter() - start) * 1000.0
+        if row is None or row[1] is None:
+            # The conflicting row vanished between the insert and the read (a concurrent delete): not stored.
+            raise FeatureStoreError(f"manifest insert of {entry.key} neither inserted nor found a row")
+        inserted, version, path, rows, size, sha256, created_at, wait_ms = row
+        stored = ManifestEntry(
+            entry.symbol, entry.feature, entry.params_digest, int(version), path, int(rows), int(size), sha256,
+            created_at.astimezone(UTC),
+        )  # fmt: skip
+        return InsertOutcome(stored, bool(inserted), self.name, float(wait_ms), latency_ms)
+
+    def get(self, symbol: str, feature: str, params_digest: str) -> ManifestEntry | None:
+        with self.connection() as conn:
+            row = conn.execute(sql.GET, (symbol, feature, params_digest)).fetchone()
+        return _entry(row) if row is not None else None
+
+    def delete(self, symbol: str, feature: str, params_digest: str) -> bool:
+        with self.connection() as conn:
+            return conn.execute(sql.DELETE, (symbol, feature, params_digest)).rowcount > 0
+
+    def entries(self, symbol: str | None = None) -> Iterator[ManifestEntry]:
+        with self.connection() as conn:
+            if symbol is None:
+                rows = conn.execute(sql.ENTRIES).fetchall()
+            else:
+                rows = conn.execute(sql.ENTRIES_OF_SYMBOL, (symbol,)).fetchall()
+        return iter([_entry(row) for row in rows])
+
+    def count_duplicates(self) -> int:
+        with self.connection() as conn:
+            row = conn.execute(sql.DUPLICATES).fetchone()
+        return int(row[0]) if row else 0
+
+    def advisory_locks_held(self) -> int:
+        with self.connection(timeout=HEALTH_TIMEOUT_S) as conn:
+            row = conn.execute(sql.ADVISORY_LOCKS).fetchone()
+        return int(row[0]) if row else 0
+
+    def pool_stats(self) -> dict[str, int]:
+        if self._pool is None:
+            return {"total": 0, "active": 0, "waiting": 0}
+        stats = self._pool.get_stats()
+        total = int(stats.get("pool_size", 0))
+        return {
+            "total": total,
+            "active": max(total - int(stats.get("pool_available", 0)), 0),
+            "waiting": int(stats.get("requests_waiting", 0)),
+        }
+
+    def health(self) -> ComponentHealth:
+        """Healthy when a pooled query answers; degraded while callers queue for the pool but the server answers."""
+        stats = self.pool_stats()
+        details: dict[str, object] = {"dsn": self.redacted_dsn, "pool_stats": stats}
+        if self._pool is None:
+            details.update(connection=False, error="not connected")
+            return ComponentHealth(UNHEALTHY, details)
+        if stats["waiting"] > 0 or stats["active"] >= self.settings.pool_max_size:
+            # Queueing for the pool behind the callers would only measure the queue: ask on a fresh connection.
+            return self._health_direct(details)
+        try:
+            locks = self.advisory_locks_held()
+        except PoolTimeout:
+            return self._health_direct(details)
+        except FeatureStoreError as exc:
+            details.update(connection=False, error=str(exc))
+            return ComponentHealth(UNHEALTHY, details)
+        details.update(connection=True, lock_stats={"total_advisory_locks": locks})
+        return ComponentHealth(HEALTHY, details)
+
+    def _health_direct(self, details: dict[str, object]) -> ComponentHealth:
+        try:
+            with psycopg.connect(self._dsn, autocommit=True, connect_timeout=self._connect_timeout()) as conn:
+                row = conn.execute(sql.ADVISORY_LOCKS).fetchone()
+        except psycopg.Error as exc:
+            details.update(connection=False, error=str(exc).strip())
+            return ComponentHealth(UNHEALTHY, details)
+        details.update(connection=True, lock_stats={"total_advisory_locks": int(row[0]) if row else 0})
+        stats = self.pool_stats()
+        details["pool_stats"] = stats
+        if stats["waiting"] > 0:
+            details["reason"] = f"pool saturated: {stats['waiting']} callers wait for {stats['total']} connections"
+            return ComponentHealth(DEGRADED, details)
+        return ComponentHealth(HEALTHY, details)
+
+    def check_pool(self) -> None:
+        """Drop broken idle connections (after PostgreSQL came back)."""
+        if self._pool is not None:
+            self._pool.check()
+
+    # Compute leases: the cross-process single-flight, without pinning a connection while a frame is computed.
+
+    def claim_lease(self, key: FrameKey, owner: str, ttl_s: float) -> bool:
+        with self.connection() as conn:
+            row = conn.execute(sql.CLAIM_LEASE, (key.symbol, key.feature, key.params_digest, owner, ttl_s)).fetchone()
+        return row is not None
+
+    def renew_leases(self, owner: str, ttl_s: float) -> int:
+        with self.connection() as conn:
+            return conn.execute(sql.RENEW_LEASES, (ttl_s, owner)).rowcount
+
+    def release_lease(self, key: FrameKey, owner: str) -> None:
+        with self.connection() as conn:
+            conn.execute(sql.RELEASE_LEASE, (key.symbol, key.feature, key.params_digest, owner))
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close(timeout=5.0)
