@@ -3,7 +3,7 @@ SLOs the guide names without a panel (read latency, component health), then one 
 
     SLO overview   insert p95 (stat) · hit ratio (stat) · read p95 (stat) · component health (stat)
     Latency        PostgreSQL p50/p95/p99 vs DuckDB p95 · advisory lock wait p50/p95/p99
-    Cache & pool   hit ratio with its 95 % line · pool total vs active, utilization %
+    Throughput     inserts/s by backend · hit ratio with its 95 % line · pool total vs active, utilization %
     Hotspots       top symbols by cache operations · lock contention by symbol
     Error budget   (per budgeted SLO) budget remaining · burn rate per alert window
 """
@@ -44,7 +44,14 @@ HEALTH_MAPPING = {
     },
 }
 QUANTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
-JOB = "({{job}})"
+
+
+def label(name: str) -> str:
+    """A legend placeholder for a label's value: `{{backend}}`."""
+    return "{{" + name + "}}"
+
+
+JOB = f"({label(q.JOB_LABEL)})"
 
 
 def overview() -> p.Section:
@@ -52,7 +59,7 @@ def overview() -> p.Section:
         "Manifest Insert Latency (P95)",
         "95th percentile of manifest insert latency (lock wait included) over 5 minutes, from the SLO's recording "
         "rule. SLO: < 5 ms (target 2-3 ms). Green < 5 ms, yellow < 25 ms, red >= 25 ms.",
-        [p.target(q.insert_p95(), "{{job}}")],
+        [p.target(q.insert_p95(), label(q.JOB_LABEL))],
         "ms",
         INSERT_P95_STEPS,
     )
@@ -60,14 +67,14 @@ def overview() -> p.Section:
         "Hit Ratio",
         "Cache hits / (hits + misses) since process start, worst instance per job. SLO: >= 95 % (target 97 %+). "
         "Red < 90 %, yellow < 95 %, green >= 95 %.",
-        [p.target(q.hit_ratio(), "{{job}}")],
+        [p.target(q.hit_ratio(), label(q.JOB_LABEL))],
         "percentunit",
         HIT_RATIO_STEPS,
     )
     read_p95 = p.stat(
         "Manifest Read Latency (P95)",
         "95th percentile of manifest lookup latency over 5 minutes. SLO: < 2 ms.",
-        [p.target(q.read_p95(), "{{job}}")],
+        [p.target(q.read_p95(), label(q.JOB_LABEL))],
         "ms",
         READ_P95_STEPS,
     )
@@ -75,7 +82,7 @@ def overview() -> p.Section:
         "Component Health",
         "Last health check per component (PostgreSQL manifest, DuckDB fallback, metrics): 1 healthy, 0 unhealthy; "
         "the worst instance counts. See GET /api/v1/monitoring/health.",
-        [p.target(q.component_health(), "{{component}}")],
+        [p.target(q.component_health(), label(metrics.LABEL_COMPONENT))],
         "none",
         HEALTH_STEPS,
         mappings=[HEALTH_MAPPING],
@@ -112,11 +119,18 @@ def latency() -> p.Section:
     return p.Section(row, ((comparison, 12, 9), (lock_wait, 12, 9)))
 
 
-def cache_and_pool() -> p.Section:
+def throughput_cache_and_pool() -> p.Section:
+    inserts = p.timeseries(
+        "Manifest Inserts per Second",
+        "Manifest inserts per second by backend (5-minute rate): how much work the latency panels describe, and "
+        "whether writes have moved to the DuckDB fallback.",
+        [p.target(q.inserts_by_backend(), f"{label(metrics.LABEL_BACKEND)} {JOB}")],
+        "ops",
+    )
     hit_ratio = p.timeseries(
         "Hit Ratio vs 95 % SLO",
         "The hit ratio over time with the guide's lines: 95 % (SLO) and 90 % (red below).",
-        [p.target(q.hit_ratio(), "{{job}}")],
+        [p.target(q.hit_ratio(), label(q.JOB_LABEL))],
         "percentunit",
         HIT_RATIO_STEPS,
         valueMax=1,
@@ -136,8 +150,10 @@ def cache_and_pool() -> p.Section:
         axisLabel="connections",
         overrides=[_utilization_axis("D")],
     )
-    row = p.row("Cache and connection pool", "Cache effectiveness and PostgreSQL pool pressure.")
-    return p.Section(row, ((hit_ratio, 12, 8), (pool, 12, 8)))
+    row = p.row(
+        "Throughput, cache and connection pool", "Insert rate, cache effectiveness and PostgreSQL pool pressure."
+    )
+    return p.Section(row, ((inserts, 8, 8), (hit_ratio, 8, 8), (pool, 8, 8)))
 
 
 def _utilization_axis(ref: str) -> dict[str, Any]:
@@ -160,7 +176,7 @@ def hotspots() -> p.Section:
     activity = p.table(
         "Top Symbols by Activity",
         f"The {q.TOP_N} symbols with the most cache operations (hits + misses per second, 5-minute rate), with their "
-        "manifest insert rate. Symbols past the cardinality cap are counted under `__other__`.",
+        f"manifest insert rate. Symbols past the cardinality cap are counted under `{metrics.OTHER_SYMBOL}`.",
         [
             p.target(q.top_symbols_by_cache_operations(), ref="A", table=True),
             p.target(q.inserts_of_top_symbols(), ref="B", table=True),
@@ -204,7 +220,7 @@ def templating() -> Any:
 
 def dashboard(specs: SpecSet, description: str) -> Any:
     """The guide's dashboard for `specs` (budget rows follow the spec's budgeted SLOs, in spec order)."""
-    sections = [overview(), latency(), cache_and_pool(), hotspots()]
+    sections = [overview(), latency(), throughput_cache_and_pool(), hotspots()]
     sections += [budget.section(slo) for slo in budget.budgeted(specs.slos)]
     return g.Dashboard(
         title=TITLE,

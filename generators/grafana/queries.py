@@ -49,6 +49,10 @@ def insert_by_backend(q: float, backend: str) -> str:
     return quantile(metrics.MANIFEST_INSERT_LATENCY, q, (metrics.LABEL_BACKEND,), **{metrics.LABEL_BACKEND: backend})
 
 
+def inserts_by_backend() -> str:
+    return rate(f"{metrics.MANIFEST_INSERT_LATENCY.name}_count", (metrics.LABEL_BACKEND,))
+
+
 def lock_wait(q: float) -> str:
     return quantile(metrics.ADVISORY_LOCK_WAIT, q)
 

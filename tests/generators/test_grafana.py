@@ -168,6 +168,13 @@ def test_every_metric_a_panel_reads_is_in_the_catalog_or_a_recording_rule(
     assert unknown == set()
 
 
+def test_every_record_naming_lists_for_the_dashboards_is_on_a_panel(dashboard: dict[str, Any]) -> None:
+    wanted = {naming.quantile_record(m, q, w, by) for m, q, w, by in naming.DASHBOARD_QUANTILES}
+    wanted |= {naming.rate_record(m, w, by) for m, w, by in naming.DASHBOARD_RATES}
+    queried = {name for p in content_panels(dashboard) for expr in exprs(p) for name, _ in selected(expr)}
+    assert wanted - queried == set()
+
+
 def test_every_query_filters_by_job_except_the_per_slo_records(dashboard: dict[str, Any]) -> None:
     unfiltered = {
         (name, matchers)
