@@ -24,8 +24,9 @@ UID = "featurestore-overview"
 TITLE = "FeatureStore Monitoring"
 TAGS = ["featurestore", "generated", "slo"]
 REFRESH = "30s"  # the guide's scrape interval: refreshing faster only redraws the same samples
-# schemaVersion 39 (Grafana 10.3-11.x): the JSON below is written in that schema's shapes (datasource refs
-# `{type, uid}`, threshold steps with a null base, table cellOptions), so Grafana runs no migration on it.
+# grafanalib says 12. Grafana migrates a dashboard only when its schemaVersion is below the current one, so the JSON
+# is written in schema 39's shapes (Grafana 10.3's DashboardMigrator): datasource refs `{type, uid}` on panels,
+# targets and variables, threshold steps with a JSON-null base, table `cellOptions`, legend `showLegend`.
 SCHEMA_VERSION = 39
 
 # The guide's colours. They agree with slos/specs/featurestore.yaml (tests/generators/test_grafana.py checks it):

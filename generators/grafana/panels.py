@@ -88,6 +88,7 @@ def timeseries(
         legendDisplayMode="table",
         legendCalcs=["lastNotNull", "max"],
         tooltipMode="multi",
+        extraJson={"options": {"legend": {"showLegend": True}}},
         **options,
     )
 

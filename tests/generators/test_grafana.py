@@ -123,6 +123,17 @@ def test_the_dashboard_has_a_stable_uid_a_current_schema_and_unique_panel_ids(da
     assert "slos/specs/featurestore.yaml" in dashboard["description"]
 
 
+def test_panels_use_the_shapes_of_schema_39_that_grafana_would_not_migrate_to(dashboard: dict[str, Any]) -> None:
+    """Grafana runs no migration on a dashboard at its current schema: the JSON must already be in the v38/v37 form."""
+    panels = content_panels(dashboard)
+    tables = [p["fieldConfig"]["defaults"]["custom"].get("cellOptions") for p in panels if p["type"] == "table"]
+    assert tables == [{"type": "auto"}, {"type": "auto"}]
+    legends = [p["options"]["legend"].get("showLegend") for p in panels if p["type"] == "timeseries"]
+    assert legends and set(legends) == {True}
+    stat_colours = [p["fieldConfig"]["defaults"]["color"] for p in panels if p["type"] == "stat"]
+    assert stat_colours and all(colour == {"mode": "thresholds"} for colour in stat_colours)
+
+
 def test_every_panel_and_target_uses_the_datasource_variable(dashboard: dict[str, Any]) -> None:
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
