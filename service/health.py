@@ -1,0 +1,181 @@
+"""Component health for GET /health and /health/ready, and the featurestore_health_check_status gauge.
+
+Each database check runs in a worker thread (never on the event loop) under a time cap; a check that does not answer
+in time is abandoned and reported `unhealthy` ("timed out"), and at most `health_check_threads` checks run at once, so
+a hung database cannot pile up threads. Status words are the manifest's: healthy / degraded / unhealthy.
+
+- `overall_status` is the worst component, except that PostgreSQL unhealthy while the DuckDB fallback is healthy is
+  `degraded`: inserts still land (in the fallback) and are replayed later.
+- PostgreSQL not configured (no FEATURESTORE_PG_DSN) is `healthy` with `details.configured: false`: a DuckDB-only
+  install is a supported setup, not a fault, and its status word stays one of the three clients already switch on.
+  Its `postgresql` series of the gauge is absent (not 0), so the health alert does not fire on such an install.
+- A pool with callers waiting, or with every connection lent out, is `degraded`.
+- The gauge is 0 only for `unhealthy`: `degraded` still serves requests, and the pool alerts cover exhaustion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from featurestore.manifest.base import DEGRADED, HEALTHY, UNHEALTHY, ComponentHealth
+from featurestore.metrics import (
+    COMPONENT_DUCKDB,
+    COMPONENT_METRICS,
+    COMPONENT_POSTGRESQL,
+    HEALTH_STATUS,
+    Instruments,
+)
+from featurestore.store import FeatureStore
+
+SEVERITY = {HEALTHY: 0, DEGRADED: 1, UNHEALTHY: 2}
+# Names of the components in the JSON body (the guide's), by the gauge's `component` label.
+COMPONENT_KEYS = {
+    COMPONENT_POSTGRESQL: "postgresql_manifest",
+    COMPONENT_DUCKDB: "duckdb_fallback",
+    COMPONENT_METRICS: "metrics",
+}
+T = TypeVar("T")
+
+
+def worst(statuses: list[str]) -> str:
+    return max(statuses, key=lambda status: SEVERITY.get(status, SEVERITY[UNHEALTHY]), default=HEALTHY)
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    components: dict[str, ComponentHealth]  # by the gauge's component label
+    checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def overall_status(self) -> str:
+        statuses = {name: health.status for name, health in self.components.items()}
+        if statuses.get(COMPONENT_POSTGRESQL) == UNHEALTHY and statuses.get(COMPONENT_DUCKDB) == HEALTHY:
+            statuses[COMPONENT_POSTGRESQL] = DEGRADED
+        return worst(list(statuses.values()))
+
+    def reasons(self) -> list[str]:
+        """One line per component that is not healthy."""
+        lines = []
+        for name, health in self.components.items():
+            if not health.healthy:
+                reason = health.details.get("reason") or health.details.get("error") or "no details"
+                lines.append(f"{COMPONENT_KEYS.get(name, name)} is {health.status}: {reason}")
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "timestamp": self.checked_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "overall_status": self.overall_status,
+            "components": {
+                COMPONENT_KEYS.get(name, name): {"status": health.status, "details": health.details}
+                for name, health in self.components.items()
+            },
+        }
+
+
+class HealthChecker:
+    """Runs the checks of one store and sets the health gauge from their results."""
+
+    def __init__(
+        self,
+        store: FeatureStore,
+        instruments: Instruments,
+        *,
+        pg_configured: bool,
+        timeout_s: float,
+        max_threads: int,
+    ) -> None:
+        self.store = store
+        self.instruments = instruments
+        self.pg_configured = pg_configured
+        self.timeout_s = timeout_s
+        self._limiter = anyio.CapacityLimiter(max_threads)
+
+    async def _in_thread(self, check: Callable[[], T]) -> T:
+        with anyio.fail_after(self.timeout_s):
+            return await anyio.to_thread.run_sync(check, abandon_on_cancel=True, limiter=self._limiter)
+
+    async def check(self) -> HealthReport:
+        results: dict[str, Any] = {}
+
+        async def run(name: str, check: Callable[[], object]) -> None:
+            try:
+                results[name] = await self._in_thread(check)
+            except TimeoutError:
+                results[name] = TimeoutError(f"the check did not answer within {self.timeout_s:g} s")
+            except Exception as exc:
+                results[name] = exc
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(run, "store", self.store.health)
+            group.start_soon(run, "metrics", self._metrics_check)
+
+        store_health = results["store"]
+        components = {
+            COMPONENT_POSTGRESQL: self._postgresql(store_health),
+            COMPONENT_DUCKDB: _component(store_health, COMPONENT_DUCKDB),
+            COMPONENT_METRICS: _metrics(results["metrics"]),
+        }
+        self._set_gauges(components)
+        return HealthReport(components)
+
+    def _metrics_check(self) -> int:
+        return sum(len(family.samples) for family in self.instruments.registry.collect())
+
+    def _postgresql(self, store_health: object) -> ComponentHealth:
+        if not self.pg_configured:
+            return ComponentHealth(
+                HEALTHY,
+                {
+                    "configured": False,
+                    "connection": False,
+                    "note": "PostgreSQL is not configured (FEATURESTORE_PG_DSN unset): the manifest is DuckDB only",
+                },
+            )
+        found = _component(store_health, COMPONENT_POSTGRESQL)
+        details: dict[str, object] = {"configured": True, "connection": found.healthy, **found.details}
+        details.setdefault("lock_stats", {"total_advisory_locks": None})  # unknown while the server does not answer
+        pool = details.get("pool_stats")
+        if isinstance(pool, dict):
+            total, active, waiting = (int(pool.get(key, 0)) for key in ("total", "active", "waiting"))
+            if found.status == HEALTHY and (waiting > 0 or 0 < total <= active):
+                details["reason"] = f"pool exhausted: {active} of {total} connections in use, {waiting} waiting"
+                return ComponentHealth(DEGRADED, details)
+        return ComponentHealth(found.status, details)
+
+    def _set_gauges(self, components: dict[str, ComponentHealth]) -> None:
+        for name, health in components.items():
+            if name == COMPONENT_POSTGRESQL and not self.pg_configured:
+                continue
+            self.instruments.set_health(name, health.status != UNHEALTHY)
+        if not self.pg_configured and self.instruments.enabled:
+            gauge = self.instruments.families[HEALTH_STATUS.name]
+            try:
+                gauge.remove(COMPONENT_POSTGRESQL)
+            except KeyError:
+                pass
+
+
+def _describe(result: object) -> str:
+    if isinstance(result, BaseException):
+        return str(result) or type(result).__name__
+    return f"unexpected result {type(result).__name__}"
+
+
+def _component(store_health: object, name: str) -> ComponentHealth:
+    if isinstance(store_health, dict) and isinstance(store_health.get(name), ComponentHealth):
+        found: ComponentHealth = store_health[name]
+        return found
+    return ComponentHealth(UNHEALTHY, {"connection": False, "error": _describe(store_health)})
+
+
+def _metrics(result: object) -> ComponentHealth:
+    if isinstance(result, int):
+        return ComponentHealth(HEALTHY, {"series": result})
+    return ComponentHealth(UNHEALTHY, {"error": _describe(result)})

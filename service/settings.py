@@ -1,0 +1,30 @@
+"""Settings of the monitoring service, read from SERVICE_* environment variables when built."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Monitoring-service configuration; build it in main()/create_app(), never at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="SERVICE_", frozen=True, extra="ignore")
+
+    host: str = Field(default="127.0.0.1", description="Interface uvicorn binds to")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port uvicorn binds to")
+    log_level: str = Field(default="info", pattern=r"^(critical|error|warning|info|debug|trace)$")
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the load endpoint requires; unset = the load endpoint accepts loopback clients only",
+    )
+    # The window of GET /slo and GET /performance, like the rules' [5m]; the ring keeps snapshots a bit longer.
+    slo_window_s: float = Field(default=300.0, gt=0, le=86400)
+    snapshot_interval_s: float = Field(default=5.0, gt=0, le=60)
+    # Each health check runs in a thread and is abandoned after this long (reported unhealthy: "timed out").
+    health_check_timeout_s: float = Field(default=1.0, gt=0, le=30)
+    health_check_threads: int = Field(default=4, ge=1, le=64, description="Health checks running at once, at most")
+    max_body_bytes: int = Field(default=64 * 1024, ge=1, description="Larger request bodies get 413")
+    load_max_workers: int = Field(default=128, ge=1, le=1024)
+    load_max_duration_s: float = Field(default=300.0, gt=0, le=3600)
+    top_symbols: int = Field(default=10, ge=1, le=100, description="Symbols listed by GET /performance")

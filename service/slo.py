@@ -1,0 +1,161 @@
+"""SLO status: each SLO of the specs evaluated over the trailing window, with the spec's own threshold and operator.
+
+The thresholds come from the same models the generators render the rules from (`SLO.status_threshold`,
+`SLO.compliant`), so `/slo` and the alerts cannot disagree on a number. Current values per objective kind:
+
+- quantile: histogram_quantile over the bucket increases of the window, in the histogram's unit (ms);
+- gauge: the latest value, aggregated by `aggregate` per `by` group, divided by `divide_by`, times `scale`;
+- ratio: good (or total - bad) over total events in the window, in percent;
+- latency_budget: events at or under the threshold bucket over all events in the window, in percent.
+
+With grouping (`by`), `current` is the worst group, the one an alert would fire on. When the window holds no data
+(no events, no series, a zero denominator), `current` is null, `no_data` is true and the SLO counts as compliant:
+an idle service breaks no objective, and the rules do not fire on an empty vector either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from service.window import Group, Window
+from slos.models import (
+    SLO,
+    EventSelector,
+    GaugeObjective,
+    LatencyBudgetObjective,
+    Op,
+    QuantileObjective,
+    RatioObjective,
+)
+
+_DIGITS = 6
+
+
+@dataclass(frozen=True)
+class SloStatus:
+    """One SLO's line in GET /slo."""
+
+    slo: SLO
+    current: float | None
+    note: str | None = None
+
+    @property
+    def no_data(self) -> bool:
+        return self.current is None
+
+    @property
+    def compliant(self) -> bool:
+        return self.current is None or self.slo.compliant(self.current)
+
+    def to_json(self) -> dict[str, Any]:
+        line: dict[str, Any] = {
+            "threshold": self.slo.status_threshold,
+            "current": None if self.current is None else round(self.current, _DIGITS),
+            "compliant": self.compliant,
+            "op": str(self.slo.status_op),
+            "kind": self.slo.objective.kind,
+            "no_data": self.no_data,
+        }
+        if self.note:
+            line["note"] = self.note
+        return line
+
+
+def worst(values: Sequence[float], op: Op, threshold: float) -> float:
+    """The value an alert would fire on: the largest under `<`, the smallest under `>`, a violating one under `==`."""
+    if op in (Op.LT, Op.LE):
+        return max(values)
+    if op in (Op.GT, Op.GE):
+        return min(values)
+    violating = [value for value in values if not op.holds(value, threshold)]
+    return (violating or list(values))[0]
+
+
+def _grouped(
+    series: Sequence[tuple[Mapping[str, str], float]], aggregate: str | None, by: Sequence[str]
+) -> dict[Group, float]:
+    if aggregate is None:
+        return {tuple(f"{name}={text}" for name, text in sorted(labels.items())): value for labels, value in series}
+    groups: dict[Group, list[float]] = {}
+    for labels, value in series:
+        groups.setdefault(tuple(labels.get(label, "") for label in by), []).append(value)
+    return {group: _reduce(aggregate, values) for group, values in groups.items()}
+
+
+def _reduce(aggregate: str, values: list[float]) -> float:
+    if aggregate == "min":
+        return min(values)
+    if aggregate == "max":
+        return max(values)
+    total = float(sum(values))
+    return total / len(values) if aggregate == "avg" else total
+
+
+def _quantile(objective: QuantileObjective, window: Window) -> list[float]:
+    per_group = window.quantiles(objective.quantile, objective.metric, objective.matchers, objective.by)
+    return [value for _, value in sorted(per_group.items()) if value is not None]
+
+
+def _gauge(objective: GaugeObjective, window: Window) -> list[float]:
+    numerators = _grouped(window.gauges(objective.metric, objective.matchers), objective.aggregate, objective.by)
+    if objective.divide_by is None:
+        return [value * objective.scale for _, value in sorted(numerators.items())]
+    denominators = _grouped(window.gauges(objective.divide_by, objective.matchers), objective.aggregate, objective.by)
+    return [
+        value / denominators[group] * objective.scale
+        for group, value in sorted(numerators.items())
+        if denominators.get(group)
+    ]
+
+
+def _events(selector: EventSelector, window: Window) -> float:
+    if selector.metric is None:
+        raise LookupError("a PromQL `query` selector cannot be evaluated in-process")
+    return window.increase_total(selector.metric, selector.matchers)
+
+
+def _ratio(objective: RatioObjective, window: Window) -> list[float]:
+    total = _events(objective.total, window)
+    if total <= 0:
+        return []
+    if objective.good is not None:
+        return [_events(objective.good, window) / total * 100.0]
+    assert objective.bad is not None
+    return [(1.0 - _events(objective.bad, window) / total) * 100.0]
+
+
+def _latency_budget(objective: LatencyBudgetObjective, window: Window) -> list[float]:
+    share = window.bucket_share(objective.metric, objective.threshold, objective.matchers)
+    return [] if share is None else [share * 100.0]
+
+
+def evaluate(slo: SLO, window: Window) -> SloStatus:
+    """The SLO's current value over the window, or no data (with a note when it cannot be computed at all)."""
+    objective = slo.objective
+    try:
+        if isinstance(objective, QuantileObjective):
+            values = _quantile(objective, window)
+        elif isinstance(objective, GaugeObjective):
+            values = _gauge(objective, window)
+        elif isinstance(objective, RatioObjective):
+            values = _ratio(objective, window)
+        else:
+            values = _latency_budget(objective, window)
+    except (LookupError, ValueError) as exc:
+        return SloStatus(slo, None, note=str(exc))
+    if not values:
+        return SloStatus(slo, None)
+    return SloStatus(slo, worst(values, slo.status_op, slo.status_threshold))
+
+
+def report(slos: Sequence[SLO], window: Window, window_s: float) -> dict[str, Any]:
+    """The body of GET /slo."""
+    statuses = [evaluate(slo, window) for slo in slos]
+    return {
+        "overall_compliant": all(status.compliant for status in statuses),
+        "window_seconds": window_s,
+        "measured_seconds": round(window.seconds, 3),
+        "slos": {status.slo.name: status.to_json() for status in statuses},
+    }
