@@ -41,7 +41,7 @@ from featurestore.manifest.base import (
 from featurestore.manifest.duckdb import DuckDBManifest
 from featurestore.manifest.fallback import FallbackManifest
 from featurestore.manifest.postgres import PostgresManifest
-from featurestore.metrics import BACKEND_DUCKDB, BACKEND_POSTGRESQL, COMPONENT_DUCKDB, Instruments, build
+from featurestore.metrics import BACKEND_POSTGRESQL, COMPONENT_DUCKDB, Instruments, build
 from featurestore.settings import FeatureStoreSettings
 from featurestore.singleflight import KeyedLocks, SingleFlight
 
@@ -233,7 +233,7 @@ class FeatureStore:
     @property
     def backend_name(self) -> str:
         """`postgresql` or `duckdb`: where inserts go right now (duckdb while PostgreSQL is down)."""
-        return self._postgres.name if self._postgres is not None else BACKEND_DUCKDB
+        return self._postgres.name if self._postgres is not None else self.manifest.name
 
     @property
     def postgres_configured(self) -> bool:

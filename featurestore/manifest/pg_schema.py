@@ -17,10 +17,6 @@ import psycopg
 from featurestore.keys import SCHEMA_NAMESPACE, advisory_key
 
 INSERT_FUNCTION = "manifest_insert_v1"
-INSERT_SIGNATURE = (
-    f"{INSERT_FUNCTION}(bigint, bigint, double precision, boolean, text, text, text, text, bigint, bigint, text, "
-    "timestamptz)"
-)
 SCHEMA_LOCK_KEY = advisory_key("schema-v1", SCHEMA_NAMESPACE)
 
 _TABLES = """
@@ -139,7 +135,13 @@ def ensure_schema(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
 
 
 def _present(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    # Read pg_catalog with the statement's snapshot: to_regclass()/to_regprocedure() go through the backend's
+    # catalog cache, which inside a transaction can miss what another session committed during our lock wait.
     row = conn.execute(
-        "SELECT to_regprocedure(%s) IS NOT NULL AND to_regclass('compute_leases') IS NOT NULL", [INSERT_SIGNATURE]
+        "SELECT (SELECT count(*) FROM pg_proc WHERE proname = %s AND pronamespace = s.oid) "
+        "     + (SELECT count(*) FROM pg_class WHERE relname IN ('manifest_entries', 'compute_leases') "
+        "        AND relnamespace = s.oid) = 3 "
+        "FROM pg_namespace s WHERE s.nspname = current_schema()",
+        [INSERT_FUNCTION],
     ).fetchone()
     return bool(row and row[0])

@@ -135,7 +135,8 @@ class PostgresManifest:
         except psycopg.Error as exc:
             if is_unavailable(exc):
                 raise BackendUnavailable(f"PostgreSQL at {self.redacted_dsn} is unavailable: {exc}") from None
-            raise
+            # The statement's transaction was rolled back with it (autocommit), advisory lock included.
+            raise FeatureStoreError(f"manifest statement failed ({exc.sqlstate}): {exc}") from exc
 
     def insert(
         self, entry: ManifestEntry, *, lock: LockScope = LockScope.SYMBOL, hold_ms: float = 0.0, replace: bool = False

@@ -1,0 +1,249 @@
+"""The PostgreSQL manifest against the real server: schema creation under concurrency, per-symbol versions assigned
+under the advisory lock, the lock taken before the insert and released after a lock timeout or an error."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+
+from featurestore import FeatureStoreError, LockTimeout
+from featurestore.keys import GLOBAL_LOCK_SYMBOL, advisory_key, params_digest
+from featurestore.manifest import pg_schema
+from featurestore.manifest.base import LockScope, ManifestEntry
+from featurestore.manifest.postgres import PostgresManifest
+from featurestore.settings import FeatureStoreSettings
+
+pytestmark = pytest.mark.postgres
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+
+def entry(symbol: str = "AAPL", n: int = 0) -> ManifestEntry:
+    digest = params_digest({"n": n})
+    path = f"{symbol}/returns/{digest}-{n:016x}.parquet"
+    return ManifestEntry(symbol, "returns", digest, 0, path, 10, 100, f"{n:064x}", datetime.now(UTC))
+
+
+def open_manifest(dsn: str, **overrides: Any) -> PostgresManifest:
+    values: dict[str, Any] = {"pool_min_size": 1, "pool_max_size": 4, "pool_timeout_s": 10.0, **overrides}
+    manifest = PostgresManifest(dsn, FeatureStoreSettings(**values))
+    manifest.connect()
+    return manifest
+
+
+@pytest.fixture
+def manifest(pg_schema_dsn: str) -> Iterator[PostgresManifest]:
+    db = open_manifest(pg_schema_dsn)
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def other(pg_schema_dsn: str) -> Iterator[Connection]:
+    """A separate session, as another worker would have."""
+    with psycopg.connect(pg_schema_dsn, autocommit=True) as conn:
+        yield conn
+
+
+def lock_holders(conn: Connection, key: int) -> list[tuple[int, bool]]:
+    """(pid, granted) of every session holding or waiting for the bigint advisory lock `key`."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    rows = conn.execute(
+        "SELECT pid, granted FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 "
+        "AND classid::bigint = %s AND objid::bigint = %s ORDER BY pid",
+        (unsigned >> 32, unsigned & 0xFFFFFFFF),
+    ).fetchall()
+    return [(int(pid), bool(granted)) for pid, granted in rows]
+
+
+def wait_for_advisory_waiter(conn: Connection, deadline_s: float = 30.0) -> int:
+    """The pid of a backend blocked on an advisory lock while running our insert function."""
+    limit = time.monotonic() + deadline_s
+    while time.monotonic() < limit:
+        row = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' "
+            "AND query LIKE %s AND pid <> pg_backend_pid()",
+            (f"%{pg_schema.INSERT_FUNCTION}%",),
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        time.sleep(0.01)
+    raise AssertionError("no insert ever waited on the advisory lock")
+
+
+def test_schema_creation_is_idempotent_when_32_sessions_start_at_once(pg_schema_dsn: str) -> None:
+    barrier = threading.Barrier(32)
+
+    def create() -> bool:
+        with psycopg.connect(pg_schema_dsn, autocommit=True) as conn:
+            barrier.wait()
+            return pg_schema.ensure_schema(conn)
+
+    with ThreadPoolExecutor(32) as pool:
+        created = list(pool.map(lambda _: create(), range(32)))
+    assert created.count(True) == 1
+    with psycopg.connect(pg_schema_dsn, autocommit=True) as conn:
+        assert pg_schema.ensure_schema(conn) is False
+        constraints = {
+            row[0]
+            for row in conn.execute(
+                "SELECT conname FROM pg_constraint WHERE conrelid = to_regclass('manifest_entries')"
+            ).fetchall()
+        }
+    assert {"manifest_entries_key", "manifest_entries_symbol_version"} <= constraints
+
+
+def test_an_insert_assigns_the_symbols_next_version_and_a_repeated_key_keeps_the_stored_row(
+    manifest: PostgresManifest,
+) -> None:
+    first = manifest.insert(entry("AAPL", 0))
+    second = manifest.insert(entry("AAPL", 1))
+    msft = manifest.insert(entry("MSFT", 0))
+    again = manifest.insert(entry("AAPL", 0))
+    assert [(o.inserted, o.entry.version, o.backend) for o in (first, second, msft)] == [
+        (True, 1, "postgresql"), (True, 2, "postgresql"), (True, 1, "postgresql")
+    ]  # fmt: skip
+    assert not again.inserted and again.entry == first.entry
+    assert manifest.get("AAPL", "returns", params_digest({"n": 0})) == first.entry
+    assert manifest.count_duplicates() == 0
+
+
+def test_sixteen_sessions_racing_one_symbol_get_versions_one_to_n_without_errors(manifest: PostgresManifest) -> None:
+    # Regression guard: a single statement that locks in a CTE reads max(version) with a snapshot from before its
+    # lock wait, and then collides on (symbol, version) under exactly this load.
+    def work(worker: int) -> list[int]:
+        return [manifest.insert(entry("HOT", worker * 1000 + n)).entry.version for n in range(25)]
+
+    with ThreadPoolExecutor(16) as pool:
+        versions = [v for batch in pool.map(work, range(16)) for v in batch]
+    assert sorted(versions) == list(range(1, 401))
+    assert [e.version for e in manifest.entries("HOT")] == list(range(1, 401))
+
+
+def test_the_advisory_lock_is_taken_before_the_insert_and_its_wait_is_measured_server_side(
+    manifest: PostgresManifest, other: Connection
+) -> None:
+    key = advisory_key("AAPL")
+    other.execute("SELECT pg_advisory_lock(%s)", (key,))
+    result: dict[str, Any] = {}
+    writer = threading.Thread(target=lambda: result.update(outcome=manifest.insert(entry("AAPL", 7))))
+    writer.start()
+    try:
+        waiter = wait_for_advisory_waiter(other)
+        assert (waiter, False) in lock_holders(other, key)
+        assert other.execute("SELECT count(*) FROM manifest_entries").fetchone() == (0,)
+        blocked_at = time.monotonic()
+        time.sleep(0.2)
+    finally:
+        other.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        released_at = time.monotonic()
+    writer.join(30)
+    outcome = result["outcome"]
+    assert outcome.inserted
+    assert outcome.lock_wait_ms >= (released_at - blocked_at) * 1000.0 * 0.9
+    assert lock_holders(other, key) == []
+
+
+def test_other_symbols_do_not_wait_for_a_held_symbol(pg_schema_dsn: str, other: Connection) -> None:
+    manifest = open_manifest(pg_schema_dsn, lock_timeout_ms=300)
+    try:
+        other.execute("SELECT pg_advisory_lock(%s)", (advisory_key("AAPL"),))
+        assert manifest.insert(entry("MSFT", 0)).inserted
+        with pytest.raises(LockTimeout):
+            manifest.insert(entry("AAPL", 0))
+    finally:
+        other.execute("SELECT pg_advisory_unlock_all()")
+        manifest.close()
+
+
+def test_a_lock_timeout_raises_lock_timeout_rolls_back_and_leaves_no_lock_of_ours(
+    pg_schema_dsn: str, other: Connection
+) -> None:
+    manifest = open_manifest(pg_schema_dsn, lock_timeout_ms=200, pool_max_size=1)
+    key = advisory_key("AAPL")
+    try:
+        other.execute("SELECT pg_advisory_lock(%s)", (key,))
+        with pytest.raises(LockTimeout, match="lock_timeout=200 ms"):
+            manifest.insert(entry("AAPL", 0))
+        assert lock_holders(other, key) == [(other.info.backend_pid, True)]
+        other.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        assert lock_holders(other, key) == []
+        assert manifest.get("AAPL", "returns", params_digest({"n": 0})) is None
+        assert manifest.insert(entry("AAPL", 0)).inserted, "the pooled connection is usable after the timeout"
+        assert manifest.advisory_locks_held() == 0
+    finally:
+        other.execute("SELECT pg_advisory_unlock_all()")
+        manifest.close()
+
+
+def test_an_error_while_holding_the_lock_releases_it(pg_schema_dsn: str, other: Connection) -> None:
+    manifest = open_manifest(pg_schema_dsn, statement_timeout_ms=1500)
+    key = advisory_key("AAPL")
+    failure: dict[str, BaseException] = {}
+
+    def insert() -> None:
+        try:
+            manifest.insert(entry("AAPL", 0), hold_ms=10_000)  # canceled by statement_timeout inside the lock
+        except BaseException as exc:
+            failure["error"] = exc
+
+    writer = threading.Thread(target=insert)
+    writer.start()
+    try:
+        limit = time.monotonic() + 30
+        while not any(granted for _, granted in lock_holders(other, key)):
+            assert time.monotonic() < limit, "the insert never took the lock"
+            time.sleep(0.01)
+        assert other.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone() == (False,)
+        writer.join(30)
+        assert isinstance(failure.get("error"), FeatureStoreError)
+        assert "57014" in str(failure["error"])
+        assert lock_holders(other, key) == []
+        assert other.execute("SELECT count(*) FROM manifest_entries").fetchone() == (0,)
+    finally:
+        manifest.close()
+
+
+def test_the_global_scope_takes_the_shared_key_as_well_as_the_symbols(
+    manifest: PostgresManifest, other: Connection
+) -> None:
+    writer = threading.Thread(target=lambda: manifest.insert(entry("AAPL", 0), lock=LockScope.GLOBAL, hold_ms=600))
+    writer.start()
+    try:
+        limit = time.monotonic() + 30
+        while not lock_holders(other, advisory_key("AAPL")):
+            assert time.monotonic() < limit
+            time.sleep(0.01)
+        assert [granted for _, granted in lock_holders(other, advisory_key(GLOBAL_LOCK_SYMBOL))] == [True]
+    finally:
+        writer.join(30)
+    assert lock_holders(other, advisory_key(GLOBAL_LOCK_SYMBOL)) == []
+
+
+def test_health_pool_stats_and_lock_count_come_from_the_server_and_the_pool(manifest: PostgresManifest) -> None:
+    health = manifest.health()
+    assert health.healthy
+    assert health.details["connection"] is True
+    assert health.details["lock_stats"] == {"total_advisory_locks": manifest.advisory_locks_held()}
+    assert "password" not in str(health.details)
+    stats = manifest.pool_stats()
+    assert set(stats) == {"total", "active", "waiting"}
+    assert 1 <= stats["total"] <= 4 and stats["active"] == 0 and stats["waiting"] == 0
+    with manifest.connection():
+        assert manifest.pool_stats()["active"] == 1
+
+
+def test_a_password_never_reaches_an_error_message() -> None:
+    manifest = PostgresManifest(
+        "postgresql://postgres:s3cr3t-pw@127.0.0.1:1/postgres", FeatureStoreSettings(connect_timeout_s=1)
+    )
+    with pytest.raises(FeatureStoreError) as caught:
+        manifest.connect()
+    assert "s3cr3t-pw" not in str(caught.value) and "s3cr3t-pw" not in manifest.redacted_dsn
