@@ -1,0 +1,140 @@
+"""Compute once: 64 processes racing one key compute it once and leave one row; a lease whose holder stopped renewing
+it is taken over; a waiter gives up after compute_lease_s."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+import pytest
+
+from featurestore import ComputeTimeout, FeatureStore
+from featurestore.keys import FrameKey, advisory_key
+from featurestore.manifest.postgres import PostgresManifest
+from featurestore.settings import FeatureStoreSettings
+from featurestore.singleflight import KeyedLocks
+from tests.featurestore import race_workers
+
+PROCESSES = 64
+DEADLINE_S = 240.0  # hang detection only: 64 processes on 2 shared cores
+
+
+def test_keyed_locks_serialize_one_key_let_other_keys_through_and_forget_keys_afterwards() -> None:
+    locks = KeyedLocks()
+    key_a, key_b = FrameKey.of("A", "f", {}), FrameKey.of("B", "f", {})
+    inside: list[str] = []
+
+    def enter(key: FrameKey) -> None:
+        with locks.hold(key):
+            inside.append(key.symbol)
+
+    with locks.hold(key_a):
+        same = threading.Thread(target=enter, args=(key_a,))
+        other = threading.Thread(target=enter, args=(key_b,))
+        same.start()
+        other.start()
+        other.join(5)
+        time.sleep(0.05)
+        assert inside == ["B"], "the same key got in twice, or another key waited"
+        assert len(locks) == 1
+    same.join(5)
+    assert inside == ["B", "A"]
+    assert len(locks) == 0
+
+
+@pytest.mark.postgres
+def test_64_processes_racing_one_key_compute_it_once_and_leave_one_row_per_key(
+    pg_schema_dsn: str, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    computes = tmp_path / "computes.log"
+    ctx = race_workers.context()
+    start = ctx.Barrier(PROCESSES + 1)
+    results = [tmp_path / f"result-{worker:02d}.json" for worker in range(PROCESSES)]
+    processes = [
+        ctx.Process(target=race_workers.race, args=(pg_schema_dsn, cache, worker, start, computes, results[worker]))
+        for worker in range(PROCESSES)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        start.wait(DEADLINE_S)
+        deadline = time.monotonic() + DEADLINE_S
+        for process in processes:
+            process.join(max(0.1, deadline - time.monotonic()))
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+    assert [process.exitcode for process in processes] == [0] * PROCESSES
+    outcomes = [json.loads(result.read_text()) for result in results]
+    computed_by = computes.read_text().split()
+    with psycopg.connect(pg_schema_dsn) as conn:
+        shared = conn.execute(
+            "SELECT count(*) FROM manifest_entries WHERE symbol = %s AND params_digest = %s",
+            (race_workers.SYMBOL, FrameKey.of("X", "f", race_workers.SHARED_PARAMS).params_digest),
+        ).fetchone()
+        versions = [row[0] for row in conn.execute("SELECT version FROM manifest_entries ORDER BY version")]
+        leases = conn.execute("SELECT count(*) FROM compute_leases").fetchone()
+        locks = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 "
+            "AND classid::bigint = %s AND objid::bigint = %s",
+            _lock_parts(advisory_key(race_workers.SYMBOL)),
+        ).fetchone()
+    print(f"\nrace: {PROCESSES} processes, computed by {computed_by}, {len(versions)} rows")
+    assert len(computed_by) == 1, f"computed {len(computed_by)} times"
+    assert shared == (1,)
+    assert versions == list(range(1, PROCESSES + 2)), "one row per key, versions gap-free"
+    assert all(o["equal"] for o in outcomes) and all(o["inserted"] for o in outcomes)
+    assert {o["backend"] for o in outcomes} == {"postgresql"}
+    assert leases == (0,) and locks == (0,)
+
+
+def _lock_parts(key: int) -> tuple[int, int]:
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    return unsigned >> 32, unsigned & 0xFFFFFFFF
+
+
+def _settings(dsn: str, cache: Path, **overrides: Any) -> FeatureStoreSettings:
+    return FeatureStoreSettings(pg_dsn=dsn, cache_dir=cache, replay_interval_s=0.2, **overrides)
+
+
+def _foreign_lease(dsn: str, key: FrameKey, ttl_s: float) -> None:
+    """A lease held by a worker that will never renew it (it died)."""
+    manifest = PostgresManifest(dsn, FeatureStoreSettings())
+    manifest.connect()
+    try:
+        assert manifest.claim_lease(key, "dead-host:1:0", ttl_s)
+    finally:
+        manifest.close()
+
+
+@pytest.mark.postgres
+def test_a_lease_whose_holder_stopped_renewing_it_is_taken_over(pg_schema_dsn: str, tmp_path: Path) -> None:
+    params = {"window": 5}
+    with FeatureStore.open(settings=_settings(pg_schema_dsn, tmp_path)) as store:
+        _foreign_lease(pg_schema_dsn, FrameKey.of("LEASED", "returns", params), ttl_s=0.5)
+        calls: list[float] = []
+        began = time.monotonic()
+        table = store.get_or_compute(
+            "LEASED", "returns", params, lambda: calls.append(time.monotonic()) or pa.table({"a": [1]})
+        )
+    assert table.equals(pa.table({"a": [1]}))
+    assert len(calls) == 1 and calls[0] - began >= 0.4, "computed before the foreign lease expired"
+
+
+@pytest.mark.postgres
+def test_a_waiter_gives_up_with_compute_timeout_after_compute_lease_s(pg_schema_dsn: str, tmp_path: Path) -> None:
+    params = {"window": 6}
+    with FeatureStore.open(settings=_settings(pg_schema_dsn, tmp_path, compute_lease_s=0.3)) as store:
+        _foreign_lease(pg_schema_dsn, FrameKey.of("LEASED", "returns", params), ttl_s=60)
+        calls: list[int] = []
+        with pytest.raises(ComputeTimeout, match="compute_lease_s"):
+            store.get_or_compute("LEASED", "returns", params, lambda: calls.append(1) or pa.table({"a": [1]}))
+    assert calls == []
