@@ -1,0 +1,160 @@
+"""Check that the cache folder and the manifest agree, and optionally repair what does not.
+
+    python -m featurestore.verify [--cache-dir DIR] [--dsn DSN] [--repair] [--min-age-s S] [--json]
+
+Finds rows whose file is missing or whose size or sha256 do not match (`--repair` deletes the row, and the corrupt
+file: the next get_or_compute recomputes it), files no row points at and temp files left by crashed writers
+(`--repair` deletes them). Files younger than --min-age-s are left alone: a publish writes its file before its row,
+so a fresh file without a row may be a publish in flight. Exit status 1 when a problem remains, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from featurestore.errors import FeatureStoreError
+from featurestore.files import FALLBACK_FOLDER, MANIFEST_FILE, PARQUET_SUFFIX, is_temp_name
+from featurestore.settings import FeatureStoreSettings
+from featurestore.store import FeatureStore
+
+DEFAULT_MIN_AGE_S = 3600.0
+
+
+@dataclass
+class Report:
+    """What verify found (paths relative to the cache folder) and what --repair removed."""
+
+    cache_dir: str
+    backend: str
+    entries: int = 0
+    files: int = 0
+    missing_files: list[str] = field(default_factory=list)
+    corrupt_files: list[str] = field(default_factory=list)
+    orphan_files: list[str] = field(default_factory=list)
+    temp_files: list[str] = field(default_factory=list)
+    young_files_skipped: int = 0
+    repaired: bool = False
+
+    @property
+    def problems(self) -> int:
+        return len(self.missing_files) + len(self.corrupt_files) + len(self.orphan_files) + len(self.temp_files)
+
+    @property
+    def ok(self) -> bool:
+        return self.problems == 0 or self.repaired
+
+    def to_json(self) -> dict[str, object]:
+        return {**asdict(self), "problems": self.problems, "ok": self.ok}
+
+
+def verify(store: FeatureStore, *, repair: bool = False, min_age_s: float = DEFAULT_MIN_AGE_S) -> Report:
+    """Compare every manifest row with its file and every file with the rows; with `repair`, remove the bad ones."""
+    root = store.files.root
+    report = Report(str(root), store.backend_name)
+    referenced: set[Path] = set()
+    bad_rows = []
+    for entry in store.entries():
+        report.entries += 1
+        path = store.files.resolve(entry.path)
+        referenced.add(path)
+        if not path.is_file():
+            report.missing_files.append(entry.path)
+            bad_rows.append((entry, False))
+        elif path.stat().st_size != entry.bytes or _sha256(path) != entry.sha256:
+            report.corrupt_files.append(entry.path)
+            bad_rows.append((entry, True))
+    stray: list[Path] = []
+    now = time.time()
+    for path in _cache_files(root):
+        report.files += 1
+        is_temp = is_temp_name(path.name)
+        if path in referenced or not (is_temp or path.name.endswith(PARQUET_SUFFIX)):
+            continue
+        if now - path.stat().st_mtime < min_age_s:
+            report.young_files_skipped += 1
+            continue
+        (report.temp_files if is_temp else report.orphan_files).append(path.relative_to(root).as_posix())
+        stray.append(path)
+    if repair:
+        for entry, corrupt in bad_rows:
+            store.manifest.delete(entry.symbol, entry.feature, entry.params_digest)
+            if corrupt:
+                store.files.remove(entry.path)
+        for path in stray:
+            path.unlink(missing_ok=True)
+        report.repaired = True
+    return report
+
+
+def _cache_files(root: Path) -> list[Path]:
+    """Every regular file of the cache folder except the manifest databases."""
+    fallback = root / FALLBACK_FOLDER
+    files = []
+    for path in sorted(root.rglob("*")):
+        if path.is_relative_to(fallback) or (path.parent == root and path.name.startswith(MANIFEST_FILE)):
+            continue
+        if path.is_file() and not path.is_symlink():
+            files.append(path)
+    return files
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m featurestore.verify", description=__doc__.splitlines()[0])
+    parser.add_argument("--cache-dir", type=Path, help="cache folder (default: FEATURESTORE_CACHE_DIR)")
+    parser.add_argument("--dsn", help="PostgreSQL DSN of the manifest (default: FEATURESTORE_PG_DSN; unset = DuckDB)")
+    parser.add_argument("--repair", action="store_true", help="delete bad rows, orphan files and temp files")
+    parser.add_argument("--min-age-s", type=float, default=DEFAULT_MIN_AGE_S, help="leave younger files alone")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    args = parser.parse_args(argv)
+    try:
+        with FeatureStore.open(args.dsn, args.cache_dir, settings=FeatureStoreSettings()) as store:
+            report = verify(store, repair=args.repair, min_age_s=args.min_age_s)
+    except FeatureStoreError as exc:
+        print(f"verify: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report.to_json(), sort_keys=True))
+    else:
+        print(_text(report))
+    return 0 if report.ok else 1
+
+
+def _text(report: Report) -> str:
+    lines = [f"{report.cache_dir} ({report.backend}): {report.entries} rows, {report.files} files"]
+    for title, paths in (
+        ("rows whose file is missing", report.missing_files),
+        ("rows whose file does not match its size or sha256", report.corrupt_files),
+        ("files no row points at", report.orphan_files),
+        ("temp files left by interrupted writers", report.temp_files),
+    ):
+        if paths:
+            lines.append(f"{len(paths)} {title}:")
+            lines.extend(f"  {path}" for path in paths)
+    if report.young_files_skipped:
+        lines.append(f"{report.young_files_skipped} files younger than --min-age-s left alone")
+    if report.problems == 0:
+        lines.append("ok")
+    elif report.repaired:
+        lines.append(f"repaired {report.problems} problems (deleted rows are recomputed on the next read)")
+    else:
+        lines.append(f"{report.problems} problems; run with --repair to fix them")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""`python -m featurestore.verify` finds rows without a good file, files without a row and leftover temp files, and
+--repair removes them so the next read recomputes."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from featurestore import FeatureStore
+from featurestore.settings import FeatureStoreSettings
+from featurestore.verify import main, verify
+
+OLD = time.time() - 7200
+
+
+def frame(n: int) -> pa.Table:
+    return pa.table({"n": [n, n * 2]})
+
+
+def damaged_cache(store: FeatureStore) -> dict[str, str]:
+    """Three frames published, then one file deleted, one corrupted, an old orphan, an old temp file, a new orphan."""
+    paths = {name: store.publish("AAPL", "returns", {"n": n}, frame(n)).entry.path for n, name in enumerate("abc")}
+    root = store.files.root
+    (root / paths["a"]).unlink()
+    corrupt = root / paths["b"]
+    corrupt.write_bytes(corrupt.read_bytes()[:-4] + b"XXXX")
+    folder = (root / paths["c"]).parent
+    orphan, temp, young = folder / "orphan.parquet", folder / ".x.parquet.123-ab.tmp", folder / "young.parquet"
+    for path in (orphan, temp, young):
+        path.write_bytes(b"PAR1")
+    for path in (orphan, temp):
+        os.utime(path, (OLD, OLD))
+    return {**paths, "orphan": orphan.relative_to(root).as_posix(), "temp": temp.relative_to(root).as_posix()}
+
+
+def test_verify_reports_each_kind_of_problem_and_repair_removes_them(tmp_path: Path) -> None:
+    settings = FeatureStoreSettings(pg_dsn=None, cache_dir=tmp_path)
+    with FeatureStore.open(settings=settings) as store:
+        paths = damaged_cache(store)
+        report = verify(store)
+        assert report.missing_files == [paths["a"]]
+        assert report.corrupt_files == [paths["b"]]
+        assert report.orphan_files == [paths["orphan"]]
+        assert report.temp_files == [paths["temp"]]
+        assert report.young_files_skipped == 1 and report.entries == 3 and not report.ok
+
+        repaired = verify(store, repair=True)
+        assert repaired.ok and repaired.problems == 4
+        assert [e.path for e in store.entries()] == [paths["c"]]
+        assert not (tmp_path / paths["b"]).exists() and not (tmp_path / paths["orphan"]).exists()
+        assert not (tmp_path / paths["temp"]).exists()
+        clean = verify(store)
+        assert clean.problems == 0 and clean.ok
+        calls: list[int] = []
+        store.get_or_compute("AAPL", "returns", {"n": 0}, lambda: calls.append(1) or frame(0))
+        assert calls == [1], "a repaired key is recomputed"
+
+
+def test_the_command_exits_1_on_problems_and_0_after_repair(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with FeatureStore.open(settings=FeatureStoreSettings(pg_dsn=None, cache_dir=tmp_path)) as store:
+        damaged_cache(store)
+    assert main(["--cache-dir", str(tmp_path), "--dsn", "", "--json"]) == 1
+    found = json.loads(capsys.readouterr().out)
+    assert (found["problems"], found["ok"], found["backend"]) == (4, False, "duckdb")
+    assert main(["--cache-dir", str(tmp_path), "--dsn", "", "--repair"]) == 0
+    assert "repaired 4 problems" in capsys.readouterr().out
+    assert main(["--cache-dir", str(tmp_path), "--dsn", ""]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("ok")
+
+
+@pytest.mark.postgres
+def test_verify_checks_the_postgresql_manifest(
+    tmp_path: Path, pg_schema_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FeatureStore.open(settings=FeatureStoreSettings(pg_dsn=pg_schema_dsn, cache_dir=tmp_path)) as store:
+        paths = damaged_cache(store)
+    assert main(["--cache-dir", str(tmp_path), "--dsn", pg_schema_dsn, "--json", "--repair"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["backend"] == "postgresql"
+    assert (report["missing_files"], report["corrupt_files"]) == ([paths["a"]], [paths["b"]])
+    with FeatureStore.open(settings=FeatureStoreSettings(pg_dsn=pg_schema_dsn, cache_dir=tmp_path)) as store:
+        assert [e.path for e in store.entries()] == [paths["c"]]
