@@ -84,7 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     redacting = _RedactingFilter(Redactor([dsn_password(pg_dsn), token]))
     for handler in (*logging.getLogger().handlers, *logging.getLogger("uvicorn").handlers):
         handler.addFilter(redacting)
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled, after a clean shutdown
+        pass
     return 0
 
 

@@ -158,6 +158,7 @@ def create_app(
             store,
             instruments,
             pg_configured=pg_dsn is not None,
+            pool_capacity=store_settings.pool_max_size,
             timeout_s=settings.health_check_timeout_s,
             max_threads=settings.health_check_threads,
         )

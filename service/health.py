@@ -9,7 +9,8 @@ a hung database cannot pile up threads. Status words are the manifest's: healthy
 - PostgreSQL not configured (no FEATURESTORE_PG_DSN) is `healthy` with `details.configured: false`: a DuckDB-only
   install is a supported setup, not a fault, and its status word stays one of the three clients already switch on.
   Its `postgresql` series of the gauge is absent (not 0), so the health alert does not fire on such an install.
-- A pool with callers waiting, or with every connection lent out, is `degraded`.
+- A pool with callers waiting, or with every connection lent out, is `degraded`. "Every connection" counts up to the
+  pool's maximum size: psycopg's pool grows on demand, so its current size (`total`) all busy is not exhaustion yet.
 - The gauge is 0 only for `unhealthy`: `degraded` still serves requests, and the pool alerts cover exhaustion.
 """
 
@@ -88,12 +89,14 @@ class HealthChecker:
         instruments: Instruments,
         *,
         pg_configured: bool,
+        pool_capacity: int,
         timeout_s: float,
         max_threads: int,
     ) -> None:
         self.store = store
         self.instruments = instruments
         self.pg_configured = pg_configured
+        self.pool_capacity = pool_capacity
         self.timeout_s = timeout_s
         self._limiter = anyio.CapacityLimiter(max_threads)
 
@@ -143,9 +146,10 @@ class HealthChecker:
         details.setdefault("lock_stats", {"total_advisory_locks": None})  # unknown while the server does not answer
         pool = details.get("pool_stats")
         if isinstance(pool, dict):
-            total, active, waiting = (int(pool.get(key, 0)) for key in ("total", "active", "waiting"))
-            if found.status == HEALTHY and (waiting > 0 or 0 < total <= active):
-                details["reason"] = f"pool exhausted: {active} of {total} connections in use, {waiting} waiting"
+            active, waiting = int(pool.get("active", 0)), int(pool.get("waiting", 0))
+            capacity = max(int(pool.get("total", 0)), self.pool_capacity)
+            if found.status == HEALTHY and (waiting > 0 or active >= capacity):
+                details["reason"] = f"pool exhausted: {active} of {capacity} connections in use, {waiting} waiting"
                 return ComponentHealth(DEGRADED, details)
         return ComponentHealth(found.status, details)
 

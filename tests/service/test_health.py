@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+from starlette.testclient import TestClient
+
+from featurestore.manifest.base import DEGRADED, HEALTHY, UNHEALTHY, ComponentHealth
+from featurestore.metrics import COMPONENT_POSTGRESQL, HEALTH_STATUS
+from service.app import create_app
+from tests.service.conftest import API, LOOPBACK, scripted_app, service_of, service_settings, store_settings
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_postgresql_down_with_a_working_fallback_is_degraded_and_still_ready(tmp_path: Path) -> None:
+    dsn = f"postgresql://postgres@127.0.0.1:{closed_port()}/postgres"
+    app = create_app(service_settings(), store_settings(tmp_path / "cache", dsn, connect_timeout_s=1))
+    with TestClient(app, client=LOOPBACK) as client:
+        body = client.get(f"{API}/health").json()
+        postgresql = body["components"]["postgresql_manifest"]
+        assert postgresql["status"] == UNHEALTHY
+        assert postgresql["details"]["connection"] is False
+        assert body["components"]["duckdb_fallback"]["status"] == HEALTHY
+        assert body["overall_status"] == DEGRADED
+        registry = service_of(client).instruments.registry
+        assert registry.get_sample_value(HEALTH_STATUS.name, {"component": COMPONENT_POSTGRESQL}) == 0.0
+        ready = client.get(f"{API}/health/ready")
+        assert ready.status_code == 200
+        assert ready.json()["overall_status"] == DEGRADED
+
+
+def test_every_connection_of_the_pool_lent_out_is_degraded(tmp_path: Path) -> None:
+    app, store = scripted_app(tmp_path, pg_dsn="postgresql://postgres@127.0.0.1:5432/postgres", pool_max_size=2)
+    with TestClient(app, client=LOOPBACK) as client:
+        pool = {"total": 2, "active": 2, "waiting": 0}
+        store().components["postgresql"] = ComponentHealth(HEALTHY, {"connection": True, "pool_stats": pool})
+        postgresql = client.get(f"{API}/health").json()["components"]["postgresql_manifest"]
+        assert postgresql["status"] == DEGRADED
+        assert "pool exhausted" in postgresql["details"]["reason"]
+        # Not yet grown to its maximum size: one busy connection of a pool of up to two is not exhaustion.
+        pool = {"total": 1, "active": 1, "waiting": 0}
+        store().components["postgresql"] = ComponentHealth(HEALTHY, {"connection": True, "pool_stats": pool})
+        assert client.get(f"{API}/health").json()["overall_status"] == HEALTHY
+        pool = {"total": 1, "active": 1, "waiting": 3}
+        store().components["postgresql"] = ComponentHealth(HEALTHY, {"connection": True, "pool_stats": pool})
+        assert client.get(f"{API}/health").json()["overall_status"] == DEGRADED
+
+
+def test_a_check_that_hangs_is_abandoned_and_reported_unhealthy(tmp_path: Path) -> None:
+    app, store = scripted_app(tmp_path, health_check_timeout_s=0.2)
+    with TestClient(app, client=LOOPBACK) as client:
+        store().health_delay_s = 2.0
+        body = client.get(f"{API}/health").json()
+        duckdb = body["components"]["duckdb_fallback"]
+        assert duckdb["status"] == UNHEALTHY
+        assert "did not answer within 0.2 s" in duckdb["details"]["error"]
+        assert body["overall_status"] == UNHEALTHY
+        store().health_delay_s = 0.0
+
+
+def test_readiness_is_503_with_the_reason_when_the_store_is_unhealthy(tmp_path: Path) -> None:
+    app, store = scripted_app(tmp_path)
+    with TestClient(app, client=LOOPBACK) as client:
+        store().components["duckdb"] = ComponentHealth(UNHEALTHY, {"error": "disk full"})
+        response = client.get(f"{API}/health/ready")
+        assert response.status_code == 503
+        body = response.json()
+        assert body["status"] == "not_ready"
+        assert body["error"] == "not ready: duckdb_fallback is unhealthy: disk full"
+
+
+def test_a_failing_health_check_is_reported_not_raised(tmp_path: Path) -> None:
+    app, store = scripted_app(tmp_path)
+    with TestClient(app, client=LOOPBACK) as client:
+
+        def explode() -> None:
+            raise OSError("manifest folder vanished")
+
+        store().on_health = explode
+        response = client.get(f"{API}/health")
+        assert response.status_code == 200
+        assert response.json()["components"]["duckdb_fallback"]["details"]["error"] == "manifest folder vanished"
+
+
+def test_liveness_never_asks_the_store(tmp_path: Path) -> None:
+    app, store = scripted_app(tmp_path)
+    with TestClient(app, client=LOOPBACK) as client:
+        for _ in range(3):
+            assert client.get(f"{API}/health/live").status_code == 200
+        assert store().health_calls == 0
+
+
+@pytest.fixture
+def own_database_dsn(pg_dsn: str) -> Iterator[str]:
+    """A fresh database of our own: pg_locks counts per database, so no other session's locks show in it."""
+    name = f"svc_locks_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_conninfo(pg_dsn, dbname=name)
+    finally:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.postgres
+def test_the_lock_count_is_what_pg_locks_shows(tmp_path: Path, own_database_dsn: str) -> None:
+    app = create_app(service_settings(), store_settings(tmp_path / "cache", own_database_dsn))
+    with TestClient(app, client=LOOPBACK) as client, psycopg.connect(own_database_dsn, autocommit=True) as holder:
+
+        def locks() -> int:
+            details = client.get(f"{API}/health").json()["components"]["postgresql_manifest"]["details"]
+            return int(details["lock_stats"]["total_advisory_locks"])
+
+        assert locks() == 0
+        holder.execute("SELECT pg_advisory_lock(727274), pg_advisory_lock(727275)")
+        assert locks() == 2
+        holder.execute("SELECT pg_advisory_unlock_all()")
+        assert locks() == 0

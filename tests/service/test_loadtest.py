@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+import service.loadtest
+from featurestore.metrics import MANIFEST_INSERT_LATENCY
+from featurestore.settings import FeatureStoreSettings
+from service.app import create_app
+from tests.service.conftest import API, service_of, service_settings
+
+LOAD = f"{API}/test/load"
+SHORT = {"workers": 2, "duration_seconds": 1, "think_ms": 20}
+
+
+def inserts_recorded(client: TestClient) -> float:
+    registry = service_of(client).instruments.registry
+    return sum(
+        sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == f"{MANIFEST_INSERT_LATENCY.name}_count"
+    )
+
+
+def test_a_load_run_returns_the_generators_result_and_is_recorded_live(client: TestClient) -> None:
+    response = client.post(LOAD, json={**SHORT, "symbol": "BRK.B"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "succeeded"
+    result = body["result"]
+    backend = "postgresql" if service_of(client).store_settings.pg_dsn is not None else "duckdb"
+    assert result["backend"] == backend
+    assert result["workers"] == 2
+    assert result["operations"] > 0
+    assert result["errors"] == 0
+    assert result["duplicates"] == 0
+    assert inserts_recorded(client) >= result["operations"]
+    assert client.get(LOAD).json()["id"] == body["id"]
+
+
+def test_every_file_a_run_writes_stays_inside_the_cache_folder(duckdb_client: TestClient, tmp_path: Path) -> None:
+    assert duckdb_client.post(LOAD, json={**SHORT, "symbol": "A.B-C_1"}).status_code == 200
+    written = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert written
+    cache = service_of(duckdb_client).store_settings.resolved_cache_dir()
+    assert all(path.resolve().is_relative_to(cache) for path in written)
+
+
+def test_one_run_at_a_time_a_second_one_gets_409_and_the_first_can_be_polled(duckdb_client: TestClient) -> None:
+    started = duckdb_client.post(LOAD, json={**SHORT, "duration_seconds": 2, "wait": False})
+    assert started.status_code == 202
+    run_id = started.json()["id"]
+    assert started.json()["status_url"].endswith(LOAD)
+    conflict = duckdb_client.post(LOAD, json=SHORT)
+    assert conflict.status_code == 409
+    assert run_id in conflict.json()["error"]
+    deadline = time.monotonic() + 60
+    while (status := duckdb_client.get(LOAD).json())["status"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert status["id"] == run_id
+    assert status["status"] == "succeeded"
+    assert status["result"]["operations"] > 0
+
+
+def test_without_a_token_only_loopback_clients_may_start_a_run(
+    duckdb_settings: FeatureStoreSettings, instant_runs: list[Any]
+) -> None:
+    app = create_app(service_settings(), duckdb_settings)
+    with TestClient(app, client=("203.0.113.7", 40000)) as remote:
+        for method in (remote.post, remote.get):
+            response = method(LOAD)
+            assert response.status_code == 403
+            assert "loopback" in response.json()["error"]
+    for host in ("127.0.0.1", "::1"):
+        with TestClient(app, client=(host, 40000)) as local:
+            assert local.post(LOAD, json=SHORT).status_code == 200
+    assert len(instant_runs) == 2
+
+
+@pytest.fixture
+def token_client(duckdb_settings: FeatureStoreSettings) -> Iterator[TestClient]:
+    app = create_app(service_settings(admin_token="tok-3141"), duckdb_settings)
+    with TestClient(app, client=("203.0.113.7", 40000)) as client:
+        yield client
+
+
+def test_with_a_token_a_missing_one_is_401_a_wrong_one_403_and_the_right_one_passes(
+    token_client: TestClient, instant_runs: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compared: list[tuple[bytes, bytes]] = []
+    original = hmac.compare_digest
+
+    def compare_digest(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return original(a, b)
+
+    monkeypatch.setattr(service.loadtest.hmac, "compare_digest", compare_digest)
+    missing = token_client.post(LOAD, json=SHORT)
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"] == "Bearer"
+    for header in ("Bearer tok-3142", "Basic tok-3141", "Bearer", "tok-3141"):
+        wrong = token_client.post(LOAD, json=SHORT, headers={"Authorization": header})
+        assert wrong.status_code == 403, header
+        assert wrong.json()["error"] == "the bearer token is not valid"
+    right = token_client.post(LOAD, json=SHORT, headers={"Authorization": "Bearer tok-3141"})
+    assert right.status_code == 200
+    assert len(instant_runs) == 1
+    assert (b"tok-3141", b"tok-3141") in compared
+
+
+BAD_FIELDS = [
+    ({"workers": 0}, "workers"),
+    ({"workers": 129}, "workers"),
+    ({"workers": 10**30}, "workers"),
+    ({"workers": "20"}, "workers"),
+    ({"workers": 20.5}, "workers"),
+    ({"workers": True}, "workers"),
+    ({"workers": None}, "workers"),
+    ({"duration_seconds": 0.5}, "duration_seconds"),
+    ({"duration_seconds": 301}, "duration_seconds"),
+    ({"duration_seconds": "30"}, "duration_seconds"),
+    ({"duration_seconds": 1e308 * 10}, "duration_seconds"),
+    ({"symbol": "../../etc/passwd"}, "symbol"),
+    ({"symbol": "a/b"}, "symbol"),
+    ({"symbol": ".."}, "symbol"),
+    ({"symbol": "nul\x00byte"}, "symbol"),
+    ({"symbol": ""}, "symbol"),
+    ({"symbol": "X" * 10_000}, "symbol"),
+    ({"symbol": 42}, "symbol"),
+    ({"hold_ms": -1}, "hold_ms"),
+    ({"hold_ms": 1001}, "hold_ms"),
+    ({"think_ms": 10_001}, "think_ms"),
+    ({"wait": "no"}, "wait"),
+    ({"worker": 20}, "worker"),
+]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"), BAD_FIELDS, ids=[f"{f}={str(v)[:20]!r}" for (d, f) in BAD_FIELDS for v in d.values()]
+)
+def test_a_field_out_of_range_or_of_the_wrong_type_is_422_naming_the_field(
+    duckdb_client: TestClient, instant_runs: list[Any], fields: dict[str, Any], field: str
+) -> None:
+    body = json.dumps({**SHORT, **fields}).replace("Infinity", "1e400")
+    response = duckdb_client.post(LOAD, content=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"].startswith(f"invalid load request: {field}:")
+    assert instant_runs == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b"{not json", 400, "malformed JSON"),
+        (b'{"workers": NaN}', 400, "NaN is not valid JSON"),
+        (b"\xff\xfe{}", 400, "not UTF-8"),
+        (b"[" * 50_000 + b"]" * 50_000, 413, "over the limit"),
+        (b"[" * 20_000 + b"]" * 20_000, 400, "malformed JSON"),
+        (b"[1, 2]", 422, "must be a JSON object"),
+        (b'"text"', 422, "must be a JSON object"),
+        (b'{"workers": ' + b"9" * 5000 + b"}", 400, "malformed JSON"),
+    ],
+    ids=["truncated", "nan", "not-utf8", "oversized", "deeply-nested", "array", "string", "5000-digit-number"],
+)
+def test_a_malformed_body_is_refused_with_a_message(
+    duckdb_client: TestClient, instant_runs: list[Any], body: bytes, status: int, message: str
+) -> None:
+    response = duckdb_client.post(LOAD, content=body)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+    assert instant_runs == []
+
+
+def test_an_oversized_body_without_a_declared_length_is_refused_while_streaming(
+    duckdb_client: TestClient, instant_runs: list[Any]
+) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(100):
+            yield b" " * 4096
+
+    response = duckdb_client.post(LOAD, content=chunks())
+    assert response.status_code == 413
+    assert "over the limit" in response.json()["error"]
+
+
+def test_an_empty_body_runs_the_guides_defaults(duckdb_client: TestClient, instant_runs: list[Any]) -> None:
+    assert duckdb_client.post(LOAD).status_code == 200
+    (config,) = instant_runs
+    assert (config.workers, config.duration_s, config.symbol, config.processes) == (20, 30.0, "TEST_CONTENTION", False)

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import REPO
+from tests.service.conftest import API
+from tests.service.test_health import closed_port
+
+
+def test_help_explains_the_flags_and_the_environment() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "service", "--help"], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert run.returncode == 0, run.stderr
+    for word in ("--host", "--port", "SERVICE_HOST", "SERVICE_PORT", "SERVICE_ADMIN_TOKEN", "FEATURESTORE_PG_DSN",
+                 "FEATURESTORE_CACHE_DIR"):  # fmt: skip
+        assert word in run.stdout
+
+
+@contextmanager
+def served(tmp_path: Path, *args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`python -m service` on a free loopback port until the block ends (SIGINT, then wait)."""
+    port = closed_port()
+    environ = {key: value for key, value in os.environ.items() if not key.startswith(("SERVICE_", "FEATURESTORE_"))}
+    environ.update(HOME=str(tmp_path), FEATURESTORE_CACHE_DIR=str(tmp_path / "cache"), SERVICE_PORT=str(port), **env)
+    log = (tmp_path / "service.log").open("w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "--host", "127.0.0.1", *args],
+        cwd=REPO,
+        env=environ,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, (tmp_path / "service.log").read_text()
+            try:
+                if httpx.get(f"{base}{API}/health/live", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the service did not answer within 60 s"
+            time.sleep(0.2)
+        yield base, process
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
+
+
+def test_python_m_service_answers_every_endpoint_without_postgresql(tmp_path: Path) -> None:
+    with served(tmp_path) as (base, process):
+        for path in ("health", "health/ready", "health/live", "slo", "performance", "metrics", "test/load"):
+            response = httpx.get(f"{base}{API}/{path}", timeout=30)
+            assert response.status_code == 200, (path, response.text)
+        load = httpx.post(f"{base}{API}/test/load", json={"workers": 1, "duration_seconds": 1}, timeout=60)
+        assert load.status_code == 200, load.text
+        assert load.json()["result"]["backend"] == "duckdb"
+        health = httpx.get(f"{base}{API}/health", timeout=30).json()
+        assert health["components"]["postgresql_manifest"]["details"]["configured"] is False
+    assert process.returncode == 0
+    assert (tmp_path / "cache" / "manifest.duckdb").exists()
+
+
+def test_the_service_log_never_shows_the_dsn_password(tmp_path: Path) -> None:
+    dsn = f"postgresql://postgres:s3cret-pw@127.0.0.1:{closed_port()}/postgres"
+    with served(tmp_path, "--log-level", "debug", FEATURESTORE_PG_DSN=dsn, FEATURESTORE_CONNECT_TIMEOUT_S="1") as (
+        base,
+        _,
+    ):
+        body = httpx.get(f"{base}{API}/health", timeout=30).json()
+        assert body["overall_status"] == "degraded"
+    text = (tmp_path / "service.log").read_text()
+    assert "Uvicorn running" in text or "Application startup complete" in text
+    assert "s3cret-pw" not in text

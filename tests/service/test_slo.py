@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry
+from starlette.testclient import TestClient
+
+from featurestore import metrics
+from featurestore.metrics import COMPONENT_DUCKDB, COMPONENT_METRICS
+from service.slo import evaluate, report
+from service.window import SampleRing
+from slos.loader import load_specs
+from slos.models import SLO
+from tests.service.conftest import API
+from tests.service.test_window import Clock
+
+SPEC = {slo.name: slo for slo in load_specs().slos}
+
+
+def ring_with(clock: Clock) -> tuple[metrics.Instruments, SampleRing]:
+    instruments = metrics.build(CollectorRegistry())
+    ring = SampleRing(instruments.registry, window_s=300.0, clock=clock)
+    ring.record()
+    return instruments, ring
+
+
+def status(slo: SLO, ring: SampleRing) -> dict[str, object]:
+    return evaluate(slo, ring.window()).to_json()
+
+
+def test_slo_reports_exactly_the_specs_thresholds_and_operators(client: TestClient) -> None:
+    body = client.get(f"{API}/slo").json()
+    assert {name: (line["threshold"], line["op"]) for name, line in body["slos"].items()} == {
+        slo.name: (slo.status_threshold, str(slo.status_op)) for slo in SPEC.values()
+    }
+    assert body["overall_compliant"] is all(line["compliant"] for line in body["slos"].values())
+    assert body["window_seconds"] == 300.0
+
+
+def test_a_quantile_slo_is_the_interpolated_quantile_of_the_window() -> None:
+    clock = Clock()
+    instruments, ring = ring_with(clock)
+    for _ in range(100):
+        instruments.observe_insert("postgresql", "AAPL", 3.0)  # all in the (2, 5] bucket
+    line = status(SPEC["manifest_insert_p95_ms"], ring)
+    assert line["current"] == pytest.approx(2 + 3 * 0.95)
+    assert line["compliant"] is True
+    assert line["no_data"] is False
+    for _ in range(10):
+        instruments.observe_insert("postgresql", "AAPL", 30.0)  # p99 lands in (25, 50]
+    assert status(SPEC["manifest_insert_p99_ms"], ring)["compliant"] is False
+
+
+def test_observations_older_than_the_window_no_longer_break_the_slo() -> None:
+    clock = Clock()
+    instruments, ring = ring_with(clock)
+    for _ in range(50):
+        instruments.observe_lock_wait("AAPL", 800.0)
+    assert status(SPEC["advisory_lock_wait_p95_ms"], ring)["compliant"] is False
+    for _ in range(70):
+        clock.now += 5
+        ring.record()
+    instruments.observe_lock_wait("AAPL", 0.1)
+    line = status(SPEC["advisory_lock_wait_p95_ms"], ring)
+    assert line["compliant"] is True
+    assert line["current"] == pytest.approx(0.25 * 0.95)
+
+
+def test_no_data_in_the_window_is_null_and_compliant() -> None:
+    _, ring = ring_with(Clock())
+    line = status(SPEC["manifest_read_p95_ms"], ring)
+    assert line == {
+        "threshold": 2.0,
+        "current": None,
+        "compliant": True,
+        "op": "<",
+        "kind": "quantile",
+        "no_data": True,
+    }
+    assert status(SPEC["http_availability_percent"], ring)["no_data"] is True
+    assert status(SPEC["manifest_insert_under_5ms_percent"], ring)["no_data"] is True
+
+
+def test_the_availability_slo_counts_5xx_over_all_requests_of_the_window() -> None:
+    instruments, ring = ring_with(Clock())
+    for index in range(1000):
+        instruments.record_http("/api/v1/monitoring/health", "GET", 500 if index < 2 else 200, 1.0)
+    line = status(SPEC["http_availability_percent"], ring)
+    assert line["current"] == pytest.approx(99.8)
+    assert line["threshold"] == 99.9
+    assert line["compliant"] is False
+
+
+def test_the_latency_budget_slo_is_the_share_of_inserts_within_the_threshold_bucket() -> None:
+    instruments, ring = ring_with(Clock())
+    for index in range(100):
+        instruments.observe_insert("duckdb", "MSFT", 4.0 if index < 90 else 8.0)
+    line = status(SPEC["manifest_insert_under_5ms_percent"], ring)
+    assert line["current"] == pytest.approx(90.0)
+    assert line["compliant"] is False
+
+
+def test_gauge_slos_divide_scale_and_aggregate_like_their_rules() -> None:
+    instruments, ring = ring_with(Clock())
+    assert status(SPEC["pool_utilization_percent"], ring)["no_data"] is True  # 0 / 0
+    instruments.set_pool(total=4, active=3, waiting=0)
+    assert status(SPEC["pool_utilization_percent"], ring)["current"] == pytest.approx(75.0)
+    instruments.set_pool(total=4, active=4, waiting=2)
+    assert status(SPEC["pool_utilization_percent"], ring)["compliant"] is False
+
+    instruments.set_health(COMPONENT_DUCKDB, True)
+    instruments.set_health(COMPONENT_METRICS, True)
+    assert status(SPEC["health_status"], ring)["current"] == 1.0
+    instruments.set_health(COMPONENT_METRICS, False)
+    line = status(SPEC["health_status"], ring)
+    assert (line["current"], line["compliant"]) == (0.0, False)
+
+    for hit in [True] * 97 + [False] * 3:
+        instruments.record_lookup("AAPL", hit=hit)
+    line = status(SPEC["hit_ratio_percent"], ring)
+    assert (line["current"], line["compliant"]) == (pytest.approx(97.0), True)
+
+
+def test_overall_compliance_is_false_when_any_slo_is_broken() -> None:
+    instruments, ring = ring_with(Clock())
+    for _ in range(20):
+        instruments.observe_read("duckdb", "AAPL", 40.0)
+    body = report([SPEC["manifest_read_p95_ms"], SPEC["manifest_insert_p95_ms"]], ring.window(), 300.0)
+    assert body["overall_compliant"] is False
+    assert body["slos"]["manifest_insert_p95_ms"]["compliant"] is True
