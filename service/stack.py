@@ -298,7 +298,11 @@ def render_profile(profile: str, out: Path) -> Path:
 
 
 def wait_for_target_up(prometheus_url: str, timeout_s: float = 20.0) -> float | None:
-    """Seconds until every scrape target is up, or None after `timeout_s` (the first scrape takes ~6 s)."""
+    """Seconds until every scrape target is up, or None after `timeout_s`.
+
+    The first scrape comes ~5 s after start (discovery's update throttle) plus an offset of up to one scrape
+    interval, so poll: 1 s intervals take ~6 s, the rendered 30 s ones up to ~35 s.
+    """
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
         try:
@@ -315,8 +319,16 @@ def wait_for_target_up(prometheus_url: str, timeout_s: float = 20.0) -> float | 
 # --- command line -----------------------------------------------------------------------------------------------
 
 
+def _report_targets(prometheus_url: str, timeout_s: float = 90.0) -> None:
+    after = wait_for_target_up(prometheus_url, timeout_s)
+    if after is None:
+        print(f"stack: a scrape target is still not up after {timeout_s:.0f} s: see {prometheus_url}/targets")
+    else:
+        print(f"stack: every scrape target is up ({after:.1f} s after Prometheus was ready)", flush=True)
+
+
 def _supervisor_pid_path(state: Path) -> Path:
-    return state / "stack.pid"
+    return state / "supervisor.pid"
 
 
 def _live_pid_files(state: Path) -> list[Path]:
@@ -334,6 +346,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--prometheus-port", type=int, default=int(os.environ.get("STACK_PROMETHEUS_PORT", 9090)))
     up.add_argument("--alertmanager-port", type=int, default=int(os.environ.get("STACK_ALERTMANAGER_PORT", 9093)))
     up.add_argument("--webhook-port", type=int, default=int(os.environ.get("STACK_WEBHOOK_PORT", 5001)))
+    up.add_argument("--rendered-dir", type=Path, default=RENDERED,
+                    help="the rendered bundle to run (default: rendered/; ignored with --profile test)")  # fmt: skip
     up.add_argument("--pg-dsn", default=os.environ.get("FEATURESTORE_PG_DSN"),
                     help="PostgreSQL manifest DSN (default: $FEATURESTORE_PG_DSN; unset = DuckDB)")  # fmt: skip
     for command in (up, commands.add_parser("down", help="stop what an `up` left running (pid files only)")):
@@ -350,7 +364,7 @@ def up(args: argparse.Namespace) -> int:
     test_profile = args.profile == "test"
     config = StackConfig(
         state_dir=state,
-        rendered_dir=render_profile("test", state / "rendered-test") if test_profile else RENDERED,
+        rendered_dir=render_profile("test", state / "rendered-test") if test_profile else args.rendered_dir,
         service_port=args.service_port,
         prometheus_port=args.prometheus_port,
         alertmanager_port=args.alertmanager_port,
@@ -378,8 +392,7 @@ def up(args: argparse.Namespace) -> int:
             print(f"  {line}")
         print(f"  logs and state     {state}")
         print("stack: Ctrl-C (or make stack-down) stops everything", flush=True)
-        up_after = wait_for_target_up(urls.prometheus)
-        print("stack: every scrape target is up" + (f" after {up_after:.1f} s" if up_after else " - NOT after 20 s"))
+        threading.Thread(target=_report_targets, args=(urls.prometheus,), daemon=True).start()
         while True:
             failed = stack.failed_process()
             if failed is not None:

@@ -1,0 +1,125 @@
+"""The Dockerfile, checked structurally against the app: base image, non-root user, the command and the probe."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from service.app import routes
+from service.stack_process import LOOPBACK, ManagedProcess, free_port
+from tests.conftest import REPO
+from tests.deploy.dockerfile import Instruction, copy_sources, instructions, only
+
+DOCKERFILE = REPO / "Dockerfile"
+FOUND = instructions(DOCKERFILE)
+APP_PATHS = {route.path for route in routes() if hasattr(route, "path")}
+FIRST_PARTY = {"featurestore", "slos", "generators", "service"}
+
+
+def _cmd() -> list[str]:
+    return only(FOUND, "CMD").exec_form()
+
+
+def _healthcheck() -> tuple[dict[str, str], list[str]]:
+    options, rest = only(FOUND, "HEALTHCHECK").options()
+    keyword, _, command = rest.partition(" ")
+    assert keyword == "CMD"
+    return options, Instruction("CMD", command).exec_form()
+
+
+def _healthcheck_url() -> str:
+    _, command = _healthcheck()
+    urls = [word for part in command for word in part.replace("'", " ").replace('"', " ").split() if "://" in word]
+    assert len(urls) == 1, command
+    return urls[0]
+
+
+def test_the_image_is_the_slim_python_311_base() -> None:
+    assert only(FOUND, "FROM").argument == "python:3.11-slim"
+
+
+def test_the_image_runs_as_a_numeric_non_root_user_created_in_it() -> None:
+    users = [instruction.argument for instruction in FOUND if instruction.keyword == "USER"]
+    assert users, "no USER: the image would run as root"
+    uid = users[-1].split(":")[0]
+    assert uid.isdigit() and int(uid) != 0, "Kubernetes runAsNonRoot needs a numeric, non-zero uid"
+    creates = " ".join(instruction.argument for instruction in FOUND if instruction.keyword == "RUN")
+    assert f"--uid {uid}" in creates
+    last_user = max(index for index, instruction in enumerate(FOUND) if instruction.keyword == "USER")
+    installs = [index for index, instruction in enumerate(FOUND) if "pip install" in instruction.argument]
+    assert installs and max(installs) < last_user, "install as root, then drop to the user"
+
+
+def test_the_command_is_python_dash_m_service_on_all_interfaces_on_the_exposed_port() -> None:
+    assert _cmd() == ["python", "-m", "service", "--host", "0.0.0.0", "--port", "8000"]
+    assert only(FOUND, "EXPOSE").argument.split() == ["8000"]
+    assert "ENTRYPOINT" not in {instruction.keyword for instruction in FOUND}
+
+
+def test_the_healthcheck_probes_the_apps_liveness_route_on_the_exposed_port() -> None:
+    options, _ = _healthcheck()
+    url = urlparse(_healthcheck_url())
+    assert url.path == "/api/v1/monitoring/health/live"
+    assert url.path in APP_PATHS
+    assert str(url.port) == only(FOUND, "EXPOSE").argument
+    assert {"interval", "timeout", "retries"} <= set(options)
+
+
+def _imports(package: str) -> set[str]:
+    names: set[str] = set()
+    for path in (REPO / package).rglob("*.py"):
+        if path.name.startswith("stack"):
+            continue  # the dev-only local stack (make stack) is not part of the image's runtime
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+    return names & FIRST_PARTY
+
+
+def test_the_image_copies_every_package_the_service_imports_and_what_pip_install_reads() -> None:
+    needed, seen = {"service"}, set()
+    while needed - seen:
+        package = (needed - seen).pop()
+        seen.add(package)
+        needed |= _imports(package)
+    sources = set(copy_sources(FOUND))
+    assert sorted(needed - sources) == []
+    assert {"pyproject.toml", "README.md"} <= sources
+    assert any("pip install ." in instruction.argument for instruction in FOUND if instruction.keyword == "RUN")
+
+
+def test_the_build_context_leaves_out_the_venv_the_git_folder_local_state_and_tests() -> None:
+    ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()}
+    assert {".venv", ".git", ".stack", "tests", "rendered"} <= ignored
+    copied = set(copy_sources(FOUND))
+    assert not copied & ignored
+
+
+def test_the_images_command_serves_the_app_and_its_healthcheck_passes(tmp_path: Path) -> None:
+    """Runs the CMD (with this interpreter, a free loopback port) and then the HEALTHCHECK command against it."""
+    port = str(free_port())
+    command = [sys.executable if part == "python" else part for part in _cmd()]
+    command[command.index("--host") + 1] = LOOPBACK
+    command[command.index("--port") + 1] = port
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("FEATURESTORE_", "SERVICE_"))}
+    env["FEATURESTORE_CACHE_DIR"] = str(tmp_path / "cache")
+    app = ManagedProcess("image-cmd", command, state_dir=tmp_path, env=env, cwd=tmp_path)
+    app.start()
+    try:
+        app.wait_ready(_healthcheck_url().replace(":8000/", f":{port}/").replace("0.0.0.0", LOOPBACK), 60)
+        _, probe = _healthcheck()
+        probe = [sys.executable if part == "python" else part.replace(":8000/", f":{port}/") for part in probe]
+        result = subprocess.run(probe, capture_output=True, text=True, timeout=30, check=False)
+        assert result.returncode == 0, result.stderr
+    finally:
+        app.stop()
+    if app.log_path.is_file() and "Traceback" in app.log_path.read_text():
+        pytest.fail(app.log_tail())
