@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from featurestore.errors import BackendUnavailable, ManifestLocked
+from featurestore.errors import BackendUnavailable, FeatureStoreError, ManifestLocked
 from featurestore.manifest.base import HEALTHY, UNHEALTHY, ComponentHealth, InsertOutcome, LockScope, ManifestEntry
 from featurestore.metrics import BACKEND_DUCKDB
 
@@ -39,6 +39,15 @@ CREATE TABLE IF NOT EXISTS manifest_entries (
 """
 _COLUMNS = "symbol, feature, params_digest, version, path, rows, bytes, sha256, created_at"
 _KEY = "symbol = ? AND feature = ? AND params_digest = ?"
+# One statement, so one commit: the symbol's next version, unless the key is already there (our lock serializes it).
+_INSERT_NEXT = f"""
+INSERT INTO manifest_entries ({_COLUMNS})
+SELECT ?, ?, ?, coalesce(max(version), 0) + 1, ?, ?, ?, ?, ? FROM manifest_entries WHERE symbol = ?
+HAVING NOT EXISTS (SELECT 1 FROM manifest_entries WHERE {_KEY})
+RETURNING version
+"""
+_NEXT_VERSION = "SELECT coalesce(max(version), 0) + 1 FROM manifest_entries WHERE symbol = ?"
+_INSERT_ROW = f"INSERT INTO manifest_entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _HOLDER_PID = re.compile(r"\(PID (\d+)\)")
 
 # DuckDB shares one database instance between connections of the same process, which would bypass our lock:
@@ -110,26 +119,26 @@ class DuckDBManifest:
             if hold_ms > 0:
                 time.sleep(hold_ms / 1000.0)
             con = self._con
-            con.begin()
-            try:
-                row = con.execute(
-                    "SELECT coalesce(max(version), 0) + 1 FROM manifest_entries WHERE symbol = ?", [entry.symbol]
-                ).fetchone()
-                version = int(row[0]) if row else 1
-                if replace:
-                    con.execute(f"DELETE FROM manifest_entries WHERE {_KEY}", list(entry.key))
-                existing = con.execute(f"SELECT {_COLUMNS} FROM manifest_entries WHERE {_KEY}", list(entry.key))
-                found = existing.fetchone()
+            key, payload = list(entry.key), [entry.path, entry.rows, entry.bytes, entry.sha256, entry.created_at]
+            if replace:
+                con.begin()
+                try:
+                    # The replacement gets a new version: take it before the old row is gone.
+                    row = con.execute(_NEXT_VERSION, [entry.symbol]).fetchone()
+                    con.execute(f"DELETE FROM manifest_entries WHERE {_KEY}", key)
+                    con.execute(_INSERT_ROW, [*key, row[0] if row else 1, *payload])
+                    con.commit()
+                except BaseException:
+                    con.rollback()
+                    raise
+            else:
+                row = con.execute(_INSERT_NEXT, [*key, *payload, entry.symbol, *key]).fetchone()
+            found = None
+            if row is None:
+                found = con.execute(f"SELECT {_COLUMNS} FROM manifest_entries WHERE {_KEY}", key).fetchone()
                 if found is None:
-                    con.execute(
-                        f"INSERT INTO manifest_entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [*entry.key, version, entry.path, entry.rows, entry.bytes, entry.sha256, entry.created_at],
-                    )
-                con.commit()
-            except BaseException:
-                con.rollback()
-                raise
-        stored = _entry(found) if found is not None else dataclasses.replace(entry, version=version)
+                    raise FeatureStoreError(f"manifest insert of {entry.key} neither inserted nor found a row")
+        stored = _entry(found) if found is not None else dataclasses.replace(entry, version=int(row[0]))
         return InsertOutcome(stored, found is None, self.name, wait_ms, (perf_counter() - start) * 1000.0)
 
     def get(self, symbol: str, feature: str, params_digest: str) -> ManifestEntry | None:
