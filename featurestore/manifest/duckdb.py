@@ -133,13 +133,14 @@ class DuckDBManifest:
                     raise
             else:
                 row = con.execute(_INSERT_NEXT, [*key, *payload, entry.symbol, *key]).fetchone()
-            found = None
-            if row is None:
+            if row is not None:
+                stored, inserted = dataclasses.replace(entry, version=int(row[0])), True
+            else:
                 found = con.execute(f"SELECT {_COLUMNS} FROM manifest_entries WHERE {_KEY}", key).fetchone()
                 if found is None:
                     raise FeatureStoreError(f"manifest insert of {entry.key} neither inserted nor found a row")
-        stored = _entry(found) if found is not None else dataclasses.replace(entry, version=int(row[0]))
-        return InsertOutcome(stored, found is None, self.name, wait_ms, (perf_counter() - start) * 1000.0)
+                stored, inserted = _entry(found), False
+        return InsertOutcome(stored, inserted, self.name, wait_ms, (perf_counter() - start) * 1000.0)
 
     def get(self, symbol: str, feature: str, params_digest: str) -> ManifestEntry | None:
         with self._lock:
