@@ -177,7 +177,6 @@ def test_a_lock_timeout_raises_lock_timeout_rolls_back_and_leaves_no_lock_of_our
         assert lock_holders(other, key) == []
         assert manifest.get("AAPL", "returns", params_digest({"n": 0})) is None
         assert manifest.insert(entry("AAPL", 0)).inserted, "the pooled connection is usable after the timeout"
-        assert manifest.advisory_locks_held() == 0
     finally:
         other.execute("SELECT pg_advisory_unlock_all()")
         manifest.close()
@@ -227,11 +226,17 @@ def test_the_global_scope_takes_the_shared_key_as_well_as_the_symbols(
     assert lock_holders(other, advisory_key(GLOBAL_LOCK_SYMBOL)) == []
 
 
-def test_health_pool_stats_and_lock_count_come_from_the_server_and_the_pool(manifest: PostgresManifest) -> None:
+def test_health_pool_stats_and_lock_count_come_from_the_server_and_the_pool(
+    manifest: PostgresManifest, other: Connection
+) -> None:
+    other.execute("SELECT pg_advisory_lock(%s)", (advisory_key("HEALTH"),))
+    # The server is shared with other tests: their locks count too, ours is one of them.
+    assert manifest.advisory_locks_held() >= 1
     health = manifest.health()
+    other.execute("SELECT pg_advisory_unlock_all()")
     assert health.healthy
     assert health.details["connection"] is True
-    assert health.details["lock_stats"] == {"total_advisory_locks": manifest.advisory_locks_held()}
+    assert health.details["lock_stats"]["total_advisory_locks"] >= 1  # type: ignore[index]
     assert "password" not in str(health.details)
     stats = manifest.pool_stats()
     assert set(stats) == {"total", "active", "waiting"}
