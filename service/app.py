@@ -159,6 +159,8 @@ def create_app(
             instruments,
             pg_configured=pg_dsn is not None,
             pool_capacity=store_settings.pool_max_size,
+            ring=ring,
+            snapshot_interval_s=settings.snapshot_interval_s,
             timeout_s=settings.health_check_timeout_s,
             max_threads=settings.health_check_threads,
         )

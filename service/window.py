@@ -18,7 +18,7 @@ import threading
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
@@ -109,6 +109,11 @@ class Window:
     def seconds(self) -> float:
         return self.now.at - self.base.at
 
+    def series(self, name: str, matchers: Mapping[str, str] | None = None) -> list[tuple[int, dict[str, str]]]:
+        """The index's series as of `now` (a capture on another thread may have added newer ones)."""
+        born = len(self.now.values)
+        return [(position, labels) for position, labels in self.index.series(name, matchers) if position < born]
+
     def increase(self, position: int) -> float:
         # Counters of one registry never reset; the clamp only guards against a caller mixing registries.
         return max(self.now.get(position) - self.base.get(position), 0.0)
@@ -118,7 +123,7 @@ class Window:
     ) -> dict[Group, float]:
         """`sum by (by) (increase(name{matchers}[window]))`: one total per group."""
         totals: dict[Group, float] = {}
-        for position, labels in self.index.series(name, matchers):
+        for position, labels in self.series(name, matchers):
             group = tuple(labels.get(label, "") for label in by)
             totals[group] = totals.get(group, 0.0) + self.increase(position)
         return totals
@@ -131,7 +136,7 @@ class Window:
     ) -> dict[Group, float | None]:
         """`histogram_quantile(q, sum by (le, by) (rate(histogram_bucket{matchers}[window])))` per group."""
         buckets: dict[Group, dict[float, float]] = {}
-        for position, labels in self.index.series(f"{histogram}_bucket", matchers):
+        for position, labels in self.series(f"{histogram}_bucket", matchers):
             group = tuple(labels.get(label, "") for label in by)
             bound = float(labels[BUCKET_LABEL])
             per_bound = buckets.setdefault(group, {})
@@ -145,7 +150,7 @@ class Window:
         """
         under = total = 0.0
         seen = False
-        for position, labels in self.index.series(f"{histogram}_bucket", matchers):
+        for position, labels in self.series(f"{histogram}_bucket", matchers):
             le = float(labels[BUCKET_LABEL])
             if le == bound:
                 under += self.increase(position)
@@ -160,7 +165,7 @@ class Window:
 
     def gauges(self, name: str, matchers: Mapping[str, str] | None = None) -> list[tuple[dict[str, str], float]]:
         """The latest value of each `name{matchers}` series (gauges have no window: Prometheus reads the last one)."""
-        return [(labels, self.now.get(position)) for position, labels in self.index.series(name, matchers)]
+        return [(labels, self.now.get(position)) for position, labels in self.series(name, matchers)]
 
 
 class SampleRing:
@@ -215,6 +220,8 @@ class SampleRing:
         base = older[-1] if older else (kept[0] if kept else Snapshot(now.at, array("d")))
         return Window(self.index, base, now)
 
-    def iter_snapshots(self) -> Iterator[Snapshot]:
+    def newest_age(self) -> float | None:
+        """Seconds since the newest kept snapshot (None before the first): the snapshot task's heartbeat."""
         with self._lock:
-            return iter(list(self._ring))
+            newest = self._ring[-1].at if self._ring else None
+        return None if newest is None else self._clock() - newest

@@ -15,7 +15,7 @@ def test_unknown_paths_and_methods_get_json_errors(duckdb_client: TestClient) ->
     assert (missing.status_code, missing.json()) == (404, {"error": "Not Found"})
     wrong = duckdb_client.put(f"{API}/health")
     assert (wrong.status_code, wrong.json()) == (405, {"error": "Method Not Allowed"})
-    assert wrong.headers["allow"] == "GET, HEAD"
+    assert set(wrong.headers["allow"].split(", ")) == {"GET", "HEAD"}
 
 
 def test_a_declared_body_over_the_limit_is_413_on_any_route(duckdb_client: TestClient) -> None:

@@ -13,7 +13,9 @@ from starlette.testclient import TestClient
 from featurestore.manifest.base import DEGRADED, HEALTHY, UNHEALTHY, ComponentHealth
 from featurestore.metrics import COMPONENT_POSTGRESQL, HEALTH_STATUS
 from service.app import create_app
+from service.window import SampleRing
 from tests.service.conftest import API, LOOPBACK, scripted_app, service_of, service_settings, store_settings
+from tests.service.test_window import Clock
 
 
 def closed_port() -> int:
@@ -92,6 +94,18 @@ def test_a_failing_health_check_is_reported_not_raised(tmp_path: Path) -> None:
         response = client.get(f"{API}/health")
         assert response.status_code == 200
         assert response.json()["components"]["duckdb_fallback"]["details"]["error"] == "manifest folder vanished"
+
+
+def test_the_metrics_component_fails_when_the_registry_snapshots_stop(duckdb_client: TestClient) -> None:
+    clock = Clock()
+    checker = service_of(duckdb_client).health
+    checker.ring = SampleRing(service_of(duckdb_client).instruments.registry, 300.0, clock=clock)
+    checker.ring.record()
+    assert duckdb_client.get(f"{API}/health").json()["components"]["metrics"]["status"] == HEALTHY
+    clock.now += checker.snapshot_deadline_s + 1
+    metrics = duckdb_client.get(f"{API}/health").json()["components"]["metrics"]
+    assert metrics["status"] == UNHEALTHY
+    assert metrics["details"]["error"].startswith("no registry snapshot for")
 
 
 def test_liveness_never_asks_the_store(tmp_path: Path) -> None:
