@@ -41,7 +41,7 @@ from featurestore.manifest.base import (
 from featurestore.manifest.duckdb import DuckDBManifest
 from featurestore.manifest.fallback import FallbackManifest
 from featurestore.manifest.postgres import PostgresManifest
-from featurestore.metrics import BACKEND_POSTGRESQL, COMPONENT_DUCKDB, Instruments, build
+from featurestore.metrics import BACKEND_POSTGRESQL, COMPONENT_DUCKDB, COMPONENT_POSTGRESQL, Instruments, build
 from featurestore.settings import FeatureStoreSettings
 from featurestore.singleflight import KeyedLocks, SingleFlight
 
@@ -108,13 +108,11 @@ class FeatureStore:
         dsn = settings.dsn()
         if not dsn:
             manifest = DuckDBManifest(files.root / MANIFEST_FILE)
-            instruments.set_health(COMPONENT_DUCKDB, True)
             return cls(manifest, files, settings=settings, instruments=instruments)
         postgres = FallbackManifest(
             PostgresManifest(dsn, settings), dsn, files.root / FALLBACK_FOLDER, files, instruments
         )
         postgres.start()
-        instruments.set_health(COMPONENT_DUCKDB, True)
         return cls(postgres, files, settings=settings, instruments=instruments, postgres=postgres)
 
     # The cache
@@ -242,6 +240,8 @@ class FeatureStore:
     def health(self) -> dict[str, ComponentHealth]:
         """Health per component: keys `postgresql`, `duckdb`; also sets featurestore_health_check_status.
 
+        The gauge is set here only ("health from the last check"), so it always agrees with what a check returned.
+
         Without a DSN, PostgreSQL is reported healthy with `configured: False` and its gauge is left unset: the
         embedded default is not a degraded state.
         """
@@ -252,7 +252,7 @@ class FeatureStore:
         else:
             postgresql = self._postgres.health_postgresql()
             duck = self._postgres.health_duckdb()
-            self.instruments.set_health(BACKEND_POSTGRESQL, postgresql.healthy)
+            self.instruments.set_health(COMPONENT_POSTGRESQL, postgresql.healthy)
         self.instruments.set_health(COMPONENT_DUCKDB, duck.healthy)
         self.pool_stats()
         return {"postgresql": postgresql, "duckdb": duck}

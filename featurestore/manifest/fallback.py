@@ -32,7 +32,7 @@ from featurestore.keys import FrameKey
 from featurestore.manifest.base import HEALTHY, UNHEALTHY, ComponentHealth, InsertOutcome, LockScope, ManifestEntry
 from featurestore.manifest.duckdb import DuckDBManifest
 from featurestore.manifest.postgres import PostgresManifest, probe
-from featurestore.metrics import BACKEND_DUCKDB, BACKEND_POSTGRESQL, COMPONENT_POSTGRESQL, Instruments
+from featurestore.metrics import BACKEND_DUCKDB, BACKEND_POSTGRESQL, Instruments
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -290,16 +290,13 @@ class FallbackManifest:
                 self._replay_logged(scan_orphans=scan)
 
     def _reconnect(self) -> str | None:
-        if not self.primary.connected:
-            try:
-                self.primary.connect()
-            except BackendUnavailable as exc:
-                return str(exc)
-            return None
-        reason = probe(self._dsn, self._settings.connect_timeout_s)
-        if reason is None:
-            self.primary.check_pool()
-        return reason
+        try:
+            self.primary.connect()
+        except BackendUnavailable as exc:
+            # Stop the old pool's own reconnect attempts (and their log lines); a new pool comes with recovery.
+            self.primary.disconnect()
+            return str(exc)
+        return None
 
     # The circuit breaker
 
@@ -326,14 +323,12 @@ class FallbackManifest:
             log.warning("PostgreSQL manifest unavailable, writing to %s until it answers: %s", self.local_path, reason)
         self._up = False
         self.down_reason = reason
-        self._instruments.set_health(COMPONENT_POSTGRESQL, False)
 
     def _mark_up(self) -> None:
         if not self._up:
             log.info("PostgreSQL manifest at %s answers", self.primary.redacted_dsn)
         self._up = True
         self.down_reason = None
-        self._instruments.set_health(COMPONENT_POSTGRESQL, True)
 
     def _local_db(self) -> DuckDBManifest:
         with self._local_lock:

@@ -82,9 +82,12 @@ class PostgresManifest:
         return self._pool is not None
 
     def connect(self) -> None:
-        """Create the schema (idempotent, safe under concurrency) and open the pool; BackendUnavailable if down."""
-        if self._pool is not None:
-            return
+        """Create the schema (idempotent, safe under concurrency) and open a fresh pool; BackendUnavailable if down.
+
+        Called again after an outage: a pool whose connections all failed retries with an exponential backoff of
+        its own, so it would keep callers waiting (PoolTimeout) well after the server is back. A new pool connects
+        at once; the old one is closed (nobody borrows from it while the store writes to the fallback).
+        """
         try:
             with psycopg.connect(self._dsn, autocommit=True, connect_timeout=self._connect_timeout()) as conn:
                 sql.ensure_schema(conn)
@@ -103,7 +106,15 @@ class PostgresManifest:
             name="featurestore-manifest",
         )
         pool.open(wait=False)
-        self._pool = pool
+        old, self._pool = self._pool, pool
+        if old is not None:
+            old.close(timeout=1.0)
+
+    def disconnect(self) -> None:
+        """Close the pool (PostgreSQL is down); `connect()` opens a new one."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close(timeout=1.0)
 
     def _connect_timeout(self) -> int:
         return max(1, round(self.settings.connect_timeout_s))
@@ -255,6 +266,4 @@ class PostgresManifest:
             conn.execute(sql.RELEASE_LEASE, (key.symbol, key.feature, key.params_digest, owner))
 
     def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close(timeout=5.0)
+        self.disconnect()
