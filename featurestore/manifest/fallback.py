@@ -3,13 +3,13 @@ replayed into PostgreSQL when it answers again.
 
     insert ──▶ PostgreSQL up? ──yes──▶ PostgresManifest ── connection failure ──▶ probe ──down──▶ mark down ─┐
                     │no                                                                                     │
-                    └──────────────────────────────▶ <cache>/fallback/<host>-<pid>.duckdb ◀───────────────────┘
-    replay thread (every replay_interval_s): probe while down; when up, replay own pending entries and the files
-    of dead processes (a file it can open is not held by a live process), then delete each replayed row.
+                    └─────────────────────────▶ <cache>/fallback/<host>-<pid>-<random>.duckdb ◀─────────────────┘
+    replay thread (every replay_interval_s): reconnect while down (a fresh pool); when up, replay own pending entries
+    and the files of dead processes (a file it can open is not held by a live process), deleting each replayed row.
 
 The circuit breaker exists because a pool whose server is down makes every caller wait the whole pool timeout; once
-marked down, writes go to DuckDB at once. The file is per process because DuckDB admits one process per file and
-dozens of workers fall back at the same moment. A replayed entry goes through the normal idempotent insert, so it is
+marked down, writes go to DuckDB at once. The file is per store (so per process) because DuckDB admits one process
+per file and dozens of workers fall back at the same moment. A replayed entry goes through the normal idempotent insert, so it is
 stored once whatever crashes in between, and PostgreSQL assigns its version.
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -44,8 +45,9 @@ class _Down(Exception):
 
 
 def fallback_file(folder: Path) -> Path:
+    """`<host>-<pid>-<random>.duckdb`: one file per store, so two stores of one process never share a file."""
     host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "host"
-    return folder / f"{host}-{os.getpid()}.duckdb"
+    return folder / f"{host}-{os.getpid()}-{secrets.token_hex(3)}.duckdb"
 
 
 class FallbackManifest:
@@ -247,7 +249,7 @@ class FallbackManifest:
             return 0
         replayed = 0
         for path in sorted(self.folder.glob("*.duckdb")):
-            if (path == self.local_path and self._local is not None) or DuckDBManifest.is_open_here(path):
+            if path == self.local_path or DuckDBManifest.is_open_here(path):
                 continue
             try:
                 db = DuckDBManifest(path)

@@ -22,7 +22,6 @@ from prometheus_client import CollectorRegistry
 
 from featurestore import FeatureStore, metrics
 from featurestore.manifest.base import HEALTHY, UNHEALTHY
-from featurestore.manifest.fallback import fallback_file
 from featurestore.settings import FeatureStoreSettings
 from tests.conftest import REPO
 from tests.featurestore.tcp_proxy import TcpProxy
@@ -97,7 +96,9 @@ def test_an_unreachable_postgresql_sends_writes_to_this_processs_duckdb_file(tmp
     assert health["postgresql"].status == UNHEALTHY and health["postgresql"].details["connection"] is False
     assert health["duckdb"].status == HEALTHY and health["duckdb"].details["active"] is True
     assert health["duckdb"].details["pending"] == 2
-    assert fallback_file(cache / "fallback").exists(), "pending entries stay on disk for the next store"
+    [left] = (cache / "fallback").glob("*.duckdb")
+    assert left.name.startswith(f"{socket.gethostname()}-{os.getpid()}-"), "named after host and process"
+    assert str(left) == health["duckdb"].details["path"], "pending entries stay on disk for the next store"
     assert registry.get_sample_value("manifest_insert_latency_ms_count", {"backend": "duckdb", "symbol": "AAPL"}) == 1
     assert registry.get_sample_value("featurestore_health_check_status", {"component": "postgresql"}) == 0
     assert registry.get_sample_value("featurestore_fallback_pending_entries") == 2
