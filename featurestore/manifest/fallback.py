@@ -9,8 +9,8 @@ replayed into PostgreSQL when it answers again.
 
 The circuit breaker exists because a pool whose server is down makes every caller wait the whole pool timeout; once
 marked down, writes go to DuckDB at once. The file is per store (so per process) because DuckDB admits one process
-per file and dozens of workers fall back at the same moment. A replayed entry goes through the normal idempotent insert, so it is
-stored once whatever crashes in between, and PostgreSQL assigns its version.
+per file and dozens of workers fall back at the same moment. A replayed entry goes through the normal idempotent
+insert, so it is stored once whatever crashes in between, and PostgreSQL assigns its version.
 """
 
 from __future__ import annotations
