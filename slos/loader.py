@@ -92,7 +92,7 @@ def load_file(path: Path) -> LoadedSpec:
     if not isinstance(first, dict):
         raise SpecError(path, [("", f"expected a mapping at the top, got {type(first).__name__}")])
     if str(first.get("apiVersion", "")).startswith("openslo/"):
-        from slos import openslo
+        import slos.openslo as openslo
 
         return LoadedSpec(path, openslo.parse_documents(documents, path), "openslo")
     if len(documents) > 1:

@@ -203,7 +203,13 @@ class BurnRateAlerting(_Model):
     page_severity: Severity = Severity.CRITICAL
     ticket_severity: Severity = Severity.WARNING
     absent_for: Duration = "10m"
+    absent_name: AlertName | None = Field(default=None, description="defaults to <name>MetricsAbsent")
     labels: dict[LabelName, str] = Field(default_factory=dict)
+
+    @property
+    def absent_alert(self) -> str:
+        """The name of the alert that fires when the SLO's metrics are absent."""
+        return self.absent_name or f"{self.name}MetricsAbsent"
 
 
 class SLO(_Model):

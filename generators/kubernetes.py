@@ -1,0 +1,95 @@
+"""Kubernetes resources: the rules as PrometheusRule (prometheus-operator), the scrape job as ServiceMonitor, and the
+monitoring service's Deployment and Service, consistent with each other and with prometheus.yml.
+
+The ServiceMonitor selects the Service by `SELECTOR`, scrapes its port `http` at the guide's path and interval, and
+takes `job` from the Service's `app.kubernetes.io/name` label, so series carry `job="featurestore"` as with
+prometheus.yml. One replica with the Recreate strategy: the embedded DuckDB file admits one writer process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from generators import prometheus
+from generators.profile import Profile
+
+NAME = "featurestore-monitoring"
+IMAGE = "featurestore-monitoring:latest"
+PORT = 8000
+PORT_NAME = "http"
+JOB_LABEL = "app.kubernetes.io/name"
+SELECTOR = {JOB_LABEL: prometheus.JOB, "app.kubernetes.io/component": "monitoring-service"}
+LABELS = {**SELECTOR, "app.kubernetes.io/part-of": "featurestore"}
+LIVENESS_PATH = "/api/v1/monitoring/health/live"
+READINESS_PATH = "/api/v1/monitoring/health/ready"
+
+
+def _metadata(name: str) -> dict[str, Any]:
+    return {"name": name, "labels": dict(LABELS)}
+
+
+def prometheus_rule(name: str, rule_file: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {**_metadata(f"{name}-slos"), "labels": {**LABELS, "role": "alert-rules"}},
+        "spec": rule_file,
+    }
+
+
+def service_monitor(profile: Profile) -> dict[str, Any]:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": _metadata(NAME),
+        "spec": {
+            "jobLabel": JOB_LABEL,
+            "selector": {"matchLabels": dict(SELECTOR)},
+            "endpoints": [{"port": PORT_NAME, "path": prometheus.METRICS_PATH, "interval": profile.scrape_interval}],
+        },
+    }
+
+
+def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": PORT_NAME},
+        "periodSeconds": period,
+        "timeoutSeconds": 2,
+        "failureThreshold": failures,
+    }
+
+
+def deployment() -> dict[str, Any]:
+    container = {
+        "name": "service",
+        "image": IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["python", "-m", "service", "--host", "0.0.0.0", "--port", str(PORT)],
+        "ports": [{"name": PORT_NAME, "containerPort": PORT, "protocol": "TCP"}],
+        "livenessProbe": _probe(LIVENESS_PATH, 10, 3),
+        "readinessProbe": _probe(READINESS_PATH, 5, 2),
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(NAME),
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": dict(SELECTOR)},
+            "template": {"metadata": {"labels": dict(LABELS)}, "spec": {"containers": [container]}},
+        },
+    }
+
+
+def service() -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(NAME),
+        "spec": {
+            "selector": dict(SELECTOR),
+            "ports": [{"name": PORT_NAME, "port": PORT, "targetPort": PORT_NAME, "protocol": "TCP"}],
+        },
+    }

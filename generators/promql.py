@@ -1,0 +1,154 @@
+"""PromQL of every generated rule, built from the specs' objectives; each expression is parsed as it is made.
+
+Shapes (the lead's decisions, STYLE.md):
+- quantile: `histogram_quantile(q, sum by (job, <by>, le) (rate(<metric>_bucket{…}[w])))`, aggregated first;
+- gauge: the raw gauge against threshold / scale (`featurestore_hit_ratio < 0.95`), or `a / b * scale` for a ratio of
+  two gauges (NaN on an idle 0/0 pool, which therefore does not alert), optionally `min by (…) (…)`;
+- error ratio: `(sum(rate(bad[w])) or vector(0)) / sum(rate(total[w]))`, or `1 - (good or vector(0)) / total`, so an
+  SLO whose bad series was never created reads 0, not "no data";
+- latency budget: good events are the `le` bucket of the threshold, matched as `5` or `5.0` (prometheus_client writes
+  `le="5.0"`, Prometheus 3 normalizes to `5`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+import promql_parser
+
+from slos.models import EventSelector, GaugeObjective, LatencyBudgetObjective, Op, RatioObjective
+from slos.openslo import WINDOW_TEMPLATE
+
+
+class GeneratorError(Exception):
+    """The generators produced something that cannot be right: a bug, never a spec problem."""
+
+
+def checked(expr: str) -> str:
+    """`expr` if promql-parser parses it, else GeneratorError."""
+    try:
+        promql_parser.parse(expr)
+    except ValueError as exc:
+        raise GeneratorError(f"generated PromQL does not parse ({exc}): {expr}") from None
+    return expr
+
+
+def number(value: float) -> str:
+    """A PromQL number literal without float noise: 0.95, 14.4, 0.001."""
+    return f"{value:.12g}"
+
+
+def error_budget(target: float) -> float:
+    """1 - target, exactly as written (1 - 0.999 = 0.001, not 0.0010000000000000009)."""
+    return float(Decimal(1) - Decimal(repr(target)))
+
+
+def string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def selector(metric: str, matchers: Mapping[str, str] | None = None, extra: Sequence[str] = ()) -> str:
+    parts = [f"{label}={string(value)}" for label, value in sorted((matchers or {}).items())] + list(extra)
+    return metric + ("{" + ", ".join(parts) + "}" if parts else "")
+
+
+def le_matcher(threshold: float) -> str:
+    """`le=~"5(\\.0)?"`: the bucket as prometheus_client writes it (`5.0`) and as Prometheus 3 stores it (`5`)."""
+    text = repr(float(threshold))
+    pattern = re.escape(text[:-2]) + r"(\.0)?" if text.endswith(".0") else re.escape(text)
+    return f"le=~{string(pattern)}"
+
+
+def by_clause(labels: Sequence[str]) -> str:
+    return f" by ({', '.join(labels)})" if labels else ""
+
+
+def quantile(
+    metric: str, q: float, window: str, by: Sequence[str] = (), matchers: Mapping[str, str] | None = None
+) -> str:
+    bucket = selector(f"{metric}_bucket", matchers)
+    return checked(
+        f"histogram_quantile({number(q)}, sum by ({', '.join(('job', *by, 'le'))}) (rate({bucket}[{window}])))"
+    )
+
+
+def rate_sum(metric: str, window: str, by: Sequence[str] = ()) -> str:
+    return checked(f"sum by ({', '.join(('job', *by))}) (rate({metric}[{window}]))")
+
+
+def gauge_ratio(metric: str, divide_by: str) -> str:
+    return checked(f"sum by (job) ({metric}) / sum by (job) ({divide_by})")
+
+
+def _aggregated(objective: GaugeObjective, metric: str, matchers: Mapping[str, str] | None) -> str:
+    inner = selector(metric, matchers)
+    if objective.aggregate is None:
+        return inner
+    return f"{objective.aggregate}{by_clause(objective.by)} ({inner})"
+
+
+def gauge_alert(objective: GaugeObjective, threshold: float) -> str:
+    """True (non-empty) when the gauge objective is violated at `threshold` (in the objective's scaled unit)."""
+    value = _aggregated(objective, objective.metric, objective.matchers)
+    if objective.divide_by is None:
+        return checked(f"{value} {objective.op.violated} {number(threshold / objective.scale)}")
+    ratio = f"{value} / {_aggregated(objective, objective.divide_by, None)}"
+    scaled = f"{ratio} * {number(objective.scale)}" if objective.scale != 1 else ratio
+    return checked(f"{scaled} {objective.op.violated} {number(threshold)}")
+
+
+def quantile_alert(metric: str, q: float, window: str, by: Sequence[str], matchers: Mapping[str, str], op: Op,
+                   threshold: float) -> str:  # fmt: skip
+    return checked(f"{quantile(metric, q, window, by, matchers)} {op.violated} {number(threshold)}")
+
+
+def templated(query: str) -> bool:
+    return WINDOW_TEMPLATE.search(query) is not None
+
+
+def events(selection: EventSelector, window: str) -> str:
+    """Events per second over `window`: `sum(rate(<selector>[w]))`, or a `{{.window}}` template filled in."""
+    if selection.metric is not None:
+        return f"sum(rate({selector(selection.metric, selection.matchers)}[{window}]))"
+    assert selection.query is not None
+    if templated(selection.query):
+        return f"({WINDOW_TEMPLATE.sub(window, selection.query)})"
+    return f"sum(rate({selection.query}[{window}]))"
+
+
+def _or_zero(selection: EventSelector, expr: str) -> str:
+    if selection.query is not None and templated(selection.query):
+        return expr
+    return f"({expr} or vector(0))"
+
+
+def error_ratio(objective: RatioObjective | LatencyBudgetObjective, window: str) -> str:
+    """The fraction of bad events over `window`."""
+    if isinstance(objective, LatencyBudgetObjective):
+        good = selector(f"{objective.metric}_bucket", objective.matchers, [le_matcher(objective.threshold)])
+        total = selector(f"{objective.metric}_count", objective.matchers)
+        return checked(f"1 - (sum(rate({good}[{window}])) or vector(0)) / sum(rate({total}[{window}]))")
+    total = events(objective.total, window)
+    if objective.bad is not None:
+        return checked(f"{_or_zero(objective.bad, events(objective.bad, window))} / {total}")
+    assert objective.good is not None
+    return checked(f"1 - {_or_zero(objective.good, events(objective.good, window))} / {total}")
+
+
+def absent(objective: RatioObjective | LatencyBudgetObjective, window: str) -> str:
+    """True when the SLO's total events have no series at all."""
+    if isinstance(objective, LatencyBudgetObjective):
+        return checked(f"absent({selector(f'{objective.metric}_count', objective.matchers)})")
+    total = objective.total
+    if total.metric is not None:
+        return checked(f"absent({selector(total.metric, total.matchers)})")
+    assert total.query is not None
+    return checked(f"absent({events(total, window) if templated(total.query) else total.query})")
+
+
+def burn_alert(long_record: str, short_record: str, slo: str, factor: float) -> str:
+    slo_matcher = "{slo=" + string(slo) + "}"
+    return checked(f"{long_record}{slo_matcher} > {number(factor)} and {short_record}{slo_matcher} > {number(factor)}")

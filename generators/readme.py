@@ -1,0 +1,116 @@
+"""rendered/README.md: what each file is, every alert with the test cases proving it, windows and profiles."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+from generators.output import MARKER
+from generators.profile import PRODUCTION, TEST, Profile
+from slos.models import LatencyBudgetObjective, RatioObjective
+from slos.windows import SRE_WORKBOOK_WINDOWS, window_pairs
+
+if TYPE_CHECKING:
+    from generators.render import SpecOutput
+
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    autoescape=False,
+)
+_WHAT = (
+    ("prometheus/rules/", "Prometheus rule groups: one per SLO (recording rules, then alerts), plus recording rules"),
+    ("prometheus/tests/", "generated promtool unit tests of those rules (`promtool test rules`)"),
+    (
+        "prometheus/prometheus.yml",
+        "scrape job `featurestore`, rule_files, Alertmanager target (`promtool check config`)",
+    ),
+    ("alertmanager/alertmanager.yml", "routes by severity, grouping by alertname and slo, inhibition, receivers"),
+    ("alertmanager/route-tests.yml", "per alert label set, the receiver `amtool config routes test` must return"),
+    ("kubernetes/prometheusrule-", "the same rule groups as a prometheus-operator PrometheusRule"),
+    ("kubernetes/servicemonitor.yaml", "the scrape job as a ServiceMonitor (port http, same path and interval)"),
+    ("kubernetes/deployment.yaml", "the monitoring service: python -m service on port 8000, probes, requests"),
+    ("kubernetes/service.yaml", "the Service the ServiceMonitor selects (port 8000 named http)"),
+    ("grafana/dashboards/", "Grafana dashboard JSON (see below)"),
+    ("grafana/import/", "the dashboard wrapped for POST /api/dashboards/db (see below)"),
+    ("grafana/provisioning/", "Grafana provisioning: the Prometheus datasource and the dashboard file provider"),
+    ("README.md", "this file"),
+)
+
+
+def _what(path: str) -> str:
+    return next((what for prefix, what in _WHAT if path.startswith(prefix)), "generated")
+
+
+def _alert_rows(output: SpecOutput) -> list[dict[str, Any]]:
+    rows = []
+    seen: set[str] = set()
+    for alert in output.alerts:
+        tests = [case.name for case in output.plan.cases if alert.alert in case.proves]
+        rows.append(
+            {
+                "name": alert.alert,
+                "severity": alert.labels["severity"],
+                "hold": alert.for_ or "-",
+                "expr": alert.expr.replace("|", "\\|"),
+                "tests": "<br>".join(tests).replace("|", "\\|") if alert.alert not in seen else "(same cases)",
+            }
+        )
+        seen.add(alert.alert)
+    return rows
+
+
+def _windows(outputs: Sequence[SpecOutput]) -> list[dict[str, str]]:
+    periods = sorted(
+        {
+            slo.objective.period
+            for output in outputs
+            for slo in output.loaded.spec.slos
+            if isinstance(slo.objective, RatioObjective | LatencyBudgetObjective)
+        }
+    ) or ["30d"]
+    rows = []
+    for period in periods:
+        for row, pair in zip(SRE_WORKBOOK_WINDOWS, window_pairs(period), strict=True):
+            rows.append(
+                {
+                    "period": period,
+                    "tier": pair.tier,
+                    "long": pair.long,
+                    "short": pair.short,
+                    "share": f"{row.budget_share * 100:g} %",
+                    "factor": f"{pair.factor:g}",
+                }
+            )
+    return rows
+
+
+def readme(
+    outputs: Sequence[SpecOutput], files: Mapping[str, str], sources: str, command: str, profile: Profile
+) -> str:
+    specs = [
+        {
+            "rules": output.rules_path,
+            "tests": output.tests_path,
+            "alerts": _alert_rows(output),
+            "untested": output.plan.untested,
+        }
+        for output in outputs
+    ]
+    return _ENV.get_template("README.md.j2").render(
+        marker=MARKER,
+        sources=sources,
+        command=command,
+        profile=profile,
+        production=PRODUCTION,
+        test=TEST,
+        files=[(path, _what(path)) for path in sorted({*files, "README.md"})],
+        specs=specs,
+        windows=_windows(outputs),
+    )

@@ -1,0 +1,95 @@
+"""Everything under the output folder, as data: path -> file text. Pure: validation first, no disk writes.
+
+prometheus/rules/<spec>.yml          rule groups per SLO (+ the dashboards' recording rules)
+prometheus/tests/<spec>_test.yml     generated promtool tests, one or more cases per alert
+prometheus/prometheus.yml            the guide's scrape job, rule_files, the Alertmanager target
+alertmanager/alertmanager.yml        routes by severity, grouping, inhibition, placeholder receivers
+alertmanager/route-tests.yml         per alert label set, the receiver amtool must route it to
+kubernetes/*.yaml                    PrometheusRule per spec, ServiceMonitor, Deployment, Service
+grafana/**                           generators.grafana.dashboard_files
+README.md                            what each file is, every alert and the test proving it
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from generators import alertmanager, kubernetes, prometheus
+from generators.alerts import Alert
+from generators.grafana import dashboard_files
+from generators.output import to_yaml
+from generators.profile import Profile
+from generators.readme import readme
+from generators.rules import rule_file, rule_groups
+from generators.testfile import Plan, plan, test_file
+from slos.loader import LoadedSpec, SpecSet
+from slos.validate import CATALOG_SERVICE, validate
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def display(path: Path) -> str:
+    """A spec path as headers show it: relative to the repository when inside it (stable across machines)."""
+    resolved = path.resolve()
+    return resolved.relative_to(REPO).as_posix() if resolved.is_relative_to(REPO) else resolved.name
+
+
+@dataclass(frozen=True)
+class SpecOutput:
+    loaded: LoadedSpec
+    stem: str
+    alerts: tuple[Alert, ...]
+    plan: Plan
+
+    @property
+    def rules_path(self) -> str:
+        return f"prometheus/rules/{self.stem}.yml"
+
+    @property
+    def tests_path(self) -> str:
+        return f"prometheus/tests/{self.stem}_test.yml"
+
+
+def _header(sources: str, command: str, profile: Profile) -> str:
+    note = "" if profile.committed else f"\nThe {profile.name} profile (shortened windows and for:): never commit it."
+    return f"Generated from {sources} by `{command}`. Do not edit: change the spec and regenerate.{note}"
+
+
+def render(specs: SpecSet, profile: Profile, command: str) -> dict[str, str]:
+    """Validate the specs, then build every output file. Raises SpecError (bad specs) or GeneratorError (a bug)."""
+    validate(specs, profile.timing)
+    files: dict[str, str] = {}
+    outputs: list[SpecOutput] = []
+    dashboards_done = False
+    for loaded in specs.specs:
+        dashboards = not dashboards_done and loaded.spec.service == CATALOG_SERVICE
+        dashboards_done = dashboards_done or dashboards
+        groups = rule_groups(loaded.spec, profile, dashboards=dashboards)
+        output = SpecOutput(
+            loaded, loaded.path.stem, tuple(a for g in groups for a in g.alerts), plan(loaded.spec, profile, groups)
+        )
+        if output.rules_path in files:
+            raise ValueError(f"two spec files are named {output.stem}: rename one")
+        header = _header(display(loaded.path), command, profile)
+        rules = rule_file(groups)
+        files[output.rules_path] = to_yaml(rules, header, sort_keys=False)
+        tests = test_file(output.plan, f"../rules/{output.stem}.yml", profile)
+        files[output.tests_path] = to_yaml(tests, header, sort_keys=False)
+        files[f"kubernetes/prometheusrule-{output.stem}.yaml"] = to_yaml(
+            kubernetes.prometheus_rule(loaded.spec.service, rules), header, sort_keys=False
+        )
+        outputs.append(output)
+    sources = ", ".join(display(loaded.path) for loaded in specs.specs)
+    header = _header(sources, command, profile)
+    rule_paths = [output.rules_path.removeprefix("prometheus/") for output in outputs]
+    files["prometheus/prometheus.yml"] = to_yaml(prometheus.config(rule_paths, profile), header)
+    files["alertmanager/alertmanager.yml"] = to_yaml(alertmanager.config(), header)
+    routes = alertmanager.route_tests(alert for output in outputs for alert in output.alerts)
+    files["alertmanager/route-tests.yml"] = to_yaml({"config": "alertmanager.yml", "cases": routes}, header)
+    files["kubernetes/servicemonitor.yaml"] = to_yaml(kubernetes.service_monitor(profile), header)
+    files["kubernetes/deployment.yaml"] = to_yaml(kubernetes.deployment(), header)
+    files["kubernetes/service.yaml"] = to_yaml(kubernetes.service(), header)
+    files.update(dashboard_files(specs))
+    files["README.md"] = readme(outputs, files, sources, command, profile)
+    return dict(sorted(files.items()))

@@ -1,0 +1,104 @@
+"""Prometheus rule files: one per spec file, one group per SLO (its recording rules first, then its alerts, so an alert
+reads the records of the same evaluation), plus the recording rules the dashboards query.
+
+Recording rules follow `level:metric:operations` through `generators.naming`. A budgeted SLO records, labelled
+`slo="<name>"`, its error ratio and burn rate over every SLI window and its period, its objective, its error budget
+and the budget remaining over the period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from generators import naming, promql
+from generators.alerts import Alert, Recording, slo_alerts
+from generators.profile import Profile
+from slos.models import SLO, GaugeObjective, LatencyBudgetObjective, QuantileObjective, RatioObjective, SpecFile
+from slos.validate import CATALOG_SERVICE
+from slos.windows import sli_windows
+
+Rule = Alert | Recording
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    rules: tuple[Rule, ...]
+
+    def data(self) -> dict[str, Any]:
+        return {"name": self.name, "rules": [rule.data() for rule in self.rules]}
+
+    @property
+    def alerts(self) -> tuple[Alert, ...]:
+        return tuple(rule for rule in self.rules if isinstance(rule, Alert))
+
+
+def budget_recordings(slo: SLO, profile: Profile) -> tuple[Recording, ...]:
+    objective = slo.objective
+    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
+    windows = sli_windows(objective.period)
+    budget = promql.number(promql.error_budget(objective.target))
+    own = {naming.SLO_LABEL: slo.name}
+    selector = "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
+    ratios = [
+        Recording(naming.sli_error_record(window), promql.error_ratio(objective, profile.window(window)), own)
+        for window in windows
+    ]
+    burns = [
+        Recording(
+            naming.burn_rate_record(window),
+            promql.checked(f"{naming.sli_error_record(window)}{selector} / {budget}"),
+            own,
+        )
+        for window in windows
+    ]
+    period_ratio = naming.sli_error_record(objective.period)
+    meta = [
+        Recording(naming.OBJECTIVE_RECORD, promql.checked(f"vector({promql.number(objective.target)})"), own),
+        Recording(naming.ERROR_BUDGET_RECORD, promql.checked(f"vector({budget})"), own),
+        Recording(naming.BUDGET_REMAINING_RECORD, promql.checked(f"1 - {period_ratio}{selector} / {budget}"), own),
+    ]
+    return (*ratios, *burns, *meta)
+
+
+def slo_group(spec: SpecFile, slo: SLO, profile: Profile) -> Group:
+    records = budget_recordings(slo, profile) if slo.budgeted else ()
+    return Group(f"{spec.service}.{slo.name}", (*records, *slo_alerts(spec, slo, profile)))
+
+
+def dashboard_recordings(spec: SpecFile, profile: Profile) -> tuple[Recording, ...]:
+    """Every quantile and ratio the dashboards and the SLOs use, once each, sorted by name."""
+    quantiles = set(naming.DASHBOARD_QUANTILES)
+    ratios: set[tuple[str, str]] = set()
+    for slo in spec.slos:
+        objective = slo.objective
+        if isinstance(objective, QuantileObjective) and not objective.matchers:
+            quantiles.add((objective.metric, objective.quantile, objective.window, objective.by))
+        if isinstance(objective, GaugeObjective) and objective.divide_by and not objective.aggregate:
+            ratios.add((objective.metric, objective.divide_by))
+    records = [
+        Recording(naming.quantile_record(m, q, w, by), promql.quantile(m, q, profile.window(w), by))
+        for m, q, w, by in quantiles
+    ]
+    records += [
+        Recording(naming.rate_record(m, w, by), promql.rate_sum(m, profile.window(w), by))
+        for m, w, by in naming.DASHBOARD_RATES
+    ]
+    records += [Recording(naming.gauge_ratio_record(m, d), promql.gauge_ratio(m, d)) for m, d in ratios]
+    by_name: dict[str, Recording] = {}
+    for record in records:
+        if by_name.setdefault(record.record, record) != record:
+            raise promql.GeneratorError(f"two recording rules named {record.record}: {record.expr}")
+    return tuple(by_name[name] for name in sorted(by_name))
+
+
+def rule_groups(spec: SpecFile, profile: Profile, *, dashboards: bool) -> tuple[Group, ...]:
+    groups = [slo_group(spec, slo, profile) for slo in spec.slos]
+    if dashboards and spec.service == CATALOG_SERVICE:
+        groups.insert(0, Group(f"{spec.service}.recording-rules", dashboard_recordings(spec, profile)))
+    return tuple(groups)
+
+
+def rule_file(groups: tuple[Group, ...]) -> dict[str, Any]:
+    return {"groups": [group.data() for group in groups]}

@@ -1,0 +1,302 @@
+"""Generated promtool unit tests: for every alert, series on which it stays silent, fires at the predicted evaluation
+(not one earlier) and resolves after recovery, with its exact labels and annotations.
+
+Threshold alerts: a healthy case, and a case that is bad from the start and recovers. A quantile's observations sit
+in the bucket just above the threshold (bad) or at it (healthy), so the p95 is `threshold + (next - threshold) x
+0.95` when bad; `rate` needs two samples, so `for: 10m` at a 30s interval fires at 10m30s. Burn-rate and absent
+alerts: `generators.burn_tests`. Times and values come from `generators.synthetic`, which evaluates the series as
+Prometheus does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from featurestore import metrics
+from generators import promql
+from generators.alerts import Alert, threshold
+from generators.profile import Profile
+from generators.synthetic import (
+    Prediction,
+    Series,
+    Variant,
+    agreed,
+    counter,
+    firing_times,
+    histogram_quantile,
+    rate,
+)
+from slos import templating
+from slos.models import SLO, GaugeObjective, Op, QuantileObjective, SpecFile, ThresholdAlert, duration_seconds
+from slos.validate import CATALOG_SERVICE
+
+# Label values of the synthetic series (bounded values the code emits).
+SAMPLE_LABELS: dict[str, str] = {
+    metrics.LABEL_BACKEND: metrics.BACKEND_POSTGRESQL,
+    metrics.LABEL_SYMBOL: "AAPL",
+    metrics.LABEL_COMPONENT: metrics.COMPONENT_POSTGRESQL,
+    metrics.LABEL_STATUS_CLASS: "2xx",
+    metrics.LABEL_ROUTE: "/api/v1/monitoring/slo",
+    metrics.LABEL_METHOD: "GET",
+    metrics.LABEL_ERROR: "other",
+    metrics.LABEL_REASON: "missing",
+}
+COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">=": lambda a, b: a >= b,
+    ">": lambda a, b: a > b,
+    "<=": lambda a, b: a <= b,
+    "<": lambda a, b: a < b,
+    "!=": lambda a, b: a != b,
+    "==": lambda a, b: a == b,
+}
+
+
+@dataclass(frozen=True)
+class Expected:
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+
+    def data(self) -> dict[str, dict[str, str]]:
+        return {
+            "exp_labels": dict(sorted(self.labels.items())),
+            "exp_annotations": dict(sorted(self.annotations.items())),
+        }
+
+
+@dataclass(frozen=True)
+class Check:
+    seconds: float
+    alertname: str
+    alerts: tuple[Expected, ...]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    series: tuple[Series, ...]
+    checks: tuple[Check, ...]
+    proves: tuple[str, ...]  # the alert names this case fires or keeps silent
+
+
+@dataclass(frozen=True)
+class Context:
+    spec: SpecFile
+    profile: Profile
+
+    @property
+    def tick(self) -> float:
+        return duration_seconds(self.profile.scrape_interval)
+
+    @property
+    def catalog(self) -> bool:
+        return self.spec.service == CATALOG_SERVICE
+
+    def base_labels(self, metric: str, matchers: Mapping[str, str], by: Sequence[str] = ()) -> dict[str, str]:
+        labels = {"job": self.spec.service, "instance": self.profile.scrape_target}
+        family = metrics.find(metric) if self.catalog else None
+        for label in family.labels if family is not None else ():
+            labels[label] = SAMPLE_LABELS.get(label, "a")
+        labels.update(matchers)
+        for label in by:
+            labels.setdefault(label, SAMPLE_LABELS.get(label, "a"))
+        return labels
+
+
+def clock(seconds: float) -> str:
+    """An eval_time such as 10m30s."""
+    whole = round(seconds)
+    if whole == 0:
+        return "0s"
+    text = ""
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if whole >= size:
+            text += f"{whole // size}{unit}"
+            whole %= size
+    return text
+
+
+def expected(rule: Alert, prediction: Prediction, sample_labels: Mapping[str, str]) -> Expected | None:
+    """The alert promtool must see (sample labels overridden by the rule's, annotations expanded), or None when the
+    annotations would render differently for the rate variants."""
+    labels = {key: val for key, val in sample_labels.items() if key != "__name__"}
+    labels.update(rule.labels)
+    renders = {
+        tuple(templating.render(text, value, sample_labels) for text in rule.annotations.values())
+        for value in prediction.values
+    }
+    if len(renders) != 1:
+        return None
+    return Expected(labels, dict(zip(rule.annotations, renders.pop(), strict=True)))
+
+
+def timeline_checks(rule: Alert, predictions: Sequence[Prediction | None], hold: float, step: float,
+                    sample_labels: Mapping[str, str]) -> tuple[tuple[Check, ...], float]:  # fmt: skip
+    """Checks just before and at the first firing evaluation, at the last firing one whose value is predictable
+    exactly, and at the resolution; and the time it fires."""
+    active = [p is not None and p.active for p in predictions]
+    firing = firing_times(active, hold, step)
+    if True not in firing:
+        raise promql.GeneratorError(f"{rule.alert}: the bad series never make it fire")
+    fire = firing.index(True)
+    if False not in firing[fire:]:
+        raise promql.GeneratorError(f"{rule.alert}: the recovery never resolves it")
+    resolve = firing.index(False, fire)
+    shown = {i: expected(rule, p, sample_labels) for i in range(fire, resolve) if (p := predictions[i]) is not None}
+    last = max(i for i, alert in shown.items() if alert is not None)
+    checks = []
+    for index in sorted({fire - 1, fire, last, resolve} - {-1}):
+        alert = shown.get(index)
+        if firing[index] and alert is None:
+            raise promql.GeneratorError(f"{rule.alert}: its annotations when it fires cannot be predicted exactly")
+        checks.append(Check(index * step, rule.alert, (alert,) if firing[index] and alert else ()))
+    return tuple(checks), fire * step
+
+
+def _violates(op: str, value: float, limit: float) -> bool:
+    return not math.isnan(value) and COMPARE[op](value, limit)
+
+
+def quantile_cases(ctx: Context, slo: SLO, alert: ThresholdAlert, rule: Alert) -> tuple[Case, ...]:
+    objective = slo.objective
+    assert isinstance(objective, QuantileObjective)
+    limit = threshold(alert, slo)
+    family = metrics.find(objective.metric) if ctx.catalog else None
+    bounds = [*sorted({*(family.buckets if family else (limit / 2, limit, limit * 2)), limit}), math.inf]
+    at = bounds.index(limit)
+    high_is_bad = objective.op in (Op.LT, Op.LE)
+    bad, healthy = (bounds[at + 1], bounds[at]) if high_is_bad else (bounds[at], bounds[at + 1])
+    labels = ctx.base_labels(objective.metric, objective.matchers, objective.by)
+    window = duration_seconds(ctx.profile.window(objective.window))
+    hold = duration_seconds(rule.for_ or "0s")
+    per_tick = ctx.tick  # observations per tick: a rate of 1/s
+    violated = objective.op.violated
+    literal = float(promql.number(limit))
+
+    def series_for(phases: Sequence[float]) -> tuple[Series, ...]:
+        return tuple(
+            Series(
+                {**labels, "__name__": f"{objective.metric}_bucket", "le": "+Inf" if math.isinf(b) else repr(b)},
+                counter([per_tick if phase <= b else 0.0 for phase in phases]),
+            )
+            for b in bounds
+        )
+
+    def predict(series: tuple[Series, ...], index: int) -> Prediction | None:
+        def evaluate(variant: Variant) -> Prediction | None:
+            rates = [(b, rate(s.values, ctx.tick, index, window, variant)) for b, s in zip(bounds, series, strict=True)]
+            if any(r is None for _, r in rates):
+                return None
+            value = histogram_quantile(objective.quantile, [(b, r) for b, r in rates if r is not None])
+            return Prediction(_violates(violated, value, literal), (value,))
+
+        return agreed(evaluate, f"{rule.alert} at {clock(index * ctx.tick)}")
+
+    out_labels = {"job": labels["job"], **{label: labels[label] for label in objective.by}}
+    ticks_to_fire = math.ceil((hold + window) / ctx.tick) + 2
+    bad_phases = [bad] * ticks_to_fire + [healthy] * (math.ceil(window / ctx.tick) + 3)
+    bad_series = series_for(bad_phases)
+    predictions = [predict(bad_series, index) for index in range(len(bad_phases) + 1)]
+    checks, fires = timeline_checks(rule, predictions, hold, ctx.tick, out_labels)
+    healthy_series = series_for([healthy] * len(bad_phases))
+    quiet = [predict(healthy_series, index) for index in range(len(bad_phases) + 1)]
+    if any(p is not None and p.active for p in quiet):
+        raise promql.GeneratorError(f"{rule.alert}: the healthy series violate the threshold")
+    what = f"p{objective.quantile * 100:g} {objective.metric}"
+    return (
+        Case(
+            f"{rule.alert} stays silent while {what} holds (observations at or under {healthy:g})",
+            healthy_series,
+            (Check(fires, rule.alert, ()), Check(len(bad_phases) * ctx.tick, rule.alert, ())),
+            (rule.alert,),
+        ),
+        Case(
+            f"{rule.alert} fires {clock(fires)} after {what} breaks {limit:g} and resolves after recovery",
+            bad_series,
+            checks,
+            (rule.alert,),
+        ),
+    )
+
+
+def _gauge_values(op: Op, limit: float) -> tuple[float, float]:
+    """(healthy, bad) values for a gauge objective: each on the boundary where the op is strict."""
+    lower = limit / 2 if limit > 0 else limit - 1
+    higher = limit * 1.5 if limit > 0 else limit + 1
+    return {
+        Op.LT: (lower, limit),
+        Op.LE: (limit, higher),
+        Op.GT: (higher, limit),
+        Op.GE: (limit, lower),
+        Op.EQ: (limit, limit - 1),
+    }[op]
+
+
+def gauge_cases(ctx: Context, slo: SLO, alert: ThresholdAlert, rule: Alert) -> tuple[Case, ...]:
+    objective = slo.objective
+    assert isinstance(objective, GaugeObjective)
+    limit = threshold(alert, slo)
+    healthy, bad = _gauge_values(objective.op, limit)
+    labels = ctx.base_labels(objective.metric, objective.matchers, objective.by)
+    hold = duration_seconds(rule.for_ or "0s")
+    denominator = 10.0
+    scale = float(promql.number(objective.scale))
+
+    def series_for(values: Sequence[float]) -> tuple[Series, ...]:
+        if objective.divide_by is None:
+            return (Series({**labels, "__name__": objective.metric}, tuple(v / objective.scale for v in values)),)
+        ratios = tuple(v / objective.scale * denominator for v in values)
+        return (
+            Series({**labels, "__name__": objective.metric}, ratios),
+            Series({**labels, "__name__": objective.divide_by}, (denominator,) * len(values)),
+        )
+
+    def predict(series: tuple[Series, ...], index: int) -> Prediction:
+        raw = series[0].values[index]
+        assert raw is not None
+        if objective.divide_by is None:
+            return Prediction(
+                _violates(objective.op.violated, raw, float(promql.number(limit / objective.scale))), (raw,)
+            )
+        divisor = series[1].values[index]
+        assert divisor is not None
+        value = raw / divisor * scale if objective.scale != 1 else raw / divisor
+        return Prediction(_violates(objective.op.violated, value, float(promql.number(limit))), (value,))
+
+    if objective.aggregate is not None:
+        out_labels = {label: labels[label] for label in objective.by}
+    elif objective.divide_by is None:
+        out_labels = {**labels, "__name__": objective.metric}
+    else:
+        out_labels = dict(labels)
+    ticks = math.ceil(hold / ctx.tick) + 2
+    bad_series = series_for([bad] * ticks + [healthy] * 3)
+    predictions: list[Prediction | None] = [predict(bad_series, index) for index in range(ticks + 3)]
+    checks, fires = timeline_checks(rule, predictions, hold, ctx.tick, out_labels)
+    healthy_series = series_for([healthy] * (ticks + 3))
+    if any(predict(healthy_series, index).active for index in range(ticks + 3)):
+        raise promql.GeneratorError(f"{rule.alert}: the healthy value {healthy:g} violates the objective")
+    shown = f"{objective.metric} / {objective.divide_by}" if objective.divide_by else objective.metric
+    return (
+        Case(
+            f"{rule.alert} stays silent while {shown} reads {healthy:g} (scaled)",
+            healthy_series,
+            (Check(fires, rule.alert, ()), Check((ticks + 2) * ctx.tick, rule.alert, ())),
+            (rule.alert,),
+        ),
+        Case(
+            f"{rule.alert} fires {clock(fires)} after {shown} reaches {bad:g} (scaled) and resolves",
+            bad_series,
+            checks,
+            (rule.alert,),
+        ),
+    )
+
+
+def threshold_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple[Case, ...]:
+    cases: list[Case] = []
+    for alert in slo.alerts:
+        make = quantile_cases if isinstance(slo.objective, QuantileObjective) else gauge_cases
+        cases.extend(make(ctx, slo, alert, rules[alert.name]))
+    return tuple(cases)

@@ -1,0 +1,387 @@
+"""OpenSLO v1 input: `SLO` documents with an inline `indicator`, or `SLO` + `SLI` + `Service` documents in one file.
+
+```yaml
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: checkout-availability, displayName: Checkout availability}
+spec:
+  service: checkout
+  indicator:
+    metadata: {name: checkout-errors}
+    spec:
+      ratioMetric:
+        counter: true             # the queries are counter selectors, wrapped in sum(rate(…[window]))
+        bad: {metricSource: {type: Prometheus, spec: {query: 'http_requests_total{code=~"5.."}'}}}
+        total: {metricSource: {type: Prometheus, spec: {query: http_requests_total}}}
+  timeWindow: [{duration: 28d, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{target: 0.995}]    # or targetPercent: 99.5
+```
+
+Each SLO becomes a native `ratio` SLO (its name with `-` turned into `_`) alerted by the native burn-rate defaults:
+`<CamelName>BudgetBurn` and `<CamelName>BudgetBurnMetricsAbsent`. A query containing `{{.window}}` is a template used
+as is. What the generators cannot honour is refused with a reason, never ignored: calendar windows, Timeslices,
+threshold and raw metrics, alert policies, several objectives, other kinds. Errors name `documents[<index>]` and the
+field path inside that document.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from slos.loader import SpecError, field_path
+from slos.models import (
+    SLO,
+    BurnRateAlerting,
+    Duration,
+    EventSelector,
+    RatioObjective,
+    SpecFile,
+)
+
+API_VERSION = "openslo/v1"
+# Metadata annotation giving the runbook base URL (runbook_url = <base>/<AlertName>.md), on the Service or the SLO.
+RUNBOOK_ANNOTATION = "featurestore.dev/runbook-base-url"
+DEFAULT_RUNBOOK_BASE_URL = "https://runbooks.example.com"  # a placeholder: set the annotation
+WINDOW_TEMPLATE = re.compile(r"\{\{\s*\.window\s*\}\}")
+_RFC1123 = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Metadata(_Model):
+    name: Annotated[str, Field(pattern=_RFC1123, max_length=63)]
+    displayName: str | None = None
+    labels: dict[str, str | list[str]] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class QuerySpec(_Model):
+    query: str = Field(min_length=1)
+
+
+class MetricSource(_Model):
+    metricSourceRef: str | None = None
+    type: str | None = None
+    spec: QuerySpec
+
+    @field_validator("type")
+    @classmethod
+    def _prometheus(cls, value: str | None) -> str | None:
+        if value is not None and value.lower() != "prometheus":
+            raise ValueError(f"only Prometheus metric sources are supported, not {value!r}")
+        return value
+
+
+class Metric(_Model):
+    metricSource: MetricSource
+
+
+class RatioMetric(_Model):
+    counter: bool = False
+    good: Metric | None = None
+    bad: Metric | None = None
+    total: Metric | None = None
+    raw: Any = None
+    rawType: Any = None
+
+    @model_validator(mode="after")
+    def _good_or_bad_with_total(self) -> RatioMetric:
+        if self.raw is not None or self.rawType is not None:
+            raise ValueError("raw ratio metrics are not supported: give `good` or `bad`, with `total`")
+        if self.total is None:
+            raise ValueError("`total` is required")
+        if (self.good is None) == (self.bad is None):
+            raise ValueError("give exactly one of `good` or `bad`, with `total`")
+        return self
+
+
+class SLISpec(_Model):
+    description: str = ""
+    ratioMetric: RatioMetric | None = None
+    thresholdMetric: Any = None
+
+    @model_validator(mode="after")
+    def _ratio(self) -> SLISpec:
+        if self.thresholdMetric is not None:
+            raise ValueError("threshold metrics are not supported: use `ratioMetric` (good or bad, and total)")
+        if self.ratioMetric is None:
+            raise ValueError("`ratioMetric` is required")
+        return self
+
+
+class InlineIndicator(_Model):
+    metadata: Metadata
+    spec: SLISpec
+
+
+class TimeWindow(_Model):
+    duration: Duration
+    isRolling: bool = True
+    calendar: Any = None
+
+    @model_validator(mode="after")
+    def _rolling(self) -> TimeWindow:
+        if self.calendar is not None or not self.isRolling:
+            raise ValueError("calendar windows are not supported: use a rolling `duration` such as 30d")
+        return self
+
+
+class Objective(_Model):
+    displayName: str | None = None
+    target: Annotated[float, Field(gt=0, lt=1)] | None = None
+    targetPercent: Annotated[float, Field(gt=0, lt=100)] | None = None
+    op: Any = None
+    value: Any = None
+    timeSliceTarget: Any = None
+    timeSliceWindow: Any = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Objective:
+        if self.op is not None or self.value is not None:
+            raise ValueError("threshold objectives (op/value) are not supported: give `target` or `targetPercent`")
+        if self.timeSliceTarget is not None or self.timeSliceWindow is not None:
+            raise ValueError("time slices are not supported (budgetingMethod: Occurrences)")
+        if (self.target is None) == (self.targetPercent is None):
+            raise ValueError("give exactly one of `target` (0-1) or `targetPercent` (0-100)")
+        return self
+
+    @property
+    def fraction(self) -> float:
+        if self.target is not None:
+            return self.target
+        assert self.targetPercent is not None
+        return round(self.targetPercent / 100, 12)
+
+
+class SLOSpec(_Model):
+    description: str = ""
+    service: str = Field(min_length=1)
+    indicator: InlineIndicator | None = None
+    indicatorRef: str | None = None
+    timeWindow: list[TimeWindow] = Field(min_length=1, max_length=1)
+    budgetingMethod: str
+    objectives: list[Objective] = Field(min_length=1, max_length=1)
+    alertPolicies: Any = None
+
+    @field_validator("budgetingMethod")
+    @classmethod
+    def _occurrences(cls, value: str) -> str:
+        if value != "Occurrences":
+            raise ValueError(f"only Occurrences is supported, not {value!r} (time slices need other rules)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_indicator(self) -> SLOSpec:
+        if self.alertPolicies is not None:
+            raise ValueError("alertPolicies are not supported: the native burn-rate alerting defaults apply")
+        if (self.indicator is None) == (self.indicatorRef is None):
+            raise ValueError("give exactly one of `indicator` or `indicatorRef`")
+        return self
+
+
+class ServiceSpec(_Model):
+    description: str = ""
+
+
+class Document(_Model):
+    apiVersion: Literal["openslo/v1"]
+    kind: Literal["SLO", "SLI", "Service"]
+    metadata: Metadata
+    spec: dict[str, Any]
+
+
+Locations = dict[str, str]  # native field path inside an SLO ("objective.target") -> path in the OpenSLO file
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, where: str, reason: str) -> None:
+        self.items.append((where, reason))
+
+    def validation(self, prefix: str, error: ValidationError) -> None:
+        for detail in error.errors():
+            loc = field_path(detail["loc"])
+            self.add(f"{prefix}.{loc}" if loc else prefix, detail["msg"].removeprefix("Value error, "))
+
+
+def _documents(documents: Sequence[Any], problems: _Problems) -> list[tuple[int, Document, BaseModel]]:
+    parsed: list[tuple[int, Document, BaseModel]] = []
+    spec_models: dict[str, type[BaseModel]] = {"SLO": SLOSpec, "SLI": SLISpec, "Service": ServiceSpec}
+    for index, raw in enumerate(documents):
+        where = f"documents[{index}]"
+        if not isinstance(raw, dict):
+            problems.add(where, f"expected a mapping, got {type(raw).__name__}")
+            continue
+        if raw.get("kind") not in spec_models and "kind" in raw and raw.get("apiVersion") == API_VERSION:
+            problems.add(f"{where}.kind", f"kind {raw['kind']!r} is not supported: only SLO, SLI and Service are read")
+            continue
+        try:
+            document = Document.model_validate(raw)
+        except ValidationError as exc:
+            problems.validation(where, exc)
+            continue
+        try:
+            spec = spec_models[document.kind].model_validate(document.spec)
+        except ValidationError as exc:
+            problems.validation(f"{where}.spec", exc)
+            continue
+        parsed.append((index, document, spec))
+    return parsed
+
+
+def _selector(metric: Metric) -> EventSelector:
+    return EventSelector(query=metric.metricSource.spec.query.strip())
+
+
+def _camel(name: str) -> str:
+    camel = "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]", name) if part)
+    return camel if camel[:1].isalpha() else f"Slo{camel}"
+
+
+def _labels(labels: dict[str, str | list[str]]) -> dict[str, str]:
+    return {key: value if isinstance(value, str) else ",".join(value) for key, value in sorted(labels.items())}
+
+
+def _convert(documents: Sequence[Any], path: Path) -> tuple[SpecFile, list[Locations]]:
+    problems = _Problems()
+    parsed = _documents(documents, problems)
+    slis = {doc.metadata.name: (index, spec) for index, doc, spec in parsed if isinstance(spec, SLISpec)}
+    services = {doc.metadata.name: (index, doc, spec) for index, doc, spec in parsed if isinstance(spec, ServiceSpec)}
+    slos: list[SLO] = []
+    locations: list[Locations] = []
+    service_names: list[tuple[str, str]] = []
+    runbook = DEFAULT_RUNBOOK_BASE_URL
+    for _, doc, _spec in services.values():
+        runbook = doc.metadata.annotations.get(RUNBOOK_ANNOTATION, runbook)
+    for index, doc, spec in parsed:
+        if not isinstance(spec, SLOSpec):
+            continue
+        where = f"documents[{index}]"
+        if spec.indicatorRef is not None:
+            if spec.indicatorRef not in slis:
+                problems.add(f"{where}.spec.indicatorRef", f"no SLI named {spec.indicatorRef!r} in this file")
+                continue
+            sli_index, sli = slis[spec.indicatorRef]
+            sli_where = f"documents[{sli_index}].spec"
+        else:
+            assert spec.indicator is not None
+            sli, sli_where = spec.indicator.spec, f"{where}.spec.indicator.spec"
+        if services and spec.service not in services:
+            problems.add(f"{where}.spec.service", f"no Service named {spec.service!r} in this file")
+        service_names.append((spec.service, f"{where}.spec.service"))
+        ratio = sli.ratioMetric
+        assert ratio is not None
+        roles = {role: getattr(ratio, role) for role in ("good", "bad", "total") if getattr(ratio, role) is not None}
+        for role, metric in roles.items():
+            if not ratio.counter and not WINDOW_TEMPLATE.search(metric.metricSource.spec.query):
+                problems.add(
+                    f"{sli_where}.ratioMetric.{role}.metricSource.spec.query",
+                    "without `counter: true` a query must contain {{.window}}: the generator cannot window it",
+                )
+        objective = spec.objectives[0]
+        target_field = "target" if objective.target is not None else "targetPercent"
+        fields: Locations = {
+            "": where,
+            "name": f"{where}.metadata.name",
+            "labels": f"{where}.metadata.labels",
+            "description": f"{where}.spec.description",
+            "objective": f"{where}.spec",
+            "objective.target": f"{where}.spec.objectives[0].{target_field}",
+            "objective.period": f"{where}.spec.timeWindow[0].duration",
+            "burn_rate": f"{where}.metadata.name",
+        }
+        fields.update(
+            {f"objective.{role}": f"{sli_where}.ratioMetric.{role}.metricSource.spec.query" for role in roles}
+        )
+        runbook = doc.metadata.annotations.get(RUNBOOK_ANNOTATION, runbook)
+        display = doc.metadata.displayName or doc.metadata.name
+        try:
+            slos.append(
+                SLO(
+                    name=doc.metadata.name.replace("-", "_"),
+                    description=spec.description or display,
+                    labels=_labels(doc.metadata.labels),
+                    objective=RatioObjective(
+                        kind="ratio",
+                        target=objective.fraction,
+                        period=spec.timeWindow[0].duration,
+                        good=_selector(ratio.good) if ratio.good else None,
+                        bad=_selector(ratio.bad) if ratio.bad else None,
+                        total=_selector(roles["total"]),
+                    ),
+                    burn_rate=BurnRateAlerting(
+                        name=f"{_camel(doc.metadata.name)}BudgetBurn",
+                        summary=f"{display} error budget is burning too fast",
+                    ),
+                )
+            )
+        except ValidationError as exc:
+            for detail in exc.errors():
+                native = field_path(detail["loc"])
+                problems.add(_locate(fields, native), detail["msg"].removeprefix("Value error, "))
+            continue
+        locations.append(fields)
+    if not parsed or not any(isinstance(spec, SLOSpec) for _, _, spec in parsed):
+        if not problems.items:
+            problems.add("", "an OpenSLO file needs at least one SLO document")
+    distinct = sorted({name for name, _ in service_names})
+    if len(distinct) > 1:
+        problems.add(service_names[-1][1], f"one service per file, found {', '.join(distinct)}")
+    if problems.items:
+        raise SpecError(path, problems.items)
+    service = service_names[0][0]
+    service_spec = services[service][2] if service in services else None
+    description = service_spec.description if isinstance(service_spec, ServiceSpec) else ""
+    try:
+        spec_file = SpecFile(
+            version="featurestore/v1",
+            service=service,
+            description=description,
+            runbook_base_url=runbook,
+            labels=_labels(services[service][1].metadata.labels) if service in services else {},
+            slos=tuple(slos),
+        )
+    except ValidationError as exc:
+        problems.items = [(_file_field(detail["loc"], locations), detail["msg"]) for detail in exc.errors()]
+        raise SpecError(path, problems.items) from None
+    return spec_file, locations
+
+
+def _locate(fields: Locations, native: str) -> str:
+    """The OpenSLO path of a native SLO field: the longest known prefix, else the SLO document."""
+    parts = native.split(".")
+    for size in range(len(parts), 0, -1):
+        key = ".".join(parts[:size])
+        if key in fields:
+            return fields[key]
+    return fields[""]
+
+
+def _file_field(loc: Sequence[int | str], locations: list[Locations]) -> str:
+    if len(loc) >= 2 and loc[0] == "slos" and isinstance(loc[1], int) and loc[1] < len(locations):
+        return _locate(locations[loc[1]], field_path(loc[2:]))
+    return "documents" if loc[:1] == ("slos",) else field_path(loc)
+
+
+def parse_documents(documents: Sequence[Any], path: Path) -> SpecFile:
+    """One OpenSLO v1 file (its non-empty YAML documents) as a native spec, or SpecError naming document and field."""
+    return _convert(documents, path)[0]
+
+
+def locations(documents: Sequence[Any], path: Path) -> list[Locations]:
+    """Per SLO of `parse_documents`, where its native fields live in the OpenSLO file (for validation messages)."""
+    return _convert(documents, path)[1]
+
+
+def locate(fields: Locations, native: str) -> str:
+    return _locate(fields, native)

@@ -1,0 +1,395 @@
+"""Semantic checks of loaded specs, run before anything is rendered; every problem names its file and field.
+
+The models check shapes; this module checks meaning:
+
+- catalog (specs whose `service` is the feature store): every metric exists with the right kind and labels, matcher
+  values are values the code emits, every latency threshold is a bucket boundary of its histogram;
+- grouping labels are bounded, and every `$labels.<name>` an annotation uses survives the alert's aggregation;
+- every burn-rate alert can fire: factor x error budget < 1 (the error ratio cannot exceed 1; a 90 % objective
+  cannot meet the 14.4x page), and the period is at least the longest alert window. Such specs are rejected with
+  the reason, never silently capped;
+- windows hold at least `MIN_SAMPLES_PER_WINDOW` scrapes, so `rate` always has samples to work with;
+- event queries (OpenSLO) parse as PromQL (promql-parser) and counter queries are plain selectors;
+- alert names are unique across all specs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import promql_parser
+import yaml
+
+from featurestore import metrics
+from featurestore.metrics import MetricKind
+from slos import openslo, templating
+from slos.loader import LoadedSpec, Problem, SpecError, SpecSet
+from slos.models import (
+    SLO,
+    EventSelector,
+    GaugeObjective,
+    LatencyBudgetObjective,
+    Op,
+    QuantileObjective,
+    RatioObjective,
+    SpecFile,
+    duration_seconds,
+)
+from slos.windows import SLI_WINDOWS, sli_windows, window_pairs
+
+CATALOG_SERVICE = "featurestore"  # specs about this service are checked against featurestore/metrics.py
+MIN_SAMPLES_PER_WINDOW = 4  # a rate window spans at least this many scrape intervals
+RESERVED_LABELS = frozenset({"alertname", "severity", "long_window", "short_window"})
+# Label values the code emits, per label; matchers on these labels must use one of them.
+LABEL_VALUES: dict[str, tuple[str, ...]] = {
+    metrics.LABEL_BACKEND: metrics.BACKENDS,
+    metrics.LABEL_COMPONENT: metrics.COMPONENTS,
+    metrics.LABEL_STATUS_CLASS: metrics.STATUS_CLASSES,
+    metrics.LABEL_ERROR: metrics.INSERT_ERRORS,
+    metrics.LABEL_REASON: metrics.RECOMPUTE_REASONS,
+}
+# Labels bounded by construction rather than by a list: grouping by them is allowed.
+BOUNDED_LABELS: dict[str, str] = {
+    **{label: f"one of {', '.join(values)}" for label, values in LABEL_VALUES.items()},
+    metrics.LABEL_SYMBOL: f"capped at {metrics.DEFAULT_SYMBOL_CAP} symbols plus {metrics.OTHER_SYMBOL!r}",
+    metrics.LABEL_ROUTE: "route templates, never raw paths",
+    metrics.LABEL_METHOD: "HTTP methods",
+    "job": "one per scrape job",
+    "instance": "one per scrape target",
+}
+# Names that usually carry one value per request or user: never a grouping label, whatever the service.
+UNBOUNDED_LABELS = frozenset(
+    {"id", "uuid", "user", "user_id", "email", "ip", "path", "url", "query", "request_id", "session_id", "trace_id"}
+)
+SCRAPE_LABELS = ("job", "instance")
+WINDOW_PLACEHOLDER = "5m"
+
+Found = Iterator[tuple[str, str]]  # (field inside the SLO, reason)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The profile's scrape interval and how it shortens windows (validation happens per profile)."""
+
+    scrape_seconds: float = 30.0
+    window_divisor: int = 1
+
+    def window_seconds(self, window: str) -> float:
+        return duration_seconds(window) / self.window_divisor
+
+
+def validate(specs: SpecSet, timing: Timing | None = None) -> None:
+    """Raise SpecError listing every problem of every spec; return quietly when the specs can be rendered."""
+    timing = timing or Timing()
+    problems: list[Problem] = []
+    for loaded in specs.specs:
+        problems += [
+            Problem(str(loaded.path), field, reason) for field, reason in _reserved(loaded.spec.labels, "labels")
+        ]
+        locate = _locator(loaded)
+        for index, slo in enumerate(loaded.spec.slos):
+            for field, reason in slo_problems(slo, loaded.spec, timing):
+                problems.append(Problem(str(loaded.path), locate(index, field), reason))
+    problems.extend(_duplicate_alerts(specs))
+    if problems:
+        raise SpecError("", more=problems)
+
+
+def slo_problems(slo: SLO, spec: SpecFile, timing: Timing) -> Found:
+    """Every problem of one SLO, as (field path inside the SLO, reason)."""
+    catalog = spec.service == CATALOG_SERVICE
+    objective = slo.objective
+    yield from _label_problems(slo)
+    if isinstance(objective, QuantileObjective):
+        yield from _quantile(slo, objective, catalog, timing)
+    elif isinstance(objective, GaugeObjective):
+        yield from _gauge(objective, catalog)
+    elif isinstance(objective, RatioObjective):
+        yield from _ratio(objective, catalog)
+    else:
+        yield from _latency_budget(objective, catalog)
+    yield from _annotation_problems(slo, catalog)
+    if isinstance(objective, RatioObjective | LatencyBudgetObjective):
+        yield from _burn_rate(slo, objective, timing)
+
+
+def _label_problems(slo: SLO) -> Found:
+    sets: list[tuple[str, dict[str, str]]] = [("labels", slo.labels)]
+    sets += [(f"alerts[{i}].labels", alert.labels) for i, alert in enumerate(slo.alerts)]
+    if slo.burn_rate is not None:
+        sets.append(("burn_rate.labels", slo.burn_rate.labels))
+    for field, labels in sets:
+        yield from _reserved(labels, field)
+
+
+def _reserved(labels: dict[str, str], field: str) -> Found:
+    for key, value in labels.items():
+        if key in RESERVED_LABELS:
+            yield f"{field}.{key}", f"{key!r} is set by the generator and cannot be given as a label"
+        if "{{" in value:
+            yield f"{field}.{key}", "label values are not templated"
+
+
+def _catalog_metric(name: str, kinds: tuple[MetricKind, ...], field: str) -> tuple[metrics.MetricSpec | None, Found]:
+    spec = metrics.find(name)
+    problems: list[tuple[str, str]] = []
+    if spec is None:
+        problems.append((field, f"{name!r} is not in the metric catalog (featurestore/metrics.py)"))
+    elif spec.kind not in kinds and not (name.endswith("_count") and MetricKind.COUNTER in kinds):
+        wanted = " or ".join(kind.value for kind in kinds)
+        problems.append((field, f"{name!r} is a {spec.kind.value} in the catalog, expected a {wanted}"))
+        spec = None
+    return spec, iter(problems)
+
+
+def _labels_exist(spec: metrics.MetricSpec, labels: dict[str, str] | tuple[str, ...], field: str) -> Found:
+    for label in labels:
+        if label not in spec.labels:
+            known = ", ".join(spec.labels) or "none"
+            yield (
+                f"{field}.{label}" if isinstance(labels, dict) else field,
+                (f"{spec.name!r} has no label {label!r} (its labels: {known})"),
+            )
+        elif isinstance(labels, dict) and label in LABEL_VALUES and labels[label] not in LABEL_VALUES[label]:
+            yield (
+                f"{field}.{label}",
+                (f"{label}={labels[label]!r} never occurs: the code emits {', '.join(LABEL_VALUES[label])}"),
+            )
+
+
+def _bounded(by: tuple[str, ...], catalog: bool) -> Found:
+    for label in by:
+        if label in UNBOUNDED_LABELS or (catalog and label not in BOUNDED_LABELS):
+            yield "objective.by", f"grouping by {label!r} is unbounded: group only by labels with a known bound"
+
+
+def _bucket(spec: metrics.MetricSpec, threshold: float, field: str) -> Found:
+    if threshold not in spec.buckets:
+        buckets = ", ".join(f"{bucket:g}" for bucket in spec.buckets)
+        yield (
+            field,
+            (
+                f"{threshold:g} is not a bucket boundary of {spec.name} ({buckets}): "
+                "histogram_quantile would interpolate"
+            ),
+        )
+
+
+def _quantile(slo: SLO, objective: QuantileObjective, catalog: bool, timing: Timing) -> Found:
+    if objective.op is Op.EQ:
+        yield "objective.op", "a quantile is compared with <, <=, > or >=, not =="
+    yield from _bounded(objective.by, catalog)
+    yield from _window(objective.window, "objective.window", timing)
+    if catalog:
+        spec, found = _catalog_metric(objective.metric, (MetricKind.HISTOGRAM,), "objective.metric")
+        yield from found
+        if spec is not None:
+            yield from _labels_exist(spec, objective.by, "objective.by")
+            yield from _labels_exist(spec, objective.matchers, "objective.matchers")
+            yield from _bucket(spec, objective.threshold, "objective.threshold")
+            for index, alert in enumerate(slo.alerts):
+                if alert.threshold is not None:
+                    yield from _bucket(spec, alert.threshold, f"alerts[{index}].threshold")
+
+
+def _gauge(objective: GaugeObjective, catalog: bool) -> Found:
+    if objective.by and objective.aggregate is None:
+        yield "objective.by", "`by` groups an aggregation: give `aggregate` too"
+    yield from _bounded(objective.by, catalog)
+    if not catalog:
+        return
+    spec, found = _catalog_metric(objective.metric, (MetricKind.GAUGE,), "objective.metric")
+    yield from found
+    if spec is not None:
+        yield from _labels_exist(spec, objective.by, "objective.by")
+        yield from _labels_exist(spec, objective.matchers, "objective.matchers")
+    if objective.divide_by is not None:
+        divisor, found = _catalog_metric(objective.divide_by, (MetricKind.GAUGE,), "objective.divide_by")
+        yield from found
+        if divisor is not None:
+            yield from _labels_exist(divisor, objective.by, "objective.by")
+
+
+def _ratio(objective: RatioObjective, catalog: bool) -> Found:
+    event_role = "good" if objective.good is not None else "bad"
+    event = objective.good or objective.bad
+    assert event is not None
+    for role, selector in ((event_role, event), ("total", objective.total)):
+        yield from _selector(selector, f"objective.{role}", catalog)
+    if event == objective.total:
+        yield f"objective.{event_role}", f"`{event_role}` and `total` are the same events: the ratio would be constant"
+    if event.metric is not None and event.metric == objective.total.metric:
+        for label, value in objective.total.matchers.items():
+            if event.matchers.get(label, value) != value:
+                yield (
+                    f"objective.{event_role}.matchers.{label}",
+                    (
+                        f"{label}={event.matchers[label]!r} contradicts total's {label}={value!r}: "
+                        f"the {event_role} events must be part of the total"
+                    ),
+                )
+
+
+def _selector(selector: EventSelector, field: str, catalog: bool) -> Found:
+    if selector.metric is not None:
+        if catalog:
+            spec, found = _catalog_metric(selector.metric, (MetricKind.COUNTER,), f"{field}.metric")
+            yield from found
+            if spec is not None:
+                yield from _labels_exist(spec, selector.matchers, f"{field}.matchers")
+        return
+    assert selector.query is not None
+    templated = openslo.WINDOW_TEMPLATE.search(selector.query) is not None
+    text = openslo.WINDOW_TEMPLATE.sub(WINDOW_PLACEHOLDER, selector.query)
+    try:
+        expr = promql_parser.parse(text)
+    except ValueError as exc:
+        yield f"{field}.query", f"does not parse as PromQL ({exc}): {selector.query}"
+        return
+    if not templated and not (isinstance(expr, promql_parser.VectorSelector) and expr.offset is None):
+        yield (
+            f"{field}.query",
+            (
+                'a counter query is a plain selector such as http_requests_total{code=~"5.."} (the generator wraps it '
+                "in sum(rate(…[window]))); put {{.window}} in a full expression instead"
+            ),
+        )
+    if catalog:
+        for node in _selectors(expr):
+            name = node.name or next((m.value for m in node.matchers.matchers if m.name == "__name__"), "")
+            spec, found = _catalog_metric(name, (MetricKind.COUNTER, MetricKind.HISTOGRAM), f"{field}.query")
+            yield from found
+            if spec is not None:
+                labels = tuple(m.name for m in node.matchers.matchers if m.name not in ("__name__", *SCRAPE_LABELS))
+                yield from _labels_exist(spec, labels, f"{field}.query")
+
+
+def _selectors(expr: promql_parser.Expr) -> list[promql_parser.VectorSelector]:
+    found: list[promql_parser.VectorSelector] = []
+
+    def visit(node: promql_parser.Expr) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            found.append(node)
+
+    promql_parser.walk(expr, visit)
+    return found
+
+
+def _latency_budget(objective: LatencyBudgetObjective, catalog: bool) -> Found:
+    if not catalog:
+        return
+    spec, found = _catalog_metric(objective.metric, (MetricKind.HISTOGRAM,), "objective.metric")
+    yield from found
+    if spec is not None:
+        yield from _labels_exist(spec, objective.matchers, "objective.matchers")
+        yield from _bucket(spec, objective.threshold, "objective.threshold")
+
+
+def _window(window: str, field: str, timing: Timing) -> Found:
+    if timing.window_seconds(window) < MIN_SAMPLES_PER_WINDOW * timing.scrape_seconds:
+        yield (
+            field,
+            (
+                f"{window} holds fewer than {MIN_SAMPLES_PER_WINDOW} scrapes at {timing.scrape_seconds:g}s: "
+                "rate() would be empty or erratic"
+            ),
+        )
+
+
+def _burn_rate(slo: SLO, objective: RatioObjective | LatencyBudgetObjective, timing: Timing) -> Found:
+    if slo.burn_rate is None:
+        yield "burn_rate", "an error-budget SLO needs `burn_rate` alerting"
+    period = duration_seconds(objective.period)
+    longest = max(SLI_WINDOWS, key=duration_seconds)
+    if period < duration_seconds(longest):
+        yield "objective.period", f"the period must be at least {longest}, the longest alert window"
+        return
+    budget = 1 - objective.target
+    for pair in window_pairs(objective.period):
+        if pair.factor * budget >= 1:
+            yield (
+                "objective.target",
+                (
+                    f"the {pair.long}/{pair.short} {pair.tier} alert can never fire: it needs an error ratio above "
+                    f"{pair.factor:g} x {budget:.6g} = {pair.factor * budget:.4g}, and an error ratio cannot exceed 1 "
+                    "(raise the target or use a longer period)"
+                ),
+            )
+    yield from _window(min(sli_windows(objective.period), key=duration_seconds), "objective.period", timing)
+
+
+def output_labels(slo: SLO, catalog: bool) -> frozenset[str] | None:
+    """Labels of the alert expression's samples (what `$labels` sees), or None when they cannot be known."""
+    objective = slo.objective
+    if isinstance(objective, QuantileObjective):
+        return frozenset(("job", *objective.by))
+    if isinstance(objective, GaugeObjective):
+        if objective.aggregate is not None:
+            return frozenset(objective.by)
+        spec = metrics.find(objective.metric) if catalog else None
+        return frozenset(("__name__", *SCRAPE_LABELS, *spec.labels)) if spec is not None else None
+    if isinstance(objective, LatencyBudgetObjective):
+        return frozenset(("slo",))
+    events = [selector for selector in (objective.good, objective.bad, objective.total) if selector is not None]
+    if any(event.query is not None and openslo.WINDOW_TEMPLATE.search(event.query) for event in events):
+        return None
+    return frozenset(("slo",))
+
+
+def _annotation_problems(slo: SLO, catalog: bool) -> Found:
+    available = output_labels(slo, catalog)
+    texts = [
+        (f"alerts[{i}].{key}", getattr(alert, key))
+        for i, alert in enumerate(slo.alerts)
+        for key in ("summary", "description")
+    ]
+    if slo.burn_rate is not None:
+        texts += [(f"burn_rate.{key}", getattr(slo.burn_rate, key)) for key in ("summary", "description")]
+    for field, text in texts:
+        try:
+            used = templating.labels_used(text)
+        except templating.TemplateError as exc:
+            yield field, str(exc)
+            continue
+        for label in used:
+            if available is not None and label not in available:
+                keeps = ", ".join(sorted(available)) or "no labels"
+                yield field, f"$labels.{label} is empty: the alert's expression keeps only {keeps}"
+
+
+def alert_names(slo: SLO) -> Iterator[tuple[str, str]]:
+    """(alert name, field) of every alert an SLO defines."""
+    for index, alert in enumerate(slo.alerts):
+        yield alert.name, f"alerts[{index}].name"
+    if slo.burn_rate is not None:
+        yield slo.burn_rate.name, "burn_rate.name"
+        yield slo.burn_rate.absent_alert, "burn_rate.absent_name"
+
+
+_ALERT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
+
+
+def _duplicate_alerts(specs: SpecSet) -> Iterator[Problem]:
+    seen: dict[str, str] = {}
+    for loaded in specs.specs:
+        locate = _locator(loaded)
+        for index, slo in enumerate(loaded.spec.slos):
+            for name, field in alert_names(slo):
+                where = locate(index, field)
+                if not _ALERT_NAME.match(name):
+                    yield Problem(str(loaded.path), where, f"alert name {name!r} is longer than 63 characters")
+                if name in seen:
+                    yield Problem(str(loaded.path), where, f"alert {name!r} is also defined at {seen[name]}")
+                seen.setdefault(name, f"{loaded.path}: {where}")
+
+
+def _locator(loaded: LoadedSpec) -> Callable[[int, str], str]:
+    """Field paths of a spec's SLOs: `slos[i].…` in native files, the OpenSLO document and field otherwise."""
+    if loaded.source_format == "native":
+        return lambda index, field: f"slos[{index}]" + (f".{field}" if field else "")
+    documents = [doc for doc in yaml.safe_load_all(Path(loaded.path).read_text(encoding="utf-8")) if doc is not None]
+    fields = openslo.locations(documents, loaded.path)
+    return lambda index, field: openslo.locate(fields[index], field)
