@@ -138,3 +138,50 @@ def test_a_waiter_gives_up_with_compute_timeout_after_compute_lease_s(pg_schema_
         with pytest.raises(ComputeTimeout, match="compute_lease_s"):
             store.get_or_compute("LEASED", "returns", params, lambda: calls.append(1) or pa.table({"a": [1]}))
     assert calls == []
+
+
+@pytest.mark.postgres
+def test_a_holder_computing_longer_than_the_lease_ttl_keeps_its_lease_by_renewing_it(
+    pg_schema_dsn: str, tmp_path: Path
+) -> None:
+    params = {"window": 7}
+    computes: list[str] = []
+    results: dict[str, pa.Table] = {}
+    started = threading.Event()
+
+    def slow() -> pa.Table:
+        computes.append("holder")
+        started.set()
+        time.sleep(3.5)  # more than two lease_ttl_s: only renewals keep the lease
+        return pa.table({"a": [1]})
+
+    settings = _settings(pg_schema_dsn, tmp_path, lease_ttl_s=1.5)
+    with FeatureStore.open(settings=settings) as holder, FeatureStore.open(settings=settings) as waiter:
+        thread = threading.Thread(
+            target=lambda: results.update(holder=holder.get_or_compute("LONG", "f", params, slow))
+        )
+        thread.start()
+        assert started.wait(30)
+        results["waiter"] = waiter.get_or_compute(
+            "LONG", "f", params, lambda: computes.append("waiter") or pa.table({"a": [2]})
+        )
+        thread.join(30)
+    assert computes == ["holder"]
+    assert results["waiter"].equals(results["holder"])
+
+
+@pytest.mark.postgres
+def test_a_compute_that_raises_releases_its_lease_and_the_next_caller_computes(
+    pg_schema_dsn: str, tmp_path: Path
+) -> None:
+    params = {"window": 8}
+
+    def failing() -> pa.Table:
+        raise RuntimeError("feature pipeline failed")
+
+    with FeatureStore.open(settings=_settings(pg_schema_dsn, tmp_path)) as store:
+        with pytest.raises(RuntimeError, match="pipeline failed"):
+            store.get_or_compute("FAILS", "f", params, failing)
+        with psycopg.connect(pg_schema_dsn) as conn:
+            assert conn.execute("SELECT count(*) FROM compute_leases").fetchone() == (0,)
+        assert store.get_or_compute("FAILS", "f", params, lambda: pa.table({"a": [3]})).equals(pa.table({"a": [3]}))
