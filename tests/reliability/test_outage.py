@@ -181,6 +181,7 @@ class OutageRun:
     acks_at_kill: int
     acks_at_restart: int
     fallback_replayed_s: float
+    backlog: list[tuple[float, int]]
     hung: list[str]
     exitcodes: list[int | None]
 
@@ -207,6 +208,7 @@ class OutageRun:
             f"{self.acks.backends[BACKEND_DUCKDB]}); rows in PostgreSQL {sum(self.stored.values())}; acknowledged "
             f"found {len(acked) - len(lost)}; lost {len(lost)}; duplicates {duplicates}; stored but unacknowledged "
             f"{len(set(self.stored) - acked)}",
+            f"fallback entries not yet in PostgreSQL (s after restart, entries): {self.backlog}",
             f"fallback entries all in PostgreSQL {self.fallback_replayed_s:.1f} s after the restart; workers stopped "
             f"{self.stopped_at - self.restarted_at:.1f} s after it (slowest close {slowest_close:.1f} s)",
             f"publish errors {dict(self.acks.errors)}, {len(after_restart)} after the restart ({window}): "
@@ -246,9 +248,8 @@ def outage(throwaway_cluster: ThrowawayCluster, tmp_path_factory: pytest.TempPat
             dsn, cache_dir, settings=workers.settings(dsn, cache_dir), instruments=metrics.build(registry)
         )
         resources.callback(store.close)
-        # The service has its own store (default pool) and cache folder: a second store of this process on
-        # `cache_dir` would share this process's fallback file.
-        service_store = workers.settings(dsn, folder / "service-cache", pool_min_size=1, pool_max_size=2)
+        # The service opens its own store on the same cache folder, as it would beside the workers of one machine.
+        service_store = workers.settings(dsn, cache_dir, pool_min_size=1, pool_max_size=2)
         app = create_app(ServiceSettings(admin_token=None, snapshot_interval_s=1.0), service_store)
         client = resources.enter_context(TestClient(app, client=("127.0.0.1", 50000)))
         watch = HealthWatch(store, registry, client)
@@ -270,10 +271,13 @@ def outage(throwaway_cluster: ThrowawayCluster, tmp_path_factory: pytest.TempPat
         restarted_at = time.monotonic()
         acks_at_restart = total_acks(ack_dir)
         replayed_s: float | None = None
+        backlog: list[tuple[float, int]] = []  # (s after restart, fallback-acknowledged keys not yet in PostgreSQL)
         while time.monotonic() < restarted_at + LOAD_AFTER_RESTART_S:
-            if replayed_s is None and set(Acks.read(ack_dir, fallback_only=True).keys) <= set(stored_keys(dsn)):
+            missing = len(set(Acks.read(ack_dir, fallback_only=True).keys) - set(stored_keys(dsn)))
+            backlog.append((round(time.monotonic() - restarted_at, 1), missing))
+            if replayed_s is None and missing == 0:
                 replayed_s = time.monotonic() - restarted_at
-            time.sleep(0.2)
+            time.sleep(0.5)
 
         hung = stop_workers(processes, stop)
         stopped_at = time.monotonic()
@@ -299,6 +303,7 @@ def outage(throwaway_cluster: ThrowawayCluster, tmp_path_factory: pytest.TempPat
             acks_at_kill=acks_at_kill,
             acks_at_restart=acks_at_restart,
             fallback_replayed_s=replayed_s,
+            backlog=backlog,
             hung=hung,
             exitcodes=[process.exitcode for process in processes],
         )
