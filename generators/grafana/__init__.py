@@ -15,10 +15,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from grafanalib._gen import DashboardEncoder
 
 from generators.grafana import featurestore
+from generators.output import to_yaml
 from slos.loader import SpecSet
 
 DASHBOARD_PATH = "grafana/dashboards/featurestore.json"
@@ -29,7 +29,7 @@ PROVIDER_PATH = "grafana/provisioning/dashboards/featurestore.yaml"
 PROMETHEUS_URL = "http://prometheus:9090"  # the guide's Prometheus host
 SCRAPE_INTERVAL = "30s"  # the guide's scrape_interval; Grafana's minimum step for this datasource
 DASHBOARDS_MOUNT = "/var/lib/grafana/dashboards/featurestore"  # where rendered/grafana/dashboards is mounted
-REGENERATE = "python -m generators (make render)"
+REGENERATE = "`make render` (python -m generators)"
 _REPO = Path(__file__).resolve().parents[2]
 
 
@@ -39,8 +39,8 @@ def dashboard_files(specs: SpecSet) -> dict[str, str]:
     dashboard = _plain(
         featurestore.dashboard(
             specs,
-            f"The feature store monitoring guide's dashboard. Generated from {sources} by {REGENERATE}: "
-            "edit the spec or generators/grafana, not this JSON.",
+            f"The feature store monitoring guide's dashboard. Generated from {sources} by {REGENERATE}. "
+            "Do not edit: change the spec or generators/grafana and regenerate.",
         )
     )
     payload = {
@@ -48,12 +48,12 @@ def dashboard_files(specs: SpecSet) -> dict[str, str]:
         "message": f"Generated from {sources} by {REGENERATE}",
         "overwrite": True,
     }
-    header = f"# Generated from {sources} by {REGENERATE}. Do not edit.\n"
+    header = f"Generated from {sources} by {REGENERATE}. Do not edit: change the spec and regenerate."
     return {
         DASHBOARD_PATH: _json(dashboard),
         IMPORT_PATH: _json(payload),
-        DATASOURCE_PATH: header + _yaml(_datasource()),
-        PROVIDER_PATH: header + f"# Mount rendered/grafana/dashboards at {DASHBOARDS_MOUNT}.\n" + _yaml(_provider()),
+        DATASOURCE_PATH: to_yaml(_datasource(), header),
+        PROVIDER_PATH: to_yaml(_provider(), f"{header}\nMount rendered/grafana/dashboards at {DASHBOARDS_MOUNT}."),
     }
 
 
@@ -98,7 +98,7 @@ def _sources(specs: SpecSet) -> str:
     names = []
     for loaded in specs.specs:
         path = loaded.path.resolve()
-        names.append(str(path.relative_to(_REPO)) if path.is_relative_to(_REPO) else path.name)
+        names.append(path.relative_to(_REPO).as_posix() if path.is_relative_to(_REPO) else path.name)
     return ", ".join(names)
 
 
@@ -109,7 +109,3 @@ def _plain(dashboard: Any) -> dict[str, Any]:
 
 def _json(data: dict[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, indent=2) + "\n"
-
-
-def _yaml(data: dict[str, Any]) -> str:
-    return yaml.safe_dump(data, sort_keys=True, default_flow_style=False)

@@ -1,54 +1,29 @@
 """One row per budgeted SLO (kinds `ratio` and `latency_budget`): the error budget left over the SLO's period, and
-the burn rate over each alert window with the alert factors drawn as lines."""
+the burn rate over each alert window with the alert factors drawn as lines. Windows and factors are the rules'
+(`slos.windows`, after the SRE workbook), so a line sits exactly where its alert fires."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from generators.grafana import panels as p
 from generators.grafana import queries as q
-from slos.models import SLO, LatencyBudgetObjective, RatioObjective, duration_seconds
+from slos.models import SLO, LatencyBudgetObjective, RatioObjective
+from slos.windows import SLI_WINDOWS, Tier, window_pairs
 
-
-@dataclass(frozen=True)
-class WindowPair:
-    long: str
-    short: str
-    budget_share: float  # of the period's error budget, burnt within `long`, that makes the pair fire
-    severity: str
-
-    def factor(self, period: str) -> float:
-        """The burn rate that spends `budget_share` of the budget within `long` (14.4 for 1h of a 30d period)."""
-        return round(self.budget_share * duration_seconds(period) / duration_seconds(self.long), 6)
-
-
-# SRE workbook, "Alerting on SLOs", table 5-8 and its ticket example, for a 30d period: page when 1h and 5m burn > 14.4x
-# (2 % of the budget) or 6h and 30m > 6x (5 %); ticket when 1d and 2h > 3x or 3d and 6h > 1x (10 % each).
-WINDOW_PAIRS: tuple[WindowPair, ...] = (
-    WindowPair("1h", "5m", 0.02, "critical"),
-    WindowPair("6h", "30m", 0.05, "critical"),
-    WindowPair("1d", "2h", 0.10, "warning"),
-    WindowPair("3d", "6h", 0.10, "warning"),
-)
 # Lines from the slowest pair up: ticket pairs in yellow/orange, page pairs in red/dark red.
-FACTOR_COLOURS = {"warning": ("yellow", "orange"), "critical": ("red", "dark-red")}
+FACTOR_COLOURS: dict[Tier, tuple[str, ...]] = {"ticket": ("yellow", "orange"), "page": ("red", "dark-red")}
 BUDGET_STEPS = p.steps(("red", None), ("yellow", 0.0), ("green", 0.25))  # spent / under 25 % left / healthy
 
 
-def burn_windows() -> list[str]:
-    """Every window an alert pair reads, shortest first."""
-    return sorted({w for pair in WINDOW_PAIRS for w in (pair.long, pair.short)}, key=duration_seconds)
-
-
 def factor_steps(period: str) -> list[dict[str, object]]:
-    pairs = sorted(WINDOW_PAIRS, key=lambda pair: pair.factor(period))
-    seen: dict[str, int] = {}
+    """Threshold steps at each alert pair's burn-rate factor for `period` (14.4, 6, 3, 1 for 30d)."""
+    seen: dict[Tier, int] = {}
     colours: list[p.Step] = [("green", None)]
-    for pair in pairs:
-        index = seen[pair.severity] = seen.get(pair.severity, -1) + 1
-        palette = FACTOR_COLOURS[pair.severity]
-        colours.append((palette[min(index, len(palette) - 1)], pair.factor(period)))
+    for pair in sorted(window_pairs(period), key=lambda pair: pair.factor):
+        index = seen[pair.tier] = seen.get(pair.tier, -1) + 1
+        palette = FACTOR_COLOURS[pair.tier]
+        colours.append((palette[min(index, len(palette) - 1)], pair.factor))
     return p.steps(*colours)
 
 
@@ -68,13 +43,12 @@ def section(slo: SLO) -> p.Section:
         "percentunit",
         BUDGET_STEPS,
     )
-    windows = burn_windows()
     burn = p.timeseries(
         f"{slo.name}: burn rate",
         f"How many times faster than sustainable `{slo.name}` spends its budget, over each alert window. 1x spends "
         f"exactly the budget in {objective.period}. Dashed lines: the burn-rate alert factors (page above "
-        f"{max(pair.factor(objective.period) for pair in WINDOW_PAIRS):g}x on the fastest pair).",
-        p.targets(*((q.burn_rate(slo.name, window), window) for window in windows)),
+        f"{max(pair.factor for pair in window_pairs(objective.period)):g}x on the fastest pair).",
+        p.targets(*((q.burn_rate(slo.name, window), window) for window in SLI_WINDOWS)),
         "suffix:x",
         factor_steps(objective.period),
     )

@@ -16,8 +16,10 @@ import yaml
 
 import slos.models
 from featurestore import metrics
-from generators import grafana, naming
-from generators.grafana import budget, featurestore
+from generators import grafana, naming, rules
+from generators.alerts import Recording
+from generators.grafana import featurestore
+from generators.profile import PRODUCTION
 from slos.loader import SpecSet, load_specs
 from slos.models import GaugeObjective, QuantileObjective
 from tests.conftest import require_tool
@@ -78,19 +80,14 @@ def selected(expr: str) -> list[tuple[str, str]]:
 
 
 def recording_rules(specs: SpecSet) -> set[str]:
-    """Every recording-rule name generators.naming gives for these specs (what the rules generator records)."""
-    names = {naming.quantile_record(m, q, w, by) for m, q, w, by in naming.DASHBOARD_QUANTILES}
-    names |= {naming.rate_record(m, w, by) for m, w, by in naming.DASHBOARD_RATES}
-    names |= {naming.OBJECTIVE_RECORD, naming.ERROR_BUDGET_RECORD, naming.BUDGET_REMAINING_RECORD}
-    for window in budget.burn_windows():
-        names |= {naming.burn_rate_record(window), naming.sli_error_record(window)}
-    for slo in specs.slos:
-        objective = slo.objective
-        if isinstance(objective, QuantileObjective):
-            names.add(naming.quantile_record(objective.metric, objective.quantile, objective.window, objective.by))
-        if isinstance(objective, GaugeObjective) and objective.divide_by is not None:
-            names.add(naming.gauge_ratio_record(objective.metric, objective.divide_by))
-    return names
+    """Every series the rules generator records for these specs."""
+    return {
+        rule.record
+        for loaded in specs.specs
+        for group in rules.rule_groups(loaded.spec, PRODUCTION, dashboards=True)
+        for rule in group.rules
+        if isinstance(rule, Recording)
+    }
 
 
 def test_the_files_are_the_dashboard_its_import_payload_and_the_provisioning_files(files: dict[str, str]) -> None:
@@ -165,7 +162,7 @@ def test_every_query_parses_once_grafana_variables_are_substituted(dashboard: di
     assert failures == {}
 
 
-def test_every_metric_a_panel_reads_is_in_the_catalog_or_a_recording_rule(
+def test_every_metric_a_panel_reads_is_in_the_catalog_or_recorded_by_the_generated_rules(
     specs: SpecSet, dashboard: dict[str, Any]
 ) -> None:
     known = recording_rules(specs)
@@ -368,7 +365,7 @@ def test_the_import_payload_wraps_the_same_dashboard_for_the_guides_curl(files: 
 def test_the_provisioning_files_point_grafana_at_prometheus_and_the_dashboards_folder(files: dict[str, str]) -> None:
     datasource_text = files[grafana.DATASOURCE_PATH]
     provider_text = files[grafana.PROVIDER_PATH]
-    assert datasource_text.startswith("# Generated from slos/specs/featurestore.yaml by python -m generators")
+    assert datasource_text.startswith("# Generated from slos/specs/featurestore.yaml by `make render`")
     (datasource,) = yaml.safe_load(datasource_text)["datasources"]
     assert (datasource["type"], datasource["url"], datasource["isDefault"]) == (
         "prometheus",
