@@ -28,7 +28,7 @@ from generators.synthetic import (
     Variant,
     agreed,
     counter,
-    firing_times,
+    divide,
     matches,
     satisfy,
     sum_rate,
@@ -139,12 +139,12 @@ class Reading:
         if total is None:
             return None
         event = sum_rate(series, self.events.event, self.tick, at, seconds, variant) or 0.0
-        share = _divide(event, total)
+        share = divide(event, total)
         return share if self.events.counts_bad else 1 - share
 
     def burn(self, series: Sequence[Series], at: int, window: str, variant: Variant) -> float | None:
         ratio = self.error_ratio(series, at, window, variant)
-        return None if ratio is None else _divide(ratio, self.budget)
+        return None if ratio is None else divide(ratio, self.budget)
 
     def pair(self, series: Sequence[Series], at: int, pair: WindowPair) -> Prediction | None:
         factor = float(promql.number(pair.factor))
@@ -156,12 +156,6 @@ class Reading:
             return Prediction(long > factor and short > factor, (long,))
 
         return agreed(evaluate, f"the {pair.long}/{pair.short} burn rate at tick {at}")
-
-
-def _divide(a: float, b: float) -> float:
-    if b == 0:
-        return math.nan if a == 0 or math.isnan(a) else math.copysign(math.inf, a)
-    return a / b
 
 
 def _burn_levels(factors: Sequence[float], budget: float) -> list[float]:
@@ -186,6 +180,7 @@ def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, .
     per_tick = 10.0 ** max(4, math.ceil(math.log10(40 / budget)))
     healthy_burn = min(0.5, min(p.factor for p in pairs) / 2)
     healthy = round(healthy_burn * budget * per_tick)
+    healthy_burn = healthy / per_tick / budget
     alerts = {(p.long, p.short): next(r for r in rules.values() if r.alert == name and _is(r, p)) for p in pairs}
     out = {naming.SLO_LABEL: slo.name}
 
@@ -210,7 +205,7 @@ def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, .
     silent = (check(quiet, 1), check(quiet, quiet_ticks))
     if any(c.alerts for c in silent):
         raise promql.GeneratorError(f"{name}: burning at {healthy_burn:g}x fires an alert")
-    cases.append(Case(f"{name} stays silent at {healthy_burn:g}x the sustainable error rate", quiet, silent, (name,)))
+    cases.append(Case(f"{name} stays silent burning {healthy_burn:.3g}x the error budget", quiet, silent, (name,)))
     levels = dict(
         zip(sorted(pairs, key=lambda p: p.factor), _burn_levels([p.factor for p in pairs], budget), strict=True)
     )
@@ -241,8 +236,9 @@ def _pair_case(pair: WindowPair, level: float, reading: Reading, events: Events,
         series = tuple(Series(s.labels, s.values[: resolve + 2]) for s in series)
         burn = bad / per_tick / reading.budget
         return Case(
-            f"{name} {pair.long}/{pair.short} ({pair.tier}, {pair.factor:g}x) fires at {clock(ctx.tick)} burning "
-            f"{burn:g}x and resolves at {clock(resolve * ctx.tick)} after the errors stop",
+            f"{name} {pair.long}/{pair.short} ({pair.tier}, over {pair.factor:g}x) fires at {clock(ctx.tick)} "
+            f"burning {burn:.3g}x, resolves at {clock(resolve * ctx.tick)} after the burn drops at "
+            f"{clock(bad_ticks * ctx.tick)}",
             series,
             checks,
             (name,),
@@ -266,12 +262,10 @@ def absent_case(ctx: Context, slo: SLO, rule: Alert) -> Case:
     present = [any(s.values[at] is not None for s in series if matches(s.labels, selector)) for at in range(ticks + 1)]
     predictions = [None if p else Prediction(True, (1.0,)) for p in present]
     out = {label: value for label, op, value in selector if op == "=" and label != "__name__"}
-    checks, fires = timeline_checks(rule, predictions, hold, ctx.tick, out)
-    firing = firing_times([p is not None for p in predictions], hold, ctx.tick)
-    resolves = firing.index(False, round(fires / ctx.tick))
+    checks, fires, resolves = timeline_checks(rule, predictions, hold, ctx.tick, out)
     return Case(
-        f"{rule.alert} fires at {clock(fires)} without series and resolves at {clock(resolves * ctx.tick)} "
-        "when they appear",
+        f"{rule.alert} fires at {clock(fires)} while the total series is missing, resolves at {clock(resolves)} "
+        "when it appears",
         series,
         checks,
         (rule.alert,),

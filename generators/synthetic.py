@@ -124,7 +124,14 @@ def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> floa
         start = ordered[index - 1][0]
         count -= ordered[index - 1][1]
         rank -= ordered[index - 1][1]
-    return start + (end - start) * (rank / count)
+    return start + (end - start) * divide(rank, count)
+
+
+def divide(a: float, b: float) -> float:
+    """IEEE division as Go does it: x/0 is ±Inf, 0/0 is NaN."""
+    if b == 0:
+        return math.nan if a == 0 or math.isnan(a) else math.copysign(math.inf, a)
+    return a / b
 
 
 def matches(labels: Mapping[str, str], matchers: Sequence[Matcher]) -> bool:

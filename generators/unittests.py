@@ -132,9 +132,9 @@ def expected(rule: Alert, prediction: Prediction, sample_labels: Mapping[str, st
 
 
 def timeline_checks(rule: Alert, predictions: Sequence[Prediction | None], hold: float, step: float,
-                    sample_labels: Mapping[str, str]) -> tuple[tuple[Check, ...], float]:  # fmt: skip
+                    sample_labels: Mapping[str, str]) -> tuple[tuple[Check, ...], float, float]:  # fmt: skip
     """Checks just before and at the first firing evaluation, at the last firing one whose value is predictable
-    exactly, and at the resolution; and the time it fires."""
+    exactly, and at the resolution; and the times it fires and resolves."""
     active = [p is not None and p.active for p in predictions]
     firing = firing_times(active, hold, step)
     if True not in firing:
@@ -151,11 +151,16 @@ def timeline_checks(rule: Alert, predictions: Sequence[Prediction | None], hold:
         if firing[index] and alert is None:
             raise promql.GeneratorError(f"{rule.alert}: its annotations when it fires cannot be predicted exactly")
         checks.append(Check(index * step, rule.alert, (alert,) if firing[index] and alert else ()))
-    return tuple(checks), fire * step
+    return tuple(checks), fire * step, resolve * step
 
 
 def _violates(op: str, value: float, limit: float) -> bool:
     return not math.isnan(value) and COMPARE[op](value, limit)
+
+
+def _bound(upper: float, bounds: Sequence[float]) -> str:
+    index = bounds.index(upper)
+    return f"{bounds[index - 1] if index else 0:g}, {upper:g}"
 
 
 def quantile_cases(ctx: Context, slo: SLO, alert: ThresholdAlert, rule: Alert) -> tuple[Case, ...]:
@@ -198,21 +203,24 @@ def quantile_cases(ctx: Context, slo: SLO, alert: ThresholdAlert, rule: Alert) -
     bad_phases = [bad] * ticks_to_fire + [healthy] * (math.ceil(window / ctx.tick) + 3)
     bad_series = series_for(bad_phases)
     predictions = [predict(bad_series, index) for index in range(len(bad_phases) + 1)]
-    checks, fires = timeline_checks(rule, predictions, hold, ctx.tick, out_labels)
+    checks, fires, resolves = timeline_checks(rule, predictions, hold, ctx.tick, out_labels)
     healthy_series = series_for([healthy] * len(bad_phases))
     quiet = [predict(healthy_series, index) for index in range(len(bad_phases) + 1)]
     if any(p is not None and p.active for p in quiet):
         raise promql.GeneratorError(f"{rule.alert}: the healthy series violate the threshold")
-    what = f"p{objective.quantile * 100:g} {objective.metric}"
+    what = f"p{objective.quantile * 100:g} of {objective.metric}"
+    recovered = ticks_to_fire * ctx.tick
     return (
         Case(
-            f"{rule.alert} stays silent while {what} holds (observations at or under {healthy:g})",
+            f"{rule.alert} stays silent while every observation is at most {healthy:g}",
             healthy_series,
             (Check(fires, rule.alert, ()), Check(len(bad_phases) * ctx.tick, rule.alert, ())),
             (rule.alert,),
         ),
         Case(
-            f"{rule.alert} fires {clock(fires)} after {what} breaks {limit:g} and resolves after recovery",
+            f"{rule.alert} fires at {clock(fires)} with every observation in ({_bound(bad, bounds)}] ({what} "
+            f"{objective.op.violated} {limit:g} from the first rate), resolves at {clock(resolves)} after the "
+            f"observations return at {clock(recovered)}",
             bad_series,
             checks,
             (rule.alert,),
@@ -273,20 +281,23 @@ def gauge_cases(ctx: Context, slo: SLO, alert: ThresholdAlert, rule: Alert) -> t
     ticks = math.ceil(hold / ctx.tick) + 2
     bad_series = series_for([bad] * ticks + [healthy] * 3)
     predictions: list[Prediction | None] = [predict(bad_series, index) for index in range(ticks + 3)]
-    checks, fires = timeline_checks(rule, predictions, hold, ctx.tick, out_labels)
+    checks, fires, resolves = timeline_checks(rule, predictions, hold, ctx.tick, out_labels)
     healthy_series = series_for([healthy] * (ticks + 3))
     if any(predict(healthy_series, index).active for index in range(ticks + 3)):
         raise promql.GeneratorError(f"{rule.alert}: the healthy value {healthy:g} violates the objective")
     shown = f"{objective.metric} / {objective.divide_by}" if objective.divide_by else objective.metric
+    if objective.scale != 1:
+        shown += f" x {objective.scale:g}"
     return (
         Case(
-            f"{rule.alert} stays silent while {shown} reads {healthy:g} (scaled)",
+            f"{rule.alert} stays silent while {shown} is {healthy:g}",
             healthy_series,
             (Check(fires, rule.alert, ()), Check((ticks + 2) * ctx.tick, rule.alert, ())),
             (rule.alert,),
         ),
         Case(
-            f"{rule.alert} fires {clock(fires)} after {shown} reaches {bad:g} (scaled) and resolves",
+            f"{rule.alert} fires at {clock(fires)} when {shown} is {bad:g} from the start, resolves at "
+            f"{clock(resolves)} when it returns to {healthy:g}",
             bad_series,
             checks,
             (rule.alert,),

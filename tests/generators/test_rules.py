@@ -1,0 +1,113 @@
+"""The rendered rules, read back: the guide's alerts by name and meaning, labels and annotations on every alert,
+recording rules for every dashboard query, and only catalog metrics or recorded series in any expression."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import promql_parser
+import pytest
+import yaml
+
+from featurestore import metrics
+from generators import naming
+from generators.__main__ import DEFAULT_OUT
+from generators.profile import PRODUCTION
+from generators.rules import rule_groups
+from slos import load_specs
+from slos.models import Severity
+
+RULES = DEFAULT_OUT / "prometheus" / "rules" / "featurestore.yml"
+
+
+def rules() -> list[dict[str, Any]]:
+    return [rule for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]]
+
+
+def alerts() -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r["alert"], r["labels"].get("long_window", "")): r for r in rules() if "alert" in r}
+
+
+def selectors(expr: str) -> list[str]:
+    names: list[str] = []
+
+    def visit(node: promql_parser.Expr) -> None:
+        if isinstance(node, promql_parser.VectorSelector) and node.name:
+            names.append(node.name)
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    return names
+
+
+def test_the_guides_three_alerts_keep_their_names_and_meaning() -> None:
+    by_name = alerts()
+    insert = by_name[("FeatureStoreManifestInsertLatencyHigh", "")]
+    assert (
+        insert["expr"]
+        == "histogram_quantile(0.95, sum by (job, le) (rate(manifest_insert_latency_ms_bucket[5m]))) >= 5"
+    )
+    assert (insert["for"], insert["labels"]["severity"], insert["labels"]["slo"]) == (
+        "10m",
+        "warning",
+        "manifest_insert_latency",
+    )
+    hit = by_name[("FeatureStoreHitRatioLow", "")]
+    assert (hit["expr"], hit["for"], hit["labels"]["severity"]) == ("featurestore_hit_ratio < 0.95", "15m", "warning")
+    assert hit["annotations"]["description"] == "Current ratio: {{ $value | humanizePercentage }}"
+    pool = by_name[("PostgreSQLPoolExhausted", "")]
+    assert pool["expr"] == "pg_manifest_pool_connections_active / pg_manifest_pool_connections_total * 100 >= 100"
+    assert (pool["for"], pool["labels"]["severity"]) == ("1m", "critical")
+
+
+def test_every_alert_has_a_summary_a_description_a_runbook_and_a_known_severity() -> None:
+    base = load_specs().specs[0].spec.runbook_base_url
+    for (name, _), rule in alerts().items():
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"], name
+        assert rule["annotations"]["runbook_url"] == f"{base}/{name}.md"
+        assert rule["labels"]["severity"] in {s.value for s in Severity}
+
+
+def test_every_rendered_expression_parses_and_reads_only_catalog_metrics_or_recorded_series() -> None:
+    recorded = {rule["record"] for rule in rules() if "record" in rule}
+    samples = {name for spec in metrics.CATALOG for name in spec.sample_names}
+    for rule in rules():
+        unknown = [name for name in selectors(rule["expr"]) if name not in samples | recorded]
+        assert unknown == [], rule["expr"]
+
+
+def test_every_quantile_and_rate_the_dashboards_query_is_recorded() -> None:
+    recorded = {rule["record"] for rule in rules() if "record" in rule}
+    wanted = {naming.quantile_record(m, q, w, by) for m, q, w, by in naming.DASHBOARD_QUANTILES}
+    wanted |= {naming.rate_record(m, w, by) for m, w, by in naming.DASHBOARD_RATES}
+    wanted.add(naming.gauge_ratio_record(metrics.POOL_ACTIVE.name, metrics.POOL_TOTAL.name))
+    assert wanted - recorded == set()
+
+
+@pytest.mark.parametrize("slo", ["http_availability_percent", "manifest_insert_under_5ms_percent"])
+def test_a_budgeted_slo_records_every_window_and_alerts_per_window_pair(slo: str) -> None:
+    records = {(r["record"], r["labels"]["slo"]) for r in rules() if "record" in r and "slo" in r.get("labels", {})}
+    windows = ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d")
+    for window in windows:
+        assert (naming.sli_error_record(window), slo) in records
+        assert (naming.burn_rate_record(window), slo) in records
+    for name in (naming.OBJECTIVE_RECORD, naming.ERROR_BUDGET_RECORD, naming.BUDGET_REMAINING_RECORD):
+        assert (name, slo) in records
+    burns = [r for r in rules() if "alert" in r and f'slo="{slo}"' in r["expr"]]
+    assert [(r["labels"]["long_window"], r["labels"]["short_window"], r["labels"]["severity"]) for r in burns] == [
+        ("1h", "5m", "critical"),
+        ("6h", "30m", "critical"),
+        ("1d", "2h", "warning"),
+        ("3d", "6h", "warning"),
+    ]
+
+
+def test_latency_budget_good_events_match_the_exporters_le_and_prometheus_3s() -> None:
+    (ratio,) = [r for r in rules() if r.get("record") == "slo:sli_error:ratio_rate5m" and "manifest" in r["expr"]]
+    assert 'le=~"5(\\\\.0)?"' in ratio["expr"]
+
+
+def test_each_slo_is_one_group_with_its_records_before_its_alerts() -> None:
+    spec = load_specs().specs[0].spec
+    for group in rule_groups(spec, PRODUCTION, dashboards=False):
+        kinds = ["alert" if hasattr(rule, "alert") else "record" for rule in group.rules]
+        assert kinds == sorted(kinds, reverse=True), group.name
