@@ -1,0 +1,235 @@
+"""python -m featurestore.loadtest: drive the real publish path; --compare per-symbol vs global locks (make bench)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from featurestore.errors import FeatureStoreError
+from featurestore.loadtest.compare import CompareOptions, run_compare
+from featurestore.loadtest.config import LoadConfig
+from featurestore.loadtest.probes import scratch_schema
+from featurestore.loadtest.report import CompareReport
+from featurestore.loadtest.result import LoadResult
+from featurestore.loadtest.runner import run_load
+from featurestore.manifest.base import LockScope
+from featurestore.metrics import BACKEND_DUCKDB, BACKEND_POSTGRESQL, BACKENDS
+
+DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+PROGRESS_AFTER_S = 2.0
+
+DESCRIPTION = """\
+Drive FeatureStore.publish (the real path: Parquet file written atomically outside the lock, then lock + manifest
+insert in one statement) with N workers, each publishing a new key per operation, and report latencies.
+
+On PostgreSQL the run works in a scratch schema (loadtest_<pid>_…, or bench_… for --compare) that it drops afterwards,
+and writes Parquet files to a temporary folder unless --cache-dir is given.
+
+--compare (make bench) runs the same workload with --lock symbol and --lock global in alternating slices (ABBA), plus
+an SLO run (per-symbol, no hold), a single worker against a bare psycopg INSERT+COMMIT, the cost of our metrics, the
+scrape cost at the symbol cap and store.health() latency under load, and prints each issue-7 target met or missed.
+"""
+
+EPILOG = """\
+JSON (--json) of a load run, one object on stdout:
+  backend, lock, workers, processes, symbols, hold_ms, think_ms   the workload (backend: where most inserts went)
+  duration_s          start barrier to the last worker's end (operations in flight at the deadline complete)
+  operations          completed publishes (warm-up publishes excluded); per_worker_operations sums to it
+  errors              failed publishes; errors_by_kind (lock_timeout, pool_timeout, unavailable, other) and
+                      error_examples (one message per kind)
+  duplicates          manifest rows sharing a key or a (symbol, version), counted after the run; must be 0
+  not_inserted        publishes whose key already existed (each operation uses new params, so 0)
+  throughput_ops_s    operations / duration_s
+  insert_latency_ms   {p50, p95, p99} of the manifest insert, lock wait included (InsertOutcome.latency_ms)
+  lock_wait_ms        {p50, p95, p99} of the advisory-lock wait (InsertOutcome.lock_wait_ms)
+  publish_latency_ms  {p50, p95, p99} of the whole publish (Parquet write + insert), measured by the worker
+With --compare: {"symbol": <run>, "global": <run>, "ratios": {"throughput": per-symbol/global, "p99": global/per-
+symbol}, "slo": <run>, "single_worker", "instrumentation", "scrape", "health_probe", "targets", "workload", "machine"}.
+Exit status: 0 after a run (targets missed included), 2 on bad arguments, 1 when the run could not be made.
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _number(text: str, *, positive: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise argparse.ArgumentTypeError(f"must be {'> 0' if positive else '>= 0'}, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    return _number(text, positive=True)
+
+
+def _non_negative_float(text: str) -> float:
+    return _number(text, positive=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m featurestore.loadtest",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--backend", choices=BACKENDS, help="manifest backend (default: duckdb; postgresql with --compare)")
+    add("--dsn", help=f"PostgreSQL DSN (default: $FEATURESTORE_PG_DSN, else {DEFAULT_DSN})")
+    add("--workers", type=_positive_int, help="concurrent workers (default 4; --compare 64)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--processes",
+        action="store_true",
+        default=None,
+        help="workers are processes, each with its own store and "
+        "one connection (PostgreSQL only when more than one; default with --compare)",
+    )
+    mode.add_argument("--threads", dest="processes", action="store_false", help="workers are threads sharing one store")
+    add("--duration", type=_positive_float, metavar="S", help="seconds to run (default 5; --compare 20 per lock)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--symbols", type=_positive_int, metavar="K", help="spread over K symbols (default 8; --compare 64)"
+    )
+    which.add_argument("--symbol", metavar="NAME", help="every operation on this one symbol (maximum contention)")
+    add(
+        "--hold-ms",
+        type=_non_negative_float,
+        metavar="MS",
+        help="extra work held inside the lock, server side (default 0; --compare 5)",
+    )
+    add(
+        "--think-ms",
+        type=_non_negative_float,
+        metavar="MS",
+        help="compute time between two publishes, slept, uniform in 0.5-1.5x (default 0; --compare 100)",
+    )
+    add(
+        "--lock",
+        choices=[scope.value for scope in LockScope],
+        default=LockScope.SYMBOL.value,
+        help="advisory key: per symbol, or one shared key (the baseline) (default symbol)",
+    )
+    add("--cache-dir", type=Path, help="folder for the Parquet files (default: a temporary folder, removed afterwards)")
+    add("--json", action="store_true", help="print one JSON object on stdout instead of the text report")
+    add("--compare", action="store_true", help="per-symbol vs global side by side on PostgreSQL (what make bench runs)")
+    add("--slices", type=_positive_int, default=2, help="--compare: alternating slices per lock (default 2: ABBA)")
+    add("--no-slo-run", dest="slo_run", action="store_false", help="--compare: skip the SLO run (per-symbol, no hold)")
+    add("--service-url", metavar="URL", help="--compare: also probe URL/api/v1/monitoring/health during the load")
+    return parser
+
+
+def _pick(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    dsn = args.dsn or os.environ.get("FEATURESTORE_PG_DSN") or DEFAULT_DSN
+    try:
+        if args.compare:
+            if args.backend == BACKEND_DUCKDB:
+                parser.error("--compare needs --backend postgresql: advisory locks are PostgreSQL's")
+            if args.symbol is not None or args.lock != LockScope.SYMBOL.value:
+                parser.error("--compare runs both locks over --symbols; drop --symbol and --lock")
+            options = CompareOptions(
+                dsn=dsn,
+                workers=_pick(args.workers, 64),
+                processes=_pick(args.processes, True),
+                duration_s=_pick(args.duration, 20.0),
+                symbols=_pick(args.symbols, 64),
+                think_ms=_pick(args.think_ms, 100.0),
+                hold_ms=_pick(args.hold_ms, 5.0),
+                slices=args.slices,
+                slo_run=args.slo_run,
+                service_url=args.service_url,
+            )
+            return _finish(lambda: run_compare(options, progress=_stderr), args.json)
+        backend = _pick(args.backend, BACKEND_DUCKDB)
+        config = LoadConfig(
+            backend=backend,
+            dsn=dsn if backend == BACKEND_POSTGRESQL else None,
+            cache_dir=args.cache_dir,
+            workers=_pick(args.workers, 4),
+            processes=_pick(args.processes, False),
+            duration_s=_pick(args.duration, 5.0),
+            symbols=_pick(args.symbols, 8),
+            symbol=args.symbol,
+            hold_ms=_pick(args.hold_ms, 0.0),
+            think_ms=_pick(args.think_ms, 0.0),
+            lock=LockScope(args.lock),
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    return _finish(lambda: _load(config, _stderr if config.duration_s > PROGRESS_AFTER_S else None), args.json)
+
+
+def _finish(run: Callable[[], LoadResult | CompareReport], as_json: bool) -> int:
+    """Run, then print the JSON object or the text report on stdout; progress and failures go to stderr."""
+    try:
+        outcome = run()
+    except (RuntimeError, OSError, psycopg.Error, FeatureStoreError) as exc:
+        print(f"loadtest: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    if isinstance(outcome, LoadResult):
+        print(_dumps(outcome.to_json()) if as_json else _summary(outcome))
+    else:
+        print(_dumps(outcome.to_json()) if as_json else outcome.render())
+    return 0
+
+
+def _load(config: LoadConfig, progress: Callable[[str], None] | None) -> LoadResult:
+    if config.backend != BACKEND_POSTGRESQL:
+        return run_load(config, progress=progress)
+    assert config.dsn is not None
+    with scratch_schema(config.dsn, prefix="loadtest") as dsn:
+        return run_load(replace(config, dsn=dsn), progress=progress)
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _dumps(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, allow_nan=False, default=str)
+
+
+def _summary(result: LoadResult) -> str:
+    data = result.to_json()
+    insert, wait = data["insert_latency_ms"], data["lock_wait_ms"]
+    kind = "processes" if data["processes"] else "threads"
+    return "\n".join(
+        [
+            f"{data['backend']}, {data['lock']} lock, {data['workers']} worker {kind}, {data['symbols']} symbols, "
+            f"think {data['think_ms']:g} ms, hold {data['hold_ms']:g} ms, {data['duration_s']:.1f} s",
+            f"operations {data['operations']}  errors {data['errors']} {data['errors_by_kind'] or ''}  "
+            f"duplicates {data['duplicates']}  throughput {data['throughput_ops_s']:.1f} ops/s",
+            f"insert latency ms   p50 {insert['p50']:.3f}  p95 {insert['p95']:.3f}  p99 {insert['p99']:.3f}",
+            f"lock wait ms        p50 {wait['p50']:.3f}  p95 {wait['p95']:.3f}  p99 {wait['p99']:.3f}",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""`--compare`: the same workload on PostgreSQL with per-symbol advisory locks and with one global key, in alternating
+slices (ABBA) so that machine drift hits both, plus the side measurements the report's targets need."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import psycopg
+
+from featurestore import metrics
+from featurestore.loadtest.config import LoadConfig
+from featurestore.loadtest.probes import (
+    HealthProbe,
+    bare_insert_latencies,
+    paired_inserts,
+    recording_cost,
+    scrape_cost,
+    scratch_schema,
+)
+from featurestore.loadtest.report import CompareReport, SideMeasurements
+from featurestore.loadtest.result import LoadResult, Percentiles, merge
+from featurestore.loadtest.runner import run_load
+from featurestore.manifest.base import LockScope
+from featurestore.metrics import BACKEND_POSTGRESQL, Instruments
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """The benchmark's workload; the defaults are issue 7's (64 processes, 64 symbols, 100 ms think, 5 ms hold)."""
+
+    dsn: str
+    workers: int = 64
+    processes: bool = True
+    duration_s: float = 20.0  # per lock scope, split into `slices` alternating slices
+    symbols: int = 64
+    think_ms: float = 100.0
+    hold_ms: float = 5.0
+    slices: int = 2
+    slo_run: bool = True  # also the guide's SLO workload: per-symbol, no hold, half the duration
+    service_url: str | None = None  # also probe this service's health endpoint during the load
+
+    def __post_init__(self) -> None:
+        if self.slices < 1:
+            raise ValueError(f"slices must be >= 1, got {self.slices}")
+        self.load(LockScope.SYMBOL, self.dsn)  # validates the shared fields
+
+    def load(self, lock: LockScope, dsn: str, **changes: object) -> LoadConfig:
+        config = LoadConfig(
+            backend=BACKEND_POSTGRESQL,
+            dsn=dsn,
+            workers=self.workers,
+            processes=self.processes,
+            duration_s=self.duration_s / self.slices,
+            symbols=self.symbols,
+            hold_ms=self.hold_ms,
+            think_ms=self.think_ms,
+            lock=lock,
+        )
+        return replace(config, **changes)  # type: ignore[arg-type]
+
+    @property
+    def side_s(self) -> float:
+        """Seconds of each side measurement slice (bare INSERT, single worker): short for a short run."""
+        return min(1.5, self.duration_s / 4)
+
+
+def slice_order(slices: int) -> list[LockScope]:
+    """ABBA…: symbol, global, global, symbol, symbol, global, … so a linear drift hits both scopes alike."""
+    order: list[LockScope] = []
+    for index in range(slices):
+        pair = [LockScope.SYMBOL, LockScope.GLOBAL]
+        order.extend(pair if index % 2 == 0 else pair[::-1])
+    return order
+
+
+def machine(dsn: str) -> dict[str, str]:
+    """What the numbers were measured on."""
+    model = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with psycopg.connect(dsn, connect_timeout=5) as conn:
+        row = conn.execute("SELECT current_setting('server_version'), current_setting('max_connections')").fetchone()
+    assert row is not None
+    return {
+        "cpus": str(os.cpu_count()),
+        "cpu_model": model,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "postgresql": str(row[0]),
+        "max_connections": str(row[1]),
+        "psycopg": version("psycopg"),
+        "pyarrow": version("pyarrow"),
+        "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def run_compare(options: CompareOptions, progress: Progress | None = None) -> CompareReport:
+    """Run the whole benchmark and return its report."""
+    say = progress or (lambda _line: None)
+    info = machine(options.dsn)
+    cache_root = Path(tempfile.mkdtemp(prefix="featurestore-bench-"))
+    try:
+        side = _side_measurements(options, cache_root, say)
+        runs: dict[LockScope, list[LoadResult]] = {LockScope.SYMBOL: [], LockScope.GLOBAL: []}
+        health_store: list[float] = []
+        health_http: list[float] = []
+        order = slice_order(options.slices)
+        for index, lock in enumerate(order, start=1):
+            say(f"compare: slice {index}/{len(order)}, {lock} lock, {options.duration_s / options.slices:g} s")
+            result, probed = _slice(options, options.load(lock, options.dsn), cache_root / f"slice-{index}", say)
+            runs[lock].append(result)
+            health_store.extend(probed[0])
+            health_http.extend(probed[1])
+        slo = None
+        if options.slo_run:
+            say(f"compare: SLO run, symbol lock, no hold, {options.duration_s / 2:g} s")
+            slo_config = options.load(LockScope.SYMBOL, options.dsn, hold_ms=0.0, duration_s=options.duration_s / 2)
+            slo, _ = _slice(options, slo_config, cache_root / "slo", say, probe=False)
+        side = replace(
+            side,
+            health_store_ms=Percentiles.of(health_store) if health_store else None,
+            health_http_ms=Percentiles.of(health_http) if health_http else None,
+        )
+        return CompareReport(
+            options=options,
+            symbol=merge(runs[LockScope.SYMBOL]),
+            global_=merge(runs[LockScope.GLOBAL]),
+            slo=slo,
+            side=side,
+            machine=info,
+        )
+    finally:
+        shutil.rmtree(cache_root, ignore_errors=True)
+
+
+def _slice(
+    options: CompareOptions, config: LoadConfig, cache_dir: Path, say: Progress, *, probe: bool = True
+) -> tuple[LoadResult, tuple[list[float], list[float]]]:
+    """One run in a fresh schema (so each run starts from an empty manifest), with a health probe beside it."""
+    assert config.dsn is not None
+    with scratch_schema(config.dsn) as dsn:
+        config = replace(config, dsn=dsn, cache_dir=cache_dir)
+        prober = HealthProbe(config, cache_dir / "probe", options.service_url) if probe else None
+        try:
+            result = run_load(config, progress=say)
+        finally:
+            probed = prober.finish() if prober is not None else ([], [])
+    return result, probed
+
+
+def _side_measurements(options: CompareOptions, cache_root: Path, say: Progress) -> SideMeasurements:
+    """One worker: our insert vs a bare INSERT+COMMIT (paired, and the tight-loop floor); the metrics' cost per
+    publish (their calls replayed live vs disabled, and end to end: instrumented vs disabled runs, A B B A)."""
+    say("compare: single worker vs bare INSERT+COMMIT, cost of the metrics")
+    live: list[LoadResult] = []
+    dark: list[LoadResult] = []
+    with scratch_schema(options.dsn) as dsn:
+        single = LoadConfig(
+            backend=BACKEND_POSTGRESQL, dsn=dsn, workers=1, duration_s=options.side_s, symbols=1, cache_dir=cache_root
+        )
+        ours, bare_paired = paired_inserts(single, cache_root / "paired", 2 * options.side_s)
+        bare_tight = bare_insert_latencies(dsn, options.side_s)
+        for instrumented in (True, False, False, True):
+            if instrumented:
+                live.append(run_load(single, instruments=metrics.build()))
+            else:
+                dark.append(run_load(single, instruments=Instruments.disabled()))
+        cost = recording_cost(single, cache_root / "spy")
+    scrape, scrape_bytes = scrape_cost()
+    return SideMeasurements(
+        single_insert_ms=Percentiles.of(ours),
+        bare_paired_ms=Percentiles.of(bare_paired),
+        bare_tight_ms=Percentiles.of(bare_tight),
+        single_live=merge(live),
+        single_dark=merge(dark),
+        recording=cost,
+        scrape_ms=scrape,
+        scrape_bytes=scrape_bytes,
+    )

@@ -1,0 +1,76 @@
+"""LoadConfig: one load run's workload, validated when built so that bad input fails before any worker starts."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from featurestore.keys import validate_name
+from featurestore.manifest.base import LockScope
+from featurestore.metrics import BACKEND_DUCKDB, BACKEND_POSTGRESQL, BACKENDS
+
+# Every publish of a run goes under this feature name, with params unique per operation (run id, worker, sequence).
+FEATURE = "loadtest"
+SYMBOL_PREFIX = "LOAD"
+MAX_WORKERS = 1024
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    """The workload of one run. Raises ValueError naming the field when a value is out of range."""
+
+    backend: str = BACKEND_DUCKDB  # "duckdb" | "postgresql"
+    dsn: str | None = None
+    cache_dir: Path | None = None
+    workers: int = 4
+    processes: bool = False  # True: workers are processes; False: threads sharing one store
+    duration_s: float = 5.0
+    symbols: int = 8  # ignored when symbol is set
+    symbol: str | None = None
+    hold_ms: float = 0.0  # extra work held inside the lock
+    think_ms: float = 0.0  # compute time between two inserts, randomised around the value
+    lock: LockScope = LockScope.SYMBOL
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        try:
+            object.__setattr__(self, "lock", LockScope(self.lock))
+        except ValueError:
+            choices = ", ".join(scope.value for scope in LockScope)
+            raise ValueError(f"lock must be one of {choices}, got {self.lock!r}") from None
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 1 <= self.workers <= MAX_WORKERS:
+            raise ValueError(f"workers must be an integer from 1 to {MAX_WORKERS}, got {self.workers!r}")
+        if isinstance(self.symbols, bool) or not isinstance(self.symbols, int) or self.symbols < 1:
+            raise ValueError(f"symbols must be a positive integer, got {self.symbols!r}")
+        _require(self.duration_s, "duration_s", positive=True)
+        _require(self.hold_ms, "hold_ms", positive=False)
+        _require(self.think_ms, "think_ms", positive=False)
+        if self.symbol is not None:
+            validate_name(self.symbol, "symbol")
+        if self.processes and self.backend == BACKEND_DUCKDB and self.workers > 1:
+            raise ValueError(
+                f"{self.workers} worker processes cannot share the DuckDB manifest: a DuckDB file has one writer "
+                "process at a time. Use --backend postgresql with --processes, or threads (drop --processes)."
+            )
+        if self.backend == BACKEND_POSTGRESQL and not self.dsn:
+            raise ValueError("backend postgresql needs a dsn")
+        if self.cache_dir is not None:
+            object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+
+    def symbol_names(self) -> tuple[str, ...]:
+        """The symbols the workers publish to: `symbol` alone, or LOAD000 … LOAD<symbols-1>."""
+        if self.symbol is not None:
+            return (self.symbol,)
+        width = max(3, len(str(self.symbols - 1)))
+        return tuple(f"{SYMBOL_PREFIX}{index:0{width}d}" for index in range(self.symbols))
+
+
+def _require(value: object, name: str, *, positive: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")

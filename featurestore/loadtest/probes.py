@@ -1,0 +1,257 @@
+"""The benchmark's side measurements: a bare psycopg INSERT+COMMIT baseline, what our metrics cost per operation,
+what a scrape costs with the symbol cap reached, and health-check latency while the load runs."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+from prometheus_client import generate_latest
+
+from featurestore import metrics
+from featurestore.files import FrameFiles, StoredFrame
+from featurestore.keys import FrameKey, params_digest
+from featurestore.loadtest.config import FEATURE, LoadConfig
+from featurestore.loadtest.result import Percentiles
+from featurestore.loadtest.worker import frame, open_store
+from featurestore.metrics import BACKENDS, Instruments
+
+HEALTH_PROBE_INTERVAL_S = 0.1
+HEALTH_PATH = "/api/v1/monitoring/health"
+
+
+def dsn_with_schema(dsn: str, schema: str) -> str:
+    """`dsn` with search_path set to `schema`, so the store's unqualified tables land there."""
+    separator = "&" if "?" in dsn else "?"
+    return f"{dsn}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+@contextmanager
+def scratch_schema(dsn: str, prefix: str = "bench") -> Iterator[str]:
+    """A fresh schema named `<prefix>_<pid>_<random>`, dropped afterwards; yields a DSN whose search_path is it."""
+    schema = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield dsn_with_schema(dsn, schema)
+    finally:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+_BARE_TABLE = (
+    "CREATE TABLE IF NOT EXISTS bare_insert (id bigserial PRIMARY KEY, symbol text NOT NULL, feature text NOT NULL,"
+    " params_digest text NOT NULL, version bigint NOT NULL, path text NOT NULL, rows bigint NOT NULL,"
+    " bytes bigint NOT NULL, sha256 text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),"
+    " UNIQUE (symbol, feature, params_digest))"
+)
+_BARE_INSERT = (
+    "INSERT INTO bare_insert (symbol, feature, params_digest, version, path, rows, bytes, sha256)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+def _bare_insert(conn: psycopg.Connection[Any], digest: str, sequence: int, stored: StoredFrame | None) -> float:
+    """One bare `INSERT …` then `COMMIT` of a manifest-shaped row, no lock; its latency in ms."""
+    path, rows, size, sha256 = (
+        (stored.path, stored.rows, stored.bytes, stored.sha256) if stored else (f"{digest}.parquet", 64, 2048, digest)
+    )
+    started = perf_counter()
+    conn.execute(_BARE_INSERT, ("BARE", "loadtest", digest, sequence, path, rows, size, sha256))
+    conn.commit()
+    return (perf_counter() - started) * 1000.0
+
+
+def bare_insert_latencies(dsn: str, seconds: float) -> list[float]:
+    """Bare single-connection INSERT+COMMIT in a tight loop for `seconds`: the floor of a manifest insert."""
+    latencies: list[float] = []
+    with psycopg.connect(dsn, connect_timeout=5) as conn:
+        conn.execute(_BARE_TABLE)
+        conn.commit()
+        run, sequence, end = uuid.uuid4().hex, 0, time.monotonic() + seconds
+        while time.monotonic() < end:
+            sequence += 1
+            latencies.append(_bare_insert(conn, f"{run}{sequence:016d}", sequence, None))
+    return latencies
+
+
+def paired_inserts(config: LoadConfig, cache_dir: Path, seconds: float) -> tuple[list[float], list[float]]:
+    """One worker alternating our publish and a bare publish (same Parquet write, then INSERT+COMMIT); the insert
+    latencies (ms) of each. Work between two inserts slows the next one (here a tight-loop INSERT p50 of 0.2 ms
+    becomes 0.5 ms after a Parquet write), so only a baseline with the same loop shape is a like-for-like floor."""
+    assert config.dsn is not None
+    ours: list[float] = []
+    bare: list[float] = []
+    files = FrameFiles(cache_dir / "bare")
+    table = frame(0)
+    run = uuid.uuid4().hex
+    with (
+        open_store(config, cache_dir / "store", pool_size=1, instruments=metrics.build()) as store,
+        psycopg.connect(config.dsn, connect_timeout=5) as conn,
+    ):
+        conn.execute(_BARE_TABLE)
+        conn.commit()
+        sequence, end = 0, time.monotonic() + seconds
+        while time.monotonic() < end:
+            sequence += 1
+            outcome = store.publish("PAIRED", "loadtest", {"paired": run, "seq": sequence}, table)
+            ours.append(outcome.latency_ms)
+            digest = params_digest({"bare": run, "seq": sequence})
+            stored = files.write(FrameKey("BARE", "loadtest", digest), table)
+            bare.append(_bare_insert(conn, digest, sequence, stored))
+    return ours[1:], bare[1:]  # the first of each pays for connection set-up
+
+
+RECORDING_METHODS = (
+    "observe_insert",
+    "observe_lock_wait",
+    "observe_read",
+    "record_lookup",
+    "count_insert_error",
+    "count_recompute",
+    "set_pool",
+    "set_health",
+    "set_fallback_pending",
+    "count_replayed",
+)
+
+
+@dataclass(frozen=True)
+class RecordingCost:
+    """What the metrics cost per publish: the instrument calls it makes (replayed live vs disabled), plus the pool
+    statistics read that only exists to feed the pool gauges (store.pool_stats() after each PostgreSQL insert)."""
+
+    calls_per_op: dict[str, float]
+    record_us_per_op: float
+    pool_read_us_per_op: float
+
+    @property
+    def us_per_op(self) -> float:
+        return self.record_us_per_op + self.pool_read_us_per_op
+
+
+def recording_cost(config: LoadConfig, cache_dir: Path, operations: int = 20, repeats: int = 200) -> RecordingCost:
+    """Capture the instrument calls of `operations` real publishes with a spy, then time them on live instruments
+    against `Instruments.disabled()` (best of 5), and time the pool statistics read; all per publish, in µs."""
+    calls: list[tuple[str, tuple[Any, ...]]] = []
+    spy = metrics.build()
+    for name in RECORDING_METHODS:
+        original = getattr(spy, name)
+
+        def record(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+            calls.append((_name, args))
+            return _original(*args, **kwargs)
+
+        setattr(spy, name, record)
+    with open_store(config, cache_dir, pool_size=1, instruments=spy) as store:
+        table = frame(0)
+        symbols = config.symbol_names()
+        run = uuid.uuid4().hex
+        for index in range(operations):
+            store.publish(symbols[index % len(symbols)], FEATURE, {"spy": run, "seq": index}, table)
+        captured = list(calls)
+        store.instruments = Instruments.disabled()
+        pool_read_s = min(_timed(store.pool_stats, repeats * 10) for _ in range(5))
+
+    def replay(instruments: Instruments) -> float:
+        bound = [(getattr(instruments, name), args) for name, args in captured]
+        started = perf_counter()
+        for _ in range(repeats):
+            for method, args in bound:
+                method(*args)
+        return perf_counter() - started
+
+    live, disabled = metrics.build(), Instruments.disabled()
+    replay(live)  # first use creates the label children
+    best_live = min(replay(live) for _ in range(5))
+    best_disabled = min(replay(disabled) for _ in range(5))
+    counts: dict[str, float] = {}
+    for name, _ in captured:
+        counts[name] = counts.get(name, 0.0) + 1.0 / operations
+    return RecordingCost(
+        calls_per_op=counts,
+        record_us_per_op=max(best_live - best_disabled, 0.0) / (repeats * operations) * 1e6,
+        pool_read_us_per_op=pool_read_s / (repeats * 10) * 1e6 * counts.get("set_pool", 0.0),
+    )
+
+
+def _timed(call: Any, times: int) -> float:
+    started = perf_counter()
+    for _ in range(times):
+        call()
+    return perf_counter() - started
+
+
+def scrape_cost(symbols: int = metrics.DEFAULT_SYMBOL_CAP, scrapes: int = 30) -> tuple[Percentiles, int]:
+    """Exposition time (ms) of a registry whose symbol cap is reached on every histogram, and its size in bytes."""
+    instruments = metrics.build(symbol_cap=symbols)
+    for index in range(symbols + 5):  # past the cap: the extra symbols fold into __other__
+        symbol = f"SYM{index:03d}"
+        for backend in BACKENDS:
+            instruments.observe_insert(backend, symbol, 1.5)
+            instruments.observe_read(backend, symbol, 0.4)
+        instruments.observe_lock_wait(symbol, 0.2)
+        instruments.record_lookup(symbol, hit=index % 10 != 0)
+    timings, size = [], 0
+    for _ in range(scrapes):
+        started = perf_counter()
+        size = len(generate_latest(instruments.registry))
+        timings.append((perf_counter() - started) * 1000.0)
+    return Percentiles.of(timings), size
+
+
+def _probe_main(config: LoadConfig, cache_dir: Path, service_url: str | None, conn: Any, halt: Any) -> None:
+    store_ms: list[float] = []
+    http_ms: list[float] = []
+    with open_store(config, cache_dir, pool_size=1, instruments=Instruments.disabled()) as store:
+        while not halt.wait(HEALTH_PROBE_INTERVAL_S):
+            started = perf_counter()
+            store.health()
+            store_ms.append((perf_counter() - started) * 1000.0)
+            if service_url:
+                started = perf_counter()
+                try:
+                    with urllib.request.urlopen(service_url.rstrip("/") + HEALTH_PATH, timeout=5) as response:
+                        response.read()
+                except OSError:
+                    http_ms.append(5000.0)
+                else:
+                    http_ms.append((perf_counter() - started) * 1000.0)
+    conn.send((store_ms, http_ms))
+    conn.close()
+
+
+class HealthProbe:
+    """A forked process that times store.health() (and the service's health endpoint) every 100 ms until stopped."""
+
+    def __init__(self, config: LoadConfig, cache_dir: Path, service_url: str | None) -> None:
+        context: Any = multiprocessing.get_context("fork")
+        self._receiver, sender = context.Pipe(duplex=False)
+        self._halt = context.Event()
+        self._process = context.Process(
+            target=_probe_main, args=(config, cache_dir, service_url, sender, self._halt), daemon=True
+        )
+        self._process.start()
+        sender.close()
+
+    def finish(self) -> tuple[list[float], list[float]]:
+        self._halt.set()
+        result: tuple[list[float], list[float]] = ([], [])
+        if self._receiver.poll(30):
+            result = self._receiver.recv()
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(5)
+        return result

@@ -1,0 +1,167 @@
+"""What a load run measured: per-operation samples, their percentiles, and the JSON the CLI and the service print."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from featurestore.loadtest.config import LoadConfig
+
+
+def percentile(ordered: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) of ascending `ordered`, linearly interpolated (numpy's default); 0.0 when empty."""
+    if not ordered:
+        return 0.0
+    rank = (len(ordered) - 1) * q / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    """p50 / p95 / p99 in milliseconds (0.0 when no operation completed)."""
+
+    p50: float
+    p95: float
+    p99: float
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> Percentiles:
+        ordered = sorted(values)
+        return cls(percentile(ordered, 50), percentile(ordered, 95), percentile(ordered, 99))
+
+    def to_json(self) -> dict[str, float]:
+        return {"p50": round(self.p50, 3), "p95": round(self.p95, 3), "p99": round(self.p99, 3)}
+
+
+@dataclass
+class Samples:
+    """Per-operation observations of one worker (or merged over many)."""
+
+    insert_ms: list[float] = field(default_factory=list)
+    lock_wait_ms: list[float] = field(default_factory=list)
+    publish_ms: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    error_examples: dict[str, str] = field(default_factory=dict)
+    backends: Counter[str] = field(default_factory=Counter)
+    not_inserted: int = 0
+
+    @property
+    def operations(self) -> int:
+        return len(self.insert_ms)
+
+    def add_error(self, kind: str, message: str) -> None:
+        self.errors[kind] += 1
+        self.error_examples.setdefault(kind, message[:300])
+
+    def extend(self, other: Samples) -> None:
+        self.insert_ms.extend(other.insert_ms)
+        self.lock_wait_ms.extend(other.lock_wait_ms)
+        self.publish_ms.extend(other.publish_ms)
+        self.errors.update(other.errors)
+        for kind, message in other.error_examples.items():
+            self.error_examples.setdefault(kind, message)
+        self.backends.update(other.backends)
+        self.not_inserted += other.not_inserted
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """One load run (or several slices of the same workload merged): counts, timings and the config that made them.
+
+    `operations` counts completed publishes; `duration_s` runs from the start barrier to the last worker's end, so
+    `throughput_ops_s` includes the operations still in flight at the deadline.
+    """
+
+    config: LoadConfig
+    samples: Samples
+    duration_s: float
+    per_worker_operations: tuple[int, ...]
+    duplicates: int
+    client_cpu_s: float = 0.0  # CPU of the workers' processes (or of the one process, for threads) while they ran
+
+    @property
+    def client_cpu_ms_per_op(self) -> float:
+        return self.client_cpu_s * 1000.0 / self.operations if self.operations else 0.0
+
+    @property
+    def operations(self) -> int:
+        return self.samples.operations
+
+    @property
+    def errors(self) -> int:
+        return sum(self.samples.errors.values())
+
+    @property
+    def throughput_ops_s(self) -> float:
+        return self.operations / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def insert_latency_ms(self) -> Percentiles:
+        return Percentiles.of(self.samples.insert_ms)
+
+    @property
+    def lock_wait_ms(self) -> Percentiles:
+        return Percentiles.of(self.samples.lock_wait_ms)
+
+    @property
+    def publish_latency_ms(self) -> Percentiles:
+        return Percentiles.of(self.samples.publish_ms)
+
+    @property
+    def backend(self) -> str:
+        """The backend that took most inserts (differs from the config's when PostgreSQL fell back to DuckDB)."""
+        if not self.samples.backends:
+            return self.config.backend
+        return self.samples.backends.most_common(1)[0][0]
+
+    def to_json(self) -> dict[str, Any]:
+        config = self.config
+        return {
+            "backend": self.backend,
+            "lock": str(config.lock),
+            "workers": config.workers,
+            "processes": config.processes,
+            "symbols": len(config.symbol_names()),
+            "hold_ms": config.hold_ms,
+            "think_ms": config.think_ms,
+            "duration_s": round(self.duration_s, 3),
+            "operations": self.operations,
+            "errors": self.errors,
+            "errors_by_kind": dict(sorted(self.samples.errors.items())),
+            "error_examples": dict(sorted(self.samples.error_examples.items())),
+            "duplicates": self.duplicates,
+            "not_inserted": self.samples.not_inserted,
+            "throughput_ops_s": round(self.throughput_ops_s, 2),
+            "insert_latency_ms": self.insert_latency_ms.to_json(),
+            "lock_wait_ms": self.lock_wait_ms.to_json(),
+            "publish_latency_ms": self.publish_latency_ms.to_json(),
+            "client_cpu_ms_per_op": round(self.client_cpu_ms_per_op, 3),
+            "per_worker_operations": list(self.per_worker_operations),
+        }
+
+
+def merge(results: Sequence[LoadResult]) -> LoadResult:
+    """Slices of one workload as one result: samples pooled, durations and per-worker counts added up."""
+    if not results:
+        raise ValueError("nothing to merge")
+    samples = Samples()
+    for result in results:
+        samples.extend(result.samples)
+    workers = max(len(result.per_worker_operations) for result in results)
+    per_worker = [0] * workers
+    for result in results:
+        for index, count in enumerate(result.per_worker_operations):
+            per_worker[index] += count
+    return LoadResult(
+        config=results[0].config,
+        samples=samples,
+        duration_s=sum(result.duration_s for result in results),
+        per_worker_operations=tuple(per_worker),
+        duplicates=sum(result.duplicates for result in results),
+        client_cpu_s=sum(result.client_cpu_s for result in results),
+    )

@@ -1,0 +1,239 @@
+"""The load generator's invariants on the real store (DuckDB and PostgreSQL): counts add up, nothing is lost or
+duplicated, percentiles are ordered, the JSON has its documented shape. Never timing assertions."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from prometheus_client import CollectorRegistry
+
+from featurestore import FeatureStore, metrics
+from featurestore.loadtest import LoadConfig, LoadResult, Percentiles, run_load
+from featurestore.loadtest.__main__ import main
+from featurestore.loadtest.compare import slice_order
+from featurestore.loadtest.config import FEATURE
+from featurestore.loadtest.result import percentile
+from featurestore.manifest.base import LockScope
+
+RUN_FIELDS = {
+    "backend", "lock", "workers", "operations", "errors", "duplicates", "throughput_ops_s", "insert_latency_ms",
+    "lock_wait_ms",
+}  # fmt: skip
+
+
+def assert_consistent(result: LoadResult) -> None:
+    """What every healthy run satisfies, whatever the machine's speed."""
+    assert result.operations > 0
+    assert result.operations == sum(result.per_worker_operations)
+    assert len(result.per_worker_operations) == result.config.workers
+    assert result.errors == 0, result.samples.error_examples
+    assert result.duplicates == 0
+    assert result.samples.not_inserted == 0
+    for percentiles in (result.insert_latency_ms, result.lock_wait_ms, result.publish_latency_ms):
+        assert 0 <= percentiles.p50 <= percentiles.p95 <= percentiles.p99
+    assert result.throughput_ops_s == pytest.approx(result.operations / result.duration_s)
+    document = json.loads(json.dumps(result.to_json(), allow_nan=False))
+    assert RUN_FIELDS <= document.keys()
+    assert set(document["insert_latency_ms"]) == set(document["lock_wait_ms"]) == {"p50", "p95", "p99"}
+    assert document["operations"] == result.operations
+    assert document["lock"] == str(result.config.lock)
+
+
+def manifest_rows(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM manifest_entries WHERE feature = %s", [FEATURE]).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def histogram_count(registry: CollectorRegistry, name: str) -> float:
+    """The `_count` of a histogram summed over all label sets."""
+    total = 0.0
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.name == f"{name}_count":
+                total += sample.value
+    return total
+
+
+def test_percentiles_interpolate_linearly_and_are_zero_without_samples() -> None:
+    assert percentile([], 99) == 0.0
+    assert percentile([4.0], 50) == 4.0
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
+    assert percentile([0.0, 10.0], 95) == pytest.approx(9.5)
+    assert Percentiles.of([5.0, 1.0, 3.0]) == Percentiles(3.0, pytest.approx(4.8), pytest.approx(4.96))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"workers": 0}, "workers"),
+        ({"duration_s": 0}, "duration_s"),
+        ({"hold_ms": -1}, "hold_ms"),
+        ({"think_ms": float("nan")}, "think_ms"),
+        ({"symbols": 0}, "symbols"),
+        ({"symbol": "../etc"}, "symbol"),
+        ({"backend": "sqlite"}, "backend"),
+        ({"lock": "table"}, "lock"),
+        ({"backend": "postgresql"}, "dsn"),
+        ({"processes": True, "workers": 2}, "DuckDB file has one writer process"),
+    ],
+    ids=lambda value: str(value),
+)
+def test_a_bad_config_is_refused_naming_what_is_wrong(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        LoadConfig(**changes)
+
+
+def test_slices_alternate_abba_so_drift_hits_both_locks() -> None:
+    s, g = LockScope.SYMBOL, LockScope.GLOBAL
+    assert slice_order(1) == [s, g]
+    assert slice_order(2) == [s, g, g, s]
+    assert slice_order(3) == [s, g, g, s, s, g]
+
+
+def test_thread_workers_on_duckdb_count_every_publish_once(tmp_path: Path) -> None:
+    config = LoadConfig(backend="duckdb", cache_dir=tmp_path, workers=3, duration_s=0.5, symbols=2)
+    result = run_load(config)
+    assert_consistent(result)
+    assert result.backend == "duckdb"
+    with FeatureStore.open(None, tmp_path) as store:
+        rows = sum(1 for entry in store.entries() if entry.feature == FEATURE)
+    assert rows == result.operations + config.workers  # one unmeasured warm-up publish per worker
+
+
+@pytest.mark.postgres
+def test_process_workers_on_postgresql_lose_and_duplicate_nothing(pg_schema_dsn: str, instruments: Any) -> None:
+    config = LoadConfig(backend="postgresql", dsn=pg_schema_dsn, workers=4, processes=True, duration_s=1.0, symbols=3)
+    result = run_load(config, instruments=instruments)
+    assert_consistent(result)
+    assert result.backend == "postgresql"
+    assert manifest_rows(pg_schema_dsn) == result.operations + config.workers
+    # The parent replayed the workers' observations into its own instruments, as the service's Prometheus sees them.
+    assert histogram_count(instruments.registry, metrics.MANIFEST_INSERT_LATENCY.name) == result.operations
+    assert histogram_count(instruments.registry, metrics.ADVISORY_LOCK_WAIT.name) == result.operations
+
+
+@pytest.mark.postgres
+def test_the_global_lock_serializes_every_insert_and_still_loses_nothing(pg_schema_dsn: str) -> None:
+    config = LoadConfig(
+        backend="postgresql", dsn=pg_schema_dsn, workers=4, duration_s=1.0, symbols=4, hold_ms=2, lock="global"
+    )
+    result = run_load(config)
+    assert_consistent(result)
+    assert result.config.lock is LockScope.GLOBAL
+    assert manifest_rows(pg_schema_dsn) == result.operations + config.workers
+    # Each insert held the one global key for 2 ms, so the inserts could not overlap.
+    assert result.operations * 2.0 <= result.duration_s * 1000.0
+
+
+@pytest.mark.postgres
+def test_a_given_store_records_the_run_in_its_instruments_in_both_modes(
+    pg_schema_dsn: str, tmp_path: Path, instruments: Any
+) -> None:
+    name = metrics.MANIFEST_INSERT_LATENCY.name
+    with FeatureStore.open(pg_schema_dsn, tmp_path / "service", instruments=instruments) as store:
+        threads = run_load(LoadConfig(backend="postgresql", dsn=pg_schema_dsn, workers=2, duration_s=0.5), store=store)
+        assert_consistent(threads)
+        recorded = histogram_count(instruments.registry, name)
+        assert recorded == threads.operations + 2  # the store itself observed the warm-ups too
+        # Process mode beside a live store: the parent has threads, so the workers come from a clean forkserver.
+        processes = run_load(
+            LoadConfig(backend="postgresql", dsn=pg_schema_dsn, workers=2, processes=True, duration_s=0.5), store=store
+        )
+        assert_consistent(processes)
+        assert histogram_count(instruments.registry, name) == recorded + processes.operations
+
+
+def test_setting_stop_ends_a_run_before_its_duration(tmp_path: Path) -> None:
+    stop = threading.Event()
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+    try:
+        result = run_load(LoadConfig(cache_dir=tmp_path, workers=2, duration_s=60.0), stop=stop)
+    finally:
+        timer.cancel()
+    assert result.duration_s < 60.0
+    assert result.operations == sum(result.per_worker_operations)
+
+
+def test_the_cli_prints_one_json_object_on_stdout(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    argv = ["--json", "--duration", "0.3", "--workers", "2", "--symbol", "TEST_CONTENTION"]
+    argv += ["--cache-dir", str(tmp_path)]
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 0
+    document = json.loads(captured.out)
+    assert RUN_FIELDS <= document.keys()
+    assert document["symbols"] == 1
+    assert document["operations"] == sum(document["per_worker_operations"])
+    assert captured.err == ""  # progress is only printed on runs over 2 s
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--workers", "0"], "must be >= 1"),
+        (["--duration", "-1"], "must be > 0"),
+        (["--hold-ms", "x"], "expected a number"),
+        (["--backend", "sqlite"], "invalid choice"),
+        (["--lock", "table"], "invalid choice"),
+        (["--symbols", "2", "--symbol", "A"], "not allowed with"),
+        (["--symbol", "../x"], "symbol"),
+        (["--processes", "--workers", "2"], "needs PostgreSQL|one writer process"),
+        (["--compare", "--backend", "duckdb"], "--compare needs --backend postgresql"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else value,
+)
+def test_the_cli_refuses_bad_arguments_with_status_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_the_help_explains_every_flag_and_the_json_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--backend", "--dsn", "--workers", "--processes", "--duration", "--symbols", "--symbol", "--hold-ms",
+                 "--think-ms", "--lock", "--json", "--compare"):  # fmt: skip
+        assert flag in text
+    for field in RUN_FIELDS:
+        assert field in text
+
+
+@pytest.mark.postgres
+def test_compare_json_has_both_locks_their_ratios_and_every_target(
+    pg_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--compare", "--json", "--workers", "4", "--duration", "1", "--symbols", "8", "--dsn", pg_dsn])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    document = json.loads(captured.out)
+    for scope in ("symbol", "global", "slo"):
+        run = document[scope]
+        assert RUN_FIELDS <= run.keys()
+        assert run["errors"] == 0 and run["duplicates"] == 0
+        assert run["operations"] == sum(run["per_worker_operations"])
+        assert run["workers"] == 4 and run["processes"] is True
+    assert document["symbol"]["lock"] == "symbol" and document["global"]["lock"] == "global"
+    assert set(document["ratios"]) == {"throughput", "p99"}
+    assert {target["name"] for target in document["targets"]} >= {
+        "p99 ratio global/per-symbol", "throughput ratio per-symbol/global", "single worker p95 / bare INSERT p95",
+        "metrics cost / uncontended insert", "scrape at the symbol cap p95", "store.health() p99 under load",
+    }  # fmt: skip
+    assert "compare: slice 4/4" in captured.err
+    with psycopg.connect(pg_dsn) as conn:
+        pattern = f"bench\\_{os.getpid()}\\_%"
+        left = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE %s", [pattern]).fetchone()
+    assert left == (0,)  # every scratch schema was dropped
