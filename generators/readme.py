@@ -39,7 +39,8 @@ _WHAT = (
     ("kubernetes/service.yaml", "the Service the ServiceMonitor selects (port 8000 named http)"),
     ("grafana/dashboards/", "Grafana dashboard JSON (see below)"),
     ("grafana/import/", "the dashboard wrapped for POST /api/dashboards/db (see below)"),
-    ("grafana/provisioning/", "Grafana provisioning: the Prometheus datasource and the dashboard file provider"),
+    ("grafana/provisioning/datasources/", "Grafana provisioning: the Prometheus datasource"),
+    ("grafana/provisioning/dashboards/", "Grafana provisioning: the file provider loading grafana/dashboards/"),
     ("README.md", "this file"),
 )
 
@@ -84,7 +85,7 @@ def _windows(outputs: Sequence[SpecOutput]) -> list[dict[str, str]]:
                     "tier": pair.tier,
                     "long": pair.long,
                     "short": pair.short,
-                    "share": f"{row.budget_share * 100:g} %",
+                    "share": f"{float(row.budget_share) * 100:g} %",
                     "factor": f"{pair.factor:g}",
                 }
             )

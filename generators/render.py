@@ -77,7 +77,7 @@ def render(specs: SpecSet, profile: Profile, command: str) -> dict[str, str]:
         tests = test_file(output.plan, f"../rules/{output.stem}.yml", profile)
         files[output.tests_path] = to_yaml(tests, header, sort_keys=False)
         files[f"kubernetes/prometheusrule-{output.stem}.yaml"] = to_yaml(
-            kubernetes.prometheus_rule(loaded.spec.service, rules), header, sort_keys=False
+            kubernetes.prometheus_rule(output.stem, rules), header, sort_keys=False
         )
         outputs.append(output)
     sources = ", ".join(display(loaded.path) for loaded in specs.specs)
