@@ -112,11 +112,19 @@ def main() -> int:
                     sys.executable, "-m", "featurestore.loadtest", "--backend", "postgresql", "--dsn", args.dsn,
                     "--workers", str(args.workers), "--processes", "--duration", str(args.duration), "--json",
                 ]  # fmt: skip
-                loader = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
-                time.sleep(3.0)  # 64 processes take a moment to start and pass the barrier
-                report["under_load"] = probe(client, base, args.duration - 1.0, until=loader)
-                output, _ = loader.communicate(timeout=300)
-                result = json.loads(output) if output.strip() else {}
+                loader = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                assert loader.stderr is not None
+                # The run's first progress line comes once all 64 processes have passed the start barrier.
+                said = []
+                for line in loader.stderr:
+                    said.append(line)
+                    if line.startswith("loadtest "):
+                        break
+                report["under_load"] = probe(client, base, args.duration, until=loader)
+                output, errors = loader.communicate(timeout=300)
+                if loader.returncode != 0:
+                    raise SystemExit(f"the load generator failed:\n{''.join(said)}{errors}")
+                result = json.loads(output)
             report["load_result"] = {
                 key: result.get(key)
                 for key in ("backend", "operations", "errors", "throughput_ops_s", "insert_latency_ms")
