@@ -48,6 +48,8 @@ JSON (--json) of a load run, one object on stdout:
                       error_examples (one message per kind)
   duplicates          manifest rows sharing a key or a (symbol, version), counted after the run; must be 0
   not_inserted        publishes whose key already existed (each operation uses new params, so 0)
+  inserts_by_backend  where the inserts went; fallback_inserts counts those that fell back to DuckDB on a
+                      PostgreSQL run (PostgreSQL down or out of connections): such a run did not measure PostgreSQL
   throughput_ops_s    operations / duration_s
   insert_latency_ms   {p50, p95, p99} of the manifest insert, lock wait included (InsertOutcome.latency_ms)
   lock_wait_ms        {p50, p95, p99} of the advisory-lock wait (InsertOutcome.lock_wait_ms)
@@ -224,7 +226,8 @@ def _summary(result: LoadResult) -> str:
             f"{data['backend']}, {data['lock']} lock, {data['workers']} worker {kind}, {data['symbols']} symbols, "
             f"think {data['think_ms']:g} ms, hold {data['hold_ms']:g} ms, {data['duration_s']:.1f} s",
             f"operations {data['operations']}  errors {data['errors']} {data['errors_by_kind'] or ''}  "
-            f"duplicates {data['duplicates']}  throughput {data['throughput_ops_s']:.1f} ops/s",
+            f"duplicates {data['duplicates']}  fallback inserts {data['fallback_inserts']}  "
+            f"throughput {data['throughput_ops_s']:.1f} ops/s",
             f"insert latency ms   p50 {insert['p50']:.3f}  p95 {insert['p95']:.3f}  p99 {insert['p99']:.3f}",
             f"lock wait ms        p50 {wait['p50']:.3f}  p95 {wait['p95']:.3f}  p99 {wait['p99']:.3f}",
         ]

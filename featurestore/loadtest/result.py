@@ -113,6 +113,11 @@ class LoadResult:
         return Percentiles.of(self.samples.publish_ms)
 
     @property
+    def fallback_inserts(self) -> int:
+        """Inserts that went to another backend than the configured one (PostgreSQL down or out of connections)."""
+        return sum(count for backend, count in self.samples.backends.items() if backend != self.config.backend)
+
+    @property
     def backend(self) -> str:
         """The backend that took most inserts (differs from the config's when PostgreSQL fell back to DuckDB)."""
         if not self.samples.backends:
@@ -136,6 +141,8 @@ class LoadResult:
             "error_examples": dict(sorted(self.samples.error_examples.items())),
             "duplicates": self.duplicates,
             "not_inserted": self.samples.not_inserted,
+            "inserts_by_backend": dict(sorted(self.samples.backends.items())),
+            "fallback_inserts": self.fallback_inserts,
             "throughput_ops_s": round(self.throughput_ops_s, 2),
             "insert_latency_ms": self.insert_latency_ms.to_json(),
             "lock_wait_ms": self.lock_wait_ms.to_json(),

@@ -36,6 +36,7 @@ def assert_consistent(result: LoadResult) -> None:
     assert result.errors == 0, result.samples.error_examples
     assert result.duplicates == 0
     assert result.samples.not_inserted == 0
+    assert result.fallback_inserts == 0
     for percentiles in (result.insert_latency_ms, result.lock_wait_ms, result.publish_latency_ms):
         assert 0 <= percentiles.p50 <= percentiles.p95 <= percentiles.p99
     assert result.throughput_ops_s == pytest.approx(result.operations / result.duration_s)
@@ -223,15 +224,20 @@ def test_compare_json_has_both_locks_their_ratios_and_every_target(
     for scope in ("symbol", "global", "slo"):
         run = document[scope]
         assert RUN_FIELDS <= run.keys()
-        assert run["errors"] == 0 and run["duplicates"] == 0
+        assert run["errors"] == 0 and run["duplicates"] == 0 and run["fallback_inserts"] == 0
         assert run["operations"] == sum(run["per_worker_operations"])
         assert run["workers"] == 4 and run["processes"] is True
     assert document["symbol"]["lock"] == "symbol" and document["global"]["lock"] == "global"
     assert set(document["ratios"]) == {"throughput", "p99"}
     assert {target["name"] for target in document["targets"]} >= {
-        "p99 ratio global/per-symbol", "throughput ratio per-symbol/global", "single worker p95 / bare INSERT p95",
-        "metrics cost / uncontended insert", "scrape at the symbol cap p95", "store.health() p99 under load",
-    }  # fmt: skip
+        "p99 ratio global/per-symbol",
+        "throughput ratio per-symbol/global",
+        "errors + duplicates + fallbacks (both locks)",
+        "single worker p95 / bare INSERT p95",
+        "metrics cost / uncontended insert",
+        "scrape at the symbol cap p95",
+        "store.health() p99 under load",
+    }
     assert "compare: slice 4/4" in captured.err
     with psycopg.connect(pg_dsn) as conn:
         pattern = f"bench\\_{os.getpid()}\\_%"
