@@ -279,17 +279,23 @@ class FallbackManifest:
         tick = 0
         while not self._stop.wait(self._settings.replay_interval_s):
             tick += 1
-            recovered = False
-            if not self._up:
-                reason = self._reconnect()
-                if reason is not None:
-                    self.down_reason = reason
-                    continue
-                self._mark_up()
-                recovered = True
-            scan = recovered or tick % ORPHAN_SCAN_EVERY == 0
-            if scan or self.pending():
-                self._replay_logged(scan_orphans=scan)
+            try:
+                self._tick(tick)
+            except Exception:  # the thread must outlive any one failure; the next tick retries
+                log.exception("fallback replay tick failed")
+
+    def _tick(self, tick: int) -> None:
+        recovered = False
+        if not self._up:
+            reason = self._reconnect()
+            if reason is not None:
+                self.down_reason = reason
+                return
+            self._mark_up()
+            recovered = True
+        scan = recovered or tick % ORPHAN_SCAN_EVERY == 0
+        if scan or self.pending():
+            self._replay_logged(scan_orphans=scan)
 
     def _reconnect(self) -> str | None:
         try:
