@@ -2,11 +2,11 @@
 absent-metrics alert.
 
 Counters start at zero, so every window's error ratio equals the ratio of the traffic so far. The case of a pair
-runs an error ratio between its factor and the next higher one (for the 30-day table: 1.7x, 4.2x, 8.5x, and above
-14.4x), so exactly the pairs below that burn rate fire, at the first evaluation that has two samples; then the
-errors drop to half the sustainable rate and the case checks the evaluation at which the pair resolves. The healthy
-case runs at half the sustainable rate throughout. Queries that are `{{.window}}` templates cannot be synthesized:
-their SLOs are reported as untested.
+burns between its factor and the next higher one (for 30 days: 1.7x, 4.2x, 9.3x, and 16-18x above the 14.4x page),
+so exactly the pairs below that burn rate fire, at the first evaluation that has two samples; after at most ten
+ticks the errors drop to half the sustainable rate (less for periods whose lowest factor is under 1) and the case
+checks the evaluation at which the pair resolves. The healthy case burns at that lower rate throughout. Queries that
+are `{{.window}}` templates cannot be synthesized: their SLOs are reported as untested.
 """
 
 from __future__ import annotations

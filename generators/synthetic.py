@@ -4,7 +4,8 @@ A generated test states when an alert fires and which `$value` its annotations p
 its own series the way Prometheus 2.x does: `rate` with its extrapolation (`extrapolatedRate`), `histogram_quantile`
 (`bucketQuantile`), sums, ratios and comparisons, in float64. Prometheus versions order the rate arithmetic
 differently (`delta * (interval / sampled) / range` or `delta * ((interval / sampled) / range)`); every prediction
-is made both ways and a test is only written when both agree, else generation stops (GeneratorError).
+is made both ways: when they disagree on whether an alert is active, generation stops (GeneratorError), and a
+firing alert's annotations are only asserted where both ways render them alike.
 """
 
 from __future__ import annotations

@@ -315,7 +315,7 @@ def _burn_rate(slo: SLO, objective: RatioObjective | LatencyBudgetObjective, tim
                 (
                     f"the {pair.long}/{pair.short} {pair.tier} alert can never fire: it needs an error ratio above "
                     f"{pair.factor:g} x {budget:.6g} = {pair.factor * budget:.4g}, and an error ratio cannot exceed 1 "
-                    "(raise the target or use a longer period)"
+                    "(raise the target, or shorten the period: factors shrink with it)"
                 ),
             )
     yield from _window(min(sli_windows(objective.period), key=duration_seconds), "objective.period", timing)
