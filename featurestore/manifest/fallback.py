@@ -33,6 +33,7 @@ from featurestore.keys import FrameKey
 from featurestore.manifest.base import HEALTHY, UNHEALTHY, ComponentHealth, InsertOutcome, LockScope, ManifestEntry
 from featurestore.manifest.duckdb import DuckDBManifest
 from featurestore.manifest.postgres import PostgresManifest, probe
+from featurestore.manifest.replay import drain, drain_orphans
 from featurestore.metrics import BACKEND_DUCKDB, BACKEND_POSTGRESQL, Instruments
 
 log = logging.getLogger(__name__)
@@ -223,48 +224,10 @@ class FallbackManifest:
         with self._replay_lock:
             local = self._local
             if local is not None:
-                replayed += self._drain(local)
+                replayed += drain(local, self.primary, self._files, self._instruments)
             if scan_orphans:
-                replayed += self._replay_orphans()
+                replayed += drain_orphans(self.folder, self.local_path, self.primary, self._files, self._instruments)
         self._update_pending()
-        return replayed
-
-    def _drain(self, db: DuckDBManifest) -> int:
-        inserted = 0
-        for entry in db.entries():
-            outcome = self.primary.insert(entry)
-            if not outcome.inserted and outcome.entry.path != entry.path:
-                # PostgreSQL already had the key (stored while we were cut off): our copy of the frame is surplus.
-                self._files.remove(entry.path)
-            db.delete(*entry.key)
-            if outcome.inserted:
-                inserted += 1
-                self._instruments.count_replayed()
-        if inserted:
-            log.info("replayed %d manifest entries from %s into PostgreSQL", inserted, db.path.name)
-        return inserted
-
-    def _replay_orphans(self) -> int:
-        if not self.folder.is_dir():
-            return 0
-        replayed = 0
-        for path in sorted(self.folder.glob("*.duckdb")):
-            if path == self.local_path or DuckDBManifest.is_open_here(path):
-                continue
-            try:
-                db = DuckDBManifest(path)
-            except BackendUnavailable:
-                continue  # held by a live process, which replays it itself
-            except duckdb.Error as exc:
-                log.warning("skipping unreadable fallback file %s: %s", path.name, exc)
-                continue
-            try:
-                replayed += self._drain(db)
-                empty = db.count() == 0
-            finally:
-                db.close()
-            if empty:
-                db.remove_files()
         return replayed
 
     def _replay_logged(self, *, scan_orphans: bool) -> None:
