@@ -50,6 +50,7 @@ from service.stack_process import (
     ManagedProcess,
     StackError,
     claim_port,
+    http_ok,
     own_cmdline,
     stop_pid_file,
     write_pid_file,
@@ -64,6 +65,8 @@ ALERTMANAGER_BINS = ("prometheus-alertmanager", "alertmanager")  # Debian's name
 SERVICE_METRICS_PATH = "/api/v1/monitoring/metrics"
 SERVICE_LIVE_PATH = "/api/v1/monitoring/health/live"
 SERVICE_HEALTH_PATH = "/api/v1/monitoring/health"
+SERVICE_READY_PATH = "/api/v1/monitoring/health/ready"
+READINESS_PERIOD_S = 5.0  # rendered/kubernetes/deployment.yaml's readinessProbe periodSeconds
 READY_TIMEOUT_S = 60.0
 TEST_INTERVAL = "1s"
 
@@ -85,6 +88,7 @@ class StackConfig:
     group_wait: str | None = None
     group_interval: str | None = None
     repeat_interval: str | None = None
+    readiness_period_s: float | None = READINESS_PERIOD_S  # None: nobody probes the service
 
     def with_test_timings(self) -> StackConfig:
         """1 s scrape and evaluation, 1 s Alertmanager grouping: the timings the test profile's rules are made for."""
@@ -107,14 +111,16 @@ class StackUrls:
     prometheus: str
     alertmanager: str
     webhook: str
+    prometheus_ui: str = ""  # "" for the React UI, "/classic" where only the classic UI is built in (Debian)
 
     def lines(self) -> list[str]:
+        ui = f"{self.prometheus}{self.prometheus_ui}"
         return [
             f"service health     {self.service}{SERVICE_HEALTH_PATH}",
             f"service metrics    {self.service}{SERVICE_METRICS_PATH}",
-            f"Prometheus graph   {self.prometheus}/graph",
-            f"Prometheus alerts  {self.prometheus}/alerts",
-            f"Prometheus targets {self.prometheus}/targets",
+            f"Prometheus graph   {ui}/graph",
+            f"Prometheus alerts  {ui}/alerts",
+            f"Prometheus targets {ui}/targets",
             f"Alertmanager       {self.alertmanager}/#/alerts",
             f"webhook receiver   {self.webhook}/<receiver name>",
         ]
@@ -269,10 +275,26 @@ class Stack:
         except BaseException:
             self.stop()
             raise
+        # Debian builds Prometheus without the React UI: its pages live under /classic only.
+        if not http_ok(f"{self.urls.prometheus}/alerts"):
+            self.urls = replace(self.urls, prometheus_ui="/classic")
+        if config.readiness_period_s is not None:
+            threading.Thread(
+                target=self._probe_readiness,
+                args=(f"{self.urls.service}{SERVICE_READY_PATH}", config.readiness_period_s),
+                name="readiness-probe",
+                daemon=True,
+            ).start()
         return self.urls
+
+    def _probe_readiness(self, url: str, period_s: float) -> None:
+        """What the kubelet does in production: the health checks behind /ready also set the health gauges."""
+        while not self._stopped.wait(period_s):
+            http_ok(url, timeout_s=period_s)
 
     def stop(self) -> dict[str, int | None]:
         """Stop every child (Prometheus first) and the webhook receiver; their exit codes. Safe to call twice."""
+        self._stopped.set()
         codes: dict[str, int | None] = {}
         for process in reversed(self.processes):
             codes[process.name] = process.stop()
@@ -280,7 +302,6 @@ class Stack:
         if self.webhook is not None:
             self.webhook.stop()
             self.webhook = None
-        self._stopped.set()
         return codes
 
     def failed_process(self) -> ManagedProcess | None:

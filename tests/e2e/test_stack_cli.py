@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from service.stack_process import LOOPBACK, http_ok
-from tests.conftest import REPO, require_tool
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -34,12 +34,6 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-@pytest.fixture
-def binaries() -> None:
-    require_tool("prometheus")
-    require_tool("prometheus-alertmanager")
 
 
 @pytest.fixture
@@ -72,6 +66,7 @@ def running_stack(tmp_path: Path, binaries: None) -> Iterator[tuple[subprocess.P
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=60)
+        process.stdout.close()
 
 
 def _finish(process: subprocess.Popen[str]) -> str:

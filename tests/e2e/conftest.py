@@ -1,0 +1,39 @@
+"""Fixtures of the end-to-end tests: the test-profile render and a PostgreSQL schema that live as long as a module."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from service.stack import render_profile
+from tests.conftest import dsn_with_schema, require_tool
+
+
+@pytest.fixture(scope="module")
+def test_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`python -m generators --profile test` rendered into a temporary folder: short windows and `for:`."""
+    return render_profile("test", tmp_path_factory.mktemp("rendered-test"))
+
+
+@pytest.fixture(scope="module")
+def module_schema_dsn(pg_dsn: str) -> Iterator[str]:
+    """Like `pg_schema_dsn`, for a stack that serves a whole module: a fresh schema, dropped afterwards."""
+    schema = f"e2e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield dsn_with_schema(pg_dsn, schema)
+    finally:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="module")
+def binaries() -> None:
+    """The real Prometheus and Alertmanager (Debian's packages)."""
+    require_tool("prometheus")
+    require_tool("prometheus-alertmanager")
