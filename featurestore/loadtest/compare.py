@@ -180,7 +180,7 @@ def _side_measurements(options: CompareOptions, cache_root: Path, say: Progress)
             else:
                 dark.append(run_load(single, instruments=Instruments.disabled()))
         cost = recording_cost(single, cache_root / "spy")
-    scrape, scrape_bytes = scrape_cost()
+    scrapes = (scrape_cost((BACKEND_POSTGRESQL,)), scrape_cost())
     return SideMeasurements(
         single_insert_ms=Percentiles.of(ours),
         bare_paired_ms=Percentiles.of(bare_paired),
@@ -188,6 +188,5 @@ def _side_measurements(options: CompareOptions, cache_root: Path, say: Progress)
         single_live=merge(live),
         single_dark=merge(dark),
         recording=cost,
-        scrape_ms=scrape,
-        scrape_bytes=scrape_bytes,
+        scrapes=scrapes,
     )

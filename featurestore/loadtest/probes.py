@@ -193,22 +193,36 @@ def _timed(call: Any, times: int) -> float:
     return perf_counter() - started
 
 
-def scrape_cost(symbols: int = metrics.DEFAULT_SYMBOL_CAP, scrapes: int = 30) -> tuple[Percentiles, int]:
-    """Exposition time (ms) of a registry whose symbol cap is reached on every histogram, and its size in bytes."""
+@dataclass(frozen=True)
+class ScrapeCost:
+    """Exposition of a registry at the symbol cap: wall and CPU time per scrape (ms), and the body size."""
+
+    backends: tuple[str, ...]
+    wall_ms: Percentiles
+    cpu_ms: Percentiles
+    bytes: int
+
+
+def scrape_cost(
+    backends: tuple[str, ...] = BACKENDS, symbols: int = metrics.DEFAULT_SYMBOL_CAP, scrapes: int = 30
+) -> ScrapeCost:
+    """What `generate_latest` (the body of /metrics) costs once every histogram has `symbols` symbol values for each
+    of `backends` (both: PostgreSQL, plus DuckDB after a fallback episode)."""
     instruments = metrics.build(symbol_cap=symbols)
     for index in range(symbols + 5):  # past the cap: the extra symbols fold into __other__
         symbol = f"SYM{index:03d}"
-        for backend in BACKENDS:
+        for backend in backends:
             instruments.observe_insert(backend, symbol, 1.5)
             instruments.observe_read(backend, symbol, 0.4)
         instruments.observe_lock_wait(symbol, 0.2)
         instruments.record_lookup(symbol, hit=index % 10 != 0)
-    timings, size = [], 0
+    wall, cpu, size = [], [], 0
     for _ in range(scrapes):
-        started = perf_counter()
+        started, started_cpu = perf_counter(), time.process_time()
         size = len(generate_latest(instruments.registry))
-        timings.append((perf_counter() - started) * 1000.0)
-    return Percentiles.of(timings), size
+        wall.append((perf_counter() - started) * 1000.0)
+        cpu.append((time.process_time() - started_cpu) * 1000.0)
+    return ScrapeCost(backends, Percentiles.of(wall), Percentiles.of(cpu), size)
 
 
 def _probe_main(config: LoadConfig, cache_dir: Path, service_url: str | None, conn: Any, halt: Any) -> None:
