@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from featurestore.settings import FeatureStoreSettings
 from service.app import API, create_app
-from service.redact import Redactor, dsn_password
+from service.redact import Redactor, redactor_for
 from service.settings import ServiceSettings
 
 EPILOG = f"""\
@@ -59,7 +59,12 @@ def parser(settings: ServiceSettings) -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default=settings.host, help=f"interface to bind (default {settings.host})")
     parser.add_argument("--port", type=int, default=settings.port, help=f"port to bind (default {settings.port})")
-    parser.add_argument("--log-level", default=settings.log_level, help=f"uvicorn log level ({settings.log_level})")
+    parser.add_argument(
+        "--log-level",
+        default=settings.log_level,
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        help=f"log level (default {settings.log_level})",
+    )
     return parser
 
 
@@ -72,8 +77,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args = parser(settings).parse_args(argv)
     settings = settings.model_copy(update={"host": args.host, "port": args.port, "log_level": args.log_level})
-    pg_dsn = store_settings.pg_dsn.get_secret_value() if store_settings.pg_dsn else None
-    token = settings.admin_token.get_secret_value() if settings.admin_token else None
     logging.basicConfig(level=settings.log_level.upper().replace("TRACE", "DEBUG"), format=LOG_FORMAT)
     config = uvicorn.Config(
         create_app(settings, store_settings), host=settings.host, port=settings.port, log_level=settings.log_level
@@ -81,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = uvicorn.Server(config)
     # uvicorn.Config has configured its loggers by now. Access lines keep their formatter's args (path and client
     # only); every other line, ours and the libraries' alike, passes the filter.
-    redacting = _RedactingFilter(Redactor([dsn_password(pg_dsn), token]))
+    redacting = _RedactingFilter(redactor_for(settings, store_settings))
     for handler in (*logging.getLogger().handlers, *logging.getLogger("uvicorn").handlers):
         handler.addFilter(redacting)
     try:

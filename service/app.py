@@ -35,7 +35,7 @@ from service.errors import ApiError, RequestGuard, api_error, error_response, ht
 from service.health import HealthChecker
 from service.http_metrics import HttpMetrics
 from service.loadtest import LoadRunner, load_status, start_load
-from service.redact import Redactor, dsn_password
+from service.redact import redactor_for
 from service.settings import ServiceSettings
 from service.state import Service, service_of
 from service.window import SampleRing
@@ -143,46 +143,48 @@ def create_app(
     settings = settings if settings is not None else ServiceSettings()
     store_settings = store_settings if store_settings is not None else FeatureStoreSettings()
     slos = load_specs().slos
-    pg_dsn = store_settings.pg_dsn.get_secret_value() if store_settings.pg_dsn is not None else None
-    token = settings.admin_token.get_secret_value() if settings.admin_token is not None else None
-    redactor = Redactor([dsn_password(pg_dsn), token])
+    redactor = redactor_for(settings, store_settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         registry = CollectorRegistry()
         instruments = metrics.build(registry, store_settings.symbol_label_cap)
         store = await anyio.to_thread.run_sync(store_opener, store_settings, instruments)
-        ring = SampleRing(registry, settings.slo_window_s)
-        ring.record()
-        checker = HealthChecker(
-            store,
-            instruments,
-            pg_configured=pg_dsn is not None,
-            pool_capacity=store_settings.pool_max_size,
-            ring=ring,
-            snapshot_interval_s=settings.snapshot_interval_s,
-            timeout_s=settings.health_check_timeout_s,
-            max_threads=settings.health_check_threads,
-        )
-        service = Service(
-            settings=settings,
-            store_settings=store_settings,
-            slos=slos,
-            redactor=redactor,
-            instruments=instruments,
-            store=store,
-            ring=ring,
-            health=checker,
-            loads=LoadRunner(store, store_settings),
-            metrics_app=make_asgi_app(registry),
-            started_at=time.monotonic(),
-        )
-        snapshots = asyncio.get_running_loop().create_task(_snapshots(ring, settings.snapshot_interval_s))
         try:
-            yield {"service": service}
+            ring = SampleRing(registry, settings.slo_window_s)
+            ring.record()
+            checker = HealthChecker(
+                store,
+                instruments,
+                pg_configured=store_settings.dsn() is not None,
+                pool_capacity=store_settings.pool_max_size,
+                ring=ring,
+                snapshot_interval_s=settings.snapshot_interval_s,
+                timeout_s=settings.health_check_timeout_s,
+                max_threads=settings.health_check_threads,
+            )
+            service = Service(
+                settings=settings,
+                store_settings=store_settings,
+                slos=slos,
+                redactor=redactor,
+                instruments=instruments,
+                store=store,
+                ring=ring,
+                health=checker,
+                loads=LoadRunner(store, store_settings),
+                metrics_app=make_asgi_app(registry),
+                started_at=time.monotonic(),
+            )
+            snapshots = asyncio.get_running_loop().create_task(_snapshots(ring, settings.snapshot_interval_s))
+            try:
+                yield {"service": service}
+            finally:
+                snapshots.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await snapshots
+                await service.loads.close()
         finally:
-            snapshots.cancel()
-            await service.loads.close()
             await anyio.to_thread.run_sync(store.close)
 
     app_routes = routes()

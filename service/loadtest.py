@@ -112,10 +112,9 @@ class LoadRunner:
 
     def config(self, request: LoadRequest) -> LoadConfig:
         backend = self.store.backend_name
-        dsn = self.store_settings.pg_dsn
         return LoadConfig(
             backend=backend,
-            dsn=dsn.get_secret_value() if dsn is not None and backend == BACKEND_POSTGRESQL else None,
+            dsn=self.store_settings.dsn() if backend == BACKEND_POSTGRESQL else None,
             workers=request.workers,
             processes=False,
             duration_s=request.duration_seconds,

@@ -9,6 +9,9 @@ from urllib.parse import unquote, urlsplit
 
 from psycopg.conninfo import conninfo_to_dict
 
+from featurestore.settings import FeatureStoreSettings
+from service.settings import ServiceSettings
+
 MASK = "***"
 # postgresql://user:password@host → postgresql://user:***@host, and password=... in key=value DSNs.
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]*(?P<tail>@)")
@@ -25,6 +28,12 @@ def dsn_password(dsn: str | None) -> str | None:
         password = urlsplit(dsn).password if "://" in dsn else None
         password = unquote(password) if password else None
     return str(password) if password else None
+
+
+def redactor_for(settings: ServiceSettings, store_settings: FeatureStoreSettings) -> Redactor:
+    """Masks the service's secrets: the manifest DSN's password and the admin token."""
+    token = settings.admin_token.get_secret_value() if settings.admin_token is not None else None
+    return Redactor([dsn_password(store_settings.dsn()), token])
 
 
 class Redactor:

@@ -24,6 +24,8 @@ def test_a_declared_body_over_the_limit_is_413_on_any_route(duckdb_client: TestC
     assert "over the limit of 65536 bytes" in response.json()["error"]
     bogus = duckdb_client.get(f"{API}/health", headers={"Content-Length": "12abc"})
     assert bogus.status_code == 400
+    huge = duckdb_client.get(f"{API}/health", headers={"Content-Length": "9" * 5000})
+    assert huge.status_code == 413
 
 
 def test_an_unexpected_exception_is_a_generic_json_500_and_a_redacted_log_line(
