@@ -45,6 +45,11 @@ COMPONENT_KEYS = {
 }
 
 
+def iso_utc(moment: datetime) -> str:
+    """`2026-01-15T10:30:00.000Z`, the guide's timestamp form."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def worst(statuses: list[str]) -> str:
     return max(statuses, key=lambda status: SEVERITY.get(status, SEVERITY[UNHEALTHY]), default=HEALTHY)
 
@@ -72,7 +77,7 @@ class HealthReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "timestamp": self.checked_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "timestamp": iso_utc(self.checked_at),
             "overall_status": self.overall_status,
             "components": {
                 COMPONENT_KEYS.get(name, name): {"status": health.status, "details": health.details}

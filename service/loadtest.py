@@ -29,6 +29,7 @@ from featurestore.metrics import BACKEND_POSTGRESQL
 from featurestore.settings import FeatureStoreSettings
 from featurestore.store import FeatureStore
 from service.errors import ApiError
+from service.health import iso_utc
 from service.state import service_of
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
@@ -84,16 +85,12 @@ class LoadRun:
         return {
             "id": self.id,
             "status": self.status,
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at) if self.finished_at else None,
+            "started_at": iso_utc(self.started_at),
+            "finished_at": iso_utc(self.finished_at) if self.finished_at else None,
             "request": self.request.model_dump(),
             "result": self.result,
             "error": self.error,
         }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class LoadRunner:
