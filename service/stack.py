@@ -11,9 +11,11 @@
 
 Prometheus and Alertmanager load overlays of `rendered/` written to `<state>/config/` (what changes and why:
 `service/stack_overlay.py`); `rendered/` itself is never edited. State lives under `.stack/` (gitignored): `config/`,
-`logs/<name>.log`, `pids/<name>.pid`, `prometheus-data/`, `alertmanager-data/`, `feature_cache/`. Every child runs in
-its own process group; stopping sends SIGTERM, then SIGKILL after a grace period. `down` stops only pids whose command
-line is still the one the stack recorded.
+`logs/<name>.log`, `pids/<name>.pid` (children), `supervisor.pid` (the `up` process), `prometheus-data/`,
+`alertmanager-data/`, `feature_cache/`. Every child runs in its own process group; stopping sends SIGTERM, then
+SIGKILL after a grace period. `down` stops only pids whose command line is still the one the stack recorded. Like the
+kubelet's readinessProbe in rendered/kubernetes/deployment.yaml, a thread calls the service's /health/ready every 5 s:
+those checks are what set `featurestore_health_check_status`.
 
 The service uses DuckDB unless FEATURESTORE_PG_DSN is set. `--profile test` renders the short test profile of the same
 specs (`python -m generators --profile test`) into `<state>/rendered-test/` and scrapes and evaluates every second, so
@@ -227,6 +229,7 @@ class Stack:
         )
 
         service_env = {**os.environ, "FEATURESTORE_CACHE_DIR": str(state / "feature_cache"), **config.service_env}
+        service_env.pop("FEATURESTORE_PG_DSN", None)  # config.pg_dsn decides, not whatever the caller exported
         if config.pg_dsn:
             service_env["FEATURESTORE_PG_DSN"] = config.pg_dsn
         service = ManagedProcess(
