@@ -330,4 +330,9 @@ def build(registry: CollectorRegistry | None = None, symbol_cap: int = DEFAULT_S
     families = {spec.name: _instrument(spec, registry) for spec in CATALOG}
     folded = families[SYMBOL_LABELS_FOLDED.name]
     assert isinstance(folded, Counter)
+    hit_ratio = families[HIT_RATIO.name]
+    assert isinstance(hit_ratio, Gauge)
+    # No lookup yet means no ratio: NaN compares false, so `featurestore_hit_ratio < 0.95` cannot fire on an idle
+    # process, where the client's default 0 would page after 15 quiet minutes.
+    hit_ratio.set(float("nan"))
     return Instruments(registry, families, SymbolLabels(symbol_cap, folded))

@@ -142,3 +142,10 @@ def test_disabled_instruments_record_nothing() -> None:
 
 def _scrape(registry: CollectorRegistry) -> str:
     return generate_latest(registry).decode()
+
+
+def test_hit_ratio_is_nan_before_the_first_lookup_so_the_low_ratio_alert_cannot_fire_on_an_idle_process() -> None:
+    registry = CollectorRegistry()
+    metrics.build(registry)
+    value = registry.get_sample_value("featurestore_hit_ratio")
+    assert value is not None and math.isnan(value)
