@@ -15,6 +15,7 @@ an idle service breaks no objective, and the rules do not fire on an empty vecto
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -145,6 +146,8 @@ def evaluate(slo: SLO, window: Window) -> SloStatus:
             values = _latency_budget(objective, window)
     except (LookupError, ValueError) as exc:
         return SloStatus(slo, None, note=str(exc))
+    # A NaN gauge (the hit ratio before the first lookup) is no data, as in Prometheus, where NaN compares false.
+    values = [value for value in values if not math.isnan(value)]
     if not values:
         return SloStatus(slo, None)
     return SloStatus(slo, worst(values, slo.status_op, slo.status_threshold))
