@@ -216,6 +216,7 @@ class CompareReport:
         rows.append(
             ("throughput (ops/s)", symbol.throughput_ops_s, global_.throughput_ops_s, f"{self.throughput_ratio:.1f}x")
         )
+        rows.append(("client CPU (ms/op)", symbol.client_cpu_ms_per_op, global_.client_cpu_ms_per_op, ""))
         counts = ("operations", "errors", "duplicates", "fallback_inserts")
         for label in counts:
             rows.append((label, getattr(symbol, label), getattr(global_, label), ""))
@@ -259,10 +260,10 @@ class CompareReport:
             lines.append(
                 f"GET {options.service_url}/api/v1/monitoring/health under load: {_triple(side.health_http_ms)} ms"
             )
-        lines += ["", f"{'target':<40}{'measured':>12}  {'goal':<12}result"]
+        lines += ["", f"{'target':<50}{'measured':>12}  {'goal':<12}result"]
         for target in self.targets():
             measured = f"{target.measured:.2f}{target.unit}" if target.unit else f"{target.measured:g}"
-            lines.append(f"{target.name:<40}{measured:>12}  {target.target:<12}{'met' if target.met else 'MISSED'}")
+            lines.append(f"{target.name:<50}{measured:>12}  {target.target:<12}{'met' if target.met else 'MISSED'}")
         return "\n".join(lines)
 
 
