@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     dsn = args.dsn or os.environ.get("FEATURESTORE_PG_DSN") or DEFAULT_DSN
+    run: Callable[[], LoadResult | CompareReport]
     try:
         if args.compare:
             if args.backend == BACKEND_DUCKDB:
@@ -167,24 +169,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                 slo_run=args.slo_run,
                 service_url=args.service_url,
             )
-            return _finish(lambda: run_compare(options, progress=_stderr), args.json)
-        backend = _pick(args.backend, BACKEND_DUCKDB)
-        config = LoadConfig(
-            backend=backend,
-            dsn=dsn if backend == BACKEND_POSTGRESQL else None,
-            cache_dir=args.cache_dir,
-            workers=_pick(args.workers, 4),
-            processes=_pick(args.processes, False),
-            duration_s=_pick(args.duration, 5.0),
-            symbols=_pick(args.symbols, 8),
-            symbol=args.symbol,
-            hold_ms=_pick(args.hold_ms, 0.0),
-            think_ms=_pick(args.think_ms, 0.0),
-            lock=LockScope(args.lock),
-        )
+            run = partial(run_compare, options, progress=_stderr)
+        else:
+            backend = _pick(args.backend, BACKEND_DUCKDB)
+            config = LoadConfig(
+                backend=backend,
+                dsn=dsn if backend == BACKEND_POSTGRESQL else None,
+                cache_dir=args.cache_dir,
+                workers=_pick(args.workers, 4),
+                processes=_pick(args.processes, False),
+                duration_s=_pick(args.duration, 5.0),
+                symbols=_pick(args.symbols, 8),
+                symbol=args.symbol,
+                hold_ms=_pick(args.hold_ms, 0.0),
+                think_ms=_pick(args.think_ms, 0.0),
+                lock=LockScope(args.lock),
+            )
+            run = partial(_load, config, _stderr if config.duration_s > PROGRESS_AFTER_S else None)
     except ValueError as exc:
         parser.error(str(exc))
-    return _finish(lambda: _load(config, _stderr if config.duration_s > PROGRESS_AFTER_S else None), args.json)
+    return _finish(run, args.json)
 
 
 def _finish(run: Callable[[], LoadResult | CompareReport], as_json: bool) -> int:

@@ -27,11 +27,13 @@ from featurestore.loadtest.probes import (
 )
 from featurestore.loadtest.report import CompareReport, SideMeasurements
 from featurestore.loadtest.result import LoadResult, Percentiles, merge
-from featurestore.loadtest.runner import run_load
+from featurestore.loadtest.runner import SPARE_CONNECTIONS, check_connections, run_load
 from featurestore.manifest.base import LockScope
 from featurestore.metrics import BACKEND_POSTGRESQL, Instruments
 
 Progress = Callable[[str], None]
+# On a shared PostgreSQL, other sessions come and go: each slice waits this long for its connections to be free.
+CONNECTION_WAIT_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ def run_compare(options: CompareOptions, progress: Progress | None = None) -> Co
     """Run the whole benchmark and return its report."""
     say = progress or (lambda _line: None)
     info = machine(options.dsn)
+    check_connections(options.dsn, options.workers + SPARE_CONNECTIONS + 2, wait_s=CONNECTION_WAIT_S, progress=say)
     cache_root = Path(tempfile.mkdtemp(prefix="featurestore-bench-"))
     try:
         side = _side_measurements(options, cache_root, say)
@@ -156,7 +159,7 @@ def _slice(
         config = replace(config, dsn=dsn, cache_dir=cache_dir)
         prober = HealthProbe(config, cache_dir / "probe", options.service_url) if probe else None
         try:
-            result = run_load(config, progress=say)
+            result = run_load(config, progress=say, connection_wait_s=CONNECTION_WAIT_S)
         finally:
             probed = prober.finish() if prober is not None else ([], [])
     return result, probed

@@ -41,6 +41,7 @@ def run_load(
     progress: Progress | None = None,
     stop: threading.Event | None = None,
     instruments: Instruments | None = None,
+    connection_wait_s: float = 0.0,
 ) -> LoadResult:
     """Run the workload of `config` and return what it measured.
 
@@ -48,12 +49,18 @@ def run_load(
     run opens a store on `instruments` (a fresh registry by default; `Instruments.disabled()` measures without metrics).
     In process mode each worker opens its own store and streams its observations back; the parent records them into
     `instruments` (default: `store.instruments` when a store is given) every ~0.5 s. `progress` receives a line about
-    once a second; setting `stop` ends the run early.
+    once a second; setting `stop` ends the run early. On PostgreSQL the run first checks that the server can take
+    its connections, waiting up to `connection_wait_s` for other sessions to free them (NotEnoughConnections).
     """
     stop = stop if stop is not None else threading.Event()
     if instruments is None and store is not None:
         instruments = store.instruments
     run_id = uuid.uuid4().hex[:12]
+    if config.backend == BACKEND_POSTGRESQL and (store is None or config.processes):
+        assert config.dsn is not None
+        # Threads through a given store use its pool; everything else opens one connection per worker.
+        needed = config.workers + SPARE_CONNECTIONS
+        check_connections(config.dsn, needed, wait_s=connection_wait_s, progress=progress)
     with _cache_dir(config) as cache_dir:
         if config.processes:
             return _run_processes(config, run_id, cache_dir, store, instruments, progress, stop)
@@ -73,21 +80,35 @@ def _cache_dir(config: LoadConfig) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def check_connections(dsn: str, needed: int) -> None:
-    """Raise ValueError when PostgreSQL cannot take `needed` more client connections."""
-    with psycopg.connect(dsn, connect_timeout=5, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT current_setting('max_connections')::int, current_setting('superuser_reserved_connections')::int,"
-            " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
-        ).fetchone()
-    assert row is not None
-    limit, reserved, used = int(row[0]), int(row[1]), int(row[2])
-    free = limit - reserved - used
-    if needed > free:
-        raise ValueError(
-            f"the run needs {needed} PostgreSQL connections but only {free} are free (max_connections {limit}, "
-            f"{reserved} reserved, {used} in use): lower --workers or raise max_connections"
-        )
+class NotEnoughConnections(RuntimeError):
+    """PostgreSQL cannot take the run's connections (max_connections minus what other sessions use)."""
+
+
+def check_connections(dsn: str, needed: int, *, wait_s: float = 0.0, progress: Progress | None = None) -> None:
+    """Return once PostgreSQL can take `needed` more client connections; NotEnoughConnections after `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    told = False
+    while True:
+        with psycopg.connect(dsn, connect_timeout=5, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT current_setting('max_connections')::int,"
+                " current_setting('superuser_reserved_connections')::int,"
+                " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+            ).fetchone()
+        assert row is not None
+        limit, reserved, used = int(row[0]), int(row[1]), int(row[2])
+        free = limit - reserved - used
+        if needed <= free:
+            return
+        if time.monotonic() >= deadline:
+            raise NotEnoughConnections(
+                f"the run needs {needed} PostgreSQL connections but only {free} are free (max_connections {limit}, "
+                f"{reserved} reserved, {used} in use by other sessions): lower --workers or raise max_connections"
+            )
+        if progress is not None and not told:
+            progress(f"loadtest: waiting up to {wait_s:g} s for {needed} free PostgreSQL connections ({free} now)")
+            told = True
+        time.sleep(2.0)
 
 
 class _Ticker:
@@ -124,9 +145,6 @@ def _run_threads(
 ) -> LoadResult:
     owned = store is None
     if store is None:
-        if config.backend == BACKEND_POSTGRESQL:
-            assert config.dsn is not None
-            check_connections(config.dsn, config.workers + SPARE_CONNECTIONS)
         # One connection per thread: the run measures lock contention, not waits for a pooled connection.
         instruments = instruments if instruments is not None else metrics.build()
         store = open_store(config, cache_dir, pool_size=config.workers, instruments=instruments)
@@ -311,9 +329,6 @@ def _run_processes(
     progress: Progress | None,
     stop: threading.Event,
 ) -> LoadResult:
-    if config.backend == BACKEND_POSTGRESQL:
-        assert config.dsn is not None
-        check_connections(config.dsn, config.workers + SPARE_CONNECTIONS)
     if store is None:
         # Create the manifest tables once, before any worker races to; closed again before forking.
         open_store(config, cache_dir, pool_size=1, instruments=Instruments.disabled()).close()

@@ -20,6 +20,7 @@ from featurestore.loadtest.__main__ import main
 from featurestore.loadtest.compare import slice_order
 from featurestore.loadtest.config import FEATURE
 from featurestore.loadtest.result import percentile
+from featurestore.loadtest.runner import NotEnoughConnections
 from featurestore.manifest.base import LockScope
 
 RUN_FIELDS = {
@@ -244,3 +245,15 @@ def test_compare_json_has_both_locks_their_ratios_and_every_target(
         pattern = f"bench\\_{os.getpid()}\\_%"
         left = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE %s", [pattern]).fetchone()
     assert left == (0,)  # every scratch schema was dropped
+
+
+@pytest.mark.postgres
+def test_a_run_postgresql_cannot_take_is_refused_before_any_worker_starts(
+    pg_schema_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = LoadConfig(backend="postgresql", dsn=pg_schema_dsn, workers=1000, processes=True, duration_s=60.0)
+    with pytest.raises(NotEnoughConnections, match="max_connections"):
+        run_load(config)
+    code = main(["--backend", "postgresql", "--dsn", pg_schema_dsn, "--processes", "--workers", "1000"])
+    assert code == 1
+    assert "NotEnoughConnections" in capsys.readouterr().err
