@@ -188,6 +188,10 @@ def find(name: str) -> MetricSpec | None:
             spec = BY_NAME.get(name.removesuffix(suffix))
             if spec is not None and (spec.kind is MetricKind.HISTOGRAM or suffix == "_created"):
                 return spec
+    if name.endswith("_created"):  # a counter's `_created` sample drops its `_total`
+        spec = BY_NAME.get(name.removesuffix("_created") + "_total")
+        if spec is not None and spec.kind is MetricKind.COUNTER:
+            return spec
     return None
 
 

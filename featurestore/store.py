@@ -252,8 +252,8 @@ class FeatureStore:
         else:
             postgresql = self._postgres.health_postgresql()
             duck = self._postgres.health_duckdb()
-            self.instruments.set_health(COMPONENT_POSTGRESQL, postgresql.healthy)
-        self.instruments.set_health(COMPONENT_DUCKDB, duck.healthy)
+            self.instruments.set_health(COMPONENT_POSTGRESQL, postgresql.serving)
+        self.instruments.set_health(COMPONENT_DUCKDB, duck.serving)
         self.pool_stats()
         return {"postgresql": postgresql, "duckdb": duck}
 

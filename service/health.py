@@ -165,7 +165,7 @@ class HealthChecker:
         for name, health in components.items():
             if name == COMPONENT_POSTGRESQL and not self.pg_configured:
                 continue
-            self.instruments.set_health(name, health.status != UNHEALTHY)
+            self.instruments.set_health(name, health.serving)
         if not self.pg_configured and self.instruments.enabled:
             gauge = self.instruments.families[HEALTH_STATUS.name]
             try:

@@ -61,6 +61,11 @@ class ComponentHealth:
     def healthy(self) -> bool:
         return self.status == HEALTHY
 
+    @property
+    def serving(self) -> bool:
+        """What featurestore_health_check_status reports: 1 unless unhealthy (a degraded component still serves)."""
+        return self.status != UNHEALTHY
+
 
 class ManifestBackend(Protocol):
     """A manifest store. Inserts are idempotent on (symbol, feature, params_digest)."""

@@ -340,9 +340,9 @@ def test_health_went_unhealthy_during_the_outage_and_back_to_healthy(outage: Out
 
 
 def test_the_postgresql_health_gauge_followed_every_check(outage: OutageRun) -> None:
-    # The store's gauge is 1 only for healthy; the service's is 0 only for unhealthy (degraded still serves).
+    # Store and service follow one rule (ComponentHealth.serving): 0 only for unhealthy, degraded still serves.
     assert [sample.gauge for sample in outage.samples] == [
-        1.0 if sample.status == HEALTHY else 0.0 for sample in outage.samples
+        0.0 if sample.status == UNHEALTHY else 1.0 for sample in outage.samples
     ]
     assert [sample.service_gauge for sample in outage.samples] == [
         0.0 if sample.service_postgresql == UNHEALTHY else 1.0 for sample in outage.samples
