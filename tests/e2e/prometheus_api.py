@@ -94,6 +94,11 @@ class Prometheus:
         targets: list[dict[str, Any]] = self._api("targets", state="active")["activeTargets"]
         return targets
 
+    def label_values(self, label: str, match: str) -> list[str]:
+        """What Grafana's `label_values(<match>, <label>)` lists."""
+        values: list[str] = self._api(f"label/{label}/values", **{"match[]": match})
+        return values
+
 
 def poll(check: Callable[[], T | None], timeout_s: float, interval_s: float = 0.25) -> T | None:
     """The first truthy value `check` returns within `timeout_s`, or None."""

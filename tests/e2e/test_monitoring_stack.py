@@ -457,6 +457,29 @@ def test_lookup_panels_return_data(contention: ContentionRun) -> None:
     assert set(NEEDS_LOOKUPS).isdisjoint(empty)
 
 
+_LABEL_VALUES = re.compile(r"^label_values\((?P<match>[^,]+),\s*(?P<label>\w+)\)$")
+
+
+def test_every_dashboard_variable_query_lists_the_values_a_user_picks_from(
+    stack: Stack, prometheus: Prometheus
+) -> None:
+    """`$job` comes from `label_values(...)`: it must list the scrape job, or every panel filters on nothing."""
+    poll(lambda: all(t["health"] == "up" for t in prometheus.targets()) or None, timeout_s=30)
+    variables = [
+        (path.name, variable)
+        for path in _dashboards()
+        for variable in json.loads(path.read_text()).get("templating", {}).get("list", [])
+        if variable.get("type") == "query"
+    ]
+    assert variables
+    for dashboard, variable in variables:
+        query = variable["query"] if isinstance(variable["query"], str) else variable["query"]["query"]
+        found = _LABEL_VALUES.match(query)
+        assert found, f"{dashboard}: ${variable['name']} = {query!r} is not label_values(metric, label)"
+        values = prometheus.label_values(found["label"], found["match"])
+        assert GRAFANA_VARIABLES[variable["name"]] in values, f"{dashboard}: ${variable['name']} lists {values}"
+
+
 def test_the_main_dashboards_queries_together_answer_within_the_guides_3_s_load_target(
     contention: ContentionRun,
 ) -> None:
