@@ -54,6 +54,7 @@ from service.stack_process import (
     claim_port,
     http_ok,
     own_cmdline,
+    pid_file_running,
     stop_pid_file,
     write_pid_file,
 )
@@ -381,14 +382,23 @@ def _parser() -> argparse.ArgumentParser:
 
 def up(args: argparse.Namespace) -> int:
     state: Path = args.state_dir.resolve()
-    leftovers = _live_pid_files(state)
-    if leftovers:
-        print(f"stack: pid files from an earlier stack in {state}; stopping those first (make stack-down)")
+    running = pid_file_running(_supervisor_pid_path(state))
+    if running is not None:
+        print(f"stack: a stack already runs from {state} (pid {running}); stop it first: make stack-down",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    if _live_pid_files(state):
+        print(f"stack: an earlier stack in {state} did not stop cleanly; stopping what it left behind")
         down(args)
     test_profile = args.profile == "test"
+    try:
+        rendered = render_profile("test", state / "rendered-test") if test_profile else args.rendered_dir
+    except StackError as exc:
+        print(f"stack: {exc}", file=sys.stderr)
+        return 1
     config = StackConfig(
         state_dir=state,
-        rendered_dir=render_profile("test", state / "rendered-test") if test_profile else args.rendered_dir,
+        rendered_dir=rendered,
         service_port=args.service_port,
         prometheus_port=args.prometheus_port,
         alertmanager_port=args.alertmanager_port,

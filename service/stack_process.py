@@ -169,6 +169,16 @@ def _is_ours(pid: int, argv: Sequence[str]) -> bool:
     return _cmdline(pid) == list(argv)
 
 
+def pid_file_running(path: Path) -> int | None:
+    """The pid a pid file names if that process still runs the recorded command line, else None."""
+    try:
+        record = json.loads(path.read_text())
+        pid, argv = int(record["pid"]), [str(part) for part in record["argv"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return pid if _is_ours(pid, argv) else None
+
+
 def stop_pid_file(path: Path, grace_s: float = STOP_GRACE_S) -> str:
     """Stop what a pid file names if it is still that program; remove the file. Returns what happened."""
     try:

@@ -111,6 +111,18 @@ def test_ctrl_c_stops_every_child(running_stack: tuple[subprocess.Popen[str], Pa
     assert list(state.glob("**/*.pid")) == []
 
 
+def test_a_second_stack_up_on_the_same_state_refuses_and_leaves_the_running_one_alone(
+    running_stack: tuple[subprocess.Popen[str], Path, list[int], str],
+) -> None:
+    process, state, pids, _ = running_stack
+    second = subprocess.run(
+        _stack("up", *FREE_PORTS, state=state), cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert second.returncode == 1
+    assert "a stack already runs" in second.stderr and "make stack-down" in second.stderr
+    assert process.poll() is None and all(_alive(pid) for pid in pids)
+
+
 def test_stack_up_refuses_a_taken_port_with_a_clear_error_and_starts_nothing(tmp_path: Path, binaries: None) -> None:
     with socket.socket() as sock:
         sock.bind((LOOPBACK, 0))
