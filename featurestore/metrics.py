@@ -104,7 +104,9 @@ HIT_RATIO = MetricSpec("featurestore_hit_ratio", MetricKind.GAUGE, "Cache hits /
 HITS = MetricSpec("featurestore_hits_total", MetricKind.COUNTER, "Cache hits", (LABEL_SYMBOL,))
 MISSES = MetricSpec("featurestore_misses_total", MetricKind.COUNTER, "Cache misses (frame computed)", (LABEL_SYMBOL,))
 # A gauge ending in _total fails `promtool check metrics`; the guide's name is the contract, so it stays.
-POOL_TOTAL = MetricSpec("pg_manifest_pool_connections_total", MetricKind.GAUGE, "Connections in the manifest pool")
+POOL_TOTAL = MetricSpec(
+    "pg_manifest_pool_connections_total", MetricKind.GAUGE, "Capacity of the manifest pool (its max_size)"
+)
 POOL_ACTIVE = MetricSpec(
     "pg_manifest_pool_connections_active", MetricKind.GAUGE, "Manifest pool connections lent out to callers"
 )

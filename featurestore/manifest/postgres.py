@@ -203,10 +203,12 @@ class PostgresManifest:
         if self._pool is None:
             return {"total": 0, "active": 0, "waiting": 0}
         stats = self._pool.get_stats()
-        total = int(stats.get("pool_size", 0))
+        size = int(stats.get("pool_size", 0))
+        # `total` is the capacity (max_size), not the current size: a pool at min_size that could still grow is not
+        # exhausted, and PostgreSQLPoolExhausted (active >= total) must not say it is.
         return {
-            "total": total,
-            "active": max(total - int(stats.get("pool_available", 0)), 0),
+            "total": max(int(stats.get("pool_max", size)), size),
+            "active": max(size - int(stats.get("pool_available", 0)), 0),
             "waiting": int(stats.get("requests_waiting", 0)),
         }
 
