@@ -16,7 +16,8 @@ alertmanager.yml
     `<receiver url>/<receiver name>` with `send_resolved: true`, so the local receiver sees which route matched;
   - optionally `group_wait` / `group_interval` / `repeat_interval` on every route that sets them and on the root
     (1 s for the tests);
-  - `templates`: made absolute.
+  - `templates`: made absolute;
+  - `global`: only `resolve_timeout` is kept (SMTP, Slack or PagerDuty settings serve the integrations replaced).
 The route tree, matchers and inhibition rules stay as rendered: they are what the end-to-end tests check.
 """
 
@@ -31,7 +32,7 @@ import yaml
 
 Config = dict[str, Any]
 
-# Receiver integrations other than the webhook (all replaced by it).
+# Every receiver integration key; the overlay replaces them all with one webhook.
 _RECEIVER_KEYS = (
     "email_configs", "pagerduty_configs", "slack_configs", "webhook_configs", "opsgenie_configs", "victorops_configs",
     "pushover_configs", "wechat_configs", "sns_configs", "telegram_configs", "webex_configs", "discord_configs",

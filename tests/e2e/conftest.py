@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from service.stack import render_profile
+from service.stack_runner import render_profile
 from tests.conftest import dsn_with_schema, require_tool
 
 

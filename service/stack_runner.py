@@ -1,0 +1,310 @@
+"""One local stack as an object: the service, Prometheus, Alertmanager and a webhook receiver on loopback.
+
+`Stack(config).start()` writes the overlays of the rendered configs (`service/stack_overlay.py`), starts the
+children (`service/stack_process.py`) in order, waits until each answers, and returns their URLs; `stop()` leaves
+nothing running. `make stack` drives it from `service/stack.py`; the end-to-end tests use it directly, on free ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+
+from service.stack_overlay import (
+    AlertmanagerOverlay,
+    PrometheusOverlay,
+    alertmanager_config,
+    dump_yaml,
+    load_yaml,
+    prometheus_config,
+)
+from service.stack_process import LOOPBACK, ManagedProcess, StackError, claim_port, http_ok
+from service.stack_webhook import Notification, WebhookReceiver
+
+REPO = Path(__file__).resolve().parent.parent
+PROMETHEUS_BIN = "prometheus"
+ALERTMANAGER_BINS = ("prometheus-alertmanager", "alertmanager")  # Debian's name first
+SERVICE_METRICS_PATH = "/api/v1/monitoring/metrics"
+SERVICE_LIVE_PATH = "/api/v1/monitoring/health/live"
+SERVICE_HEALTH_PATH = "/api/v1/monitoring/health"
+SERVICE_READY_PATH = "/api/v1/monitoring/health/ready"
+READINESS_PERIOD_S = 5.0  # rendered/kubernetes/deployment.yaml's readinessProbe periodSeconds
+READY_TIMEOUT_S = 60.0
+TEST_INTERVAL = "1s"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """One stack's ports (0 = any free port), folders, intervals and the service's environment."""
+
+    state_dir: Path
+    rendered_dir: Path
+    service_port: int = 8000
+    prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    webhook_port: int = 5001
+    pg_dsn: str | None = None
+    service_env: Mapping[str, str] = field(default_factory=dict)
+    scrape_interval: str | None = None  # None keeps the rendered value
+    evaluation_interval: str | None = None
+    group_wait: str | None = None
+    group_interval: str | None = None
+    repeat_interval: str | None = None
+    readiness_period_s: float | None = READINESS_PERIOD_S  # None: nobody probes the service
+
+    def with_test_timings(self) -> StackConfig:
+        """1 s scrape and evaluation, 1 s Alertmanager grouping: the timings the test profile's rules are made for."""
+        return replace(
+            self,
+            scrape_interval=TEST_INTERVAL,
+            evaluation_interval=TEST_INTERVAL,
+            group_wait=TEST_INTERVAL,
+            group_interval=TEST_INTERVAL,
+        )
+
+    def with_free_ports(self) -> StackConfig:
+        """Any free loopback ports, so a test never collides with `make stack` or another test."""
+        return replace(self, service_port=0, prometheus_port=0, alertmanager_port=0, webhook_port=0)
+
+
+@dataclass(frozen=True)
+class StackUrls:
+    service: str
+    prometheus: str
+    alertmanager: str
+    webhook: str
+    prometheus_ui: str = ""  # "" for the React UI, "/classic" where only the classic UI is built in (Debian)
+
+    def lines(self) -> list[str]:
+        ui = f"{self.prometheus}{self.prometheus_ui}"
+        return [
+            f"service health     {self.service}{SERVICE_HEALTH_PATH}",
+            f"service metrics    {self.service}{SERVICE_METRICS_PATH}",
+            f"Prometheus graph   {ui}/graph",
+            f"Prometheus alerts  {ui}/alerts",
+            f"Prometheus targets {ui}/targets",
+            f"Alertmanager       {self.alertmanager}/#/alerts",
+            f"webhook receiver   {self.webhook}/<receiver name>",
+        ]
+
+
+def alertmanager_binary() -> str:
+    for name in ALERTMANAGER_BINS:
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    raise StackError(
+        "Alertmanager is not installed: apt-get install --no-install-recommends prometheus-alertmanager "
+        "(Debian names the binary prometheus-alertmanager)"
+    )
+
+
+def prometheus_binary() -> str:
+    path = shutil.which(PROMETHEUS_BIN)
+    if path is None:
+        raise StackError("Prometheus is not installed: apt-get install --no-install-recommends prometheus")
+    return path
+
+
+class Stack:
+    """Start with `start()` (or `with Stack(config) as stack:`); `stop()` leaves nothing running."""
+
+    def __init__(self, config: StackConfig, *, on_notification: Callable[[Notification], None] | None = None) -> None:
+        self.config = config
+        self._on_notification = on_notification
+        self.webhook: WebhookReceiver | None = None
+        self.processes: list[ManagedProcess] = []
+        self.urls: StackUrls | None = None
+        self.ready_s: dict[str, float] = {}
+        self._stopped = threading.Event()
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> StackUrls:
+        config = self.config
+        state = config.state_dir.resolve()
+        rendered = config.rendered_dir.resolve()
+        prometheus_yml = rendered / "prometheus" / "prometheus.yml"
+        alertmanager_yml = rendered / "alertmanager" / "alertmanager.yml"
+        for path in (prometheus_yml, alertmanager_yml):
+            if not path.is_file():
+                raise StackError(f"{path} is missing: run `make render` (python -m generators) first")
+        prometheus_bin, alertmanager_bin = prometheus_binary(), alertmanager_binary()
+
+        service_port = claim_port(config.service_port, "service")
+        prometheus_port = claim_port(config.prometheus_port, "Prometheus")
+        alertmanager_port = claim_port(config.alertmanager_port, "Alertmanager")
+        claim_port(config.webhook_port, "webhook receiver")
+        try:
+            self.webhook = WebhookReceiver(config.webhook_port, on_notification=self._on_notification).start()
+        except OSError as exc:
+            raise StackError(f"webhook receiver cannot listen on port {config.webhook_port}: {exc}") from None
+        service_address = f"{LOOPBACK}:{service_port}"
+        prometheus_address = f"{LOOPBACK}:{prometheus_port}"
+        alertmanager_address = f"{LOOPBACK}:{alertmanager_port}"
+        self.urls = StackUrls(
+            f"http://{service_address}",
+            f"http://{prometheus_address}",
+            f"http://{alertmanager_address}",
+            self.webhook.url,
+        )
+
+        config_dir = state / "config"
+        prometheus_overlay = config_dir / "prometheus.yml"
+        dump_yaml(
+            prometheus_config(
+                load_yaml(prometheus_yml),
+                PrometheusOverlay(
+                    service_address=service_address,
+                    alertmanager_address=alertmanager_address,
+                    rule_dir=prometheus_yml.parent,
+                    scrape_interval=config.scrape_interval,
+                    evaluation_interval=config.evaluation_interval,
+                ),
+            ),
+            prometheus_overlay,
+            prometheus_yml,
+        )
+        alertmanager_overlay = config_dir / "alertmanager.yml"
+        dump_yaml(
+            alertmanager_config(
+                load_yaml(alertmanager_yml),
+                AlertmanagerOverlay(
+                    receiver_url=self.webhook.url,
+                    config_dir=alertmanager_yml.parent,
+                    group_wait=config.group_wait,
+                    group_interval=config.group_interval,
+                    repeat_interval=config.repeat_interval,
+                ),
+            ),
+            alertmanager_overlay,
+            alertmanager_yml,
+        )
+
+        service_env = {**os.environ, "FEATURESTORE_CACHE_DIR": str(state / "feature_cache"), **config.service_env}
+        service_env.pop("FEATURESTORE_PG_DSN", None)  # config.pg_dsn decides, not whatever the caller exported
+        if config.pg_dsn:
+            service_env["FEATURESTORE_PG_DSN"] = config.pg_dsn
+        service = ManagedProcess(
+            "service",
+            [sys.executable, "-m", "service", "--host", LOOPBACK, "--port", str(service_port)],
+            state_dir=state,
+            env=service_env,
+            cwd=REPO,
+        )
+        alertmanager = ManagedProcess(
+            "alertmanager",
+            [
+                alertmanager_bin,
+                f"--config.file={alertmanager_overlay}",
+                f"--storage.path={state / 'alertmanager-data'}",
+                f"--web.listen-address={alertmanager_address}",
+                f"--web.external-url=http://{alertmanager_address}",
+                "--cluster.listen-address=",  # no gossip port: two stacks on one machine must not find each other
+                "--log.level=info",
+            ],
+            state_dir=state,
+        )
+        prometheus = ManagedProcess(
+            "prometheus",
+            [
+                prometheus_bin,
+                f"--config.file={prometheus_overlay}",
+                f"--storage.tsdb.path={state / 'prometheus-data'}",
+                f"--web.listen-address={prometheus_address}",
+                f"--web.external-url=http://{prometheus_address}",
+                "--web.enable-lifecycle",
+            ],
+            state_dir=state,
+        )
+        checks = (
+            (service, f"{self.urls.service}{SERVICE_LIVE_PATH}"),
+            (alertmanager, f"{self.urls.alertmanager}/-/ready"),
+            (prometheus, f"{self.urls.prometheus}/-/ready"),
+        )
+        try:
+            # Prometheus last: its first scrape and first alert push find the others ready.
+            for process, url in checks:
+                self.processes.append(process)
+                process.start()
+                self.ready_s[process.name] = process.wait_ready(url, READY_TIMEOUT_S)
+        except BaseException:
+            self.stop()
+            raise
+        # Debian builds Prometheus without the React UI: its pages live under /classic only.
+        if not http_ok(f"{self.urls.prometheus}/alerts"):
+            self.urls = replace(self.urls, prometheus_ui="/classic")
+        if config.readiness_period_s is not None:
+            threading.Thread(
+                target=self._probe_readiness,
+                args=(f"{self.urls.service}{SERVICE_READY_PATH}", config.readiness_period_s),
+                name="readiness-probe",
+                daemon=True,
+            ).start()
+        return self.urls
+
+    def _probe_readiness(self, url: str, period_s: float) -> None:
+        """What the kubelet does in production: the health checks behind /ready also set the health gauges."""
+        while not self._stopped.wait(period_s):
+            http_ok(url, timeout_s=period_s)
+
+    def stop(self) -> dict[str, int | None]:
+        """Stop every child (Prometheus first) and the webhook receiver; their exit codes. Safe to call twice."""
+        self._stopped.set()
+        codes: dict[str, int | None] = {}
+        for process in reversed(self.processes):
+            codes[process.name] = process.stop()
+        self.processes = []
+        if self.webhook is not None:
+            self.webhook.stop()
+            self.webhook = None
+        return codes
+
+    def failed_process(self) -> ManagedProcess | None:
+        """A child that exited on its own, if any."""
+        return next((process for process in self.processes if not process.running()), None)
+
+
+def render_profile(profile: str, out: Path) -> Path:
+    """Render the specs with a generators profile into `out` (a subprocess: nothing imports the generators)."""
+    command = [sys.executable, "-m", "generators", "--profile", profile, "--out", str(out)]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise StackError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr or result.stdout}")
+    return out
+
+
+def wait_for_target_up(prometheus_url: str, timeout_s: float = 20.0) -> float | None:
+    """Seconds until every scrape target is up, or None after `timeout_s`.
+
+    The first scrape comes ~5 s after start (discovery's update throttle) plus an offset of up to one scrape
+    interval, so poll: 1 s intervals take ~6 s, the rendered 30 s ones up to ~35 s.
+    """
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        try:
+            with urllib.request.urlopen(f"{prometheus_url}/api/v1/targets?state=active", timeout=2) as response:
+                targets = json.load(response)["data"]["activeTargets"]
+        except (OSError, ValueError, KeyError):
+            targets = []
+        if targets and all(target.get("health") == "up" for target in targets):
+            return time.monotonic() - start
+        time.sleep(0.25)
+    return None
