@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
+from zipfile import ZipFile
 
 import pytest
 
@@ -123,3 +125,23 @@ def test_the_images_command_serves_the_app_and_its_healthcheck_passes(tmp_path: 
         app.stop()
     if app.log_path.is_file() and "Traceback" in app.log_path.read_text():
         pytest.fail(app.log_tail())
+
+
+def test_pip_install_of_only_the_copied_files_packages_the_service_and_the_slo_spec(tmp_path: Path) -> None:
+    """The image's `pip install .` sees only what COPY brings in: build a wheel from exactly that context."""
+    context = tmp_path / "context"
+    context.mkdir()
+    for source in copy_sources(FOUND):
+        origin = REPO / source
+        if origin.is_dir():
+            shutil.copytree(origin, context / source, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(origin, context / source)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path / "dist")],
+        cwd=context, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    names = set(ZipFile(wheel).namelist())
+    assert {"service/__main__.py", "service/app.py", "featurestore/metrics.py", "slos/specs/featurestore.yaml"} <= names
