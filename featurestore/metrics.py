@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from time import perf_counter
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -244,6 +245,10 @@ class Instruments:
     _hits: int = field(default=0, repr=False)
     _misses: int = field(default=0, repr=False)
     _ratio_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Labelled children by (family name, raw label values): a hit skips the symbol cap and prometheus_client's
+    # `.labels()` (validation, a lock, a dict lookup). Only values already admitted are cached, so a symbol beyond
+    # the cap goes through `SymbolLabels` on every call and the folded counter still counts each observation.
+    _children: dict[tuple[str, str | None, str], Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def disabled(cls) -> Instruments:
@@ -264,22 +269,35 @@ class Instruments:
         assert isinstance(family, Gauge)
         return family
 
+    def _symbol_child(self, spec: MetricSpec, first: str | None, symbol: str) -> Any:
+        """The child of `spec` for (`first`, symbol); `first` is None for a family labelled by symbol only."""
+        key = (spec.name, first, symbol)
+        child = self._children.get(key)
+        if child is not None:
+            return child
+        label = self.symbols(symbol)
+        family = self.families[spec.name]
+        child = family.labels(label) if first is None else family.labels(first, label)
+        if label == symbol != OTHER_SYMBOL:  # never cache a folded symbol: each observation of it counts as folded
+            self._children[key] = child
+        return child
+
     def observe_insert(self, backend: str, symbol: str, ms: float) -> None:
         if self.enabled:
-            self._hist(MANIFEST_INSERT_LATENCY).labels(backend, self.symbols(symbol)).observe(ms)
+            self._symbol_child(MANIFEST_INSERT_LATENCY, backend, symbol).observe(ms)
 
     def observe_lock_wait(self, symbol: str, ms: float) -> None:
         if self.enabled:
-            self._hist(ADVISORY_LOCK_WAIT).labels(self.symbols(symbol)).observe(ms)
+            self._symbol_child(ADVISORY_LOCK_WAIT, None, symbol).observe(ms)
 
     def observe_read(self, backend: str, symbol: str, ms: float) -> None:
         if self.enabled:
-            self._hist(MANIFEST_READ_LATENCY).labels(backend, self.symbols(symbol)).observe(ms)
+            self._symbol_child(MANIFEST_READ_LATENCY, backend, symbol).observe(ms)
 
     def record_lookup(self, symbol: str, *, hit: bool) -> None:
         if not self.enabled:
             return
-        self._counter(HITS if hit else MISSES).labels(self.symbols(symbol)).inc()
+        self._symbol_child(HITS if hit else MISSES, None, symbol).inc()
         with self._ratio_lock:
             if hit:
                 self._hits += 1

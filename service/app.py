@@ -108,6 +108,8 @@ class MetricsEndpoint:
         if not isinstance(service, Service):
             await error_response(503, "the service is starting or stopping")(scope, receive, send)
             return
+        # The pool gauges are refreshed when read, not on every insert: one get_stats() under the pool's own lock.
+        service.store.pool_stats()
         await service.metrics_app(scope, receive, send)
 
 
@@ -124,11 +126,15 @@ def routes() -> list[BaseRoute]:
     ]
 
 
-async def _snapshots(ring: SampleRing, interval_s: float) -> None:
+async def _snapshots(ring: SampleRing, interval_s: float, store: FeatureStore) -> None:
+    def record() -> None:
+        store.pool_stats()  # /performance reads the pool gauges from these snapshots
+        ring.record()
+
     while True:
         await asyncio.sleep(interval_s)
         try:
-            await anyio.to_thread.run_sync(ring.record)
+            await anyio.to_thread.run_sync(record)
         except Exception:
             log.exception("registry snapshot failed")
 
@@ -176,7 +182,7 @@ def create_app(
                 metrics_app=make_asgi_app(registry),
                 started_at=time.monotonic(),
             )
-            snapshots = asyncio.get_running_loop().create_task(_snapshots(ring, settings.snapshot_interval_s))
+            snapshots = asyncio.get_running_loop().create_task(_snapshots(ring, settings.snapshot_interval_s, store))
             try:
                 yield {"service": service}
             finally:

@@ -149,3 +149,32 @@ def test_hit_ratio_is_nan_before_the_first_lookup_so_the_low_ratio_alert_cannot_
     metrics.build(registry)
     value = registry.get_sample_value("featurestore_hit_ratio")
     assert value is not None and math.isnan(value)
+
+
+def test_cached_children_keep_each_backend_and_family_apart_and_fold_every_call_past_the_cap() -> None:
+    registry = CollectorRegistry()
+    instruments = metrics.build(registry, symbol_cap=1)
+    for _ in range(3):  # the second and third calls go through the child cache
+        instruments.observe_insert("postgresql", "AAPL", 1.5)
+        instruments.observe_insert("duckdb", "AAPL", 30.0)
+        instruments.observe_read("postgresql", "AAPL", 0.7)
+        instruments.observe_lock_wait("AAPL", 0.3)
+        instruments.observe_insert("postgresql", "MSFT", 3.0)  # past the cap of 1
+        instruments.observe_lock_wait("MSFT", 0.3)
+        instruments.record_lookup("MSFT", hit=False)
+
+    def count(family: str, **labels: str) -> float | None:
+        return registry.get_sample_value(f"{family}_count", labels)
+
+    assert count("manifest_insert_latency_ms", backend="postgresql", symbol="AAPL") == 3.0
+    assert (
+        registry.get_sample_value("manifest_insert_latency_ms_sum", {"backend": "postgresql", "symbol": "AAPL"}) == 4.5
+    )
+    assert count("manifest_insert_latency_ms", backend="duckdb", symbol="AAPL") == 3.0
+    assert count("manifest_read_latency_ms", backend="postgresql", symbol="AAPL") == 3.0
+    assert count("manifest_read_latency_ms", backend="duckdb", symbol="AAPL") is None
+    assert count("advisory_lock_wait_time_ms", symbol="AAPL") == 3.0
+    assert count("manifest_insert_latency_ms", backend="postgresql", symbol=metrics.OTHER_SYMBOL) == 3.0
+    assert count("manifest_insert_latency_ms", backend="postgresql", symbol="MSFT") is None
+    assert registry.get_sample_value("featurestore_misses_total", {"symbol": metrics.OTHER_SYMBOL}) == 3.0
+    assert registry.get_sample_value("featurestore_symbol_labels_folded_total") == 9.0
