@@ -1,4 +1,5 @@
-"""python -m featurestore.loadtest: drive the real publish path; --compare per-symbol vs global locks (make bench)."""
+"""python -m featurestore.loadtest: drive the real publish path (or a read mix of lookups); --compare per-symbol vs
+global locks (make bench)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,11 @@ DESCRIPTION = """\
 Drive FeatureStore.publish (the real path: Parquet file written atomically outside the lock, then lock + manifest
 insert in one statement) with N workers, each publishing a new key per operation, and report latencies.
 
+--read-fraction F (0 <= F < 1) makes every operation a FeatureStore.get_or_compute instead: with probability F on a
+key the worker published before (a hit: manifest read, Parquet load, sha256 check), else on a new key (a miss:
+lookup, compute a small frame, publish it). A worker's first lookup is a miss. The store records hits, misses and
+manifest read latencies as in production, so a run feeds the hit-ratio panels and SLOs.
+
 On PostgreSQL the run works in a scratch schema (loadtest_<pid>_…, or bench_… for --compare) that it drops afterwards,
 and writes Parquet files to a temporary folder unless --cache-dir is given.
 
@@ -42,19 +48,30 @@ scrape cost at the symbol cap and store.health() latency under load, and prints 
 
 EPILOG = """\
 JSON (--json) of a load run, one object on stdout:
-  backend, lock, workers, processes, symbols, hold_ms, think_ms   the workload (backend: where most inserts went)
+  backend, lock, workers, processes, symbols, hold_ms, think_ms, read_fraction
+                      the workload (backend: where most inserts went)
   duration_s          start barrier to the last worker's end (operations in flight at the deadline complete)
-  operations          completed publishes (warm-up publishes excluded); per_worker_operations sums to it
+  operations          completed publishes (warm-up publishes excluded), or with --read-fraction completed lookups;
+                      per_worker_operations sums to it
   errors              failed publishes; errors_by_kind (lock_timeout, pool_timeout, unavailable, other) and
                       error_examples (one message per kind)
   duplicates          manifest rows sharing a key or a (symbol, version), counted after the run; must be 0
   not_inserted        publishes whose key already existed (each operation uses new params, so 0)
+  inserts             completed inserts: the operations, or with --read-fraction the misses (warm-ups excluded)
+  lookups, hits, misses   get_or_compute calls that returned (hits + misses), and how; 0 without --read-fraction
+  manifest_reads      manifest lookups the store timed (manifest_read_latency_ms observations; a miss reads twice,
+                      before and after taking the key's in-process lock)
   inserts_by_backend  where the inserts went; fallback_inserts counts those that fell back to DuckDB on a
                       PostgreSQL run (PostgreSQL down or out of connections): such a run did not measure PostgreSQL
   throughput_ops_s    operations / duration_s
-  insert_latency_ms   {p50, p95, p99} of the manifest insert, lock wait included (InsertOutcome.latency_ms)
-  lock_wait_ms        {p50, p95, p99} of the advisory-lock wait (InsertOutcome.lock_wait_ms)
-  publish_latency_ms  {p50, p95, p99} of the whole publish (Parquet write + insert), measured by the worker
+  insert_latency_ms   {p50, p95, p99} of the manifest insert, lock wait included (InsertOutcome.latency_ms; with
+                      --read-fraction the store's manifest_insert_latency_ms observation of each miss)
+  lock_wait_ms        {p50, p95, p99} of the advisory-lock wait (InsertOutcome.lock_wait_ms; read mix: the store's
+                      observation, 0 on DuckDB)
+  publish_latency_ms  {p50, p95, p99} of the whole publish (Parquet write + insert), measured by the worker (read
+                      mix: from the end of compute() to the return of get_or_compute, misses only)
+  read_latency_ms     {p50, p95, p99} of the manifest reads the store observed (manifest_read_latency_ms), hits'
+                      and misses' alike; zeros without --read-fraction
 With --compare: {"symbol": <run>, "global": <run>, "ratios": {"throughput": per-symbol/global, "p99": global/per-
 symbol}, "slo": <run>, "single_worker", "instrumentation", "scrape", "health_probe", "targets", "workload", "machine"}.
 Exit status: 0 after a run (targets missed included), 2 on bad arguments, 1 when the run could not be made.
@@ -78,6 +95,13 @@ def _number(text: str, *, positive: bool) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
         raise argparse.ArgumentTypeError(f"must be {'> 0' if positive else '>= 0'}, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _number(text, positive=False)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be < 1, got {text}")
     return value
 
 
@@ -133,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=LockScope.SYMBOL.value,
         help="advisory key: per symbol, or one shared key (the baseline) (default symbol)",
     )
+    add(
+        "--read-fraction",
+        type=_fraction,
+        default=0.0,
+        metavar="F",
+        help="0 <= F < 1: every operation is a get_or_compute, a hit on an earlier key with probability F, else a "
+        "miss that publishes a new key (default 0: publish only; needs --lock symbol and no --hold-ms)",
+    )
     add("--cache-dir", type=Path, help="folder for the Parquet files (default: a temporary folder, removed afterwards)")
     add("--json", action="store_true", help="print one JSON object on stdout instead of the text report")
     add("--compare", action="store_true", help="per-symbol vs global side by side on PostgreSQL (what make bench runs)")
@@ -157,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser.error("--compare needs --backend postgresql: advisory locks are PostgreSQL's")
             if args.symbol is not None or args.lock != LockScope.SYMBOL.value:
                 parser.error("--compare runs both locks over --symbols; drop --symbol and --lock")
+            if args.read_fraction > 0:
+                parser.error("--compare measures the publish path; drop --read-fraction")
             options = CompareOptions(
                 dsn=dsn,
                 workers=_pick(args.workers, 64),
@@ -184,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 hold_ms=_pick(args.hold_ms, 0.0),
                 think_ms=_pick(args.think_ms, 0.0),
                 lock=LockScope(args.lock),
+                read_fraction=args.read_fraction,
             )
             run = partial(_load, config, _stderr if config.duration_s > PROGRESS_AFTER_S else None)
     except ValueError as exc:
@@ -223,8 +258,14 @@ def _dumps(document: dict[str, Any]) -> str:
 
 def _summary(result: LoadResult) -> str:
     data = result.to_json()
-    insert, wait = data["insert_latency_ms"], data["lock_wait_ms"]
+    insert, wait, read = data["insert_latency_ms"], data["lock_wait_ms"], data["read_latency_ms"]
     kind = "processes" if data["processes"] else "threads"
+    lookups = [
+        f"lookups {data['lookups']}  hits {data['hits']}  misses {data['misses']}  inserts {data['inserts']}  "
+        f"(read fraction {data['read_fraction']:g})",
+        f"manifest read ms    p50 {read['p50']:.3f}  p95 {read['p95']:.3f}  p99 {read['p99']:.3f}  "
+        f"({data['manifest_reads']} reads)",
+    ]
     return "\n".join(
         [
             f"{data['backend']}, {data['lock']} lock, {data['workers']} worker {kind}, {data['symbols']} symbols, "
@@ -234,6 +275,7 @@ def _summary(result: LoadResult) -> str:
             f"throughput {data['throughput_ops_s']:.1f} ops/s",
             f"insert latency ms   p50 {insert['p50']:.3f}  p95 {insert['p95']:.3f}  p99 {insert['p99']:.3f}",
             f"lock wait ms        p50 {wait['p50']:.3f}  p95 {wait['p95']:.3f}  p99 {wait['p99']:.3f}",
+            *(lookups if data["read_fraction"] > 0 else []),
         ]
     )
 

@@ -31,6 +31,8 @@ class LoadConfig:
     hold_ms: float = 0.0  # extra work held inside the lock
     think_ms: float = 0.0  # compute time between two inserts, randomised around the value
     lock: LockScope = LockScope.SYMBOL
+    # > 0: every operation is a get_or_compute, a hit on a key the worker published before with this probability
+    read_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -47,6 +49,14 @@ class LoadConfig:
         _require(self.duration_s, "duration_s", positive=True)
         _require(self.hold_ms, "hold_ms", positive=False)
         _require(self.think_ms, "think_ms", positive=False)
+        _require(self.read_fraction, "read_fraction", positive=False)
+        if self.read_fraction >= 1:
+            raise ValueError(f"read_fraction must be < 1, got {self.read_fraction!r}")
+        if self.read_fraction > 0 and (self.lock is not LockScope.SYMBOL or self.hold_ms > 0):
+            raise ValueError(
+                "read_fraction > 0 runs get_or_compute, which publishes under the per-symbol lock with no hold: "
+                "drop lock and hold_ms"
+            )
         if self.symbol is not None:
             validate_name(self.symbol, "symbol")
         if self.processes and self.backend == BACKEND_DUCKDB and self.workers > 1:

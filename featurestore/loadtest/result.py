@@ -40,7 +40,11 @@ class Percentiles:
 
 @dataclass
 class Samples:
-    """Per-operation observations of one worker (or merged over many)."""
+    """Per-operation observations of one worker (or merged over many).
+
+    A read-mix run adds its lookups: `hits`, `misses` and every manifest read the store observed (`read_ms`); its
+    inserts are those of its misses.
+    """
 
     insert_ms: list[float] = field(default_factory=list)
     lock_wait_ms: list[float] = field(default_factory=list)
@@ -49,10 +53,22 @@ class Samples:
     error_examples: dict[str, str] = field(default_factory=dict)
     backends: Counter[str] = field(default_factory=Counter)
     not_inserted: int = 0
+    hits: int = 0
+    misses: int = 0
+    read_ms: list[float] = field(default_factory=list)
+
+    @property
+    def lookups(self) -> int:
+        return self.hits + self.misses
+
+    @property
+    def inserts(self) -> int:
+        return len(self.insert_ms)
 
     @property
     def operations(self) -> int:
-        return len(self.insert_ms)
+        """Completed lookups in a read-mix run, else completed publishes (a read mix inserts only on its misses)."""
+        return self.lookups or self.inserts
 
     def add_error(self, kind: str, message: str) -> None:
         self.errors[kind] += 1
@@ -67,14 +83,17 @@ class Samples:
             self.error_examples.setdefault(kind, message)
         self.backends.update(other.backends)
         self.not_inserted += other.not_inserted
+        self.hits += other.hits
+        self.misses += other.misses
+        self.read_ms.extend(other.read_ms)
 
 
 @dataclass(frozen=True)
 class LoadResult:
     """One load run (or several slices of the same workload merged): counts, timings and the config that made them.
 
-    `operations` counts completed publishes; `duration_s` runs from the start barrier to the last worker's end, so
-    `throughput_ops_s` includes the operations still in flight at the deadline.
+    `operations` counts completed publishes (completed lookups in a read-mix run); `duration_s` runs from the start
+    barrier to the last worker's end, so `throughput_ops_s` includes the operations still in flight at the deadline.
     """
 
     config: LoadConfig
@@ -113,6 +132,10 @@ class LoadResult:
         return Percentiles.of(self.samples.publish_ms)
 
     @property
+    def read_latency_ms(self) -> Percentiles:
+        return Percentiles.of(self.samples.read_ms)
+
+    @property
     def fallback_inserts(self) -> int:
         """Inserts that went to another backend than the configured one (PostgreSQL down or out of connections)."""
         return sum(count for backend, count in self.samples.backends.items() if backend != self.config.backend)
@@ -134,6 +157,7 @@ class LoadResult:
             "symbols": len(config.symbol_names()),
             "hold_ms": config.hold_ms,
             "think_ms": config.think_ms,
+            "read_fraction": config.read_fraction,
             "duration_s": round(self.duration_s, 3),
             "operations": self.operations,
             "errors": self.errors,
@@ -141,12 +165,18 @@ class LoadResult:
             "error_examples": dict(sorted(self.samples.error_examples.items())),
             "duplicates": self.duplicates,
             "not_inserted": self.samples.not_inserted,
+            "inserts": self.samples.inserts,
+            "lookups": self.samples.lookups,
+            "hits": self.samples.hits,
+            "misses": self.samples.misses,
+            "manifest_reads": len(self.samples.read_ms),
             "inserts_by_backend": dict(sorted(self.samples.backends.items())),
             "fallback_inserts": self.fallback_inserts,
             "throughput_ops_s": round(self.throughput_ops_s, 2),
             "insert_latency_ms": self.insert_latency_ms.to_json(),
             "lock_wait_ms": self.lock_wait_ms.to_json(),
             "publish_latency_ms": self.publish_latency_ms.to_json(),
+            "read_latency_ms": self.read_latency_ms.to_json(),
             "client_cpu_ms_per_op": round(self.client_cpu_ms_per_op, 3),
             "per_worker_operations": list(self.per_worker_operations),
         }

@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -21,7 +21,7 @@ import psycopg
 from featurestore import metrics
 from featurestore.loadtest.config import LoadConfig
 from featurestore.loadtest.result import LoadResult, Samples
-from featurestore.loadtest.worker import SampleQueue, Waitable, WorkerLog, open_store, publish_loop, warm_up
+from featurestore.loadtest.worker import SampleQueue, Waitable, WorkerLog, open_store, run_loop, tapped, warm_up
 from featurestore.metrics import BACKEND_POSTGRESQL, Instruments
 from featurestore.store import FeatureStore
 
@@ -149,69 +149,80 @@ def _run_threads(
         instruments = instruments if instruments is not None else metrics.build()
         store = open_store(config, cache_dir, pool_size=config.workers, instruments=instruments)
     try:
-        # The workers watch their own event, so a stop never reaches back into the caller's.
-        halt = threading.Event()
-        logs = [WorkerLog(worker) for worker in range(config.workers)]
-        ends = [0.0] * config.workers
-        failures: list[BaseException] = []
-        barrier = threading.Barrier(config.workers + 1)
-
-        def work(worker: int) -> None:
-            assert store is not None
-            try:
-                warm_up(store, config, run_id, worker)
-                try:
-                    barrier.wait(STARTUP_TIMEOUT_S)
-                except threading.BrokenBarrierError:
-                    return
-                end = time.monotonic() + config.duration_s
-                publish_loop(store, config, run_id, worker, end, halt, logs[worker])
-            except BaseException as exc:
-                failures.append(exc)
-                barrier.abort()
-            finally:
-                ends[worker] = time.monotonic()
-
-        threads = [
-            threading.Thread(target=work, args=(worker,), name=f"loadtest-{worker}", daemon=True)
-            for worker in range(config.workers)
-        ]
-        for thread in threads:
-            thread.start()
-        try:
-            barrier.wait(STARTUP_TIMEOUT_S)
-        except threading.BrokenBarrierError:
-            halt.set()
-            for thread in threads:
-                thread.join(10)
-            reason = repr(failures[0]) if failures else "the start barrier timed out"
-            raise RuntimeError(f"load workers did not start: {reason}") from None
-        started, cpu = time.monotonic(), time.process_time()
-        tick = _Ticker(progress, config, started)
-        hard_stop = started + config.duration_s + FINISH_GRACE_S
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.2)
-                tick(sum(log.samples.operations for log in logs), sum(sum(log.samples.errors.values()) for log in logs))
-                if stop.is_set() or time.monotonic() > hard_stop:
-                    halt.set()
-        cpu = time.process_time() - cpu
-        if failures:
-            raise RuntimeError(f"a load worker failed: {failures[0]!r}") from failures[0]
-        samples = Samples()
-        for log in logs:
-            samples.extend(log.samples)
-        return LoadResult(
-            config=config,
-            samples=samples,
-            duration_s=max(ends) - started,
-            per_worker_operations=tuple(log.samples.operations for log in logs),
-            duplicates=_count_duplicates(store),
-            client_cpu_s=cpu,
-        )
+        with _tap_for(config, store):
+            return _run_thread_workers(config, run_id, store, progress, stop)
     finally:
         if owned:
             store.close()
+
+
+def _tap_for(config: LoadConfig, store: FeatureStore) -> AbstractContextManager[object]:
+    """The read mix reads what each lookup did off the store's recordings; publishing needs no tap."""
+    return tapped(store) if config.read_fraction > 0 else nullcontext()
+
+
+def _run_thread_workers(
+    config: LoadConfig, run_id: str, store: FeatureStore, progress: Progress | None, stop: threading.Event
+) -> LoadResult:
+    # The workers watch their own event, so a stop never reaches back into the caller's.
+    halt = threading.Event()
+    logs = [WorkerLog(worker) for worker in range(config.workers)]
+    ends = [0.0] * config.workers
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(config.workers + 1)
+
+    def work(worker: int) -> None:
+        try:
+            warm_up(store, config, run_id, worker)
+            try:
+                barrier.wait(STARTUP_TIMEOUT_S)
+            except threading.BrokenBarrierError:
+                return
+            end = time.monotonic() + config.duration_s
+            run_loop(store, config, run_id, worker, end, halt, logs[worker])
+        except BaseException as exc:
+            failures.append(exc)
+            barrier.abort()
+        finally:
+            ends[worker] = time.monotonic()
+
+    threads = [
+        threading.Thread(target=work, args=(worker,), name=f"loadtest-{worker}", daemon=True)
+        for worker in range(config.workers)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        barrier.wait(STARTUP_TIMEOUT_S)
+    except threading.BrokenBarrierError:
+        halt.set()
+        for thread in threads:
+            thread.join(10)
+        reason = repr(failures[0]) if failures else "the start barrier timed out"
+        raise RuntimeError(f"load workers did not start: {reason}") from None
+    started, cpu = time.monotonic(), time.process_time()
+    tick = _Ticker(progress, config, started)
+    hard_stop = started + config.duration_s + FINISH_GRACE_S
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)
+            tick(sum(log.samples.operations for log in logs), sum(sum(log.samples.errors.values()) for log in logs))
+            if stop.is_set() or time.monotonic() > hard_stop:
+                halt.set()
+    cpu = time.process_time() - cpu
+    if failures:
+        raise RuntimeError(f"a load worker failed: {failures[0]!r}") from failures[0]
+    samples = Samples()
+    for log in logs:
+        samples.extend(log.samples)
+    return LoadResult(
+        config=config,
+        samples=samples,
+        duration_s=max(ends) - started,
+        per_worker_operations=tuple(log.samples.operations for log in logs),
+        duplicates=_count_duplicates(store),
+        client_cpu_s=cpu,
+    )
 
 
 def _process_main(
@@ -237,7 +248,8 @@ def _process_main(
             return
         log = WorkerLog(worker, queue)
         cpu = time.process_time()
-        publish_loop(store, config, run_id, worker, time.monotonic() + config.duration_s, halt, log)
+        with _tap_for(config, store):
+            run_loop(store, config, run_id, worker, time.monotonic() + config.duration_s, halt, log)
         log.flush()
         queue.put(("done", worker, log.samples.operations, time.monotonic(), time.process_time() - cpu))
     except BaseException as exc:
@@ -280,8 +292,9 @@ class _Collector:
     def handle(self, message: tuple[Any, ...]) -> None:
         kind, worker = message[0], message[1]
         if kind == "batch":
-            _, _, ok, errors, not_inserted = message
+            _, _, ok, errors, not_inserted, lookups = message
             self._record(worker, ok, errors, not_inserted)
+            self._record_lookups(worker, lookups)
         elif kind == "ready":
             self.ready.add(worker)
         elif kind == "done":
@@ -298,7 +311,8 @@ class _Collector:
         not_inserted: int,
     ) -> None:
         samples, instruments = self.samples, self.instruments
-        self.per_worker[worker] += len(ok)
+        if self.config.read_fraction == 0:
+            self.per_worker[worker] += len(ok)
         samples.not_inserted += not_inserted
         for symbol, backend, insert_ms, lock_wait_ms, publish_ms in ok:
             samples.insert_ms.append(insert_ms)
@@ -307,11 +321,27 @@ class _Collector:
             samples.backends[backend] += 1
             if instruments is not None:
                 instruments.observe_insert(backend, symbol, insert_ms)
-                instruments.observe_lock_wait(symbol, lock_wait_ms)
+                if backend == BACKEND_POSTGRESQL:  # as the store does: DuckDB inserts take no advisory lock
+                    instruments.observe_lock_wait(symbol, lock_wait_ms)
         for _symbol, kind, message in errors:
             samples.add_error(kind, message)
             if instruments is not None:
                 instruments.count_insert_error(self.config.backend, kind)
+
+    def _record_lookups(self, worker: int, lookups: list[tuple[str, bool, list[tuple[str, float]]]]) -> None:
+        samples, instruments = self.samples, self.instruments
+        if self.config.read_fraction > 0:
+            self.per_worker[worker] += len(lookups)
+        for symbol, hit, reads in lookups:
+            if hit:
+                samples.hits += 1
+            else:
+                samples.misses += 1
+            samples.read_ms.extend(ms for _backend, ms in reads)
+            if instruments is not None:
+                for backend, ms in reads:
+                    instruments.observe_read(backend, symbol, ms)
+                instruments.record_lookup(symbol, hit=hit)
 
 
 def _start_method() -> str:

@@ -1,10 +1,20 @@
-"""One load worker: think, publish a new key through the real store, log what happened (threads and processes)."""
+"""One load worker: think, then publish a new key through the real store, or (read mix) look a key up with
+get_or_compute, a hit on a key it published before or a miss on a new one; log what happened (threads and processes).
+
+A lookup does not hand back what it measured, so the worker reads it off the store's own recordings: a
+TappedInstruments forwards every recording to the store's instruments and copies those made by the calling thread
+inside `observe()`.
+"""
 
 from __future__ import annotations
 
 import random
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from queue import Full
 from time import perf_counter
@@ -72,6 +82,79 @@ def open_store(
 
 
 @dataclass
+class Observed:
+    """What the store recorded in one thread during one lookup: manifest reads and the miss's insert."""
+
+    reads: list[tuple[str, float]] = field(default_factory=list)  # (backend, ms)
+    inserts: list[tuple[str, float]] = field(default_factory=list)  # (backend, ms)
+    lock_waits: list[float] = field(default_factory=list)
+    insert_errors: list[str] = field(default_factory=list)
+
+
+class TappedInstruments(Instruments):
+    """Instruments that forward every recording to `inner` and copy reads and inserts to the thread's `observe()`."""
+
+    def __init__(self, inner: Instruments) -> None:
+        super().__init__(inner.registry, inner.families, inner.symbols, inner.enabled)
+        self.inner = inner
+        self._local = threading.local()
+
+    @contextmanager
+    def observe(self) -> Iterator[Observed]:
+        observed = Observed()
+        self._local.observed = observed
+        try:
+            yield observed
+        finally:
+            self._local.observed = None
+
+    def _observed(self) -> Observed | None:
+        observed: Observed | None = getattr(self._local, "observed", None)
+        return observed
+
+    def observe_read(self, backend: str, symbol: str, ms: float) -> None:
+        self.inner.observe_read(backend, symbol, ms)
+        if (observed := self._observed()) is not None:
+            observed.reads.append((backend, ms))
+
+    def observe_insert(self, backend: str, symbol: str, ms: float) -> None:
+        self.inner.observe_insert(backend, symbol, ms)
+        if (observed := self._observed()) is not None:
+            observed.inserts.append((backend, ms))
+
+    def observe_lock_wait(self, symbol: str, ms: float) -> None:
+        self.inner.observe_lock_wait(symbol, ms)
+        if (observed := self._observed()) is not None:
+            observed.lock_waits.append(ms)
+
+    def count_insert_error(self, backend: str, error: str) -> None:
+        self.inner.count_insert_error(backend, error)
+        if (observed := self._observed()) is not None:
+            observed.insert_errors.append(error)
+
+    def record_lookup(self, symbol: str, *, hit: bool) -> None:
+        self.inner.record_lookup(symbol, hit=hit)  # the hit ratio is kept by the inner instruments
+
+
+@contextmanager
+def tapped(store: FeatureStore) -> Iterator[TappedInstruments]:
+    """The store records through a TappedInstruments until the block ends (the same registry throughout).
+
+    Enter it once per store and run, around all the workers that use the store.
+    """
+    original = store.instruments
+    if isinstance(original, TappedInstruments):
+        yield original
+        return
+    tap = TappedInstruments(original)
+    store.instruments = tap
+    try:
+        yield tap
+    finally:
+        store.instruments = original
+
+
+@dataclass
 class WorkerLog:
     """A worker's observations; with a queue it also sends them to the parent in batches (process mode)."""
 
@@ -81,18 +164,44 @@ class WorkerLog:
     pending_ok: list[tuple[str, str, float, float, float]] = field(default_factory=list)
     pending_errors: list[tuple[str, str, str]] = field(default_factory=list)
     pending_not_inserted: int = 0
+    pending_lookups: list[tuple[str, bool, list[tuple[str, float]]]] = field(default_factory=list)
     last_flush: float = field(default_factory=time.monotonic)
 
     def ok(self, symbol: str, outcome: InsertOutcome, publish_ms: float) -> None:
-        self.samples.insert_ms.append(outcome.latency_ms)
-        self.samples.lock_wait_ms.append(outcome.lock_wait_ms)
+        self._insert(symbol, outcome.backend, outcome.latency_ms, outcome.lock_wait_ms, publish_ms, outcome.inserted)
+
+    def _insert(
+        self, symbol: str, backend: str, insert_ms: float, lock_wait_ms: float, publish_ms: float, inserted: bool
+    ) -> None:
+        self.samples.insert_ms.append(insert_ms)
+        self.samples.lock_wait_ms.append(lock_wait_ms)
         self.samples.publish_ms.append(publish_ms)
-        self.samples.backends[outcome.backend] += 1
-        if not outcome.inserted:
+        self.samples.backends[backend] += 1
+        if not inserted:
             self.samples.not_inserted += 1
         if self.queue is not None:
-            self.pending_ok.append((symbol, outcome.backend, outcome.latency_ms, outcome.lock_wait_ms, publish_ms))
-            self.pending_not_inserted += 0 if outcome.inserted else 1
+            self.pending_ok.append((symbol, backend, insert_ms, lock_wait_ms, publish_ms))
+            self.pending_not_inserted += 0 if inserted else 1
+
+    def lookup(self, symbol: str, *, hit: bool, observed: Observed, publish_ms: float) -> None:
+        """A completed get_or_compute; a miss also logs its insert unless the store failed to publish it."""
+        samples = self.samples
+        if hit:
+            samples.hits += 1
+        else:
+            samples.misses += 1
+        samples.read_ms.extend(ms for _backend, ms in observed.reads)
+        if self.queue is not None:
+            self.pending_lookups.append((symbol, hit, observed.reads))
+        if observed.insert_errors:
+            # get_or_compute returns the computed frame when its publish fails; the store logged why.
+            kind = observed.insert_errors[-1]
+            self.error(symbol, kind, f"get_or_compute computed the frame but could not publish it ({kind})")
+        elif not hit and observed.inserts:
+            backend, insert_ms = observed.inserts[-1]
+            # The store observes a lock wait on PostgreSQL only; elsewhere the insert waited for none.
+            lock_wait_ms = observed.lock_waits[-1] if observed.lock_waits else 0.0
+            self._insert(symbol, backend, insert_ms, lock_wait_ms, publish_ms, True)
 
     def error(self, symbol: str, kind: str, message: str) -> None:
         self.samples.add_error(kind, message)
@@ -106,13 +215,17 @@ class WorkerLog:
     def flush(self) -> None:
         if self.queue is None:
             return
-        if self.pending_ok or self.pending_errors or self.pending_not_inserted:
-            batch = ("batch", self.worker, self.pending_ok, self.pending_errors, self.pending_not_inserted)
+        if self.pending_ok or self.pending_errors or self.pending_not_inserted or self.pending_lookups:
+            batch = (
+                "batch", self.worker, self.pending_ok, self.pending_errors, self.pending_not_inserted,
+                self.pending_lookups,
+            )  # fmt: skip
             try:
                 self.queue.put(batch, timeout=30)
             except Full:
                 return  # the parent stopped listening; keep the batch for the next try
             self.pending_ok, self.pending_errors, self.pending_not_inserted = [], [], 0
+            self.pending_lookups = []
         self.last_flush = time.monotonic()
 
 
@@ -155,3 +268,61 @@ def publish_loop(
         else:
             log.ok(symbol, outcome, (perf_counter() - started) * 1000.0)
         log.maybe_flush()
+
+
+def lookup_loop(
+    store: FeatureStore, config: LoadConfig, run_id: str, worker: int, end: float, stop: Waitable, log: WorkerLog
+) -> None:
+    """The read mix: get_or_compute until `end` or `stop`, with probability `config.read_fraction` on a key this worker
+    published before (a hit), else on a new key (a miss; always the first). The store must be `tapped()`."""
+    rng = random.Random(f"{run_id}/{worker}")
+    table = frame(worker)
+    symbols = config.symbol_names()
+    published: list[tuple[str, dict[str, Any]]] = []
+    sequence = 0
+    tap = store.instruments
+    if not isinstance(tap, TappedInstruments):
+        raise RuntimeError("the read mix needs a store that records through TappedInstruments (see tapped())")
+    while not stop.is_set():
+        if config.think_ms > 0:
+            pause = rng.uniform(0.5, 1.5) * config.think_ms / 1000.0
+            if time.monotonic() + pause >= end:
+                break
+            if stop.wait(pause):
+                break
+        if time.monotonic() >= end:
+            break
+        new = not published or rng.random() >= config.read_fraction
+        if new:
+            symbol, params = rng.choice(symbols), {"run": run_id, "worker": worker, "seq": sequence}
+            sequence += 1
+        else:
+            symbol, params = rng.choice(published)
+        computed: list[float] = []
+        try:
+            with tap.observe() as observed:
+                store.get_or_compute(symbol, FEATURE, params, partial(_compute, table, computed))
+        except Exception as exc:  # every failure is counted by kind, with one example message
+            log.error(symbol, error_kind(exc), f"{type(exc).__name__}: {exc}")
+            stop.wait(ERROR_PAUSE_S)
+        else:
+            # A miss's publish time runs from the end of compute() to the return of get_or_compute.
+            publish_ms = (perf_counter() - computed[0]) * 1000.0 if computed else 0.0
+            log.lookup(symbol, hit=not computed, observed=observed, publish_ms=publish_ms)
+            if new and computed and not observed.insert_errors:
+                published.append((symbol, params))
+        log.maybe_flush()
+
+
+def _compute(table: pa.Table, computed: list[float]) -> pa.Table:
+    """The miss's compute(): the worker's small frame, noting when it was handed over."""
+    computed.append(perf_counter())
+    return table
+
+
+def run_loop(
+    store: FeatureStore, config: LoadConfig, run_id: str, worker: int, end: float, stop: Waitable, log: WorkerLog
+) -> None:
+    """The publish loop, or the read mix when `config.read_fraction` > 0."""
+    loop = lookup_loop if config.read_fraction > 0 else publish_loop
+    loop(store, config, run_id, worker, end, stop, log)

@@ -29,6 +29,9 @@ RUN_FIELDS = {
 }  # fmt: skip
 
 
+READ_FIELDS = {"read_fraction", "lookups", "hits", "misses", "inserts", "manifest_reads", "read_latency_ms"}
+
+
 def assert_consistent(result: LoadResult) -> None:
     """What every healthy run satisfies, whatever the machine's speed."""
     assert result.operations > 0
@@ -154,6 +157,97 @@ def test_a_given_store_records_the_run_in_its_instruments_in_both_modes(
         assert histogram_count(instruments.registry, name) == recorded + processes.operations
 
 
+def counter_total(registry: CollectorRegistry, name: str) -> float:
+    """A counter's `…_total` samples summed over all label sets."""
+    return sum(sample.value for family in registry.collect() for sample in family.samples if sample.name == name)
+
+
+def assert_read_mix(result: LoadResult, registry: CollectorRegistry, rows: int) -> None:
+    """A read-mix run: every operation a lookup, every miss one insert and one row, the registry agreeing."""
+    assert_consistent(result)
+    samples = result.samples
+    assert samples.hits + samples.misses == samples.lookups == result.operations
+    assert samples.misses == samples.inserts == rows - result.config.workers  # one warm-up publish per worker
+    assert samples.hits > 0
+    assert samples.misses >= result.config.workers  # a worker's first lookup is a miss
+    assert counter_total(registry, metrics.HITS.name) == samples.hits
+    assert counter_total(registry, metrics.MISSES.name) == samples.misses
+    # The store times each manifest read; the result pools exactly those observations.
+    assert histogram_count(registry, metrics.MANIFEST_READ_LATENCY.name) == len(samples.read_ms) >= samples.lookups
+    assert 0 <= result.read_latency_ms.p50 <= result.read_latency_ms.p95 <= result.read_latency_ms.p99
+    assert result.read_latency_ms.p99 > 0
+    document = result.to_json()
+    assert (document["lookups"], document["hits"], document["misses"]) == (
+        samples.lookups,
+        samples.hits,
+        samples.misses,
+    )
+    assert document["inserts"] == samples.misses
+    assert set(document["read_latency_ms"]) == {"p50", "p95", "p99"}
+
+
+def test_a_read_mix_on_duckdb_threads_hits_earlier_keys_and_inserts_only_its_misses(
+    tmp_path: Path, instruments: Any
+) -> None:
+    config = LoadConfig(cache_dir=tmp_path, workers=3, duration_s=1.0, symbols=2, read_fraction=0.8)
+    result = run_load(config, instruments=instruments)
+    with FeatureStore.open(None, tmp_path) as store:
+        rows = sum(1 for entry in store.entries() if entry.feature == FEATURE)
+    assert_read_mix(result, instruments.registry, rows)
+    assert histogram_count(instruments.registry, metrics.MANIFEST_INSERT_LATENCY.name) == rows  # warm-ups included
+
+
+@pytest.mark.postgres
+def test_a_read_mix_in_postgresql_processes_streams_hits_misses_and_reads_to_the_parent(
+    pg_schema_dsn: str, instruments: Any
+) -> None:
+    config = LoadConfig(
+        backend="postgresql", dsn=pg_schema_dsn, workers=3, processes=True, duration_s=1.0, symbols=2, read_fraction=0.8
+    )
+    result = run_load(config, instruments=instruments)
+    assert result.backend == "postgresql"
+    assert_read_mix(result, instruments.registry, manifest_rows(pg_schema_dsn))
+    # Warm-ups are the workers' own; the parent replays the measured inserts, each with its lock wait.
+    assert histogram_count(instruments.registry, metrics.MANIFEST_INSERT_LATENCY.name) == result.samples.misses
+    assert histogram_count(instruments.registry, metrics.ADVISORY_LOCK_WAIT.name) == result.samples.misses
+
+
+@pytest.mark.postgres
+def test_a_read_mix_through_a_given_store_is_recorded_by_it_and_leaves_its_instruments_as_they_were(
+    pg_schema_dsn: str, tmp_path: Path, instruments: Any
+) -> None:
+    with FeatureStore.open(pg_schema_dsn, tmp_path, instruments=instruments) as store:
+        config = LoadConfig(backend="postgresql", dsn=pg_schema_dsn, workers=2, duration_s=1.0, read_fraction=0.8)
+        result = run_load(config, store=store)
+        assert store.instruments is instruments
+    assert_read_mix(result, instruments.registry, manifest_rows(pg_schema_dsn))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"read_fraction": 1.0}, "read_fraction must be < 1"),
+        ({"read_fraction": -0.1}, "read_fraction must be >= 0"),
+        ({"read_fraction": True}, "read_fraction must be a finite number"),
+        ({"read_fraction": 0.5, "lock": "global"}, "drop lock and hold_ms"),
+        ({"read_fraction": 0.5, "hold_ms": 1}, "drop lock and hold_ms"),
+    ],
+    ids=lambda value: str(value),
+)
+def test_a_read_fraction_out_of_range_or_with_a_lock_option_is_refused(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        LoadConfig(**changes)
+
+
+def test_without_a_read_fraction_a_run_publishes_only_and_reports_no_lookups(tmp_path: Path, instruments: Any) -> None:
+    result = run_load(LoadConfig(cache_dir=tmp_path, workers=2, duration_s=0.3), instruments=instruments)
+    assert_consistent(result)
+    document = result.to_json()
+    assert (document["read_fraction"], document["lookups"], document["hits"], document["misses"]) == (0.0, 0, 0, 0)
+    assert document["inserts"] == document["operations"]
+    assert histogram_count(instruments.registry, metrics.MANIFEST_READ_LATENCY.name) == 0
+
+
 def test_setting_stop_ends_a_run_before_its_duration(tmp_path: Path) -> None:
     stop = threading.Event()
     timer = threading.Timer(0.3, stop.set)
@@ -164,6 +258,16 @@ def test_setting_stop_ends_a_run_before_its_duration(tmp_path: Path) -> None:
         timer.cancel()
     assert result.duration_s < 60.0
     assert result.operations == sum(result.per_worker_operations)
+
+
+def test_the_cli_runs_a_read_mix_and_reports_its_lookups(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    argv = ["--json", "--duration", "0.5", "--workers", "2", "--read-fraction", "0.5", "--cache-dir", str(tmp_path)]
+    assert main(argv) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert RUN_FIELDS | READ_FIELDS <= document.keys()
+    assert document["read_fraction"] == 0.5
+    assert document["hits"] + document["misses"] == document["lookups"] == document["operations"] > 0
+    assert document["inserts"] == document["misses"]
 
 
 def test_the_cli_prints_one_json_object_on_stdout(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -191,6 +295,10 @@ def test_the_cli_prints_one_json_object_on_stdout(capsys: pytest.CaptureFixture[
         (["--symbol", "../x"], "symbol"),
         (["--processes", "--workers", "2"], "needs PostgreSQL|one writer process"),
         (["--compare", "--backend", "duckdb"], "--compare needs --backend postgresql"),
+        (["--read-fraction", "1"], "must be < 1"),
+        (["--read-fraction", "-0.5"], "must be >= 0"),
+        (["--read-fraction", "0.5", "--hold-ms", "2"], "drop lock and hold_ms"),
+        (["--compare", "--read-fraction", "0.5"], "drop --read-fraction"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else value,
 )
@@ -208,9 +316,9 @@ def test_the_help_explains_every_flag_and_the_json_fields(capsys: pytest.Capture
         main(["--help"])
     text = capsys.readouterr().out
     for flag in ("--backend", "--dsn", "--workers", "--processes", "--duration", "--symbols", "--symbol", "--hold-ms",
-                 "--think-ms", "--lock", "--json", "--compare"):  # fmt: skip
+                 "--think-ms", "--lock", "--read-fraction", "--json", "--compare"):  # fmt: skip
         assert flag in text
-    for field in RUN_FIELDS:
+    for field in RUN_FIELDS | READ_FIELDS:
         assert field in text
 
 
