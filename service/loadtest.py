@@ -1,5 +1,11 @@
 """POST/GET /api/v1/monitoring/test/load: run the load generator against the app's own store, one run at a time.
 
+Body (every field optional): {"workers": 20, "duration_seconds": 30, "symbol": "TEST_CONTENTION", "hold_ms": 0,
+"think_ms": 0, "read_fraction": 0.0, "wait": true}. With read_fraction 0 (the guide's body) every operation publishes a
+new key; with 0 < read_fraction <= 0.99 every operation is a get_or_compute lookup, a hit on a key the worker published
+before with that probability, else a miss that publishes a new one, so the run also drives the hit, miss, hit-ratio and
+manifest-read-latency metrics (a read mix takes no hold_ms).
+
 The run uses thread mode with the app's store, so the app's registry records it live and Prometheus sees it. Access:
 with SERVICE_ADMIN_TOKEN set, `Authorization: Bearer <token>` (missing 401, wrong 403, compared in constant time);
 without it, loopback clients only (403). Input is strict (no coercion, unknown fields refused) and bounded (422).
@@ -45,6 +51,7 @@ class LoadRequest(BaseModel):
     symbol: str = "TEST_CONTENTION"
     hold_ms: float = Field(default=0.0, ge=0, le=1000)
     think_ms: float = Field(default=0.0, ge=0, le=10000)
+    read_fraction: float = Field(default=0.0, ge=0, le=0.99)
     wait: bool = True
 
     @field_validator("workers")
@@ -61,6 +68,13 @@ class LoadRequest(BaseModel):
         limit = float((info.context or {}).get("max_duration_s", 300.0))
         if not 1 <= value <= limit:
             raise ValueError(f"must be from 1 to {limit:g} seconds")
+        return value
+
+    @field_validator("read_fraction")
+    @classmethod
+    def _read_fraction(cls, value: float, info: ValidationInfo) -> float:
+        if value > 0 and info.data.get("hold_ms", 0.0) > 0:
+            raise ValueError("a read mix publishes through get_or_compute, which holds nothing: set hold_ms to 0")
         return value
 
     @field_validator("symbol")
@@ -118,6 +132,7 @@ class LoadRunner:
             symbol=request.symbol,
             hold_ms=request.hold_ms,
             think_ms=request.think_ms,
+            read_fraction=request.read_fraction,
         )
 
     def start(self, request: LoadRequest) -> tuple[LoadRun, asyncio.Task[None]]:

@@ -41,6 +41,7 @@ load_fields = st.fixed_dictionaries(
         "symbol": json_values | st.text(max_size=80) | st.sampled_from(["..", "../x", "a/b", "a\x00b", "X" * 10_000]),
         "hold_ms": json_values,
         "think_ms": json_values,
+        "read_fraction": json_values | st.floats(min_value=-1, max_value=2),
         "wait": json_values,
     },
 )

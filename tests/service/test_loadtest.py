@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import service.loadtest
-from featurestore.metrics import MANIFEST_INSERT_LATENCY
+from featurestore.metrics import HITS, MANIFEST_INSERT_LATENCY, MANIFEST_READ_LATENCY, MISSES
 from featurestore.settings import FeatureStoreSettings
 from service.app import create_app
 from tests.service.conftest import API, service_of, service_settings
@@ -20,14 +20,14 @@ LOAD = f"{API}/test/load"
 SHORT = {"workers": 2, "duration_seconds": 1, "think_ms": 20}
 
 
-def inserts_recorded(client: TestClient) -> float:
+def recorded(client: TestClient, sample_name: str) -> float:
+    """The app's registry: one sample name summed over all label sets."""
     registry = service_of(client).instruments.registry
-    return sum(
-        sample.value
-        for family in registry.collect()
-        for sample in family.samples
-        if sample.name == f"{MANIFEST_INSERT_LATENCY.name}_count"
-    )
+    return sum(sample.value for family in registry.collect() for sample in family.samples if sample.name == sample_name)
+
+
+def inserts_recorded(client: TestClient) -> float:
+    return recorded(client, f"{MANIFEST_INSERT_LATENCY.name}_count")
 
 
 def test_a_load_run_returns_the_generators_result_and_is_recorded_live(client: TestClient) -> None:
@@ -44,6 +44,30 @@ def test_a_load_run_returns_the_generators_result_and_is_recorded_live(client: T
     assert result["duplicates"] == 0
     assert inserts_recorded(client) >= result["operations"]
     assert client.get(LOAD).json()["id"] == body["id"]
+
+
+def test_a_run_with_a_read_fraction_looks_keys_up_and_feeds_the_hit_and_read_metrics(client: TestClient) -> None:
+    response = client.post(LOAD, json={**SHORT, "think_ms": 5, "read_fraction": 0.8})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["request"]["read_fraction"] == 0.8
+    result = body["result"]
+    assert result["read_fraction"] == 0.8
+    assert result["errors"] == 0
+    assert result["duplicates"] == 0
+    assert result["hits"] + result["misses"] == result["lookups"] == result["operations"] > 0
+    assert result["hits"] > 0
+    assert result["inserts"] == result["misses"] >= result["workers"]  # a worker's first lookup is a miss
+    # The app's store recorded every lookup and manifest read of the run live, nothing else looked anything up.
+    assert recorded(client, HITS.name) == result["hits"]
+    assert recorded(client, MISSES.name) == result["misses"]
+    assert recorded(client, f"{MANIFEST_READ_LATENCY.name}_count") == result["manifest_reads"] >= result["lookups"]
+
+
+def test_the_read_fraction_reaches_the_load_generator(duckdb_client: TestClient, instant_runs: list[Any]) -> None:
+    assert duckdb_client.post(LOAD, json={**SHORT, "read_fraction": 0.25}).status_code == 200
+    assert duckdb_client.post(LOAD, json={**SHORT, "read_fraction": 0}).status_code == 200
+    assert [config.read_fraction for config in instant_runs] == [0.25, 0.0]
 
 
 def test_every_file_a_run_writes_stays_inside_the_cache_folder(duckdb_client: TestClient, tmp_path: Path) -> None:
@@ -138,13 +162,22 @@ BAD_FIELDS = [
     ({"hold_ms": -1}, "hold_ms"),
     ({"hold_ms": 1001}, "hold_ms"),
     ({"think_ms": 10_001}, "think_ms"),
+    ({"read_fraction": -0.1}, "read_fraction"),
+    ({"read_fraction": 0.995}, "read_fraction"),
+    ({"read_fraction": 1}, "read_fraction"),
+    ({"read_fraction": "0.5"}, "read_fraction"),
+    ({"read_fraction": True}, "read_fraction"),
+    ({"read_fraction": None}, "read_fraction"),
+    ({"read_fraction": 0.5, "hold_ms": 5}, "read_fraction"),
     ({"wait": "no"}, "wait"),
     ({"worker": 20}, "worker"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("fields", "field"), BAD_FIELDS, ids=[f"{f}={str(v)[:20]!r}" for (d, f) in BAD_FIELDS for v in d.values()]
+    ("fields", "field"),
+    BAD_FIELDS,
+    ids=[", ".join(f"{key}={str(value)[:20]!r}" for key, value in d.items()) for d, _ in BAD_FIELDS],
 )
 def test_a_field_out_of_range_or_of_the_wrong_type_is_422_naming_the_field(
     duckdb_client: TestClient, instant_runs: list[Any], fields: dict[str, Any], field: str
@@ -195,3 +228,4 @@ def test_an_empty_body_runs_the_guides_defaults(duckdb_client: TestClient, insta
     assert duckdb_client.post(LOAD).status_code == 200
     (config,) = instant_runs
     assert (config.workers, config.duration_s, config.symbol, config.processes) == (20, 30.0, "TEST_CONTENTION", False)
+    assert config.read_fraction == 0.0  # the guide's body publishes only
