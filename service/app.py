@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 import anyio.to_thread
 from prometheus_client import CollectorRegistry, make_asgi_app
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -26,6 +30,8 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from featurestore import metrics
+from featurestore.exposition import CONTENT_TYPE as EXPOSITION_CONTENT_TYPE
+from featurestore.exposition import TextExposition
 from featurestore.manifest.base import UNHEALTHY
 from featurestore.metrics import Instruments
 from featurestore.settings import FeatureStoreSettings
@@ -101,16 +107,45 @@ async def performance_summary(request: Request) -> Response:
 
 
 class MetricsEndpoint:
-    """Prometheus exposition of the app's registry: prometheus_client's ASGI app, taken from the lifespan state."""
+    """Prometheus text format 0.0.4 of the app's registry, rendered in a worker thread, never on the event loop.
+
+    The body comes from featurestore.exposition.TextExposition (one per registry: it caches each child's label text),
+    which writes what prometheus_client would minus the `_created` series, in about a tenth of the time at the symbol
+    cap. Text 0.0.4 is served whatever the Accept header asks (Prometheus accepts it); a `name[]` filter goes to
+    prometheus_client's own app. gzip at level 1: level 9 (the client's default) cost 27 ms for 30 KB less.
+    """
+
+    def __init__(self) -> None:
+        self._writers: weakref.WeakKeyDictionary[CollectorRegistry, TextExposition] = weakref.WeakKeyDictionary()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         service = scope.get("state", {}).get("service")
         if not isinstance(service, Service):
             await error_response(503, "the service is starting or stopping")(scope, receive, send)
             return
-        # The pool gauges are refreshed when read, not on every insert: one get_stats() under the pool's own lock.
-        service.store.pool_stats()
-        await service.metrics_app(scope, receive, send)
+        if "name[]" in parse_qs(scope.get("query_string", b"").decode("latin-1")):
+            # The pool gauges are refreshed when read, not on every insert: one get_stats() under the pool's lock.
+            await anyio.to_thread.run_sync(service.store.pool_stats)
+            await service.metrics_app(scope, receive, send)
+            return
+        writer = self._writers.get(service.instruments.registry)
+        if writer is None:
+            writer = self._writers.setdefault(service.instruments.registry, TextExposition(service.instruments))
+        gzipped = _accepts_gzip(Headers(scope=scope).get("accept-encoding", ""))
+
+        def body() -> bytes:
+            service.store.pool_stats()
+            text = writer.render()
+            return gzip.compress(text, compresslevel=1) if gzipped else text
+
+        headers = {"Content-Type": EXPOSITION_CONTENT_TYPE}
+        if gzipped:
+            headers["Content-Encoding"] = "gzip"
+        await Response(await anyio.to_thread.run_sync(body), headers=headers)(scope, receive, send)
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    return any(token.split(";")[0].strip().lower() == "gzip" for token in accept_encoding.split(","))
 
 
 def routes() -> list[BaseRoute]:
