@@ -253,3 +253,19 @@ def test_a_password_never_reaches_an_error_message() -> None:
     with pytest.raises(FeatureStoreError) as caught:
         manifest.connect()
     assert "s3cr3t-pw" not in str(caught.value) and "s3cr3t-pw" not in manifest.redacted_dsn
+
+
+def test_the_insert_runs_as_a_prepared_statement_of_its_connection_after_a_few_executions(pg_schema_dsn: str) -> None:
+    manifest = open_manifest(pg_schema_dsn, pool_min_size=1, pool_max_size=1)
+    try:
+        for n in range(8):
+            manifest.insert(entry("PREP", n))
+        with manifest.connection() as conn:
+            rows = conn.execute(
+                "SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements WHERE NOT from_sql"
+            ).fetchall()
+    finally:
+        manifest.close()
+    executions = {statement: int(plans) for statement, plans in rows if pg_schema.INSERT_FUNCTION in statement}
+    assert len(executions) == 1, rows  # prepared once, on the connection, by psycopg (prepare_threshold)
+    assert next(iter(executions.values())) >= 8 - 5, executions
