@@ -22,6 +22,10 @@ SELECTOR = {JOB_LABEL: prometheus.JOB, "app.kubernetes.io/component": "monitorin
 LABELS = {**SELECTOR, "app.kubernetes.io/part-of": "featurestore"}
 LIVENESS_PATH = "/api/v1/monitoring/health/live"
 READINESS_PATH = "/api/v1/monitoring/health/ready"
+RUN_AS = 10001  # the Dockerfile's non-root user
+CACHE_DIR = "/var/cache/featurestore"
+# The DSN carries a password: it comes from a Secret the deploy repo provides; without it the service runs on DuckDB.
+DSN_SECRET = {"name": "featurestore-manifest", "key": "dsn", "optional": True}
 
 
 def _metadata(name: str) -> dict[str, Any]:
@@ -69,7 +73,14 @@ def deployment() -> dict[str, Any]:
         "livenessProbe": _probe(LIVENESS_PATH, 10, 3),
         "readinessProbe": _probe(READINESS_PATH, 5, 2),
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        "env": [
+            {"name": "FEATURESTORE_CACHE_DIR", "value": CACHE_DIR},
+            {"name": "FEATURESTORE_PG_DSN", "valueFrom": {"secretKeyRef": dict(DSN_SECRET)}},
+        ],
+        "volumeMounts": [{"name": "feature-cache", "mountPath": CACHE_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True},
     }
+    pod_security = {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -78,7 +89,15 @@ def deployment() -> dict[str, Any]:
             "replicas": 1,
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": dict(SELECTOR)},
-            "template": {"metadata": {"labels": dict(LABELS)}, "spec": {"containers": [container]}},
+            "template": {
+                "metadata": {"labels": dict(LABELS)},
+                "spec": {
+                    "securityContext": pod_security,
+                    "containers": [container],
+                    # A lost frame is recomputed on its next lookup; a PersistentVolumeClaim keeps them across restarts.
+                    "volumes": [{"name": "feature-cache", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
+                },
+            },
         },
     }
 

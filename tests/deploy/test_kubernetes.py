@@ -130,3 +130,20 @@ def test_every_rule_file_prometheus_loads_has_its_prometheus_rule() -> None:
     rule_files = yaml.safe_load((RENDERED / "prometheus" / "prometheus.yml").read_text())["rule_files"]
     stems = {Path(path).stem for path in rule_files}
     assert stems and {f"prometheusrule-{stem}.yaml" for stem in stems} <= {p.name for p in KUBERNETES.glob("*.yaml")}
+
+
+def test_the_pod_runs_as_the_images_non_root_user() -> None:
+    pod = _load("deployment.yaml")["spec"]["template"]["spec"]
+    user = only(DOCKERFILE, "USER").argument.split(":")[0]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert str(pod["securityContext"]["runAsUser"]) == user
+
+
+def test_the_dsn_comes_from_a_secret_and_the_cache_lives_on_a_writable_volume() -> None:
+    container = _container()
+    env = {item["name"]: item for item in container["env"]}
+    assert "value" not in env["FEATURESTORE_PG_DSN"]  # never a literal password in the manifest
+    assert env["FEATURESTORE_PG_DSN"]["valueFrom"]["secretKeyRef"]["optional"] is True  # DuckDB without the Secret
+    mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+    assert env["FEATURESTORE_CACHE_DIR"]["value"] in mounts
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True and "/tmp" in mounts
