@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -18,6 +19,7 @@ from featurestore import metrics
 
 DEFAULT_TEST_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REPO = Path(__file__).resolve().parent.parent
+DEBIAN_PACKAGES = "prometheus prometheus-alertmanager"
 
 
 def in_ci() -> bool:
@@ -35,7 +37,7 @@ def require_tool(name: str) -> str:
     """Path of a binary (promtool, amtool, prometheus, ...) or skip/fail as `unavailable` says."""
     path = shutil.which(name)
     if path is None:
-        unavailable(f"{name} is not on PATH (apt-get install --no-install-recommends prometheus prometheus-alertmanager)")
+        unavailable(f"{name} is not on PATH (apt-get install --no-install-recommends {DEBIAN_PACKAGES})")
     assert path is not None
     return path
 
@@ -58,10 +60,10 @@ def dsn_with_schema(dsn: str, schema: str) -> str:
     return f"{dsn}{separator}options={quote(f'-csearch_path={schema}')}"
 
 
-@pytest.fixture
-def pg_schema_dsn(pg_dsn: str) -> Iterator[str]:
-    """A DSN whose search_path is a fresh schema, dropped afterwards: each test gets its own manifest tables."""
-    schema = f"test_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def fresh_schema(pg_dsn: str, prefix: str = "test") -> Iterator[str]:
+    """A DSN whose search_path is a new schema `<prefix>_<random>`, dropped with everything in it on exit."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
@@ -69,6 +71,13 @@ def pg_schema_dsn(pg_dsn: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_dsn, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def pg_schema_dsn(pg_dsn: str) -> Iterator[str]:
+    """A DSN whose search_path is a fresh schema, dropped afterwards: each test gets its own manifest tables."""
+    with fresh_schema(pg_dsn) as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from service.stack_runner import render_profile
-from tests.conftest import dsn_with_schema, require_tool
+from tests.conftest import fresh_schema, require_tool
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +20,8 @@ def test_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def module_schema_dsn(pg_dsn: str) -> Iterator[str]:
     """Like `pg_schema_dsn`, for a stack that serves a whole module: a fresh schema, dropped afterwards."""
-    schema = f"e2e_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield dsn_with_schema(pg_dsn, schema)
-    finally:
-        with psycopg.connect(pg_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    with fresh_schema(pg_dsn, "e2e") as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="module")
