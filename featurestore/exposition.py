@@ -21,8 +21,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import utils
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, utils
 
 from featurestore.metrics import Instruments
 
@@ -58,6 +57,7 @@ class _FamilyText:
         self.labelnames: tuple[str, ...] = tuple(family._labelnames)
         self.name = family._name
         documentation = _escape_help(family._documentation)
+        self.write_child: ChildWriter
         if isinstance(family, Counter):
             self.name = f"{family._name}_total"
             kind, self.write_child = "counter", _write_value
