@@ -40,3 +40,14 @@ class PoolTimeout(FeatureStoreError):
 
 class ComputeTimeout(FeatureStoreError):
     """Waiting for another worker's compute of the same key exceeded the lease."""
+
+
+def error_kind(exc: BaseException) -> str:
+    """The `error` label value of manifest_insert_errors_total for an exception (one of metrics.INSERT_ERRORS)."""
+    if isinstance(exc, LockTimeout):
+        return "lock_timeout"
+    if isinstance(exc, PoolTimeout):
+        return "pool_timeout"
+    if isinstance(exc, BackendUnavailable):
+        return "unavailable"
+    return "other"

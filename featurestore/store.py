@@ -27,7 +27,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import SecretStr
 
-from featurestore.errors import BackendUnavailable, FeatureStoreError, LockTimeout, PoolTimeout
+from featurestore.errors import FeatureStoreError, error_kind
 from featurestore.files import FALLBACK_FOLDER, MANIFEST_FILE, FrameFiles, FrameUnreadable
 from featurestore.keys import FrameKey
 from featurestore.manifest.base import (
@@ -213,7 +213,7 @@ class FeatureStore:
             outcome = self.manifest.insert(entry, lock=lock, hold_ms=hold_ms, replace=replace)
         except BaseException as exc:
             self.instruments.observe_insert(backend, key.symbol, (perf_counter() - start) * 1000.0)
-            self.instruments.count_insert_error(backend, _error_kind(exc))
+            self.instruments.count_insert_error(backend, error_kind(exc))
             if stored.created:
                 self.files.remove(stored.path)
             raise
@@ -303,13 +303,3 @@ class FeatureStore:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def _error_kind(exc: BaseException) -> str:
-    if isinstance(exc, LockTimeout):
-        return "lock_timeout"
-    if isinstance(exc, PoolTimeout):
-        return "pool_timeout"
-    if isinstance(exc, BackendUnavailable):
-        return "unavailable"
-    return "other"

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 from pydantic import SecretStr
 
-from featurestore.errors import BackendUnavailable, LockTimeout, PoolTimeout
+from featurestore.errors import error_kind
 from featurestore.loadtest.config import FEATURE, LoadConfig
 from featurestore.loadtest.result import Samples
 from featurestore.manifest.base import InsertOutcome
@@ -46,17 +46,6 @@ class Waitable(Protocol):
 
 class SampleQueue(Protocol):
     def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None: ...
-
-
-def error_kind(exc: BaseException) -> str:
-    """The `error` label value of manifest_insert_errors_total for an exception."""
-    if isinstance(exc, LockTimeout):
-        return "lock_timeout"
-    if isinstance(exc, PoolTimeout):
-        return "pool_timeout"
-    if isinstance(exc, BackendUnavailable):
-        return "unavailable"
-    return "other"
 
 
 def frame(worker: int, rows: int = FRAME_ROWS) -> pa.Table:
