@@ -227,6 +227,16 @@ def warm_up(store: FeatureStore, config: LoadConfig, run_id: str, worker: int) -
         pass
 
 
+def think(rng: random.Random, config: LoadConfig, end: float, stop: Waitable) -> bool:
+    """Sleep one think time (uniform 0.5-1.5x `think_ms`); False when the run ends before the next operation."""
+    if config.think_ms > 0:
+        # Think time is slept, not spun: it stands for compute done elsewhere (a GPU, another core).
+        pause = rng.uniform(0.5, 1.5) * config.think_ms / 1000.0
+        if time.monotonic() + pause >= end or stop.wait(pause):
+            return False
+    return time.monotonic() < end
+
+
 def publish_loop(
     store: FeatureStore, config: LoadConfig, run_id: str, worker: int, end: float, stop: Waitable, log: WorkerLog
 ) -> None:
@@ -236,14 +246,7 @@ def publish_loop(
     symbols = config.symbol_names()
     sequence = 0
     while not stop.is_set():
-        if config.think_ms > 0:
-            # Think time is slept, not spun: it stands for compute done elsewhere (a GPU, another core).
-            pause = rng.uniform(0.5, 1.5) * config.think_ms / 1000.0
-            if time.monotonic() + pause >= end:
-                break
-            if stop.wait(pause):
-                break
-        if time.monotonic() >= end:
+        if not think(rng, config, end, stop):
             break
         symbol = rng.choice(symbols)
         params = {"run": run_id, "worker": worker, "seq": sequence}
@@ -273,13 +276,7 @@ def lookup_loop(
     if not isinstance(tap, TappedInstruments):
         raise RuntimeError("the read mix needs a store that records through TappedInstruments (see tapped())")
     while not stop.is_set():
-        if config.think_ms > 0:
-            pause = rng.uniform(0.5, 1.5) * config.think_ms / 1000.0
-            if time.monotonic() + pause >= end:
-                break
-            if stop.wait(pause):
-                break
-        if time.monotonic() >= end:
+        if not think(rng, config, end, stop):
             break
         new = not published or rng.random() >= config.read_fraction
         if new:
