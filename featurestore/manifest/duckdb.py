@@ -1,7 +1,9 @@
 """DuckDB manifest: the embedded single-machine default (`<cache_dir>/manifest.duckdb`) and the per-process fallback.
 
 DuckDB admits one read-write process per file, and its optimistic commits raise duplicate-key errors when threads
-race a read-modify-write (max(version)+1), so every statement goes through one connection behind one lock.
+race a read-modify-write (max(version)+1), so every write goes through one connection behind one lock. Lookups read
+through a cursor per thread (DuckDB's MVCC gives each a consistent snapshot), so a cache hit never queues behind a
+write's commit.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ class DuckDBManifest:
             raise
         self._lock = threading.Lock()
         self._closed = False
+        self._readers = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
 
     @staticmethod
     def is_open_here(path: Path) -> bool:
@@ -142,11 +146,24 @@ class DuckDBManifest:
                 stored, inserted = _entry(found), False
         return InsertOutcome(stored, inserted, self.name, wait_ms, (perf_counter() - start) * 1000.0)
 
+    def _reader(self) -> duckdb.DuckDBPyConnection:
+        """This thread's read cursor (a DuckDB connection is not thread-safe; its cursors are, one per thread)."""
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self._readers, "cursor", None)
+        if cursor is None:
+            with self._lock:
+                if self._closed:
+                    raise BackendUnavailable(f"the DuckDB manifest {self.path} is closed")
+                cursor = self._con.cursor()
+                self._cursors.append(cursor)
+            self._readers.cursor = cursor
+        return cursor
+
     def get(self, symbol: str, feature: str, params_digest: str) -> ManifestEntry | None:
-        with self._lock:
-            row = self._con.execute(
-                f"SELECT {_COLUMNS} FROM manifest_entries WHERE {_KEY}", [symbol, feature, params_digest]
-            ).fetchone()
+        row = (
+            self._reader()
+            .execute(f"SELECT {_COLUMNS} FROM manifest_entries WHERE {_KEY}", [symbol, feature, params_digest])
+            .fetchone()
+        )
         return _entry(row) if row is not None else None
 
     def delete(self, symbol: str, feature: str, params_digest: str) -> bool:
@@ -189,6 +206,8 @@ class DuckDBManifest:
             if self._closed:
                 return
             self._closed = True
+            for cursor in self._cursors:
+                cursor.close()
             self._con.close()
         with _open_paths_lock:
             _open_paths.discard(self.path)
