@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the project with its dev tools
 
-test: $(STAMP) ## Run the whole suite: drift check of rendered/, then pytest (needs PostgreSQL and promtool)
+test: lint ## Lint, drift check of rendered/, then pytest (needs PostgreSQL, promtool and the Prometheus binaries)
 	$(PY) -m generators --check
 	$(PY) -m pytest $(PYTEST_ARGS)
 
