@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -21,7 +21,7 @@ import psycopg
 from featurestore import metrics
 from featurestore.loadtest.config import LoadConfig
 from featurestore.loadtest.result import LoadResult, Samples
-from featurestore.loadtest.worker import SampleQueue, Waitable, WorkerLog, open_store, run_loop, tapped, warm_up
+from featurestore.loadtest.worker import SampleQueue, Waitable, WorkerLog, open_store, run_loop, warm_up
 from featurestore.metrics import BACKEND_POSTGRESQL, Instruments
 from featurestore.store import FeatureStore
 
@@ -149,16 +149,10 @@ def _run_threads(
         instruments = instruments if instruments is not None else metrics.build()
         store = open_store(config, cache_dir, pool_size=config.workers, instruments=instruments)
     try:
-        with _tap_for(config, store):
-            return _run_thread_workers(config, run_id, store, progress, stop)
+        return _run_thread_workers(config, run_id, store, progress, stop)
     finally:
         if owned:
             store.close()
-
-
-def _tap_for(config: LoadConfig, store: FeatureStore) -> AbstractContextManager[object]:
-    """The read mix reads what each lookup did off the store's recordings; publishing needs no tap."""
-    return tapped(store) if config.read_fraction > 0 else nullcontext()
 
 
 def _run_thread_workers(
@@ -248,8 +242,7 @@ def _process_main(
             return
         log = WorkerLog(worker, queue)
         cpu = time.process_time()
-        with _tap_for(config, store):
-            run_loop(store, config, run_id, worker, time.monotonic() + config.duration_s, halt, log)
+        run_loop(store, config, run_id, worker, time.monotonic() + config.duration_s, halt, log)
         log.flush()
         queue.put(("done", worker, log.samples.operations, time.monotonic(), time.process_time() - cpu))
     except BaseException as exc:

@@ -1,18 +1,14 @@
 """One load worker: think, then publish a new key through the real store, or (read mix) look a key up with
 get_or_compute, a hit on a key it published before or a miss on a new one; log what happened (threads and processes).
 
-A lookup does not hand back what it measured, so the worker reads it off the store's own recordings: a
-TappedInstruments forwards every recording to the store's instruments and copies those made by the calling thread
-inside `observe()`.
+A lookup does not hand back what it measured, so the worker reads it off the store's own recordings, copied for its
+thread by `Instruments.recording()`.
 """
 
 from __future__ import annotations
 
 import random
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -27,7 +23,7 @@ from featurestore.errors import error_kind
 from featurestore.loadtest.config import FEATURE, LoadConfig
 from featurestore.loadtest.result import Samples
 from featurestore.manifest.base import InsertOutcome
-from featurestore.metrics import BACKEND_POSTGRESQL, Instruments
+from featurestore.metrics import BACKEND_POSTGRESQL, Instruments, Recording
 from featurestore.settings import FeatureStoreSettings
 from featurestore.store import FeatureStore
 
@@ -71,79 +67,6 @@ def open_store(
 
 
 @dataclass
-class Observed:
-    """What the store recorded in one thread during one lookup: manifest reads and the miss's insert."""
-
-    reads: list[tuple[str, float]] = field(default_factory=list)  # (backend, ms)
-    inserts: list[tuple[str, float]] = field(default_factory=list)  # (backend, ms)
-    lock_waits: list[float] = field(default_factory=list)
-    insert_errors: list[str] = field(default_factory=list)
-
-
-class TappedInstruments(Instruments):
-    """Instruments that forward every recording to `inner` and copy reads and inserts to the thread's `observe()`."""
-
-    def __init__(self, inner: Instruments) -> None:
-        super().__init__(inner.registry, inner.families, inner.symbols, inner.enabled)
-        self.inner = inner
-        self._local = threading.local()
-
-    @contextmanager
-    def observe(self) -> Iterator[Observed]:
-        observed = Observed()
-        self._local.observed = observed
-        try:
-            yield observed
-        finally:
-            self._local.observed = None
-
-    def _observed(self) -> Observed | None:
-        observed: Observed | None = getattr(self._local, "observed", None)
-        return observed
-
-    def observe_read(self, backend: str, symbol: str, ms: float) -> None:
-        self.inner.observe_read(backend, symbol, ms)
-        if (observed := self._observed()) is not None:
-            observed.reads.append((backend, ms))
-
-    def observe_insert(self, backend: str, symbol: str, ms: float) -> None:
-        self.inner.observe_insert(backend, symbol, ms)
-        if (observed := self._observed()) is not None:
-            observed.inserts.append((backend, ms))
-
-    def observe_lock_wait(self, symbol: str, ms: float) -> None:
-        self.inner.observe_lock_wait(symbol, ms)
-        if (observed := self._observed()) is not None:
-            observed.lock_waits.append(ms)
-
-    def count_insert_error(self, backend: str, error: str) -> None:
-        self.inner.count_insert_error(backend, error)
-        if (observed := self._observed()) is not None:
-            observed.insert_errors.append(error)
-
-    def record_lookup(self, symbol: str, *, hit: bool) -> None:
-        self.inner.record_lookup(symbol, hit=hit)  # the hit ratio is kept by the inner instruments
-
-
-@contextmanager
-def tapped(store: FeatureStore) -> Iterator[TappedInstruments]:
-    """The store records through a TappedInstruments until the block ends (the same registry throughout).
-
-    Enter it once per store and run, around all the workers that use the store.
-    """
-    original = store.instruments
-    if isinstance(original, TappedInstruments):
-        yield original
-        return
-    tap = TappedInstruments(original)
-    store.instruments = tap
-    try:
-        yield tap
-    finally:
-        store.instruments = original
-
-
-@dataclass
 class WorkerLog:
     """A worker's observations; with a queue it also sends them to the parent in batches (process mode)."""
 
@@ -172,7 +95,7 @@ class WorkerLog:
             self.pending_ok.append((symbol, backend, insert_ms, lock_wait_ms, publish_ms))
             self.pending_not_inserted += 0 if inserted else 1
 
-    def lookup(self, symbol: str, *, hit: bool, observed: Observed, publish_ms: float) -> None:
+    def lookup(self, symbol: str, *, hit: bool, observed: Recording, publish_ms: float) -> None:
         """A completed get_or_compute; a miss also logs its insert unless the store failed to publish it."""
         samples = self.samples
         if hit:
@@ -266,15 +189,12 @@ def lookup_loop(
     store: FeatureStore, config: LoadConfig, run_id: str, worker: int, end: float, stop: Waitable, log: WorkerLog
 ) -> None:
     """The read mix: get_or_compute until `end` or `stop`, with probability `config.read_fraction` on a key this worker
-    published before (a hit), else on a new key (a miss; always the first). The store must be `tapped()`."""
+    published before (a hit), else on a new key (a miss; always the first)."""
     rng = random.Random(f"{run_id}/{worker}")
     table = frame(worker)
     symbols = config.symbol_names()
     published: list[tuple[str, dict[str, Any]]] = []
     sequence = 0
-    tap = store.instruments
-    if not isinstance(tap, TappedInstruments):
-        raise RuntimeError("the read mix needs a store that records through TappedInstruments (see tapped())")
     while not stop.is_set():
         if not think(rng, config, end, stop):
             break
@@ -286,7 +206,7 @@ def lookup_loop(
             symbol, params = rng.choice(published)
         computed: list[float] = []
         try:
-            with tap.observe() as observed:
+            with store.instruments.recording() as observed:
                 store.get_or_compute(symbol, FEATURE, params, partial(_compute, table, computed))
         except Exception as exc:  # every failure is counted by kind, with one example message
             log.error(symbol, error_kind(exc), f"{type(exc).__name__}: {exc}")
