@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp
 
+from featurestore.exposition import TextExposition
 from featurestore.metrics import Instruments
 from featurestore.settings import FeatureStoreSettings
 from featurestore.store import FeatureStore
@@ -34,7 +35,8 @@ class Service:
     ring: SampleRing
     health: HealthChecker
     loads: LoadRunner
-    metrics_app: ASGIApp
+    metrics_app: ASGIApp  # prometheus_client's app, for `name[]` filters
+    exposition: TextExposition  # the registry's exposition writer (it caches each child's label text)
     started_at: float  # monotonic
 
     def json(self, content: Any, status: int = 200) -> JSONResponse:
