@@ -192,7 +192,6 @@ def create_app(
                 store,
                 instruments,
                 pg_configured=store_settings.dsn() is not None,
-                pool_capacity=store_settings.pool_max_size,
                 ring=ring,
                 snapshot_interval_s=settings.snapshot_interval_s,
                 timeout_s=settings.health_check_timeout_s,

@@ -95,7 +95,6 @@ class HealthChecker:
         instruments: Instruments,
         *,
         pg_configured: bool,
-        pool_capacity: int,
         ring: SampleRing,
         snapshot_interval_s: float,
         timeout_s: float,
@@ -104,7 +103,6 @@ class HealthChecker:
         self.store = store
         self.instruments = instruments
         self.pg_configured = pg_configured
-        self.pool_capacity = pool_capacity
         self.ring = ring
         # A few missed snapshots are load; many are a dead task or a registry that no longer collects.
         self.snapshot_deadline_s = 3 * snapshot_interval_s + 2.0
@@ -152,13 +150,6 @@ class HealthChecker:
         found = _component(store_health, COMPONENT_POSTGRESQL)
         details: dict[str, object] = {"configured": True, "connection": found.healthy, **found.details}
         details.setdefault("lock_stats", {"total_advisory_locks": None})  # unknown while the server does not answer
-        pool = details.get("pool_stats")
-        if isinstance(pool, dict):
-            active, waiting = int(pool.get("active", 0)), int(pool.get("waiting", 0))
-            capacity = max(int(pool.get("total", 0)), self.pool_capacity)
-            if found.status == HEALTHY and (waiting > 0 or active >= capacity):
-                details["reason"] = f"pool exhausted: {active} of {capacity} connections in use, {waiting} waiting"
-                return ComponentHealth(DEGRADED, details)
         return ComponentHealth(found.status, details)
 
     def _set_gauges(self, components: dict[str, ComponentHealth]) -> None:

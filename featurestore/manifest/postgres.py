@@ -66,6 +66,11 @@ def probe(dsn: str, connect_timeout_s: float) -> str | None:
     return None
 
 
+def pool_exhausted(stats: dict[str, int]) -> bool:
+    """Every connection of the pool's capacity lent out, or callers queueing: what PostgreSQLPoolExhausted means."""
+    return stats["waiting"] > 0 or 0 < stats["total"] <= stats["active"]
+
+
 class PostgresManifest:
     """The shared manifest. `connect()` creates the schema and opens the pool; construction touches nothing."""
 
@@ -213,13 +218,13 @@ class PostgresManifest:
         }
 
     def health(self) -> ComponentHealth:
-        """Healthy when a pooled query answers; degraded while callers queue for the pool but the server answers."""
+        """Healthy when a pooled query answers; degraded while the pool is exhausted but the server answers."""
         stats = self.pool_stats()
         details: dict[str, object] = {"dsn": self.redacted_dsn, "pool_stats": stats}
         if self._pool is None:
             details.update(connection=False, error="not connected")
             return ComponentHealth(UNHEALTHY, details)
-        if stats["waiting"] > 0 or stats["active"] >= self.settings.pool_max_size:
+        if pool_exhausted(stats):
             # Queueing for the pool behind the callers would only measure the queue: ask on a fresh connection.
             return self._health_direct(details)
         try:
@@ -242,8 +247,10 @@ class PostgresManifest:
         details.update(connection=True, lock_stats={"total_advisory_locks": int(row[0]) if row else 0})
         stats = self.pool_stats()
         details["pool_stats"] = stats
-        if stats["waiting"] > 0:
-            details["reason"] = f"pool saturated: {stats['waiting']} callers wait for {stats['total']} connections"
+        if pool_exhausted(stats):
+            details["reason"] = (
+                f"pool exhausted: {stats['active']} of {stats['total']} connections in use, {stats['waiting']} waiting"
+            )
             return ComponentHealth(DEGRADED, details)
         return ComponentHealth(HEALTHY, details)
 

@@ -43,21 +43,23 @@ def test_postgresql_down_with_a_working_fallback_is_degraded_and_still_ready(tmp
         assert ready.json()["overall_status"] == DEGRADED
 
 
-def test_every_connection_of_the_pool_lent_out_is_degraded(tmp_path: Path) -> None:
+def test_an_exhausted_pool_the_store_reports_is_degraded_with_its_reason(tmp_path: Path) -> None:
+    # The store decides what exhausted means (featurestore.manifest.postgres.pool_exhausted); the service reports it.
     app, store = scripted_app(tmp_path, pg_dsn="postgresql://postgres@127.0.0.1:5432/postgres", pool_max_size=2)
     with TestClient(app, client=LOOPBACK) as client:
         pool = {"total": 2, "active": 2, "waiting": 0}
-        store().components["postgresql"] = ComponentHealth(HEALTHY, {"connection": True, "pool_stats": pool})
-        postgresql = client.get(f"{API}/health").json()["components"]["postgresql_manifest"]
-        assert postgresql["status"] == DEGRADED
-        assert "pool exhausted" in postgresql["details"]["reason"]
-        # Not yet grown to its maximum size: one busy connection of a pool of up to two is not exhaustion.
-        pool = {"total": 1, "active": 1, "waiting": 0}
+        reason = "pool exhausted: 2 of 2 connections in use, 0 waiting"
+        store().components["postgresql"] = ComponentHealth(
+            DEGRADED, {"connection": True, "pool_stats": pool, "reason": reason}
+        )
+        body = client.get(f"{API}/health").json()
+        postgresql = body["components"]["postgresql_manifest"]
+        assert (postgresql["status"], postgresql["details"]["reason"]) == (DEGRADED, reason)
+        assert postgresql["details"]["pool_stats"] == pool
+        assert body["overall_status"] == DEGRADED
+        pool = {"total": 2, "active": 1, "waiting": 0}
         store().components["postgresql"] = ComponentHealth(HEALTHY, {"connection": True, "pool_stats": pool})
         assert client.get(f"{API}/health").json()["overall_status"] == HEALTHY
-        pool = {"total": 1, "active": 1, "waiting": 3}
-        store().components["postgresql"] = ComponentHealth(HEALTHY, {"connection": True, "pool_stats": pool})
-        assert client.get(f"{API}/health").json()["overall_status"] == DEGRADED
 
 
 def test_a_check_that_hangs_is_abandoned_and_reported_unhealthy(tmp_path: Path) -> None:

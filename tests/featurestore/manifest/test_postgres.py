@@ -16,8 +16,8 @@ import pytest
 from featurestore import FeatureStoreError, LockTimeout
 from featurestore.keys import GLOBAL_LOCK_SYMBOL, advisory_key, params_digest
 from featurestore.manifest import pg_schema
-from featurestore.manifest.base import LockScope, ManifestEntry
-from featurestore.manifest.postgres import PostgresManifest
+from featurestore.manifest.base import DEGRADED, HEALTHY, LockScope, ManifestEntry
+from featurestore.manifest.postgres import PostgresManifest, pool_exhausted
 from featurestore.settings import FeatureStoreSettings
 
 pytestmark = pytest.mark.postgres
@@ -275,3 +275,34 @@ def test_the_insert_runs_as_a_prepared_statement_of_its_connection_after_a_few_e
     executions = {statement: int(plans) for statement, plans in rows if pg_schema.INSERT_FUNCTION in statement}
     assert len(executions) == 1, rows  # prepared once, on the connection, by psycopg (prepare_threshold)
     assert next(iter(executions.values())) >= 8 - 5, executions
+
+
+@pytest.mark.parametrize(
+    ("stats", "exhausted"),
+    [
+        ({"total": 2, "active": 2, "waiting": 0}, True),  # every connection of the capacity lent out
+        ({"total": 2, "active": 1, "waiting": 3}, True),  # callers queueing
+        ({"total": 2, "active": 1, "waiting": 0}, False),
+        ({"total": 0, "active": 0, "waiting": 0}, False),  # no pool: nothing to exhaust
+    ],
+)
+def test_the_pool_is_exhausted_when_its_capacity_is_lent_out_or_callers_queue(
+    stats: dict[str, int], exhausted: bool
+) -> None:
+    assert pool_exhausted(stats) is exhausted
+
+
+def test_health_is_degraded_with_the_reason_while_every_pooled_connection_is_lent_out(pg_schema_dsn: str) -> None:
+    manifest = open_manifest(pg_schema_dsn, pool_min_size=2, pool_max_size=2)
+    try:
+        with manifest.connection(), manifest.connection():
+            held = manifest.health()
+        assert held.status == DEGRADED, held.details
+        assert "pool exhausted: 2 of 2 connections in use" in str(held.details["reason"])
+        assert held.details["connection"] is True  # the server answers (asked on a fresh connection)
+        deadline = time.monotonic() + 5
+        while manifest.pool_stats()["active"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert manifest.health().status == HEALTHY
+    finally:
+        manifest.close()
