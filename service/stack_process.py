@@ -126,8 +126,12 @@ class ManagedProcess:
             except subprocess.TimeoutExpired:
                 _signal_group(process.pid, signal.SIGKILL)
                 process.wait(timeout=grace_s)
-        # The leader may have exited while helpers of its group live on.
+        # The leader may have exited while helpers of its group live on; SIGKILL is delivered asynchronously, so
+        # wait until none of them runs (zombies awaiting their reaper are dead and do not count).
         _signal_group(process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + grace_s
+        while group_members(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
         self.pid_path.unlink(missing_ok=True)
         return process.returncode
 
@@ -137,6 +141,21 @@ class ManagedProcess:
         except FileNotFoundError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+def group_members(pgid: int) -> list[int]:
+    """The pids of process group `pgid` that are still running (zombies excluded), read from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -19,6 +19,7 @@ from service.stack_process import (
     StackError,
     claim_port,
     free_port,
+    group_members,
     stop_pid_file,
     write_pid_file,
 )
@@ -40,19 +41,6 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def _group_members(pgid: int) -> list[int]:
-    members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                members.append(int(entry.name))
-    return members
-
-
 def test_a_child_is_ready_when_its_url_answers_and_stopping_it_leaves_no_process_of_its_group(tmp_path: Path) -> None:
     port = free_port()
     child = ManagedProcess("web", [sys.executable, "-c", SERVER, str(port)], state_dir=tmp_path)
@@ -62,13 +50,13 @@ def test_a_child_is_ready_when_its_url_answers_and_stopping_it_leaves_no_process
         assert child.pid_path.is_file()
         assert child.pid is not None
         deadline = time.monotonic() + 10
-        while len(_group_members(child.pid)) < 2 and time.monotonic() < deadline:
+        while len(group_members(child.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert len(_group_members(child.pid)) == 2
+        assert len(group_members(child.pid)) == 2
     finally:
         code = child.stop(grace_s=5)
     assert code == -signal.SIGTERM
-    assert child.pid is not None and _group_members(child.pid) == []
+    assert child.pid is not None and group_members(child.pid) == []
     assert not child.pid_path.exists()
 
 
