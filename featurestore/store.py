@@ -295,6 +295,7 @@ class FeatureStore:
         self._closed = True
         self._flight.close()
         self.manifest.close()
+        self.files.close()
 
     def __enter__(self) -> FeatureStore:
         return self

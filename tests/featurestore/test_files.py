@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from featurestore.errors import InvalidName
-from featurestore.files import FrameFiles, FrameUnreadable, is_temp_name
+from featurestore.files import FolderHandles, FrameFiles, FrameUnreadable, is_temp_name
 from featurestore.keys import FrameKey
 from featurestore.manifest.base import ManifestEntry
 
@@ -98,3 +101,51 @@ def test_a_symlinked_folder_pointing_outside_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidName):
         files.write(FrameKey.of("EVIL", "returns", {}), frame())
     assert list(outside.iterdir()) == []
+
+
+def _open_fds() -> set[str]:
+    return {entry.name for entry in Path("/proc/self/fd").iterdir()}
+
+
+def test_a_folder_removed_behind_the_store_is_created_again_and_its_old_descriptor_closed(tmp_path: Path) -> None:
+    before = _open_fds()
+    files = FrameFiles(tmp_path)
+    files.write(KEY, frame())
+    shutil.rmtree(tmp_path / "AAPL")
+    stored = files.write(KEY, frame(2.0))
+    assert (tmp_path / stored.path).is_file() and stored.created
+    assert len(_open_fds() - before) == 1  # the new folder's descriptor; the removed folder's one is closed
+    files.close()
+    assert _open_fds() - before == set()
+
+
+def test_a_folder_descriptor_is_closed_on_eviction_only_once_no_publish_uses_it(tmp_path: Path) -> None:
+    folders = [tmp_path / name for name in "abc"]
+    for folder in folders:
+        folder.mkdir()
+    before = _open_fds()
+    handles = FolderHandles(limit=1)
+    with handles.use(str(folders[0])) as held:
+        for other in folders[1:]:
+            with handles.use(str(other)):
+                pass
+        # Beyond the limit, but the first folder's descriptor is in use: it stays open and still names the folder.
+        assert os.path.samestat(os.fstat(held), folders[0].stat())
+    assert len(_open_fds() - before) == 1  # released: only `limit` descriptors stay open
+    handles.close()
+    assert _open_fds() - before == set()
+
+
+def test_publishes_from_many_threads_each_land_whole_while_folders_are_evicted(tmp_path: Path) -> None:
+    files = FrameFiles(tmp_path)
+    files._handles = FolderHandles(limit=2)  # far fewer than the folders used, so eviction runs constantly
+    keys = [FrameKey.of(f"S{n % 7}", "returns", {"n": n}) for n in range(280)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        stored = list(pool.map(lambda key: (key, files.write(key, frame(float(key.params_digest[0] == "a")))), keys))
+    for key, frame_file in stored:
+        entry = ManifestEntry(
+            key.symbol, key.feature, key.params_digest, 1, frame_file.path, frame_file.rows, frame_file.bytes,
+            frame_file.sha256, datetime.now(UTC),
+        )  # fmt: skip
+        assert files.read(entry).num_rows == 3
+    files.close()
