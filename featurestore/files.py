@@ -145,8 +145,10 @@ class FolderHandles:
             os.close(handle[0])
 
     def _evict(self) -> None:
+        if len(self._open) <= self._limit:
+            return
         idle = [folder for folder, handle in self._open.items() if handle[1] == 0]
-        for folder in idle[: max(len(self._open) - self._limit, 0)]:
+        for folder in idle[: len(self._open) - self._limit]:
             self._retire(folder)
 
 
