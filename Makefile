@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test lint typecheck render check-render serve bench stack stack-down clean
+.PHONY: help install test lint typecheck render check-render serve bench profile stack stack-down clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-13s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,6 +41,9 @@ serve: $(STAMP) ## Run the monitoring service on 127.0.0.1:8000 (DuckDB unless F
 bench: $(STAMP) ## Per-symbol vs global advisory lock on PostgreSQL, side by side (BENCH_ARGS to override)
 	$(PY) -m featurestore.loadtest --compare $(BENCH_ARGS)
 
+profile: $(STAMP) ## Flame graph (SVG, under .profile/) of a publish loop on PostgreSQL, with its top functions
+	$(PY) -m bench.profile $(PROFILE_ARGS)
+
 stack: $(STAMP) ## Service + real Prometheus + Alertmanager on loopback; Ctrl-C stops all
 	$(PY) -m service.stack up
 
@@ -48,4 +51,4 @@ stack-down: $(STAMP) ## Stop whatever `make stack` left running
 	$(PY) -m service.stack down
 
 clean: ## Remove the venv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .stack
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .stack .profile

@@ -11,10 +11,10 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("featurestore", "slos", "generators", "service")
 FORBIDDEN = {
-    "featurestore": {"service", "generators", "slos"},
-    "slos": {"service", "generators"},
-    "service": {"generators"},
-    "generators": {"service"},
+    "featurestore": {"service", "generators", "slos", "bench"},
+    "slos": {"service", "generators", "bench"},
+    "service": {"generators", "bench"},
+    "generators": {"service", "bench"},
 }
 
 
