@@ -42,7 +42,7 @@ _FRAME = re.compile(
 
 def publish_loop(publishes: int, backend: str, dsn: str | None) -> None:
     """Publish `publishes` new keys after 100 unmeasured ones; prints the client CPU per publish."""
-    with tempfile.TemporaryDirectory(prefix="profile-") as cache, FeatureStore.open(dsn, cache) as store:
+    with tempfile.TemporaryDirectory(prefix="profile-") as cache, FeatureStore.open(dsn, Path(cache)) as store:
         table = frame(0)
         for sequence in range(-100, publishes):
             if sequence == 0:
