@@ -170,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--compare", action="store_true", help="per-symbol vs global side by side on PostgreSQL (what make bench runs)")
     add("--slices", type=_positive_int, default=2, help="--compare: alternating slices per lock (default 2: ABBA)")
     add("--no-slo-run", dest="slo_run", action="store_false", help="--compare: skip the SLO run (per-symbol, no hold)")
+    add(
+        "--no-throughput-run",
+        dest="throughput_run",
+        action="store_false",
+        help="--compare: skip the throughput workload (the same slices with no think time)",
+    )
     add("--service-url", metavar="URL", help="--compare: also probe URL/api/v1/monitoring/health during the load")
     return parser
 
@@ -201,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 hold_ms=_pick(args.hold_ms, 5.0),
                 slices=args.slices,
                 slo_run=args.slo_run,
+                throughput_run=args.throughput_run,
                 service_url=args.service_url,
             )
             run = partial(run_compare, options, progress=_stderr)

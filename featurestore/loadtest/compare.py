@@ -49,6 +49,7 @@ class CompareOptions:
     hold_ms: float = 5.0
     slices: int = 2
     slo_run: bool = True  # also the guide's SLO workload: per-symbol, no hold, half the duration
+    throughput_run: bool = True  # also the same workload with no think time: the seed's throughput claim
     service_url: str | None = None  # also probe this service's health endpoint during the load
 
     def __post_init__(self) -> None:
@@ -107,6 +108,7 @@ def machine(dsn: str) -> dict[str, str]:
         "psycopg": version("psycopg"),
         "pyarrow": version("pyarrow"),
         "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "load_average": " ".join(f"{load:.2f}" for load in os.getloadavg()),  # at the start: a quiet machine reads < 1
     }
 
 
@@ -128,6 +130,16 @@ def run_compare(options: CompareOptions, progress: Progress | None = None) -> Co
             runs[lock].append(result)
             health_store.extend(probed[0])
             health_http.extend(probed[1])
+        throughput: dict[LockScope, list[LoadResult]] = {LockScope.SYMBOL: [], LockScope.GLOBAL: []}
+        if options.throughput_run:
+            for index, lock in enumerate(order, start=1):
+                say(
+                    f"compare: throughput slice {index}/{len(order)}, {lock} lock, no think time, "
+                    f"{options.duration_s / options.slices:g} s"
+                )
+                config = options.load(lock, options.dsn, think_ms=0.0)
+                result, _ = _slice(options, config, cache_root / f"throughput-{index}", say, probe=False)
+                throughput[lock].append(result)
         slo = None
         if options.slo_run:
             say(f"compare: SLO run, symbol lock, no hold, {options.duration_s / 2:g} s")
@@ -145,6 +157,8 @@ def run_compare(options: CompareOptions, progress: Progress | None = None) -> Co
             slo=slo,
             side=side,
             machine=info,
+            throughput_symbol=merge(throughput[LockScope.SYMBOL]) if options.throughput_run else None,
+            throughput_global=merge(throughput[LockScope.GLOBAL]) if options.throughput_run else None,
         )
     finally:
         shutil.rmtree(cache_root, ignore_errors=True)

@@ -330,25 +330,28 @@ def test_compare_json_has_both_locks_their_ratios_and_every_target(
     captured = capsys.readouterr()
     assert code == 0, captured.err
     document = json.loads(captured.out)
-    for scope in ("symbol", "global", "slo"):
-        run = document[scope]
+    runs = [document[scope] for scope in ("symbol", "global", "slo")]
+    runs += [document["throughput_workload"][scope] for scope in ("symbol", "global")]
+    for run in runs:
         assert RUN_FIELDS <= run.keys()
         assert run["errors"] == 0 and run["duplicates"] == 0 and run["fallback_inserts"] == 0
         assert run["operations"] == sum(run["per_worker_operations"])
         assert run["workers"] == 4 and run["processes"] is True
     assert document["symbol"]["lock"] == "symbol" and document["global"]["lock"] == "global"
-    assert set(document["ratios"]) >= {"throughput", "p99"}
+    assert document["symbol"]["think_ms"] == 100 and document["throughput_workload"]["symbol"]["think_ms"] == 0
+    assert set(document["ratios"]) >= {"throughput", "p99", "throughput_no_think"}
     assert {target["name"] for target in document["targets"]} >= {
         "p99 ratio global/per-symbol",
         "throughput ratio per-symbol/global",
-        "errors + duplicates + fallbacks (both locks)",
+        "errors + duplicates + fallbacks (both locks, both workloads)",
         "single worker p95 / bare INSERT p95",
+        "single worker client CPU per publish",
         "metrics cost / uncontended insert",
         "scrape at the symbol cap, postgresql p95",
         "scrape at the symbol cap, postgresql+duckdb p95",
         "store.health() p99 under load",
     }
-    assert "compare: slice 4/4" in captured.err
+    assert "compare: slice 4/4" in captured.err and "compare: throughput slice 4/4" in captured.err
     with psycopg.connect(pg_dsn) as conn:
         pattern = f"bench\\_{os.getpid()}\\_%"
         left = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE %s", [pattern]).fetchone()
