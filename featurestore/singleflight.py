@@ -64,6 +64,11 @@ class KeyedLocks:
                 else:
                     self._locks[key] = (lock, users - 1)
 
+    def users(self, key: FrameKey) -> int:
+        """How many callers hold or wait for `key`."""
+        with self._guard:
+            return self._locks.get(key, (None, 0))[1]
+
     def __len__(self) -> int:
         return len(self._locks)
 

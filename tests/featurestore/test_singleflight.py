@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +40,13 @@ def test_keyed_locks_serialize_one_key_let_other_keys_through_and_forget_keys_af
         other = threading.Thread(target=enter, args=(key_b,))
         same.start()
         other.start()
-        other.join(5)
-        time.sleep(0.05)
-        assert inside == ["B"], "the same key got in twice, or another key waited"
+        other.join(30)
+        assert inside == ["B"], "another key waited"
+        # The second holder of A has registered (2 users) and so is at, or blocked on, A's lock, which we hold.
+        _wait_for(lambda: locks.users(key_a) == 2)
+        assert inside == ["B"], "the same key got in twice"
         assert len(locks) == 1
-    same.join(5)
+    same.join(30)
     assert inside == ["B", "A"]
     assert len(locks) == 0
 
@@ -105,6 +109,30 @@ def _settings(dsn: str, cache: Path, **overrides: Any) -> FeatureStoreSettings:
     return FeatureStoreSettings(pg_dsn=dsn, cache_dir=cache, replay_interval_s=0.2, **overrides)
 
 
+def _wait_for(condition: Callable[[], bool], timeout_s: float = DEADLINE_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached before the deadline"
+        time.sleep(0.01)
+
+
+def _lease_expiry(dsn: str, key: FrameKey) -> datetime:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT expires_at FROM compute_leases WHERE symbol = %s AND feature = %s AND params_digest = %s",
+            (key.symbol, key.feature, key.params_digest),
+        ).fetchone()
+    assert row is not None, "the holder has no lease"
+    expiry: datetime = row[0]
+    return expiry
+
+
+def _server_is_past(dsn: str, moment: datetime) -> bool:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT clock_timestamp() > %s", (moment,)).fetchone()
+    return bool(row and row[0])
+
+
 def _foreign_lease(dsn: str, key: FrameKey, ttl_s: float) -> None:
     """A lease held by a worker that will never renew it (it died)."""
     manifest = PostgresManifest(dsn, FeatureStoreSettings())
@@ -145,28 +173,45 @@ def test_a_holder_computing_longer_than_the_lease_ttl_keeps_its_lease_by_renewin
     pg_schema_dsn: str, tmp_path: Path
 ) -> None:
     params = {"window": 7}
+    key = FrameKey.of("LONG", "f", params)
+    ttl_s = 3.0
     computes: list[str] = []
     results: dict[str, pa.Table] = {}
-    started = threading.Event()
+    outlived = threading.Event()  # the holder's first lease has expired by the server's clock: renewals keep it
+    waiter_claims: list[bool | None] = []
 
     def slow() -> pa.Table:
         computes.append("holder")
-        started.set()
-        time.sleep(3.5)  # more than two lease_ttl_s: only renewals keep the lease
+        first_expiry = _lease_expiry(pg_schema_dsn, key)
+        # Compute past the lease's first expiry (the server's clock decides), however the threads are scheduled.
+        _wait_for(lambda: _server_is_past(pg_schema_dsn, first_expiry))
+        outlived.set()
+        # Finish only after the waiter asked for the lease twice and was refused (it is really waiting on us), or
+        # was granted it (the failure this test looks for: then there is nothing left to wait for).
+        _wait_for(lambda: waiter_claims.count(False) >= 2 or True in waiter_claims)
         return pa.table({"a": [1]})
 
-    settings = _settings(pg_schema_dsn, tmp_path, lease_ttl_s=1.5)
+    settings = _settings(pg_schema_dsn, tmp_path, lease_ttl_s=ttl_s)
     with FeatureStore.open(settings=settings) as holder, FeatureStore.open(settings=settings) as waiter:
+        leases = waiter._flight._leases
+        assert leases is not None
+        claim = leases.claim_lease
+
+        def spy(key: FrameKey, owner: str, ttl_s: float) -> bool | None:
+            waiter_claims.append(claim(key, owner, ttl_s))
+            return waiter_claims[-1]
+
+        leases.claim_lease = spy  # type: ignore[method-assign]
         thread = threading.Thread(
             target=lambda: results.update(holder=holder.get_or_compute("LONG", "f", params, slow))
         )
         thread.start()
-        assert started.wait(30)
+        assert outlived.wait(DEADLINE_S)
         results["waiter"] = waiter.get_or_compute(
             "LONG", "f", params, lambda: computes.append("waiter") or pa.table({"a": [2]})
         )
-        thread.join(30)
-    assert computes == ["holder"]
+        thread.join(DEADLINE_S)
+    assert computes == ["holder"], "the waiter took over a lease its holder was still renewing"
     assert results["waiter"].equals(results["holder"])
 
 
