@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from generators import alertmanager, kubernetes, prometheus
+from generators import alertmanager, kubernetes, prometheus, tiers
 from generators.alerts import Alert
 from generators.grafana import dashboard_files
 from generators.output import to_yaml
@@ -65,7 +65,7 @@ def render(specs: SpecSet, profile: Profile, command: str) -> dict[str, str]:
     for loaded in specs.specs:
         dashboards = not dashboards_done and loaded.spec.service == CATALOG_SERVICE
         dashboards_done = dashboards_done or dashboards
-        groups = rule_groups(loaded.spec, profile, dashboards=dashboards)
+        groups = tiers.with_tier_settings(loaded.spec, rule_groups(loaded.spec, profile, dashboards=dashboards))
         output = SpecOutput(
             loaded, loaded.path.stem, tuple(a for g in groups for a in g.alerts), plan(loaded.spec, profile, groups)
         )

@@ -38,7 +38,7 @@ class SpecError(Exception):
 class LoadedSpec:
     path: Path
     spec: SpecFile
-    source_format: Literal["native", "openslo"]
+    source_format: Literal["native", "openslo", "sloth"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,8 @@ def parse_native(document: Any, path: Path) -> SpecFile:
 
 
 def load_file(path: Path) -> LoadedSpec:
-    """Parse one spec file, native (`version: featurestore/v1`) or OpenSLO v1 (one or several documents)."""
+    """Parse one spec file: native (`version: featurestore/v1`), OpenSLO v1 (one or several documents), or Sloth
+    (`version: prometheus/v1`, or a `sloth.slok.dev/v1` PrometheusServiceLevel)."""
     try:
         documents = [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
     except yaml.YAMLError as exc:
@@ -95,6 +96,12 @@ def load_file(path: Path) -> LoadedSpec:
         import slos.openslo as openslo
 
         return LoadedSpec(path, openslo.parse_documents(documents, path), "openslo")
+    import slos.sloth as sloth
+
+    if sloth.is_sloth(first):
+        if len(documents) > 1:
+            raise SpecError(path, [("", f"a Sloth spec is one YAML document here, found {len(documents)}")])
+        return LoadedSpec(path, sloth.parse_document(first, path), "sloth")
     if len(documents) > 1:
         raise SpecError(path, [("", f"a {NATIVE_VERSION} spec is one YAML document, found {len(documents)}")])
     return LoadedSpec(path, parse_native(first, path), "native")

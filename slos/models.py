@@ -205,6 +205,19 @@ class BurnRateAlerting(_Model):
     absent_for: Duration = "10m"
     absent_name: AlertName | None = Field(default=None, description="defaults to <name>MetricsAbsent")
     labels: dict[LabelName, str] = Field(default_factory=dict)
+    page_labels: dict[LabelName, str] = Field(default_factory=dict, description="added to the page tier's alerts")
+    ticket_labels: dict[LabelName, str] = Field(default_factory=dict, description="added to the ticket tier's alerts")
+    annotations: dict[LabelName, str] = Field(
+        default_factory=dict, description="extra annotations of the burn-rate alerts (summary/description have fields)"
+    )
+
+    @field_validator("annotations")
+    @classmethod
+    def _own_fields(cls, annotations: dict[str, str]) -> dict[str, str]:
+        for key in ("summary", "description", "runbook_url"):
+            if key in annotations:
+                raise ValueError(f"{key!r} is set by its own field, not in `annotations`")
+        return annotations
 
     @property
     def absent_alert(self) -> str:
@@ -251,6 +264,42 @@ class SLO(_Model):
         return self.status_op.holds(current, self.status_threshold)
 
 
+class TimeRange(_Model):
+    """Alertmanager's `times` entry: `HH:MM` to `HH:MM`, the end excluded."""
+
+    start_time: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+    end_time: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeRange:
+        if self.start_time >= self.end_time:
+            raise ValueError(f"start_time {self.start_time} is not before end_time {self.end_time}")
+        return self
+
+
+_WEEKDAY = r"(monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+
+
+class TimeInterval(_Model):
+    """One Alertmanager `time_interval`: every field given must match (an omitted field matches any time)."""
+
+    times: tuple[TimeRange, ...] = ()
+    weekdays: tuple[Annotated[str, Field(pattern=rf"^{_WEEKDAY}(:{_WEEKDAY})?$")], ...] = ()
+    days_of_month: tuple[Annotated[str, Field(pattern=r"^-?\d{1,2}(:-?\d{1,2})?$")], ...] = ()
+    months: tuple[Annotated[str, Field(pattern=r"^([a-z]+|\d{1,2})(:([a-z]+|\d{1,2}))?$")], ...] = ()
+    years: tuple[Annotated[str, Field(pattern=r"^\d{4}(:\d{4})?$")], ...] = ()
+    location: str = Field(default="UTC", min_length=1, description="IANA time zone the times are read in")
+
+
+class MaintenanceWindow(_Model):
+    """A named planned window: the SLO alerts of `slos` (default: every SLO of the file) are muted during it."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
+    description: str = ""
+    time_intervals: tuple[TimeInterval, ...] = Field(min_length=1)
+    slos: tuple[SloName, ...] = ()
+
+
 class SpecFile(_Model):
     """One native spec file: a service and its SLOs."""
 
@@ -260,6 +309,7 @@ class SpecFile(_Model):
     runbook_base_url: str = Field(min_length=1, description="runbook_url = <this>/<AlertName>.md")
     labels: dict[LabelName, str] = Field(default_factory=dict)
     slos: tuple[SLO, ...] = Field(min_length=1)
+    maintenance_windows: tuple[MaintenanceWindow, ...] = ()
 
     @field_validator("slos")
     @classmethod
@@ -270,3 +320,20 @@ class SpecFile(_Model):
                 raise ValueError(f"SLO name {slo.name!r} is used twice")
             seen.add(slo.name)
         return slos
+
+    @model_validator(mode="after")
+    def _windows_name_slos(self) -> SpecFile:
+        names = {slo.name for slo in self.slos}
+        seen: set[str] = set()
+        for window in self.maintenance_windows:
+            if window.name in seen:
+                raise ValueError(f"maintenance window {window.name!r} is defined twice")
+            seen.add(window.name)
+            unknown = sorted(set(window.slos) - names)
+            if unknown:
+                raise ValueError(f"maintenance window {window.name!r} names no SLO of this file: {', '.join(unknown)}")
+        return self
+
+    def muting(self, slo: SLO) -> tuple[str, ...]:
+        """Names of the maintenance windows that mute `slo`'s alerts, in spec order."""
+        return tuple(w.name for w in self.maintenance_windows if not w.slos or slo.name in w.slos)

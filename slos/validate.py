@@ -25,7 +25,7 @@ import yaml
 
 from featurestore import metrics
 from featurestore.metrics import MetricKind
-from slos import openslo, templating
+from slos import openslo, sloth, templating
 from slos.loader import LoadedSpec, Problem, SpecError, SpecSet
 from slos.models import (
     SLO,
@@ -91,15 +91,16 @@ def validate(specs: SpecSet, timing: Timing | None = None) -> None:
         ]
         locate = _locator(loaded)
         for index, slo in enumerate(loaded.spec.slos):
-            for field, reason in slo_problems(slo, loaded.spec, timing):
+            for field, reason in slo_problems(slo, loaded.spec, timing, unalerted=loaded.source_format == "sloth"):
                 problems.append(Problem(str(loaded.path), locate(index, field), reason))
     problems.extend(_duplicate_alerts(specs))
     if problems:
         raise SpecError("", more=problems)
 
 
-def slo_problems(slo: SLO, spec: SpecFile, timing: Timing) -> Found:
-    """Every problem of one SLO, as (field path inside the SLO, reason)."""
+def slo_problems(slo: SLO, spec: SpecFile, timing: Timing, *, unalerted: bool = False) -> Found:
+    """Every problem of one SLO, as (field path inside the SLO, reason). `unalerted`: a budgeted SLO may have no
+    `burn_rate` (Sloth's both tiers disabled)."""
     catalog = spec.service == CATALOG_SERVICE
     objective = slo.objective
     yield from _label_problems(slo)
@@ -113,7 +114,7 @@ def slo_problems(slo: SLO, spec: SpecFile, timing: Timing) -> Found:
         yield from _latency_budget(objective, catalog)
     yield from _annotation_problems(slo, catalog)
     if isinstance(objective, RatioObjective | LatencyBudgetObjective):
-        yield from _burn_rate(slo, objective, timing)
+        yield from _burn_rate(slo, objective, timing, unalerted)
 
 
 def _label_problems(slo: SLO) -> Found:
@@ -121,6 +122,8 @@ def _label_problems(slo: SLO) -> Found:
     sets += [(f"alerts[{i}].labels", alert.labels) for i, alert in enumerate(slo.alerts)]
     if slo.burn_rate is not None:
         sets.append(("burn_rate.labels", slo.burn_rate.labels))
+        sets.append(("burn_rate.page_labels", slo.burn_rate.page_labels))
+        sets.append(("burn_rate.ticket_labels", slo.burn_rate.ticket_labels))
     for field, labels in sets:
         yield from _reserved(labels, field)
 
@@ -299,8 +302,8 @@ def _window(window: str, field: str, timing: Timing) -> Found:
         )
 
 
-def _burn_rate(slo: SLO, objective: RatioObjective | LatencyBudgetObjective, timing: Timing) -> Found:
-    if slo.burn_rate is None:
+def _burn_rate(slo: SLO, objective: RatioObjective | LatencyBudgetObjective, timing: Timing, unalerted: bool) -> Found:
+    if slo.burn_rate is None and not unalerted:
         yield "burn_rate", "an error-budget SLO needs `burn_rate` alerting"
     period = duration_seconds(objective.period)
     longest = max(SLI_WINDOWS, key=duration_seconds)
@@ -390,6 +393,10 @@ def _locator(loaded: LoadedSpec) -> Callable[[int, str], str]:
     """Field paths of a spec's SLOs: `slos[i].…` in native files, the OpenSLO document and field otherwise."""
     if loaded.source_format == "native":
         return lambda index, field: f"slos[{index}]" + (f".{field}" if field else "")
+    if loaded.source_format == "sloth":
+        document = yaml.safe_load(Path(loaded.path).read_text(encoding="utf-8"))
+        sloth_fields = sloth.locations(document)
+        return lambda index, field: sloth.locate(sloth_fields[index], field)
     documents = [doc for doc in yaml.safe_load_all(Path(loaded.path).read_text(encoding="utf-8")) if doc is not None]
     fields = openslo.locations(documents, loaded.path)
     return lambda index, field: openslo.locate(fields[index], field)
