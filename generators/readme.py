@@ -33,6 +33,11 @@ _WHAT = (
     ),
     ("alertmanager/alertmanager.yml", "routes by severity, grouping by alertname and slo, inhibition, receivers"),
     ("alertmanager/route-tests.yml", "per alert label set, the receiver `amtool config routes test` must return"),
+    (
+        "alertmanager/maintenance-tests.yml",
+        "per alert label set of an SLO with maintenance windows, the mute_time_intervals of the route it resolves to",
+    ),
+    ("schema/", "JSON Schema of the native spec, for editors (`yaml-language-server: $schema=`)"),
     ("kubernetes/prometheusrule-", "the same rule groups as a prometheus-operator PrometheusRule"),
     ("kubernetes/servicemonitor.yaml", "the scrape job as a ServiceMonitor (port http, same path and interval)"),
     ("kubernetes/deployment.yaml", "the monitoring service: python -m service on port 8000, probes, requests"),

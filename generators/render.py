@@ -5,6 +5,7 @@ prometheus/tests/<spec>_test.yml     generated promtool tests, one or more cases
 prometheus/prometheus.yml            the guide's scrape job, rule_files, the Alertmanager target
 alertmanager/alertmanager.yml        routes by severity, grouping, inhibition, placeholder receivers
 alertmanager/route-tests.yml         per alert label set, the receiver amtool must route it to
+alertmanager/maintenance-tests.yml   per alert label set of an SLO with maintenance windows, its route's mute intervals
 kubernetes/*.yaml                    PrometheusRule per spec, ServiceMonitor, Deployment, Service
 grafana/**                           generators.grafana.dashboard_files
 README.md                            what each file is, every alert and the test proving it
@@ -15,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from generators import alertmanager, kubernetes, prometheus, tiers
+from generators import alertmanager, kubernetes, maintenance, prometheus, tiers
 from generators.alerts import Alert
 from generators.grafana import dashboard_files
 from generators.output import to_yaml
@@ -84,9 +85,12 @@ def render(specs: SpecSet, profile: Profile, command: str) -> dict[str, str]:
     header = _header(sources, command, profile)
     rule_paths = [output.rules_path.removeprefix("prometheus/") for output in outputs]
     files["prometheus/prometheus.yml"] = to_yaml(prometheus.config(rule_paths, profile), header)
-    files["alertmanager/alertmanager.yml"] = to_yaml(alertmanager.config(), header)
+    files["alertmanager/alertmanager.yml"] = to_yaml(maintenance.with_maintenance(alertmanager.config(), specs), header)
     routes = alertmanager.route_tests(alert for output in outputs for alert in output.alerts)
     files["alertmanager/route-tests.yml"] = to_yaml({"config": "alertmanager.yml", "cases": routes}, header)
+    muted = maintenance.route_cases(routes, specs)
+    if muted:
+        files["alertmanager/maintenance-tests.yml"] = to_yaml({"config": "alertmanager.yml", "cases": muted}, header)
     files["kubernetes/servicemonitor.yaml"] = to_yaml(kubernetes.service_monitor(profile), header)
     files["kubernetes/deployment.yaml"] = to_yaml(kubernetes.deployment(), header)
     files["kubernetes/service.yaml"] = to_yaml(kubernetes.service(), header)

@@ -94,6 +94,7 @@ def validate(specs: SpecSet, timing: Timing | None = None) -> None:
             for field, reason in slo_problems(slo, loaded.spec, timing, unalerted=loaded.source_format == "sloth"):
                 problems.append(Problem(str(loaded.path), locate(index, field), reason))
     problems.extend(_duplicate_alerts(specs))
+    problems.extend(_maintenance_problems(specs))
     if problems:
         raise SpecError("", more=problems)
 
@@ -400,3 +401,43 @@ def _locator(loaded: LoadedSpec) -> Callable[[int, str], str]:
     documents = [doc for doc in yaml.safe_load_all(Path(loaded.path).read_text(encoding="utf-8")) if doc is not None]
     fields = openslo.locations(documents, loaded.path)
     return lambda index, field: openslo.locate(fields[index], field)
+
+
+def _slo_label(spec: SpecFile, slo: SLO) -> str:
+    """The `slo` label value of the SLO's alerts (its name unless the file's or the SLO's labels set it)."""
+    return {"slo": slo.name, **spec.labels, **slo.labels}["slo"]
+
+
+def _maintenance_problems(specs: SpecSet) -> Iterator[Problem]:
+    """Window names are unique across files (Alertmanager's are global); a window mutes by the `slo` label, so every
+    SLO sharing a muted SLO's label value must be muted by the same windows, and no alert may relabel `slo`."""
+    seen: dict[str, str] = {}
+    muting: dict[str, tuple[tuple[str, ...], str]] = {}
+    for loaded in specs.specs:
+        spec = loaded.spec
+        for index, window in enumerate(spec.maintenance_windows):
+            where = f"maintenance_windows[{index}].name"
+            if window.name in seen:
+                yield Problem(str(loaded.path), where, f"window {window.name!r} is also defined in {seen[window.name]}")
+            seen.setdefault(window.name, str(loaded.path))
+        if not spec.maintenance_windows:
+            continue
+        locate = _locator(loaded)
+        for index, slo in enumerate(spec.slos):
+            names, value = spec.muting(slo), _slo_label(spec, slo)
+            where = locate(index, "name")
+            if value in muting and muting[value][0] != names:
+                other = muting[value][1]
+                reason = f"shares the slo label {value!r} with {other}, muted by other maintenance windows"
+                yield Problem(str(loaded.path), where, reason)
+            muting.setdefault(value, (names, f"{loaded.path}: {where}"))
+            if names:
+                own = [(f"alerts[{i}].labels.slo", a.labels) for i, a in enumerate(slo.alerts)]
+                if slo.burn_rate is not None:
+                    burn = slo.burn_rate
+                    own += [("burn_rate.labels.slo", burn.labels), ("burn_rate.page_labels.slo", burn.page_labels)]
+                    own.append(("burn_rate.ticket_labels.slo", burn.ticket_labels))
+                for field, labels in own:
+                    if "slo" in labels:
+                        reason = "an SLO with maintenance windows keeps one slo label: its routes match on it"
+                        yield Problem(str(loaded.path), locate(index, field), reason)

@@ -1,0 +1,93 @@
+"""Maintenance windows: a spec's named `maintenance_windows` become Alertmanager `time_intervals`, muted on routes that
+match the `slo` label of the SLOs they cover, ahead of the severity routes.
+
+```
+route                                 (receiver default)
+├── slo=~"a|b"  mute: [db-upgrade]     one route per distinct set of windows, before the severity routes
+│   ├── severity="critical" → pager   mute: [db-upgrade]   (a child does not inherit its parent's mute intervals)
+│   └── severity="warning"  → ticket  mute: [db-upgrade]
+├── severity="critical" → pager
+└── severity="warning"  → ticket
+```
+
+Each windowed route copies the severity routes `alertmanager.config()` built, so receivers and repeat intervals stay
+those of the unmuted tree. `maintenance-tests.yml` lists, per alert label set of a windowed SLO, the receiver and the
+mute intervals amtool must find on the route it resolves to.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from generators import naming
+from slos.loader import SpecSet
+from slos.models import TimeInterval
+
+
+def slo_label(labels: Mapping[str, str]) -> str:
+    return labels[naming.SLO_LABEL]
+
+
+def _interval(interval: TimeInterval) -> dict[str, Any]:
+    data = interval.model_dump(exclude_defaults=True, mode="json")
+    data["location"] = interval.location
+    return data
+
+
+def time_intervals(specs: SpecSet) -> list[dict[str, Any]]:
+    """Alertmanager's top-level `time_intervals`, one per maintenance window of every spec, in spec order."""
+    return [
+        {"name": window.name, "time_intervals": [_interval(interval) for interval in window.time_intervals]}
+        for loaded in specs.specs
+        for window in loaded.spec.maintenance_windows
+    ]
+
+
+def muted_labels(specs: SpecSet) -> dict[str, tuple[str, ...]]:
+    """`slo` label value -> the windows muting it (validation guarantees one value is never half muted)."""
+    muted: dict[str, tuple[str, ...]] = {}
+    for loaded in specs.specs:
+        for slo in loaded.spec.slos:
+            names = loaded.spec.muting(slo)
+            if names:
+                value = {naming.SLO_LABEL: slo.name, **loaded.spec.labels, **slo.labels}[naming.SLO_LABEL]
+                muted[value] = names
+    return muted
+
+
+def _regex(values: Iterable[str]) -> str:
+    escaped = (value.replace("\\", "\\\\").replace(".", "\\.").replace("|", "\\|") for value in sorted(values))
+    return "|".join(escaped).replace('"', '\\"')
+
+
+def with_maintenance(config: dict[str, Any], specs: SpecSet) -> dict[str, Any]:
+    """`config` with the specs' time intervals and a muted copy of its severity routes per set of windows."""
+    muted = muted_labels(specs)
+    if not muted:
+        return config
+    by_windows: dict[tuple[str, ...], list[str]] = {}
+    for value, names in muted.items():
+        by_windows.setdefault(names, []).append(value)
+    routes = config["route"]["routes"]
+    windowed = []
+    for names, values in sorted(by_windows.items()):
+        children = [{**copy.deepcopy(route), "mute_time_intervals": list(names)} for route in routes]
+        matcher = f'{naming.SLO_LABEL}=~"{_regex(values)}"'
+        windowed.append({"matchers": [matcher], "mute_time_intervals": list(names), "routes": children})
+    result = copy.deepcopy(config)
+    result["time_intervals"] = time_intervals(specs)
+    result["route"]["routes"] = windowed + copy.deepcopy(routes)
+    return result
+
+
+def route_cases(cases: Iterable[Mapping[str, Any]], specs: SpecSet) -> list[dict[str, Any]]:
+    """The route test cases (`alertmanager.route_tests`) of windowed SLOs, each with the mute intervals of its route."""
+    muted = muted_labels(specs)
+    found = []
+    for case in cases:
+        names = muted.get(case["labels"].get(naming.SLO_LABEL, ""))
+        if names:
+            found.append({**case, "mute_time_intervals": list(names)})
+    return found

@@ -1,0 +1,82 @@
+"""Maintenance windows: the golden case's windows are Alertmanager time intervals that amtool accepts, and every alert
+of a windowed SLO resolves (amtool `config routes test --tree`) to a route muted by exactly its windows; alerts of
+other SLOs resolve to unmuted routes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from generators.__main__ import main
+from tests.conftest import require_tool
+
+pytestmark = pytest.mark.promtool
+
+CASE = Path(__file__).parent / "cases" / "native_payments"
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("maintenance") / "out"
+    assert main(["--specs", str(CASE), "--out", str(out)]) == 0
+    return out / "alertmanager"
+
+
+def amtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    command = [require_tool("amtool"), *(str(arg) for arg in args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def resolved_route(config: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    """The route amtool resolves `labels` to, found in `config` by following the matcher path amtool prints."""
+    result = amtool(
+        "config",
+        "routes",
+        "test",
+        f"--config.file={config['path']}",
+        "--tree",
+        *(f"{k}={v}" for k, v in labels.items()),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    path = re.findall(r"── (\{.*?\})", result.stdout)
+    route = config["route"]
+    for step in path:
+        matchers = [m.strip() for m in step.strip("{}").split(",")]
+        route = next(child for child in route.get("routes", []) if child.get("matchers") == matchers)
+    return dict(route)
+
+
+def load(folder: Path) -> dict[str, Any]:
+    config = yaml.safe_load((folder / "alertmanager.yml").read_text())
+    config["path"] = folder / "alertmanager.yml"
+    return dict(config)
+
+
+def test_the_windows_are_time_intervals_amtool_accepts(rendered: Path) -> None:
+    result = amtool("check-config", rendered / "alertmanager.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = [interval["name"] for interval in load(rendered)["time_intervals"]]
+    assert names == ["settlement-batch-redeploy", "payments-failover-drill"]
+
+
+def test_every_alert_of_a_windowed_slo_resolves_to_a_route_muted_by_its_windows(rendered: Path) -> None:
+    config = load(rendered)
+    cases = yaml.safe_load((rendered / "maintenance-tests.yml").read_text())["cases"]
+    routed = yaml.safe_load((rendered / "route-tests.yml").read_text())["cases"]
+    assert len(cases) == len(routed)  # every SLO of the case sits in the failover drill
+    assert any("settlement-batch-redeploy" in case["mute_time_intervals"] for case in cases)
+    for case in cases:
+        route = resolved_route(config, case["labels"])
+        assert route.get("mute_time_intervals") == case["mute_time_intervals"], case["labels"]
+        assert route.get("receiver", "default") == case["receiver"]
+
+
+def test_an_alert_outside_every_window_resolves_to_an_unmuted_route(rendered: Path) -> None:
+    route = resolved_route(load(rendered), {"alertname": "Other", "severity": "critical", "slo": "another_service"})
+    assert "mute_time_intervals" not in route
+    assert route["receiver"] == "pager"
