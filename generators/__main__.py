@@ -1,4 +1,5 @@
-"""`python -m generators [--specs DIR] [--out DIR] [--check] [--profile production|test]` (`make render`)."""
+"""`python -m generators [--specs DIR] [--out DIR] [--check] [--profile production|test]` (`make render`), and
+`python -m generators validate [PATH...]` (generators.validate_command)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from generators import validate_command
 from generators.output import OutputError, differences, read_tree, write
 from generators.profile import PRODUCTION, PROFILES
 from generators.promql import GeneratorError
@@ -24,6 +26,8 @@ profiles:
 
 Nothing in --out changes unless every spec validates and every file renders; --check renders into a temporary
 folder and exits 1 listing the files that differ from --out.
+
+`python -m generators validate [PATH...]` checks spec files without writing (see its --help).
 """
 
 
@@ -39,6 +43,9 @@ def _command(specs: Path, out: Path, profile: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["validate"]:
+        return validate_command.main(arguments[1:])
     parser = argparse.ArgumentParser(
         prog="python -m generators",
         description="Compile the SLO specs into Prometheus rules and tests, prometheus.yml, Alertmanager config, "
@@ -50,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (rendered/)")
     parser.add_argument("--check", action="store_true", help="fail when --out differs from what the specs generate")
     parser.add_argument("--profile", choices=sorted(PROFILES), default=PRODUCTION.name, help="see below")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     profile = PROFILES[args.profile]
     if not profile.committed and args.out.resolve() == DEFAULT_OUT.resolve():
         parser.error(f"the {profile.name} profile is never written to {display(DEFAULT_OUT)}: give --out")

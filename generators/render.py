@@ -8,6 +8,7 @@ alertmanager/route-tests.yml         per alert label set, the receiver amtool mu
 alertmanager/maintenance-tests.yml   per alert label set of an SLO with maintenance windows, its route's mute intervals
 kubernetes/*.yaml                    PrometheusRule per spec, ServiceMonitor, Deployment, Service
 grafana/**                           generators.grafana.dashboard_files
+schema/featurestore-v1.json          JSON Schema of the native spec (generators.schema), for editors
 README.md                            what each file is, every alert and the test proving it
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from generators import alertmanager, kubernetes, maintenance, prometheus, tiers
+from generators import alertmanager, kubernetes, maintenance, prometheus, schema, tiers
 from generators.alerts import Alert
 from generators.grafana import dashboard_files
 from generators.output import to_yaml
@@ -95,5 +96,6 @@ def render(specs: SpecSet, profile: Profile, command: str) -> dict[str, str]:
     files["kubernetes/deployment.yaml"] = to_yaml(kubernetes.deployment(), header)
     files["kubernetes/service.yaml"] = to_yaml(kubernetes.service(), header)
     files.update(dashboard_files(specs))
+    files[schema.SCHEMA_PATH] = schema.schema_file()
     files["README.md"] = readme(outputs, files, sources, command, profile)
     return dict(sorted(files.items()))

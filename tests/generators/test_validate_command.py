@@ -1,0 +1,93 @@
+"""`python -m generators validate`: every problem of every file at once, nothing written, exit codes a CI can use."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from generators.__main__ import main
+from tests.conftest import REPO
+
+GOOD_SLO = """\
+  - name: {name}
+    description: p95 under 5 ms
+    objective: {{kind: quantile, metric: manifest_insert_latency_ms, quantile: 0.95, threshold: {threshold}}}
+    alerts: [{{name: {alert}, for: 10m, severity: warning, summary: s, description: d}}]
+"""
+HEADER = """\
+version: featurestore/v1
+service: featurestore
+runbook_base_url: https://example.com/runbooks
+slos:
+"""
+
+
+def write_specs(folder: Path) -> None:
+    folder.mkdir()
+    # first file: SLO 0 does not parse (a misspelt field), SLO 1 parses but 7 is not a bucket boundary
+    broken = GOOD_SLO.format(name="insert_p95_ms", threshold=5, alert="InsertSlow").replace(
+        "threshold: 5", "treshold: 5"
+    )
+    sibling = GOOD_SLO.format(name="insert_p95_bis", threshold=7, alert="InsertSlowBis")
+    (folder / "a.yaml").write_text(HEADER + broken + sibling)
+    # second file: valid shape, an alert that duplicates the first file's sibling, and a second semantic problem
+    other = GOOD_SLO.format(name="read_p95_ms", threshold=3, alert="InsertSlowBis").replace(
+        "manifest_insert_latency_ms", "manifest_read_latency_ms"
+    )
+    (folder / "b.yaml").write_text(HEADER + other)
+
+
+def test_the_shipped_specs_are_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate"]) == 0
+    assert "1 files valid" in capsys.readouterr().out
+
+
+def test_every_problem_of_every_file_is_reported_and_one_bad_slo_hides_no_sibling(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    specs = tmp_path / "specs"
+    write_specs(specs)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    assert main(["validate", str(specs)]) == 1
+    out = capsys.readouterr().out
+    a, b = specs / "a.yaml", specs / "b.yaml"
+    assert f"{a}: slos[0].objective.treshold: Extra inputs are not permitted" in out
+    assert f"{a}: slos[1].objective.threshold: 7 is not a bucket boundary" in out  # the sibling of the broken SLO
+    assert f"{b}: slos[0].objective.threshold: 3 is not a bucket boundary" in out
+    duplicate = f"{a}: slos[1].alerts[0].name: alert 'InsertSlowBis' is also defined at {b}: slos[0].alerts[0].name"
+    assert duplicate in out  # the salvaged sibling takes part in the checks across files
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_json_output_lists_the_same_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    specs = tmp_path / "specs"
+    write_specs(specs)
+    assert main(["validate", "--format", "json", str(specs / "b.yaml")]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["valid"] is False and report["files"] == 1
+    assert {(p["field"], p["reason"][:20]) for p in report["problems"]} == {
+        ("slos[0].objective.threshold", "3 is not a bucket bo")
+    }
+
+
+def test_a_missing_path_is_a_usage_error_with_exit_status_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "generators", "validate", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "no such file or folder" in result.stderr
+
+
+def test_sloth_and_openslo_files_are_validated_too(capsys: pytest.CaptureFixture[str]) -> None:
+    cases = REPO / "tests" / "generators" / "cases"
+    assert main(["validate", str(cases / "sloth_checkout"), str(cases / "openslo_checkout")]) == 0
+    assert "2 files valid" in capsys.readouterr().out
