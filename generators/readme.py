@@ -37,6 +37,10 @@ _WHAT = (
         "alertmanager/maintenance-tests.yml",
         "per alert label set of an SLO with maintenance windows, the mute_time_intervals of the route it resolves to",
     ),
+    (
+        "alertmanager/policy-route-tests.yml",
+        "per SLO, alert policy and condition, the receivers (its notification targets) amtool must return",
+    ),
     ("schema/", "JSON Schema of the native spec, for editors (`yaml-language-server: $schema=`)"),
     ("kubernetes/prometheusrule-", "the same rule groups as a prometheus-operator PrometheusRule"),
     ("kubernetes/servicemonitor.yaml", "the scrape job as a ServiceMonitor (port http, same path and interval)"),

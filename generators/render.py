@@ -6,6 +6,7 @@ prometheus/prometheus.yml            the guide's scrape job, rule_files, the Ale
 alertmanager/alertmanager.yml        routes by severity, grouping, inhibition, placeholder receivers
 alertmanager/route-tests.yml         per alert label set, the receiver amtool must route it to
 alertmanager/maintenance-tests.yml   per alert label set of an SLO with maintenance windows, its route's mute intervals
+alertmanager/policy-route-tests.yml  per SLO, alert policy and condition, the receivers of the policy's targets
 kubernetes/*.yaml                    PrometheusRule per spec, ServiceMonitor, Deployment, Service
 grafana/**                           generators.grafana.dashboard_files
 schema/featurestore-v1.json          JSON Schema of the native spec (generators.schema), for editors
@@ -17,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from generators import alertmanager, kubernetes, maintenance, prometheus, schema, tiers
+from generators import alertmanager, kubernetes, maintenance, policies, prometheus, schema, tiers
 from generators.alerts import Alert
 from generators.grafana import dashboard_files
 from generators.output import to_yaml
@@ -86,9 +87,15 @@ def render(specs: SpecSet, profile: Profile, command: str) -> dict[str, str]:
     header = _header(sources, command, profile)
     rule_paths = [output.rules_path.removeprefix("prometheus/") for output in outputs]
     files["prometheus/prometheus.yml"] = to_yaml(prometheus.config(rule_paths, profile), header)
-    files["alertmanager/alertmanager.yml"] = to_yaml(maintenance.with_maintenance(alertmanager.config(), specs), header)
+    routed = policies.with_policies(alertmanager.config(), specs)
+    files["alertmanager/alertmanager.yml"] = to_yaml(maintenance.with_maintenance(routed, specs), header)
     routes = alertmanager.route_tests(alert for output in outputs for alert in output.alerts)
     files["alertmanager/route-tests.yml"] = to_yaml({"config": "alertmanager.yml", "cases": routes}, header)
+    policy_cases = policies.route_cases(specs)
+    if policy_cases:
+        files["alertmanager/policy-route-tests.yml"] = to_yaml(
+            {"config": "alertmanager.yml", "cases": policy_cases}, header
+        )
     muted = maintenance.route_cases(routes, specs)
     if muted:
         files["alertmanager/maintenance-tests.yml"] = to_yaml({"config": "alertmanager.yml", "cases": muted}, header)

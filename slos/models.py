@@ -225,6 +225,41 @@ class BurnRateAlerting(_Model):
         return self.absent_name or f"{self.name}MetricsAbsent"
 
 
+PolicyName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63, description="RFC 1123")]
+
+
+class BurnCondition(_Model):
+    """An alert condition of a policy: the SLO's burn rate over `lookback_window` is above `threshold` for
+    `alert_after` (OpenSLO's AlertCondition of kind burnrate). Issue 14 phase B compiles it into a burn alert."""
+
+    name: PolicyName
+    description: str = ""
+    severity: str = Field(min_length=1, description="the alert's severity label (OpenSLO: page, ticket...)")
+    op: Literal["gt", "gte"] = "gt"
+    threshold: float = Field(gt=0, description="burn rate: 1 spends the budget exactly over the period")
+    lookback_window: Duration
+    alert_after: Duration = "0s"
+
+
+class NotificationTarget(_Model):
+    """Where a policy's alerts go (OpenSLO's AlertNotificationTarget): an Alertmanager receiver of the same name."""
+
+    name: PolicyName
+    target: str = Field(min_length=1, description="the kind of integration (slack, pagerduty, email...)")
+    description: str = ""
+
+
+class AlertPolicy(_Model):
+    """Conditions and the targets notified when one holds; alerts of the policy carry `alert_policy: <name>`."""
+
+    name: PolicyName
+    description: str = ""
+    conditions: tuple[BurnCondition, ...] = Field(min_length=1)
+    notify: tuple[PolicyName, ...] = Field(min_length=1, description="names of notification_targets")
+    send_resolved: bool = True
+    alert_when_no_data: bool = False
+
+
 class SLO(_Model):
     name: SloName
     description: str = Field(min_length=1)
@@ -232,6 +267,7 @@ class SLO(_Model):
     alerts: tuple[ThresholdAlert, ...] = ()
     burn_rate: BurnRateAlerting | None = None
     labels: dict[LabelName, str] = Field(default_factory=dict)
+    alert_policies: tuple[PolicyName, ...] = Field(default=(), description="names of the file's alert_policies")
 
     @model_validator(mode="after")
     def _alerting_fits_kind(self) -> SLO:
@@ -310,6 +346,8 @@ class SpecFile(_Model):
     labels: dict[LabelName, str] = Field(default_factory=dict)
     slos: tuple[SLO, ...] = Field(min_length=1)
     maintenance_windows: tuple[MaintenanceWindow, ...] = ()
+    notification_targets: tuple[NotificationTarget, ...] = ()
+    alert_policies: tuple[AlertPolicy, ...] = ()
 
     @field_validator("slos")
     @classmethod
@@ -334,6 +372,33 @@ class SpecFile(_Model):
                 raise ValueError(f"maintenance window {window.name!r} names no SLO of this file: {', '.join(unknown)}")
         return self
 
+    @model_validator(mode="after")
+    def _policies_resolve(self) -> SpecFile:
+        targets = _unique("notification target", [t.name for t in self.notification_targets])
+        policies = _unique("alert policy", [p.name for p in self.alert_policies])
+        for policy in self.alert_policies:
+            for name in policy.notify:
+                if name not in targets:
+                    raise ValueError(f"alert policy {policy.name!r} notifies {name!r}, which is no notification target")
+        for slo in self.slos:
+            for name in slo.alert_policies:
+                if name not in policies:
+                    raise ValueError(f"SLO {slo.name!r} names alert policy {name!r}, which is not defined")
+        return self
+
+    def policies(self, slo: SLO) -> tuple[AlertPolicy, ...]:
+        by_name = {policy.name: policy for policy in self.alert_policies}
+        return tuple(by_name[name] for name in slo.alert_policies)
+
     def muting(self, slo: SLO) -> tuple[str, ...]:
         """Names of the maintenance windows that mute `slo`'s alerts, in spec order."""
         return tuple(w.name for w in self.maintenance_windows if not w.slos or slo.name in w.slos)
+
+
+def _unique(what: str, names: list[str]) -> set[str]:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what} {name!r} is defined twice")
+        seen.add(name)
+    return seen

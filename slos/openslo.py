@@ -21,7 +21,8 @@ spec:
 Each SLO becomes a native `ratio` SLO (its name with `-` turned into `_`) alerted by the native burn-rate defaults:
 `<CamelName>BudgetBurn` and `<CamelName>BudgetBurnMetricsAbsent`. A query containing `{{.window}}` is a template used
 as is. What the generators cannot honour is refused with a reason, never ignored: calendar windows, Timeslices,
-threshold and raw metrics, alert policies, several objectives, other kinds. Errors name `documents[<index>]` and the
+threshold and raw metrics, several objectives, other kinds. Alert policies, conditions and notification targets are
+read by `slos.openslo_alerting`. Errors name `documents[<index>]` and the
 field path inside that document.
 """
 
@@ -161,6 +162,18 @@ class Objective(_Model):
         return round(self.targetPercent / 100, 12)
 
 
+class InlineDocument(_Model):
+    """An OpenSLO object written inline in another (a policy in an SLO, a condition or target in a policy)."""
+
+    kind: str
+    metadata: Metadata
+    spec: dict[str, Any]
+
+
+class PolicyRef(_Model):
+    alertPolicyRef: str
+
+
 class SLOSpec(_Model):
     description: str = ""
     service: str = Field(min_length=1)
@@ -169,7 +182,7 @@ class SLOSpec(_Model):
     timeWindow: list[TimeWindow] = Field(min_length=1, max_length=1)
     budgetingMethod: str
     objectives: list[Objective] = Field(min_length=1, max_length=1)
-    alertPolicies: Any = None
+    alertPolicies: list[PolicyRef | InlineDocument] = Field(default_factory=list)
 
     @field_validator("budgetingMethod")
     @classmethod
@@ -180,8 +193,6 @@ class SLOSpec(_Model):
 
     @model_validator(mode="after")
     def _one_indicator(self) -> SLOSpec:
-        if self.alertPolicies is not None:
-            raise ValueError("alertPolicies are not supported: the native burn-rate alerting defaults apply")
         if (self.indicator is None) == (self.indicatorRef is None):
             raise ValueError("give exactly one of `indicator` or `indicatorRef`")
         return self
@@ -193,15 +204,22 @@ class ServiceSpec(_Model):
 
 class Document(_Model):
     apiVersion: Literal["openslo/v1"]
-    kind: Literal["SLO", "SLI", "Service"]
+    kind: Literal["SLO", "SLI", "Service", "AlertPolicy", "AlertCondition", "AlertNotificationTarget"]
     metadata: Metadata
     spec: dict[str, Any]
 
 
+# Union members pydantic names in error locations, and what an entry of that list must be.
+REFERENCE_UNIONS = {
+    "PolicyRef": "expected {alertPolicyRef: <name>} or an inline AlertPolicy (kind, metadata, spec)",
+    "InlineDocument": "expected a reference ({alertPolicyRef|conditionRef|targetRef: <name>}) or an inline document",
+    "ConditionRef": "expected {conditionRef: <name>} or an inline AlertCondition (kind, metadata, spec)",
+    "TargetRef": "expected {targetRef: <name>} or an inline AlertNotificationTarget (kind, metadata, spec)",
+}
 Locations = dict[str, str]  # native field path inside an SLO ("objective.target") -> path in the OpenSLO file
 
 
-class _Problems:
+class Problems:
     def __init__(self) -> None:
         self.items: list[tuple[str, str]] = []
 
@@ -210,20 +228,29 @@ class _Problems:
 
     def validation(self, prefix: str, error: ValidationError) -> None:
         for detail in error.errors():
-            loc = field_path(detail["loc"])
-            self.add(f"{prefix}.{loc}" if loc else prefix, detail["msg"].removeprefix("Value error, "))
+            tags = [part for part in detail["loc"] if part in REFERENCE_UNIONS]
+            loc = field_path(part for part in detail["loc"] if part not in REFERENCE_UNIONS)
+            reason = detail["msg"].removeprefix("Value error, ")
+            if tags and detail["type"] in ("model_type", "dict_type"):
+                reason = REFERENCE_UNIONS[str(tags[0])]
+            where = f"{prefix}.{loc}" if loc else prefix
+            if (where, reason) not in self.items:
+                self.add(where, reason)
 
 
-def _documents(documents: Sequence[Any], problems: _Problems) -> list[tuple[int, Document, BaseModel]]:
+def _documents(documents: Sequence[Any], problems: Problems) -> list[tuple[int, Document, BaseModel]]:
+    from slos.openslo_alerting import SPEC_MODELS
+
     parsed: list[tuple[int, Document, BaseModel]] = []
-    spec_models: dict[str, type[BaseModel]] = {"SLO": SLOSpec, "SLI": SLISpec, "Service": ServiceSpec}
+    spec_models: dict[str, type[BaseModel]] = {"SLO": SLOSpec, "SLI": SLISpec, "Service": ServiceSpec, **SPEC_MODELS}
     for index, raw in enumerate(documents):
         where = f"documents[{index}]"
         if not isinstance(raw, dict):
             problems.add(where, f"expected a mapping, got {type(raw).__name__}")
             continue
         if raw.get("kind") not in spec_models and "kind" in raw and raw.get("apiVersion") == API_VERSION:
-            problems.add(f"{where}.kind", f"kind {raw['kind']!r} is not supported: only SLO, SLI and Service are read")
+            kinds = ", ".join(spec_models)
+            problems.add(f"{where}.kind", f"kind {raw['kind']!r} is not supported: only {kinds} are read")
             continue
         try:
             document = Document.model_validate(raw)
@@ -253,8 +280,14 @@ def _labels(labels: dict[str, str | list[str]]) -> dict[str, str]:
 
 
 def _convert(documents: Sequence[Any], path: Path) -> tuple[SpecFile, list[Locations]]:
-    problems = _Problems()
+    from slos.openslo_alerting import KINDS, Registry
+
+    problems = Problems()
     parsed = _documents(documents, problems)
+    alerting = Registry(problems.add)
+    for index, doc, spec in parsed:
+        if doc.kind in KINDS:
+            alerting.register(doc.kind, doc.metadata.name, f"documents[{index}]", spec)
     slis = {doc.metadata.name: (index, spec) for index, doc, spec in parsed if isinstance(spec, SLISpec)}
     services = {doc.metadata.name: (index, doc, spec) for index, doc, spec in parsed if isinstance(spec, ServiceSpec)}
     slos: list[SLO] = []
@@ -299,6 +332,7 @@ def _convert(documents: Sequence[Any], path: Path) -> tuple[SpecFile, list[Locat
             "objective.target": f"{where}.spec.objectives[0].{target_field}",
             "objective.period": f"{where}.spec.timeWindow[0].duration",
             "burn_rate": f"{where}.metadata.name",
+            "alert_policies": f"{where}.spec.alertPolicies",
         }
         fields.update(
             {f"objective.{role}": f"{sli_where}.ratioMetric.{role}.metricSource.spec.query" for role in roles}
@@ -323,6 +357,7 @@ def _convert(documents: Sequence[Any], path: Path) -> tuple[SpecFile, list[Locat
                         name=f"{_camel(doc.metadata.name)}BudgetBurn",
                         summary=f"{display} error budget is burning too fast",
                     ),
+                    alert_policies=tuple(alerting.slo_policies(spec.alertPolicies, f"{where}.spec.alertPolicies")),
                 )
             )
         except ValidationError as exc:
@@ -350,6 +385,8 @@ def _convert(documents: Sequence[Any], path: Path) -> tuple[SpecFile, list[Locat
             runbook_base_url=runbook,
             labels=_labels(services[service][1].metadata.labels) if service in services else {},
             slos=tuple(slos),
+            notification_targets=tuple(alerting.targets[name] for name in sorted(alerting.targets)),
+            alert_policies=tuple(alerting.policies[name] for name in sorted(alerting.policies)),
         )
     except ValidationError as exc:
         problems.items = [(_file_field(detail["loc"], locations), detail["msg"]) for detail in exc.errors()]

@@ -42,7 +42,14 @@ from slos.windows import SLI_WINDOWS, sli_windows, window_pairs
 
 CATALOG_SERVICE = "featurestore"  # specs about this service are checked against featurestore/metrics.py
 MIN_SAMPLES_PER_WINDOW = 4  # a rate window spans at least this many scrape intervals
-RESERVED_LABELS = frozenset({"alertname", "severity", "long_window", "short_window"})
+RESERVED_LABELS = frozenset({"alertname", "severity", "long_window", "short_window", "alert_policy"})
+# Alert policies are parsed, validated and routed (generators.policies); their conditions become burn alerts only
+# when generators.alerts compiles them (issue 14 phase B). Until then an SLO naming a policy is refused, never
+# rendered with its conditions silently dropped.
+POLICIES_PENDING = (
+    "alert policies are parsed and routed, but compiling their conditions into burn alerts is not built yet "
+    "(issue 14 phase B): rendering now would drop them"
+)
 # Label values the code emits, per label; matchers on these labels must use one of them.
 LABEL_VALUES: dict[str, tuple[str, ...]] = {
     metrics.LABEL_BACKEND: metrics.BACKENDS,
@@ -116,6 +123,7 @@ def slo_problems(slo: SLO, spec: SpecFile, timing: Timing, *, unalerted: bool = 
     yield from _annotation_problems(slo, catalog)
     if isinstance(objective, RatioObjective | LatencyBudgetObjective):
         yield from _burn_rate(slo, objective, timing, unalerted)
+    yield from _policy_problems(slo, spec, timing)
 
 
 def _label_problems(slo: SLO) -> Found:
@@ -441,3 +449,28 @@ def _maintenance_problems(specs: SpecSet) -> Iterator[Problem]:
                     if "slo" in labels:
                         reason = "an SLO with maintenance windows keeps one slo label: its routes match on it"
                         yield Problem(str(loaded.path), locate(index, field), reason)
+
+
+def _policy_problems(slo: SLO, spec: SpecFile, timing: Timing) -> Found:
+    """A policy's conditions must be able to fire for this SLO and read windows that hold enough scrapes."""
+    if not slo.alert_policies:
+        return
+    objective = slo.objective
+    if not isinstance(objective, RatioObjective | LatencyBudgetObjective):
+        yield "alert_policies", f"a {objective.kind} SLO has no error budget: alert policies burn one"
+        return
+    budget = 1 - objective.target
+    for policy in spec.policies(slo):
+        for condition in policy.conditions:
+            name = f"policy {policy.name!r}, condition {condition.name!r}"
+            if condition.threshold * budget >= 1:
+                reason = (
+                    f"{name} can never fire: a burn rate above {condition.threshold:g} needs an error ratio above "
+                    f"{condition.threshold * budget:.4g}, and an error ratio cannot exceed 1"
+                )
+                yield "alert_policies", reason
+            if duration_seconds(condition.lookback_window) > duration_seconds(objective.period):
+                yield "alert_policies", f"{name} looks back {condition.lookback_window}, beyond the SLO's period"
+            for field, reason in _window(condition.lookback_window, "alert_policies", timing):
+                yield field, f"{name}: {reason}"
+    yield "alert_policies", POLICIES_PENDING

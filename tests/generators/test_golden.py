@@ -1,5 +1,6 @@
-"""Golden cases: tests/generators/cases/<case>/spec.yaml renders to exactly expected/ (Grafana files excluded: their
-own tests cover them, as do the schema's). GOLDEN_UPDATE=1 rewrites expected/ from the current generators; review the diff."""
+"""Golden cases: tests/generators/cases/<case>/spec.yaml renders to exactly expected/ (Grafana files and the schema
+excluded: their own tests cover them). GOLDEN_UPDATE=1 rewrites expected/ from the current generators; review the
+diff."""
 
 from __future__ import annotations
 
