@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test lint typecheck render check-render serve bench profile stack stack-down clean
+.PHONY: help install test lint typecheck render check-render validate serve bench profile stack stack-down clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-13s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,6 +34,9 @@ render: $(STAMP) ## Regenerate rendered/ from slos/specs
 
 check-render: $(STAMP) ## Fail when rendered/ differs from what the specs generate
 	$(PY) -m generators --check
+
+validate: $(STAMP) ## Check the specs (every problem of every file) without writing anything
+	$(PY) -m generators validate $(SPECS)
 
 serve: $(STAMP) ## Run the monitoring service on 127.0.0.1:8000 (DuckDB unless FEATURESTORE_PG_DSN is set)
 	$(PY) -m service
