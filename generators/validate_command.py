@@ -1,16 +1,16 @@
 """`python -m generators validate [PATH...]`: check spec files without writing anything.
 
 Every problem of every file is printed, one `file: field: reason` line each: a file that does not parse does not stop
-the others, and inside a native file an SLO that does not parse does not hide the semantic problems of its siblings
-(they are checked on their own). Exit status: 0 when every spec is valid, 1 when any problem was found, 2 on usage
-errors (a path that does not exist). `--format json` prints `{"valid": bool, "problems": [{path, field, reason}]}`.
+the others, and inside a file (native, OpenSLO or Sloth) an SLO that does not parse does not hide the semantic
+problems of its siblings (they are checked on their own). Exit status: 0 when every spec is valid, 1 when any
+problem was found, 2 on usage errors (a path that does not exist). `--format json` prints
+`{"valid": bool, "files": int, "problems": [{path, field, reason}]}`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from slos import openslo, sloth
 from slos.loader import (
     DEFAULT_SPECS_DIR,
     SPEC_SUFFIXES,
@@ -28,7 +29,7 @@ from slos.loader import (
     load_file,
 )
 from slos.models import NATIVE_VERSION, SLO, SpecFile
-from slos.validate import validate
+from slos.validate import Locator, validate
 
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -44,52 +45,54 @@ def spec_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def _salvage(path: Path) -> tuple[LoadedSpec, dict[int, int]] | None:
-    """A native file whose document failed validation, reduced to its top level and the SLOs that parse on their own
-    (with their original indices), so their semantic problems are reported too; None when that is not possible."""
+def _salvage(path: Path) -> tuple[LoadedSpec, Locator] | None:
+    """A refused file reduced to its SLOs that parse on their own, and where each is in the file, so their semantic
+    problems are reported too; None when the file's top level itself is refused."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        documents = [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
-    if not isinstance(document, dict) or document.get("version") != NATIVE_VERSION:
+    if not documents or not isinstance(documents[0], dict):
         return None
-    raw_slos = document.get("slos")
-    if not isinstance(raw_slos, list):
+    first = documents[0]
+    if str(first.get("apiVersion", "")).startswith("openslo/"):
+        found = openslo.salvage(documents, path)
+        if found is None:
+            return None
+        spec, places = found
+        return LoadedSpec(path, spec, "openslo"), lambda index, field: openslo.locate(places[index], field)
+    if sloth.is_sloth(first):
+        salvaged = sloth.salvage(first)
+        if salvaged is None:
+            return None
+        sloth_spec, fields = salvaged
+        return LoadedSpec(path, sloth_spec, "sloth"), lambda index, field: sloth.locate(fields[index], field)
+    return _salvage_native(path, first)
+
+
+def _salvage_native(path: Path, document: dict[str, Any]) -> tuple[LoadedSpec, Locator] | None:
+    if document.get("version") != NATIVE_VERSION or not isinstance(document.get("slos"), list):
         return None
     kept: list[Any] = []
-    indices: dict[int, int] = {}
-    for index, raw in enumerate(raw_slos):
+    indices: list[int] = []
+    for index, raw in enumerate(document["slos"]):
         try:
             SLO.model_validate(raw)
         except ValidationError:
             continue
-        indices[len(kept)] = index
+        indices.append(index)
         kept.append(raw)
     if not kept:
         return None
     try:
-        spec = SpecFile.model_validate({**document, "slos": kept, "maintenance_windows": []})
+        spec = SpecFile.model_validate({**document, "slos": kept, "maintenance_windows": [], "alert_policies": []})
     except ValidationError:
         return None
-    return LoadedSpec(path, spec, "native"), indices
 
+    def locate(index: int, field: str) -> str:
+        return f"slos[{indices[index]}]" + (f".{field}" if field else "")
 
-def _renumbered(problem: Problem, salvaged: dict[str, dict[int, int]]) -> Problem:
-    """`problem` with the SLO indices of salvaged files (in its field, and in a reason citing one) made original."""
-
-    def original(path: str, text: str, prefix: str) -> str:
-        indices = salvaged.get(path)
-        if indices is None:
-            return text
-        return re.sub(
-            prefix + r"slos\[(\d+)\]", lambda m: m.group(0).replace(m.group(1), str(indices[int(m.group(1))])), text
-        )
-
-    field = original(problem.path, problem.field, "^")
-    reason = problem.reason
-    for path in salvaged:
-        reason = original(path, reason, re.escape(f"{path}: "))
-    return Problem(problem.path, field, reason)
+    return LoadedSpec(path, spec, "native"), locate
 
 
 def check(paths: Sequence[Path]) -> tuple[list[Problem], int]:
@@ -97,7 +100,7 @@ def check(paths: Sequence[Path]) -> tuple[list[Problem], int]:
     files = spec_files(paths)
     problems: list[Problem] = []
     loaded: list[LoadedSpec] = []
-    salvaged: list[tuple[LoadedSpec, dict[int, int]]] = []
+    salvaged: list[tuple[LoadedSpec, Locator]] = []
     for path in files:
         try:
             loaded.append(load_file(path))
@@ -107,13 +110,11 @@ def check(paths: Sequence[Path]) -> tuple[list[Problem], int]:
             if partial is not None:
                 salvaged.append(partial)
     everything = [*loaded, *(spec for spec, _ in salvaged)]
-    renumber = {str(spec.path): indices for spec, indices in salvaged}
-    found = _duplicate_slo_names(everything)
+    problems += _duplicate_slo_names(everything)
     try:
-        validate(SpecSet(tuple(everything)))
+        validate(SpecSet(tuple(everything)), locators={spec.path: locate for spec, locate in salvaged})
     except SpecError as exc:
-        found += exc.problems
-    problems += [_renumbered(problem, renumber) for problem in found]
+        problems += exc.problems
     if not files:
         problems.append(Problem(", ".join(map(str, paths)), "", "no *.yaml spec files found"))
     return problems, len(files)

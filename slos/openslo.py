@@ -279,7 +279,9 @@ def _labels(labels: dict[str, str | list[str]]) -> dict[str, str]:
     return {key: value if isinstance(value, str) else ",".join(value) for key, value in sorted(labels.items())}
 
 
-def _convert(documents: Sequence[Any], path: Path) -> tuple[SpecFile, list[Locations]]:
+def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> tuple[SpecFile, list[Locations]]:
+    """The spec and, per SLO, its locations; SpecError on any problem, unless `partial` keeps the SLOs that convert
+    (SpecError only when none does or the file's top level is refused)."""
     from slos.openslo_alerting import KINDS, Registry
 
     problems = Problems()
@@ -372,7 +374,7 @@ def _convert(documents: Sequence[Any], path: Path) -> tuple[SpecFile, list[Locat
     distinct = sorted({name for name, _ in service_names})
     if len(distinct) > 1:
         problems.add(service_names[-1][1], f"one service per file, found {', '.join(distinct)}")
-    if problems.items:
+    if problems.items and not (partial and slos and len(distinct) <= 1):
         raise SpecError(path, problems.items)
     service = service_names[0][0]
     service_spec = services[service][2] if service in services else None
@@ -413,6 +415,14 @@ def _file_field(loc: Sequence[int | str], locations: list[Locations]) -> str:
 def parse_documents(documents: Sequence[Any], path: Path) -> SpecFile:
     """One OpenSLO v1 file (its non-empty YAML documents) as a native spec, or SpecError naming document and field."""
     return _convert(documents, path)[0]
+
+
+def salvage(documents: Sequence[Any], path: Path) -> tuple[SpecFile, list[Locations]] | None:
+    """The SLOs of a refused file that convert on their own, with their locations (see `_convert`)."""
+    try:
+        return _convert(documents, path, partial=True)
+    except SpecError:
+        return None
 
 
 def locations(documents: Sequence[Any], path: Path) -> list[Locations]:

@@ -284,7 +284,11 @@ def _objective(slo: SlothSLO, at: str, problems: list[tuple[str, str]]) -> Ratio
     )
 
 
-def _convert(document: dict[str, Any]) -> tuple[SpecFile | None, list[tuple[str, str]], list[Locations], _Format]:
+def _convert(
+    document: dict[str, Any], *, partial: bool = False
+) -> tuple[SpecFile | None, list[tuple[str, str]], list[Locations], _Format]:
+    """(the spec, or None on problems, unless `partial` keeps the SLOs that convert; problems; per kept SLO its
+    locations; the file's format)."""
     crd = document.get("apiVersion") == CRD_API_VERSION
     fmt = _Format(crd)
     problems: list[tuple[str, str]] = []
@@ -325,7 +329,7 @@ def _convert(document: dict[str, Any]) -> tuple[SpecFile | None, list[tuple[str,
             ]
             continue
         locations.append(fields)
-    if problems:
+    if problems and not (partial and slos):
         return None, problems, locations, fmt
     try:
         return (
@@ -336,7 +340,7 @@ def _convert(document: dict[str, Any]) -> tuple[SpecFile | None, list[tuple[str,
                 labels=spec.labels,
                 slos=tuple(slos),
             ),
-            [],
+            problems,
             locations,
             fmt,
         )
@@ -350,6 +354,13 @@ def parse_document(document: dict[str, Any], path: Path) -> SpecFile:
     if spec is None:
         raise SpecError(path, problems)
     return spec
+
+
+def salvage(document: dict[str, Any]) -> tuple[SpecFile, list[Locations]] | None:
+    """The SLOs of a refused file that convert on their own, with their locations, so their semantic problems can
+    be reported too; None when the file's top level itself is refused."""
+    spec, _, found, _ = _convert(document, partial=True)
+    return (spec, found) if spec is not None else None
 
 
 def locations(document: dict[str, Any]) -> list[Locations]:

@@ -88,20 +88,26 @@ class Timing:
         return duration_seconds(window) / self.window_divisor
 
 
-def validate(specs: SpecSet, timing: Timing | None = None) -> None:
-    """Raise SpecError listing every problem of every spec; return quietly when the specs can be rendered."""
+Locator = Callable[[int, str], str]  # (SLO index in the loaded spec, field inside the SLO) -> field path in its file
+
+
+def validate(specs: SpecSet, timing: Timing | None = None, locators: dict[Path, Locator] | None = None) -> None:
+    """Raise SpecError listing every problem of every spec; return quietly when the specs can be rendered.
+    `locators` places the SLOs of specs that are not their whole file (python -m generators validate salvages the
+    SLOs of a refused file)."""
     timing = timing or Timing()
+    overrides = locators or {}
     problems: list[Problem] = []
     for loaded in specs.specs:
         problems += [
             Problem(str(loaded.path), field, reason) for field, reason in _reserved(loaded.spec.labels, "labels")
         ]
-        locate = _locator(loaded)
+        locate = overrides.get(loaded.path) or _locator(loaded)
         for index, slo in enumerate(loaded.spec.slos):
             for field, reason in slo_problems(slo, loaded.spec, timing, unalerted=loaded.source_format == "sloth"):
                 problems.append(Problem(str(loaded.path), locate(index, field), reason))
-    problems.extend(_duplicate_alerts(specs))
-    problems.extend(_maintenance_problems(specs))
+    problems.extend(_duplicate_alerts(specs, overrides))
+    problems.extend(_maintenance_problems(specs, overrides))
     if problems:
         raise SpecError("", more=problems)
 
@@ -384,10 +390,10 @@ def alert_names(slo: SLO) -> Iterator[tuple[str, str]]:
 _ALERT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
 
 
-def _duplicate_alerts(specs: SpecSet) -> Iterator[Problem]:
+def _duplicate_alerts(specs: SpecSet, overrides: dict[Path, Locator]) -> Iterator[Problem]:
     seen: dict[str, str] = {}
     for loaded in specs.specs:
-        locate = _locator(loaded)
+        locate = overrides.get(loaded.path) or _locator(loaded)
         for index, slo in enumerate(loaded.spec.slos):
             for name, field in alert_names(slo):
                 where = locate(index, field)
@@ -398,7 +404,7 @@ def _duplicate_alerts(specs: SpecSet) -> Iterator[Problem]:
                 seen.setdefault(name, f"{loaded.path}: {where}")
 
 
-def _locator(loaded: LoadedSpec) -> Callable[[int, str], str]:
+def _locator(loaded: LoadedSpec) -> Locator:
     """Field paths of a spec's SLOs: `slos[i].…` in native files, the OpenSLO document and field otherwise."""
     if loaded.source_format == "native":
         return lambda index, field: f"slos[{index}]" + (f".{field}" if field else "")
@@ -416,7 +422,7 @@ def _slo_label(spec: SpecFile, slo: SLO) -> str:
     return {"slo": slo.name, **spec.labels, **slo.labels}["slo"]
 
 
-def _maintenance_problems(specs: SpecSet) -> Iterator[Problem]:
+def _maintenance_problems(specs: SpecSet, overrides: dict[Path, Locator]) -> Iterator[Problem]:
     """Window names are unique across files (Alertmanager's are global); a window mutes by the `slo` label, so every
     SLO sharing a muted SLO's label value must be muted by the same windows, and no alert may relabel `slo`."""
     seen: dict[str, str] = {}
@@ -430,7 +436,7 @@ def _maintenance_problems(specs: SpecSet) -> Iterator[Problem]:
             seen.setdefault(window.name, str(loaded.path))
         if not spec.maintenance_windows:
             continue
-        locate = _locator(loaded)
+        locate = overrides.get(loaded.path) or _locator(loaded)
         for index, slo in enumerate(spec.slos):
             names, value = spec.muting(slo), _slo_label(spec, slo)
             where = locate(index, "name")

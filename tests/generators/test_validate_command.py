@@ -91,3 +91,69 @@ def test_sloth_and_openslo_files_are_validated_too(capsys: pytest.CaptureFixture
     cases = REPO / "tests" / "generators" / "cases"
     assert main(["validate", str(cases / "sloth_checkout"), str(cases / "openslo_checkout")]) == 0
     assert "2 files valid" in capsys.readouterr().out
+
+
+SLOTH = """\
+version: prometheus/v1
+service: checkout
+slos:
+  - name: broken
+    objective: 99
+    sli: {plugin: {id: x}}
+  - name: too-loose
+    objective: 50
+    sli: {raw: {error_ratio_query: "1 - avg(up[{{.window}}])"}}
+    alerting: {name: CheckoutTooLoose}
+"""
+OPENSLO = """\
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: broken}
+spec:
+  service: checkout
+  indicator:
+    metadata: {name: e}
+    spec: {ratioMetric: {counter: true, bad: {metricSource: {type: Prometheus, spec: {query: errors_total}}}}}
+  timeWindow: [{duration: 28d}]
+  budgetingMethod: Occurrences
+  objectives: [{target: 0.99}]
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: too-loose}
+spec:
+  service: checkout
+  indicator:
+    metadata: {name: e2}
+    spec:
+      ratioMetric:
+        counter: true
+        bad: {metricSource: {type: Prometheus, spec: {query: errors_total}}}
+        total: {metricSource: {type: Prometheus, spec: {query: requests_total}}}
+  timeWindow: [{duration: 28d}]
+  budgetingMethod: Occurrences
+  objectives: [{target: 0.5}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "broken", "sibling"),
+    [
+        (SLOTH, "slos[0].sli.plugin: SLI plugins", "slos[1].objective: the 1h/5m page alert can never fire"),
+        (
+            OPENSLO,
+            "documents[0].spec.indicator.spec.ratioMetric: `total` is required",
+            "documents[1].spec.objectives[0].target: the 1h/5m page alert can never fire",
+        ),
+    ],
+    ids=["in a Sloth file", "in an OpenSLO file"],
+)
+def test_a_broken_slo_hides_no_siblings_problem(
+    text: str, broken: str, sibling: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{path}: {broken}" in out
+    assert f"{path}: {sibling}" in out
