@@ -29,7 +29,15 @@ slos:
       bad: {metric: featurestore_http_requests_total, matchers: {status_class: 5xx}}
       total: {metric: featurestore_http_requests_total}
     burn_rate: {name: FeatureStoreAvailabilityBudgetBurn, summary: Availability error budget burning}
+maintenance_windows:                          # Alertmanager time intervals muting the SLOs' alerts (all, or `slos`)
+  - name: weekly-db-maintenance
+    slos: [http_availability_percent]
+    time_intervals: [{weekdays: [sunday], times: [{start_time: "02:00", end_time: "04:00"}], location: UTC}]
 ```
+
+`notification_targets` and `alert_policies` (with an SLO's `alert_policies: [<name>]`) are the native form of
+OpenSLO's alerting kinds (`slos/openslo_alerting.py`); rendering them waits for their conditions to compile into burn
+alerts (issue 14 phase B), so `slos.validate` refuses an SLO that names a policy.
 
 Objective kinds: `quantile` (a histogram quantile against a threshold in the histogram's unit), `gauge` (a gauge, or
 a ratio of two gauges, times `scale`, against a threshold with <, <=, >, >=, ==), `ratio` (good/total or bad/total

@@ -20,6 +20,7 @@ def docstring_example() -> str:
 
 def test_the_docstring_example_parses() -> None:
     spec = SpecFile.model_validate(yaml.safe_load(docstring_example()))
+    assert spec.muting(spec.slos[2]) == ("weekly-db-maintenance",)
     assert [slo.name for slo in spec.slos] == [
         "manifest_insert_p95_ms",
         "hit_ratio_percent",
