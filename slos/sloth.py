@@ -156,16 +156,17 @@ class _Format:
         self.crd = crd
 
     def path(self, snake: str) -> str:
+        """`snake` as the file writes it: for a CRD under `spec.` with camelCase keys (user label keys unchanged)."""
         if not self.crd:
             return snake
-        parts = re.split(r"(\.|\[\d+\])", snake)
-        out, previous = [], ""
-        for part in parts:
-            word = part if previous in _USER_MAPS or not part or part in "." or part.startswith("[") else _camel(part)
-            out.append(word)
-            if part and part != "." and not part.startswith("["):
-                previous = part
-        return "spec." + "".join(out) if snake else "spec"
+        words, previous = [], ""
+        for token in re.split(r"(\.|\[\d+\])", snake):
+            if token and token != "." and not token.startswith("["):
+                words.append(token if previous in _USER_MAPS else _camel(token))
+                previous = token
+            else:
+                words.append(token)
+        return "spec." + "".join(words) if snake else "spec"
 
 
 Locations = dict[str, str]  # native field inside an SLO -> where it is in the Sloth file
