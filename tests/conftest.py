@@ -93,6 +93,7 @@ class Pooled:
     bouncer: LocalPgBouncer
     dsn: str
     direct_dsn: str
+    schema: str
 
 
 @pytest.fixture
@@ -105,7 +106,7 @@ def pooled(pg_dsn: str) -> Iterator[Pooled]:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
         with LocalPgBouncer(pg_dsn, pool_size=POOLER_SERVER_POOL, search_path=schema) as bouncer:
-            yield Pooled(bouncer, bouncer.dsn, dsn_with_schema(pg_dsn, schema))
+            yield Pooled(bouncer, bouncer.dsn, dsn_with_schema(pg_dsn, schema), schema)
     finally:
         with psycopg.connect(pg_dsn, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -56,6 +56,7 @@ class LocalPgBouncer:
         max_client_conn: int = 1000,
         search_path: str | None = None,
         pool_mode: str = "transaction",
+        query_wait_timeout_s: int = 30,
         binary: str | None = None,
     ) -> None:
         self.target = conninfo_to_dict(target_dsn)
@@ -64,6 +65,7 @@ class LocalPgBouncer:
         self.max_client_conn = max_client_conn
         self.search_path = search_path
         self.pool_mode = pool_mode
+        self.query_wait_timeout_s = query_wait_timeout_s
         self.binary = binary or shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
         self.port = 0
         self._folder: Path | None = None
@@ -141,8 +143,9 @@ class LocalPgBouncer:
                 f"default_pool_size = {self.pool_size}",
                 "min_pool_size = 0\nreserve_pool_size = 0",
                 f"max_client_conn = {self.max_client_conn}",
-                # Our clients wait for a server connection at most this long, then get an error instead of hanging.
-                "query_wait_timeout = 30",
+                # A client waits this long for a server connection, then gets an error (08P01): after PostgreSQL went
+                # away, the queries queued before PgBouncer noticed wait this long before the store can fall back.
+                f"query_wait_timeout = {self.query_wait_timeout_s}",
                 "server_login_retry = 1",
                 f"logfile = {folder / 'pgbouncer.log'}",
                 "log_connections = 0\nlog_disconnections = 0",
