@@ -35,6 +35,12 @@ class PgBouncerUnavailable(RuntimeError):
     """No pgbouncer binary, or it did not start (the message carries its log)."""
 
 
+def pgbouncer_binary() -> str | None:
+    """Debian installs it in /usr/sbin, which is often not on a user's PATH."""
+    found = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    return found if Path(found).exists() else None
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -66,7 +72,7 @@ class LocalPgBouncer:
         self.search_path = search_path
         self.pool_mode = pool_mode
         self.query_wait_timeout_s = query_wait_timeout_s
-        self.binary = binary or shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        self.binary = binary or pgbouncer_binary() or "pgbouncer"
         self.port = 0
         self._folder: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -93,7 +99,7 @@ class LocalPgBouncer:
         self.stop()
 
     def start(self) -> None:
-        if not Path(self.binary).exists():
+        if shutil.which(self.binary) is None:
             raise PgBouncerUnavailable(f"pgbouncer is not installed ({self.binary}; apt-get install pgbouncer)")
         for _attempt in range(3):  # the free port can be taken between our probe and PgBouncer's bind
             self._launch()
