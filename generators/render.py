@@ -6,6 +6,7 @@ prometheus/prometheus.yml            the guide's scrape job, rule_files, the Ale
 alertmanager/alertmanager.yml        routes by severity, grouping, inhibition, placeholder receivers
 alertmanager/route-tests.yml         per alert label set, the receiver amtool must route it to
 kubernetes/*.yaml                    PrometheusRule per spec, ServiceMonitor, Deployment, Service
+prometheus/rules/pgbouncer.yml, kubernetes/pgbouncer-*.yaml   the pooler (generators/pooler.py), with the catalog spec
 grafana/**                           generators.grafana.dashboard_files
 README.md                            what each file is, every alert and the test proving it
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from generators import alertmanager, kubernetes, prometheus
+from generators import alertmanager, kubernetes, pooler, prometheus
 from generators.alerts import Alert
 from generators.grafana import dashboard_files
 from generators.output import to_yaml
@@ -83,6 +84,11 @@ def render(specs: SpecSet, profile: Profile, command: str) -> dict[str, str]:
     sources = ", ".join(display(loaded.path) for loaded in specs.specs)
     header = _header(sources, command, profile)
     rule_paths = [output.rules_path.removeprefix("prometheus/") for output in outputs]
+    catalog = next((loaded for loaded in specs.specs if loaded.spec.service == CATALOG_SERVICE), None)
+    if catalog is not None:  # the feature store's fleet: PgBouncer in front of its PostgreSQL, and its one alert
+        pooler_header = _header(f"generators/pooler.py (runbooks of {display(catalog.path)})", command, profile)
+        files.update(pooler.files(catalog.spec.runbook_base_url, profile, pooler_header))
+        rule_paths.append(pooler.RULES_PATH.removeprefix("prometheus/"))
     files["prometheus/prometheus.yml"] = to_yaml(prometheus.config(rule_paths, profile), header)
     files["alertmanager/alertmanager.yml"] = to_yaml(alertmanager.config(), header)
     routes = alertmanager.route_tests(alert for output in outputs for alert in output.alerts)
@@ -91,5 +97,6 @@ def render(specs: SpecSet, profile: Profile, command: str) -> dict[str, str]:
     files["kubernetes/deployment.yaml"] = to_yaml(kubernetes.deployment(), header)
     files["kubernetes/service.yaml"] = to_yaml(kubernetes.service(), header)
     files.update(dashboard_files(specs))
-    files["README.md"] = readme(outputs, files, sources, command, profile)
+    facts = pooler.readme_facts(catalog.spec.runbook_base_url, profile) if catalog is not None else None
+    files["README.md"] = readme(outputs, files, sources, command, profile, facts)
     return dict(sorted(files.items()))
