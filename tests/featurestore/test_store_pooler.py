@@ -16,6 +16,7 @@ import pytest
 from featurestore import FeatureStore
 from featurestore.keys import FrameKey
 from featurestore.loadtest.pgbouncer import LocalPgBouncer
+from featurestore.manifest.base import HEALTHY, UNHEALTHY
 from featurestore.metrics import BACKEND_DUCKDB, BACKEND_POSTGRESQL
 from featurestore.settings import FeatureStoreSettings
 from tests.conftest import POOLER_SERVER_POOL, Pooled
@@ -106,7 +107,10 @@ def test_publishes_fall_back_while_postgresql_is_gone_behind_the_pooler_and_are_
     )
     with FeatureStore.open(settings=settings) as store:
         assert store.publish(symbol, "f", {"n": 0}, frame()).backend == BACKEND_POSTGRESQL
+        assert store.health()["postgresql"].status == HEALTHY
         proxy.down()
+        # PgBouncer still accepts the store's connections: health must ask PostgreSQL through it, not the pooler.
+        assert store.health()["postgresql"].status == UNHEALTHY
         during = [store.publish(symbol, "f", {"n": n}, frame(float(n))).backend for n in (1, 2, 3)]
         assert during == [BACKEND_DUCKDB] * 3
         proxy.up()
@@ -117,6 +121,7 @@ def test_publishes_fall_back_while_postgresql_is_gone_behind_the_pooler_and_are_
             return row == (4,) and store.backend_name == BACKEND_POSTGRESQL
 
         wait_for(replayed, "the fallback entries to be replayed through the pooler")
+        assert store.health()["postgresql"].status == HEALTHY
         assert store.publish(symbol, "f", {"n": 4}, frame(4.0)).backend == BACKEND_POSTGRESQL
         with psycopg.connect(direct_dsn) as conn:
             versions = [

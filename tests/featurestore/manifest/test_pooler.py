@@ -170,3 +170,18 @@ def _advisory_wait_s(dsn: str, symbol: str) -> float:
             (unsigned >> 32, unsigned & 0xFFFFFFFF),
         ).fetchone()
     return float(row[0]) if row else 0.0
+
+
+def test_behind_the_pooler_the_pool_gauges_count_client_connections_and_health_asks_postgresql(pooled: Pooled) -> None:
+    store = manifest(pooled.dsn, pool_min_size=3, pool_max_size=3)
+    try:
+        wait_for(lambda: store.pool_stats() == {"total": 3, "active": 0, "waiting": 0}, "three idle pooled connections")
+        with store.connection():
+            # One client connection lent out, yet no transaction in flight: PgBouncer holds it no server connection.
+            assert store.pool_stats()["active"] == 1
+            wait_for(lambda: pooled.bouncer.pools()[0]["sv_active"] == 0, "PgBouncer to release its server connection")
+        health = store.health()
+        assert health.status == "healthy" and health.details["connection"] is True
+        assert "total_advisory_locks" in health.details["lock_stats"]  # type: ignore[operator]
+    finally:
+        store.close()
