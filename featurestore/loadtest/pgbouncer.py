@@ -102,7 +102,11 @@ class LocalPgBouncer:
         if shutil.which(self.binary) is None:
             raise PgBouncerUnavailable(f"pgbouncer is not installed ({self.binary}; apt-get install pgbouncer)")
         for _attempt in range(3):  # the free port can be taken between our probe and PgBouncer's bind
-            self._launch()
+            try:
+                self._launch()
+            except BaseException:
+                self.stop()  # its temporary folder too
+                raise
             if self._wait_ready():
                 return
             log = self.log()
@@ -119,7 +123,12 @@ class LocalPgBouncer:
         (folder / "pgbouncer.ini").write_text(self._ini(folder))
         command = [self.binary, "-q", str(folder / "pgbouncer.ini")]
         if os.geteuid() == 0:
-            account = pwd.getpwnam(RUN_AS)
+            try:
+                account = pwd.getpwnam(RUN_AS)
+            except KeyError:
+                raise PgBouncerUnavailable(
+                    f"PgBouncer refuses to run as root and there is no {RUN_AS!r} user"
+                ) from None
             for path in (folder, *folder.iterdir()):
                 os.chown(path, account.pw_uid, account.pw_gid)
             command[1:1] = ["-u", RUN_AS]
