@@ -39,7 +39,8 @@ MAX_CLIENT_CONN = 1000  # a fleet of 200 processes x pool 4 per replica, with ro
 QUERY_WAIT_TIMEOUT_S = 10
 
 ALERT = "PgBouncerClientWaitHigh"
-CLIENT_WAIT_METRIC = "pgbouncer_pools_client_maxwait_seconds"  # SHOW POOLS maxwait (+ maxwait_us), per pool
+# SHOW POOLS maxwait (+ maxwait_us) per pool, as named by prometheus-community/pgbouncer_exporter's metric table.
+CLIENT_WAIT_METRIC = "pgbouncer_pools_client_maxwait_seconds"
 # An insert's p99 objective is 25 ms: a client that waited a whole second for a server connection means the server
 # pool is saturated (or PostgreSQL stopped answering), not merely busy.
 CLIENT_WAIT_THRESHOLD_S = 1
