@@ -41,7 +41,7 @@ validate: $(STAMP) ## Check the specs (every problem of every file) without writ
 serve: $(STAMP) ## Run the monitoring service on 127.0.0.1:8000 (DuckDB unless FEATURESTORE_PG_DSN is set)
 	$(PY) -m service
 
-bench: $(STAMP) ## Per-symbol vs global lock on PostgreSQL: latency (think 100 ms) and throughput (no think) workloads (BENCH_ARGS)
+bench: $(STAMP) ## Per-symbol vs global lock (think 100 ms and no think), direct vs PgBouncer, side by side (BENCH_ARGS)
 	$(PY) -m featurestore.loadtest --compare $(BENCH_ARGS)
 
 profile: $(STAMP) ## Flame graph (SVG, under .profile/) of a publish loop on PostgreSQL, with its top functions

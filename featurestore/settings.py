@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import Field, SecretStr
@@ -19,6 +20,11 @@ class FeatureStoreSettings(BaseSettings):
     pg_dsn: SecretStr | None = Field(default=None, description="PostgreSQL DSN of the manifest; unset = DuckDB only")
     cache_dir: Path = Field(default=Path("~/.feature_cache"), description="Folder of Parquet files and manifest.duckdb")
     # 64 processes x 4 connections would pass PostgreSQL's default max_connections of 100.
+    pg_pooler: Literal["auto", "none", "transaction"] = Field(
+        default="auto",
+        description="A connection pooler (PgBouncer) between us and PostgreSQL: transaction = pooler-safe statements "
+        "(no prepared statements, settings per transaction); none = direct; auto = detect it when connecting",
+    )
     pool_min_size: int = Field(default=1, ge=0)
     pool_max_size: int = Field(default=2, ge=1)
     pool_timeout_s: float = Field(default=10.0, gt=0, description="Wait for a pooled connection before PoolTimeout")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from generators import pooler
 from generators.output import MARKER
 from generators.profile import PRODUCTION, TEST, Profile
 from slos.models import LatencyBudgetObjective, RatioObjective
@@ -25,6 +26,7 @@ _ENV = jinja2.Environment(
     autoescape=False,
 )
 _WHAT = (
+    *pooler.WHAT,
     ("prometheus/rules/", "Prometheus rule groups: one per SLO (recording rules, then alerts), plus recording rules"),
     ("prometheus/tests/", "generated promtool unit tests of those rules (`promtool test rules`)"),
     (
@@ -102,7 +104,12 @@ def _windows(outputs: Sequence[SpecOutput]) -> list[dict[str, str]]:
 
 
 def readme(
-    outputs: Sequence[SpecOutput], files: Mapping[str, str], sources: str, command: str, profile: Profile
+    outputs: Sequence[SpecOutput],
+    files: Mapping[str, str],
+    sources: str,
+    command: str,
+    profile: Profile,
+    pooler_facts: Mapping[str, Any] | None = None,
 ) -> str:
     specs = [
         {
@@ -123,4 +130,5 @@ def readme(
         files=[(path, _what(path)) for path in sorted({*files, "README.md"})],
         specs=specs,
         windows=_windows(outputs),
+        pooler=pooler_facts,
     )

@@ -8,6 +8,7 @@ alertmanager/route-tests.yml         per alert label set, the receiver amtool mu
 alertmanager/maintenance-tests.yml   per alert label set of an SLO with maintenance windows, its route's mute intervals
 alertmanager/policy-route-tests.yml  per SLO, alert policy and condition, the receivers of the policy's targets
 kubernetes/*.yaml                    PrometheusRule per spec, ServiceMonitor, Deployment, Service
+prometheus/rules/pgbouncer.yml, kubernetes/pgbouncer-*.yaml   the pooler (generators/pooler.py), with the catalog spec
 grafana/**                           generators.grafana.dashboard_files
 schema/featurestore-v1.json          JSON Schema of the native spec (generators.schema), for editors
 README.md                            what each file is, every alert and the test proving it
@@ -18,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from generators import alertmanager, kubernetes, maintenance, policies, prometheus, schema, tiers
+from generators import alertmanager, kubernetes, maintenance, policies, pooler, prometheus, schema, tiers
 from generators.alerts import Alert
 from generators.grafana import dashboard_files
 from generators.output import to_yaml
@@ -86,6 +87,11 @@ def render(specs: SpecSet, profile: Profile, command: str) -> dict[str, str]:
     sources = ", ".join(display(loaded.path) for loaded in specs.specs)
     header = _header(sources, command, profile)
     rule_paths = [output.rules_path.removeprefix("prometheus/") for output in outputs]
+    catalog = next((loaded for loaded in specs.specs if loaded.spec.service == CATALOG_SERVICE), None)
+    if catalog is not None:  # the feature store's fleet: PgBouncer in front of its PostgreSQL, and its one alert
+        pooler_header = _header(f"generators/pooler.py (runbooks of {display(catalog.path)})", command, profile)
+        files.update(pooler.files(catalog.spec.runbook_base_url, profile, pooler_header))
+        rule_paths.append(pooler.RULES_PATH.removeprefix("prometheus/"))
     files["prometheus/prometheus.yml"] = to_yaml(prometheus.config(rule_paths, profile), header)
     routed = policies.with_policies(alertmanager.config(), specs)
     files["alertmanager/alertmanager.yml"] = to_yaml(maintenance.with_maintenance(routed, specs), header)
@@ -104,5 +110,6 @@ def render(specs: SpecSet, profile: Profile, command: str) -> dict[str, str]:
     files["kubernetes/service.yaml"] = to_yaml(kubernetes.service(), header)
     files.update(dashboard_files(specs))
     files[schema.SCHEMA_PATH] = schema.schema_file()
-    files["README.md"] = readme(outputs, files, sources, command, profile)
+    facts = pooler.readme_facts(catalog.spec.runbook_base_url, profile) if catalog is not None else None
+    files["README.md"] = readme(outputs, files, sources, command, profile, facts)
     return dict(sorted(files.items()))

@@ -8,6 +8,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -16,10 +17,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from featurestore import metrics
+from featurestore.loadtest.pgbouncer import LocalPgBouncer
 
 DEFAULT_TEST_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REPO = Path(__file__).resolve().parent.parent
-DEBIAN_PACKAGES = "prometheus prometheus-alertmanager"
+DEBIAN_PACKAGES = "prometheus prometheus-alertmanager pgbouncer"
 
 
 def in_ci() -> bool:
@@ -78,6 +80,36 @@ def pg_schema_dsn(pg_dsn: str) -> Iterator[str]:
     """A DSN whose search_path is a fresh schema, dropped afterwards: each test gets its own manifest tables."""
     with fresh_schema(pg_dsn) as dsn:
         yield dsn
+
+
+PGBOUNCER_SBIN = "/usr/sbin/pgbouncer"
+POOLER_SERVER_POOL = 20  # PgBouncer's default_pool_size in the tests: a fifth of the shared max_connections
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """A real PgBouncer (transaction mode) in front of a fresh schema: `dsn` through it, `direct_dsn` around it."""
+
+    bouncer: LocalPgBouncer
+    dsn: str
+    direct_dsn: str
+    schema: str
+
+
+@pytest.fixture
+def pooled(pg_dsn: str) -> Iterator[Pooled]:
+    """PgBouncer 1.18, `pool_mode = transaction`, server pool 20, its server connections on a fresh schema."""
+    if not Path(PGBOUNCER_SBIN).exists():  # Debian installs it in /usr/sbin, often not on a user's PATH
+        require_tool("pgbouncer")
+    schema = f"pooler_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        with LocalPgBouncer(pg_dsn, pool_size=POOLER_SERVER_POOL, search_path=schema) as bouncer:
+            yield Pooled(bouncer, bouncer.dsn, dsn_with_schema(pg_dsn, schema), schema)
+    finally:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@
     runner.py    run_load(): barrier start, thread or process workers, live replay into Instruments, duplicates
     result.py    Samples, Percentiles, LoadResult and its JSON
     compare.py   --compare: per-symbol vs global lock side by side, the bare INSERT baseline, instrumentation cost
+    pooler_compare.py  --compare: the same workload directly and through PgBouncer, and a fleet through it
+    pgbouncer.py a throwaway local PgBouncer (transaction mode) for the benchmark and the tests
     __main__.py  the CLI: python -m featurestore.loadtest --help
 
 `POST /api/v1/monitoring/test/load` calls `run_load` with the service's store.

@@ -19,6 +19,7 @@ import psycopg
 from featurestore.errors import FeatureStoreError
 from featurestore.loadtest.compare import CompareOptions, run_compare
 from featurestore.loadtest.config import LoadConfig
+from featurestore.loadtest.pooler_compare import PoolerOptions
 from featurestore.loadtest.probes import scratch_schema
 from featurestore.loadtest.report import CompareReport
 from featurestore.loadtest.result import LoadResult
@@ -44,6 +45,8 @@ and writes Parquet files to a temporary folder unless --cache-dir is given.
 --compare (make bench) runs the same workload with --lock symbol and --lock global in alternating slices (ABBA), plus
 an SLO run (per-symbol, no hold), a single worker against a bare psycopg INSERT+COMMIT, the cost of our metrics, the
 scrape cost at the symbol cap and store.health() latency under load, and prints each issue-7 target met or missed.
+With pgbouncer installed it also runs the per-symbol workload directly and through a local PgBouncer in transaction
+mode (server pool 20) side by side, then a fleet through it with more client connections than max_connections.
 """
 
 EPILOG = """\
@@ -73,7 +76,9 @@ JSON (--json) of a load run, one object on stdout:
   read_latency_ms     {p50, p95, p99} of the manifest reads the store observed (manifest_read_latency_ms), hits'
                       and misses' alike; zeros without --read-fraction
 With --compare: {"symbol": <run>, "global": <run>, "ratios": {"throughput": per-symbol/global, "p99": global/per-
-symbol}, "slo": <run>, "single_worker", "instrumentation", "scrape", "health_probe", "targets", "workload", "machine"}.
+symbol}, "slo": <run>, "single_worker", "instrumentation", "scrape", "health_probe", "targets", "workload", "machine",
+"pooler": {"server_pool", "direct", "pgbouncer", "fleet": <run> + client_connections, server_connections_peak,
+client_wait_ms_peak; "fleet_direct", "skipped"} (null with --no-pooler)}.
 Exit status: 0 after a run (targets missed included), 2 on bad arguments, 1 when the run could not be made.
 """
 
@@ -165,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="0 <= F < 1: every operation is a get_or_compute, a hit on an earlier key with probability F, else a "
         "miss that publishes a new key (default 0: publish only; needs --lock symbol and no --hold-ms)",
     )
+    add(
+        "--pool-size",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="with --processes: connections in each worker's pool (a fleet's processes x N; default 1)",
+    )
     add("--cache-dir", type=Path, help="folder for the Parquet files (default: a temporary folder, removed afterwards)")
     add("--json", action="store_true", help="print one JSON object on stdout instead of the text report")
     add("--compare", action="store_true", help="per-symbol vs global side by side on PostgreSQL (what make bench runs)")
@@ -177,7 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="--compare: skip the throughput workload (the same slices with no think time)",
     )
     add("--service-url", metavar="URL", help="--compare: also probe URL/api/v1/monitoring/health during the load")
+    add("--no-pooler", dest="pooler", action="store_false", help="--compare: skip the direct vs PgBouncer comparison")
+    add("--fleet", type=_fleet, default=(40, 4), metavar="PxN",
+        help="--compare: the fleet run through PgBouncer, P processes x pool N (default 40x4)")  # fmt: skip
     return parser
+
+
+def _fleet(text: str) -> tuple[int, int]:
+    processes, _, pool = text.lower().partition("x")
+    try:
+        return _positive_int(processes), _positive_int(pool)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"expected PROCESSESxPOOL such as 40x4, got {text!r} ({exc})") from None
 
 
 def _pick(value: Any, default: Any) -> Any:
@@ -209,6 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 slo_run=args.slo_run,
                 throughput_run=args.throughput_run,
                 service_url=args.service_url,
+                pooler=PoolerOptions(fleet_workers=args.fleet[0], fleet_pool_size=args.fleet[1])
+                if args.pooler
+                else None,
             )
             run = partial(run_compare, options, progress=_stderr)
         else:
@@ -226,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 think_ms=_pick(args.think_ms, 0.0),
                 lock=LockScope(args.lock),
                 read_fraction=args.read_fraction,
+                pool_size=args.pool_size,
             )
             run = partial(_load, config, _stderr if config.duration_s > PROGRESS_AFTER_S else None)
     except ValueError as exc:

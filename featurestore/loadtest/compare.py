@@ -8,7 +8,7 @@ import platform
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -17,6 +17,7 @@ import psycopg
 
 from featurestore import metrics
 from featurestore.loadtest.config import LoadConfig
+from featurestore.loadtest.pooler_compare import PoolerOptions, run_pooler_compare
 from featurestore.loadtest.probes import (
     HealthProbe,
     bare_insert_latencies,
@@ -51,6 +52,9 @@ class CompareOptions:
     slo_run: bool = True  # also the guide's SLO workload: per-symbol, no hold, half the duration
     throughput_run: bool = True  # also the same workload with no think time: the seed's throughput claim
     service_url: str | None = None  # also probe this service's health endpoint during the load
+    pooler: PoolerOptions | None = field(
+        default_factory=PoolerOptions
+    )  # also direct vs PgBouncer, and a fleet through it (None: skip)
 
     def __post_init__(self) -> None:
         if self.slices < 1:
@@ -145,6 +149,11 @@ def run_compare(options: CompareOptions, progress: Progress | None = None) -> Co
             say(f"compare: SLO run, symbol lock, no hold, {options.duration_s / 2:g} s")
             slo_config = options.load(LockScope.SYMBOL, options.dsn, hold_ms=0.0, duration_s=options.duration_s / 2)
             slo, _ = _slice(options, slo_config, cache_root / "slo", say, probe=False)
+        pooler = None
+        if options.pooler is not None:
+            pooler = run_pooler_compare(
+                options.load(LockScope.SYMBOL, options.dsn), options.pooler, options.slices, cache_root, say
+            )
         side = replace(
             side,
             health_store_ms=Percentiles.of(health_store) if health_store else None,
@@ -159,6 +168,7 @@ def run_compare(options: CompareOptions, progress: Progress | None = None) -> Co
             machine=info,
             throughput_symbol=merge(throughput[LockScope.SYMBOL]) if options.throughput_run else None,
             throughput_global=merge(throughput[LockScope.GLOBAL]) if options.throughput_run else None,
+            pooler=pooler,
         )
     finally:
         shutil.rmtree(cache_root, ignore_errors=True)

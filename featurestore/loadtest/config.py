@@ -31,6 +31,7 @@ class LoadConfig:
     hold_ms: float = 0.0  # extra work held inside the lock
     think_ms: float = 0.0  # compute time between two inserts, randomised around the value
     lock: LockScope = LockScope.SYMBOL
+    pool_size: int = 1  # process mode: connections in each worker's pool (a fleet's processes x pool per process)
     # > 0: every operation is a get_or_compute, a hit on a key the worker published before with this probability
     read_fraction: float = 0.0
 
@@ -44,6 +45,8 @@ class LoadConfig:
             raise ValueError(f"lock must be one of {choices}, got {self.lock!r}") from None
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 1 <= self.workers <= MAX_WORKERS:
             raise ValueError(f"workers must be an integer from 1 to {MAX_WORKERS}, got {self.workers!r}")
+        if isinstance(self.pool_size, bool) or not isinstance(self.pool_size, int) or self.pool_size < 1:
+            raise ValueError(f"pool_size must be a positive integer, got {self.pool_size!r}")
         if isinstance(self.symbols, bool) or not isinstance(self.symbols, int) or self.symbols < 1:
             raise ValueError(f"symbols must be a positive integer, got {self.symbols!r}")
         _require(self.duration_s, "duration_s", positive=True)
@@ -68,6 +71,10 @@ class LoadConfig:
             raise ValueError("backend postgresql needs a dsn")
         if self.cache_dir is not None:
             object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+
+    def connections(self) -> int:
+        """Client connections the workers open: one per thread, or `pool_size` per process."""
+        return self.workers * (self.pool_size if self.processes else 1)
 
     def symbol_names(self) -> tuple[str, ...]:
         """The symbols the workers publish to: `symbol` alone, or LOAD000 … LOAD<symbols-1>."""

@@ -11,6 +11,7 @@ from featurestore.loadtest.result import LoadResult, Percentiles
 
 if TYPE_CHECKING:
     from featurestore.loadtest.compare import CompareOptions
+    from featurestore.loadtest.pooler_compare import PoolerReport
 
 # Issue 7's targets on this 2-core machine kind, and the guide's SLOs.
 P99_RATIO_TARGET = 1 / (1 - 0.94)  # the guide's -94 % p99 (620 ms -> 34 ms) as a ratio: 16.7x
@@ -110,6 +111,7 @@ class CompareReport:
     machine: dict[str, str]
     throughput_symbol: LoadResult | None = None  # the same workload with no think time
     throughput_global: LoadResult | None = None
+    pooler: PoolerReport | None = None
 
     @property
     def p99_ratio(self) -> float:
@@ -189,6 +191,10 @@ class CompareReport:
         for label, probed in (("store.health()", side.health_store_ms), ("GET /health", side.health_http_ms)):
             if probed is not None:
                 found.append(_at_most(f"{label} p99 under load", probed.p99, HEALTH_P99_TARGET_MS, " ms"))
+        if self.pooler is not None and not self.pooler.skipped:
+            found.append(
+                _at_most("through PgBouncer: errors + duplicates + fallbacks", self.pooler.bad(), 0, "", strict=False)
+            )
         return found
 
     def to_json(self) -> dict[str, Any]:
@@ -207,6 +213,7 @@ class CompareReport:
                 "global": self.throughput_global.to_json() if self.throughput_global is not None else None,
             },
             "slo": self.slo.to_json() if self.slo is not None else None,
+            "pooler": self.pooler.to_json() if self.pooler is not None else None,
             **self.side.to_json(),
             "targets": [target.to_json() for target in self.targets()],
             "workload": {
@@ -282,6 +289,8 @@ class CompareReport:
             lines.append(
                 f"GET {options.service_url}/api/v1/monitoring/health under load: {_triple(side.health_http_ms)} ms"
             )
+        if self.pooler is not None:
+            lines += self.pooler.render()
         lines += ["", f"{'target':<50}{'measured':>12}  {'goal':<12}result"]
         for target in self.targets():
             measured = f"{target.measured:.2f}{target.unit}" if target.unit else f"{target.measured:g}"

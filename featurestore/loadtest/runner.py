@@ -17,11 +17,13 @@ from queue import Empty
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from featurestore import metrics
 from featurestore.loadtest.config import LoadConfig
 from featurestore.loadtest.result import LoadResult, Samples
 from featurestore.loadtest.worker import SampleQueue, Waitable, WorkerLog, open_store, run_loop, warm_up
+from featurestore.manifest.postgres import behind_pooler
 from featurestore.metrics import BACKEND_POSTGRESQL, Instruments
 from featurestore.store import FeatureStore
 
@@ -59,7 +61,7 @@ def run_load(
     if config.backend == BACKEND_POSTGRESQL and (store is None or config.processes):
         assert config.dsn is not None
         # Threads through a given store use its pool; everything else opens one connection per worker.
-        needed = config.workers + SPARE_CONNECTIONS
+        needed = config.connections() + SPARE_CONNECTIONS
         check_connections(config.dsn, needed, wait_s=connection_wait_s, progress=progress)
     with _cache_dir(config) as cache_dir:
         if config.processes:
@@ -85,11 +87,22 @@ class NotEnoughConnections(RuntimeError):
 
 
 def check_connections(dsn: str, needed: int, *, wait_s: float = 0.0, progress: Progress | None = None) -> None:
-    """Return once PostgreSQL can take `needed` more client connections; NotEnoughConnections after `wait_s`."""
+    """Return once PostgreSQL can take `needed` more client connections; NotEnoughConnections after `wait_s`.
+
+    Through a connection pooler (detected as the store does) the run's client connections are the pooler's, which
+    shares its own server pool among them: max_connections does not bound them, so there is nothing to wait for.
+    """
     deadline = time.monotonic() + wait_s
     told = False
     while True:
-        with psycopg.connect(dsn, connect_timeout=5, autocommit=True) as conn:
+        with psycopg.connect(dsn, connect_timeout=5, autocommit=True, prepare_threshold=None) as conn:
+            if behind_pooler(conn):
+                if progress is not None:
+                    progress(
+                        f"loadtest: {dsn_host(dsn)} is a connection pooler: the run's {needed} client connections "
+                        "share its server pool, so PostgreSQL's max_connections is not checked"
+                    )
+                return
             row = conn.execute(
                 "SELECT current_setting('max_connections')::int,"
                 " current_setting('superuser_reserved_connections')::int,"
@@ -103,12 +116,18 @@ def check_connections(dsn: str, needed: int, *, wait_s: float = 0.0, progress: P
         if time.monotonic() >= deadline:
             raise NotEnoughConnections(
                 f"the run needs {needed} PostgreSQL connections but only {free} are free (max_connections {limit}, "
-                f"{reserved} reserved, {used} in use by other sessions): lower --workers or raise max_connections"
+                f"{reserved} reserved, {used} in use by other sessions): lower --workers, raise max_connections, or "
+                "run through a connection pooler in transaction mode (PgBouncer; see the README's production section)"
             )
         if progress is not None and not told:
             progress(f"loadtest: waiting up to {wait_s:g} s for {needed} free PostgreSQL connections ({free} now)")
             told = True
         time.sleep(2.0)
+
+
+def dsn_host(dsn: str) -> str:
+    params = conninfo_to_dict(dsn)
+    return f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}"
 
 
 class _Ticker:
@@ -231,7 +250,7 @@ def _process_main(
     """Entry point of a worker process: its own store (one connection), then the same loop as a thread."""
     try:
         # One shared cache folder, as in production: the DuckDB fallback file in it is per process already.
-        store = open_store(config, cache_dir, pool_size=1, instruments=metrics.build())
+        store = open_store(config, cache_dir, pool_size=config.pool_size, instruments=metrics.build())
     except BaseException as exc:
         queue.put(("failed", worker, f"{type(exc).__name__}: {exc}"))
         return

@@ -104,6 +104,9 @@ ADVISORY_LOCKS = (
     "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 )
 
+# Behind a transaction pooler: the timeouts of this transaction only (is_local = true), never of the server session.
+LOCAL_TIMEOUTS = "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)"
+
 # A lease is free when nobody holds it or its holder stopped renewing it (crashed): claim it in one statement.
 CLAIM_LEASE = """
 INSERT INTO compute_leases AS l (symbol, feature, params_digest, owner, expires_at)

@@ -1,8 +1,16 @@
 """PostgreSQL manifest: a small psycopg pool per process, one-round-trip inserts under per-symbol advisory locks.
 
-Every connection is autocommit, with `lock_timeout` and `statement_timeout` set when the pool creates it. An insert is
-one statement (`manifest_insert_v1`, see pg_schema), so the transaction that holds `pg_advisory_xact_lock` ends with
-the statement: committed, or rolled back when it fails (lock timeout included) — no lock can outlive it.
+Directly on PostgreSQL every connection is autocommit, with `lock_timeout` and `statement_timeout` set when the pool
+creates it, and psycopg prepares the statements it runs often. An insert is one statement (`manifest_insert_v1`, see
+pg_schema), so the transaction that holds `pg_advisory_xact_lock` ends with the statement: committed, or rolled back
+when it fails (lock timeout included) — no lock can outlive it.
+
+Behind a transaction pooler (PgBouncer `pool_mode = transaction`; setting `pg_pooler`, `auto` detects one) each
+transaction may run on another server connection, so nothing may live in the session: psycopg prepares nothing
+(`prepare_threshold=None`; PgBouncer before 1.21 answers `prepared statement "_pg3_0" already exists`), no `SET` at
+connect, and every statement is sent in a pipeline after `set_config('lock_timeout', …, true)` and
+`set_config('statement_timeout', …, true)`: one Sync, so one implicit transaction that carries its own timeouts and its
+transaction-scoped lock, still one round trip.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC
 from time import perf_counter
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 import psycopg_pool
@@ -66,6 +74,13 @@ def probe(dsn: str, connect_timeout_s: float) -> str | None:
     return None
 
 
+def behind_pooler(conn: Connection) -> bool:
+    """True when a pooler answered the connection: the cancel key it handed us names another process than the server
+    backend running our statement (PgBouncer makes up its own key; PostgreSQL sends the backend's pid)."""
+    row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    return row is not None and int(row[0]) != conn.info.backend_pid
+
+
 def pool_exhausted(stats: dict[str, int]) -> bool:
     """Every connection of the pool's capacity lent out, or callers queueing: what PostgreSQLPoolExhausted means."""
     return stats["waiting"] > 0 or 0 < stats["total"] <= stats["active"]
@@ -81,6 +96,7 @@ class PostgresManifest:
         self.settings = settings
         self.redacted_dsn = redact_dsn(dsn)
         self._pool: psycopg_pool.ConnectionPool[Connection] | None = None
+        self.pooled = settings.pg_pooler == "transaction"  # decided again by connect() under `auto`
 
     @property
     def connected(self) -> bool:
@@ -94,8 +110,11 @@ class PostgresManifest:
         at once; the old one is closed (nobody borrows from it while the store writes to the fallback).
         """
         try:
-            with psycopg.connect(self._dsn, autocommit=True, connect_timeout=self._connect_timeout()) as conn:
+            with self._connect_once() as conn:
                 sql.ensure_schema(conn)
+                pooled = self.settings.pg_pooler == "transaction" or (
+                    self.settings.pg_pooler == "auto" and behind_pooler(conn)
+                )
         except psycopg.Error as exc:
             if is_unavailable(exc):
                 raise BackendUnavailable(f"PostgreSQL at {self.redacted_dsn} does not answer: {exc}") from None
@@ -106,10 +125,14 @@ class PostgresManifest:
             max_size=max(self.settings.pool_max_size, self.settings.pool_min_size),
             open=False,
             timeout=self.settings.pool_timeout_s,
-            kwargs={"autocommit": True, "connect_timeout": self._connect_timeout()},
-            configure=self._configure,
+            kwargs=self._connection_kwargs(pooled),
+            configure=None if pooled else self._configure,
             name="featurestore-manifest",
         )
+        if pooled and not self.pooled:
+            log.info("PostgreSQL at %s is reached through a transaction pooler: no prepared statements, timeouts set "
+                     "per transaction", self.redacted_dsn)  # fmt: skip
+        self.pooled = pooled
         pool.open(wait=False)
         old, self._pool = self._pool, pool
         if old is not None:
@@ -123,6 +146,32 @@ class PostgresManifest:
 
     def _connect_timeout(self) -> int:
         return max(1, round(self.settings.connect_timeout_s))
+
+    def _connection_kwargs(self, pooled: bool) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": self._connect_timeout()}
+        if pooled:
+            kwargs["prepare_threshold"] = None
+        return kwargs
+
+    def _connect_once(self) -> Connection:
+        """A connection outside the pool (schema, detection, health when the pool is exhausted): prepares nothing."""
+        return psycopg.connect(
+            self._dsn, autocommit=True, connect_timeout=self._connect_timeout(), prepare_threshold=None
+        )
+
+    def _execute(
+        self, conn: Connection, query: LiteralString, params: tuple[Any, ...] | None = None
+    ) -> psycopg.Cursor[tuple[Any, ...]]:
+        """`conn.execute`, or behind a transaction pooler: the timeouts set for this transaction only, in the same
+        pipeline as the statement (one Sync: one implicit transaction on one server connection, one round trip)."""
+        if not self.pooled:
+            return conn.execute(query, params)
+        with conn.pipeline():
+            conn.execute(
+                sql.LOCAL_TIMEOUTS, (str(self.settings.lock_timeout_ms), str(self.settings.statement_timeout_ms))
+            )
+            cursor = conn.execute(query, params)
+        return cursor
 
     def _configure(self, conn: Connection) -> None:
         # SET takes no bind parameters; both values are validated ints.
@@ -165,7 +214,7 @@ class PostgresManifest:
         )  # fmt: skip
         start = perf_counter()
         with self.connection() as conn:
-            row = conn.execute(sql.INSERT, params).fetchone()
+            row = self._execute(conn, sql.INSERT, params).fetchone()
         latency_ms = (perf_counter() - start) * 1000.0
         if row is None or row[1] is None:
             # The conflicting row vanished between the insert and the read (a concurrent delete): not stored.
@@ -179,32 +228,38 @@ class PostgresManifest:
 
     def get(self, symbol: str, feature: str, params_digest: str) -> ManifestEntry | None:
         with self.connection() as conn:
-            row = conn.execute(sql.GET, (symbol, feature, params_digest)).fetchone()
+            row = self._execute(conn, sql.GET, (symbol, feature, params_digest)).fetchone()
         return _entry(row) if row is not None else None
 
     def delete(self, symbol: str, feature: str, params_digest: str) -> bool:
         with self.connection() as conn:
-            return conn.execute(sql.DELETE, (symbol, feature, params_digest)).rowcount > 0
+            return self._execute(conn, sql.DELETE, (symbol, feature, params_digest)).rowcount > 0
 
     def entries(self, symbol: str | None = None) -> Iterator[ManifestEntry]:
         with self.connection() as conn:
             if symbol is None:
-                rows = conn.execute(sql.ENTRIES).fetchall()
+                rows = self._execute(conn, sql.ENTRIES).fetchall()
             else:
-                rows = conn.execute(sql.ENTRIES_OF_SYMBOL, (symbol,)).fetchall()
+                rows = self._execute(conn, sql.ENTRIES_OF_SYMBOL, (symbol,)).fetchall()
         return iter([_entry(row) for row in rows])
 
     def count_duplicates(self) -> int:
         with self.connection() as conn:
-            row = conn.execute(sql.DUPLICATES).fetchone()
+            row = self._execute(conn, sql.DUPLICATES).fetchone()
         return int(row[0]) if row else 0
 
     def advisory_locks_held(self) -> int:
         with self.connection(timeout=HEALTH_TIMEOUT_S) as conn:
-            row = conn.execute(sql.ADVISORY_LOCKS).fetchone()
+            row = self._execute(conn, sql.ADVISORY_LOCKS).fetchone()
         return int(row[0]) if row else 0
 
     def pool_stats(self) -> dict[str, int]:
+        """This process's pool: `total` its capacity, `active` connections lent out, `waiting` callers queueing.
+
+        Behind a pooler these are connections to the pooler, not to PostgreSQL: `active` counts this process's
+        transactions in flight, while how many server connections they share (and how long clients wait for one) is
+        the pooler's to report (pgbouncer_exporter: pgbouncer_pools_server_*, pgbouncer_pools_client_maxwait_seconds).
+        """
         if self._pool is None:
             return {"total": 0, "active": 0, "waiting": 0}
         stats = self._pool.get_stats()
@@ -239,8 +294,8 @@ class PostgresManifest:
 
     def _health_direct(self, details: dict[str, object]) -> ComponentHealth:
         try:
-            with psycopg.connect(self._dsn, autocommit=True, connect_timeout=self._connect_timeout()) as conn:
-                row = conn.execute(sql.ADVISORY_LOCKS).fetchone()
+            with self._connect_once() as conn:
+                row = self._execute(conn, sql.ADVISORY_LOCKS).fetchone()
         except psycopg.Error as exc:
             details.update(connection=False, error=str(exc).strip())
             return ComponentHealth(UNHEALTHY, details)
@@ -263,16 +318,18 @@ class PostgresManifest:
 
     def claim_lease(self, key: FrameKey, owner: str, ttl_s: float) -> bool:
         with self.connection() as conn:
-            row = conn.execute(sql.CLAIM_LEASE, (key.symbol, key.feature, key.params_digest, owner, ttl_s)).fetchone()
+            row = self._execute(
+                conn, sql.CLAIM_LEASE, (key.symbol, key.feature, key.params_digest, owner, ttl_s)
+            ).fetchone()
         return row is not None
 
     def renew_leases(self, owner: str, ttl_s: float) -> int:
         with self.connection() as conn:
-            return conn.execute(sql.RENEW_LEASES, (ttl_s, owner)).rowcount
+            return self._execute(conn, sql.RENEW_LEASES, (ttl_s, owner)).rowcount
 
     def release_lease(self, key: FrameKey, owner: str) -> None:
         with self.connection() as conn:
-            conn.execute(sql.RELEASE_LEASE, (key.symbol, key.feature, key.params_digest, owner))
+            self._execute(conn, sql.RELEASE_LEASE, (key.symbol, key.feature, key.params_digest, owner))
 
     def close(self) -> None:
         self.disconnect()

@@ -9,6 +9,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -22,6 +23,7 @@ from featurestore.errors import LockTimeout
 from featurestore.keys import advisory_key
 from featurestore.metrics import CATALOG, MetricKind
 from featurestore.settings import FeatureStoreSettings
+from generators import pooler
 from service.app import create_app
 from slos.loader import load_specs
 from slos.models import LatencyBudgetObjective, QuantileObjective
@@ -29,7 +31,12 @@ from tests.conftest import REPO, dsn_with_schema
 from tests.service.conftest import API, LOOPBACK, service_of, service_settings, store_settings
 from tests.service.promql_usage import LabelUse
 
-RULES = sorted((REPO / "rendered" / "prometheus" / "rules").glob("*.yml"))
+# The pooler's rule reads PgBouncer's exporter, not this service's scrape (tests/generators/test_pooler.py covers it).
+RULES = sorted(
+    path
+    for path in (REPO / "rendered" / "prometheus" / "rules").glob("*.yml")
+    if path.name != Path(pooler.RULES_PATH).name
+)
 DASHBOARDS = sorted((REPO / "rendered" / "grafana" / "dashboards").glob("*.json"))
 # Grafana substitutes these before the query reaches Prometheus.
 GRAFANA_INTERVALS = re.compile(r"\$\{?__(rate_interval|interval|range)\}?")
