@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -145,3 +146,11 @@ def test_pip_install_of_only_the_copied_files_packages_the_service_and_the_slo_s
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     names = set(ZipFile(wheel).namelist())
     assert {"service/__main__.py", "service/app.py", "featurestore/metrics.py", "slos/specs/featurestore.yaml"} <= names
+    metadata = next(name for name in names if name.endswith(".dist-info/METADATA"))
+    requires = [
+        line.removeprefix("Requires-Dist: ")
+        for line in ZipFile(wheel).read(metadata).decode().splitlines()
+        if line.startswith("Requires-Dist: ")
+    ]
+    installed = {re.split(r"[<>=!~ \[;]", line, maxsplit=1)[0].lower() for line in requires if "extra ==" not in line}
+    assert installed and not installed & {"grafanalib", "jinja2", "pytest", "httpx", "py-spy"}, installed
