@@ -2,7 +2,8 @@
 
 lifespan: registry + Instruments (featurestore.metrics.build) → FeatureStore.open(instruments=…) → SampleRing,
           HealthChecker, LoadRunner; a background task snapshots the registry every `snapshot_interval_s`
-routes:   /api/v1/monitoring/{health, health/ready, health/live, slo, performance, metrics, test/load}
+routes:   / and /api/v1/monitoring (index), /metrics (redirect),
+          /api/v1/monitoring/{health, health/ready, health/live, slo, performance, metrics, test/load}
 middleware (outermost first): HttpMetrics (request counter + duration), RequestGuard (413, JSON 500)
 """
 
@@ -39,6 +40,7 @@ from service import performance, slo
 from service.errors import ApiError, RequestGuard, api_error, error_response, http_error
 from service.health import HealthChecker
 from service.http_metrics import HttpMetrics
+from service.index import API, index_routes
 from service.loadtest import LoadRunner, load_status, start_load
 from service.redact import redactor_for
 from service.settings import ServiceSettings
@@ -46,7 +48,6 @@ from service.state import Service, service_of
 from service.window import SampleRing
 from slos.loader import load_specs
 
-API = "/api/v1/monitoring"
 log = logging.getLogger("service")
 
 StoreOpener = Callable[[FeatureStoreSettings, Instruments], FeatureStore]
@@ -144,6 +145,7 @@ def _accepts_gzip(accept_encoding: str) -> bool:
 
 def routes() -> list[BaseRoute]:
     return [
+        *index_routes(),
         Route(f"{API}/health", health, methods=["GET"]),
         Route(f"{API}/health/ready", ready, methods=["GET"]),
         Route(f"{API}/health/live", live, methods=["GET"]),

@@ -1,0 +1,54 @@
+"""GET / and GET /api/v1/monitoring list every endpoint; /metrics redirects to the guide's path; the README lists them."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from service.app import routes
+from service.index import ENDPOINTS, METRICS_PATH
+from tests.conftest import REPO
+from tests.service.conftest import API
+
+
+def test_the_root_and_the_api_root_list_every_endpoint_with_the_backend(duckdb_client: TestClient) -> None:
+    for path in ("/", API):
+        response = duckdb_client.get(path)
+        assert response.status_code == 200, path
+        body = response.json()
+        assert body["service"] == "featurestore-monitoring"
+        assert body["version"] not in ("", "unknown")
+        assert body["backend"] == "duckdb"
+        assert body["metrics_path"] == METRICS_PATH
+        listed = {(line["method"], line["path"]) for line in body["endpoints"]}
+        assert (("GET", f"{API}/health")) in listed
+        assert ("POST", f"{API}/test/load") in listed
+        assert all(line["summary"] for line in body["endpoints"])
+
+
+def test_every_route_of_the_app_has_a_line_in_the_index() -> None:
+    served = {(method, route.path) for route in routes() if isinstance(route, Route) for method in route.methods or ()}
+    served -= {(method, path) for method, path in served if method == "HEAD"}
+    assert served == set(ENDPOINTS)
+
+
+def test_a_browser_gets_the_index_as_a_page_of_links(duckdb_client: TestClient) -> None:
+    page = duckdb_client.get("/", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert page.headers["content-type"].startswith("text/html")
+    assert f'<a href="{METRICS_PATH}">' in page.text
+    assert f'<a href="{API}/slo">' in page.text
+
+
+def test_metrics_at_the_root_redirects_to_the_guides_metrics_path(duckdb_client: TestClient) -> None:
+    response = duckdb_client.get("/metrics", follow_redirects=False)
+    assert response.status_code == 308
+    assert response.headers["location"] == METRICS_PATH
+    followed = duckdb_client.get("/metrics")
+    assert followed.status_code == 200
+    assert "# TYPE manifest_insert_latency_ms histogram" in followed.text
+
+
+def test_the_readme_lists_every_endpoint() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for method, path in ENDPOINTS:
+        assert f"`{method} {path}`" in readme, f"README.md does not list {method} {path}"
