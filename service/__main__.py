@@ -11,26 +11,46 @@ import uvicorn
 from pydantic import ValidationError
 
 from featurestore.settings import FeatureStoreSettings
-from service.app import API, create_app
+from service.app import create_app, routes
+from service.index import API, endpoints
 from service.redact import Redactor, redactor_for
 from service.settings import ServiceSettings
+from service.startup import (
+    EXIT_STARTUP,
+    LifespanGuard,
+    QuietStartupFailure,
+    StartupError,
+    bind,
+    check_postgresql,
+    describe,
+    env_name,
+    flag_name,
+    settings_problem,
+)
 
-EPILOG = f"""\
+EPILOG = """\
 environment (flags win over the environment):
   SERVICE_HOST, SERVICE_PORT      where to listen (default 127.0.0.1:8000)
-  SERVICE_ADMIN_TOKEN             bearer token for POST {API}/test/load;
+  SERVICE_ADMIN_TOKEN             bearer token for POST {api}/test/load;
                                   unset = that endpoint accepts loopback clients only
+  SERVICE_REQUIRE_POSTGRESQL      true = refuse to start unless PostgreSQL answers (default false: start on
+                                  the DuckDB fallback and keep retrying PostgreSQL)
   SERVICE_SLO_WINDOW_S            window of /slo and /performance in seconds (default 300)
   SERVICE_LOG_LEVEL               critical, error, warning, info (default), debug, trace
   FEATURESTORE_PG_DSN             PostgreSQL manifest DSN; unset = DuckDB only, no PostgreSQL needed
   FEATURESTORE_CACHE_DIR          folder of the Parquet files and manifest.duckdb (default ~/.feature_cache)
   other FEATURESTORE_* settings   pool size and timeouts, see featurestore/settings.py
 
-endpoints: {API}/health, /health/ready, /health/live, /slo, /performance, /metrics, /test/load
+endpoints (also listed by GET /):
+{endpoints}
+
+A startup problem (port in use, the DuckDB manifest held by another process, PostgreSQL unreachable while required,
+a bad setting) ends the process with one line naming it and the fix, and exit status 2.
 """
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+log = logging.getLogger("service")
 
 
 class _RedactingFilter(logging.Filter):
@@ -54,7 +74,12 @@ def parser(settings: ServiceSettings) -> argparse.ArgumentParser:
         prog="python -m service",
         description="The feature store's monitoring service: health, SLO status, performance, Prometheus metrics "
         "and an on-demand load test, over the FeatureStore (DuckDB by default, PostgreSQL with FEATURESTORE_PG_DSN).",
-        epilog=EPILOG,
+        epilog=EPILOG.format(
+            api=API,
+            endpoints="\n".join(
+                f"  {line['method']:<5} {line['path']:<36} {line['summary']}" for line in endpoints(routes())
+            ),
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default=settings.host, help=f"interface to bind (default {settings.host})")
@@ -65,32 +90,76 @@ def parser(settings: ServiceSettings) -> argparse.ArgumentParser:
         choices=["critical", "error", "warning", "info", "debug", "trace"],
         help=f"log level (default {settings.log_level})",
     )
+    parser.add_argument(
+        "--require-postgresql",
+        action="store_true",
+        default=settings.require_postgresql,
+        help="refuse to start unless PostgreSQL answers at FEATURESTORE_PG_DSN (SERVICE_REQUIRE_POSTGRESQL; "
+        f"default {str(settings.require_postgresql).lower()})",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
+        return _serve(argv)
+    except StartupError as exc:
+        print(f"python -m service: {exc}", file=sys.stderr)
+        return EXIT_STARTUP
+
+
+def _settings(argv: Sequence[str] | None) -> tuple[ServiceSettings, FeatureStoreSettings]:
+    try:
         settings = ServiceSettings()
         store_settings = FeatureStoreSettings()
     except ValidationError as exc:
-        print(f"python -m service: invalid settings:\n{exc}", file=sys.stderr)
-        return 2
+        prefix = "SERVICE_" if exc.title == ServiceSettings.__name__ else "FEATURESTORE_"
+        raise StartupError(settings_problem(exc, env_name(prefix))) from None
     args = parser(settings).parse_args(argv)
-    settings = settings.model_copy(update={"host": args.host, "port": args.port, "log_level": args.log_level})
+    flags = {"host": args.host, "port": args.port, "log_level": args.log_level}
+    try:
+        # Validated like the environment: --port 70000 is refused here, not by the socket.
+        settings = ServiceSettings(**flags, require_postgresql=args.require_postgresql)
+    except ValidationError as exc:
+        raise StartupError(settings_problem(exc, flag_name)) from None
+    return settings, store_settings
+
+
+def _serve(argv: Sequence[str] | None) -> int:
+    settings, store_settings = _settings(argv)
     logging.basicConfig(level=settings.log_level.upper().replace("TRACE", "DEBUG"), format=LOG_FORMAT)
-    config = uvicorn.Config(
-        create_app(settings, store_settings), host=settings.host, port=settings.port, log_level=settings.log_level
+    redactor = redactor_for(settings, store_settings)
+    if settings.require_postgresql:
+        try:
+            check_postgresql(store_settings)
+        except StartupError as exc:
+            raise StartupError(redactor.text(str(exc))) from None
+    sock = bind(settings.host, settings.port)
+    port = sock.getsockname()[1]
+    url = f"http://{f'[{settings.host}]' if ':' in settings.host else settings.host}:{port}/"
+    guard = LifespanGuard(
+        create_app(settings, store_settings),
+        on_started=lambda: log.info("serving on %s (GET / lists every endpoint; Ctrl-C stops)", url),
     )
+    config = uvicorn.Config(guard, host=settings.host, port=port, log_level=settings.log_level)
     server = uvicorn.Server(config)
     # uvicorn.Config has configured its loggers by now. Access lines keep their formatter's args (path and client
     # only); every other line, ours and the libraries' alike, passes the filter.
-    redacting = _RedactingFilter(redactor_for(settings, store_settings))
+    redacting = _RedactingFilter(redactor)
     for handler in (*logging.getLogger().handlers, *logging.getLogger("uvicorn").handlers):
         handler.addFilter(redacting)
+    logging.getLogger("uvicorn.error").addFilter(QuietStartupFailure(guard))
     try:
-        server.run()
+        server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled, after a clean shutdown
         pass
+    except SystemExit:
+        if guard.failure is None:
+            raise
+    finally:
+        sock.close()
+    if guard.failure is not None:
+        raise StartupError(redactor.text(describe(guard.failure)))
     return 0
 
 

@@ -32,8 +32,8 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("GET", f"{API}/slo"): "every SLO of slos/specs over the last window: threshold, current value, compliant",
     ("GET", f"{API}/performance"): "throughput, latency quantiles, lock waits, cache hits, busiest symbols",
     ("GET", METRICS_PATH): "Prometheus text format: what Prometheus scrapes",
-    ("POST", f"{API}/test/load"): 'run the load generator in this service (body defaults: {"workers": 20, '
-    '"duration_seconds": 30, "symbol": "TEST_CONTENTION"}; loopback or SERVICE_ADMIN_TOKEN)',
+    ("POST", f"{API}/test/load"): "run the load generator in this service; the empty body is the guide's "
+    '{"workers": 20, "duration_seconds": 30, "symbol": "TEST_CONTENTION"}',
     ("GET", f"{API}/test/load"): "status and result of the last load run",
 }
 

@@ -18,6 +18,10 @@ class ServiceSettings(BaseSettings):
         default=None,
         description="Bearer token the load endpoint requires; unset = the load endpoint accepts loopback clients only",
     )
+    require_postgresql: bool = Field(
+        default=False,
+        description="Refuse to start unless PostgreSQL answers; false = start on the DuckDB fallback and retry",
+    )
     # The window of GET /slo and GET /performance, like the rules' [5m]; the ring keeps snapshots a bit longer.
     slo_window_s: float = Field(default=300.0, gt=0, le=86400)
     snapshot_interval_s: float = Field(default=5.0, gt=0, le=60)

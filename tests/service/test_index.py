@@ -1,4 +1,4 @@
-"""GET / and GET /api/v1/monitoring list every endpoint; /metrics redirects to the guide's path; the README lists them."""
+"""GET / and GET /api/v1/monitoring list every endpoint; /metrics redirects to the guide's path; so does the README."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -89,3 +90,78 @@ def test_the_service_log_never_shows_the_dsn_password(tmp_path: Path) -> None:
     text = (tmp_path / "service.log").read_text()
     assert "Uvicorn running" in text or "Application startup complete" in text
     assert "s3cret-pw" not in text
+
+
+def start_fails(tmp_path: Path, *args: str, **env: str) -> str:
+    """Run `python -m service` expecting a startup failure: exit status 2, no traceback; its one problem line."""
+    environ = {key: value for key, value in os.environ.items() if not key.startswith(("SERVICE_", "FEATURESTORE_"))}
+    environ.update(HOME=str(tmp_path), FEATURESTORE_CACHE_DIR=str(tmp_path / "cache"), SERVICE_PORT="0")
+    environ.update(env)
+    run = subprocess.run(
+        [sys.executable, "-m", "service", "--host", "127.0.0.1", *args],
+        cwd=REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 2, output
+    assert "Traceback" not in output
+    assert "ERROR" not in output
+    problems = [line for line in output.splitlines() if line.startswith("python -m service: ")]
+    assert len(problems) == 1, output
+    return problems[0]
+
+
+def test_a_taken_port_stops_the_start_with_one_line_naming_the_port_and_the_flag(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = start_fails(tmp_path, "--port", str(port))
+    assert f"port {port} on 127.0.0.1 is already in use" in line
+    assert "--port" in line and "SERVICE_PORT" in line
+    assert not (tmp_path / "cache" / "manifest.duckdb").exists()  # stopped before the store was opened
+
+
+def test_a_manifest_held_by_another_process_stops_the_start_naming_its_pid(tmp_path: Path) -> None:
+    (tmp_path / "cache").mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+         "sys.stdin.read()", str(tmp_path / "cache" / "manifest.duckdb")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        line = start_fails(tmp_path)
+    finally:
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+        holder.stdout.close()
+    assert f"held by process PID {holder.pid}" in line
+    assert "FEATURESTORE_CACHE_DIR" in line
+
+
+def test_unreachable_postgresql_stops_the_start_when_required(tmp_path: Path) -> None:
+    dsn = f"postgresql://postgres:s3cret-pw@127.0.0.1:{closed_port()}/postgres"
+    line = start_fails(tmp_path, "--require-postgresql", FEATURESTORE_PG_DSN=dsn, FEATURESTORE_CONNECT_TIMEOUT_S="1")
+    assert "does not answer" in line and "FEATURESTORE_PG_DSN" in line and "SERVICE_REQUIRE_POSTGRESQL" in line
+    assert "s3cret-pw" not in line
+    line = start_fails(tmp_path, SERVICE_REQUIRE_POSTGRESQL="true")
+    assert "FEATURESTORE_PG_DSN is not" in line
+
+
+def test_a_bad_setting_stops_the_start_with_one_line_naming_the_variable(tmp_path: Path) -> None:
+    assert "SERVICE_PORT='eighty'" in start_fails(tmp_path, SERVICE_PORT="eighty")
+    assert "FEATURESTORE_POOL_MAX_SIZE='0'" in start_fails(tmp_path, FEATURESTORE_POOL_MAX_SIZE="0")
+    assert "--port=70000" in start_fails(tmp_path, "--port", "70000")
+
+
+def test_the_service_says_where_it_serves_once_started(tmp_path: Path) -> None:
+    with served(tmp_path) as (base, _):
+        text = (tmp_path / "service.log").read_text()
+        assert f"serving on {base}/ (GET / lists every endpoint" in text
