@@ -29,6 +29,7 @@ from pydantic import SecretStr
 
 from featurestore.errors import FeatureStoreError, error_kind
 from featurestore.files import FALLBACK_FOLDER, MANIFEST_FILE, FrameFiles, FrameUnreadable
+from featurestore.frames import as_table, refuse_by_annotation
 from featurestore.keys import FrameKey
 from featurestore.manifest.base import (
     HEALTHY,
@@ -118,13 +119,18 @@ class FeatureStore:
     # The cache
 
     def get_or_compute(
-        self, symbol: str, feature: str, params: dict[str, Any], compute: Callable[[], pa.Table]
+        self, symbol: str, feature: str, params: dict[str, Any], compute: Callable[[], object]
     ) -> pa.Table:
-        """The cached frame for the key, or compute it once across all processes, publish it and return it."""
+        """The cached frame for the key, or compute it once across all processes, publish it and return it.
+
+        `compute` returns a pyarrow.Table, a pandas DataFrame or a polars DataFrame (featurestore/frames.py), converted
+        once; the result is always a pyarrow.Table. Anything else is a TypeError before anything is written.
+        """
         key = FrameKey.of(symbol, feature, params)
         table, stale = self._cached(key)
         if table is not None:
             return self._hit(key, table)
+        refuse_by_annotation(compute)  # a miss: before any lock, lease or compute
         with self._inflight.hold(key):
             table, stale = self._cached(key)  # another thread of this process may have published it meanwhile
             if table is not None:
@@ -140,12 +146,10 @@ class FeatureStore:
                             continue
                     return self._compute(key, compute, stale)
 
-    def _compute(self, key: FrameKey, compute: Callable[[], pa.Table], stale: _Stale | None) -> pa.Table:
+    def _compute(self, key: FrameKey, compute: Callable[[], object], stale: _Stale | None) -> pa.Table:
         if stale is not None:
             self.instruments.count_recompute(stale.reason)
-        table = compute()
-        if not isinstance(table, pa.Table):
-            raise TypeError(f"compute() must return a pyarrow.Table, got {type(table).__name__}")
+        table = as_table(compute())
         self.instruments.record_lookup(key.symbol, hit=False)
         try:
             self._publish(key, table, replace=stale is not None)

@@ -1,0 +1,39 @@
+"""The README's first-frame snippet runs as written, on the defaults (DuckDB under ~/.feature_cache)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def snippet(name: str) -> str:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    found = re.search(rf"<!-- snippet: {re.escape(name)} -->\n```python\n(.*?)```", readme, re.DOTALL)
+    assert found is not None, f"README.md has no python block marked <!-- snippet: {name} -->"
+    return found.group(1)
+
+
+def test_the_first_frame_snippet_runs_as_written_then_reads_the_cached_frame(tmp_path: Path) -> None:
+    script = tmp_path / "first_frame.py"
+    script.write_text(snippet("first-frame"), encoding="utf-8")
+    environ = {key: value for key, value in os.environ.items() if not key.startswith(("SERVICE_", "FEATURESTORE_"))}
+    environ["HOME"] = str(tmp_path / "home")
+    outputs = []
+    for _ in range(2):
+        run = subprocess.run(
+            [sys.executable, str(script)], cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=60
+        )
+        assert run.returncode == 0, run.stderr
+        outputs.append(run.stdout)
+        files = sorted((tmp_path / "home" / ".feature_cache").rglob("*.parquet"))
+        assert len(files) == 1
+        if len(outputs) == 1:
+            written = files[0].stat().st_mtime_ns
+    assert files[0].stat().st_mtime_ns == written  # the second run read the file, it did not write it again
+    assert outputs[0] == outputs[1]
+    assert outputs[0].startswith("8 rows: ['symbol', 'close', 'return_5']")
