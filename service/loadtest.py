@@ -4,7 +4,10 @@ Body (every field optional): {"workers": 20, "duration_seconds": 30, "symbol": "
 "think_ms": 0, "read_fraction": 0.0, "wait": true}. With read_fraction 0 (the guide's body) every operation publishes a
 new key; with 0 < read_fraction <= 0.99 every operation is a get_or_compute lookup, a hit on a key the worker published
 before with that probability, else a miss that publishes a new one, so the run also drives the hit, miss, hit-ratio and
-manifest-read-latency metrics (a read mix takes no hold_ms).
+manifest-read-latency metrics (a read mix takes no hold_ms). An empty body is the guide's {"workers": 20,
+"duration_seconds": 30, "symbol": "TEST_CONTENTION"} (README "The service" says so beside the guide's curl); with
+"wait": true the call returns when the run ends. A run logs one line when it starts, one about every second while it
+goes (operations, errors, ops/s) and one when it ends.
 
 The run uses thread mode with the app's store, so the app's registry records it live and Prometheus sees it. Access:
 with SERVICE_ADMIN_TOKEN set, `Authorization: Bearer <token>` (missing 401, wrong 403, compared in constant time);
@@ -17,6 +20,7 @@ import asyncio
 import hmac
 import ipaddress
 import json
+import logging
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -39,6 +43,7 @@ from service.health import iso_utc
 from service.state import service_of
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+log = logging.getLogger("service")
 
 
 class LoadRequest(BaseModel):
@@ -149,12 +154,29 @@ class LoadRunner:
         return run, task
 
     async def _execute(self, run: LoadRun, config: LoadConfig) -> None:
+        request = run.request
+        log.info(
+            "load run %s started: %d workers for %g s on %s, symbol %s (hold %g ms, think %g ms, read fraction %g)",
+            run.id, request.workers, request.duration_seconds, config.backend, request.symbol, request.hold_ms,
+            request.think_ms, request.read_fraction,
+        )  # fmt: skip
+
+        def progress(line: str) -> None:  # about once a second, from the run's thread
+            log.info("load run %s: %s", run.id, line)
+
         try:
-            result = await anyio.to_thread.run_sync(partial(run_load, config, store=self.store, stop=self._stop))
+            result = await anyio.to_thread.run_sync(
+                partial(run_load, config, store=self.store, stop=self._stop, progress=progress)
+            )
         except Exception as exc:
             run.status, run.error = FAILED, f"{type(exc).__name__}: {exc}"
+            log.warning("load run %s failed: %s", run.id, run.error)
         else:
             run.status, run.result = SUCCEEDED, result.to_json()
+            log.info(
+                "load run %s succeeded: %d operations, %d errors, %.1f ops/s in %.1f s",
+                run.id, result.operations, result.errors, result.throughput_ops_s, result.duration_s,
+            )  # fmt: skip
         finally:
             run.finished_at = datetime.now(UTC)
 

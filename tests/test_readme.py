@@ -1,13 +1,16 @@
-"""The README's first-frame snippet runs as written, on the defaults (DuckDB under ~/.feature_cache)."""
+"""The README's first-frame snippet runs as written, on the defaults (DuckDB under ~/.feature_cache); the load
+endpoint's defaults it documents beside the guide's curl are the code's."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+from service.loadtest import LoadRequest
 from tests.conftest import REPO
 
 
@@ -37,3 +40,19 @@ def test_the_first_frame_snippet_runs_as_written_then_reads_the_cached_frame(tmp
     assert files[0].stat().st_mtime_ns == written  # the second run read the file, it did not write it again
     assert outputs[0] == outputs[1]
     assert outputs[0].startswith("8 rows: ['symbol', 'close', 'return_5']")
+
+
+def test_the_readme_gives_the_load_endpoints_defaults_which_are_the_guides_body() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    curl = r"an empty body `\{\}` means exactly this\):\n\n```bash\ncurl -X POST [^\n]*\n\s*-d '(\{.*?\})'"
+    found = re.search(curl, readme)
+    assert found is not None, "README.md does not show the load endpoint's defaults as a curl body"
+    documented = json.loads(found.group(1))
+    assert documented == {"workers": 20, "duration_seconds": 30, "symbol": "TEST_CONTENTION"}  # the guide's body
+    defaults = LoadRequest()
+    assert documented == {key: getattr(defaults, key) for key in documented}
+    for field, value in defaults.model_dump().items():
+        if field not in documented:
+            given = re.search(rf"`{field}` \(`?([^)`:\s]+)", readme)
+            assert given is not None, f"README.md does not give the default of {field}"
+            assert json.loads(given.group(1)) == value, field

@@ -134,6 +134,8 @@ def instant_runs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     configs: list[Any] = []
 
     class Result:
+        operations, errors, throughput_ops_s, duration_s = 0, 0, 0.0, 0.0
+
         def to_json(self) -> dict[str, Any]:
             return {"operations": 0}
 

@@ -229,3 +229,18 @@ def test_an_empty_body_runs_the_guides_defaults(duckdb_client: TestClient, insta
     (config,) = instant_runs
     assert (config.workers, config.duration_s, config.symbol, config.processes) == (20, 30.0, "TEST_CONTENTION", False)
     assert config.read_fraction == 0.0  # the guide's body publishes only
+
+
+def test_a_running_load_logs_its_progress_about_once_a_second(
+    duckdb_client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="service"):
+        response = duckdb_client.post(LOAD, json={"workers": 1, "duration_seconds": 3, "think_ms": 20})
+    assert response.status_code == 200, response.text
+    run = response.json()["id"]
+    lines = [record.getMessage() for record in caplog.records if record.name == "service"]
+    assert f"load run {run} started: 1 workers for 3 s on duckdb, symbol TEST_CONTENTION" in lines[0]
+    ticks = [line for line in lines if line.startswith(f"load run {run}: ") and "ops/s" in line]
+    assert 2 <= len(ticks) <= 4, lines  # a 3 s run ticks at 1 s and 2 s (and maybe at 3 s)
+    assert all(" ops, " in line and " errors, " in line for line in ticks)
+    assert lines[-1].startswith(f"load run {run} succeeded: ")
