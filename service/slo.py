@@ -9,8 +9,10 @@ The thresholds come from the same models the generators render the rules from (`
 - latency_budget: events at or under the threshold bucket over all events in the window, in percent.
 
 With grouping (`by`), `current` is the worst group, the one an alert would fire on. When the window holds no data
-(no events, no series, a zero denominator), `current` is null, `no_data` is true and the SLO counts as compliant:
-an idle service breaks no objective, and the rules do not fire on an empty vector either.
+(no events, no series, a zero denominator), `current` is null, `no_data` is true and `compliant` is null: an SLO
+without data is neither met nor broken (the rules do not fire on an empty vector either), so it never makes the whole
+compliant. `overall_compliant` is true only when every SLO has data and is met, false as soon as one with data is
+broken, else null; `overall_status` names the case: compliant, violated, partial_data or no_data.
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ class SloStatus:
         return self.current is None
 
     @property
-    def compliant(self) -> bool:
-        return self.current is None or self.slo.compliant(self.current)
+    def compliant(self) -> bool | None:
+        """Whether the objective is met; None without data (neither met nor broken)."""
+        return None if self.current is None else self.slo.compliant(self.current)
 
     def to_json(self) -> dict[str, Any]:
         line: dict[str, Any] = {
@@ -153,11 +156,29 @@ def evaluate(slo: SLO, window: Window) -> SloStatus:
     return SloStatus(slo, worst(values, slo.status_op, slo.status_threshold))
 
 
+COMPLIANT, VIOLATED, PARTIAL_DATA, NO_DATA = "compliant", "violated", "partial_data", "no_data"
+
+
+def overall(statuses: Sequence[SloStatus]) -> tuple[bool | None, str]:
+    """`overall_compliant` and `overall_status` of a set of SLOs (see the module docstring)."""
+    measured = [status for status in statuses if not status.no_data]
+    if not measured:
+        return None, NO_DATA
+    if not all(status.compliant for status in measured):
+        return False, VIOLATED
+    if len(measured) < len(statuses):
+        return None, PARTIAL_DATA
+    return True, COMPLIANT
+
+
 def report(slos: Sequence[SLO], window: Window, window_s: float) -> dict[str, Any]:
     """The body of GET /slo."""
     statuses = [evaluate(slo, window) for slo in slos]
+    compliant, status_word = overall(statuses)
     return {
-        "overall_compliant": all(status.compliant for status in statuses),
+        "overall_compliant": compliant,
+        "overall_status": status_word,
+        "slos_without_data": sorted(status.slo.name for status in statuses if status.no_data),
         "window_seconds": window_s,
         "measured_seconds": round(window.seconds, 3),
         "slos": {status.slo.name: status.to_json() for status in statuses},

@@ -32,7 +32,10 @@ def test_slo_reports_exactly_the_specs_thresholds_and_operators(client: TestClie
     assert {name: (line["threshold"], line["op"]) for name, line in body["slos"].items()} == {
         slo.name: (slo.status_threshold, str(slo.status_op)) for slo in SPEC.values()
     }
-    assert body["overall_compliant"] is all(line["compliant"] for line in body["slos"].values())
+    lines = body["slos"].values()
+    if all(line["compliant"] for line in lines):
+        assert (body["overall_compliant"], body["overall_status"]) == (True, "compliant")
+    assert body["overall_compliant"] is not True or not body["slos_without_data"]
     assert body["window_seconds"] == 300.0
 
 
@@ -65,13 +68,13 @@ def test_observations_older_than_the_window_no_longer_break_the_slo() -> None:
     assert line["current"] == pytest.approx(0.25 * 0.95)
 
 
-def test_no_data_in_the_window_is_null_and_compliant() -> None:
+def test_no_data_in_the_window_is_null_and_neither_compliant_nor_violated() -> None:
     _, ring = ring_with(Clock())
     line = status(SPEC["manifest_read_p95_ms"], ring)
     assert line == {
         "threshold": 2.0,
         "current": None,
-        "compliant": True,
+        "compliant": None,
         "op": "<",
         "kind": "quantile",
         "no_data": True,
@@ -125,5 +128,30 @@ def test_overall_compliance_is_false_when_any_slo_is_broken() -> None:
     for _ in range(20):
         instruments.observe_read("duckdb", "AAPL", 40.0)
     body = report([SPEC["manifest_read_p95_ms"], SPEC["manifest_insert_p95_ms"]], ring.window(), 300.0)
-    assert body["overall_compliant"] is False
-    assert body["slos"]["manifest_insert_p95_ms"]["compliant"] is True
+    assert (body["overall_compliant"], body["overall_status"]) == (False, "violated")
+    assert body["slos"]["manifest_insert_p95_ms"]["compliant"] is None  # no inserts in the window
+
+
+def test_without_any_data_overall_compliance_is_null_and_the_status_no_data(duckdb_client: TestClient) -> None:
+    body = report(list(SPEC.values()), ring_with(Clock())[1].window(), 300.0)
+    assert (body["overall_compliant"], body["overall_status"]) == (None, "no_data")
+    assert body["slos_without_data"] == sorted(SPEC)
+    # An idle service: some gauges have data (health, the DuckDB pool), most SLOs have none; never "compliant".
+    idle = duckdb_client.get(f"{API}/slo").json()
+    assert idle["overall_compliant"] is None
+    assert idle["overall_status"] in {"no_data", "partial_data"}
+    assert idle["slos_without_data"]
+    assert all(idle["slos"][name]["compliant"] is None for name in idle["slos_without_data"])
+
+
+def test_every_slo_met_with_data_is_compliant_and_one_without_data_is_partial() -> None:
+    instruments, ring = ring_with(Clock())
+    for _ in range(20):
+        instruments.observe_read("duckdb", "AAPL", 0.5)
+        instruments.observe_insert("duckdb", "AAPL", 1.0)
+    both = [SPEC["manifest_read_p95_ms"], SPEC["manifest_insert_p95_ms"]]
+    body = report(both, ring.window(), 300.0)
+    assert (body["overall_compliant"], body["overall_status"], body["slos_without_data"]) == (True, "compliant", [])
+    body = report([*both, SPEC["advisory_lock_wait_p95_ms"]], ring.window(), 300.0)
+    assert (body["overall_compliant"], body["overall_status"]) == (None, "partial_data")
+    assert body["slos_without_data"] == ["advisory_lock_wait_p95_ms"]
