@@ -69,12 +69,15 @@ JSON (--json) of a load run, one object on stdout:
   throughput_ops_s    operations / duration_s
   insert_latency_ms   {p50, p95, p99} of the manifest insert, lock wait included (InsertOutcome.latency_ms; with
                       --read-fraction the store's manifest_insert_latency_ms observation of each miss)
-  lock_wait_ms        {p50, p95, p99} of the advisory-lock wait (InsertOutcome.lock_wait_ms; read mix: the store's
-                      observation, 0 on DuckDB)
+  lock_waits          advisory-lock waits observed: one per PostgreSQL insert (DuckDB takes no advisory lock), the
+                      advisory_lock_wait_time_ms observations of the run
+  lock_wait_ms        {p50, p95, p99} of those waits (InsertOutcome.lock_wait_ms; read mix: the store's observation)
   publish_latency_ms  {p50, p95, p99} of the whole publish (Parquet write + insert), measured by the worker (read
                       mix: from the end of compute() to the return of get_or_compute, misses only)
   read_latency_ms     {p50, p95, p99} of the manifest reads the store observed (manifest_read_latency_ms), hits'
-                      and misses' alike; zeros without --read-fraction
+                      and misses' alike
+Every {p50, p95, p99} is null when it has no observation (read_latency_ms without --read-fraction, lock_wait_ms on
+DuckDB), never 0.
 With --compare: {"symbol": <run>, "global": <run>, "ratios": {"throughput": per-symbol/global, "p99": global/per-
 symbol}, "slo": <run>, "single_worker", "instrumentation", "scrape", "health_probe", "targets", "workload", "machine",
 "pooler": {"server_pool", "direct", "pgbouncer", "fleet": <run> + client_connections, server_connections_peak,
@@ -292,13 +295,12 @@ def _dumps(document: dict[str, Any]) -> str:
 
 def _summary(result: LoadResult) -> str:
     data = result.to_json()
-    insert, wait, read = data["insert_latency_ms"], data["lock_wait_ms"], data["read_latency_ms"]
+    insert, wait, read = (_ms(data[name]) for name in ("insert_latency_ms", "lock_wait_ms", "read_latency_ms"))
     kind = "processes" if data["processes"] else "threads"
     lookups = [
         f"lookups {data['lookups']}  hits {data['hits']}  misses {data['misses']}  inserts {data['inserts']}  "
         f"(read fraction {data['read_fraction']:g})",
-        f"manifest read ms    p50 {read['p50']:.3f}  p95 {read['p95']:.3f}  p99 {read['p99']:.3f}  "
-        f"({data['manifest_reads']} reads)",
+        f"manifest read ms    {read}  ({data['manifest_reads']} reads)",
     ]
     return "\n".join(
         [
@@ -307,11 +309,17 @@ def _summary(result: LoadResult) -> str:
             f"operations {data['operations']}  errors {data['errors']} {data['errors_by_kind'] or ''}  "
             f"duplicates {data['duplicates']}  fallback inserts {data['fallback_inserts']}  "
             f"throughput {data['throughput_ops_s']:.1f} ops/s",
-            f"insert latency ms   p50 {insert['p50']:.3f}  p95 {insert['p95']:.3f}  p99 {insert['p99']:.3f}",
-            f"lock wait ms        p50 {wait['p50']:.3f}  p95 {wait['p95']:.3f}  p99 {wait['p99']:.3f}",
+            f"insert latency ms   {insert}",
+            f"lock wait ms        {wait}  ({data['lock_waits']} advisory-lock waits)",
             *(lookups if data["read_fraction"] > 0 else []),
         ]
     )
+
+
+def _ms(percentiles: dict[str, float | None]) -> str:
+    if percentiles["p50"] is None:
+        return "p50 -  p95 -  p99 -"
+    return "  ".join(f"{name} {percentiles[name]:.3f}" for name in ("p50", "p95", "p99"))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,13 @@ def percentile(ordered: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def percentiles_json(values: Sequence[float]) -> dict[str, float | None]:
+    """p50 / p95 / p99 of `values` for JSON, rounded; each null when there is no value (never a made-up 0)."""
+    if not values:
+        return {"p50": None, "p95": None, "p99": None}
+    return dict(Percentiles.of(values).to_json())
+
+
 @dataclass(frozen=True)
 class Percentiles:
     """p50 / p95 / p99 in milliseconds (0.0 when no operation completed)."""
@@ -43,7 +50,8 @@ class Samples:
     """Per-operation observations of one worker (or merged over many).
 
     A read-mix run adds its lookups: `hits`, `misses` and every manifest read the store observed (`read_ms`); its
-    inserts are those of its misses.
+    inserts are those of its misses. `lock_wait_ms` holds the advisory-lock waits of PostgreSQL inserts only, the
+    ones the store observes as advisory_lock_wait_time_ms (a DuckDB insert takes no advisory lock).
     """
 
     insert_ms: list[float] = field(default_factory=list)
@@ -173,10 +181,11 @@ class LoadResult:
             "inserts_by_backend": dict(sorted(self.samples.backends.items())),
             "fallback_inserts": self.fallback_inserts,
             "throughput_ops_s": round(self.throughput_ops_s, 2),
-            "insert_latency_ms": self.insert_latency_ms.to_json(),
-            "lock_wait_ms": self.lock_wait_ms.to_json(),
-            "publish_latency_ms": self.publish_latency_ms.to_json(),
-            "read_latency_ms": self.read_latency_ms.to_json(),
+            "insert_latency_ms": percentiles_json(self.samples.insert_ms),
+            "lock_waits": len(self.samples.lock_wait_ms),
+            "lock_wait_ms": percentiles_json(self.samples.lock_wait_ms),
+            "publish_latency_ms": percentiles_json(self.samples.publish_ms),
+            "read_latency_ms": percentiles_json(self.samples.read_ms),
             "client_cpu_ms_per_op": round(self.client_cpu_ms_per_op, 3),
             "per_worker_operations": list(self.per_worker_operations),
         }

@@ -328,12 +328,13 @@ class _Collector:
         samples.not_inserted += not_inserted
         for symbol, backend, insert_ms, lock_wait_ms, publish_ms in ok:
             samples.insert_ms.append(insert_ms)
-            samples.lock_wait_ms.append(lock_wait_ms)
             samples.publish_ms.append(publish_ms)
             samples.backends[backend] += 1
+            if backend == BACKEND_POSTGRESQL:  # as the store does: DuckDB inserts take no advisory lock
+                samples.lock_wait_ms.append(lock_wait_ms)
             if instruments is not None:
                 instruments.observe_insert(backend, symbol, insert_ms)
-                if backend == BACKEND_POSTGRESQL:  # as the store does: DuckDB inserts take no advisory lock
+                if backend == BACKEND_POSTGRESQL:
                     instruments.observe_lock_wait(symbol, lock_wait_ms)
         for _symbol, kind, message in errors:
             samples.add_error(kind, message)

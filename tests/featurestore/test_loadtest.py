@@ -49,6 +49,12 @@ def assert_consistent(result: LoadResult) -> None:
     assert set(document["insert_latency_ms"]) == set(document["lock_wait_ms"]) == {"p50", "p95", "p99"}
     assert document["operations"] == result.operations
     assert document["lock"] == str(result.config.lock)
+    # Lock waits are those the store observes, PostgreSQL inserts only; no observation is null, never 0.
+    assert document["lock_waits"] == len(result.samples.lock_wait_ms) == result.samples.backends["postgresql"]
+    if document["lock_waits"] == 0:
+        assert document["lock_wait_ms"] == {"p50": None, "p95": None, "p99": None}
+    if document["manifest_reads"] == 0:
+        assert document["read_latency_ms"] == {"p50": None, "p95": None, "p99": None}
 
 
 def manifest_rows(dsn: str) -> int:

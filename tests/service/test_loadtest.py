@@ -244,3 +244,24 @@ def test_a_running_load_logs_its_progress_about_once_a_second(
     assert 2 <= len(ticks) <= 4, lines  # a 3 s run ticks at 1 s and 2 s (and maybe at 3 s)
     assert all(" ops, " in line and " errors, " in line for line in ticks)
     assert lines[-1].startswith(f"load run {run} succeeded: ")
+
+
+def test_the_load_result_and_performance_agree_on_what_the_run_observed(client: TestClient) -> None:
+    result = client.post(LOAD, json=SHORT).json()["result"]
+    performance = client.get(f"{API}/performance").json()
+    backend = result["backend"]
+    # Every worker makes one unmeasured warm-up publish before the start barrier; the store records it like any other.
+    warm_ups = result["workers"]
+    assert performance["backends"][backend]["inserts"] == result["inserts"] + warm_ups
+    lock_waits = performance["lock_wait_ms"]
+    if backend == "duckdb":  # no advisory lock: no wait observed on either side, and null, not 0
+        assert result["lock_waits"] == lock_waits["observations"] == 0
+        assert result["lock_wait_ms"] == {"p50": None, "p95": None, "p99": None}
+        assert (lock_waits["p50"], lock_waits["p95"], lock_waits["p99"]) == (None, None, None)
+    else:
+        assert result["lock_waits"] == result["inserts"]
+        assert lock_waits["observations"] == result["lock_waits"] + warm_ups
+    # A publish-only run reads nothing: null read latencies on both sides.
+    assert result["manifest_reads"] == performance["backends"][backend]["reads"] == 0
+    assert result["read_latency_ms"] == {"p50": None, "p95": None, "p99": None}
+    assert set(performance["backends"][backend]["read_latency_ms"].values()) == {None}
