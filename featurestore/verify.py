@@ -5,7 +5,9 @@
 Finds rows whose file is missing or whose size or sha256 do not match (`--repair` deletes the row, and the corrupt
 file: the next get_or_compute recomputes it), files no row points at and temp files left by crashed writers
 (`--repair` deletes them). Files younger than --min-age-s are left alone: a publish writes its file before its row,
-so a fresh file without a row may be a publish in flight. Exit status 1 when a problem remains, else 0.
+so a fresh file without a row may be a publish in flight. That gap is at most the wait for a pooled connection plus
+the insert statement's timeout (then the publisher removes its own file), so the default is that plus a margin, and
+never under a minute. Exit status 1 when a problem remains, else 0.
 """
 
 from __future__ import annotations
@@ -24,7 +26,17 @@ from featurestore.files import FALLBACK_FOLDER, MANIFEST_FILE, PARQUET_SUFFIX, i
 from featurestore.settings import FeatureStoreSettings
 from featurestore.store import FeatureStore
 
-DEFAULT_MIN_AGE_S = 3600.0
+MIN_AGE_FLOOR_S = 60.0
+MIN_AGE_MARGIN_S = 20.0
+
+
+def default_min_age_s(settings: FeatureStoreSettings) -> float:
+    """The longest a publish in flight keeps a file without its row (pool wait + statement timeout), plus a margin."""
+    longest_gap = settings.pool_timeout_s + settings.statement_timeout_ms / 1000.0
+    return max(MIN_AGE_FLOOR_S, longest_gap + MIN_AGE_MARGIN_S)
+
+
+DEFAULT_MIN_AGE_S = default_min_age_s(FeatureStoreSettings.model_construct())
 
 
 @dataclass
@@ -40,6 +52,7 @@ class Report:
     orphan_files: list[str] = field(default_factory=list)
     temp_files: list[str] = field(default_factory=list)
     young_files_skipped: int = 0
+    min_age_s: float = DEFAULT_MIN_AGE_S
     repaired: bool = False
 
     @property
@@ -57,7 +70,7 @@ class Report:
 def verify(store: FeatureStore, *, repair: bool = False, min_age_s: float = DEFAULT_MIN_AGE_S) -> Report:
     """Compare every manifest row with its file and every file with the rows; with `repair`, remove the bad ones."""
     root = store.files.root
-    report = Report(str(root), store.backend_name)
+    report = Report(str(root), store.backend_name, min_age_s=min_age_s)
     referenced: set[Path] = set()
     bad_rows = []
     for entry in store.entries():
@@ -114,15 +127,39 @@ def _sha256(path: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m featurestore.verify", description=__doc__.splitlines()[0])
-    parser.add_argument("--cache-dir", type=Path, help="cache folder (default: FEATURESTORE_CACHE_DIR)")
-    parser.add_argument("--dsn", help="PostgreSQL DSN of the manifest (default: FEATURESTORE_PG_DSN; unset = DuckDB)")
-    parser.add_argument("--repair", action="store_true", help="delete bad rows, orphan files and temp files")
-    parser.add_argument("--min-age-s", type=float, default=DEFAULT_MIN_AGE_S, help="leave younger files alone")
-    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    settings = FeatureStoreSettings()
+    min_age = default_min_age_s(settings)
+    parser = argparse.ArgumentParser(
+        prog="python -m featurestore.verify",
+        description=_description(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help=f"cache folder (default: FEATURESTORE_CACHE_DIR, here {settings.resolved_cache_dir()})",
+    )
+    parser.add_argument(
+        "--dsn",
+        help="PostgreSQL DSN of the manifest; '' for the DuckDB manifest (default: FEATURESTORE_PG_DSN, here "
+        f"{'set' if settings.pg_dsn is not None else 'unset, so DuckDB'})",
+    )
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="delete bad rows (and corrupt files), orphan files and temp files (default: off, only report)",
+    )
+    parser.add_argument(
+        "--min-age-s",
+        type=float,
+        default=min_age,
+        help=f"leave files younger than this alone, they may be a publish in flight (default: {min_age:g}, the "
+        "pool timeout plus the statement timeout plus a margin, at least 60; 0 when no writer runs)",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout (default: text)")
     args = parser.parse_args(argv)
     try:
-        with FeatureStore.open(args.dsn, args.cache_dir, settings=FeatureStoreSettings()) as store:
+        with FeatureStore.open(args.dsn, args.cache_dir, settings=settings) as store:
             report = verify(store, repair=args.repair, min_age_s=args.min_age_s)
     except FeatureStoreError as exc:
         print(f"verify: {exc}", file=sys.stderr)
@@ -132,6 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(_text(report))
     return 0 if report.ok else 1
+
+
+def _description() -> str:
+    first, _usage, rest = (__doc__ or "\n\n\n\n").split("\n\n", 2)
+    return f"{first}\n\n{rest.strip()}"
 
 
 def _text(report: Report) -> str:
@@ -146,7 +188,11 @@ def _text(report: Report) -> str:
             lines.append(f"{len(paths)} {title}:")
             lines.extend(f"  {path}" for path in paths)
     if report.young_files_skipped:
-        lines.append(f"{report.young_files_skipped} files younger than --min-age-s left alone")
+        lines.append(
+            f"{report.young_files_skipped} files without a row left alone: younger than --min-age-s "
+            f"{report.min_age_s:g}, they may be publishes in flight (rerun later, or pass --min-age-s 0 when no "
+            "process writes to this cache)"
+        )
     if report.problems == 0:
         lines.append("ok")
     elif report.repaired:

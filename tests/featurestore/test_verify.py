@@ -85,3 +85,37 @@ def test_verify_checks_the_postgresql_manifest(
     assert (report["missing_files"], report["corrupt_files"]) == ([paths["a"]], [paths["b"]])
     with FeatureStore.open(settings=FeatureStoreSettings(pg_dsn=pg_schema_dsn, cache_dir=tmp_path)) as store:
         assert [e.path for e in store.entries()] == [paths["c"]]
+
+
+def test_repair_on_the_defaults_removes_orphans_and_temp_files_older_than_a_publish_can_take(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FeatureStore.open(settings=FeatureStoreSettings(pg_dsn=None, cache_dir=tmp_path)) as store:
+        kept = store.publish("AAPL", "returns", {"n": 1}, frame(1)).entry.path
+    folder = (tmp_path / kept).parent
+    orphan, temp, fresh = folder / "orphan.parquet", folder / ".x.parquet.123-ab.tmp", folder / "fresh.parquet"
+    two_minutes_ago = time.time() - 120  # a crashed writer's leftovers, as found a little later
+    for path in (orphan, temp, fresh):
+        path.write_bytes(b"PAR1")
+    for path in (orphan, temp):
+        os.utime(path, (two_minutes_ago, two_minutes_ago))
+    assert main(["--cache-dir", str(tmp_path), "--dsn", "", "--repair"]) == 0
+    out = capsys.readouterr().out
+    assert not orphan.exists() and not temp.exists()
+    assert fresh.exists() and (tmp_path / kept).exists()
+    assert "1 files without a row left alone: younger than --min-age-s 60" in out
+    assert "--min-age-s 0 when no process writes to this cache" in out
+
+
+def test_help_gives_every_options_default() -> None:
+    import contextlib
+    import io
+
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text), pytest.raises(SystemExit):
+        main(["--help"])
+    options = text.getvalue().split("options:", 1)[1]
+    for option in ("--cache-dir", "--dsn", "--repair", "--min-age-s", "--json"):
+        entry = options.split(option, 1)[1].split("\n  --", 1)[0]
+        assert "default" in " ".join(entry.split()), option
+    assert "(default: 60," in " ".join(options.split())
