@@ -51,10 +51,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class _Stale:
-    """A manifest row whose file could not be used, and why (`missing` or `corrupt`)."""
+    """A manifest row whose file could not be used, and why (`missing` or `corrupt`, and the details)."""
 
     entry: ManifestEntry
     reason: str
+    message: str
 
 
 class FeatureStore:
@@ -148,6 +149,8 @@ class FeatureStore:
 
     def _compute(self, key: FrameKey, compute: Callable[[], object], stale: _Stale | None) -> pa.Table:
         if stale is not None:
+            # Logged here, once per recompute: the same bad file is seen by each of the lookups that lead here.
+            log.warning("cached frame unusable (%s), recomputing: %s", stale.reason, stale.message)
             self.instruments.count_recompute(stale.reason)
         table = as_table(compute())
         self.instruments.record_lookup(key.symbol, hit=False)
@@ -178,8 +181,7 @@ class FeatureStore:
         try:
             return self.files.read(entry), None
         except FrameUnreadable as exc:
-            log.warning("cached frame unusable, recomputing: %s", exc)
-            return None, _Stale(entry, exc.reason)
+            return None, _Stale(entry, exc.reason, str(exc))
 
     # Publishing
 

@@ -74,7 +74,7 @@ def test_different_params_are_different_frames(tmp_path: Path, registry: Collect
 
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])
 def test_a_missing_or_corrupt_file_is_recomputed_counted_and_its_row_replaced(
-    tmp_path: Path, registry: CollectorRegistry, damage: str
+    tmp_path: Path, registry: CollectorRegistry, damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = make_store(tmp_path, registry)
     store.get_or_compute("AAPL", "returns", PARAMS, Counting(frame(1.0)))
@@ -85,9 +85,13 @@ def test_a_missing_or_corrupt_file_is_recomputed_counted_and_its_row_replaced(
     else:
         path.write_bytes(path.read_bytes()[:-7] + b"garbage")
     compute = Counting(frame(5.0))
-    table = store.get_or_compute("AAPL", "returns", PARAMS, compute)
+    with caplog.at_level("WARNING", logger="featurestore"):
+        table = store.get_or_compute("AAPL", "returns", PARAMS, compute)
     assert compute.calls == 1 and table.equals(frame(5.0))
     assert registry.get_sample_value("featurestore_recomputed_total", {"reason": damage}) == 1
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings  # one recompute, one warning
+    assert warnings[0].startswith(f"cached frame unusable ({damage}), recomputing: {old.path}")
     [new] = store.entries()
     assert new.path != old.path and new.version == 2
     assert store.get_or_compute("AAPL", "returns", PARAMS, Counting(frame(9.0))).equals(frame(5.0))
