@@ -52,12 +52,15 @@ class SpecSet:
         return tuple(slo for loaded in self.specs for slo in loaded.spec.slos)
 
 
-def field_path(loc: Iterable[int | str]) -> str:
-    """Pydantic's error location as `slos[0].objective.threshold` (union tags such as `quantile` dropped)."""
+def field_path(loc: Iterable[int | str], slo_names: Sequence[str | None] = ()) -> str:
+    """Pydantic's error location as `slos[manifest_insert_p95_ms].objective.threshold`: an SLO by its name when it has
+    one (`slo_names`, by position), else by index (`slos[0]`); union tags such as `quantile` dropped."""
     text = ""
-    for part in loc:
+    parts = list(loc)
+    for position, part in enumerate(parts):
         if isinstance(part, int):
-            text += f"[{part}]"
+            named = position == 1 and parts[0] == "slos" and part < len(slo_names) and slo_names[part]
+            text += f"[{slo_names[part]}]" if named else f"[{part}]"
         elif part in {"quantile", "gauge", "ratio", "latency_budget"} and text.endswith("objective"):
             continue
         else:
@@ -65,15 +68,27 @@ def field_path(loc: Iterable[int | str]) -> str:
     return text
 
 
-def problems_of(error: ValidationError) -> list[tuple[str, str]]:
-    return [(field_path(detail["loc"]), detail["msg"]) for detail in error.errors()]
+def slo_names(document: Any) -> list[str | None]:
+    """The `name` of each entry of a native document's `slos` list, None where it has no usable one."""
+    items = document.get("slos") if isinstance(document, dict) else None
+    if not isinstance(items, list):
+        return []
+    names: list[str | None] = []
+    for item in items:
+        name = item.get("name") if isinstance(item, dict) else None
+        names.append(name if isinstance(name, str) and name.strip() and "]" not in name else None)
+    return names
+
+
+def problems_of(error: ValidationError, names: Sequence[str | None] = ()) -> list[tuple[str, str]]:
+    return [(field_path(detail["loc"], names), detail["msg"]) for detail in error.errors()]
 
 
 def parse_native(document: Any, path: Path) -> SpecFile:
     try:
         return SpecFile.model_validate(document)
     except ValidationError as exc:
-        raise SpecError(path, problems_of(exc)) from None
+        raise SpecError(path, problems_of(exc, slo_names(document))) from None
 
 
 def load_file(path: Path) -> LoadedSpec:

@@ -405,9 +405,10 @@ def _duplicate_alerts(specs: SpecSet, overrides: dict[Path, Locator]) -> Iterato
 
 
 def _locator(loaded: LoadedSpec) -> Locator:
-    """Field paths of a spec's SLOs: `slos[i].…` in native files, the OpenSLO document and field otherwise."""
+    """Field paths of a spec's SLOs: `slos[<name>].…` in native files, the OpenSLO document and field otherwise."""
     if loaded.source_format == "native":
-        return lambda index, field: f"slos[{index}]" + (f".{field}" if field else "")
+        names = [slo.name for slo in loaded.spec.slos]
+        return lambda index, field: f"slos[{names[index]}]" + (f".{field}" if field else "")
     if loaded.source_format == "sloth":
         document = yaml.safe_load(Path(loaded.path).read_text(encoding="utf-8"))
         sloth_fields = sloth.locations(document)

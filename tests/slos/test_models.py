@@ -73,4 +73,20 @@ def test_an_unknown_field_names_the_file_and_the_field(tmp_path: Path) -> None:
     path.write_text(text)
     with pytest.raises(SpecError) as caught:
         load_file(path)
-    assert f"{path}: slos[0].objective.treshold_typo: Extra inputs are not permitted" in str(caught.value)
+    assert f"{path}: slos[manifest_insert_p95_ms].objective.treshold_typo: Extra inputs are not permitted" in str(
+        caught.value
+    )
+
+
+def test_a_spec_error_names_the_slo_by_its_name_or_by_its_index_when_it_has_none(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(docstring_example().replace("threshold: 5,", "threshold: five,"))
+    with pytest.raises(SpecError) as caught:
+        load_file(path)
+    assert f"{path}: slos[manifest_insert_p95_ms].objective.threshold: Input should be a valid number" in str(
+        caught.value
+    )
+    path.write_text(docstring_example().replace("name: manifest_insert_p95_ms", "name: ''"))
+    with pytest.raises(SpecError) as caught:
+        load_file(path)
+    assert f"{path}: slos[0].name: " in str(caught.value)

@@ -18,8 +18,8 @@ def test_a_profile_whose_windows_are_too_short_for_its_scrape_interval_is_refuse
     with pytest.raises(SpecError) as caught:
         validate(load_specs(), Timing(scrape_seconds=30, window_divisor=15))
     fields = {problem.field for problem in caught.value.problems}
-    assert "slos[0].objective.window" in fields  # 5m / 15 = 20s < 4 scrapes of 30s
-    assert "slos[7].objective.period" in fields  # the 5m burn-rate window shrinks alike
+    assert "slos[manifest_insert_p95_ms].objective.window" in fields  # 5m / 15 = 20s < 4 scrapes of 30s
+    assert "slos[http_availability_percent].objective.period" in fields  # the 5m burn-rate window shrinks alike
 
 
 def test_burn_rate_factors_follow_the_workbook_for_30_days_and_scale_for_28() -> None:
