@@ -65,15 +65,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         files = render(load_specs(args.specs), profile, _command(args.specs, args.out, profile.name))
         if args.check:
             return _check(files, args.out)
-        write(files, args.out)
+        before = read_tree(args.out)
+        changed = sorted(path for path, text in files.items() if before.get(path) != text)
+        removed = sorted(set(before) - set(files))
+        if changed or removed:
+            write(files, args.out)
     except SpecError as exc:
         print(f"generators: the specs are invalid, nothing was written:\n{exc}", file=sys.stderr)
         return 2
     except (OutputError, GeneratorError) as exc:
         print(f"generators: {exc}", file=sys.stderr)
         return 1
-    print(f"generators: wrote {len(files)} files to {args.out} ({profile.name} profile)")
+    print(_written(files, changed, removed, args.out, profile.name))
     return 0
+
+
+def _written(files: dict[str, str], changed: list[str], removed: list[str], out: Path, profile: str) -> str:
+    """What a render did to `out`: which files it changed, added or removed, or that none changed."""
+    if not changed and not removed:
+        return f"generators: {out} is unchanged, all {len(files)} files up to date ({profile} profile)"
+    lines = [f"generators: {len(changed) + len(removed)} of {len(files)} files changed in {out} ({profile} profile):"]
+    lines.extend(f"  {path}" for path in changed)
+    lines.extend(f"  {path} (removed)" for path in removed)
+    return "\n".join(lines)
 
 
 def _check(files: dict[str, str], out: Path) -> int:

@@ -92,3 +92,22 @@ def test_every_rendered_yaml_file_names_its_spec_and_the_command_that_regenerate
             assert text.startswith("# Generated from "), relative
             assert "slos/specs/featurestore.yaml" in text.splitlines()[0], relative
             assert "make render" in text.splitlines()[0] or "python -m generators" in text.splitlines()[0], relative
+
+
+def test_a_render_names_the_files_it_changed_or_says_none_did(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "rendered"
+    shutil.copytree(DEFAULT_OUT, out)
+    before = snapshot(out)
+    assert main(["--out", str(out)]) == 0
+    assert "is unchanged, all " in capsys.readouterr().out
+    assert snapshot(out) == before  # nothing rewritten either
+    rules = out / "prometheus" / "rules" / "featurestore.yml"
+    rules.write_text(rules.read_text().replace(">= 5\n", ">= 6\n"))
+    (out / "stray.txt").write_text("hand-made\n")
+    assert main(["--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("generators: 2 of ") and "files changed in" in lines[0]
+    assert lines[1:] == ["  prometheus/rules/featurestore.yml", "  stray.txt (removed)"]
+    assert read_tree(out) == read_tree(DEFAULT_OUT)
