@@ -9,14 +9,21 @@ STAMP := $(VENV)/.installed
 
 .PHONY: help install test lint typecheck render check-render validate serve bench profile stack stack-down clean
 
+# Colours only on a terminal (and never with NO_COLOR set): a pipe or a file gets plain text.
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-13s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@if [ -t 1 ] && [ -z "$${NO_COLOR:-}" ]; then on='\033[36m'; off='\033[0m'; else on=; off=; fi; \
+	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / \
+		{printf "  %s%-13s%s %s\n", on, $$1, off, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@if [ ! -x $(PY) ]; then echo "install: creating the virtual environment $(VENV) with $(PYTHON)"; \
+		$(PYTHON) -m venv $(VENV); fi
+	@echo "install: upgrading pip in $(VENV)"
+	@$(PY) -m pip install --quiet --upgrade pip
+	@echo "install: installing the project and its dev tools into $(VENV) (pip install -e '.[dev]', about a minute the first time)"
+	@$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+	@echo "install: done; make help lists the targets"
 
 install: $(STAMP) ## Create .venv and install the project with its dev tools
 
