@@ -27,6 +27,7 @@ from service.startup import (
     flag_name,
     settings_problem,
 )
+from slos.loader import SpecError
 
 EPILOG = """\
 environment (flags win over the environment):
@@ -92,7 +93,7 @@ def parser(settings: ServiceSettings) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--require-postgresql",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=settings.require_postgresql,
         help="refuse to start unless PostgreSQL answers at FEATURESTORE_PG_DSN (SERVICE_REQUIRE_POSTGRESQL; "
         f"default {str(settings.require_postgresql).lower()})",
@@ -137,8 +138,13 @@ def _serve(argv: Sequence[str] | None) -> int:
     sock = bind(settings.host, settings.port)
     port = sock.getsockname()[1]
     url = f"http://{f'[{settings.host}]' if ':' in settings.host else settings.host}:{port}/"
+    try:
+        app = create_app(settings, store_settings)
+    except SpecError as exc:
+        sock.close()
+        raise StartupError(describe(exc)) from None
     guard = LifespanGuard(
-        create_app(settings, store_settings),
+        app,
         on_started=lambda: log.info("serving on %s (GET / lists every endpoint; Ctrl-C stops)", url),
     )
     config = uvicorn.Config(guard, host=settings.host, port=port, log_level=settings.log_level)
