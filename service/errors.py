@@ -60,6 +60,8 @@ async def api_error(request: Request, exc: Exception) -> Response:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:  # a newcomer guessing /docs or /health: say where the list is
+        return error_response(404, f"{exc.detail}: GET / lists every endpoint", exc.headers, _redactor(request))
     return error_response(exc.status_code, str(exc.detail), exc.headers, _redactor(request))
 
 

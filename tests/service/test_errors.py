@@ -12,7 +12,7 @@ from tests.service.conftest import API, LOOPBACK, scripted_app
 
 def test_unknown_paths_and_methods_get_json_errors(duckdb_client: TestClient) -> None:
     missing = duckdb_client.get(f"{API}/nothing-here")
-    assert (missing.status_code, missing.json()) == (404, {"error": "Not Found"})
+    assert (missing.status_code, missing.json()) == (404, {"error": "Not Found: GET / lists every endpoint"})
     wrong = duckdb_client.put(f"{API}/health")
     assert (wrong.status_code, wrong.json()) == (405, {"error": "Method Not Allowed"})
     assert set(wrong.headers["allow"].split(", ")) == {"GET", "HEAD"}
