@@ -8,12 +8,13 @@ route to a line in ENDPOINTS). A browser (Accept: text/html) gets the same as a 
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from service.state import Service
 
@@ -45,7 +46,7 @@ def version() -> str:
         return "unknown"
 
 
-def endpoints(routes: list[Any]) -> list[dict[str, str]]:
+def endpoints(routes: Sequence[BaseRoute]) -> list[dict[str, str]]:
     """One line per (method, path) the app serves, in route order."""
     lines = []
     for route in routes:

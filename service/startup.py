@@ -13,7 +13,6 @@ import errno
 import logging
 import socket
 from collections.abc import Callable
-from typing import Any
 
 import psycopg
 from pydantic import ValidationError
@@ -115,7 +114,7 @@ class LifespanGuard:
     `describe(failure)` and exits with status 2. `on_started` runs once the lifespan has started.
     """
 
-    def __init__(self, app: ASGIApp, on_started: Any = None) -> None:
+    def __init__(self, app: ASGIApp, on_started: Callable[[], None] | None = None) -> None:
         self.app = app
         self.failure: BaseException | None = None
         self.on_started = on_started
