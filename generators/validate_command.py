@@ -74,13 +74,11 @@ def _salvage_native(path: Path, document: dict[str, Any]) -> tuple[LoadedSpec, L
     if document.get("version") != NATIVE_VERSION or not isinstance(document.get("slos"), list):
         return None
     kept: list[Any] = []
-    indices: list[int] = []
-    for index, raw in enumerate(document["slos"]):
+    for raw in document["slos"]:
         try:
             SLO.model_validate(raw)
         except ValidationError:
             continue
-        indices.append(index)
         kept.append(raw)
     if not kept:
         return None
@@ -89,8 +87,10 @@ def _salvage_native(path: Path, document: dict[str, Any]) -> tuple[LoadedSpec, L
     except ValidationError:
         return None
 
+    names = [slo.name for slo in spec.slos]
+
     def locate(index: int, field: str) -> str:
-        return f"slos[{indices[index]}]" + (f".{field}" if field else "")
+        return f"slos[{names[index]}]" + (f".{field}" if field else "")
 
     return LoadedSpec(path, spec, "native"), locate
 

@@ -55,10 +55,13 @@ def test_every_problem_of_every_file_is_reported_and_one_bad_slo_hides_no_siblin
     assert main(["validate", str(specs)]) == 1
     out = capsys.readouterr().out
     a, b = specs / "a.yaml", specs / "b.yaml"
-    assert f"{a}: slos[0].objective.treshold: Extra inputs are not permitted" in out
-    assert f"{a}: slos[1].objective.threshold: 7 is not a bucket boundary" in out  # the sibling of the broken SLO
-    assert f"{b}: slos[0].objective.threshold: 3 is not a bucket boundary" in out
-    duplicate = f"{a}: slos[1].alerts[0].name: alert 'InsertSlowBis' is also defined at {b}: slos[0].alerts[0].name"
+    assert f"{a}: slos[insert_p95_ms].objective.treshold: Extra inputs are not permitted" in out
+    assert f"{a}: slos[insert_p95_bis].objective.threshold: 7 is not a bucket boundary" in out  # the broken's sibling
+    assert f"{b}: slos[read_p95_ms].objective.threshold: 3 is not a bucket boundary" in out
+    duplicate = (
+        f"{a}: slos[insert_p95_bis].alerts[0].name: alert 'InsertSlowBis' is also defined at "
+        f"{b}: slos[read_p95_ms].alerts[0].name"
+    )
     assert duplicate in out  # the salvaged sibling takes part in the checks across files
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written
 
@@ -70,7 +73,7 @@ def test_json_output_lists_the_same_problems(tmp_path: Path, capsys: pytest.Capt
     report = json.loads(capsys.readouterr().out)
     assert report["valid"] is False and report["files"] == 1
     assert {(p["field"], p["reason"][:20]) for p in report["problems"]} == {
-        ("slos[0].objective.threshold", "3 is not a bucket bo")
+        ("slos[read_p95_ms].objective.threshold", "3 is not a bucket bo")
     }
 
 
