@@ -6,7 +6,8 @@ FeatureStoreError
 │   └── ManifestLocked     the DuckDB file is held by another process (names its PID)
 ├── LockTimeout            an advisory lock was not granted within lock_timeout; the transaction was rolled back
 ├── PoolTimeout            no pooled connection within the pool timeout
-└── ComputeTimeout         another worker's compute of the same key did not finish within the compute lease
+├── ComputeTimeout         another worker's compute of the same key did not finish within the compute lease
+└── MetricsFolderError     PROMETHEUS_MULTIPROC_DIR is unusable (missing, not writable, set after prometheus_client)
 """
 
 
@@ -40,6 +41,10 @@ class PoolTimeout(FeatureStoreError):
 
 class ComputeTimeout(FeatureStoreError):
     """Waiting for another worker's compute of the same key exceeded the lease."""
+
+
+class MetricsFolderError(FeatureStoreError):
+    """The multiprocess metrics folder cannot be used; the message says what to change."""
 
 
 def error_kind(exc: BaseException) -> str:

@@ -1,8 +1,14 @@
-"""The metric catalog: the one place where metric and label names are written.
+"""The metric catalog: the one place where metric and label names are written, as plain data.
 
-The catalog is plain data (`CATALOG`, a tuple of `MetricSpec`) plus `build(registry)`, which creates the instruments
-on an explicit registry. The core and the service record through `Instruments`; the generators read `CATALOG` to
-validate specs and to name series; tests compare `rendered/` and a live scrape against it.
+`CATALOG` (a tuple of `MetricSpec`) is importable without prometheus_client: the generators read it to validate specs
+and to name series; tests compare `rendered/` and a live scrape against it. The runtime instruments built from it
+(`Instruments`, `build(registry)`, `SymbolLabels`, `Recording`) live in `featurestore.instruments`; they stay
+importable from here too (resolved on first use, so importing the catalog does not import prometheus_client).
+
+Several processes, one scrape: with `PROMETHEUS_MULTIPROC_DIR` set, every process writes its samples to that folder and
+the exporter (the service) serves their aggregate. `MetricSpec.multiprocess_mode` says how a gauge aggregates there
+(prometheus_client's modes; `live*` drops a dead process's value); counters and histograms are summed. Families in
+`DERIVED` are computed by the exporter and never recorded by a process.
 
 Latency is observed in milliseconds (the guide's `_ms` names are a deliberate exception to Prometheus's base-unit
 rule), with explicit ms buckets that contain every threshold of the guide (1, 2, 5, 10, 25 ms) and reach seconds.
@@ -10,14 +16,15 @@ rule), with explicit ms buckets that contain every threshold of the guide (1, 2,
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+if TYPE_CHECKING:
+    from featurestore.instruments import Instruments as Instruments
+    from featurestore.instruments import Recording as Recording
+    from featurestore.instruments import SymbolLabels as SymbolLabels
+    from featurestore.instruments import build as build
 
 # Label names.
 LABEL_BACKEND = "backend"
@@ -67,6 +74,8 @@ class MetricSpec:
     labels: tuple[str, ...] = ()
     buckets: tuple[float, ...] = ()
     unit: str = ""
+    # How a gauge's values of several processes combine (prometheus_client's multiprocess_mode); unused otherwise.
+    multiprocess_mode: str = ""
 
     @property
     def sample_names(self) -> tuple[str, ...]:
@@ -100,24 +109,46 @@ MANIFEST_READ_LATENCY = MetricSpec(
     LATENCY_BUCKETS_MS,
     "ms",
 )
-HIT_RATIO = MetricSpec("featurestore_hit_ratio", MetricKind.GAUGE, "Cache hits / (hits + misses) since start (0-1)")
+HIT_RATIO = MetricSpec(
+    "featurestore_hit_ratio",
+    MetricKind.GAUGE,
+    "Cache hits / (hits + misses) over the SLO window (5m), across every process of this exporter; NaN without lookups",
+)
 HITS = MetricSpec("featurestore_hits_total", MetricKind.COUNTER, "Cache hits", (LABEL_SYMBOL,))
 MISSES = MetricSpec("featurestore_misses_total", MetricKind.COUNTER, "Cache misses (frame computed)", (LABEL_SYMBOL,))
 # A gauge ending in _total fails `promtool check metrics`; the guide's name is the contract, so it stays.
+# Pool gauges: summed over the live processes (capacity, lent out, queued of every pool); the busiest pool's share
+# lent out is the highest of any one process, so one exhausted worker shows without a label per pid.
 POOL_TOTAL = MetricSpec(
-    "pg_manifest_pool_connections_total", MetricKind.GAUGE, "Capacity of the manifest pool (its max_size)"
+    "pg_manifest_pool_connections_total",
+    MetricKind.GAUGE,
+    "Capacity of the manifest pools (max_size), summed over live processes",
+    multiprocess_mode="livesum",
 )
 POOL_ACTIVE = MetricSpec(
-    "pg_manifest_pool_connections_active", MetricKind.GAUGE, "Manifest pool connections lent out to callers"
+    "pg_manifest_pool_connections_active",
+    MetricKind.GAUGE,
+    "Manifest pool connections lent out to callers, summed over live processes",
+    multiprocess_mode="livesum",
 )
 POOL_WAITING = MetricSpec(
-    "pg_manifest_pool_requests_waiting", MetricKind.GAUGE, "Callers queued for a manifest pool connection"
+    "pg_manifest_pool_requests_waiting",
+    MetricKind.GAUGE,
+    "Callers queued for a manifest pool connection, summed over live processes",
+    multiprocess_mode="livesum",
+)
+POOL_MAX_UTILIZATION = MetricSpec(
+    "pg_manifest_pool_max_utilization_ratio",
+    MetricKind.GAUGE,
+    "Share of its manifest pool's capacity the busiest live process has lent out (0-1; 1 while callers queue)",
+    multiprocess_mode="livemax",
 )
 HEALTH_STATUS = MetricSpec(
     "featurestore_health_check_status",
     MetricKind.GAUGE,
     "Component health from the last check: 1 healthy, 0 unhealthy",
     (LABEL_COMPONENT,),
+    multiprocess_mode="livemostrecent",
 )
 INSERT_ERRORS_TOTAL = MetricSpec(
     "manifest_insert_errors_total",
@@ -129,6 +160,7 @@ FALLBACK_PENDING = MetricSpec(
     "featurestore_fallback_pending_entries",
     MetricKind.GAUGE,
     "Entries written to the DuckDB fallback that still await replay into PostgreSQL",
+    multiprocess_mode="livesum",
 )
 FALLBACK_REPLAYED = MetricSpec(
     "featurestore_fallback_replayed_total", MetricKind.COUNTER, "Fallback entries replayed into PostgreSQL"
@@ -169,6 +201,7 @@ CATALOG: tuple[MetricSpec, ...] = (
     POOL_TOTAL,
     POOL_ACTIVE,
     POOL_WAITING,
+    POOL_MAX_UTILIZATION,
     HEALTH_STATUS,
     INSERT_ERRORS_TOTAL,
     FALLBACK_PENDING,
@@ -179,6 +212,10 @@ CATALOG: tuple[MetricSpec, ...] = (
     HTTP_REQUEST_DURATION,
 )
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in CATALOG}
+# Computed by the exporter from other families (the hit ratio over the window, from the hit and miss counters).
+DERIVED: tuple[MetricSpec, ...] = (HIT_RATIO,)
+RECORDED: tuple[MetricSpec, ...] = tuple(spec for spec in CATALOG if spec not in DERIVED)
+_RUNTIME = frozenset({"Instruments", "Recording", "SymbolLabels", "build"})
 
 
 def find(name: str) -> MetricSpec | None:
@@ -197,191 +234,10 @@ def find(name: str) -> MetricSpec | None:
     return None
 
 
-class SymbolLabels:
-    """Bounds the `symbol` label: the first `cap` distinct symbols keep their name, later ones become `__other__`."""
+def __getattr__(name: str) -> Any:
+    """The runtime names that lived here before `featurestore.instruments`, imported when first asked for."""
+    if name in _RUNTIME:
+        from featurestore import instruments
 
-    def __init__(self, cap: int, folded: Counter | None = None) -> None:
-        if cap < 0:
-            raise ValueError(f"symbol label cap must be >= 0, got {cap}")
-        self.cap = cap
-        self._seen: set[str] = set()
-        self._lock = threading.Lock()
-        self._folded = folded
-
-    def __call__(self, symbol: str) -> str:
-        if symbol in self._seen:
-            return symbol
-        with self._lock:
-            if symbol in self._seen:
-                return symbol
-            if len(self._seen) < self.cap:
-                self._seen.add(symbol)
-                return symbol
-        if self._folded is not None:
-            self._folded.inc()
-        return OTHER_SYMBOL
-
-
-def _instrument(spec: MetricSpec, registry: CollectorRegistry) -> Counter | Gauge | Histogram:
-    if spec.kind is MetricKind.HISTOGRAM:
-        return Histogram(spec.name, spec.help, spec.labels, registry=registry, buckets=spec.buckets)
-    if spec.kind is MetricKind.COUNTER:
-        return Counter(spec.name, spec.help, spec.labels, registry=registry)
-    return Gauge(spec.name, spec.help, spec.labels, registry=registry)
-
-
-@dataclass
-class Recording:
-    """What one thread recorded inside `Instruments.recording()`: a caller's view of one store operation."""
-
-    reads: list[tuple[str, float]] = field(default_factory=list)  # (backend, ms)
-    inserts: list[tuple[str, float]] = field(default_factory=list)  # (backend, ms)
-    lock_waits: list[float] = field(default_factory=list)
-    insert_errors: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Instruments:
-    """The live instruments of one registry, with the recording calls the core and the service make.
-
-    `Instruments.disabled()` records nothing; the benchmark uses it to measure what instrumentation costs.
-    """
-
-    registry: CollectorRegistry
-    families: dict[str, Counter | Gauge | Histogram]
-    symbols: SymbolLabels
-    enabled: bool = True
-    _hits: int = field(default=0, repr=False)
-    _misses: int = field(default=0, repr=False)
-    _ratio_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    # Labelled children by (family name, raw label values): a hit skips the symbol cap and prometheus_client's
-    # `.labels()` (validation, a lock, a dict lookup). Only values already admitted are cached, so a symbol beyond
-    # the cap goes through `SymbolLabels` on every call and the folded counter still counts each observation.
-    _children: dict[tuple[str, str | None, str], Any] = field(default_factory=dict, repr=False)
-    _local: threading.local = field(default_factory=threading.local, repr=False)
-
-    @classmethod
-    def disabled(cls) -> Instruments:
-        return cls(CollectorRegistry(auto_describe=True), {}, SymbolLabels(0), enabled=False)
-
-    def _hist(self, spec: MetricSpec) -> Histogram:
-        family = self.families[spec.name]
-        assert isinstance(family, Histogram)
-        return family
-
-    def _counter(self, spec: MetricSpec) -> Counter:
-        family = self.families[spec.name]
-        assert isinstance(family, Counter)
-        return family
-
-    def _gauge(self, spec: MetricSpec) -> Gauge:
-        family = self.families[spec.name]
-        assert isinstance(family, Gauge)
-        return family
-
-    def _symbol_child(self, spec: MetricSpec, first: str | None, symbol: str) -> Any:
-        """The child of `spec` for (`first`, symbol); `first` is None for a family labelled by symbol only."""
-        key = (spec.name, first, symbol)
-        child = self._children.get(key)
-        if child is not None:
-            return child
-        label = self.symbols(symbol)
-        family = self.families[spec.name]
-        child = family.labels(label) if first is None else family.labels(first, label)
-        if label == symbol != OTHER_SYMBOL:  # never cache a folded symbol: each observation of it counts as folded
-            self._children[key] = child
-        return child
-
-    @contextmanager
-    def recording(self) -> Iterator[Recording]:
-        """Also copy this thread's reads, inserts, lock waits and insert errors into a `Recording` (the load
-        generator reads what one `get_or_compute` did this way; recording works with disabled instruments too)."""
-        previous = self._current_recording()
-        recording = Recording()
-        self._local.recording = recording
-        try:
-            yield recording
-        finally:
-            self._local.recording = previous
-
-    def _current_recording(self) -> Recording | None:
-        recording: Recording | None = getattr(self._local, "recording", None)
-        return recording
-
-    def observe_insert(self, backend: str, symbol: str, ms: float) -> None:
-        if (recording := self._current_recording()) is not None:
-            recording.inserts.append((backend, ms))
-        if self.enabled:
-            self._symbol_child(MANIFEST_INSERT_LATENCY, backend, symbol).observe(ms)
-
-    def observe_lock_wait(self, symbol: str, ms: float) -> None:
-        if (recording := self._current_recording()) is not None:
-            recording.lock_waits.append(ms)
-        if self.enabled:
-            self._symbol_child(ADVISORY_LOCK_WAIT, None, symbol).observe(ms)
-
-    def observe_read(self, backend: str, symbol: str, ms: float) -> None:
-        if (recording := self._current_recording()) is not None:
-            recording.reads.append((backend, ms))
-        if self.enabled:
-            self._symbol_child(MANIFEST_READ_LATENCY, backend, symbol).observe(ms)
-
-    def record_lookup(self, symbol: str, *, hit: bool) -> None:
-        if not self.enabled:
-            return
-        self._symbol_child(HITS if hit else MISSES, None, symbol).inc()
-        with self._ratio_lock:
-            if hit:
-                self._hits += 1
-            else:
-                self._misses += 1
-            ratio = self._hits / (self._hits + self._misses)
-        self._gauge(HIT_RATIO).set(ratio)
-
-    def count_insert_error(self, backend: str, error: str) -> None:
-        if (recording := self._current_recording()) is not None:
-            recording.insert_errors.append(error)
-        if self.enabled:
-            self._counter(INSERT_ERRORS_TOTAL).labels(backend, error if error in INSERT_ERRORS else "other").inc()
-
-    def count_recompute(self, reason: str) -> None:
-        if self.enabled:
-            self._counter(RECOMPUTED).labels(reason).inc()
-
-    def set_pool(self, total: int, active: int, waiting: int) -> None:
-        if self.enabled:
-            self._gauge(POOL_TOTAL).set(total)
-            self._gauge(POOL_ACTIVE).set(active)
-            self._gauge(POOL_WAITING).set(waiting)
-
-    def set_health(self, component: str, healthy: bool) -> None:
-        if self.enabled:
-            self._gauge(HEALTH_STATUS).labels(component).set(1 if healthy else 0)
-
-    def set_fallback_pending(self, entries: int) -> None:
-        if self.enabled:
-            self._gauge(FALLBACK_PENDING).set(entries)
-
-    def count_replayed(self, entries: int = 1) -> None:
-        if self.enabled:
-            self._counter(FALLBACK_REPLAYED).inc(entries)
-
-    def record_http(self, route: str, method: str, status: int, ms: float) -> None:
-        if self.enabled:
-            status_class = f"{min(max(status // 100, 1), 5)}xx"
-            self._counter(HTTP_REQUESTS).labels(route, method, status_class).inc()
-            self._hist(HTTP_REQUEST_DURATION).labels(route, method).observe(ms)
-
-
-def build(registry: CollectorRegistry | None = None, symbol_cap: int = DEFAULT_SYMBOL_CAP) -> Instruments:
-    """Create every catalog instrument on `registry` (a fresh one by default; never the global registry)."""
-    registry = registry if registry is not None else CollectorRegistry()
-    families = {spec.name: _instrument(spec, registry) for spec in CATALOG}
-    folded = families[SYMBOL_LABELS_FOLDED.name]
-    assert isinstance(folded, Counter)
-    hit_ratio = families[HIT_RATIO.name]
-    assert isinstance(hit_ratio, Gauge)
-    # No lookup yet means no ratio: NaN compares false, so `featurestore_hit_ratio < 0.95` cannot fire on an idle
-    # process, where the client's default 0 would page after 15 quiet minutes.
-    hit_ratio.set(float("nan"))
-    return Instruments(registry, families, SymbolLabels(symbol_cap, folded))
+        return getattr(instruments, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -36,6 +36,9 @@ class FeatureStoreSettings(BaseSettings):
         default=30.0, gt=0, description="A compute lease not renewed for this long is free (its holder died)"
     )
     replay_interval_s: float = Field(default=2.0, gt=0, description="How often fallback entries are retried")
+    pool_sample_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="How often a worker samples its pool gauges in the multiprocess mode"
+    )
     symbol_label_cap: int = Field(default=DEFAULT_SYMBOL_CAP, ge=0, description="Distinct symbol label values")
 
     def resolved_cache_dir(self) -> Path:

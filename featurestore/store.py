@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from pydantic import SecretStr
 from featurestore.errors import FeatureStoreError, error_kind
 from featurestore.files import FALLBACK_FOLDER, MANIFEST_FILE, FrameFiles, FrameUnreadable
 from featurestore.frames import as_table, refuse_by_annotation
+from featurestore.instruments import Instruments, build
 from featurestore.keys import FrameKey
 from featurestore.manifest.base import (
     HEALTHY,
@@ -42,7 +44,7 @@ from featurestore.manifest.base import (
 from featurestore.manifest.duckdb import DuckDBManifest
 from featurestore.manifest.fallback import FallbackManifest
 from featurestore.manifest.postgres import PostgresManifest
-from featurestore.metrics import BACKEND_POSTGRESQL, COMPONENT_DUCKDB, COMPONENT_POSTGRESQL, Instruments, build
+from featurestore.metrics import BACKEND_POSTGRESQL, COMPONENT_DUCKDB, COMPONENT_POSTGRESQL
 from featurestore.settings import FeatureStoreSettings
 from featurestore.singleflight import KeyedLocks, SingleFlight
 
@@ -85,6 +87,14 @@ class FeatureStore:
             postgres, self._current, owner=owner, ttl_s=settings.lease_ttl_s, wait_s=settings.compute_lease_s
         )
         self._closed = False
+        self._pool_sampler: threading.Thread | None = None
+        self._stop_sampling = threading.Event()
+        if postgres is not None and instruments.multiprocess and instruments.enabled:
+            # Nobody scrapes a worker: in the multiprocess mode its pool gauges are sampled here instead of on read.
+            self._pool_sampler = threading.Thread(
+                target=self._sample_pool, name="featurestore-pool-gauges", daemon=True
+            )
+            self._pool_sampler.start()
 
     @classmethod
     def open(
@@ -275,6 +285,13 @@ class FeatureStore:
         self.instruments.set_pool(stats["total"], stats["active"], stats["waiting"])
         return stats
 
+    def _sample_pool(self) -> None:
+        while not self._stop_sampling.wait(self.settings.pool_sample_interval_s):
+            try:
+                self.pool_stats()
+            except Exception:  # the thread must outlive any one failure; the next tick samples again
+                log.exception("sampling the pool gauges failed")
+
     def advisory_locks_held(self) -> int:
         """Advisory locks in pg_locks for this database (0 without PostgreSQL)."""
         if self._postgres is None or not self._postgres.up:
@@ -299,6 +316,9 @@ class FeatureStore:
         if self._closed:
             return
         self._closed = True
+        self._stop_sampling.set()
+        if self._pool_sampler is not None:
+            self._pool_sampler.join(timeout=5.0)
         self._flight.close()
         self.manifest.close()
         self.files.close()

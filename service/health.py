@@ -25,15 +25,10 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from featurestore.instruments import Instruments
 from featurestore.manifest.base import DEGRADED, HEALTHY, UNHEALTHY, ComponentHealth
-from featurestore.metrics import (
-    COMPONENT_DUCKDB,
-    COMPONENT_METRICS,
-    COMPONENT_POSTGRESQL,
-    HEALTH_STATUS,
-    Instruments,
-)
-from featurestore.store import FeatureStore
+from featurestore.metrics import COMPONENT_DUCKDB, COMPONENT_METRICS, COMPONENT_POSTGRESQL
+from service.store_handle import ServiceStore
 from service.window import SampleRing
 
 SEVERITY = {HEALTHY: 0, DEGRADED: 1, UNHEALTHY: 2}
@@ -91,7 +86,7 @@ class HealthChecker:
 
     def __init__(
         self,
-        store: FeatureStore,
+        store: ServiceStore,
         instruments: Instruments,
         *,
         pg_configured: bool,
@@ -157,12 +152,8 @@ class HealthChecker:
             if name == COMPONENT_POSTGRESQL and not self.pg_configured:
                 continue
             self.instruments.set_health(name, health.serving)
-        if not self.pg_configured and self.instruments.enabled:
-            gauge = self.instruments.families[HEALTH_STATUS.name]
-            try:
-                gauge.remove(COMPONENT_POSTGRESQL)
-            except KeyError:
-                pass
+        if not self.pg_configured:
+            self.instruments.forget_health(COMPONENT_POSTGRESQL)
 
 
 def _describe(result: object) -> str:

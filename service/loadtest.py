@@ -23,9 +23,9 @@ import json
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import anyio.to_thread
@@ -37,10 +37,10 @@ from featurestore.keys import validate_name
 from featurestore.loadtest import LoadConfig, run_load
 from featurestore.metrics import BACKEND_POSTGRESQL
 from featurestore.settings import FeatureStoreSettings
-from featurestore.store import FeatureStore
 from service.errors import ApiError
 from service.health import iso_utc
 from service.state import service_of
+from service.store_handle import ServiceStore
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
 log = logging.getLogger("service")
@@ -115,7 +115,7 @@ class LoadRun:
 class LoadRunner:
     """Starts runs in a worker thread, refuses a second one while one runs, stops the current one on shutdown."""
 
-    def __init__(self, store: FeatureStore, store_settings: FeatureStoreSettings) -> None:
+    def __init__(self, store: ServiceStore, store_settings: FeatureStoreSettings) -> None:
         self.store = store
         self.store_settings = store_settings
         self.last: LoadRun | None = None
@@ -165,9 +165,7 @@ class LoadRunner:
             log.info("load run %s: %s", run.id, line)
 
         try:
-            result = await anyio.to_thread.run_sync(
-                partial(run_load, config, store=self.store, stop=self._stop, progress=progress)
-            )
+            result = await anyio.to_thread.run_sync(self._run, config, progress)
         except Exception as exc:
             run.status, run.error = FAILED, f"{type(exc).__name__}: {exc}"
             log.warning("load run %s failed: %s", run.id, run.error)
@@ -179,6 +177,10 @@ class LoadRunner:
             )  # fmt: skip
         finally:
             run.finished_at = datetime.now(UTC)
+
+    def _run(self, config: LoadConfig, progress: Callable[[str], None]) -> Any:
+        with self.store.borrowed() as store:  # on the embedded default, the run holds the DuckDB file, then frees it
+            return run_load(config, store=store, stop=self._stop, progress=progress)
 
     async def close(self) -> None:
         """Ask the current run to stop and wait for it."""

@@ -7,16 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp
 
-from featurestore.exposition import TextExposition
-from featurestore.metrics import Instruments
+from featurestore.instruments import Instruments
 from featurestore.settings import FeatureStoreSettings
-from featurestore.store import FeatureStore
 from service.errors import ApiError
+from service.exporter import Exporter
 from service.health import HealthChecker
 from service.redact import Redactor
 from service.settings import ServiceSettings
+from service.store_handle import ServiceStore
 from service.window import SampleRing
 from slos.models import SLO
 
@@ -31,12 +30,11 @@ class Service:
     slos: tuple[SLO, ...]
     redactor: Redactor
     instruments: Instruments
-    store: FeatureStore
+    store: ServiceStore
     ring: SampleRing
     health: HealthChecker
     loads: LoadRunner
-    metrics_app: ASGIApp  # prometheus_client's app, for `name[]` filters
-    exposition: TextExposition  # the registry's exposition writer (it caches each child's label text)
+    exporter: Exporter  # what /metrics serves: this process's registry, or the metrics folder's aggregate
     started_at: float  # monotonic
 
     def json(self, content: Any, status: int = 200) -> JSONResponse:

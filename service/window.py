@@ -18,7 +18,7 @@ import threading
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
@@ -168,13 +168,23 @@ class Window:
         return [(labels, self.now.get(position)) for position, labels in self.series(name, matchers)]
 
 
+SampleSource = Callable[[], Iterable[tuple[str, Mapping[str, str], float]]]
+
+
 class SampleRing:
-    """Snapshots of one registry, a bit more than `window_s` of them, taken by `record()` on a timer."""
+    """Snapshots of one registry (or of `source`: the service's exporter), a bit more than `window_s` of them, taken
+    by `record()` on a timer."""
 
     def __init__(
-        self, registry: CollectorRegistry, window_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        registry: CollectorRegistry,
+        window_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        source: SampleSource | None = None,
     ) -> None:
         self.registry = registry
+        self.source = source
         self.window_s = window_s
         self.index = SampleIndex()
         self._clock = clock
@@ -185,13 +195,16 @@ class SampleRing:
         return len(self._ring)
 
     def capture(self) -> Snapshot:
-        """Every sample of the registry now, without keeping it."""
-        samples = [
-            (sample.name, sample.labels, sample.value)
-            for family in self.registry.collect()
-            for sample in family.samples
-            if not sample.name.endswith("_created")
-        ]
+        """Every sample of the registry (or the source) now, without keeping it."""
+        if self.source is not None:
+            samples = list(self.source())
+        else:
+            samples = [
+                (sample.name, sample.labels, sample.value)
+                for family in self.registry.collect()
+                for sample in family.samples
+                if not sample.name.endswith("_created")
+            ]
         with self._lock:
             at = self._clock()
             positions = [self.index.position(name, labels) for name, labels, _ in samples]

@@ -100,9 +100,9 @@ def test_the_guides_buckets_and_labels_are_in_the_body() -> None:
 
 def test_a_registry_whose_internals_it_does_not_know_is_written_by_prometheus_client() -> None:
     instruments = metrics.build(CollectorRegistry())
-    hit_ratio = instruments.families[metrics.HIT_RATIO.name]
-    assert isinstance(hit_ratio, Gauge)
-    hit_ratio.set_function(lambda: 0.5)
+    pool_total = instruments.families[metrics.POOL_TOTAL.name]
+    assert isinstance(pool_total, Gauge)
+    pool_total.set_function(lambda: 0.5)
     assert not supported(instruments)
     writer = TextExposition(instruments)
     assert not writer.fast

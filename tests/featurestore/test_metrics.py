@@ -62,7 +62,8 @@ def test_every_family_is_exposed_on_the_registry_given_and_none_on_the_global_on
     assert set(REGISTRY._names_to_collectors) == before
 
     scraped = {family.name: family for family in text_string_to_metric_families(_scrape(registry))}
-    for spec in metrics.CATALOG:
+    assert metrics.HIT_RATIO.name not in scraped  # derived by the exporter (service/exporter.py), never recorded
+    for spec in metrics.RECORDED:
         # The text parser strips a counter's _total; our gauges ending in _total keep it.
         family = scraped.get(spec.name) or scraped.get(spec.name.removesuffix("_total"))
         assert family is not None, spec.name
@@ -126,14 +127,6 @@ def test_the_default_cap_is_100_symbols_per_process() -> None:
     assert registry.get_sample_value("featurestore_symbol_labels_folded_total") == 50.0
 
 
-def test_hit_ratio_is_hits_over_lookups() -> None:
-    registry = CollectorRegistry()
-    instruments = metrics.build(registry)
-    for hit in (True, True, True, False):
-        instruments.record_lookup("AAPL", hit=hit)
-    assert registry.get_sample_value("featurestore_hit_ratio") == 0.75
-
-
 def test_disabled_instruments_record_nothing() -> None:
     instruments = metrics.Instruments.disabled()
     instruments.observe_insert("postgresql", "AAPL", 1.0)
@@ -143,13 +136,6 @@ def test_disabled_instruments_record_nothing() -> None:
 
 def _scrape(registry: CollectorRegistry) -> str:
     return generate_latest(registry).decode()
-
-
-def test_hit_ratio_is_nan_before_the_first_lookup_so_the_low_ratio_alert_cannot_fire_on_an_idle_process() -> None:
-    registry = CollectorRegistry()
-    metrics.build(registry)
-    value = registry.get_sample_value("featurestore_hit_ratio")
-    assert value is not None and math.isnan(value)
 
 
 def test_cached_children_keep_each_backend_and_family_apart_and_fold_every_call_past_the_cap() -> None:

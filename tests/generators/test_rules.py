@@ -55,7 +55,7 @@ def test_the_guides_three_alerts_keep_their_names_and_meaning() -> None:
     assert (hit["expr"], hit["for"], hit["labels"]["severity"]) == ("featurestore_hit_ratio < 0.95", "15m", "warning")
     assert hit["annotations"]["description"] == "Current ratio: {{ $value | humanizePercentage }}"
     pool = by_name[("PostgreSQLPoolExhausted", "")]
-    assert pool["expr"] == "pg_manifest_pool_connections_active / pg_manifest_pool_connections_total * 100 >= 100"
+    assert pool["expr"] == "pg_manifest_pool_max_utilization_ratio >= 1"  # the busiest process's pool, all lent out
     assert (pool["for"], pool["labels"]["severity"]) == ("1m", "critical")
 
 

@@ -124,7 +124,9 @@ def scripted_app(
         opened.append(ScriptedStore(store_settings, instruments))
         return opened[-1]
 
-    app = create_app(service_settings(**settings), store_settings(tmp_path / "cache", pg_dsn), store_opener=opener)
+    app = create_app(
+        service_settings(**settings), store_settings(tmp_path / "cache", pg_dsn), store_opener=opener, hold_store=True
+    )
     return app, lambda: opened[-1]
 
 

@@ -72,7 +72,8 @@ def exercised_scrape(settings: FeatureStoreSettings) -> str:
     with TestClient(create_app(service_settings(), settings), client=LOOPBACK) as client:
         load = client.post(f"{API}/test/load", json={"workers": 4, "duration_seconds": 1, "think_ms": 10})
         assert load.status_code == 200, load.text
-        store = service_of(client).store
+        store = service_of(client).store.opened
+        assert store is not None  # held: PostgreSQL is configured
         frame = pa.table({"close": [1.0, 2.0]})
         store.get_or_compute("AAPL", "returns", {"window": 5}, lambda: frame)  # miss
         store.get_or_compute("AAPL", "returns", {"window": 5}, lambda: frame)  # hit

@@ -6,6 +6,7 @@ from starlette.testclient import TestClient
 
 from featurestore import metrics
 from featurestore.metrics import COMPONENT_DUCKDB, COMPONENT_METRICS
+from service.exporter import LocalExporter
 from service.slo import evaluate, report
 from service.window import SampleRing
 from slos.loader import load_specs
@@ -18,7 +19,8 @@ SPEC = {slo.name: slo for slo in load_specs().slos}
 
 def ring_with(clock: Clock) -> tuple[metrics.Instruments, SampleRing]:
     instruments = metrics.build(CollectorRegistry())
-    ring = SampleRing(instruments.registry, window_s=300.0, clock=clock)
+    exporter = LocalExporter(instruments, 300.0, clock)
+    ring = SampleRing(instruments.registry, window_s=300.0, clock=clock, source=lambda: exporter.read().samples())
     ring.record()
     return instruments, ring
 

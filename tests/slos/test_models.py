@@ -40,6 +40,7 @@ def test_the_shipped_spec_states_every_threshold_of_the_guide() -> None:
         "health_status": (Op.EQ, 1.0),
         "http_availability_percent": (Op.GE, 99.9),
         "manifest_insert_under_5ms_percent": (Op.GE, 95.0),
+        "busiest_pool_utilization_percent": (Op.LT, 100.0),
     }
 
 
