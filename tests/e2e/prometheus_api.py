@@ -23,6 +23,12 @@ def get_json(url: str, timeout_s: float = 10.0) -> Any:
         return json.load(response)
 
 
+def get_text(url: str, timeout_s: float = 10.0) -> str:
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        body: bytes = response.read()
+    return body.decode()
+
+
 def post_json(url: str, body: dict[str, Any], timeout_s: float = 30.0) -> tuple[int, Any]:
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"

@@ -1,0 +1,96 @@
+"""featurestore.multiprocess: the folder is checked before anything is written, the symbol cap bounds the union of
+every process's symbols, and only the live gauges of processes that ended are removed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, values
+
+from featurestore.errors import MetricsFolderError
+from featurestore.fleet import FleetReader
+from featurestore.instruments import build
+from featurestore.metrics import OTHER_SYMBOL
+from featurestore.multiprocess import ENV, metrics_folder, reap_dead_processes
+from tests.conftest import REPO
+from tests.featurestore.test_fleet import as_process, folder  # noqa: F401  (the fixture)
+
+CHILD = """
+import sys
+from featurestore.instruments import build
+instruments = build()
+instruments.set_pool(2, 2, 0)
+instruments.record_lookup("AAPL", hit=True)
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_the_symbol_cap_bounds_the_union_of_64_processes_each_seeing_1000_symbols(folder: Path) -> None:  # noqa: F811
+    for pid in range(1000, 1064):
+        instruments = as_process(pid)()
+        for index in range(1000):
+            instruments.record_lookup(f"P{pid}_S{index}", hit=False)
+    aggregate = FleetReader(folder).read()
+    symbols = {labels["symbol"] for name, labels, _ in aggregate.samples() if name == "featurestore_misses_total"}
+    assert len(symbols) == 101 and OTHER_SYMBOL in symbols  # the default cap of 100, and the fold
+    assert aggregate.total("featurestore_misses") == 64_000  # folded, not lost
+    assert aggregate.total("featurestore_symbol_labels_folded") == 64_000 - 100
+
+
+def test_a_folder_that_is_missing_or_set_after_prometheus_client_is_refused_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV, str(tmp_path))
+    with pytest.raises(MetricsFolderError, match="set after prometheus_client was imported"):
+        build(CollectorRegistry())  # this test process imported prometheus_client without the variable
+    monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue())
+    monkeypatch.setenv(ENV, str(tmp_path / "missing"))
+    with pytest.raises(MetricsFolderError, match="is not a directory: whoever starts the workers creates it"):
+        metrics_folder()
+    monkeypatch.delenv(ENV)
+    with pytest.raises(MetricsFolderError, match="unset after prometheus_client was imported"):
+        metrics_folder()
+
+
+def test_a_process_killed_with_sigkill_loses_its_live_gauges_and_keeps_its_counts_and_a_live_one_keeps_all(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, ENV: str(tmp_path)}
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD], cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    try:
+        for child in children:
+            assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+        killed, alive = children
+        reader = FleetReader(tmp_path)
+        assert reap_dead_processes(tmp_path) == []
+        before = reader.read()
+        assert (before.total("pg_manifest_pool_connections_active"), before.total("featurestore_hits")) == (4.0, 2.0)
+
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=30)
+        assert reap_dead_processes(tmp_path) == [killed.pid]
+        assert reap_dead_processes(tmp_path) == []
+        after = reader.read()
+        assert list(tmp_path.glob(f"gauge_live*_{killed.pid}.db")) == []
+        assert list(tmp_path.glob(f"gauge_live*_{alive.pid}.db")) != []
+        assert after.total("pg_manifest_pool_connections_active") == 2.0  # the live process's only
+        assert after.total("featurestore_hits") == 2.0  # the killed process's count stays
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+            child.wait(timeout=30)
+            for stream in (child.stdin, child.stdout):
+                if stream is not None:
+                    stream.close()
