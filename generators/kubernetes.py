@@ -1,5 +1,7 @@
 """Kubernetes resources: the rules as PrometheusRule (prometheus-operator), the scrape job as ServiceMonitor, and the
-monitoring service's Deployment and Service, consistent with each other and with prometheus.yml.
+monitoring service's Deployment and Service, consistent with each other and with prometheus.yml; and how a training
+job is observed: a Job whose pod runs the workers beside the service as a sidecar, sharing an emptyDir as the
+multiprocess metrics folder, scraped through a PodMonitor.
 
 The ServiceMonitor selects the Service by `SELECTOR`, scrapes its port `http` at the guide's path and interval, and
 takes `job` from the Service's `app.kubernetes.io/name` label, so series carry `job="featurestore"` as with
@@ -26,6 +28,15 @@ RUN_AS = 10001  # the Dockerfile's non-root user
 CACHE_DIR = "/var/cache/featurestore"
 # The DSN carries a password: it comes from a Secret the deploy repo provides; without it the service runs on DuckDB.
 DSN_SECRET = {"name": "featurestore-manifest", "key": "dsn", "optional": True}
+
+
+# The training job's pod: its workers write to the folder, the sidecar serves the aggregate.
+TRAINING_NAME = "featurestore-training"
+TRAINING_SELECTOR = {JOB_LABEL: prometheus.JOB, "app.kubernetes.io/component": "training-worker"}
+TRAINING_LABELS = {**TRAINING_SELECTOR, "app.kubernetes.io/part-of": "featurestore"}
+WORKER_IMAGE = "training-worker:latest"  # the deploy repo's training image, with this package installed
+METRICS_DIR = "/var/run/featurestore-metrics"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _metadata(name: str) -> dict[str, Any]:
@@ -110,5 +121,85 @@ def service() -> dict[str, Any]:
         "spec": {
             "selector": dict(SELECTOR),
             "ports": [{"name": PORT_NAME, "port": PORT, "targetPort": PORT_NAME, "protocol": "TCP"}],
+        },
+    }
+
+
+def pod_monitor(profile: Profile) -> dict[str, Any]:
+    """Scrapes every training pod's sidecar: the aggregate of all its worker processes, `job` from the pod label."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": {"name": TRAINING_NAME, "labels": dict(TRAINING_LABELS)},
+        "spec": {
+            "jobLabel": JOB_LABEL,
+            "selector": {"matchLabels": dict(TRAINING_SELECTOR)},
+            "podMetricsEndpoints": [
+                {"port": PORT_NAME, "path": prometheus.METRICS_PATH, "interval": profile.scrape_interval}
+            ],
+        },
+    }
+
+
+def training_job() -> dict[str, Any]:
+    """A training Job: the workers' container and the service as a native sidecar (an init container that keeps
+    running, Kubernetes >= 1.29), sharing the metrics folder (an emptyDir: empty at pod start, gone with the pod).
+
+    One process namespace for the pod: prometheus_client names its files by pid, and two containers' pid 1 would
+    write the same file."""
+    metrics_mount = {"name": "metrics", "mountPath": METRICS_DIR}
+    env = [
+        {"name": MULTIPROC_ENV, "value": METRICS_DIR},
+        {"name": "FEATURESTORE_CACHE_DIR", "value": CACHE_DIR},
+        {"name": "FEATURESTORE_PG_DSN", "valueFrom": {"secretKeyRef": {**DSN_SECRET, "optional": False}}},
+    ]
+    mounts = [metrics_mount, {"name": "feature-cache", "mountPath": CACHE_DIR}, {"name": "tmp", "mountPath": "/tmp"}]
+    security = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True}
+    sidecar = {
+        "name": "metrics",
+        "image": IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "restartPolicy": "Always",
+        "command": ["python", "-m", "service", "--host", "0.0.0.0", "--port", str(PORT)],
+        "ports": [{"name": PORT_NAME, "containerPort": PORT, "protocol": "TCP"}],
+        "startupProbe": _probe(LIVENESS_PATH, 1, 30),
+        "readinessProbe": _probe(READINESS_PATH, 5, 2),
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        "env": env,
+        "volumeMounts": mounts,
+        "securityContext": security,
+    }
+    worker = {
+        "name": "worker",
+        "image": WORKER_IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        # The launcher: it starts the worker processes (64 of them on one pod, for example), each opening the store.
+        "command": ["python", "-m", "train"],
+        "env": env,
+        "volumeMounts": mounts,
+        "securityContext": security,
+    }
+    pod_security = {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": TRAINING_NAME, "labels": dict(TRAINING_LABELS)},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "metadata": {"labels": dict(TRAINING_LABELS)},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "shareProcessNamespace": True,
+                    "securityContext": pod_security,
+                    "initContainers": [sidecar],
+                    "containers": [worker],
+                    "volumes": [
+                        {"name": "metrics", "emptyDir": {"medium": "Memory", "sizeLimit": "256Mi"}},
+                        {"name": "feature-cache", "emptyDir": {}},
+                        {"name": "tmp", "emptyDir": {}},
+                    ],
+                },
+            },
         },
     }

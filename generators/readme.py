@@ -48,6 +48,14 @@ _WHAT = (
     ("kubernetes/servicemonitor.yaml", "the scrape job as a ServiceMonitor (port http, same path and interval)"),
     ("kubernetes/deployment.yaml", "the monitoring service: python -m service on port 8000, probes, requests"),
     ("kubernetes/service.yaml", "the Service the ServiceMonitor selects (port 8000 named http)"),
+    (
+        "kubernetes/podmonitor-training.yaml",
+        "scrapes each training pod's metrics sidecar (the aggregate of its workers)",
+    ),
+    (
+        "kubernetes/training/job.yaml",
+        "a training Job template: workers and the service as a sidecar sharing an emptyDir metrics folder",
+    ),
     ("grafana/dashboards/", "Grafana dashboard JSON (see below)"),
     ("grafana/import/", "the dashboard wrapped for POST /api/dashboards/db (see below)"),
     ("grafana/provisioning/datasources/", "Grafana provisioning: the Prometheus datasource"),

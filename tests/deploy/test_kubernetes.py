@@ -147,3 +147,36 @@ def test_the_dsn_comes_from_a_secret_and_the_cache_lives_on_a_writable_volume() 
     mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
     assert env["FEATURESTORE_CACHE_DIR"]["value"] in mounts
     assert container["securityContext"]["readOnlyRootFilesystem"] is True and "/tmp" in mounts
+
+
+def test_a_training_pod_runs_its_workers_beside_the_service_sharing_one_metrics_folder_and_one_pid_namespace() -> None:
+    path = KUBERNETES / "training" / "job.yaml"
+    job = yaml.safe_load(path.read_text())
+    pod = job["spec"]["template"]["spec"]
+    (sidecar,) = pod["initContainers"]
+    (worker,) = pod["containers"]
+    assert sidecar["restartPolicy"] == "Always"  # a native sidecar: the Job completes when the workers do
+    assert sidecar["command"] == ["python", "-m", "service", "--host", "0.0.0.0", "--port", "8000"]
+    assert pod["shareProcessNamespace"] is True  # prometheus_client names its files by pid
+
+    def folder(container: dict[str, Any]) -> str:
+        (value,) = [env["value"] for env in container["env"] if env["name"] == "PROMETHEUS_MULTIPROC_DIR"]
+        (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == value]
+        (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+        assert "emptyDir" in volume  # empty when the pod starts, gone with it: the launcher's folder
+        return str(value)
+
+    assert folder(sidecar) == folder(worker)
+
+
+def test_the_pod_monitor_scrapes_the_training_pods_sidecar_on_the_metrics_path_as_job_featurestore() -> None:
+    monitor = _load("podmonitor-training.yaml")
+    pod = yaml.safe_load((KUBERNETES / "training" / "job.yaml").read_text())["spec"]["template"]
+    labels = pod["metadata"]["labels"]
+    assert monitor["kind"] == "PodMonitor"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    (sidecar,) = pod["spec"]["initContainers"]
+    assert endpoint["port"] == _port_named(sidecar["ports"], endpoint["port"])["name"]
+    assert endpoint["path"] == _scrape_job()["metrics_path"] and endpoint["path"] in GET_PATHS
+    assert labels[monitor["spec"]["jobLabel"]] == _scrape_job()["job_name"]
