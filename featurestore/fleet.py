@@ -26,6 +26,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from prometheus_client.utils import floatToGoString
 
 from featurestore.metrics import CATALOG
@@ -79,6 +81,10 @@ class _FileIndex:
     offsets: list[int] = field(default_factory=list)  # value positions, in doubles
     slots: list[int] = field(default_factory=list)
     getter: Callable[[Any], Any] | None = None
+    # A summed file's value positions in slot order, and those slots: files with the same series (whatever order
+    # their process created them in) share a layout and are added together by pyarrow, without a float object each.
+    layout: tuple[int, ...] = ()
+    by_slot: pa.Array | None = None
 
 
 @dataclass(frozen=True)
@@ -172,19 +178,31 @@ class FleetReader:
         stamps: dict[int, float] = {}
         present: set[int] = set()
         seen: set[str] = set()
+        summed: dict[tuple[int, ...], pa.Array] = {}
         for name in sorted(os.listdir(self.folder)):
             if not name.endswith(".db"):
                 continue
             seen.add(name)
             try:
-                self._read_file(name, values, stamps, present)
+                self._read_file(name, values, stamps, present, summed)
             except FileNotFoundError:
                 continue  # a dead process's live gauges, removed since the listing
+        values.extend([0.0] * (len(self._combine) - len(values)))
+        for layout, totals in summed.items():
+            for slot, total in zip(layout, totals.to_pylist(), strict=True):
+                values[slot] += total
         for gone in set(self._files) - seen:
             del self._files[gone]
         return Aggregate(self, values, present)
 
-    def _read_file(self, name: str, values: list[float], stamps: dict[int, float], present: set[int]) -> None:
+    def _read_file(
+        self,
+        name: str,
+        values: list[float],
+        stamps: dict[int, float],
+        present: set[int],
+        summed: dict[tuple[int, ...], pa.Array],
+    ) -> None:
         with open(self.folder / name, "rb") as file:
             stat = os.fstat(file.fileno())
             if stat.st_size < 8:
@@ -199,19 +217,34 @@ class FleetReader:
                     values.extend([0.0] * (len(self._combine) - len(values)))
                 if not index.offsets:
                     return
+                if self._combine[index.slots[0]] == "sum":  # one kind per file: counters, histograms, sums
+                    self._add_file(data, stat.st_size, index, summed)
+                    present.update(index.slots)
+                    return
                 doubles = memoryview(data).cast("d")
                 try:
                     assert index.getter is not None
                     read = index.getter(doubles)
                     found = (read,) if len(index.offsets) == 1 else read
-                    self._combine_into(name, index, found, doubles, values, stamps)
+                    self._combine_into(index, found, doubles, values, stamps)
                 finally:
                     doubles.release()
         present.update(index.slots)
 
+    @staticmethod
+    def _add_file(data: mmap.mmap, size: int, index: _FileIndex, summed: dict[tuple[int, ...], pa.Array]) -> None:
+        buffer = pa.py_buffer(data)
+        try:
+            doubles = pa.Array.from_buffers(pa.float64(), size // 8, [None, buffer])
+            read = doubles.take(index.by_slot)  # a copy: the mmap can close after this
+            del doubles
+        finally:
+            del buffer
+        previous = summed.get(index.layout)
+        summed[index.layout] = read if previous is None else pc.add(previous, read)
+
     def _combine_into(
         self,
-        name: str,
         index: _FileIndex,
         found: tuple[float, ...],
         doubles: memoryview[float],
@@ -219,10 +252,6 @@ class FleetReader:
         stamps: dict[int, float],
     ) -> None:
         combine = self._combine[index.slots[0]]
-        if combine == "sum":  # one kind per file: counters, histograms, summed gauges
-            for slot, value in zip(index.slots, found, strict=True):
-                values[slot] += value
-            return
         for offset, slot, value in zip(index.offsets, index.slots, found, strict=True):
             if slot not in stamps:
                 values[slot], stamps[slot] = value, doubles[offset + 1]
@@ -255,6 +284,9 @@ class FleetReader:
             position += 16
         index.parsed = position
         index.getter = itemgetter(*index.offsets) if index.offsets else None
+        ordered = sorted(zip(index.slots, index.offsets, strict=True))
+        index.layout = tuple(slot for slot, _ in ordered)
+        index.by_slot = pa.array([offset for _, offset in ordered], type=pa.int64())
 
     def _new_slot(self, key: bytes, qualifier: str, kind: str, combine: str, pid: str | None) -> int:
         metric_name, sample_name, labels, help_text = json.loads(key)

@@ -21,6 +21,7 @@ from featurestore.loadtest.pooler_compare import PoolerOptions, run_pooler_compa
 from featurestore.loadtest.probes import (
     HealthProbe,
     bare_insert_latencies,
+    fleet_scrape_cost,
     paired_inserts,
     recording_cost,
     scrape_cost,
@@ -207,7 +208,7 @@ def _side_measurements(options: CompareOptions, cache_root: Path, say: Progress)
             else:
                 dark.append(run_load(single, instruments=Instruments.disabled()))
         cost = recording_cost(single, cache_root / "spy")
-    scrapes = (scrape_cost((BACKEND_POSTGRESQL,)), scrape_cost())
+    scrapes = (scrape_cost((BACKEND_POSTGRESQL,)), scrape_cost(), fleet_scrape_cost())
     return SideMeasurements(
         single_insert_ms=Percentiles.of(ours),
         bare_paired_ms=Percentiles.of(bare_paired),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -17,10 +18,12 @@ from typing import Any
 from urllib.parse import quote
 
 import psycopg
+from prometheus_client import values
 
-from featurestore import metrics
+from featurestore import metrics, multiprocess
 from featurestore.exposition import TextExposition
 from featurestore.files import FrameFiles, StoredFrame
+from featurestore.fleet import FleetReader
 from featurestore.keys import FrameKey, params_digest
 from featurestore.loadtest.config import FEATURE, LoadConfig
 from featurestore.loadtest.result import Percentiles
@@ -135,6 +138,9 @@ class RecordingCost:
     calls_per_op: dict[str, float]
     record_us_per_op: float
     pool_read_us_per_op: float
+    # The same calls with every value written to a metrics folder (prometheus_client's multiprocess mode); the pool
+    # gauges are sampled by a thread there, not per publish.
+    multiprocess_record_us_per_op: float = 0.0
 
     @property
     def us_per_op(self) -> float:
@@ -176,6 +182,10 @@ def recording_cost(config: LoadConfig, cache_dir: Path, operations: int = 20, re
     replay(live)  # first use creates the label children
     best_live = min(replay(live) for _ in range(5))
     best_disabled = min(replay(disabled) for _ in range(5))
+    with tempfile.TemporaryDirectory(prefix="bench-metrics-") as folder, writing_to(Path(folder), os.getpid()):
+        fleet = metrics.build()
+        replay(fleet)
+        best_fleet = min(replay(fleet) for _ in range(5))
     counts: dict[str, float] = {}
     for name, _ in captured:
         counts[name] = counts.get(name, 0.0) + 1.0 / operations
@@ -183,7 +193,26 @@ def recording_cost(config: LoadConfig, cache_dir: Path, operations: int = 20, re
         calls_per_op=counts,
         record_us_per_op=max(best_live - best_disabled, 0.0) / (repeats * operations) * 1e6,
         pool_read_us_per_op=pool_read_s / (repeats * 10) * 1e6 * counts.get("set_pool", 0.0),
+        multiprocess_record_us_per_op=max(best_fleet - best_disabled, 0.0) / (repeats * operations) * 1e6,
     )
+
+
+@contextmanager
+def writing_to(folder: Path, pid: int) -> Iterator[None]:
+    """prometheus_client writing every value created inside to `folder` as process `pid` would: what
+    PROMETHEUS_MULTIPROC_DIR set at the start of a worker does, here for one measurement."""
+    saved_env, saved_class = os.environ.get(multiprocess.ENV), values.ValueClass
+    os.environ[multiprocess.ENV] = str(folder)
+    values.ValueClass = values.MultiProcessValue(lambda: pid)  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        values.ValueClass.close_all_files()
+        values.ValueClass = saved_class
+        if saved_env is None:
+            os.environ.pop(multiprocess.ENV, None)
+        else:
+            os.environ[multiprocess.ENV] = saved_env
 
 
 def _timed(call: Any, times: int) -> float:
@@ -226,6 +255,34 @@ def scrape_cost(
         wall.append((perf_counter() - started) * 1000.0)
         cpu.append((time.process_time() - started_cpu) * 1000.0)
     return ScrapeCost(backends, Percentiles.of(wall), Percentiles.of(cpu), size)
+
+
+def fleet_scrape_cost(processes: int = 64, symbols: int = metrics.DEFAULT_SYMBOL_CAP, scrapes: int = 20) -> ScrapeCost:
+    """What the service's /metrics costs in the multiprocess mode: `processes` workers' files, each process at the
+    symbol cap on every histogram (the union of their symbols is the cap), read and aggregated by
+    featurestore.fleet after the dead-process check, as the service does at each scrape (the first read, which parses
+    every key, counted too)."""
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as name:
+        folder = Path(name)
+        for pid in range(1, processes + 1):
+            with writing_to(folder, pid):
+                instruments = metrics.build(symbol_cap=symbols)
+                for index in range(symbols + 5):
+                    symbol = f"SYM{index:03d}"
+                    instruments.observe_insert(BACKENDS[0], symbol, 1.5)
+                    instruments.observe_read(BACKENDS[0], symbol, 0.4)
+                    instruments.observe_lock_wait(symbol, 0.2)
+                    instruments.record_lookup(symbol, hit=index % 10 != 0)
+                instruments.set_pool(2, pid % 3, 0)
+        reader = FleetReader(folder)
+        wall, cpu, size = [], [], 0
+        for _ in range(scrapes):
+            started, started_cpu = perf_counter(), time.process_time()
+            multiprocess.reap_dead_processes(folder)
+            size = len(reader.read().text().encode())
+            wall.append((perf_counter() - started) * 1000.0)
+            cpu.append((time.process_time() - started_cpu) * 1000.0)
+    return ScrapeCost((f"{processes} processes",), Percentiles.of(wall), Percentiles.of(cpu), size)
 
 
 def _probe_main(config: LoadConfig, cache_dir: Path, service_url: str | None, conn: Any, halt: Any) -> None:
