@@ -193,7 +193,7 @@ class CompareReport:
                 strict=False,
             ),
             _at_most(
-                "metrics cost in the multiprocess mode / uncontended insert",
+                "metrics cost, multiprocess / insert",
                 side.multiprocess_fraction * 100,
                 INSTRUMENTATION_FRACTION_TARGET * 100,
                 " %",
