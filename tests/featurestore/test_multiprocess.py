@@ -94,3 +94,16 @@ def test_a_process_killed_with_sigkill_loses_its_live_gauges_and_keeps_its_count
             for stream in (child.stdin, child.stdout):
                 if stream is not None:
                     stream.close()
+
+
+def test_the_pool_gauges_sum_capacity_and_use_and_the_busiest_pool_shows_alone(folder: Path) -> None:  # noqa: F811
+    for pid in (301, 302):
+        as_process(pid)().set_pool(2, 1, 0)  # two pools, each half lent out
+    half = FleetReader(folder).read()
+    assert (half.total("pg_manifest_pool_connections_total"), half.total("pg_manifest_pool_connections_active")) == (
+        4.0,
+        2.0,
+    )
+    assert half.total("pg_manifest_pool_max_utilization_ratio") == 0.5  # not 1: no pool is exhausted
+    as_process(303)().set_pool(2, 2, 0)
+    assert FleetReader(folder).read().total("pg_manifest_pool_max_utilization_ratio") == 1.0

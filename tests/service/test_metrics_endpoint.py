@@ -3,6 +3,8 @@ scraped (not left from the last insert)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
@@ -48,3 +50,17 @@ def test_a_name_filter_is_answered_by_prometheus_clients_exposition(duckdb_clien
     scraped = duckdb_client.get(f"{API}/metrics", params={"name[]": POOL_TOTAL.name})
     assert scraped.status_code == 200
     assert [family.name for family in text_string_to_metric_families(scraped.text)] == [POOL_TOTAL.name]
+
+
+def test_a_fresh_service_exports_every_bounded_series_at_zero_so_idle_is_not_absent(duckdb_client: TestClient) -> None:
+    scraped = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(duckdb_client.get(f"{API}/metrics").text)
+        for sample in family.samples
+    }
+    for backend in ("postgresql", "duckdb"):
+        assert scraped[("manifest_insert_latency_ms_count", (("backend", backend), ("symbol", "__other__")))] == 0
+        assert scraped[("manifest_read_latency_ms_count", (("backend", backend), ("symbol", "__other__")))] == 0
+    assert scraped[("advisory_lock_wait_time_ms_count", (("symbol", "__other__"),))] == 0
+    assert scraped[("featurestore_hits_total", (("symbol", "__other__"),))] == 0
+    assert math.isnan(scraped[("featurestore_hit_ratio", ())])  # no lookup yet: no ratio, no alert
