@@ -111,7 +111,12 @@ def job(
     state = tmp_path_factory.mktemp("fleet-stack")
     folder = state / "metrics"
     folder.mkdir()  # the launcher owns the folder: created empty before anything starts
-    store_env = {"FEATURESTORE_PG_DSN": module_schema_dsn, "FEATURESTORE_CACHE_DIR": str(state / "feature_cache")}
+    # A pool of 4: a worker's lookup and its lease renewal use 2 at most, so only the hold below lends out all of them.
+    store_env = {
+        "FEATURESTORE_PG_DSN": module_schema_dsn,
+        "FEATURESTORE_CACHE_DIR": str(state / "feature_cache"),
+        "FEATURESTORE_POOL_MAX_SIZE": "4",
+    }
     config = StackConfig(
         state_dir=state,
         rendered_dir=test_bundle,
