@@ -189,6 +189,7 @@ class FleetReader:
                 continue  # a dead process's live gauges, removed since the listing
         values.extend([0.0] * (len(self._combine) - len(values)))
         for layout, totals in summed.items():
+            present.update(layout)
             for slot, total in zip(layout, totals.to_pylist(), strict=True):
                 values[slot] += total
         for gone in set(self._files) - seen:
@@ -218,8 +219,7 @@ class FleetReader:
                 if not index.offsets:
                     return
                 if self._combine[index.slots[0]] == "sum":  # one kind per file: counters, histograms, sums
-                    self._add_file(data, stat.st_size, index, summed)
-                    present.update(index.slots)
+                    self._add_file(data, stat.st_size, index, summed)  # present: once per layout, in read()
                     return
                 doubles = memoryview(data).cast("d")
                 try:
@@ -236,7 +236,8 @@ class FleetReader:
         buffer = pa.py_buffer(data)
         try:
             doubles = pa.Array.from_buffers(pa.float64(), size // 8, [None, buffer])
-            read = doubles.take(index.by_slot)  # a copy: the mmap can close after this
+            # A copy, so the mmap can close after this; the positions were parsed from this file, inside its size.
+            read = pc.array_take(doubles, index.by_slot, boundscheck=False)
             del doubles
         finally:
             del buffer
@@ -286,7 +287,7 @@ class FleetReader:
         index.getter = itemgetter(*index.offsets) if index.offsets else None
         ordered = sorted(zip(index.slots, index.offsets, strict=True))
         index.layout = tuple(slot for slot, _ in ordered)
-        index.by_slot = pa.array([offset for _, offset in ordered], type=pa.int64())
+        index.by_slot = pa.array([offset for _, offset in ordered], type=pa.int32())  # files stay far below 16 GiB
 
     def _new_slot(self, key: bytes, qualifier: str, kind: str, combine: str, pid: str | None) -> int:
         metric_name, sample_name, labels, help_text = json.loads(key)
