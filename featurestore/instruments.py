@@ -74,13 +74,21 @@ class SymbolLabels:
             if symbol in self._seen:
                 return symbol
             if len(self._seen) < self.cap and not self._full:
-                if self._admit is None or self._admit(symbol):
+                if self._admit is None or self._admitted(symbol):
                     self._seen.add(symbol)
                     return symbol
-                self._full = True
         if self._folded is not None:
             self._folded.inc()
         return OTHER_SYMBOL
+
+    def _admitted(self, symbol: str) -> bool:
+        assert self._admit is not None
+        try:
+            admitted = self._admit(symbol)
+        except OSError:
+            return False  # the shared list cannot be read now: fold this observation, never fail the caller's work
+        self._full = not admitted
+        return admitted
 
 
 def _instrument(spec: MetricSpec, registry: CollectorRegistry) -> Counter | Gauge | Histogram:

@@ -18,6 +18,7 @@ owns it (prometheus_client: empty it before the group starts, never while a work
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import re
 import threading
@@ -27,6 +28,7 @@ from prometheus_client import multiprocess, values
 
 from featurestore.errors import MetricsFolderError
 
+log = logging.getLogger(__name__)
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 SYMBOLS_FILE = "symbol_labels.txt"
 _ALIVE = re.compile(r"process_(\d+)\.alive")
@@ -73,7 +75,7 @@ def register_process(folder: Path) -> None:
             return
         path = alive_file(folder, pid)
         while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)  # a lock needs no write access
             fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a reaper removes a dead namesake's files
             if _same_file(fd, path):
                 break
@@ -108,9 +110,9 @@ def reap_dead_processes(folder: Path) -> list[int]:
         if match is None or int(match.group(1)) == os.getpid():
             continue
         try:
-            fd = os.open(path, os.O_RDWR)
-        except FileNotFoundError:
-            continue
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue  # gone already, or not ours to open: leave it
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -118,9 +120,12 @@ def reap_dead_processes(folder: Path) -> list[int]:
                 continue  # alive
             if not _same_file(fd, path):
                 continue  # another reaper got there first
-            multiprocess.mark_process_dead(int(match.group(1)), str(folder))  # type: ignore[no-untyped-call]
+            pid = int(match.group(1))
+            multiprocess.mark_process_dead(pid, str(folder))  # type: ignore[no-untyped-call]
             path.unlink()
-            reaped.append(int(match.group(1)))
+            reaped.append(pid)
+        except OSError as exc:  # a file we may not remove: the scrape goes on, and says why in the log
+            log.warning("could not remove the live gauges of ended process %s in %s: %s", match.group(1), folder, exc)
         finally:
             os.close(fd)
     return reaped

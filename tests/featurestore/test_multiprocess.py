@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, values
 
 from featurestore.errors import MetricsFolderError
 from featurestore.fleet import FleetReader
-from featurestore.instruments import build
+from featurestore.instruments import SymbolLabels, build
 from featurestore.metrics import OTHER_SYMBOL
 from featurestore.multiprocess import ENV, metrics_folder, reap_dead_processes
 from tests.conftest import REPO
@@ -22,7 +22,7 @@ from tests.featurestore.test_fleet import as_process, folder  # noqa: F401  (the
 
 CHILD = """
 import sys
-from featurestore.instruments import build
+from featurestore.instruments import SymbolLabels, build
 instruments = build()
 instruments.set_pool(2, 2, 0)
 instruments.record_lookup("AAPL", hit=True)
@@ -107,3 +107,14 @@ def test_the_pool_gauges_sum_capacity_and_use_and_the_busiest_pool_shows_alone(f
     assert half.total("pg_manifest_pool_max_utilization_ratio") == 0.5  # not 1: no pool is exhausted
     as_process(303)().set_pool(2, 2, 0)
     assert FleetReader(folder).read().total("pg_manifest_pool_max_utilization_ratio") == 1.0
+
+
+def test_a_shared_symbol_list_that_cannot_be_read_folds_the_observation_instead_of_failing_the_caller() -> None:
+    def unreadable(symbol: str) -> bool:
+        raise PermissionError(f"cannot open the list for {symbol}")
+
+    labels = SymbolLabels(10, admit=unreadable)
+    assert labels("AAPL") == OTHER_SYMBOL
+    calls: list[str] = []
+    labels._admit = lambda symbol: calls.append(symbol) or True
+    assert labels("AAPL") == "AAPL"  # not marked full: the next symbol asks again
