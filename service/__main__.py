@@ -45,8 +45,9 @@ environment (flags win over the environment):
 endpoints (also listed by GET /):
 {endpoints}
 
-A startup problem (port in use, the DuckDB manifest held by another process, PostgreSQL unreachable while required,
-a bad setting) ends the process with one line naming it and the fix, and exit status 2.
+A startup problem (port in use, PostgreSQL unreachable while required, an unusable PROMETHEUS_MULTIPROC_DIR, a bad
+setting) ends the process with one line naming it and the fix, and exit status 2. The service does not hold the
+DuckDB manifest: a load run opens it, and names the process that holds it if another one does.
 """
 
 
