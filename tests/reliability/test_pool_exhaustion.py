@@ -45,7 +45,12 @@ def test_callers_beyond_the_pool_get_a_pool_timeout_in_the_configured_time_while
     barrier = threading.Barrier(CALLERS + 1)
 
     with FeatureStore.open(throwaway_dsn, cache_dir, settings=settings, instruments=metrics.build(registry)) as store:
-        assert store.health()[COMPONENT_POSTGRESQL].status == HEALTHY
+        # The pool opens its connections in the background, and psycopg_pool counts one it is still opening as not
+        # available: wait until they are open (a loaded machine takes a while) before exhausting the pool.
+        deadline = time.monotonic() + 60
+        while store.health()[COMPONENT_POSTGRESQL].status != HEALTHY:
+            assert time.monotonic() < deadline, "the fresh pool never became healthy"
+            time.sleep(0.05)
 
         def publish(index: int) -> None:
             call = calls[index]
