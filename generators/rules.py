@@ -2,8 +2,13 @@
 reads the records of the same evaluation), plus the recording rules the dashboards query.
 
 Recording rules follow `level:metric:operations` through `generators.naming`. A budgeted SLO records, labelled
-`slo="<name>"`, its error ratio and burn rate over every SLI window and its period, its objective, its error budget
-and the budget remaining over the period.
+`slo="<name>"` and kept per namespace and job, its error ratio and burn rate over every SLI window and its period,
+its objective, its error budget and the budget remaining over the period.
+
+Windows up to `LONGEST_RAW_WINDOW` rate the raw counters. Longer ones (1d, 3d, the period) average the 5m ratios, as
+sloth builds its period SLI: a raw `rate(…[30d])` reads every sample of every series each evaluation and is silently
+cut short by a retention under the period (15d by default, 24h under prometheus-operator). The averaged ratio still
+reads the period back, so `render` refuses a period longer than the retention the rules are rendered for.
 """
 
 from __future__ import annotations
@@ -12,11 +17,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from generators import naming, promql
-from generators.alerts import Alert, Recording, slo_alerts
+from generators.alerts import Alert, Recording, slo_alerts, target_down_alert
 from generators.profile import Profile
-from slos.models import SLO, GaugeObjective, LatencyBudgetObjective, QuantileObjective, RatioObjective, SpecFile
+from slos.models import (
+    SLO,
+    GaugeObjective,
+    LatencyBudgetObjective,
+    QuantileObjective,
+    RatioObjective,
+    SpecFile,
+    duration_seconds,
+)
 from slos.validate import CATALOG_SERVICE
 from slos.windows import sli_windows
+
+LONGEST_RAW_WINDOW = "6h"  # the longest page window; the ticket windows and the period are averaged
+SHORTEST_WINDOW = "5m"  # the ratio longer windows average
+
+
+def averaged(window: str) -> bool:
+    """Whether the error ratio over `window` averages the 5m ratios rather than rating the raw counters."""
+    return duration_seconds(window) > duration_seconds(LONGEST_RAW_WINDOW)
+
 
 Rule = Alert | Recording
 
@@ -41,8 +63,15 @@ def budget_recordings(slo: SLO, profile: Profile) -> tuple[Recording, ...]:
     budget = promql.number(promql.error_budget(objective.target))
     own = {naming.SLO_LABEL: slo.name}
     selector = "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
+    short = naming.sli_error_record(SHORTEST_WINDOW)
     ratios = [
-        Recording(naming.sli_error_record(window), promql.error_ratio(objective, profile.window(window)), own)
+        Recording(
+            naming.sli_error_record(window),
+            promql.period_ratio(short, slo.name, profile.window(window))
+            if averaged(window)
+            else promql.error_ratio(objective, profile.window(window)),
+            own,
+        )
         for window in windows
     ]
     burns = [
@@ -95,6 +124,8 @@ def dashboard_recordings(spec: SpecFile, profile: Profile) -> tuple[Recording, .
 
 def rule_groups(spec: SpecFile, profile: Profile, *, dashboards: bool) -> tuple[Group, ...]:
     groups = [slo_group(spec, slo, profile) for slo in spec.slos]
+    if spec.target_down is not None:
+        groups.insert(0, Group(f"{spec.service}.scrape", (target_down_alert(spec, spec.target_down, profile),)))
     if dashboards and spec.service == CATALOG_SERVICE:
         groups.insert(0, Group(f"{spec.service}.recording-rules", dashboard_recordings(spec, profile)))
     return tuple(groups)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from generators.burn_tests import Untestable, absent_case, burn_cases
+from generators.burn_tests import LONG_EVALUATION, LONG_SCRAPE, Untestable, absent_case, burn_cases
 from generators.profile import Profile
+from generators.promql import string
 from generators.rules import Group
 from generators.unittests import Case, Context, clock, threshold_cases
 from slos.models import SpecFile
@@ -36,26 +38,55 @@ def plan(spec: SpecFile, profile: Profile, groups: tuple[Group, ...]) -> Plan:
     return Plan(tuple(cases), tuple(untested))
 
 
-def _case(case: Case, profile: Profile) -> dict[str, Any]:
-    return {
+def _labels(labels: Mapping[str, str]) -> str:
+    name = labels.get("__name__", "")
+    rest = ", ".join(f"{key}={string(value)}" for key, value in sorted(labels.items()) if key != "__name__")
+    return f"{name}{{{rest}}}"
+
+
+def _case(case: Case, interval: str) -> dict[str, Any]:
+    data: dict[str, Any] = {
         "name": case.name,
-        "interval": profile.scrape_interval,
+        "interval": interval,
         "input_series": [series.data() for series in case.series],
-        "alert_rule_test": [
+    }
+    if case.checks:
+        data["alert_rule_test"] = [
             {
                 "eval_time": clock(check.seconds),
                 "alertname": check.alertname,
                 "exp_alerts": [alert.data() for alert in check.alerts],
             }
             for check in case.checks
-        ],
-    }
+        ]
+    if case.exprs:
+        data["promql_expr_test"] = [
+            {
+                "expr": check.expr,
+                "eval_time": clock(check.seconds),
+                "exp_samples": [{"labels": _labels(labels), "value": value} for labels, value in check.samples],
+            }
+            for check in case.exprs
+        ]
+    return data
 
 
 def test_file(plan: Plan, rule_file: str, profile: Profile) -> dict[str, Any]:
-    """promtool's test file; `rule_file` is relative to the test file."""
+    """promtool's test file of the fine cases; `rule_file` is relative to the test file."""
     return {
         "rule_files": [rule_file],
         "evaluation_interval": profile.evaluation_interval,
-        "tests": [_case(case, profile) for case in plan.cases],
+        "tests": [_case(case, profile.scrape_interval) for case in plan.cases if not case.long],
+    }
+
+
+def long_test_file(plan: Plan, rule_file: str, profile: Profile) -> dict[str, Any] | None:
+    """promtool's test file of the long cases (hours to days of series, evaluated every 5m), or None without any."""
+    cases = [case for case in plan.cases if case.long]
+    if not cases:
+        return None
+    return {
+        "rule_files": [rule_file],
+        "evaluation_interval": profile.window(LONG_EVALUATION),
+        "tests": [_case(case, profile.window(LONG_SCRAPE)) for case in cases],
     }
