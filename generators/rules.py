@@ -96,16 +96,29 @@ def slo_group(spec: SpecFile, slo: SLO, profile: Profile) -> Group:
     return Group(f"{spec.service}.{slo.name}", (*records, *slo_alerts(spec, slo, profile)))
 
 
-def dashboard_recordings(spec: SpecFile, profile: Profile) -> tuple[Recording, ...]:
-    """Every quantile and ratio the dashboards and the SLOs use, once each, sorted by name."""
+def dashboard_quantiles(spec: SpecFile) -> set[tuple[str, float, str, tuple[str, ...]]]:
+    """(metric, quantile, window, by) of every quantile record: the dashboards' and the quantile SLOs'."""
     quantiles = set(naming.DASHBOARD_QUANTILES)
-    ratios: set[tuple[str, str]] = set()
     for slo in spec.slos:
         objective = slo.objective
         if isinstance(objective, QuantileObjective) and not objective.matchers:
             quantiles.add((objective.metric, objective.quantile, objective.window, objective.by))
-        if isinstance(objective, GaugeObjective) and objective.divide_by and not objective.aggregate:
-            ratios.add((objective.metric, objective.divide_by))
+    return quantiles
+
+
+def dashboard_ratios(spec: SpecFile) -> set[tuple[str, str]]:
+    """(metric, divide_by) of every gauge ratio an SLO divides without aggregating."""
+    return {
+        (slo.objective.metric, slo.objective.divide_by)
+        for slo in spec.slos
+        if isinstance(slo.objective, GaugeObjective) and slo.objective.divide_by and not slo.objective.aggregate
+    }
+
+
+def dashboard_recordings(spec: SpecFile, profile: Profile) -> tuple[Recording, ...]:
+    """Every quantile and ratio the dashboards and the SLOs use, once each, sorted by name."""
+    quantiles = dashboard_quantiles(spec)
+    ratios = dashboard_ratios(spec)
     records = [
         Recording(naming.quantile_record(m, q, w, by), promql.quantile(m, q, profile.window(w), by))
         for m, q, w, by in quantiles
@@ -122,12 +135,16 @@ def dashboard_recordings(spec: SpecFile, profile: Profile) -> tuple[Recording, .
     return tuple(by_name[name] for name in sorted(by_name))
 
 
+def dashboard_group(spec: SpecFile) -> str:
+    return f"{spec.service}.recording-rules"
+
+
 def rule_groups(spec: SpecFile, profile: Profile, *, dashboards: bool) -> tuple[Group, ...]:
     groups = [slo_group(spec, slo, profile) for slo in spec.slos]
     if spec.target_down is not None:
         groups.insert(0, Group(f"{spec.service}.scrape", (target_down_alert(spec, spec.target_down, profile),)))
     if dashboards and spec.service == CATALOG_SERVICE:
-        groups.insert(0, Group(f"{spec.service}.recording-rules", dashboard_recordings(spec, profile)))
+        groups.insert(0, Group(dashboard_group(spec), dashboard_recordings(spec, profile)))
     return tuple(groups)
 
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from generators.burn_tests import LONG_EVALUATION, LONG_SCRAPE, Untestable, absent_case, burn_cases
+from generators.probes import probe_cases
 from generators.profile import Profile
 from generators.promql import string
-from generators.rules import Group
+from generators.rules import Group, dashboard_group
 from generators.unittests import Case, Context, clock, threshold_cases
 from slos.models import SpecFile
 
@@ -35,6 +36,8 @@ def plan(spec: SpecFile, profile: Profile, groups: tuple[Group, ...]) -> Plan:
             cases.append(absent_case(ctx, slo, by_name[slo.burn_rate.absent_alert]))
         except Untestable as exc:
             untested += [(slo.burn_rate.name, str(exc)), (slo.burn_rate.absent_alert, str(exc))]
+    dashboards = any(group.name == dashboard_group(spec) for group in groups)
+    cases.extend(probe_cases(ctx, spec, by_name, dashboards=dashboards))
     return Plan(tuple(cases), tuple(untested))
 
 
