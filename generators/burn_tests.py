@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import promql_parser
@@ -45,7 +45,7 @@ from generators.synthetic import (
 )
 from generators.unittests import Case, Check, Context, ExprCheck, clock, timeline_checks
 from slos.models import SCOPE_LABELS, SLO, EventSelector, LatencyBudgetObjective, RatioObjective, duration_seconds
-from slos.windows import WindowPair, window_pairs
+from slos.windows import WindowPair, sli_windows, window_pairs
 
 _OPS = (
     (promql_parser.MatchOp.Equal, "="),
@@ -259,14 +259,22 @@ def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, .
     every = round(duration_seconds(ctx.profile.window(LONG_EVALUATION)) / step)
     coarse = Reading(events, step, every, budget, windows)
     cases = [_healthy(ctx, plan, fine), *_straddles(ctx, plan, fine), _namespaces(ctx, plan, fine)]
-    cases.append(_budget_values(ctx, plan, slo))
+    cases.append(_budget_values(ctx, plan, slo, sli_windows(objective.period)))
     levels = _burn_levels([p.factor for p in pairs], budget)
     # a faster burst reaches the long window's factor sooner: shorter series, while the long window's neighbours
     # (half and twice as long) still fire at other evaluations
     fast = _burn_levels([p.factor for p in pairs], budget, times=4)
     for pair in pairs:
         if windows[pair.short] <= duration_seconds(ctx.profile.window("30m")):
-            cases.append(_burst(ctx, plan, fine, pair, levels[pair.factor], healthy_ticks=0))
+            burst = _burst(ctx, plan, fine, pair, levels[pair.factor], healthy_ticks=0)
+            records = [
+                check
+                for exp in burst.exprs
+                for check in _record_checks(
+                    fine, plan, burst.series, round(exp.seconds / ctx.tick), exp.seconds, sli_windows(objective.period)
+                )
+            ]
+            cases.append(replace(burst, exprs=(*burst.exprs, *records)))
         cases.append(_burst(ctx, plan, coarse, pair, fast[pair.factor], healthy_ticks=None))
     if isinstance(objective, LatencyBudgetObjective):
         cases.append(_missing_bucket(ctx, plan, slo, rules))
@@ -340,51 +348,77 @@ def _rounded(expr: str) -> str:
     return f"round({expr}, 0.001)"
 
 
-def _budget_values(ctx: Context, plan: Plan, slo: SLO) -> Case:
-    """What the dashboard's budget row reads: remaining 1 without errors, 0 once the burn spends exactly the budget;
-    the objective and the budget as recorded."""
+def _budget_values(ctx: Context, plan: Plan, slo: SLO, windows: Sequence[str]) -> Case:
+    """What the dashboard's budget row reads, per namespace: remaining 1 without errors, 0 once the burn spends
+    exactly the budget, every window's burn rate alike (steady series); a trickle of one event per tick still
+    records, an idle namespace records nothing (no NaN); the objective and the budget as recorded."""
     objective = slo.objective
     assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
     ticks = 6
-    half = ticks // 2
-    # first half without errors, then at exactly the budget: the period average is a weighted one, so the checks
-    # come from two series, each steady from the start
-    clean = plan.events.series([plan.per_tick] * ticks, [0.0] * ticks)
-    spent = plan.events.series([plan.per_tick] * ticks, [plan.bad(1.0)] * ticks)
+    scenarios = {
+        "clean": (plan.per_tick, 0.0, 0.0),
+        "spent": (plan.per_tick, plan.bad(1.0), 1.0),
+        "trickle": (1.0, 0.0, 0.0),
+        "idle": (0.0, 0.0, None),
+    }
+    series: tuple[Series, ...] = ()
+    for namespace, (total, bad, _) in scenarios.items():
+        series += _in_namespace(plan.events.series([total] * ticks, [bad] * ticks), namespace)
     own = {naming.SLO_LABEL: slo.name}
     selector = "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
     labels = {**plan.out, **own}
-    remaining = _rounded(naming.BUDGET_REMAINING_RECORD + selector)
-    series = _in_namespace(clean, "clean") + _in_namespace(spent, "spent")
-    exprs = (
+    at = ticks * ctx.tick
+
+    def per_namespace(value: Callable[[float], float]) -> tuple[tuple[dict[str, str], float], ...]:
+        return tuple(
+            ({**labels, "namespace": namespace}, value(burn))
+            for namespace, (_, _, burn) in sorted(scenarios.items())
+            if burn is not None
+        )
+
+    exprs = [ExprCheck(at, _rounded(naming.BUDGET_REMAINING_RECORD + selector), per_namespace(lambda b: 1.0 - b))]
+    exprs += [
+        ExprCheck(at, _rounded(naming.burn_rate_record(window) + selector), per_namespace(lambda b: b))
+        for window in windows
+    ]
+    exprs += [
         ExprCheck(
-            half * ctx.tick,
-            remaining,
-            (({**labels, "namespace": "clean"}, 1.0), ({**labels, "namespace": "spent"}, 0.0)),
-        ),
-        ExprCheck(
-            ticks * ctx.tick,
-            _rounded(naming.burn_rate_record(objective.period) + selector),
-            (({**labels, "namespace": "clean"}, 0.0), ({**labels, "namespace": "spent"}, 1.0)),
-        ),
-        ExprCheck(
-            ticks * ctx.tick,
-            naming.OBJECTIVE_RECORD + selector,
-            (({**own, "__name__": naming.OBJECTIVE_RECORD}, objective.target),),
-        ),
-        ExprCheck(
-            ticks * ctx.tick,
-            naming.ERROR_BUDGET_RECORD + selector,
-            (({**own, "__name__": naming.ERROR_BUDGET_RECORD}, plan.budget),),
-        ),
-    )
+            at,
+            record + selector,
+            (({**own, "__name__": record}, value),),
+        )
+        for record, value in ((naming.OBJECTIVE_RECORD, objective.target), (naming.ERROR_BUDGET_RECORD, plan.budget))
+    ]
     return Case(
-        f"{slo.name}: the budget remaining reads 1 without errors and 0 when the errors spend exactly the budget",
+        f"{slo.name}: the budget remaining reads 1 without errors and 0 when the errors spend exactly the budget, "
+        "every window's burn rate alike; a trickle of traffic records, an idle namespace records nothing",
         series,
         (),
         (),
-        exprs,
+        tuple(exprs),
     )
+
+
+def _record_checks(reading: Reading, plan: Plan, series: Sequence[Series], at: int, seconds: float,
+                   windows: Sequence[str]) -> list[ExprCheck]:  # fmt: skip
+    """Every window's burn-rate record at sample `at`, where every rate variant rounds it alike."""
+    checks = []
+    selector = "{" + naming.SLO_LABEL + "=" + promql.string(plan.out[naming.SLO_LABEL]) + "}"
+    for window in windows:
+        values = {reading.burn(series, at, window, variant) for variant in VARIANTS}
+        if None in values:
+            continue
+        rounded = {_round(value) for value in values if value is not None}
+        if len(rounded) == 1:
+            checks.append(
+                ExprCheck(seconds, _rounded(naming.burn_rate_record(window) + selector), ((plan.out, rounded.pop()),))
+            )
+    return checks
+
+
+def _round(value: float) -> float:
+    """round(value, 0.001) as Prometheus computes it."""
+    return math.floor(value * 1000 + 0.5) / 1000
 
 
 def _burst(ctx: Context, plan: Plan, reading: Reading, pair: WindowPair, level: float,
@@ -447,6 +481,41 @@ def _missing_bucket(ctx: Context, plan: Plan, slo: SLO, rules: dict[str, Alert])
             ExprCheck(at, alerts_selector(plan.name), ()),
             ExprCheck(at, alerts_selector(absent_rule.alert), (firing_sample(absent_rule, {}),)),
         ),
+    )
+
+
+def together_case(ctx: Context, slos: Sequence[SLO]) -> Case | None:
+    """Every budgeted SLO spending exactly its budget at once: each SLO's records read its own events only."""
+    series: list[Series] = []
+    exprs: list[ExprCheck] = []
+    ticks = 3
+    for slo in slos:
+        objective = slo.objective
+        if not isinstance(objective, RatioObjective | LatencyBudgetObjective):
+            continue
+        try:
+            events = events_of(ctx, slo)
+        except Untestable:
+            continue
+        budget = float(promql.number(promql.error_budget(objective.target)))
+        per_tick = 10.0 ** max(6, math.ceil(math.log10(1000 / budget)))
+        series += events.series([per_tick] * ticks, [round(budget * per_tick)] * ticks)
+        scope = events.streams[0][0]
+        labels = {naming.SLO_LABEL: slo.name, **{label: scope[label] for label in SCOPE_LABELS if label in scope}}
+        selector = "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
+        exprs += [
+            ExprCheck(ticks * ctx.tick, _rounded(naming.burn_rate_record(window) + selector), ((labels, 1.0),))
+            for window in sli_windows(objective.period)
+        ]
+    names = {str(labels[naming.SLO_LABEL]) for check in exprs for labels, _ in check.samples}
+    if len(names) < 2:
+        return None
+    return Case(
+        f"{', '.join(sorted(names))} spend exactly their budgets at once: every SLO's burn rates read its own events",
+        tuple(series),
+        (),
+        (),
+        tuple(exprs),
     )
 
 

@@ -6,7 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from generators.burn_tests import LONG_EVALUATION, LONG_SCRAPE, Untestable, absent_case, burn_cases
+from generators.burn_tests import (
+    LONG_EVALUATION,
+    LONG_SCRAPE,
+    Untestable,
+    absent_case,
+    burn_cases,
+    together_case,
+)
 from generators.probes import probe_cases
 from generators.profile import Profile
 from generators.promql import string
@@ -36,6 +43,9 @@ def plan(spec: SpecFile, profile: Profile, groups: tuple[Group, ...]) -> Plan:
             cases.append(absent_case(ctx, slo, by_name[slo.burn_rate.absent_alert]))
         except Untestable as exc:
             untested += [(slo.burn_rate.name, str(exc)), (slo.burn_rate.absent_alert, str(exc))]
+    together = together_case(ctx, spec.slos)
+    if together is not None:
+        cases.append(together)
     dashboards = any(group.name == dashboard_group(spec) for group in groups)
     cases.extend(probe_cases(ctx, spec, by_name, dashboards=dashboards))
     return Plan(tuple(cases), tuple(untested))
