@@ -110,9 +110,11 @@ def events_of(ctx: Context, slo: SLO) -> Events:
         base = ctx.base_labels(objective.metric, objective.matchers)
         bucket = {**base, "__name__": f"{objective.metric}_bucket", "le": repr(float(objective.threshold))}
         count = {**base, "__name__": f"{objective.metric}_count"}
+        # the +Inf bucket too, so a rule that drops its `le` matcher reads more than the threshold's bucket
+        every = {**base, "__name__": f"{objective.metric}_bucket", "le": "+Inf"}
         good: tuple[Matcher, ...] = (("__name__", "=", bucket["__name__"]), ("le", "=", bucket["le"]))
         total: tuple[Matcher, ...] = (("__name__", "=", count["__name__"]),)
-        return Events(((bucket, "event"), (count, "total")), good, total, False, latency=True)
+        return Events(((bucket, "event"), (every, "total"), (count, "total")), good, total, False, latency=True)
     assert isinstance(objective, RatioObjective)
     selection = objective.bad or objective.good
     assert selection is not None
@@ -137,6 +139,7 @@ def events_of(ctx: Context, slo: SLO) -> Events:
 
 LONG_SCRAPE = "150s"  # series interval of the long cases (production windows; the profile scales them)
 LONG_EVALUATION = "15m"  # evaluation interval of the long-case file
+PERIOD_EVALUATION = "6h"  # evaluation and series interval of the period file (its series are the recorded 5m ratios)
 STRADDLE = 0.01  # steady burns this far over and under a factor
 
 
@@ -278,6 +281,7 @@ def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, .
         cases.append(_burst(ctx, plan, coarse, pair, fast[pair.factor], healthy_ticks=None))
     if isinstance(objective, LatencyBudgetObjective):
         cases.append(_missing_bucket(ctx, plan, slo, rules))
+    cases.append(period_case(ctx, plan, slo))
     return tuple(cases)
 
 
@@ -364,6 +368,16 @@ def _budget_values(ctx: Context, plan: Plan, slo: SLO, windows: Sequence[str]) -
     series: tuple[Series, ...] = ()
     for namespace, (total, bad, _) in scenarios.items():
         series += _in_namespace(plan.events.series([total] * ticks, [bad] * ticks), namespace)
+    # no series of the counted events at all: bad events never happened (0), a latency bucket is missing (no value:
+    # the absent alert speaks), good events never happened (all bad)
+    silent = plan.events.series([plan.per_tick] * ticks, [0.0] * ticks)
+    series += _in_namespace(
+        tuple(s for s, (_, role) in zip(silent, plan.events.streams, strict=True) if role != "event"), "uncounted"
+    )
+    if plan.events.counts_bad:
+        scenarios["uncounted"] = (0.0, 0.0, 0.0)
+    elif not plan.events.latency:
+        scenarios["uncounted"] = (0.0, 0.0, 1 / plan.budget)
     own = {naming.SLO_LABEL: slo.name}
     selector = "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
     labels = {**plan.out, **own}
@@ -391,7 +405,8 @@ def _budget_values(ctx: Context, plan: Plan, slo: SLO, windows: Sequence[str]) -
     ]
     return Case(
         f"{slo.name}: the budget remaining reads 1 without errors and 0 when the errors spend exactly the budget, "
-        "every window's burn rate alike; a trickle of traffic records, an idle namespace records nothing",
+        "every window's burn rate alike; a trickle of traffic records, an idle namespace records nothing, one without "
+        "a series of its counted events reads as none counted",
         series,
         (),
         (),
@@ -454,7 +469,7 @@ def _burst(ctx: Context, plan: Plan, reading: Reading, pair: WindowPair, level: 
         (),
         (plan.name,),
         exprs,
-        long=healthy_ticks is None,
+        file="windows" if healthy_ticks is None else "fine",
     )
 
 
@@ -481,6 +496,44 @@ def _missing_bucket(ctx: Context, plan: Plan, slo: SLO, rules: dict[str, Alert])
             ExprCheck(at, alerts_selector(plan.name), ()),
             ExprCheck(at, alerts_selector(absent_rule.alert), (firing_sample(absent_rule, {}),)),
         ),
+    )
+
+
+def period_case(ctx: Context, plan: Plan, slo: SLO) -> Case:
+    """The period SLI averages the recorded 5m ratios over exactly the period: 5m ratios every 6h (as input series) at
+    3x the budget, then none, then 2x, each half a period long; at the end the period reads 1x (half of it
+    at 2x), half the period 2x, twice the period 1.5x."""
+    objective = slo.objective
+    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
+    step = duration_seconds(ctx.profile.window(PERIOD_EVALUATION))
+    period = duration_seconds(ctx.profile.window(objective.period))
+    third = round(period / 2 / step)  # three parts of half a period each
+    ratios = [3 * plan.budget] * third + [0.0] * (third + 2) + [2 * plan.budget] * third
+    record = {**plan.out, "__name__": naming.sli_error_record(SHORTEST_WINDOW)}
+    series = (Series(record, tuple(ratios)),)
+    at = len(ratios) - 1
+    # the window's first sample falls on its left edge (Prometheus 2 includes it, 3 does not): one sample more or less
+    # in ~120, so the check rounds to 0.1x, where the period's neighbours (half, twice) still differ by 0.5x
+    selector = "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
+    expected = []
+    for first in (at - round(period / step), at - round(period / step) + 1):
+        window = ratios[max(first, 0) : at + 1]
+        expected.append(math.floor(sum(window) / len(window) / plan.budget * 10 + 0.5) / 10)
+    if len(set(expected)) != 1:
+        raise promql.GeneratorError(f"{plan.name}: the period case lands on a rounding edge")
+    return Case(
+        f"{slo.name}: the {objective.period} SLI averages exactly the last {objective.period} of 5m ratios",
+        series,
+        (),
+        (),
+        (
+            ExprCheck(
+                at * step,
+                f"round({naming.burn_rate_record(objective.period)}{selector}, 0.1)",
+                ((plan.out, expected[0]),),
+            ),
+        ),
+        file="period",
     )
 
 

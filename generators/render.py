@@ -26,7 +26,7 @@ from generators.output import to_yaml
 from generators.profile import Profile
 from generators.readme import readme
 from generators.rules import rule_file, rule_groups
-from generators.testfile import Plan, long_test_file, plan, test_file
+from generators.testfile import Plan, plan, test_files
 from slos.loader import LoadedSpec, Problem, SpecError, SpecSet
 from slos.models import LatencyBudgetObjective, RatioObjective, duration_seconds
 from slos.validate import CATALOG_SERVICE, validate
@@ -54,10 +54,6 @@ class SpecOutput:
     @property
     def tests_path(self) -> str:
         return f"prometheus/tests/{self.stem}_test.yml"
-
-    @property
-    def long_tests_path(self) -> str:
-        return f"prometheus/tests/{self.stem}_windows_test.yml"
 
 
 def _header(sources: str, command: str, profile: Profile) -> str:
@@ -106,11 +102,8 @@ def render(specs: SpecSet, profile: Profile, command: str, retention: str | None
         header = _header(display(loaded.path), command, profile)
         rules = rule_file(groups)
         files[output.rules_path] = to_yaml(rules, header, sort_keys=False)
-        tests = test_file(output.plan, f"../rules/{output.stem}.yml", profile)
-        files[output.tests_path] = to_yaml(tests, header, sort_keys=False)
-        long_tests = long_test_file(output.plan, f"../rules/{output.stem}.yml", profile)
-        if long_tests is not None:
-            files[output.long_tests_path] = to_yaml(long_tests, header, sort_keys=False)
+        for suffix, tests in test_files(output.plan, f"../rules/{output.stem}.yml", profile).items():
+            files[f"prometheus/tests/{output.stem}{suffix}"] = to_yaml(tests, header, sort_keys=False)
         files[f"kubernetes/prometheusrule-{output.stem}.yaml"] = to_yaml(
             kubernetes.prometheus_rule(output.stem, rules), header, sort_keys=False
         )

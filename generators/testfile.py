@@ -9,6 +9,7 @@ from typing import Any
 from generators.burn_tests import (
     LONG_EVALUATION,
     LONG_SCRAPE,
+    PERIOD_EVALUATION,
     Untestable,
     absent_case,
     burn_cases,
@@ -84,22 +85,36 @@ def _case(case: Case, interval: str) -> dict[str, Any]:
     return data
 
 
-def test_file(plan: Plan, rule_file: str, profile: Profile) -> dict[str, Any]:
-    """promtool's test file of the fine cases; `rule_file` is relative to the test file."""
-    return {
-        "rule_files": [rule_file],
-        "evaluation_interval": profile.evaluation_interval,
-        "tests": [_case(case, profile.scrape_interval) for case in plan.cases if not case.long],
-    }
+@dataclass(frozen=True)
+class TestFileKind:
+    """One generated test file: its suffix, evaluation interval and series interval (production windows)."""
+
+    suffix: str
+    evaluation: str | None  # None: the profile's own
+    scrape: str | None
 
 
-def long_test_file(plan: Plan, rule_file: str, profile: Profile) -> dict[str, Any] | None:
-    """promtool's test file of the long cases (hours to days of series, evaluated every 5m), or None without any."""
-    cases = [case for case in plan.cases if case.long]
-    if not cases:
-        return None
-    return {
-        "rule_files": [rule_file],
-        "evaluation_interval": profile.window(LONG_EVALUATION),
-        "tests": [_case(case, profile.window(LONG_SCRAPE)) for case in cases],
-    }
+# fine: every 30s, minutes of series; windows: hours to days, evaluated every 15m; period: 1.5 periods, every 6h.
+FILES: dict[str, TestFileKind] = {
+    "fine": TestFileKind("_test.yml", None, None),
+    "windows": TestFileKind("_windows_test.yml", LONG_EVALUATION, LONG_SCRAPE),
+    "period": TestFileKind("_period_test.yml", PERIOD_EVALUATION, PERIOD_EVALUATION),
+}
+
+
+def test_files(plan: Plan, rule_file: str, profile: Profile) -> dict[str, dict[str, Any]]:
+    """promtool's test files by suffix (`_test.yml` always, the others when they have cases); `rule_file` is
+    relative to the test file."""
+    files = {}
+    for name, kind in FILES.items():
+        cases = [case for case in plan.cases if case.file == name]
+        if not cases and name != "fine":
+            continue
+        evaluation = profile.window(kind.evaluation) if kind.evaluation else profile.evaluation_interval
+        scrape = profile.window(kind.scrape) if kind.scrape else profile.scrape_interval
+        files[kind.suffix] = {
+            "rule_files": [rule_file],
+            "evaluation_interval": evaluation,
+            "tests": [_case(case, scrape) for case in cases],
+        }
+    return files

@@ -98,7 +98,7 @@ class Case:
     checks: tuple[Check, ...]
     proves: tuple[str, ...]  # the alert names this case fires or keeps silent
     exprs: tuple[ExprCheck, ...] = ()
-    long: bool = False  # belongs to the long-window test file (coarser evaluation, hours to days of series)
+    file: str = "fine"  # which test file: "fine", "windows" or "period" (generators.testfile.FILES)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,9 @@ STEP = 0.02  # numbers move this share up and down
 EQUIVALENT: dict[str, str] = {}
 
 _STRING = r'"(?:\\.|[^"\\])*"'
-_MASKED = re.compile(rf"{_STRING}|\{{(?:{_STRING}|[^}}\"])*\}}|\[[^\]]*\]|[A-Za-z_:][A-Za-z0-9_:]*")
+_QUOTED = rf"{_STRING}|\{{(?:{_STRING}|[^}}\"])*\}}|\[[^\]]*\]"
+_MASKED = re.compile(rf"{_QUOTED}|[A-Za-z_:][A-Za-z0-9_:]*")
+_MASKED_QUOTES = re.compile(_QUOTED)
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _RANGE = re.compile(r"\[(\d+(?:ms|s|m|h|d|w))\]")
 _RECORD_WINDOW = re.compile(r"(slo:(?:sli_error|burn_rate):ratio_rate)(\d+[smhdw])\b")
@@ -76,9 +78,10 @@ class Mutant:
         return f"{self.group}[{self.index}] {self.rule}: {self.what}"
 
 
-def _masked(expr: str) -> str:
-    """`expr` with strings, matchers, ranges and names blanked out, so numbers are found only where they are numbers."""
-    return _MASKED.sub(lambda m: "#" * len(m.group(0)), expr)
+def _masked(expr: str, pattern: re.Pattern[str] = _MASKED) -> str:
+    """`expr` with strings, matchers, ranges (and names) blanked out, so numbers and operators are found only where
+    they are numbers and operators."""
+    return pattern.sub(lambda m: "#" * len(m.group(0)), expr)
 
 
 def _moved(value: float, up: bool) -> str:
@@ -111,7 +114,7 @@ def expr_mutations(expr: str) -> Iterator[tuple[str, str]]:
         for other in {windows[max(at - 1, 0)], windows[min(at + 1, len(windows) - 1)]} - {match.group(2)}:
             changed = match.group(1) + other
             yield f"{match.group(0)} -> {changed}", expr[: match.start()] + changed + expr[match.end() :]
-    for match in _SET.finditer(masked):
+    for match in _SET.finditer(_masked(expr, _MASKED_QUOTES)):
         for other in {"and", "or", "unless"} - {match.group(1)}:
             yield f"{match.group(1)} -> {other}", expr[: match.start()] + f" {other} " + expr[match.end() :]
     for match in _BRACES.finditer(expr):
@@ -272,8 +275,11 @@ class Report:
         )
 
 
-def run_all(chosen: Sequence[Mutant], rules: dict[str, Any], promtool: str, workers: int) -> Report:
+def run_all(
+    chosen: Sequence[Mutant], rules: dict[str, Any], promtool: str, workers: int, progress: bool = False
+) -> Report:
     tests = test_files()
+    done: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="mutants-") as root:
         scratches = [Path(root) / f"worker{i}" for i in range(workers)]
         free = list(scratches)
@@ -281,9 +287,14 @@ def run_all(chosen: Sequence[Mutant], rules: dict[str, Any], promtool: str, work
         def one(mutant: Mutant) -> Outcome:
             scratch = free.pop()
             try:
-                return run(mutant, rules, tests, promtool, scratch)
+                outcome = run(mutant, rules, tests, promtool, scratch)
             finally:
                 free.append(scratch)
+            done.append(outcome)
+            if progress:
+                verdict = f"killed by {outcome.by}" if outcome.killed else "SURVIVED"
+                print(f"[{len(done)}/{len(chosen)}] {verdict} ({outcome.seconds:.1f} s): {mutant.key}", flush=True)
+            return outcome
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             outcomes = tuple(pool.map(one, chosen))
@@ -300,6 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=0, help="run this many mutants, evenly spread (0: all)")
     parser.add_argument("--workers", type=int, default=2, help="promtool processes at a time (2)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--quiet", action="store_true", help="no line per mutant")
     args = parser.parse_args(argv)
     promtool = shutil.which("promtool")
     if promtool is None:
@@ -312,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     chosen = sample(found, args.sample) if args.sample else found
     started = time.monotonic()
-    report = run_all(chosen, rules, promtool, args.workers)
+    report = run_all(chosen, rules, promtool, args.workers, progress=not args.quiet)
     for mutant in report.equivalent:
         print(f"equivalent: {mutant.key} ({EQUIVALENT[mutant.key]})")
     for mutant in report.survivors:
