@@ -370,7 +370,8 @@ def _budget_values(ctx: Context, plan: Plan, slo: SLO, windows: Sequence[str]) -
         series += _in_namespace(plan.events.series([total] * ticks, [bad] * ticks), namespace)
     # no series of the counted events at all: bad events never happened (0), a latency bucket is missing (no value:
     # the absent alert speaks), good events never happened (all bad)
-    silent = plan.events.series([plan.per_tick] * ticks, [0.0] * ticks)
+    none_counted = 0.0 if plan.events.counts_bad else plan.per_tick  # bad events: none; good ones: none either
+    silent = plan.events.series([plan.per_tick] * ticks, [none_counted] * ticks)
     series += _in_namespace(
         tuple(s for s, (_, role) in zip(silent, plan.events.streams, strict=True) if role != "event"), "uncounted"
     )
