@@ -67,7 +67,10 @@ def test_the_generated_tests_catch_a_rule_that_drifts(tmp_path: Path) -> None:
     rules.write_text(drifted)
     tests_file = out / "prometheus" / "tests" / "featurestore_test.yml"
     tests = yaml.safe_load(tests_file.read_text())
-    wanted = ("FeatureStoreManifestInsertLatencyHigh fires at", "FeatureStoreAvailabilityBudgetBurn 1h/5m fires at a steady")
+    wanted = (
+        "FeatureStoreManifestInsertLatencyHigh fires at",
+        "FeatureStoreAvailabilityBudgetBurn 1h/5m fires at a steady",
+    )
     tests["tests"] = [case for case in tests["tests"] if case["name"].startswith(wanted)]
     assert len(tests["tests"]) == 2
     tests_file.write_text(yaml.safe_dump(tests))
