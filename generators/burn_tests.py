@@ -281,6 +281,7 @@ def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, .
         cases.append(_burst(ctx, plan, coarse, pair, fast[pair.factor], healthy_ticks=None))
     if isinstance(objective, LatencyBudgetObjective):
         cases.append(_missing_bucket(ctx, plan, slo, rules))
+    cases.append(window_ratios_case(ctx, plan, coarse, slo))
     cases.append(period_case(ctx, plan, slo))
     return tuple(cases)
 
@@ -497,6 +498,44 @@ def _missing_bucket(ctx: Context, plan: Plan, slo: SLO, rules: dict[str, Alert])
             ExprCheck(at, alerts_selector(plan.name), ()),
             ExprCheck(at, alerts_selector(absent_rule.alert), (firing_sample(absent_rule, {}),)),
         ),
+    )
+
+
+def window_ratios_case(ctx: Context, plan: Plan, reading: Reading, slo: SLO) -> Case:
+    """Every raw window's ratio reads exactly its window: the error ratio grows with the age of the events (1x the
+    budget in the last tick, up to ~5x 12h back), so half or twice a window reads another ratio. The tick on each
+    window's left edge has no traffic, so Prometheus 3, which leaves it out, reads the same."""
+    objective = slo.objective
+    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
+    windows = [w for w in sli_windows(objective.period) if not averaged(w)]
+    at = reading.every * math.ceil(2 * max(reading.windows[w] for w in windows) / reading.step / reading.every + 1)
+    edges = {at - round(reading.windows[w] / reading.step) + 1 for w in windows}
+    totals = [0.0 if tick in edges else plan.per_tick for tick in range(1, at + 1)]
+    bads = [
+        total * (1 + math.floor(math.log2(at - tick + 1))) / 2 * plan.budget
+        for tick, total in zip(range(1, at + 1), totals, strict=True)
+    ]
+    series = plan.events.series(totals, [float(round(b)) for b in bads])
+    selector = "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
+    exprs = []
+    for window in windows:
+        rounded = {_round(value) for v in VARIANTS if (value := reading.burn(series, at, window, v)) is not None}
+        if len(rounded) != 1:
+            raise promql.GeneratorError(f"{plan.name}: the {window} ratio differs between Prometheus versions")
+        exprs.append(
+            ExprCheck(
+                at * reading.step,
+                _rounded(naming.burn_rate_record(window) + selector),
+                ((plan.out, rounded.pop()),),
+            )
+        )
+    return Case(
+        f"{slo.name}: every raw window's burn rate reads exactly its window, errors growing with their age",
+        series,
+        (),
+        (),
+        tuple(exprs),
+        file="windows",
     )
 
 

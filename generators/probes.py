@@ -140,13 +140,21 @@ def _per_pod_equality(ctx: Context, slo: SLO, rule: Alert) -> Case:
     limit = threshold(next(a for a in slo.alerts if a.name == rule.alert), slo)
     hold = duration_seconds(rule.for_ or "0s")
     ticks = math.ceil(hold / ctx.tick) + 2
-    base = ctx.base_labels(objective.metric, objective.matchers, objective.by)
+    base = {**ctx.base_labels(objective.metric, objective.matchers, objective.by), "namespace": "prod"}
     bad_value = limit - 1 if objective.op is Op.EQ else limit
     good_value = limit if objective.op is Op.EQ else limit + 1
-    series = (
+    series: tuple[Series, ...] = (
         Series({**base, "instance": "bad:8000", "__name__": objective.metric}, (bad_value,) * (ticks + 1)),
         Series({**base, "instance": "good:8000", "__name__": objective.metric}, (good_value,) * (ticks + 1)),
     )
+    if objective.aggregate in ("min", "max"):
+        # the bad pod scraped twice (a second endpoint): the aggregation must still pick its worst series
+        series += (
+            Series(
+                {**base, "instance": "bad:8000", "endpoint": "second", "__name__": objective.metric},
+                (good_value,) * (ticks + 1),
+            ),
+        )
     bad = {**base, "instance": "bad:8000"}
     keep = ("namespace", "job", "instance", *objective.by) if objective.aggregate is not None else tuple(bad)
     out = {label: bad[label] for label in keep if label in bad}
@@ -166,12 +174,13 @@ def target_down_case(ctx: Context, spec: SpecFile, down: TargetDownAlert, rule: 
     series = (
         Series({"__name__": "up", "job": job, "instance": "down:8000"}, (0.0,) * (ticks + 1)),
         Series({"__name__": "up", "job": job, "instance": "up:8000"}, (1.0,) * (ticks + 1)),
+        Series({"__name__": "up", "job": "another", "instance": "down:9100"}, (0.0,) * (ticks + 1)),
     )
     out = {"job": job, "instance": "down:8000"}
     last_pending = math.floor(hold / ctx.tick) - 1
     return Case(
         f"{rule.alert} fires for the pod whose scrape fails once it has been down {down.for_}, not before, and not "
-        "for the pod that answers",
+        "for the pod that answers nor for another job's target",
         series,
         (),
         (rule.alert,),
@@ -228,24 +237,116 @@ def dashboard_case(ctx: Context, spec: SpecFile) -> Case | None:
     )
 
 
+# Per label set, three shapes of observations (bound -> count per tick) for the windowed case.
+_SHAPES: dict[str, tuple[dict[float, int], dict[float, int], dict[float, int]]] = {
+    "AAPL": ({1.0: 10}, {10.0: 10}, {50.0: 10}),
+    "MSFT": ({5.0: 10}, {25.0: 10}, {2.0: 10}),
+}
+_CACHE_SHAPES: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {  # hits, misses: (a, b, c)
+    "AAPL": ((2, 1, 3), (1, 1, 2)),
+    "MSFT": ((1, 3, 2), (2, 1, 1)),
+}
+
+
+def _phases(w: int, a: Mapping[float, int], b: Mapping[float, int], c: Mapping[float, int]) -> tuple[
+    list[dict[float, int]], dict[float, int]]:  # fmt: skip
+    """Increments per tick over 2w + 5 ticks, and the increment rate a window of w ticks reads.
+
+    The last w/2 ticks read (w-1)a, the w/2 - 1 before them (w-1)b, then one tick v5 = (w/2 - 1)b + (w/2)a, the
+    mean of the w - 1 ticks after it; then w - 1 ticks of v5 + (2w - 1)c; then v10 = v5 + (w - 1)c, the mean of the
+    2w - 1 ticks after it, from the start. So half a window reads a, a window v5, twice a window v10; and the tick on
+    each range's left edge, which Prometheus 3 leaves out, holds exactly the mean of the rest of its range, so both
+    versions read the same rate."""
+    bounds = sorted({*a, *b, *c})
+    half = w // 2
+
+    def mix(*terms: tuple[int, Mapping[float, int]]) -> dict[float, int]:
+        return {bound: sum(k * vector.get(bound, 0) for k, vector in terms) for bound in bounds}
+
+    v1, v2 = mix((w - 1, a)), mix((w - 1, b))
+    v5 = mix((half - 1, b), (half, a))
+    v3 = {bound: v5[bound] + (2 * w - 1) * c.get(bound, 0) for bound in bounds}
+    v10 = {bound: v5[bound] + (w - 1) * c.get(bound, 0) for bound in bounds}
+    early = 6
+    ticks = [v10] * early + [v3] * (w - 1) + [v5] + [v2] * (half - 1) + [v1] * half
+    return ticks, v5
+
+
+def windowed_dashboard_case(ctx: Context, spec: SpecFile) -> Case | None:
+    """The dashboard records read exactly their 5m window: observations change shape half a window and a whole
+    window back, so a record over half or twice the window reads other quantiles and rates."""
+    if not ctx.catalog:
+        return None
+    job = ctx.spec.service
+    w = round(duration_seconds(ctx.profile.window("5m")) / ctx.tick)
+    if w % 2:
+        return None
+    series: list[Series] = []
+    sets: list[tuple[Mapping[str, str], Mapping[float, float]]] = []
+    cache: dict[str, tuple[float, float]] = {}
+    at = 0.0
+    for labels, _ in _DASHBOARD_SETS:
+        symbol = labels[metrics.LABEL_SYMBOL]
+        ticks, window_rate = _phases(w, *_SHAPES[symbol])
+        at = len(ticks) * ctx.tick
+        sets.append((labels, window_rate))
+        for metric in sorted({metric for metric, _, _, _ in dashboard_quantiles(spec)}):
+            family = metrics.find(metric)
+            assert family is not None
+            bounds = [*family.buckets, math.inf]
+            own = {"job": job, "instance": ctx.profile.scrape_target, **_family_labels(family.labels, labels)}
+            for bound in bounds:
+                per_tick = [sum(n for b, n in tick.items() if b <= bound) for tick in ticks]
+                le = "+Inf" if math.isinf(bound) else repr(float(bound))
+                series.append(Series({**own, "__name__": f"{metric}_bucket", "le": le}, counter(per_tick)))
+            series.append(Series({**own, "__name__": f"{metric}_count"}, counter([sum(t.values()) for t in ticks])))
+        rates = []
+        own = {"job": job, "instance": ctx.profile.scrape_target, metrics.LABEL_SYMBOL: symbol}
+        for name, (x, y, z) in zip((metrics.HITS.name, metrics.MISSES.name), _CACHE_SHAPES[symbol], strict=True):
+            scalar_ticks, scalar_rate = _phases(w, {0.0: x}, {0.0: y}, {0.0: z})
+            series.append(Series({**own, "__name__": name}, counter([t[0.0] for t in scalar_ticks])))
+            rates.append(scalar_rate[0.0])
+        cache[symbol] = (rates[0], rates[1])
+    exprs = [*_quantile_checks(spec, job, at, sets), *_rate_checks(job, at, ctx.tick, sets, cache)]
+    return Case(
+        "the dashboards' records read exactly their 5m window: half and twice the window read other values",
+        tuple(series),
+        (),
+        (),
+        tuple(exprs),
+    )
+
+
 def _family_labels(names: Sequence[str], values: Mapping[str, str]) -> dict[str, str]:
     return {name: values.get(name, SAMPLE_LABELS.get(name, "a")) for name in names}
 
 
-def _round(value: float) -> float:
-    """round(value, 0.001) as Prometheus computes it: floor(v * 1000 + 0.5) / 1000."""
-    inverse = 1 / ROUND_TO
+def _round(value: float, step: float = ROUND_TO) -> float:
+    """round(value, step) as Prometheus computes it: floor(v / step + 0.5) * step, with step a power of ten."""
+    inverse = round(1 / step)
     return math.floor(value * inverse + 0.5) / inverse
 
 
-def _quantile_checks(spec: SpecFile, job: str, at: float) -> list[ExprCheck]:
+def _step(values: Sequence[float]) -> float:
+    """The rounding step that keeps every value off a rounding edge, where float noise would decide (9.4375 rounds
+    to 9.437 or 9.438 to 0.001, but surely to 9.4375 at 0.0001)."""
+    for step in (ROUND_TO, ROUND_TO / 10, ROUND_TO * 10):
+        if all(abs((value * round(1 / step)) % 1 - 0.5) > 1e-6 for value in values):
+            return step
+    raise promql.GeneratorError(f"no rounding keeps {values} off an edge")
+
+
+Sets = Sequence[tuple[Mapping[str, str], Mapping[float, float]]]  # (labels, observations per tick at each bound)
+
+
+def _quantile_checks(spec: SpecFile, job: str, at: float, sets: Sets = _DASHBOARD_SETS) -> list[ExprCheck]:
     checks = []
     for metric, q, window, by in sorted(dashboard_quantiles(spec)):
         family = metrics.find(metric)
         assert family is not None
         bounds = [*family.buckets, math.inf]
         groups: dict[tuple[str, ...], dict[float, float]] = {}
-        for labels, per_bucket in _DASHBOARD_SETS:
+        for labels, per_bucket in sets:
             own = _family_labels(family.labels, labels)
             key = tuple(own[label] for label in by)
             group = groups.setdefault(key, {b: 0.0 for b in bounds})
@@ -253,32 +354,35 @@ def _quantile_checks(spec: SpecFile, job: str, at: float) -> list[ExprCheck]:
             for b in bounds:
                 cumulative += per_bucket.get(b, 0)
                 group[b] += cumulative
-        samples = []
-        for key, buckets in sorted(groups.items()):
-            value = histogram_quantile(q, sorted(buckets.items()))
-            samples.append(({"job": job, **dict(zip(by, key, strict=True))}, _round(value)))
+        values = {key: histogram_quantile(q, sorted(buckets.items())) for key, buckets in sorted(groups.items())}
+        step = _step(list(values.values()))
+        samples = tuple(
+            ({"job": job, **dict(zip(by, key, strict=True))}, _round(value, step)) for key, value in values.items()
+        )
         record = naming.quantile_record(metric, q, window, by)
-        checks.append(ExprCheck(at, f"round({record}, {ROUND_TO})", tuple(samples)))
+        checks.append(ExprCheck(at, f"round({record}, {step:g})", samples))
     return checks
 
 
-def _rate_checks(job: str, at: float, tick: float) -> list[ExprCheck]:
+def _rate_checks(job: str, at: float, tick: float, sets: Sets = _DASHBOARD_SETS,
+                 cache: Mapping[str, tuple[float, float]] = _CACHE_RATES) -> list[ExprCheck]:  # fmt: skip
     checks = []
     for metric, window, by in naming.DASHBOARD_RATES:
         groups: dict[tuple[str, ...], float] = {}
-        for labels, per_bucket in _DASHBOARD_SETS:
+        for labels, per_bucket in sets:
             symbol = labels[metrics.LABEL_SYMBOL]
             per_tick = {
-                metrics.HITS.name: _CACHE_RATES[symbol][0],
-                metrics.MISSES.name: _CACHE_RATES[symbol][1],
+                metrics.HITS.name: cache[symbol][0],
+                metrics.MISSES.name: cache[symbol][1],
             }.get(metric, sum(per_bucket.values()))
             key = tuple(labels[label] for label in by)
             groups[key] = groups.get(key, 0.0) + per_tick
+        step = _step([rate / tick for rate in groups.values()])
         samples = tuple(
-            ({"job": job, **dict(zip(by, key, strict=True))}, _round(rate / tick))
+            ({"job": job, **dict(zip(by, key, strict=True))}, _round(rate / tick, step))
             for key, rate in sorted(groups.items())
         )
-        checks.append(ExprCheck(at, f"round({naming.rate_record(metric, window, by)}, {ROUND_TO})", samples))
+        checks.append(ExprCheck(at, f"round({naming.rate_record(metric, window, by)}, {step:g})", samples))
     return checks
 
 
@@ -303,5 +407,5 @@ def probe_cases(ctx: Context, spec: SpecFile, rules: Mapping[str, Alert], *, das
     if spec.target_down is not None:
         found.append(target_down_case(ctx, spec, spec.target_down, rules[spec.target_down.name]))
     if dashboards:
-        found.append(dashboard_case(ctx, spec))
+        found += [dashboard_case(ctx, spec), windowed_dashboard_case(ctx, spec)]
     return tuple(case for case in found if case is not None)

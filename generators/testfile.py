@@ -19,7 +19,7 @@ from generators.probes import probe_cases
 from generators.profile import Profile
 from generators.promql import string
 from generators.rules import Group, dashboard_group
-from generators.unittests import Case, Context, clock, threshold_cases
+from generators.unittests import Case, Check, Context, ExprCheck, clock, threshold_cases
 from slos.models import SpecFile
 
 
@@ -58,13 +58,23 @@ def _labels(labels: Mapping[str, str]) -> str:
     return f"{name}{{{rest}}}"
 
 
+def _firing(check: Check) -> ExprCheck:
+    """An alert check by its labels: the `ALERTS` series of the firing alerts."""
+    query = "ALERTS{alertname=" + string(check.alertname) + ', alertstate="firing"}'
+    samples = tuple(
+        ({**alert.labels, "__name__": "ALERTS", "alertname": check.alertname, "alertstate": "firing"}, 1.0)
+        for alert in check.alerts
+    )
+    return ExprCheck(check.seconds, query, samples)
+
+
 def _case(case: Case, interval: str) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": case.name,
         "interval": interval,
         "input_series": [series.data() for series in case.series],
     }
-    if case.checks:
+    if any(not check.labels_only for check in case.checks):
         data["alert_rule_test"] = [
             {
                 "eval_time": clock(check.seconds),
@@ -72,15 +82,17 @@ def _case(case: Case, interval: str) -> dict[str, Any]:
                 "exp_alerts": [alert.data() for alert in check.alerts],
             }
             for check in case.checks
+            if not check.labels_only
         ]
-    if case.exprs:
+    exprs = [*case.exprs, *(_firing(check) for check in case.checks if check.labels_only)]
+    if exprs:
         data["promql_expr_test"] = [
             {
                 "expr": check.expr,
                 "eval_time": clock(check.seconds),
                 "exp_samples": [{"labels": _labels(labels), "value": value} for labels, value in check.samples],
             }
-            for check in case.exprs
+            for check in exprs
         ]
     return data
 

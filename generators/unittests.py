@@ -80,6 +80,7 @@ class Check:
     seconds: float
     alertname: str
     alerts: tuple[Expected, ...]
+    labels_only: bool = False  # asserted through ALERTS (labels), where the annotations are not predictable
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,9 @@ def timeline_checks(rule: Alert, predictions: Sequence[Prediction | None], hold:
     if not exact:
         raise promql.GeneratorError(f"{rule.alert}: its annotations when it fires cannot be predicted exactly")
     checks = [Check(before[-1] * step, rule.alert, ())]
+    last_on = max(i for i in range(fire, resolve) if agreed[i] is True)
+    if last_on > exact[-1]:  # still firing just before it resolves, annotations unpredictable: the labels alone
+        checks.append(Check(last_on * step, rule.alert, (shown[exact[-1]],), labels_only=True))  # type: ignore[arg-type]
     checks += [Check(index * step, rule.alert, (shown[index],)) for index in sorted({exact[0], exact[-1]})]  # type: ignore[arg-type]
     checks.append(Check(resolve * step, rule.alert, ()))
     return tuple(checks), fire * step, resolve * step
