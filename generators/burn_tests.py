@@ -502,20 +502,25 @@ def _missing_bucket(ctx: Context, plan: Plan, slo: SLO, rules: dict[str, Alert])
 
 
 def window_ratios_case(ctx: Context, plan: Plan, reading: Reading, slo: SLO) -> Case:
-    """Every raw window's ratio reads exactly its window: the error ratio grows with the age of the events (1x the
-    budget in the last tick, up to ~5x 12h back), so half or twice a window reads another ratio. The tick on each
-    window's left edge has no traffic, so Prometheus 3, which leaves it out, reads the same."""
+    """Every window's ratio reads exactly its window (the period's: `period_case`): the error ratio grows with the age
+    of the events (0.5x the budget in the last 5 minutes, up to ~6x three days back), so half or twice a window, or
+    another record, reads another ratio. Prometheus 3 leaves out the tick on a range's left edge: a raw window's edge
+    tick has no traffic, the 5m before an averaged window's edge too (no 5m ratio is recorded there), and the ratio
+    only changes every other tick, at a 5m record's edge, so both versions read the same."""
     objective = slo.objective
     assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
-    windows = [w for w in sli_windows(objective.period) if not averaged(w)]
-    at = reading.every * math.ceil(2 * max(reading.windows[w] for w in windows) / reading.step / reading.every + 1)
-    edges = {at - round(reading.windows[w] / reading.step) + 1 for w in windows}
-    totals = [0.0 if tick in edges else plan.per_tick for tick in range(1, at + 1)]
+    windows = [w for w in sli_windows(objective.period) if w != objective.period]
+    ticks = {w: round(reading.windows[w] / reading.step) for w in windows}
+    short = round(reading.windows[SHORTEST_WINDOW] / reading.step)
+    at = reading.every * math.ceil((max(ticks.values()) + 2 * short) / reading.every + 1)
+    idle = {at - ticks[w] + 1 for w in windows if not averaged(w)}
+    idle |= {at - ticks[w] - k for w in windows if averaged(w) for k in range(short)}
+    totals = [0.0 if tick in idle else plan.per_tick for tick in range(1, at + 1)]
     bads = [
-        total * (1 + math.floor(math.log2(at - tick + 1))) / 2 * plan.budget
+        float(round(total * (1 + math.floor(math.log2((at - tick) // short + 1))) / 2 * plan.budget))
         for tick, total in zip(range(1, at + 1), totals, strict=True)
     ]
-    series = plan.events.series(totals, [float(round(b)) for b in bads])
+    series = plan.events.series(totals, bads)
     selector = "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
     exprs = []
     for window in windows:
@@ -530,7 +535,7 @@ def window_ratios_case(ctx: Context, plan: Plan, reading: Reading, slo: SLO) -> 
             )
         )
     return Case(
-        f"{slo.name}: every raw window's burn rate reads exactly its window, errors growing with their age",
+        f"{slo.name}: every window's burn rate reads exactly its window, errors growing with their age",
         series,
         (),
         (),
@@ -541,14 +546,14 @@ def window_ratios_case(ctx: Context, plan: Plan, reading: Reading, slo: SLO) -> 
 
 def period_case(ctx: Context, plan: Plan, slo: SLO) -> Case:
     """The period SLI averages the recorded 5m ratios over exactly the period: 5m ratios every 6h (as input series) at
-    3x the budget, then none, then 2x, each half a period long; at the end the period reads 1x (half of it
-    at 2x), half the period 2x, twice the period 1.5x."""
+    3x the budget, then 1x, then 2x, each half a period long; at the end the period reads 1.5x, half the period
+    2x, twice the period 2x; the sum over half the period divided by the count over all of it 1x."""
     objective = slo.objective
     assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
     step = duration_seconds(ctx.profile.window(PERIOD_EVALUATION))
     period = duration_seconds(ctx.profile.window(objective.period))
     third = round(period / 2 / step)  # three parts of half a period each
-    ratios = [3 * plan.budget] * third + [0.0] * (third + 2) + [2 * plan.budget] * third
+    ratios = [3 * plan.budget] * third + [1 * plan.budget] * (third + 2) + [2 * plan.budget] * third
     record = {**plan.out, "__name__": naming.sli_error_record(SHORTEST_WINDOW)}
     series = (Series(record, tuple(ratios)),)
     at = len(ratios) - 1
