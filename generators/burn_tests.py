@@ -505,8 +505,8 @@ def window_ratios_case(ctx: Context, plan: Plan, reading: Reading, slo: SLO) -> 
     """Every window's ratio reads exactly its window (the period's: `period_case`): the error ratio grows with the age
     of the events (0.5x the budget in the last 5 minutes, up to ~6x three days back), so half or twice a window, or
     another record, reads another ratio. Prometheus 3 leaves out the tick on a range's left edge: a raw window's edge
-    tick has no traffic, the 5m before an averaged window's edge too (no 5m ratio is recorded there), and the ratio
-    only changes every other tick, at a 5m record's edge, so both versions read the same."""
+    tick has no traffic (and the 5m before an averaged window's edge, where no 5m ratio is then recorded), and the
+    ratio only changes every other tick, at a 5m record's edge, so both versions read the same."""
     objective = slo.objective
     assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
     windows = [w for w in sli_windows(objective.period) if w != objective.period]

@@ -5,10 +5,11 @@ Recording rules follow `level:metric:operations` through `generators.naming`. A 
 `slo="<name>"` and kept per namespace and job, its error ratio and burn rate over every SLI window and its period,
 its objective, its error budget and the budget remaining over the period.
 
-Windows up to `LONGEST_RAW_WINDOW` rate the raw counters. Longer ones (1d, 3d, the period) average the 5m ratios, as
-sloth builds its period SLI: a raw `rate(…[30d])` reads every sample of every series each evaluation and is silently
-cut short by a retention under the period (15d by default, 24h under prometheus-operator). The averaged ratio still
-reads the period back, so `render` refuses a period longer than the retention the rules are rendered for.
+Windows up to the longest alert window (3d) rate the raw counters; longer ones (the period) average the 5m ratios,
+as sloth builds its period SLI: a raw `rate(…[30d])` reads every sample of every series each evaluation and is
+silently cut short by a retention under the period (15d by default, 24h under prometheus-operator). The averaged
+ratio still reads the period back, so `render` refuses a period longer than the retention the rules are rendered for.
+The alert windows stay raw, as sloth's do (tests/slos/test_sloth_equivalence.py compares them with sloth's rules).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from slos.models import (
 from slos.validate import CATALOG_SERVICE
 from slos.windows import sli_windows
 
-LONGEST_RAW_WINDOW = "6h"  # the longest page window; the ticket windows and the period are averaged
+LONGEST_RAW_WINDOW = "3d"  # the longest alert window; the period, longer, is averaged
 SHORTEST_WINDOW = "5m"  # the ratio longer windows average
 
 
