@@ -238,9 +238,10 @@ def dashboard_case(ctx: Context, spec: SpecFile) -> Case | None:
 
 
 # Per label set, three shapes of observations (bound -> count per tick) for the windowed case.
+# Different totals per shape, so the counts' rates move with the window too.
 _SHAPES: dict[str, tuple[dict[float, int], dict[float, int], dict[float, int]]] = {
-    "AAPL": ({1.0: 10}, {10.0: 10}, {50.0: 10}),
-    "MSFT": ({5.0: 10}, {25.0: 10}, {2.0: 10}),
+    "AAPL": ({1.0: 10}, {10.0: 20}, {50.0: 30}),
+    "MSFT": ({5.0: 20}, {25.0: 10}, {100.0: 5}),
 }
 _CACHE_SHAPES: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {  # hits, misses: (a, b, c)
     "AAPL": ((2, 1, 3), (1, 1, 2)),
