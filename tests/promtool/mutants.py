@@ -348,6 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="promtool processes at a time (2)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--quiet", action="store_true", help="no line per mutant")
+    parser.add_argument("--part", default="1/1", help="run the i-th of n interleaved parts (1/2, 2/2) of the chosen")
+    parser.add_argument("--skip", type=argparse.FileType("r"), help="a file of mutant keys (one a line) not to run")
     args = parser.parse_args(argv)
     promtool = shutil.which("promtool")
     if promtool is None:
@@ -359,6 +361,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(m.key for m in found))
         return 0
     chosen = sample(found, args.sample) if args.sample else found
+    if args.skip is not None:
+        done = {line.strip() for line in args.skip}
+        chosen = [m for m in chosen if m.key not in done]
+    part, parts = (int(x) for x in args.part.split("/"))
+    chosen = chosen[part - 1 :: parts]
     started = time.monotonic()
     report = run_all(chosen, rules, promtool, args.workers, progress=not args.quiet)
     for mutant in report.equivalent:
