@@ -67,8 +67,20 @@ FALLBACK_WINDOW = (
 )
 
 
+BURN_PAIR_SLO = (
+    "a burn-rate alert's `long{slo=…} > f and short{slo=…} > f` with one side's slo matcher dropped: `and` matches "
+    "one to one on every label, slo included, so another SLO's burn rates on that side find no partner"
+)
+
+
 def equivalent(mutant: Mutant) -> str | None:
     """Why `mutant` cannot be told from the original (by any input, or as the reason says), or None."""
+    if (
+        mutant.rule.endswith("BudgetBurn")
+        and re.search(r"expr: drop slo=\"[^\"]+\"( \(occurrence 2\))?$", mutant.key)
+        and " and " in mutant.value
+    ):
+        return BURN_PAIR_SLO
     if not mutant.rule.startswith("slo:sli_error:"):
         return None
     fallback = _FALLBACK.search(mutant.value)
