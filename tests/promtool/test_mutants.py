@@ -53,4 +53,4 @@ def test_a_fixed_sample_of_mutants_is_killed_by_the_promtool_tests() -> None:
     chosen = mutants.sample(mutants.mutants(rules), SAMPLE)
     assert len(chosen) == SAMPLE
     report = mutants.run_all(chosen, rules, require_tool("promtool"), workers=2)
-    assert report.survivors == [], report.summary()
+    assert report.unexplained == [], report.summary()
