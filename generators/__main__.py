@@ -15,6 +15,7 @@ from generators.profile import PRODUCTION, PROFILES
 from generators.promql import GeneratorError
 from generators.render import REPO, display, render
 from slos.loader import DEFAULT_SPECS_DIR, SpecError, load_specs
+from slos.models import duration_seconds
 
 DEFAULT_OUT = REPO / "rendered"
 EPILOG = """\
@@ -29,6 +30,14 @@ folder and exits 1 listing the files that differ from --out.
 
 `python -m generators validate [PATH...]` checks spec files without writing (see its --help).
 """
+
+
+def _duration(text: str) -> str:
+    try:
+        duration_seconds(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a Prometheus duration such as 30d: {text!r}") from None
+    return text
 
 
 def _command(specs: Path, out: Path, profile: str) -> str:
@@ -57,12 +66,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (rendered/)")
     parser.add_argument("--check", action="store_true", help="fail when --out differs from what the specs generate")
     parser.add_argument("--profile", choices=sorted(PROFILES), default=PRODUCTION.name, help="see below")
+    parser.add_argument(
+        "--retention",
+        type=_duration,
+        help="the TSDB retention of the Prometheus that evaluates the rules (the profile's: 30d in production); "
+        "a spec whose period is longer fails to render",
+    )
     args = parser.parse_args(arguments)
     profile = PROFILES[args.profile]
     if not profile.committed and args.out.resolve() == DEFAULT_OUT.resolve():
         parser.error(f"the {profile.name} profile is never written to {display(DEFAULT_OUT)}: give --out")
     try:
-        files = render(load_specs(args.specs), profile, _command(args.specs, args.out, profile.name))
+        files = render(load_specs(args.specs), profile, _command(args.specs, args.out, profile.name), args.retention)
         if args.check:
             return _check(files, args.out)
         before = read_tree(args.out)

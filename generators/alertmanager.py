@@ -1,7 +1,9 @@
 """alertmanager.yml and its route tests: critical pages, warning opens a ticket, info goes to the default receiver.
 
-Alerts are grouped by alertname and SLO; a critical alert inhibits the warnings of the same `slo` label (a page
-about an SLO makes its ticket noise redundant). Receivers are webhook placeholders on 127.0.0.1 for the user to
+Alerts are grouped by alertname and SLO; a critical alert inhibits the warnings of the same `slo` label in the same
+namespace, job and pod (a page about an SLO makes its ticket noise redundant there, and only there: pod A's exhausted
+pool must not mute pod B's utilization ticket; Alertmanager compares a label missing on both sides as equal, so
+per-job alerts still inhibit each other). Receivers are webhook placeholders on 127.0.0.1 for the user to
 replace with PagerDuty, Slack or e-mail; `make stack` points them at its local receiver.
 """
 
@@ -12,7 +14,7 @@ from typing import Any
 
 from generators import naming
 from generators.alerts import Alert
-from slos.models import Severity
+from slos.models import POD_LABELS, Severity
 
 PAGER, TICKET, DEFAULT = "pager", "ticket", "default"
 RECEIVER_BY_SEVERITY = {Severity.CRITICAL: PAGER, Severity.WARNING: TICKET, Severity.INFO: DEFAULT}
@@ -41,7 +43,7 @@ def config() -> dict[str, Any]:
             {
                 "source_matchers": [f'severity="{Severity.CRITICAL.value}"'],
                 "target_matchers": [f'severity="{Severity.WARNING.value}"'],
-                "equal": [naming.SLO_LABEL],
+                "equal": [naming.SLO_LABEL, *POD_LABELS],
             }
         ],
         "receivers": [_receiver(name) for name in (DEFAULT, PAGER, TICKET)],

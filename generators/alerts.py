@@ -2,16 +2,21 @@
 
 Labels, later ones winning: `severity`, `slo` (the SLO's name), the file's `labels`, the SLO's `labels` (the real spec
 sets `slo` there to the guide's values), the alert's `labels`; burn-rate alerts add `long_window` / `short_window`.
-Annotations: `summary`, `description`, and `runbook_url`, added to every alert by `with_runbook` alone.
+Annotations: `summary`, `description`, and `runbook_url`, added to every alert by `with_runbook` alone. A spec's
+texts name its numbers by placeholder (`exceeds the {threshold}ms SLO`), filled in here from the model by
+`spec_text`, so a threshold changed in the spec changes the alert texts with the rules.
+
+`target_down_alert`: `up == 0` per scrape target, when the spec file asks for one.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from generators import naming, promql
+from generators import naming, prometheus, promql
 from generators.profile import Profile
 from slos.models import (
     SLO,
@@ -21,6 +26,7 @@ from slos.models import (
     RatioObjective,
     Severity,
     SpecFile,
+    TargetDownAlert,
     ThresholdAlert,
 )
 from slos.windows import WindowPair, window_pairs
@@ -71,6 +77,37 @@ def with_runbook(alert: Alert, base_url: str) -> Alert:
     return replace(alert, annotations={**alert.annotations, "runbook_url": url})
 
 
+_PLACEHOLDER = re.compile(r"(?<!\{)\{([a-z_]+)\}(?!\})")
+
+
+def spec_text(text: str, values: Mapping[str, str]) -> str:
+    """`text` with each `{name}` placeholder replaced by the spec's value (Go templates' `{{ … }}` untouched)."""
+
+    def fill(match: re.Match[str]) -> str:
+        if match.group(1) not in values:
+            raise promql.GeneratorError(f"{text!r}: no value for {{{match.group(1)}}} (known: {', '.join(values)})")
+        return values[match.group(1)]
+
+    return _PLACEHOLDER.sub(fill, text)
+
+
+def text_values(slo: SLO, alert: ThresholdAlert | None = None) -> dict[str, str]:
+    """The numbers a spec's texts may name: `{threshold}`, `{for}`, `{window}`, `{target}` (percent), `{period}`."""
+    objective = slo.objective
+    values: dict[str, str] = {}
+    if isinstance(objective, QuantileObjective | GaugeObjective) and alert is not None:
+        values["threshold"] = f"{threshold(alert, slo):g}"
+        values["for"] = alert.for_
+    if isinstance(objective, QuantileObjective):
+        values["window"] = objective.window
+    if isinstance(objective, RatioObjective | LatencyBudgetObjective):
+        values["target"] = f"{objective.target * 100:g}"
+        values["period"] = objective.period
+        if isinstance(objective, LatencyBudgetObjective):
+            values["threshold"] = f"{objective.threshold:g}"
+    return values
+
+
 def threshold(alert: ThresholdAlert, slo: SLO) -> float:
     objective = slo.objective
     assert isinstance(objective, QuantileObjective | GaugeObjective)
@@ -98,7 +135,10 @@ def threshold_alert(spec: SpecFile, slo: SLO, alert: ThresholdAlert, profile: Pr
         expr=expr,
         for_=profile.hold(alert.for_),
         labels=labels(spec, slo, alert.severity, alert.labels),
-        annotations={"summary": alert.summary, "description": alert.description},
+        annotations={
+            "summary": spec_text(alert.summary, text_values(slo, alert)),
+            "description": spec_text(alert.description, text_values(slo, alert)),
+        },
     )
 
 
@@ -117,7 +157,10 @@ def burn_rate_alert(spec: SpecFile, slo: SLO, pair: WindowPair) -> Alert:
         alert=burn.name,
         expr=promql.burn_alert(long_record, short_record, slo.name, pair.factor),
         labels=labels(spec, slo, severity, burn.labels, pair_labels(pair)),
-        annotations={"summary": burn.summary, "description": burn.description},
+        annotations={
+            "summary": spec_text(burn.summary, text_values(slo)),
+            "description": spec_text(burn.description, text_values(slo)),
+        },
     )
 
 
@@ -125,18 +168,36 @@ def absent_alert(spec: SpecFile, slo: SLO, profile: Profile) -> Alert:
     objective = slo.objective
     assert isinstance(objective, RatioObjective | LatencyBudgetObjective) and slo.burn_rate is not None
     burn = slo.burn_rate
-    expr = promql.absent(objective, profile.window("5m"))
+    missing = promql.absent_selectors(objective, profile.window("5m"))
     return Alert(
         alert=burn.absent_alert,
-        expr=expr,
+        expr=promql.absent(objective, profile.window("5m")),
         for_=profile.hold(burn.absent_for),
         labels=labels(spec, slo, burn.ticket_severity, burn.labels),
         annotations={
-            "summary": f"SLO {slo.name} has no data",
-            "description": f"{expr.removeprefix('absent(').removesuffix(')')} has no series: the SLO and its "
-            "burn-rate alerts cannot be evaluated. Check the scrape target and whether the service has served traffic.",
+            "summary": f"SLO {slo.name} has no data.",
+            "description": f"{' or '.join(missing)} has no series: the SLO and its burn-rate alerts cannot be "
+            "evaluated. Check the scrape target, whether the service has served traffic, and that the threshold is "
+            "still a bucket boundary.",
         },
     )
+
+
+def target_down_alert(spec: SpecFile, rule: TargetDownAlert, profile: Profile) -> Alert:
+    """A scrape target of the service's job that Prometheus cannot reach, per pod."""
+    job = prometheus.JOB if spec.service == prometheus.JOB else spec.service
+    merged = {"severity": rule.severity.value, **spec.labels, **rule.labels}
+    alert = Alert(
+        alert=rule.name,
+        expr=promql.checked(f"{promql.selector('up', {'job': job})} == 0"),
+        for_=profile.hold(rule.for_),
+        labels=merged,
+        annotations={
+            "summary": spec_text(rule.summary, {"for": rule.for_}),
+            "description": spec_text(rule.description, {"for": rule.for_}),
+        },
+    )
+    return with_runbook(alert, spec.runbook_base_url)
 
 
 def slo_alerts(spec: SpecFile, slo: SLO, profile: Profile) -> tuple[Alert, ...]:

@@ -1,42 +1,51 @@
-"""Generated promtool tests of the error-budget SLOs: one case per burn-rate window pair, a healthy case, and the
+"""Generated promtool tests of the error-budget SLOs.
+
+Fine cases (every 30s, a few minutes to an hour of series): a healthy case; for every window pair, a steady burn 1 %
+over its factor (fires) and 1 % under it (silent), which pins the factor and the error budget; a burst from the
+start that stops, whose resolution pins the short window; one namespace burning beside a healthy one (the alert names
+the burning namespace only); the budget records the dashboard reads (remaining 1 with no errors, 0 when the burn
+spends exactly the budget); a latency budget without its threshold bucket (no page, the absent alert fires); the
 absent-metrics alert.
 
-Counters start at zero, so every window's error ratio equals the ratio of the traffic so far. The case of a pair
-burns between its factor and the next higher one (for 30 days: 1.7x, 4.2x, 9.3x, and 16-18x above the 14.4x page),
-so exactly the pairs below that burn rate fire, at the first evaluation that has two samples; after at most ten
-ticks the errors drop to half the sustainable rate (less for periods whose lowest factor is under 1) and the case
-checks the evaluation at which the pair resolves. The healthy case burns at that lower rate throughout. Queries that
-are `{{.window}}` templates cannot be synthesized: their SLOs are reported as untested.
+Long cases (`<spec>_windows_test.yml`: series every 150s, evaluated every 15m, up to days of series): for every pair, a
+healthy stretch as long as its long window, then a burst that fires only once the long window holds enough of it and
+resolves once the short window is clear of it, so each window of the pair is told apart from its neighbours.
+
+Counters start at zero. Every check is made at an evaluation where every rate variant of `generators.synthetic`
+(Prometheus 2 and the left-open ranges of Prometheus 3) agrees on whether the alert fires, and asserts `ALERTS`
+rather than annotations, so float noise cannot fail it. Queries that are `{{.window}}` templates cannot be
+synthesized: their SLOs are reported as untested.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import promql_parser
 
 from generators import naming, promql
 from generators.alerts import Alert, pair_labels
-from generators.promql import GeneratorError
+from generators.rules import SHORTEST_WINDOW, averaged
 from generators.synthetic import (
+    VARIANTS,
     Matcher,
     Prediction,
     Series,
     Variant,
-    agreed,
     counter,
     divide,
     matches,
+    range_start,
     satisfy,
     sum_rate,
     violate,
 )
-from generators.unittests import Case, Check, Context, clock, expected, timeline_checks
-from slos.models import SLO, EventSelector, LatencyBudgetObjective, RatioObjective, duration_seconds
-from slos.windows import WindowPair, window_pairs
+from generators.unittests import Case, Check, Context, ExprCheck, clock, timeline_checks
+from slos.models import SCOPE_LABELS, SLO, EventSelector, LatencyBudgetObjective, RatioObjective, duration_seconds
+from slos.windows import WindowPair, sli_windows, window_pairs
 
 _OPS = (
     (promql_parser.MatchOp.Equal, "="),
@@ -67,6 +76,7 @@ class Events:
     event: tuple[Matcher, ...]  # the good or bad selector (latency: the threshold bucket)
     total: tuple[Matcher, ...]
     counts_bad: bool  # the event selector counts bad events (else good ones)
+    latency: bool = False  # a latency budget: good events are a bucket, never defaulted to zero
 
     def series(self, totals: Sequence[float], bads: Sequence[float], missing: int = 0) -> tuple[Series, ...]:
         made = []
@@ -100,8 +110,11 @@ def events_of(ctx: Context, slo: SLO) -> Events:
         base = ctx.base_labels(objective.metric, objective.matchers)
         bucket = {**base, "__name__": f"{objective.metric}_bucket", "le": repr(float(objective.threshold))}
         count = {**base, "__name__": f"{objective.metric}_count"}
+        # the +Inf bucket too, so a rule that drops its `le` matcher reads more than the threshold's bucket
+        every = {**base, "__name__": f"{objective.metric}_bucket", "le": "+Inf"}
         good: tuple[Matcher, ...] = (("__name__", "=", bucket["__name__"]), ("le", "=", bucket["le"]))
-        return Events(((bucket, "event"), (count, "total")), good, (("__name__", "=", count["__name__"]),), False)
+        total: tuple[Matcher, ...] = (("__name__", "=", count["__name__"]),)
+        return Events(((bucket, "event"), (every, "total"), (count, "total")), good, total, False, latency=True)
     assert isinstance(objective, RatioObjective)
     selection = objective.bad or objective.good
     assert selection is not None
@@ -124,48 +137,105 @@ def events_of(ctx: Context, slo: SLO) -> Events:
     return Events(streams, event, total, objective.bad is not None)
 
 
+LONG_SCRAPE = "150s"  # series interval of the long cases (production windows; the profile scales them)
+LONG_EVALUATION = "15m"  # evaluation interval of the long-case file
+PERIOD_EVALUATION = "6h"  # evaluation and series interval of the period file (its series are the recorded 5m ratios)
+STRADDLE = 0.01  # steady burns this far over and under a factor
+
+
 @dataclass(frozen=True)
 class Reading:
-    """How the rules read the synthetic series: windows in seconds, literals as Prometheus parses them."""
+    """How the rules read the synthetic series: samples every `step` seconds, evaluated every `every` samples."""
 
     events: Events
-    tick: float
+    step: float
+    every: int
     budget: float
     windows: dict[str, float]  # production window name -> profile window seconds
 
     def error_ratio(self, series: Sequence[Series], at: int, window: str, variant: Variant) -> float | None:
         seconds = self.windows[window]
-        total = sum_rate(series, self.events.total, self.tick, at, seconds, variant)
-        if total is None:
+        if averaged(window):
+            # sum_over_time / count_over_time of the 5m ratio recorded at every evaluation in range
+            first = range_start(at, self.step, seconds, variant)
+            evaluations = [t for t in range(first, at + 1) if t % self.every == 0]
+            recorded = [self.error_ratio(series, t, SHORTEST_WINDOW, variant) for t in evaluations]
+            present = [r for r in recorded if r is not None]
+            if not present:
+                return None
+            summed = 0.0
+            for ratio in present:
+                summed += ratio
+            return summed / len(present)
+        total = sum_rate(series, self.events.total, self.step, at, seconds, variant)
+        if total is None or total <= 0:
             return None
-        event = sum_rate(series, self.events.event, self.tick, at, seconds, variant) or 0.0
-        share = divide(event, total)
+        event = sum_rate(series, self.events.event, self.step, at, seconds, variant)
+        if event is None and not self.events.counts_bad and self.events.latency:
+            return None  # a latency budget's missing bucket: no value, the absent alert speaks
+        share = divide(event or 0.0, total)
         return share if self.events.counts_bad else 1 - share
 
     def burn(self, series: Sequence[Series], at: int, window: str, variant: Variant) -> float | None:
         ratio = self.error_ratio(series, at, window, variant)
         return None if ratio is None else divide(ratio, self.budget)
 
-    def pair(self, series: Sequence[Series], at: int, pair: WindowPair) -> Prediction | None:
+    def firing(self, series: Sequence[Series], at: int, pair: WindowPair) -> bool | None:
+        """Whether the pair's alert fires at sample `at`; None when the rate variants disagree."""
         factor = float(promql.number(pair.factor))
-
-        def evaluate(variant: Variant) -> Prediction | None:
+        states = set()
+        for variant in VARIANTS:
             long, short = self.burn(series, at, pair.long, variant), self.burn(series, at, pair.short, variant)
-            if long is None or short is None:
-                return None
-            return Prediction(long > factor and short > factor, (long,))
-
-        return agreed(evaluate, f"the {pair.long}/{pair.short} burn rate at tick {at}")
+            states.add(long is not None and short is not None and long > factor and short > factor)
+        return states.pop() if len(states) == 1 else None
 
 
-def _burn_levels(factors: Sequence[float], budget: float) -> list[float]:
-    """A burn rate between each factor and the next higher one (the top one: halfway to an all-errors ratio)."""
-    ordered = sorted(factors)
-    levels = []
-    for index, factor in enumerate(ordered):
-        ceiling = ordered[index + 1] if index + 1 < len(ordered) else min(factor * 1.5, (factor + 1 / budget) / 2)
-        levels.append(float(f"{math.sqrt(factor * ceiling):.2g}"))
-    return levels
+def alerts_selector(name: str, labels: Mapping[str, str] | None = None) -> str:
+    """`ALERTS{alertname="…", alertstate="firing", …}`: what the rule evaluation wrote, without its annotations."""
+    parts = {"alertname": name, "alertstate": "firing", **(labels or {})}
+    return "ALERTS{" + ", ".join(f"{key}={promql.string(value)}" for key, value in sorted(parts.items())) + "}"
+
+
+def firing_sample(rule: Alert, out: Mapping[str, str]) -> tuple[dict[str, str], float]:
+    labels = {**out, **rule.labels, "__name__": "ALERTS", "alertname": rule.alert, "alertstate": "firing"}
+    return labels, 1.0
+
+
+def pair_check(seconds: float, rule: Alert, pair: WindowPair, fires: bool, out: Mapping[str, str]) -> ExprCheck:
+    query = alerts_selector(rule.alert, pair_labels(pair))
+    return ExprCheck(seconds, query, (firing_sample(rule, out),) if fires else ())
+
+
+def transition_checks(states: Sequence[bool | None]) -> list[tuple[int, bool]]:
+    """(evaluation, firing) around every change of an agreed state: the last agreed evaluation before it and the
+    first after, skipping the evaluations where Prometheus versions would disagree."""
+    agreed = [(index, state) for index, state in enumerate(states) if state is not None]
+    picked: dict[int, bool] = {}
+    for (before, was), (after, now) in itertools.pairwise(agreed):
+        if was != now:
+            picked[before], picked[after] = was, now
+    return sorted(picked.items())
+
+
+def _burn_levels(factors: Sequence[float], budget: float, times: float = 2) -> dict[float, float]:
+    """A burst level per factor: `times` it, or halfway to an all-errors ratio when that is lower."""
+    return {factor: min(times * factor, (factor + 1 / budget) / 2) for factor in factors}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the cases of one SLO share."""
+
+    name: str
+    rules: dict[tuple[str, str], Alert]
+    events: Events
+    budget: float
+    per_tick: float
+    out: dict[str, str]
+    pairs: tuple[WindowPair, ...]
+
+    def bad(self, burn: float) -> float:
+        return round(burn * self.budget * self.per_tick)
 
 
 def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, ...]:
@@ -173,77 +243,378 @@ def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, .
     assert isinstance(objective, RatioObjective | LatencyBudgetObjective) and slo.burn_rate is not None
     name = slo.burn_rate.name
     pairs = window_pairs(objective.period)
-    budget = promql.error_budget(objective.target)
+    budget = float(promql.number(promql.error_budget(objective.target)))
     events = events_of(ctx, slo)
-    windows = {w: duration_seconds(ctx.profile.window(w)) for p in pairs for w in (p.long, p.short)}
-    reading = Reading(events, ctx.tick, float(promql.number(budget)), windows)
-    per_tick = 10.0 ** max(4, math.ceil(math.log10(40 / budget)))
-    healthy_burn = min(0.5, min(p.factor for p in pairs) / 2)
-    healthy = round(healthy_burn * budget * per_tick)
-    healthy_burn = healthy / per_tick / budget
-    alerts = {(p.long, p.short): next(r for r in rules.values() if r.alert == name and _is(r, p)) for p in pairs}
-    out = {naming.SLO_LABEL: slo.name}
-
-    def firing_at(series: Sequence[Series], at: int) -> tuple[tuple[WindowPair, Prediction], ...]:
-        found = []
-        for p in pairs:
-            prediction = reading.pair(series, at, p)
-            if prediction is not None and prediction.active:
-                found.append((p, prediction))
-        return tuple(found)
-
-    def check(series: Sequence[Series], at: int) -> Check:
-        shown = [expected(alerts[(p.long, p.short)], prediction, out) for p, prediction in firing_at(series, at)]
-        if any(alert is None for alert in shown):
-            raise GeneratorError(f"{name}: the annotations at tick {at} cannot be predicted exactly")
-        exact = [alert for alert in shown if alert is not None]
-        return Check(at * ctx.tick, name, tuple(sorted(exact, key=lambda e: sorted(e.labels.items()))))
-
-    cases = []
-    quiet_ticks = 10
-    quiet = events.series([per_tick] * quiet_ticks, [healthy] * quiet_ticks)
-    silent = (check(quiet, 1), check(quiet, quiet_ticks))
-    if any(c.alerts for c in silent):
-        raise promql.GeneratorError(f"{name}: burning at {healthy_burn:g}x fires an alert")
-    cases.append(Case(f"{name} stays silent burning {healthy_burn:.3g}x the error budget", quiet, silent, (name,)))
-    levels = dict(
-        zip(sorted(pairs, key=lambda p: p.factor), _burn_levels([p.factor for p in pairs], budget), strict=True)
+    scope = events.streams[0][0]
+    plan = Plan(
+        name,
+        {(p.long, p.short): next(r for r in rules.values() if r.alert == name and _is(r, p)) for p in pairs},
+        events,
+        budget,
+        10.0 ** max(6, math.ceil(math.log10(1000 / budget))),
+        {naming.SLO_LABEL: slo.name, **{label: scope[label] for label in SCOPE_LABELS if label in scope}},
+        pairs,
     )
-    for p in pairs:
-        cases.append(_pair_case(p, levels[p], reading, events, per_tick, healthy, name, firing_at, check, ctx))
+    names = {SHORTEST_WINDOW, *(w for p in pairs for w in (p.long, p.short)), objective.period}
+    windows = {w: duration_seconds(ctx.profile.window(w)) for w in names}
+    fine = Reading(events, ctx.tick, 1, budget, windows)
+    step = duration_seconds(ctx.profile.window(LONG_SCRAPE))
+    every = round(duration_seconds(ctx.profile.window(LONG_EVALUATION)) / step)
+    coarse = Reading(events, step, every, budget, windows)
+    cases = [_healthy(ctx, plan, fine), *_straddles(ctx, plan, fine), _namespaces(ctx, plan, fine)]
+    cases.append(_budget_values(ctx, plan, slo, sli_windows(objective.period)))
+    levels = _burn_levels([p.factor for p in pairs], budget)
+    # a faster burst reaches the long window's factor sooner: shorter series, while the long window's neighbours
+    # (half and twice as long) still fire at other evaluations
+    fast = _burn_levels([p.factor for p in pairs], budget, times=4)
+    for pair in pairs:
+        if windows[pair.short] <= duration_seconds(ctx.profile.window("30m")):
+            burst = _burst(ctx, plan, fine, pair, levels[pair.factor], healthy_ticks=0)
+            records = [
+                check
+                for exp in burst.exprs
+                for check in _record_checks(
+                    fine, plan, burst.series, round(exp.seconds / ctx.tick), exp.seconds, sli_windows(objective.period)
+                )
+            ]
+            cases.append(replace(burst, exprs=(*burst.exprs, *records)))
+        cases.append(_burst(ctx, plan, coarse, pair, fast[pair.factor], healthy_ticks=None))
+    if isinstance(objective, LatencyBudgetObjective):
+        cases.append(_missing_bucket(ctx, plan, slo, rules))
+    cases.append(window_ratios_case(ctx, plan, coarse, slo))
+    cases.append(period_case(ctx, plan, slo))
     return tuple(cases)
 
 
-def _pair_case(pair: WindowPair, level: float, reading: Reading, events: Events, per_tick: float, healthy: float,
-               name: str, firing_at: Any, check: Any, ctx: Context) -> Case:  # fmt: skip
-    """Burn at `level` for one short window, then at the healthy rate; one more error per tick on each retry when an
-    evaluation lands exactly on a factor (where float rounding, not the rule, would decide)."""
-    bad_ticks = min(math.ceil(reading.windows[pair.short] / ctx.tick), MAX_BAD_TICKS)
-    ticks = bad_ticks * 4 + 3
-    for extra in range(5):
-        bad = round(level * reading.budget * per_tick) + extra
-        series = events.series([per_tick] * ticks, [bad] * bad_ticks + [healthy] * (ticks - bad_ticks))
-        try:
-            states = [any(q == pair for q, _ in firing_at(series, at)) for at in range(ticks + 1)]
-            checks = None
-            if states[1] and False in states[1:]:
-                resolve = states.index(False, 1)
-                checks = tuple(check(series, at) for at in sorted({0, 1, resolve - 1, resolve}))
-        except GeneratorError:
-            continue
-        if checks is None:
-            raise GeneratorError(f"{name}: the {pair.long}/{pair.short} case does not fire and resolve")
-        series = tuple(Series(s.labels, s.values[: resolve + 2]) for s in series)
-        burn = bad / per_tick / reading.budget
-        return Case(
-            f"{name} {pair.long}/{pair.short} ({pair.tier}, over {pair.factor:g}x) fires at {clock(ctx.tick)} "
-            f"burning {burn:.3g}x, resolves at {clock(resolve * ctx.tick)} after the burn drops at "
-            f"{clock(bad_ticks * ctx.tick)}",
-            series,
-            checks,
-            (name,),
+def _healthy(ctx: Context, plan: Plan, reading: Reading) -> Case:
+    burn = min(0.5, min(p.factor for p in plan.pairs) / 2)
+    ticks = 10
+    series = plan.events.series([plan.per_tick] * ticks, [plan.bad(burn)] * ticks)
+    for at in (1, ticks):
+        if any(reading.firing(series, at, p) is not False for p in plan.pairs):
+            raise promql.GeneratorError(f"{plan.name}: burning at {burn:g}x fires an alert")
+    checks = tuple(Check(at * ctx.tick, plan.name, ()) for at in (1, ticks))
+    return Case(f"{plan.name} stays silent burning {burn:.3g}x the error budget", series, checks, (plan.name,))
+
+
+def _straddles(ctx: Context, plan: Plan, reading: Reading) -> list[Case]:
+    """A steady burn just over and just under each factor: every window reads the same ratio."""
+    cases = []
+    ticks = 3
+    for pair in plan.pairs:
+        rule = plan.rules[(pair.long, pair.short)]
+        for sign, verb in ((1, "fires"), (-1, "stays silent")):
+            burn = pair.factor * (1 + sign * STRADDLE)
+            series = plan.events.series([plan.per_tick] * ticks, [plan.bad(burn)] * ticks)
+            states = [reading.firing(series, at, pair) for at in range(1, ticks + 1)]
+            if any(state is not (sign > 0) for state in states):
+                raise promql.GeneratorError(f"{plan.name}: a steady {burn:g}x does not straddle {pair.factor:g}")
+            exprs = tuple(pair_check(at * ctx.tick, rule, pair, sign > 0, plan.out) for at in (1, ticks))
+            cases.append(
+                Case(
+                    f"{plan.name} {pair.long}/{pair.short} {verb} at a steady {burn:.4g}x ({pair.factor:g}x "
+                    f"{'+' if sign > 0 else '-'} {STRADDLE:.0%})",
+                    series,
+                    (),
+                    (plan.name,),
+                    exprs,
+                )
+            )
+    return cases
+
+
+def _namespaces(ctx: Context, plan: Plan, reading: Reading) -> Case:
+    """Two namespaces run the same job: the one burning pages, named; the healthy one stays out of it."""
+    pair = max(plan.pairs, key=lambda p: p.factor)
+    rule = plan.rules[(pair.long, pair.short)]
+    ticks = 3
+    burning = plan.events.series(
+        [plan.per_tick] * ticks, [plan.bad(_burn_levels([pair.factor], plan.budget)[pair.factor])] * ticks
+    )
+    healthy = plan.events.series([plan.per_tick] * ticks, [0.0] * ticks)
+    series = _in_namespace(burning, "payments") + _in_namespace(healthy, "search")
+    if reading.firing(burning, ticks, pair) is not True:
+        raise promql.GeneratorError(f"{plan.name}: the burning namespace does not fire")
+    out = {**plan.out, "namespace": "payments"}
+    return Case(
+        f"{plan.name} {pair.long}/{pair.short} fires for the burning namespace only, beside a healthy one",
+        series,
+        (),
+        (plan.name,),
+        (ExprCheck(ticks * ctx.tick, alerts_selector(rule.alert, pair_labels(pair)), (firing_sample(rule, out),)),),
+    )
+
+
+def _in_namespace(series: Sequence[Series], namespace: str) -> tuple[Series, ...]:
+    return tuple(replace(s, labels={**s.labels, "namespace": namespace}) for s in series)
+
+
+def _rounded(expr: str) -> str:
+    return f"round({expr}, 0.001)"
+
+
+def _budget_values(ctx: Context, plan: Plan, slo: SLO, windows: Sequence[str]) -> Case:
+    """What the dashboard's budget row reads, per namespace: remaining 1 without errors, 0 once the burn spends
+    exactly the budget, every window's burn rate alike (steady series); a trickle of one event per tick still
+    records, an idle namespace records nothing (no NaN); the objective and the budget as recorded."""
+    objective = slo.objective
+    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
+    ticks = 6
+    scenarios = {
+        "clean": (plan.per_tick, 0.0, 0.0),
+        "spent": (plan.per_tick, plan.bad(1.0), 1.0),
+        "trickle": (1.0, 0.0, 0.0),
+        "idle": (0.0, 0.0, None),
+    }
+    series: tuple[Series, ...] = ()
+    for namespace, (total, bad, _) in scenarios.items():
+        series += _in_namespace(plan.events.series([total] * ticks, [bad] * ticks), namespace)
+    # no series of the counted events at all: bad events never happened (0), a latency bucket is missing (no value:
+    # the absent alert speaks), good events never happened (all bad)
+    none_counted = 0.0 if plan.events.counts_bad else plan.per_tick  # bad events: none; good ones: none either
+    silent = plan.events.series([plan.per_tick] * ticks, [none_counted] * ticks)
+    series += _in_namespace(
+        tuple(s for s, (_, role) in zip(silent, plan.events.streams, strict=True) if role != "event"), "uncounted"
+    )
+    if plan.events.counts_bad:
+        scenarios["uncounted"] = (0.0, 0.0, 0.0)
+    elif not plan.events.latency:
+        scenarios["uncounted"] = (0.0, 0.0, 1 / plan.budget)
+    own = {naming.SLO_LABEL: slo.name}
+    selector = "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
+    labels = {**plan.out, **own}
+    at = ticks * ctx.tick
+
+    def per_namespace(value: Callable[[float], float]) -> tuple[tuple[dict[str, str], float], ...]:
+        return tuple(
+            ({**labels, "namespace": namespace}, value(burn))
+            for namespace, (_, _, burn) in sorted(scenarios.items())
+            if burn is not None
         )
-    raise GeneratorError(f"{name}: every {pair.long}/{pair.short} case lands on a factor exactly")
+
+    exprs = [ExprCheck(at, _rounded(naming.BUDGET_REMAINING_RECORD + selector), per_namespace(lambda b: 1.0 - b))]
+    exprs += [
+        ExprCheck(at, _rounded(naming.burn_rate_record(window) + selector), per_namespace(lambda b: b))
+        for window in windows
+    ]
+    exprs += [
+        ExprCheck(
+            at,
+            record + selector,
+            (({**own, "__name__": record}, value),),
+        )
+        for record, value in ((naming.OBJECTIVE_RECORD, objective.target), (naming.ERROR_BUDGET_RECORD, plan.budget))
+    ]
+    return Case(
+        f"{slo.name}: the budget remaining reads 1 without errors and 0 when the errors spend exactly the budget, "
+        "every window's burn rate alike; a trickle of traffic records, an idle namespace records nothing, one without "
+        "a series of its counted events reads as none counted",
+        series,
+        (),
+        (),
+        tuple(exprs),
+    )
+
+
+def _record_checks(reading: Reading, plan: Plan, series: Sequence[Series], at: int, seconds: float,
+                   windows: Sequence[str]) -> list[ExprCheck]:  # fmt: skip
+    """Every window's burn-rate record at sample `at`, where every rate variant rounds it alike."""
+    checks = []
+    selector = "{" + naming.SLO_LABEL + "=" + promql.string(plan.out[naming.SLO_LABEL]) + "}"
+    for window in windows:
+        values = {reading.burn(series, at, window, variant) for variant in VARIANTS}
+        if None in values:
+            continue
+        rounded = {_round(value) for value in values if value is not None}
+        if len(rounded) == 1:
+            checks.append(
+                ExprCheck(seconds, _rounded(naming.burn_rate_record(window) + selector), ((plan.out, rounded.pop()),))
+            )
+    return checks
+
+
+def _round(value: float) -> float:
+    """round(value, 0.001) as Prometheus computes it."""
+    return math.floor(value * 1000 + 0.5) / 1000
+
+
+def _burst(ctx: Context, plan: Plan, reading: Reading, pair: WindowPair, level: float,
+           healthy_ticks: int | None) -> Case:  # fmt: skip
+    """`healthy_ticks` without errors (None: as long as the long window), then a burst at `level` until the long window
+    has fired and the short one is full, then no errors again."""
+    step, every = reading.step, reading.every
+    long, short = reading.windows[pair.long], reading.windows[pair.short]
+    healthy = round(long / step) if healthy_ticks is None else healthy_ticks
+    onset = math.ceil(pair.factor / level * long / step) if healthy_ticks is None else 0
+    if healthy_ticks is None:
+        burst = onset + math.ceil(short / step) + 2 * every
+    else:  # from the start every window reads the burst: long enough that the long window outlasts the short one
+        burst = max(math.ceil(short / step), math.ceil(1.2 * pair.factor * short / (level - pair.factor) / step))
+    ticks = healthy + burst + math.ceil(short / step) + 3 * every
+    ticks += -ticks % every
+    series = plan.events.series(
+        [plan.per_tick] * ticks, [0.0] * healthy + [plan.bad(level)] * burst + [0.0] * (ticks - healthy - burst)
+    )
+    states = [reading.firing(series, j * every, pair) for j in range(ticks // every + 1)]
+    picked = transition_checks(states)
+    if [state for _, state in picked].count(True) < 1 or not any(not s for _, s in picked[1:]):
+        raise promql.GeneratorError(f"{plan.name}: the {pair.long}/{pair.short} burst does not fire and resolve")
+    rule = plan.rules[(pair.long, pair.short)]
+    exprs = tuple(pair_check(j * every * step, rule, pair, state, plan.out) for j, state in picked)
+    fires = next(j for j, state in picked if state) * every * step
+    resolves = next(j for j, state in picked if not state and j * every * step > fires) * every * step
+    where = "from the start" if healthy == 0 else f"after {clock(healthy * step)} without errors"
+    return Case(
+        f"{plan.name} {pair.long}/{pair.short} ({pair.tier}, over {pair.factor:g}x): a {level:.3g}x burst {where} "
+        f"fires by {clock(fires)}, resolves by {clock(resolves)} once the {pair.short} window is clear of it",
+        series,
+        (),
+        (plan.name,),
+        exprs,
+        file="windows" if healthy_ticks is None else "fine",
+    )
+
+
+def _missing_bucket(ctx: Context, plan: Plan, slo: SLO, rules: dict[str, Alert]) -> Case:
+    """The threshold bucket is not scraped: the count alone must not read as every request slow."""
+    assert slo.burn_rate is not None
+    absent_rule = next(r for r in rules.values() if r.alert == slo.burn_rate.absent_alert)
+    hold = duration_seconds(absent_rule.for_ or "0s")
+    ticks = math.ceil(hold / ctx.tick) + 2
+    series = tuple(
+        s
+        for s, (_, role) in zip(
+            plan.events.series([plan.per_tick] * ticks, [0.0] * ticks), plan.events.streams, strict=True
+        )
+        if role != "event"
+    )
+    at = ticks * ctx.tick
+    return Case(
+        f"{plan.name} stays silent and {absent_rule.alert} fires when the threshold bucket is missing",
+        series,
+        (),
+        (plan.name, absent_rule.alert),
+        (
+            ExprCheck(at, alerts_selector(plan.name), ()),
+            ExprCheck(at, alerts_selector(absent_rule.alert), (firing_sample(absent_rule, {}),)),
+        ),
+    )
+
+
+def window_ratios_case(ctx: Context, plan: Plan, reading: Reading, slo: SLO) -> Case:
+    """Every window's ratio reads exactly its window (the period's: `period_case`): the error ratio grows with the age
+    of the events (0.5x the budget in the last 5 minutes, up to ~6x three days back), so half or twice a window, or
+    another record, reads another ratio. Prometheus 3 leaves out the tick on a range's left edge: a raw window's edge
+    tick has no traffic (and the 5m before an averaged window's edge, where no 5m ratio is then recorded), and the
+    ratio only changes every other tick, at a 5m record's edge, so both versions read the same."""
+    objective = slo.objective
+    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
+    windows = [w for w in sli_windows(objective.period) if w != objective.period]
+    ticks = {w: round(reading.windows[w] / reading.step) for w in windows}
+    short = round(reading.windows[SHORTEST_WINDOW] / reading.step)
+    at = reading.every * math.ceil((max(ticks.values()) + 2 * short) / reading.every + 1)
+    idle = {at - ticks[w] + 1 for w in windows if not averaged(w)}
+    idle |= {at - ticks[w] - k for w in windows if averaged(w) for k in range(short)}
+    totals = [0.0 if tick in idle else plan.per_tick for tick in range(1, at + 1)]
+    bads = [
+        float(round(total * (1 + math.floor(math.log2((at - tick) // short + 1))) / 2 * plan.budget))
+        for tick, total in zip(range(1, at + 1), totals, strict=True)
+    ]
+    series = plan.events.series(totals, bads)
+    selector = "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
+    exprs = []
+    for window in windows:
+        rounded = {_round(value) for v in VARIANTS if (value := reading.burn(series, at, window, v)) is not None}
+        if len(rounded) != 1:
+            raise promql.GeneratorError(f"{plan.name}: the {window} ratio differs between Prometheus versions")
+        exprs.append(
+            ExprCheck(
+                at * reading.step,
+                _rounded(naming.burn_rate_record(window) + selector),
+                ((plan.out, rounded.pop()),),
+            )
+        )
+    return Case(
+        f"{slo.name}: every window's burn rate reads exactly its window, errors growing with their age",
+        series,
+        (),
+        (),
+        tuple(exprs),
+        file="windows",
+    )
+
+
+def period_case(ctx: Context, plan: Plan, slo: SLO) -> Case:
+    """The period SLI averages the recorded 5m ratios over exactly the period: 5m ratios every 6h (as input series) at
+    3x the budget, then 1x, then 2x, each half a period long; at the end the period reads 1.5x, half the period
+    2x, twice the period 2x; the sum over half the period divided by the count over all of it 1x."""
+    objective = slo.objective
+    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
+    step = duration_seconds(ctx.profile.window(PERIOD_EVALUATION))
+    period = duration_seconds(ctx.profile.window(objective.period))
+    third = round(period / 2 / step)  # three parts of half a period each
+    ratios = [3 * plan.budget] * third + [1 * plan.budget] * (third + 2) + [2 * plan.budget] * third
+    record = {**plan.out, "__name__": naming.sli_error_record(SHORTEST_WINDOW)}
+    series = (Series(record, tuple(ratios)),)
+    at = len(ratios) - 1
+    # the window's first sample falls on its left edge (Prometheus 2 includes it, 3 does not): one sample more or less
+    # in ~120, so the check rounds to 0.1x, where the period's neighbours (half, twice) still differ by 0.5x
+    selector = "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
+    expected = []
+    for first in (at - round(period / step), at - round(period / step) + 1):
+        window = ratios[max(first, 0) : at + 1]
+        expected.append(math.floor(sum(window) / len(window) / plan.budget * 10 + 0.5) / 10)
+    if len(set(expected)) != 1:
+        raise promql.GeneratorError(f"{plan.name}: the period case lands on a rounding edge")
+    return Case(
+        f"{slo.name}: the {objective.period} SLI averages exactly the last {objective.period} of 5m ratios",
+        series,
+        (),
+        (),
+        (
+            ExprCheck(
+                at * step,
+                f"round({naming.burn_rate_record(objective.period)}{selector}, 0.1)",
+                ((plan.out, expected[0]),),
+            ),
+        ),
+        file="period",
+    )
+
+
+def together_case(ctx: Context, slos: Sequence[SLO]) -> Case | None:
+    """Every budgeted SLO spending exactly its budget at once: each SLO's records read its own events only."""
+    series: list[Series] = []
+    exprs: list[ExprCheck] = []
+    ticks = 3
+    for slo in slos:
+        objective = slo.objective
+        if not isinstance(objective, RatioObjective | LatencyBudgetObjective):
+            continue
+        try:
+            events = events_of(ctx, slo)
+        except Untestable:
+            continue
+        budget = float(promql.number(promql.error_budget(objective.target)))
+        per_tick = 10.0 ** max(6, math.ceil(math.log10(1000 / budget)))
+        series += events.series([per_tick] * ticks, [round(budget * per_tick)] * ticks)
+        scope = events.streams[0][0]
+        labels = {naming.SLO_LABEL: slo.name, **{label: scope[label] for label in SCOPE_LABELS if label in scope}}
+        selector = "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
+        exprs += [
+            ExprCheck(ticks * ctx.tick, _rounded(naming.burn_rate_record(window) + selector), ((labels, 1.0),))
+            for window in sli_windows(objective.period)
+        ]
+    names = {str(labels[naming.SLO_LABEL]) for check in exprs for labels, _ in check.samples}
+    if len(names) < 2:
+        return None
+    return Case(
+        f"{', '.join(sorted(names))} spend exactly their budgets at once: every SLO's burn rates read its own events",
+        tuple(series),
+        (),
+        (),
+        tuple(exprs),
+    )
 
 
 def _is(rule: Alert, pair: WindowPair) -> bool:

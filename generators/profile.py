@@ -36,6 +36,8 @@ class Profile:
     hold_divisor: int
     scrape_target: str
     alertmanager_target: str
+    # The TSDB retention the rules are rendered for: every SLO period must fit in it (render checks).
+    retention: str
 
     def window(self, text: str) -> str:
         """A rate window in this profile."""
@@ -59,6 +61,7 @@ class Profile:
 
 
 # The guide's scrape job: localhost:8000 every 30s; Alertmanager on its default port.
-PRODUCTION = Profile("production", "30s", "30s", 1, 1, "localhost:8000", "localhost:9093")
-TEST = Profile("test", "1s", "1s", 15, 60, "127.0.0.1:8000", "127.0.0.1:9093")
+# Production expects a Prometheus keeping 30 days (the guide's 99.9 % over 30 days), not the 15d default.
+PRODUCTION = Profile("production", "30s", "30s", 1, 1, "localhost:8000", "localhost:9093", "30d")
+TEST = Profile("test", "1s", "1s", 15, 60, "127.0.0.1:8000", "127.0.0.1:9093", "2d")
 PROFILES = {profile.name: profile for profile in (PRODUCTION, TEST)}

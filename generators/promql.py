@@ -1,13 +1,18 @@
 """PromQL of every generated rule, built from the specs' objectives; each expression is parsed as it is made.
 
 Shapes (the lead's decisions, STYLE.md):
-- quantile: `histogram_quantile(q, sum by (job, <by>, le) (rate(<metric>_bucket{…}[w])))`, aggregated first;
+- quantile: `histogram_quantile(q, sum by (namespace, job, <by>, le) (rate(<metric>_bucket{…}[w])))`, aggregated
+  first (the dashboards' records keep `job` only, as their names say);
 - gauge: the raw gauge against threshold / scale (`featurestore_hit_ratio < 0.95`), or `a / b * scale` for a ratio of
-  two gauges (NaN on an idle 0/0 pool, which therefore does not alert), optionally `min by (…) (…)`;
-- error ratio: `(sum(rate(bad[w])) or vector(0)) / sum(rate(total[w]))`, or `1 - (good or vector(0)) / total`, so an
-  SLO whose bad series was never created reads 0, not "no data";
+  two gauges (NaN on an idle 0/0 pool, which therefore does not alert), optionally `min by (namespace, job, instance,
+  …) (…)`: a per-pod alert names its pod;
+- error ratio, per namespace and job: `(sum by (namespace, job) (rate(bad[w])) or 0 * total) / (total > 0)`, so an SLO
+  whose bad series was never created reads 0 with the labels of its traffic, and no traffic records nothing (never a
+  NaN that a period average would carry for 30 days); `1 - (good or 0 * total) / (total > 0)` for good events;
 - latency budget: good events are the `le` bucket of the threshold, matched as `5` or `5.0` (prometheus_client writes
-  `le="5.0"`, Prometheus 3 normalizes to `5`).
+  `le="5.0"`, Prometheus 3 normalizes to `5`). A histogram writes every bucket with its count, so a missing bucket is
+  a broken scrape or a moved boundary, never "every request was slow": the ratio then has no value (no page) and the
+  absent-metrics alert says so.
 """
 
 from __future__ import annotations
@@ -18,7 +23,15 @@ from decimal import Decimal
 
 import promql_parser
 
-from slos.models import EventSelector, GaugeObjective, LatencyBudgetObjective, Op, RatioObjective
+from slos.models import (
+    POD_LABELS,
+    SCOPE_LABELS,
+    EventSelector,
+    GaugeObjective,
+    LatencyBudgetObjective,
+    Op,
+    RatioObjective,
+)
 from slos.openslo import WINDOW_TEMPLATE
 
 
@@ -67,11 +80,16 @@ def by_clause(labels: Sequence[str]) -> str:
 
 
 def quantile(
-    metric: str, q: float, window: str, by: Sequence[str] = (), matchers: Mapping[str, str] | None = None
+    metric: str,
+    q: float,
+    window: str,
+    by: Sequence[str] = (),
+    matchers: Mapping[str, str] | None = None,
+    scope: Sequence[str] = ("job",),
 ) -> str:
     bucket = selector(f"{metric}_bucket", matchers)
     return checked(
-        f"histogram_quantile({number(q)}, sum by ({', '.join(('job', *by, 'le'))}) (rate({bucket}[{window}])))"
+        f"histogram_quantile({number(q)}, sum by ({', '.join((*scope, *by, 'le'))}) (rate({bucket}[{window}])))"
     )
 
 
@@ -87,7 +105,8 @@ def _aggregated(objective: GaugeObjective, metric: str, matchers: Mapping[str, s
     inner = selector(metric, matchers)
     if objective.aggregate is None:
         return inner
-    return f"{objective.aggregate}{by_clause(objective.by)} ({inner})"
+    keep = [*POD_LABELS, *(label for label in objective.by if label not in POD_LABELS)]
+    return f"{objective.aggregate}{by_clause(keep)} ({inner})"
 
 
 def gauge_alert(objective: GaugeObjective, threshold: float) -> str:
@@ -102,7 +121,7 @@ def gauge_alert(objective: GaugeObjective, threshold: float) -> str:
 
 def quantile_alert(metric: str, q: float, window: str, by: Sequence[str], matchers: Mapping[str, str], op: Op,
                    threshold: float) -> str:  # fmt: skip
-    return checked(f"{quantile(metric, q, window, by, matchers)} {op.violated} {number(threshold)}")
+    return checked(f"{quantile(metric, q, window, by, matchers, SCOPE_LABELS)} {op.violated} {number(threshold)}")
 
 
 def templated(query: str) -> bool:
@@ -110,43 +129,66 @@ def templated(query: str) -> bool:
 
 
 def events(selection: EventSelector, window: str) -> str:
-    """Events per second over `window`: `sum(rate(<selector>[w]))`, or a `{{.window}}` template filled in."""
+    """Events per second over `window` per namespace and job, or a `{{.window}}` template filled in."""
+    scope = by_clause(SCOPE_LABELS)
     if selection.metric is not None:
-        return f"sum(rate({selector(selection.metric, selection.matchers)}[{window}]))"
+        return f"sum{scope} (rate({selector(selection.metric, selection.matchers)}[{window}]))"
     assert selection.query is not None
     if templated(selection.query):
         return f"({WINDOW_TEMPLATE.sub(window, selection.query)})"
-    return f"sum(rate({selection.query}[{window}]))"
+    return f"sum{scope} (rate({selection.query}[{window}]))"
 
 
-def _or_zero(selection: EventSelector, expr: str) -> str:
+def _or_zero(selection: EventSelector, expr: str, total: str) -> str:
+    """`expr`, or 0 with the labels of the total's traffic when `expr` has no series."""
     if selection.query is not None and templated(selection.query):
         return expr
-    return f"({expr} or vector(0))"
+    return f"({expr} or 0 * {total})"
+
+
+def _some(total: str) -> str:
+    return f"({total} > 0)"
 
 
 def error_ratio(objective: RatioObjective | LatencyBudgetObjective, window: str) -> str:
-    """The fraction of bad events over `window`."""
+    """The fraction of bad events over `window`; no sample when there were no events."""
     if isinstance(objective, LatencyBudgetObjective):
         good = selector(f"{objective.metric}_bucket", objective.matchers, [le_matcher(objective.threshold)])
-        total = selector(f"{objective.metric}_count", objective.matchers)
-        return checked(f"1 - (sum(rate({good}[{window}])) or vector(0)) / sum(rate({total}[{window}]))")
+        count = selector(f"{objective.metric}_count", objective.matchers)
+        scope = by_clause(SCOPE_LABELS)
+        total = f"sum{scope} (rate({count}[{window}]))"
+        return checked(f"1 - sum{scope} (rate({good}[{window}])) / {_some(total)}")
     total = events(objective.total, window)
     if objective.bad is not None:
-        return checked(f"{_or_zero(objective.bad, events(objective.bad, window))} / {total}")
+        return checked(f"{_or_zero(objective.bad, events(objective.bad, window), total)} / {_some(total)}")
     assert objective.good is not None
-    return checked(f"1 - {_or_zero(objective.good, events(objective.good, window))} / {total}")
+    return checked(f"1 - {_or_zero(objective.good, events(objective.good, window), total)} / {_some(total)}")
+
+
+def period_ratio(short_record: str, slo: str, window: str) -> str:
+    """The error ratio over a long window as sloth builds its period SLI: the short-window ratios averaged, which reads
+    one recorded series instead of every raw sample of the window."""
+    matcher = "{slo=" + string(slo) + "}"
+    return checked(
+        f"sum_over_time({short_record}{matcher}[{window}]) / count_over_time({short_record}{matcher}[{window}])"
+    )
+
+
+def absent_selectors(objective: RatioObjective | LatencyBudgetObjective, window: str) -> tuple[str, ...]:
+    """What must have series for the SLO to be evaluated: the total events (and a latency budget's bucket)."""
+    if isinstance(objective, LatencyBudgetObjective):
+        bucket = selector(f"{objective.metric}_bucket", objective.matchers, [le_matcher(objective.threshold)])
+        return (selector(f"{objective.metric}_count", objective.matchers), bucket)
+    total = objective.total
+    if total.metric is not None:
+        return (selector(total.metric, total.matchers),)
+    assert total.query is not None
+    return (events(total, window) if templated(total.query) else total.query,)
 
 
 def absent(objective: RatioObjective | LatencyBudgetObjective, window: str) -> str:
-    """True when the SLO's total events have no series at all."""
-    if isinstance(objective, LatencyBudgetObjective):
-        return checked(f"absent({selector(f'{objective.metric}_count', objective.matchers)})")
-    total = objective.total
-    if total.metric is not None:
-        return checked(f"absent({selector(total.metric, total.matchers)})")
-    assert total.query is not None
-    return checked(f"absent({events(total, window) if templated(total.query) else total.query})")
+    """True when a series the SLO needs has no series at all."""
+    return checked(" or ".join(f"absent({found})" for found in absent_selectors(objective, window)))
 
 
 def burn_alert(long_record: str, short_record: str, slo: str, factor: float) -> str:

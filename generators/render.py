@@ -27,8 +27,9 @@ from generators.output import to_yaml
 from generators.profile import Profile
 from generators.readme import readme
 from generators.rules import rule_file, rule_groups
-from generators.testfile import Plan, plan, test_file
-from slos.loader import LoadedSpec, SpecSet
+from generators.testfile import Plan, plan, test_files
+from slos.loader import LoadedSpec, Problem, SpecError, SpecSet
+from slos.models import LatencyBudgetObjective, RatioObjective, duration_seconds
 from slos.validate import CATALOG_SERVICE, validate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,9 +62,32 @@ def _header(sources: str, command: str, profile: Profile) -> str:
     return f"Generated from {sources} by `{command}`. Do not edit: change the spec and regenerate.{note}"
 
 
-def render(specs: SpecSet, profile: Profile, command: str) -> dict[str, str]:
-    """Validate the specs, then build every output file. Raises SpecError (bad specs) or GeneratorError (a bug)."""
+def check_retention(specs: SpecSet, profile: Profile, retention: str) -> None:
+    """SpecError naming every budgeted SLO whose period (in the profile's windows) is longer than `retention`: its
+    period SLI averages that far back, and Prometheus would silently average a shorter span."""
+    problems = [
+        Problem(
+            str(loaded.path),
+            f"slos[{index}].objective.period",
+            f"the period {slo.objective.period} is longer than the retention {retention} the rules are rendered for "
+            "(--retention): Prometheus would compute the SLO over a shorter span without a word. Raise "
+            "--storage.tsdb.retention.time (prometheus-operator: spec.retention) and pass --retention, or shorten "
+            "the period",
+        )
+        for loaded in specs.specs
+        for index, slo in enumerate(loaded.spec.slos)
+        if isinstance(slo.objective, RatioObjective | LatencyBudgetObjective)
+        and duration_seconds(profile.window(slo.objective.period)) > duration_seconds(retention)
+    ]
+    if problems:
+        raise SpecError(problems[0].path, more=problems)
+
+
+def render(specs: SpecSet, profile: Profile, command: str, retention: str | None = None) -> dict[str, str]:
+    """Validate the specs, then build every output file. Raises SpecError (bad specs, or a period longer than the
+    retention, the profile's unless given) or GeneratorError (a bug)."""
     validate(specs, profile.timing)
+    check_retention(specs, profile, retention or profile.retention)
     files: dict[str, str] = {}
     outputs: list[SpecOutput] = []
     dashboards_done = False
@@ -79,8 +103,8 @@ def render(specs: SpecSet, profile: Profile, command: str) -> dict[str, str]:
         header = _header(display(loaded.path), command, profile)
         rules = rule_file(groups)
         files[output.rules_path] = to_yaml(rules, header, sort_keys=False)
-        tests = test_file(output.plan, f"../rules/{output.stem}.yml", profile)
-        files[output.tests_path] = to_yaml(tests, header, sort_keys=False)
+        for suffix, tests in test_files(output.plan, f"../rules/{output.stem}.yml", profile).items():
+            files[f"prometheus/tests/{output.stem}{suffix}"] = to_yaml(tests, header, sort_keys=False)
         files[f"kubernetes/prometheusrule-{output.stem}.yaml"] = to_yaml(
             kubernetes.prometheus_rule(output.stem, rules), header, sort_keys=False
         )

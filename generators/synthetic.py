@@ -4,8 +4,10 @@ A generated test states when an alert fires and which `$value` its annotations p
 its own series the way Prometheus 2.x does: `rate` with its extrapolation (`extrapolatedRate`), `histogram_quantile`
 (`bucketQuantile`), sums, ratios and comparisons, in float64. Prometheus versions order the rate arithmetic
 differently (`delta * (interval / sampled) / range` or `delta * ((interval / sampled) / range)`); every prediction
-is made both ways: when they disagree on whether an alert is active, generation stops (GeneratorError), and a
-firing alert's annotations are only asserted where both ways render them alike.
+is made both ways, and both again under Prometheus 3's left-open range selectors (a range `[5m]` holds the samples
+of `(t - 5m, t]`, emulated as `[t - 5m + 1ms, t]`): when the variants disagree on whether an alert is active,
+generation stops (GeneratorError), and a firing alert's annotations are only asserted where every variant renders
+them alike.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-
-from generators.promql import GeneratorError
 
 Values = list[float | None]  # one sample per tick; None = no sample (promtool's `_`)
 Matcher = tuple[str, str, str]  # (label, op, value), op one of = != =~ !~
@@ -78,14 +78,28 @@ def counter(increments: Sequence[float], start: float = 0) -> tuple[float, ...]:
 
 # --- Evaluation --------------------------------------------------------------------------------------------------
 
-Variant = int  # 0: resultValue * (interval / sampled) / range; 1: resultValue * ((interval / sampled) / range)
-VARIANTS: tuple[Variant, ...] = (0, 1)
+# Bit 0: 0 = resultValue * (interval / sampled) / range, 1 = resultValue * ((interval / sampled) / range);
+# bit 1: 0 = ranges closed on the left (Prometheus 2), 1 = left-open (Prometheus 3, as a range 1 ms shorter).
+Variant = int
+VARIANTS: tuple[Variant, ...] = (0, 1, 2, 3)
+LEFT_OPEN_EMULATION = 0.001  # seconds taken off every range to emulate Prometheus 3 on Prometheus 2
+
+
+def effective_window(window: float, variant: Variant) -> float:
+    """The range a variant reads: the window itself, or 1 ms shorter (left-open emulation)."""
+    return window - LEFT_OPEN_EMULATION if variant & 2 else window
+
+
+def range_start(at: int, tick: float, window: float, variant: Variant) -> int:
+    """Index of the first sample (every `tick`) inside the range ending at tick `at`."""
+    return max(0, math.ceil((at * tick - effective_window(window, variant)) / tick - 1e-9))
 
 
 def rate(values: Sequence[float | None], tick: float, at: int, window: float, variant: Variant) -> float | None:
     """Prometheus's `rate(series[window])` at tick `at` (samples every `tick` seconds, range inclusive of both ends).
 
     Missing samples may only lead the series (promtool's `_xN` prefix), and the synthetic counters never reset."""
+    window = effective_window(window, variant)
     start = at * tick - window
     first = max(0, math.ceil(start / tick - 1e-9))
     while first <= at and values[first] is None:
@@ -104,7 +118,7 @@ def rate(values: Sequence[float | None], tick: float, at: int, window: float, va
     threshold = average * 1.1
     interval = sampled + (to_start if to_start < threshold else average / 2)
     interval += to_end if to_end < threshold else average / 2
-    if variant == 0:
+    if variant & 1 == 0:
         return result * (interval / sampled) / window
     return result * ((interval / sampled) / window)
 
@@ -159,20 +173,24 @@ class Prediction:
 
     active: bool
     values: tuple[float, ...]
+    variants: tuple[bool, ...] = ()  # whether each rate variant returns a sample; empty: every one as `active`
 
     @property
     def value(self) -> float:
         return self.values[0]
 
+    def active_in(self, variant: Variant) -> bool:
+        return self.variants[variant] if self.variants else self.active
+
 
 def agreed(evaluate: Callable[[Variant], Prediction | None], what: str) -> Prediction | None:
-    """The prediction of every rate variant; GeneratorError when they disagree on whether the alert is active."""
+    """The prediction of every rate variant (None when none returns a sample). `active` holds only when every
+    variant returns a sample; `variants` says which do, so checks can keep to the evaluations where they agree."""
     made = [evaluate(variant) for variant in VARIANTS]
     if all(p is None for p in made):
         return None
-    if any(p is None for p in made) or len({p.active for p in made if p is not None}) > 1:
-        raise GeneratorError(f"cannot predict {what}: Prometheus versions would disagree ({made})")
-    return Prediction(made[0].active if made[0] else False, tuple(v for p in made if p for v in p.values))
+    states = tuple(p is not None and p.active for p in made)
+    return Prediction(all(states), tuple(v for p in made if p for v in p.values), states)
 
 
 def firing_times(active: Sequence[bool], hold: float, step: float) -> list[bool]:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from generators.burn_tests import Untestable, absent_case, burn_cases
+from generators.burn_tests import (
+    LONG_EVALUATION,
+    LONG_SCRAPE,
+    PERIOD_EVALUATION,
+    Untestable,
+    absent_case,
+    burn_cases,
+    together_case,
+)
+from generators.probes import probe_cases
 from generators.profile import Profile
-from generators.rules import Group
-from generators.unittests import Case, Context, clock, threshold_cases
+from generators.promql import string
+from generators.rules import Group, dashboard_group
+from generators.unittests import Case, Check, Context, ExprCheck, clock, threshold_cases
 from slos.models import SpecFile
 
 
@@ -33,29 +44,89 @@ def plan(spec: SpecFile, profile: Profile, groups: tuple[Group, ...]) -> Plan:
             cases.append(absent_case(ctx, slo, by_name[slo.burn_rate.absent_alert]))
         except Untestable as exc:
             untested += [(slo.burn_rate.name, str(exc)), (slo.burn_rate.absent_alert, str(exc))]
+    together = together_case(ctx, spec.slos)
+    if together is not None:
+        cases.append(together)
+    dashboards = any(group.name == dashboard_group(spec) for group in groups)
+    cases.extend(probe_cases(ctx, spec, by_name, dashboards=dashboards))
     return Plan(tuple(cases), tuple(untested))
 
 
-def _case(case: Case, profile: Profile) -> dict[str, Any]:
-    return {
+def _labels(labels: Mapping[str, str]) -> str:
+    name = labels.get("__name__", "")
+    rest = ", ".join(f"{key}={string(value)}" for key, value in sorted(labels.items()) if key != "__name__")
+    return f"{name}{{{rest}}}"
+
+
+def _firing(check: Check) -> ExprCheck:
+    """An alert check by its labels: the `ALERTS` series of the firing alerts."""
+    query = "ALERTS{alertname=" + string(check.alertname) + ', alertstate="firing"}'
+    samples = tuple(
+        ({**alert.labels, "__name__": "ALERTS", "alertname": check.alertname, "alertstate": "firing"}, 1.0)
+        for alert in check.alerts
+    )
+    return ExprCheck(check.seconds, query, samples)
+
+
+def _case(case: Case, interval: str) -> dict[str, Any]:
+    data: dict[str, Any] = {
         "name": case.name,
-        "interval": profile.scrape_interval,
+        "interval": interval,
         "input_series": [series.data() for series in case.series],
-        "alert_rule_test": [
+    }
+    if any(not check.labels_only for check in case.checks):
+        data["alert_rule_test"] = [
             {
                 "eval_time": clock(check.seconds),
                 "alertname": check.alertname,
                 "exp_alerts": [alert.data() for alert in check.alerts],
             }
             for check in case.checks
-        ],
-    }
+            if not check.labels_only
+        ]
+    exprs = [*case.exprs, *(_firing(check) for check in case.checks if check.labels_only)]
+    if exprs:
+        data["promql_expr_test"] = [
+            {
+                "expr": check.expr,
+                "eval_time": clock(check.seconds),
+                "exp_samples": [{"labels": _labels(labels), "value": value} for labels, value in check.samples],
+            }
+            for check in exprs
+        ]
+    return data
 
 
-def test_file(plan: Plan, rule_file: str, profile: Profile) -> dict[str, Any]:
-    """promtool's test file; `rule_file` is relative to the test file."""
-    return {
-        "rule_files": [rule_file],
-        "evaluation_interval": profile.evaluation_interval,
-        "tests": [_case(case, profile) for case in plan.cases],
-    }
+@dataclass(frozen=True)
+class TestFileKind:
+    """One generated test file: its suffix, evaluation interval and series interval (production windows)."""
+
+    suffix: str
+    evaluation: str | None  # None: the profile's own
+    scrape: str | None
+
+
+# fine: every 30s, minutes of series; windows: hours to days, evaluated every 15m; period: 1.5 periods, every 6h.
+FILES: dict[str, TestFileKind] = {
+    "fine": TestFileKind("_test.yml", None, None),
+    "windows": TestFileKind("_windows_test.yml", LONG_EVALUATION, LONG_SCRAPE),
+    "period": TestFileKind("_period_test.yml", PERIOD_EVALUATION, PERIOD_EVALUATION),
+}
+
+
+def test_files(plan: Plan, rule_file: str, profile: Profile) -> dict[str, dict[str, Any]]:
+    """promtool's test files by suffix (`_test.yml` always, the others when they have cases); `rule_file` is
+    relative to the test file."""
+    files = {}
+    for name, kind in FILES.items():
+        cases = [case for case in plan.cases if case.file == name]
+        if not cases and name != "fine":
+            continue
+        evaluation = profile.window(kind.evaluation) if kind.evaluation else profile.evaluation_interval
+        scrape = profile.window(kind.scrape) if kind.scrape else profile.scrape_interval
+        files[kind.suffix] = {
+            "rule_files": [rule_file],
+            "evaluation_interval": evaluation,
+            "tests": [_case(case, scrape) for case in cases],
+        }
+    return files

@@ -19,6 +19,7 @@ from generators import promql
 from generators.alerts import Alert, threshold
 from generators.profile import Profile
 from generators.synthetic import (
+    VARIANTS,
     Prediction,
     Series,
     Variant,
@@ -29,7 +30,16 @@ from generators.synthetic import (
     rate,
 )
 from slos import templating
-from slos.models import SLO, GaugeObjective, Op, QuantileObjective, SpecFile, ThresholdAlert, duration_seconds
+from slos.models import (
+    POD_LABELS,
+    SLO,
+    GaugeObjective,
+    Op,
+    QuantileObjective,
+    SpecFile,
+    ThresholdAlert,
+    duration_seconds,
+)
 from slos.validate import CATALOG_SERVICE
 
 # Label values of the synthetic series (bounded values the code emits).
@@ -70,6 +80,16 @@ class Check:
     seconds: float
     alertname: str
     alerts: tuple[Expected, ...]
+    labels_only: bool = False  # asserted through ALERTS (labels), where the annotations are not predictable
+
+
+@dataclass(frozen=True)
+class ExprCheck:
+    """A `promql_expr_test`: the samples `expr` returns at `seconds` (values already rounded by the expression)."""
+
+    seconds: float
+    expr: str
+    samples: tuple[tuple[Mapping[str, str], float], ...]
 
 
 @dataclass(frozen=True)
@@ -78,6 +98,8 @@ class Case:
     series: tuple[Series, ...]
     checks: tuple[Check, ...]
     proves: tuple[str, ...]  # the alert names this case fires or keeps silent
+    exprs: tuple[ExprCheck, ...] = ()
+    file: str = "fine"  # which test file: "fine", "windows" or "period" (generators.testfile.FILES)
 
 
 @dataclass(frozen=True)
@@ -133,24 +155,38 @@ def expected(rule: Alert, prediction: Prediction, sample_labels: Mapping[str, st
 
 def timeline_checks(rule: Alert, predictions: Sequence[Prediction | None], hold: float, step: float,
                     sample_labels: Mapping[str, str]) -> tuple[tuple[Check, ...], float, float]:  # fmt: skip
-    """Checks just before and at the first firing evaluation, at the last firing one whose value is predictable
-    exactly, and at the resolution; and the times it fires and resolves."""
-    active = [p is not None and p.active for p in predictions]
-    firing = firing_times(active, hold, step)
-    if True not in firing:
+    """Checks at the last evaluation before the alert fires and the first at which it fires, at the last firing one
+    whose value is predictable exactly, and at the first after it resolves; and the times it fires and resolves.
+
+    Only evaluations where every rate variant (Prometheus 2 and 3 ranges) agrees are checked: an evaluation on a
+    window boundary, where they differ by one sample, is skipped."""
+    per_variant = [
+        firing_times([p is not None and p.active_in(variant) for p in predictions], hold, step) for variant in VARIANTS
+    ]
+    agreed: list[bool | None] = [col[0] if len(set(col)) == 1 else None for col in zip(*per_variant, strict=True)]
+    if True not in agreed:
         raise promql.GeneratorError(f"{rule.alert}: the bad series never make it fire")
-    fire = firing.index(True)
-    if False not in firing[fire:]:
+    fire = agreed.index(True)
+    if False not in agreed[fire:]:
         raise promql.GeneratorError(f"{rule.alert}: the recovery never resolves it")
-    resolve = firing.index(False, fire)
-    shown = {i: expected(rule, p, sample_labels) for i in range(fire, resolve) if (p := predictions[i]) is not None}
-    last = max(i for i, alert in shown.items() if alert is not None)
-    checks = []
-    for index in sorted({fire - 1, fire, last, resolve} - {-1}):
-        alert = shown.get(index)
-        if firing[index] and alert is None:
-            raise promql.GeneratorError(f"{rule.alert}: its annotations when it fires cannot be predicted exactly")
-        checks.append(Check(index * step, rule.alert, (alert,) if firing[index] and alert else ()))
+    resolve = agreed.index(False, fire)
+    before = [i for i in range(fire) if agreed[i] is False]
+    if not before:
+        raise promql.GeneratorError(f"{rule.alert}: no evaluation before it fires where every variant agrees")
+    shown = {
+        i: expected(rule, p, sample_labels)
+        for i in range(fire, resolve)
+        if agreed[i] is True and (p := predictions[i]) is not None
+    }
+    exact = sorted(i for i, alert in shown.items() if alert is not None)
+    if not exact:
+        raise promql.GeneratorError(f"{rule.alert}: its annotations when it fires cannot be predicted exactly")
+    checks = [Check(before[-1] * step, rule.alert, ())]
+    last_on = max(i for i in range(fire, resolve) if agreed[i] is True)
+    if last_on > exact[-1]:  # still firing just before it resolves, annotations unpredictable: the labels alone
+        checks.append(Check(last_on * step, rule.alert, (shown[exact[-1]],), labels_only=True))  # type: ignore[arg-type]
+    checks += [Check(index * step, rule.alert, (shown[index],)) for index in sorted({exact[0], exact[-1]})]  # type: ignore[arg-type]
+    checks.append(Check(resolve * step, rule.alert, ()))
     return tuple(checks), fire * step, resolve * step
 
 
@@ -273,7 +309,7 @@ def gauge_cases(ctx: Context, slo: SLO, alert: ThresholdAlert, rule: Alert) -> t
         return Prediction(_violates(objective.op.violated, value, float(promql.number(limit))), (value,))
 
     if objective.aggregate is not None:
-        out_labels = {label: labels[label] for label in objective.by}
+        out_labels = {label: labels[label] for label in (*POD_LABELS, *objective.by) if label in labels}
     elif objective.divide_by is None:
         out_labels = {**labels, "__name__": objective.metric}
     else:

@@ -65,6 +65,11 @@ MetricName = Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
 LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
 Fraction = Annotated[float, Field(gt=0, lt=1, description="between 0 and 1, exclusive: 0.999 = 99.9 %")]
 
+# Every SLI keeps the labels that tell one deployment from another, so two namespaces' `job="featurestore"` never
+# blend into one SLO; an alert about one pod keeps its `instance` too, so it can say which pod.
+SCOPE_LABELS: tuple[str, ...] = ("namespace", "job")
+POD_LABELS: tuple[str, ...] = (*SCOPE_LABELS, "instance")
+
 
 def duration_seconds(text: str) -> float:
     """Seconds in a Prometheus duration such as `5m` or `30d`."""
@@ -118,6 +123,17 @@ class ThresholdAlert(_Model):
     description: str = Field(min_length=1)
     # The alert's own threshold when it differs from the objective's (pool exhausted = utilization at 100 %).
     threshold: float | None = None
+    labels: dict[LabelName, str] = Field(default_factory=dict)
+
+
+class TargetDownAlert(_Model):
+    """`up{job="<service>"} == 0` for `for`: a pod Prometheus cannot scrape, whose metrics every other alert misses."""
+
+    name: AlertName
+    for_: Duration = Field(default="2m", alias="for")
+    severity: Severity = Severity.CRITICAL
+    summary: str = Field(min_length=1)
+    description: str = Field(min_length=1)
     labels: dict[LabelName, str] = Field(default_factory=dict)
 
 
@@ -352,6 +368,7 @@ class SpecFile(_Model):
     description: str = ""
     runbook_base_url: str = Field(min_length=1, description="runbook_url = <this>/<AlertName>.md")
     labels: dict[LabelName, str] = Field(default_factory=dict)
+    target_down: TargetDownAlert | None = None
     slos: tuple[SLO, ...] = Field(min_length=1)
     maintenance_windows: tuple[MaintenanceWindow, ...] = ()
     notification_targets: tuple[NotificationTarget, ...] = ()

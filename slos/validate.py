@@ -28,6 +28,8 @@ from featurestore.metrics import MetricKind
 from slos import openslo, sloth, templating
 from slos.loader import LoadedSpec, Problem, SpecError, SpecSet
 from slos.models import (
+    POD_LABELS,
+    SCOPE_LABELS,
     SLO,
     EventSelector,
     GaugeObjective,
@@ -343,18 +345,18 @@ def output_labels(slo: SLO, catalog: bool) -> frozenset[str] | None:
     """Labels of the alert expression's samples (what `$labels` sees), or None when they cannot be known."""
     objective = slo.objective
     if isinstance(objective, QuantileObjective):
-        return frozenset(("job", *objective.by))
+        return frozenset((*SCOPE_LABELS, *objective.by))
     if isinstance(objective, GaugeObjective):
         if objective.aggregate is not None:
-            return frozenset(objective.by)
+            return frozenset((*POD_LABELS, *objective.by))
         spec = metrics.find(objective.metric) if catalog else None
         return frozenset(("__name__", *SCRAPE_LABELS, *spec.labels)) if spec is not None else None
     if isinstance(objective, LatencyBudgetObjective):
-        return frozenset(("slo",))
+        return frozenset(("slo", *SCOPE_LABELS))
     events = [selector for selector in (objective.good, objective.bad, objective.total) if selector is not None]
     if any(event.query is not None and openslo.WINDOW_TEMPLATE.search(event.query) for event in events):
         return None
-    return frozenset(("slo",))
+    return frozenset(("slo", *SCOPE_LABELS))
 
 
 def _annotation_problems(slo: SLO, catalog: bool) -> Found:

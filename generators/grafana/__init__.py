@@ -104,6 +104,9 @@ def _sources(specs: SpecSet) -> str:
 
 def _plain(dashboard: Any) -> dict[str, Any]:
     plain: dict[str, Any] = json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder))
+    for panel in plain["panels"]:
+        if panel.get("maxDataPoints", 0) is None:
+            del panel["maxDataPoints"]  # unset: Grafana's own, one point per pixel
     return plain
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from generators.alerts import spec_text, text_values
 from generators.grafana import panels as p
 from generators.grafana import queries as q
 from slos.models import SLO, LatencyBudgetObjective, RatioObjective
@@ -52,5 +53,5 @@ def section(slo: SLO) -> p.Section:
         "suffix:x",
         factor_steps(objective.period),
     )
-    row = p.row(f"Error budget: {slo.name}", slo.description)
+    row = p.row(f"Error budget: {slo.name}", spec_text(slo.description, text_values(slo)))
     return p.Section(row, ((remaining, 6, 8), (burn, 18, 8)))

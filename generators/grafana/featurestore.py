@@ -10,6 +10,7 @@ SLOs the guide names without a panel (read latency, component health), then one 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from grafanalib import core as g
@@ -19,6 +20,7 @@ from generators.grafana import budget
 from generators.grafana import panels as p
 from generators.grafana import queries as q
 from slos.loader import SpecSet
+from slos.models import SLO, GaugeObjective, QuantileObjective
 
 UID = "featurestore-overview"
 TITLE = "FeatureStore Monitoring"
@@ -29,13 +31,99 @@ REFRESH = "30s"  # the guide's scrape interval: refreshing faster only redraws t
 # targets and variables, threshold steps with a JSON-null base, table `cellOptions`, legend `showLegend`.
 SCHEMA_VERSION = 39
 
-# The guide's colours. They agree with slos/specs/featurestore.yaml (tests/generators/test_grafana.py checks it):
-# insert p95 < 5 ms and p99 < 25 ms, lock wait p95 < 10 ms, read p95 < 2 ms, hit ratio >= 95 %, pool < 80 %.
-INSERT_P95_STEPS = p.steps(("green", None), ("yellow", 5.0), ("red", 25.0))
-HIT_RATIO_STEPS = p.steps(("red", None), ("yellow", 0.90), ("green", 0.95))
-LOCK_WAIT_STEPS = p.steps(("green", None), ("red", 10.0))
-READ_P95_STEPS = p.steps(("green", None), ("red", 2.0))
-POOL_UTILIZATION_STEPS = p.steps(("green", None), ("red", 0.80))
+# The guide's colours at the spec's thresholds (`Limits`, read from the SLOs; nothing here repeats a spec number). The
+# hit ratio's red band below 90 % is the guide's own, not an SLO.
+HIT_RATIO_RED_BELOW = 0.90
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The thresholds the guide's panels draw, from the specs' SLOs (None: no such SLO, no line)."""
+
+    insert_p95: float | None
+    insert_p99: float | None
+    lock_wait_p95: float | None
+    read_p95: float | None
+    hit_ratio: float | None  # a fraction, as the panel's percentunit reads it
+    pool_utilization: float | None  # a fraction
+
+    @classmethod
+    def of(cls, slos: tuple[SLO, ...]) -> Limits:
+        def quantile(metric: metrics.MetricSpec, value: float) -> float | None:
+            return next(
+                (
+                    slo.objective.threshold
+                    for slo in slos
+                    if isinstance(slo.objective, QuantileObjective)
+                    and slo.objective.metric == metric.name
+                    and slo.objective.quantile == value
+                    and not slo.objective.by
+                ),
+                None,
+            )
+
+        def gauge(metric: metrics.MetricSpec, divide_by: metrics.MetricSpec | None = None) -> float | None:
+            return next(
+                (
+                    slo.objective.threshold / slo.objective.scale
+                    for slo in slos
+                    if isinstance(slo.objective, GaugeObjective)
+                    and slo.objective.metric == metric.name
+                    and slo.objective.divide_by == (divide_by.name if divide_by else None)
+                ),
+                None,
+            )
+
+        return cls(
+            insert_p95=quantile(metrics.MANIFEST_INSERT_LATENCY, 0.95),
+            insert_p99=quantile(metrics.MANIFEST_INSERT_LATENCY, 0.99),
+            lock_wait_p95=quantile(metrics.ADVISORY_LOCK_WAIT, 0.95),
+            read_p95=quantile(metrics.MANIFEST_READ_LATENCY, 0.95),
+            hit_ratio=gauge(metrics.HIT_RATIO),
+            pool_utilization=gauge(metrics.POOL_ACTIVE, metrics.POOL_TOTAL),
+        )
+
+    @property
+    def insert_p95_steps(self) -> list[dict[str, Any]]:
+        """The p95 stat: red from the p95 SLO on (the p99 SLO is another one)."""
+        return _above("green", ("red", self.insert_p95))
+
+    @property
+    def insert_lines(self) -> list[dict[str, Any]]:
+        """The latency comparison's dashed lines: the p95 SLO (yellow) and the p99 SLO (red)."""
+        return _above("green", ("yellow", self.insert_p95), ("red", self.insert_p99))
+
+    @property
+    def lock_wait_steps(self) -> list[dict[str, Any]]:
+        return _above("green", ("red", self.lock_wait_p95))
+
+    @property
+    def read_p95_steps(self) -> list[dict[str, Any]]:
+        return _above("green", ("red", self.read_p95))
+
+    @property
+    def hit_ratio_steps(self) -> list[dict[str, Any]]:
+        if self.hit_ratio is None:
+            return p.steps(("green", None))
+        return p.steps(("red", None), ("yellow", min(HIT_RATIO_RED_BELOW, self.hit_ratio)), ("green", self.hit_ratio))
+
+    @property
+    def pool_utilization_steps(self) -> list[dict[str, Any]]:
+        return _above("green", ("red", self.pool_utilization))
+
+
+def _above(base: str, *levels: tuple[str, float | None]) -> list[dict[str, Any]]:
+    return p.steps((base, None), *((colour, value) for colour, value in levels if value is not None))
+
+
+def _ms(value: float | None) -> str:
+    return f"{value:g} ms" if value is not None else "(no SLO)"
+
+
+def _percent(value: float | None) -> str:
+    return f"{value * 100:g} %" if value is not None else "(no SLO)"
+
+
 HEALTH_STEPS = p.steps(("red", None), ("green", 1.0))
 HEALTH_MAPPING = {
     "type": "value",
@@ -55,29 +143,31 @@ def label(name: str) -> str:
 JOB = f"({label(q.JOB_LABEL)})"
 
 
-def overview() -> p.Section:
+def overview(limits: Limits) -> p.Section:
     insert_p95 = p.stat(
         "Manifest Insert Latency (P95)",
         "95th percentile of manifest insert latency (lock wait included) over 5 minutes, from the SLO's recording "
-        "rule. SLO: < 5 ms (target 2-3 ms). Green < 5 ms, yellow < 25 ms, red >= 25 ms.",
+        f"rule. SLO: < {_ms(limits.insert_p95)}: green below it, red at or above it.",
         [p.target(q.insert_p95(), label(q.JOB_LABEL))],
         "ms",
-        INSERT_P95_STEPS,
+        limits.insert_p95_steps,
     )
     hit_ratio = p.stat(
         "Hit Ratio",
-        "Cache hits / (hits + misses) since process start, worst instance per job. SLO: >= 95 % (target 97 %+). "
-        "Red < 90 %, yellow < 95 %, green >= 95 %.",
+        "Cache hits / (hits + misses) since process start, worst instance per job. SLO: >= "
+        f"{_percent(limits.hit_ratio)}. Red below {_percent(HIT_RATIO_RED_BELOW)}, yellow below the SLO, green at "
+        "or above it.",
         [p.target(q.hit_ratio(), label(q.JOB_LABEL))],
         "percentunit",
-        HIT_RATIO_STEPS,
+        limits.hit_ratio_steps,
     )
     read_p95 = p.stat(
         "Manifest Read Latency (P95)",
-        "95th percentile of manifest lookup latency over 5 minutes. SLO: < 2 ms.",
+        f"95th percentile of manifest lookup latency over 5 minutes. SLO: < {_ms(limits.read_p95)}: green below it, "
+        "red at or above it.",
         [p.target(q.read_p95(), label(q.JOB_LABEL))],
         "ms",
-        READ_P95_STEPS,
+        limits.read_p95_steps,
     )
     health = p.stat(
         "Component Health",
@@ -92,12 +182,12 @@ def overview() -> p.Section:
     return p.Section(row, ((insert_p95, 6, 6), (hit_ratio, 6, 6), (read_p95, 6, 6), (health, 6, 6)))
 
 
-def latency() -> p.Section:
+def latency(limits: Limits) -> p.Section:
     comparison = p.timeseries(
         "Latency Comparison Over Time",
         "Manifest insert latency by backend: PostgreSQL (advisory locks) p50/p95/p99 against the DuckDB fallback's "
-        "p95, over 5-minute windows. Dashed lines: the 5 ms p95 and 25 ms p99 SLOs. Shows whether advisory locks keep "
-        "PostgreSQL inserts fast under contention.",
+        f"p95, over 5-minute windows. Dashed lines: the {_ms(limits.insert_p95)} p95 and {_ms(limits.insert_p99)} p99 "
+        "SLOs. Shows whether advisory locks keep PostgreSQL inserts fast under contention.",
         p.targets(
             *(
                 (q.insert_by_backend(value, metrics.BACKEND_POSTGRESQL), f"PostgreSQL {name} {JOB}")
@@ -106,21 +196,22 @@ def latency() -> p.Section:
             (q.insert_by_backend(0.95, metrics.BACKEND_DUCKDB), f"DuckDB p95 {JOB}"),
         ),
         "ms",
-        INSERT_P95_STEPS,
+        limits.insert_lines,
     )
     lock_wait = p.timeseries(
         "Advisory Lock Wait Time",
-        "Time writers wait for the per-symbol advisory lock: p50/p95/p99 over 5-minute windows. Dashed line: the 10 ms "
-        "p95 SLO (target 1-2 ms). A rising p99 with a flat p50 points at a few hot symbols (see Hotspots).",
+        "Time writers wait for the per-symbol advisory lock: p50/p95/p99 over 5-minute windows. Dashed line: the "
+        f"{_ms(limits.lock_wait_p95)} p95 SLO. A rising p99 with a flat p50 points at a few hot symbols (see "
+        "Hotspots).",
         p.targets(*((q.lock_wait(value), f"{name} {JOB}") for name, value in QUANTILES.items())),
         "ms",
-        LOCK_WAIT_STEPS,
+        limits.lock_wait_steps,
     )
     row = p.row("Latency", "Manifest insert latency by backend and advisory lock wait.")
     return p.Section(row, ((comparison, 12, 9), (lock_wait, 12, 9)))
 
 
-def throughput_cache_and_pool() -> p.Section:
+def throughput_cache_and_pool(limits: Limits) -> p.Section:
     inserts = p.timeseries(
         "Manifest Inserts per Second",
         "Manifest inserts per second by backend (5-minute rate): how much work the latency panels describe, and "
@@ -129,18 +220,19 @@ def throughput_cache_and_pool() -> p.Section:
         "ops",
     )
     hit_ratio = p.timeseries(
-        "Hit Ratio vs 95 % SLO",
-        "The hit ratio over time with the guide's lines: 95 % (SLO) and 90 % (red below).",
+        f"Hit Ratio vs {_percent(limits.hit_ratio)} SLO",
+        f"The hit ratio over time with the guide's lines: {_percent(limits.hit_ratio)} (SLO) and "
+        f"{_percent(HIT_RATIO_RED_BELOW)} (red below).",
         [p.target(q.hit_ratio(), label(q.JOB_LABEL))],
         "percentunit",
-        HIT_RATIO_STEPS,
+        limits.hit_ratio_steps,
         valueMax=1,
     )
     pool = p.timeseries(
         "Connection Pool Utilization",
         "PostgreSQL manifest pool: connections in the pool (total) against connections lent out (active) and callers "
-        "queued for one (waiting), left axis; utilization = active / total on the right axis, dashed line at the 80 % "
-        "SLO. At 100 % callers block (PostgreSQLPoolExhausted).",
+        "queued for one (waiting), left axis; utilization = active / total on the right axis, dashed line at the "
+        f"{_percent(limits.pool_utilization)} SLO. At 100 % callers block (PostgreSQLPoolExhausted).",
         p.targets(
             (q.pool_gauge(metrics.POOL_TOTAL), f"total {JOB}"),
             (q.pool_gauge(metrics.POOL_ACTIVE), f"active {JOB}"),
@@ -149,7 +241,7 @@ def throughput_cache_and_pool() -> p.Section:
         ),
         "short",
         axisLabel="connections",
-        overrides=[_utilization_axis("D")],
+        overrides=[_utilization_axis("D", limits)],
     )
     row = p.row(
         "Throughput, cache and connection pool", "Insert rate, cache effectiveness and PostgreSQL pool pressure."
@@ -157,8 +249,8 @@ def throughput_cache_and_pool() -> p.Section:
     return p.Section(row, ((inserts, 8, 8), (hit_ratio, 8, 8), (pool, 8, 8)))
 
 
-def _utilization_axis(ref: str) -> dict[str, Any]:
-    """Query `ref` on its own right-hand percent axis, with the 80 % SLO line."""
+def _utilization_axis(ref: str, limits: Limits) -> dict[str, Any]:
+    """Query `ref` on its own right-hand percent axis, with the SLO's line."""
     return {
         "matcher": {"id": "byFrameRefID", "options": ref},
         "properties": [
@@ -167,7 +259,7 @@ def _utilization_axis(ref: str) -> dict[str, Any]:
             {"id": "max", "value": 1},
             {"id": "custom.axisPlacement", "value": "right"},
             {"id": "custom.axisLabel", "value": "utilization"},
-            {"id": "thresholds", "value": {"mode": "absolute", "steps": POOL_UTILIZATION_STEPS}},
+            {"id": "thresholds", "value": {"mode": "absolute", "steps": limits.pool_utilization_steps}},
             {"id": "custom.thresholdsStyle", "value": {"mode": "dashed"}},
         ],
     }
@@ -216,12 +308,24 @@ def templating() -> Any:
         default="$__all",
         refresh=g.REFRESH_ON_TIME_RANGE_CHANGE,
     )
-    return g.Templating(list=[datasource, job])
+    instance = g.Template(
+        name=q.INSTANCE_VARIABLE,
+        label="Instance",
+        query=q.variable_values(q.INSTANCE_LABEL, within_job=True),
+        dataSource=p.DATASOURCE,
+        includeAll=True,
+        multi=True,
+        allValue=".*",
+        default="$__all",
+        refresh=g.REFRESH_ON_TIME_RANGE_CHANGE,
+    )
+    return g.Templating(list=[datasource, job, instance])
 
 
 def dashboard(specs: SpecSet, description: str) -> Any:
     """The guide's dashboard for `specs` (budget rows follow the spec's budgeted SLOs, in spec order)."""
-    sections = [overview(), latency(), throughput_cache_and_pool(), hotspots()]
+    limits = Limits.of(specs.slos)
+    sections = [overview(limits), latency(limits), throughput_cache_and_pool(limits), hotspots()]
     sections += [budget.section(slo) for slo in budget.budgeted(specs.slos)]
     return g.Dashboard(
         title=TITLE,

@@ -14,14 +14,20 @@ from generators import naming
 
 JOB_LABEL = "job"  # Prometheus's target label; every recording rule keeps it (naming.level)
 JOB_VARIABLE = "job"
+INSTANCE_LABEL = "instance"
+INSTANCE_VARIABLE = "instance"
 DATASOURCE_VARIABLE = "datasource"
 RECORD_WINDOW = "5m"  # the window of the dashboard records in naming.DASHBOARD_QUANTILES / DASHBOARD_RATES
 TOP_N = 10
 
 
-def selector(metric: str, matchers: Mapping[str, str] | None = None, *, by_job: bool = True) -> str:
-    """`metric{job=~"$job",backend="postgresql"}`: the `$job` filter first, then exact matchers in sorted order."""
+def selector(
+    metric: str, matchers: Mapping[str, str] | None = None, *, by_job: bool = True, by_instance: bool = False
+) -> str:
+    """`metric{job=~"$job",backend="postgresql"}`: the `$job` filter first (and `$instance` on a raw per-pod series;
+    the records are aggregated per job and carry no instance), then exact matchers in sorted order."""
     parts = [f'{JOB_LABEL}=~"${JOB_VARIABLE}"'] if by_job else []
+    parts += [f'{INSTANCE_LABEL}=~"${INSTANCE_VARIABLE}"'] if by_instance else []
     parts += [f'{name}="{value}"' for name, value in sorted((matchers or {}).items())]
     return f"{metric}{{{','.join(parts)}}}"
 
@@ -37,7 +43,7 @@ def rate(metric: str, by: tuple[str, ...] = ()) -> str:
 
 def per_job(aggregate: str, metric: metrics.MetricSpec) -> str:
     """`min by (job) (metric{job=~"$job"})`: one series per scrape job, whatever the number of instances."""
-    return f"{aggregate} by ({JOB_LABEL}) ({selector(metric.name)})"
+    return f"{aggregate} by ({JOB_LABEL}) ({selector(metric.name, by_instance=True)})"
 
 
 def insert_p95() -> str:
@@ -76,7 +82,7 @@ def pool_utilization() -> str:
 
 def component_health() -> str:
     """0 when any instance of the component fails its check."""
-    return f"min by ({metrics.LABEL_COMPONENT}) ({selector(metrics.HEALTH_STATUS.name)})"
+    return f"min by ({metrics.LABEL_COMPONENT}) ({selector(metrics.HEALTH_STATUS.name, by_instance=True)})"
 
 
 def _by_symbol(metric: str) -> str:
@@ -116,6 +122,7 @@ def burn_rate(slo: str, window: str) -> str:
     return selector(naming.burn_rate_record(window), {naming.SLO_LABEL: slo}, by_job=False)
 
 
-def variable_values(label: str) -> str:
+def variable_values(label: str, within_job: bool = False) -> str:
     """Grafana's `label_values(...)` over a gauge every instance exports from its first scrape."""
-    return f"label_values({metrics.HIT_RATIO.name}, {label})"
+    series = selector(metrics.HIT_RATIO.name) if within_job else metrics.HIT_RATIO.name
+    return f"label_values({series}, {label})"

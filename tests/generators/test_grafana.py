@@ -25,7 +25,7 @@ from slos.models import GaugeObjective, QuantileObjective
 from tests.conftest import require_tool
 
 DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
-GRAFANA_VARIABLES = {"$job": ".*", "${job}": ".*", "$__rate_interval": "5m", "$__interval": "1m"}
+GRAFANA_VARIABLES = {"$job": ".*", "${job}": ".*", "$instance": ".*", "$__rate_interval": "5m", "$__interval": "1m"}
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,7 @@ def test_every_query_parses_once_grafana_variables_are_substituted(dashboard: di
     queries = [(p["title"], expr) for p in content_panels(dashboard) for expr in exprs(p)]
     queries += [("variable " + v["name"], v["query"]) for v in dashboard["templating"]["list"] if v["type"] == "query"]
     for title, expr in queries:
-        expr = re.sub(r"^label_values\((\w+), \w+\)$", r"\1", expr)
+        expr = re.sub(r"^label_values\((\w+(?:\{[^}]*\})?), \w+\)$", r"\1", expr)
         try:
             promql_parser.parse(substituted(expr))
         except ValueError as exc:
@@ -199,7 +199,8 @@ def steps_of(panel: dict[str, Any]) -> list[tuple[str, float | None]]:
 
 
 GUIDE_PANELS = [
-    ("Manifest Insert Latency (P95)", "stat", "ms", [("green", None), ("yellow", 5.0), ("red", 25.0)]),
+    # red from the p95 SLO on: the p99 SLO (25 ms) is another one (issue 11, defect 6)
+    ("Manifest Insert Latency (P95)", "stat", "ms", [("green", None), ("red", 5.0)]),
     ("Latency Comparison Over Time", "timeseries", "ms", [("green", None), ("yellow", 5.0), ("red", 25.0)]),
     ("Advisory Lock Wait Time", "timeseries", "ms", [("green", None), ("red", 10.0)]),
     ("Hit Ratio", "stat", "percentunit", [("red", None), ("yellow", 0.90), ("green", 0.95)]),
@@ -269,7 +270,7 @@ def test_the_hotspot_tables_are_instant_topk_queries(dashboard: dict[str, Any]) 
     assert lock == {naming.quantile_record("advisory_lock_wait_time_ms", 0.95, "5m", ("symbol",))}
 
 
-def test_the_guide_thresholds_agree_with_the_spec(specs: SpecSet) -> None:
+def test_the_guide_thresholds_are_the_specs(specs: SpecSet) -> None:
     by_name = {slo.name: slo for slo in specs.slos}
 
     def threshold(name: str) -> float:
@@ -277,14 +278,16 @@ def test_the_guide_thresholds_agree_with_the_spec(specs: SpecSet) -> None:
         assert isinstance(objective, QuantileObjective | GaugeObjective)
         return objective.threshold / (objective.scale if isinstance(objective, GaugeObjective) else 1)
 
-    assert [step["value"] for step in featurestore.INSERT_P95_STEPS[1:]] == [
+    limits = featurestore.Limits.of(specs.slos)
+    assert [step["value"] for step in limits.insert_p95_steps[1:]] == [threshold("manifest_insert_p95_ms")]
+    assert [step["value"] for step in limits.insert_lines[1:]] == [
         threshold("manifest_insert_p95_ms"),
         threshold("manifest_insert_p99_ms"),
     ]
-    assert featurestore.LOCK_WAIT_STEPS[1]["value"] == threshold("advisory_lock_wait_p95_ms")
-    assert featurestore.READ_P95_STEPS[1]["value"] == threshold("manifest_read_p95_ms")
-    assert featurestore.HIT_RATIO_STEPS[2]["value"] == threshold("hit_ratio_percent")
-    assert featurestore.POOL_UTILIZATION_STEPS[1]["value"] == threshold("pool_utilization_percent")
+    assert limits.lock_wait_steps[1]["value"] == threshold("advisory_lock_wait_p95_ms")
+    assert limits.read_p95_steps[1]["value"] == threshold("manifest_read_p95_ms")
+    assert limits.hit_ratio_steps[2]["value"] == threshold("hit_ratio_percent")
+    assert limits.pool_utilization_steps[1]["value"] == threshold("pool_utilization_percent")
 
 
 def test_every_threshold_list_starts_at_a_null_base_and_rises(dashboard: dict[str, Any]) -> None:

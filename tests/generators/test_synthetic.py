@@ -18,13 +18,24 @@ def test_series_are_encoded_in_promtools_expanding_notation() -> None:
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_rate_over_a_full_window_is_the_slope(variant: int) -> None:
     values = counter([30.0] * 20)  # 30 per 30s tick: 1/s
-    assert rate(values, 30, 20, 300, variant) == 1.0
+    # the left-open variants (2, 3) read one sample less and extrapolate to the 1 ms shorter range: float noise
+    assert rate(values, 30, 20, 300, variant) == pytest.approx(1.0, rel=1e-12)
     assert rate(values, 30, 0, 300, variant) is None  # one sample is no rate
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_rate_of_a_counter_starting_inside_the_window_does_not_extrapolate_below_zero(variant: int) -> None:
-    assert rate(counter([30.0] * 2), 30, 2, 300, variant) == pytest.approx(60 / 300)
+    window = 300 - (0.001 if variant & 2 else 0)
+    assert rate(counter([30.0] * 2), 30, 2, 300, variant) == pytest.approx(60 / window)
+
+
+def test_a_left_open_range_drops_the_sample_on_its_left_edge() -> None:
+    values = counter([30.0] * 20)
+    # [t - 5m, t] holds 11 samples (300 s sampled), (t - 5m, t] 10 (270 s sampled, extrapolated by one interval)
+    assert rate(values, 30, 20, 300, 0) == 1.0
+    assert rate(values, 30, 10, 300, 2) == pytest.approx(1.0, rel=1e-12)
+    assert rate(counter([30.0] * 20), 30, 1, 30, 0) == 1.0  # two samples in [0s, 30s]
+    assert rate(counter([30.0] * 20), 30, 1, 30, 2) is None  # one in (0s, 30s]
 
 
 def test_histogram_quantile_interpolates_inside_the_bucket_like_prometheus() -> None:

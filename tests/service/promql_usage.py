@@ -15,7 +15,9 @@ from collections.abc import Iterator, Mapping
 
 import promql_parser as pp
 
-TARGET_LABELS = frozenset({"job", "instance"})  # added by Prometheus at scrape time
+# Added by Prometheus at scrape time: job and instance always, namespace by Kubernetes discovery (ServiceMonitor,
+# PodMonitor); a plain static target has none, and grouping by an absent label is grouping by "".
+TARGET_LABELS = frozenset({"job", "instance", "namespace"})
 KEEPS_INPUT_LABELS = frozenset({"topk", "bottomk", "limitk", "limit_ratio"})
 
 

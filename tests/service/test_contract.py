@@ -143,6 +143,7 @@ def label_use(scrape: str) -> LabelUse:
     """What the scrape exposes, plus the output labels of every recording rule whose own expression holds up (to a
     fixed point: records use records), so a query of a broken record fails as a query of a missing metric does."""
     labels, bounds = exposed(scrape)
+    labels.setdefault("up", set())  # Prometheus writes `up` (with the target labels) for every target it scrapes
     use = LabelUse(labels, bounds)
     pending = [rule for rule in rules() if "record" in rule]
     while True:

@@ -40,7 +40,7 @@ def test_the_period_is_recorded_after_the_alert_windows_once() -> None:
 
 def test_annotation_labels_are_those_the_expression_keeps() -> None:
     by_name = {slo.name: slo for slo in load_specs().slos}
-    assert output_labels(by_name["manifest_insert_p95_ms"], catalog=True) == {"job"}
-    assert output_labels(by_name["health_status"], catalog=True) == {"component"}
+    assert output_labels(by_name["manifest_insert_p95_ms"], catalog=True) == {"namespace", "job"}
+    assert output_labels(by_name["health_status"], catalog=True) == {"namespace", "job", "instance", "component"}
     assert output_labels(by_name["hit_ratio_percent"], catalog=True) == {"__name__", "job", "instance"}
-    assert output_labels(by_name["http_availability_percent"], catalog=True) == {"slo"}
+    assert output_labels(by_name["http_availability_percent"], catalog=True) == {"slo", "namespace", "job"}
