@@ -1,8 +1,8 @@
 """One local stack as an object: the service, Prometheus, Alertmanager and a webhook receiver on loopback.
 
-`Stack(config).start()` writes the overlays of the rendered configs (`service/stack_overlay.py`), starts the
-children (`service/stack_process.py`) in order, waits until each answers, and returns their URLs; `stop()` leaves
-nothing running. `make stack` drives it from `service/stack.py`; the end-to-end tests use it directly, on free ports.
+`Stack(config).start()` writes the overlays of the rendered configs (`devstack/overlay.py`), starts the
+children (`devstack/process.py`) in order, waits until each answers, and returns their URLs; `stop()` leaves
+nothing running. `make stack` drives it from `devstack/cli.py`; the end-to-end tests use it directly, on free ports.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 
-from service.stack_overlay import (
+from devstack.overlay import (
     AlertmanagerOverlay,
     PrometheusOverlay,
     alertmanager_config,
@@ -28,8 +27,13 @@ from service.stack_overlay import (
     load_yaml,
     prometheus_config,
 )
-from service.stack_process import LOOPBACK, ManagedProcess, StackError, claim_port, http_ok
-from service.stack_webhook import Notification, WebhookReceiver
+from devstack.process import LOOPBACK, ManagedProcess, StackError, claim_port, http_ok
+from devstack.webhook import Notification, WebhookReceiver
+from generators.output import OutputError, write
+from generators.profile import PROFILES
+from generators.promql import GeneratorError
+from generators.render import render
+from slos.loader import DEFAULT_SPECS_DIR, SpecError, load_specs
 
 REPO = Path(__file__).resolve().parent.parent
 PROMETHEUS_BIN = "prometheus"
@@ -283,11 +287,12 @@ class Stack:
 
 
 def render_profile(profile: str, out: Path) -> Path:
-    """Render the specs with a generators profile into `out` (a subprocess: nothing imports the generators)."""
-    command = [sys.executable, "-m", "generators", "--profile", profile, "--out", str(out)]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise StackError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr or result.stdout}")
+    """Render the specs with a generators profile into `out`, as `python -m generators --profile <profile>` would."""
+    command = f"python -m generators --profile {profile}"
+    try:
+        write(render(load_specs(DEFAULT_SPECS_DIR), PROFILES[profile], command), out)
+    except (SpecError, OutputError, GeneratorError) as exc:
+        raise StackError(f"{command} --out {out} failed:\n{exc}") from None
     return out
 
 
