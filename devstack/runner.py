@@ -29,6 +29,7 @@ from devstack.overlay import (
 )
 from devstack.process import LOOPBACK, ManagedProcess, StackError, claim_port, http_ok
 from devstack.webhook import Notification, WebhookReceiver
+from featurestore.conventions import DEFAULT_PORT, HEALTH_PATH, LIVE_PATH, METRICS_PATH, READY_PATH
 from generators.output import OutputError, write
 from generators.profile import PROFILES
 from generators.promql import GeneratorError
@@ -38,10 +39,6 @@ from slos.loader import DEFAULT_SPECS_DIR, SpecError, load_specs
 REPO = Path(__file__).resolve().parent.parent
 PROMETHEUS_BIN = "prometheus"
 ALERTMANAGER_BINS = ("prometheus-alertmanager", "alertmanager")  # Debian's name first
-SERVICE_METRICS_PATH = "/api/v1/monitoring/metrics"
-SERVICE_LIVE_PATH = "/api/v1/monitoring/health/live"
-SERVICE_HEALTH_PATH = "/api/v1/monitoring/health"
-SERVICE_READY_PATH = "/api/v1/monitoring/health/ready"
 READINESS_PERIOD_S = 5.0  # rendered/kubernetes/deployment.yaml's readinessProbe periodSeconds
 READY_TIMEOUT_S = 60.0
 TEST_INTERVAL = "1s"
@@ -53,7 +50,7 @@ class StackConfig:
 
     state_dir: Path
     rendered_dir: Path
-    service_port: int = 8000
+    service_port: int = DEFAULT_PORT
     prometheus_port: int = 9090
     alertmanager_port: int = 9093
     webhook_port: int = 5001
@@ -92,8 +89,8 @@ class StackUrls:
     def lines(self) -> list[str]:
         ui = f"{self.prometheus}{self.prometheus_ui}"
         return [
-            f"service health     {self.service}{SERVICE_HEALTH_PATH}",
-            f"service metrics    {self.service}{SERVICE_METRICS_PATH}",
+            f"service health     {self.service}{HEALTH_PATH}",
+            f"service metrics    {self.service}{METRICS_PATH}",
             f"Prometheus graph   {ui}/graph",
             f"Prometheus alerts  {ui}/alerts",
             f"Prometheus targets {ui}/targets",
@@ -239,7 +236,7 @@ class Stack:
             state_dir=state,
         )
         checks = (
-            (service, f"{self.urls.service}{SERVICE_LIVE_PATH}"),
+            (service, f"{self.urls.service}{LIVE_PATH}"),
             (alertmanager, f"{self.urls.alertmanager}/-/ready"),
             (prometheus, f"{self.urls.prometheus}/-/ready"),
         )
@@ -258,7 +255,7 @@ class Stack:
         if config.readiness_period_s is not None:
             threading.Thread(
                 target=self._probe_readiness,
-                args=(f"{self.urls.service}{SERVICE_READY_PATH}", config.readiness_period_s),
+                args=(f"{self.urls.service}{READY_PATH}", config.readiness_period_s),
                 name="readiness-probe",
                 daemon=True,
             ).start()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from featurestore.conventions import DEFAULT_PORT
 from generators import pooler
 from generators.output import MARKER
 from generators.profile import PRODUCTION, TEST, Profile
@@ -46,8 +47,11 @@ _WHAT = (
     ("schema/", "JSON Schema of the native spec, for editors (`yaml-language-server: $schema=`)"),
     ("kubernetes/prometheusrule-", "the same rule groups as a prometheus-operator PrometheusRule"),
     ("kubernetes/servicemonitor.yaml", "the scrape job as a ServiceMonitor (port http, same path and interval)"),
-    ("kubernetes/deployment.yaml", "the monitoring service: python -m service on port 8000, probes, requests"),
-    ("kubernetes/service.yaml", "the Service the ServiceMonitor selects (port 8000 named http)"),
+    (
+        "kubernetes/deployment.yaml",
+        f"the monitoring service: python -m service on port {DEFAULT_PORT}, probes, requests",
+    ),
+    ("kubernetes/service.yaml", f"the Service the ServiceMonitor selects (port {DEFAULT_PORT} named http)"),
     (
         "kubernetes/podmonitor-training.yaml",
         "scrapes each training pod's metrics sidecar (the aggregate of its workers)",

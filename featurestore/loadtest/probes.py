@@ -21,6 +21,7 @@ import psycopg
 from prometheus_client import values
 
 from featurestore import metrics, multiprocess
+from featurestore.conventions import HEALTH_PATH
 from featurestore.exposition import TextExposition
 from featurestore.files import FrameFiles, StoredFrame
 from featurestore.fleet import FleetReader
@@ -31,7 +32,6 @@ from featurestore.loadtest.worker import frame, open_store
 from featurestore.metrics import BACKENDS, Instruments
 
 HEALTH_PROBE_INTERVAL_S = 0.1
-HEALTH_PATH = "/api/v1/monitoring/health"
 
 
 def dsn_with_schema(dsn: str, schema: str) -> str:

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from featurestore.conventions import HEALTH_PATH
 from featurestore.loadtest.probes import RecordingCost, ScrapeCost
 from featurestore.loadtest.result import LoadResult, Percentiles
 
@@ -306,9 +307,7 @@ class CompareReport:
         if side.health_store_ms is not None:
             lines.append(f"store.health() under load: {_triple(side.health_store_ms)} ms")
         if side.health_http_ms is not None:
-            lines.append(
-                f"GET {options.service_url}/api/v1/monitoring/health under load: {_triple(side.health_http_ms)} ms"
-            )
+            lines.append(f"GET {options.service_url}{HEALTH_PATH} under load: {_triple(side.health_http_ms)} ms")
         if self.pooler is not None:
             lines += self.pooler.render()
         lines += ["", f"{'target':<50}{'measured':>12}  {'goal':<12}result"]

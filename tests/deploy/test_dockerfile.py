@@ -17,6 +17,7 @@ from zipfile import ZipFile
 import pytest
 
 from devstack.process import LOOPBACK, ManagedProcess, free_port
+from featurestore.conventions import DEFAULT_PORT, LIVE_PATH
 from service.app import routes
 from tests.conftest import REPO
 from tests.deploy.dockerfile import Instruction, copy_sources, instructions, only
@@ -72,8 +73,9 @@ def test_the_healthcheck_probes_the_apps_liveness_route_on_the_exposed_port() ->
     options, _ = _healthcheck()
     url = urlparse(_healthcheck_url())
     assert url.path == "/api/v1/monitoring/health/live"
+    assert url.path == LIVE_PATH  # the Dockerfile cannot import the conventions: this holds it to them
     assert url.path in APP_PATHS
-    assert str(url.port) == only(FOUND, "EXPOSE").argument
+    assert str(url.port) == only(FOUND, "EXPOSE").argument == str(DEFAULT_PORT)
     assert {"interval", "timeout", "retries"} <= set(options)
 
 
