@@ -34,7 +34,8 @@ from generators.output import OutputError, write
 from generators.profile import PROFILES
 from generators.promql import GeneratorError
 from generators.render import render
-from slos.loader import DEFAULT_SPECS_DIR, SpecError, load_specs
+from slos.errors import SpecError
+from slos.loader import DEFAULT_SPECS_DIR, load_specs
 
 REPO = Path(__file__).resolve().parent.parent
 PROMETHEUS_BIN = "prometheus"

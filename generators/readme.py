@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 
@@ -12,11 +12,9 @@ from featurestore.conventions import DEFAULT_PORT
 from generators import pooler
 from generators.output import MARKER
 from generators.profile import PRODUCTION, TEST, Profile
+from generators.spec_output import SpecOutput
 from slos.models import LatencyBudgetObjective, RatioObjective
 from slos.windows import SRE_WORKBOOK_WINDOWS, window_pairs
-
-if TYPE_CHECKING:
-    from generators.render import SpecOutput
 
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),

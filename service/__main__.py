@@ -28,7 +28,7 @@ from service.startup import (
     flag_name,
     settings_problem,
 )
-from slos.loader import SpecError
+from slos.errors import SpecError
 
 EPILOG = """\
 environment (flags win over the environment):

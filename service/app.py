@@ -52,7 +52,8 @@ from service.exporter import Exporter, exporter_for
 from service.health import HealthChecker
 from service.http_metrics import HttpMetrics
 from service.index import index_routes
-from service.loadtest import LoadRunner, load_status, start_load
+from service.load_runner import LoadRunner
+from service.loadtest import load_status, start_load
 from service.redact import redactor_for
 from service.settings import ServiceSettings
 from service.state import Service, service_of

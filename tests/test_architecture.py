@@ -83,3 +83,86 @@ def test_nothing_outside_the_generators_the_dev_stack_and_the_tests_reads_render
         if '"rendered' in path.read_text(encoding="utf-8") or "'rendered" in path.read_text(encoding="utf-8")
     ]
     assert readers == []
+
+
+def module_name(path: Path, root: Path = REPO) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(root: Path = REPO, packages: tuple[str, ...] = PACKAGES) -> dict[str, set[str]]:
+    """First-party module -> the first-party modules it imports (TYPE_CHECKING imports included).
+
+    `from package import name` is an edge to `package.name` when that is a module, else to `package`.
+    """
+    modules = {module_name(path, root): path for package in packages for path in (root / package).rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        edges: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                edges.update(alias.name for alias in node.names if alias.name in modules)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                base = node.module
+                if node.level:
+                    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+                    for _ in range(node.level - 1):
+                        package = package.rpartition(".")[0]
+                    base = f"{package}.{node.module}" if node.module else package
+                for alias in node.names:
+                    target = f"{base}.{alias.name}"
+                    edges.add(target if target in modules else base)
+        graph[module] = {edge for edge in edges if edge in modules and edge != module}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected component with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for successor in sorted(graph[node]):
+            if successor not in index:
+                visit(successor)
+                low[node] = min(low[node], low[successor])
+            elif successor in stack:
+                low[node] = min(low[node], index[successor])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    """A type two modules need lives in a third (STYLE.md); imports under TYPE_CHECKING count too."""
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_check_sees_a_circle_closed_by_a_type_checking_import_or_one_inside_a_function(
+    tmp_path: Path,
+) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "report.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.compare import Options\n"
+    )
+    (package / "compare.py").write_text("from pkg.report import Report\nfrom . import loader\n")
+    (package / "loader.py").write_text("def load():\n    from pkg import sloth\n")
+    (package / "sloth.py").write_text("from .loader import load\n")
+    assert cycles(import_graph(tmp_path, ("pkg",))) == [["pkg.compare", "pkg.report"], ["pkg.loader", "pkg.sloth"]]

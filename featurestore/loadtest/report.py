@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from featurestore.conventions import HEALTH_PATH
+from featurestore.loadtest.options import CompareOptions
+from featurestore.loadtest.pooler_compare import PoolerReport
 from featurestore.loadtest.probes import RecordingCost, ScrapeCost
 from featurestore.loadtest.result import LoadResult, Percentiles
-
-if TYPE_CHECKING:
-    from featurestore.loadtest.compare import CompareOptions
-    from featurestore.loadtest.pooler_compare import PoolerReport
 
 # Issue 7's targets on this 2-core machine kind, and the guide's SLOs.
 P99_RATIO_TARGET = 1 / (1 - 0.94)  # the guide's -94 % p99 (620 ms -> 34 ms) as a ratio: 16.7x

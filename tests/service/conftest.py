@@ -13,7 +13,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-import service.loadtest
+import service.load_runner
 from featurestore.manifest.base import HEALTHY, ComponentHealth
 from featurestore.metrics import BACKEND_DUCKDB, Instruments
 from featurestore.settings import FeatureStoreSettings
@@ -145,5 +145,5 @@ def instant_runs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         configs.append(config)
         return Result()
 
-    monkeypatch.setattr(service.loadtest, "run_load", run_load)
+    monkeypatch.setattr(service.load_runner, "run_load", run_load)
     return configs
