@@ -25,9 +25,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from featurestore import FeatureStore, metrics
+from featurestore.conventions import API_PREFIX as API
 from featurestore.manifest.base import DEGRADED, HEALTHY, UNHEALTHY
 from featurestore.metrics import BACKEND_DUCKDB, BACKEND_POSTGRESQL, COMPONENT_POSTGRESQL, HEALTH_STATUS
-from service.app import API, create_app
+from service.app import create_app
 from service.settings import ServiceSettings
 from tests.reliability import workers
 from tests.reliability.cluster import ThrowawayCluster
