@@ -15,7 +15,8 @@ from pathlib import Path
 
 import psycopg
 
-from featurestore import metrics
+from featurestore.instruments import Instruments
+from featurestore.instruments import build as build_instruments
 from featurestore.loadtest.config import LoadConfig
 from featurestore.loadtest.options import CompareOptions
 from featurestore.loadtest.pooler_compare import run_pooler_compare
@@ -32,7 +33,7 @@ from featurestore.loadtest.report import CompareReport, SideMeasurements
 from featurestore.loadtest.result import LoadResult, Percentiles, merge
 from featurestore.loadtest.runner import SPARE_CONNECTIONS, check_connections, run_load
 from featurestore.manifest.base import LockScope
-from featurestore.metrics import BACKEND_POSTGRESQL, Instruments
+from featurestore.metrics import BACKEND_POSTGRESQL
 
 Progress = Callable[[str], None]
 # On a shared PostgreSQL, other sessions come and go: each slice waits this long for its connections to be free.
@@ -161,7 +162,7 @@ def _side_measurements(options: CompareOptions, cache_root: Path, say: Progress)
         bare_tight = bare_insert_latencies(dsn, options.side_s)
         for instrumented in (True, False, False, True):
             if instrumented:
-                live.append(run_load(single, instruments=metrics.build()))
+                live.append(run_load(single, instruments=build_instruments()))
             else:
                 dark.append(run_load(single, instruments=Instruments.disabled()))
         cost = recording_cost(single, cache_root / "spy")

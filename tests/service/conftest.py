@@ -14,8 +14,9 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 import service.load_runner
+from featurestore.instruments import Instruments
 from featurestore.manifest.base import HEALTHY, ComponentHealth
-from featurestore.metrics import BACKEND_DUCKDB, Instruments
+from featurestore.metrics import BACKEND_DUCKDB
 from featurestore.settings import FeatureStoreSettings
 from service.app import create_app
 from service.settings import ServiceSettings
