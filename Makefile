@@ -58,10 +58,10 @@ profile: $(STAMP) ## Flame graph (SVG, under .profile/) of a publish loop on Pos
 	$(PY) -m bench.profile $(PROFILE_ARGS)
 
 stack: $(STAMP) ## Service + real Prometheus + Alertmanager on loopback; Ctrl-C stops all
-	$(PY) -m service.stack up
+	$(PY) -m devstack up
 
 stack-down: $(STAMP) ## Stop whatever `make stack` left running
-	$(PY) -m service.stack down
+	$(PY) -m devstack down
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .stack .profile

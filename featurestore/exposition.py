@@ -23,7 +23,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, utils
 
-from featurestore.metrics import Instruments
+from featurestore.instruments import Instruments
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # prometheus_client's own number formatting (Go's float syntax: +Inf, NaN, 1.5e+07), typed for mypy.

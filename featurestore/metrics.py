@@ -2,8 +2,8 @@
 
 `CATALOG` (a tuple of `MetricSpec`) is importable without prometheus_client: the generators read it to validate specs
 and to name series; tests compare `rendered/` and a live scrape against it. The runtime instruments built from it
-(`Instruments`, `build(registry)`, `SymbolLabels`, `Recording`) live in `featurestore.instruments`; they stay
-importable from here too (resolved on first use, so importing the catalog does not import prometheus_client).
+(`Instruments`, `build(registry)`, `SymbolLabels`, `Recording`) live in `featurestore.instruments`, which imports
+this module (never the other way round: tests/test_architecture.py fails on an import circle).
 
 Several processes, one scrape: with `PROMETHEUS_MULTIPROC_DIR` set, every process writes its samples to that folder and
 the exporter (the service) serves their aggregate. `MetricSpec.multiprocess_mode` says how a gauge aggregates there
@@ -18,13 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from featurestore.instruments import Instruments as Instruments
-    from featurestore.instruments import Recording as Recording
-    from featurestore.instruments import SymbolLabels as SymbolLabels
-    from featurestore.instruments import build as build
 
 # Label names.
 LABEL_BACKEND = "backend"
@@ -215,7 +208,6 @@ BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in CATALOG}
 # Computed by the exporter from other families (the hit ratio over the window, from the hit and miss counters).
 DERIVED: tuple[MetricSpec, ...] = (HIT_RATIO,)
 RECORDED: tuple[MetricSpec, ...] = tuple(spec for spec in CATALOG if spec not in DERIVED)
-_RUNTIME = frozenset({"Instruments", "Recording", "SymbolLabels", "build"})
 
 
 def find(name: str) -> MetricSpec | None:
@@ -232,12 +224,3 @@ def find(name: str) -> MetricSpec | None:
         if spec is not None and spec.kind is MetricKind.COUNTER:
             return spec
     return None
-
-
-def __getattr__(name: str) -> Any:
-    """The runtime names that lived here before `featurestore.instruments`, imported when first asked for."""
-    if name in _RUNTIME:
-        from featurestore import instruments
-
-        return getattr(instruments, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,8 @@ from generators.output import OutputError, differences, read_tree, write
 from generators.profile import PRODUCTION, PROFILES
 from generators.promql import GeneratorError
 from generators.render import REPO, display, render
-from slos.loader import DEFAULT_SPECS_DIR, SpecError, load_specs
+from slos.errors import SpecError
+from slos.loader import DEFAULT_SPECS_DIR, load_specs
 from slos.models import duration_seconds
 
 DEFAULT_OUT = REPO / "rendered"

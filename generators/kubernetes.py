@@ -12,18 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from featurestore.conventions import DEFAULT_PORT as PORT
+from featurestore.conventions import LIVE_PATH, METRICS_PATH, READY_PATH
 from generators import prometheus
 from generators.profile import Profile
 
 NAME = "featurestore-monitoring"
 IMAGE = "featurestore-monitoring:latest"
-PORT = 8000
 PORT_NAME = "http"
 JOB_LABEL = "app.kubernetes.io/name"
 SELECTOR = {JOB_LABEL: prometheus.JOB, "app.kubernetes.io/component": "monitoring-service"}
 LABELS = {**SELECTOR, "app.kubernetes.io/part-of": "featurestore"}
-LIVENESS_PATH = "/api/v1/monitoring/health/live"
-READINESS_PATH = "/api/v1/monitoring/health/ready"
 RUN_AS = 10001  # the Dockerfile's non-root user
 CACHE_DIR = "/var/cache/featurestore"
 # The DSN carries a password: it comes from a Secret the deploy repo provides; without it the service runs on DuckDB.
@@ -60,7 +59,7 @@ def service_monitor(profile: Profile) -> dict[str, Any]:
         "spec": {
             "jobLabel": JOB_LABEL,
             "selector": {"matchLabels": dict(SELECTOR)},
-            "endpoints": [{"port": PORT_NAME, "path": prometheus.METRICS_PATH, "interval": profile.scrape_interval}],
+            "endpoints": [{"port": PORT_NAME, "path": METRICS_PATH, "interval": profile.scrape_interval}],
         },
     }
 
@@ -81,8 +80,8 @@ def deployment() -> dict[str, Any]:
         "imagePullPolicy": "IfNotPresent",
         "command": ["python", "-m", "service", "--host", "0.0.0.0", "--port", str(PORT)],
         "ports": [{"name": PORT_NAME, "containerPort": PORT, "protocol": "TCP"}],
-        "livenessProbe": _probe(LIVENESS_PATH, 10, 3),
-        "readinessProbe": _probe(READINESS_PATH, 5, 2),
+        "livenessProbe": _probe(LIVE_PATH, 10, 3),
+        "readinessProbe": _probe(READY_PATH, 5, 2),
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
         "env": [
             {"name": "FEATURESTORE_CACHE_DIR", "value": CACHE_DIR},
@@ -134,9 +133,7 @@ def pod_monitor(profile: Profile) -> dict[str, Any]:
         "spec": {
             "jobLabel": JOB_LABEL,
             "selector": {"matchLabels": dict(TRAINING_SELECTOR)},
-            "podMetricsEndpoints": [
-                {"port": PORT_NAME, "path": prometheus.METRICS_PATH, "interval": profile.scrape_interval}
-            ],
+            "podMetricsEndpoints": [{"port": PORT_NAME, "path": METRICS_PATH, "interval": profile.scrape_interval}],
         },
     }
 
@@ -162,8 +159,8 @@ def training_job() -> dict[str, Any]:
         "restartPolicy": "Always",
         "command": ["python", "-m", "service", "--host", "0.0.0.0", "--port", str(PORT)],
         "ports": [{"name": PORT_NAME, "containerPort": PORT, "protocol": "TCP"}],
-        "startupProbe": _probe(LIVENESS_PATH, 1, 30),
-        "readinessProbe": _probe(READINESS_PATH, 5, 2),
+        "startupProbe": _probe(LIVE_PATH, 1, 30),
+        "readinessProbe": _probe(READY_PATH, 5, 2),
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
         "env": env,
         "volumeMounts": mounts,

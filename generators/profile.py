@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from featurestore.conventions import DEFAULT_PORT
 from slos.models import duration_seconds
 from slos.validate import Timing
 
@@ -61,7 +62,6 @@ class Profile:
 
 
 # The guide's scrape job: localhost:8000 every 30s; Alertmanager on its default port.
-# Production expects a Prometheus keeping 30 days (the guide's 99.9 % over 30 days), not the 15d default.
-PRODUCTION = Profile("production", "30s", "30s", 1, 1, "localhost:8000", "localhost:9093", "30d")
-TEST = Profile("test", "1s", "1s", 15, 60, "127.0.0.1:8000", "127.0.0.1:9093", "2d")
+PRODUCTION = Profile("production", "30s", "30s", 1, 1, f"localhost:{DEFAULT_PORT}", "localhost:9093", "30d")
+TEST = Profile("test", "1s", "1s", 15, 60, f"127.0.0.1:{DEFAULT_PORT}", "127.0.0.1:9093", "2d")
 PROFILES = {profile.name: profile for profile in (PRODUCTION, TEST)}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from featurestore.conventions import METRICS_PATH
 from generators.profile import Profile
 
 JOB = "featurestore"  # the guide's job_name; also the `job` label every recording rule keeps
-METRICS_PATH = "/api/v1/monitoring/metrics"
 
 
 def scrape_job(profile: Profile) -> dict[str, Any]:

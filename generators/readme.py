@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 
+from featurestore.conventions import DEFAULT_PORT
 from generators import pooler
 from generators.output import MARKER
 from generators.profile import PRODUCTION, TEST, Profile
+from generators.spec_output import SpecOutput
 from slos.models import LatencyBudgetObjective, RatioObjective
 from slos.windows import SRE_WORKBOOK_WINDOWS, window_pairs
-
-if TYPE_CHECKING:
-    from generators.render import SpecOutput
 
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -46,8 +45,11 @@ _WHAT = (
     ("schema/", "JSON Schema of the native spec, for editors (`yaml-language-server: $schema=`)"),
     ("kubernetes/prometheusrule-", "the same rule groups as a prometheus-operator PrometheusRule"),
     ("kubernetes/servicemonitor.yaml", "the scrape job as a ServiceMonitor (port http, same path and interval)"),
-    ("kubernetes/deployment.yaml", "the monitoring service: python -m service on port 8000, probes, requests"),
-    ("kubernetes/service.yaml", "the Service the ServiceMonitor selects (port 8000 named http)"),
+    (
+        "kubernetes/deployment.yaml",
+        f"the monitoring service: python -m service on port {DEFAULT_PORT}, probes, requests",
+    ),
+    ("kubernetes/service.yaml", f"the Service the ServiceMonitor selects (port {DEFAULT_PORT} named http)"),
     (
         "kubernetes/podmonitor-training.yaml",
         "scrapes each training pod's metrics sidecar (the aggregate of its workers)",

@@ -17,18 +17,18 @@ README.md                            what each file is, every alert and the test
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from generators import alertmanager, kubernetes, maintenance, policies, pooler, prometheus, schema, tiers
-from generators.alerts import Alert
 from generators.grafana import dashboard_files
 from generators.output import to_yaml
 from generators.profile import Profile
 from generators.readme import readme
 from generators.rules import rule_file, rule_groups
-from generators.testfile import Plan, plan, test_files
-from slos.loader import LoadedSpec, Problem, SpecError, SpecSet
+from generators.spec_output import SpecOutput
+from generators.testfile import plan, test_files
+from slos.errors import Problem, SpecError
+from slos.loader import SpecSet
 from slos.models import LatencyBudgetObjective, RatioObjective, duration_seconds
 from slos.validate import CATALOG_SERVICE, validate
 
@@ -39,22 +39,6 @@ def display(path: Path) -> str:
     """A spec path as headers show it: relative to the repository when inside it (stable across machines)."""
     resolved = path.resolve()
     return resolved.relative_to(REPO).as_posix() if resolved.is_relative_to(REPO) else resolved.name
-
-
-@dataclass(frozen=True)
-class SpecOutput:
-    loaded: LoadedSpec
-    stem: str
-    alerts: tuple[Alert, ...]
-    plan: Plan
-
-    @property
-    def rules_path(self) -> str:
-        return f"prometheus/rules/{self.stem}.yml"
-
-    @property
-    def tests_path(self) -> str:
-        return f"prometheus/tests/{self.stem}_test.yml"
 
 
 def _header(sources: str, command: str, profile: Profile) -> str:

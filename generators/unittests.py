@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from featurestore import metrics
+from featurestore.conventions import SLO_PATH
 from generators import promql
 from generators.alerts import Alert, threshold
 from generators.profile import Profile
@@ -48,7 +49,7 @@ SAMPLE_LABELS: dict[str, str] = {
     metrics.LABEL_SYMBOL: "AAPL",
     metrics.LABEL_COMPONENT: metrics.COMPONENT_POSTGRESQL,
     metrics.LABEL_STATUS_CLASS: "2xx",
-    metrics.LABEL_ROUTE: "/api/v1/monitoring/slo",
+    metrics.LABEL_ROUTE: SLO_PATH,
     metrics.LABEL_METHOD: "GET",
     metrics.LABEL_ERROR: "other",
     metrics.LABEL_REASON: "missing",

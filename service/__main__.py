@@ -10,9 +10,10 @@ from collections.abc import Sequence
 import uvicorn
 from pydantic import ValidationError
 
+from featurestore.conventions import API_PREFIX
 from featurestore.settings import FeatureStoreSettings
 from service.app import create_app, routes
-from service.index import API, endpoints
+from service.index import endpoints
 from service.redact import Redactor, redactor_for
 from service.settings import ServiceSettings
 from service.startup import (
@@ -27,7 +28,7 @@ from service.startup import (
     flag_name,
     settings_problem,
 )
-from slos.loader import SpecError
+from slos.errors import SpecError
 
 EPILOG = """\
 environment (flags win over the environment):
@@ -77,7 +78,7 @@ def parser(settings: ServiceSettings) -> argparse.ArgumentParser:
         description="The feature store's monitoring service: health, SLO status, performance, Prometheus metrics "
         "and an on-demand load test, over the FeatureStore (DuckDB by default, PostgreSQL with FEATURESTORE_PG_DSN).",
         epilog=EPILOG.format(
-            api=API,
+            api=API_PREFIX,
             endpoints="\n".join(
                 f"  {line['method']:<5} {line['path']:<36} {line['summary']}" for line in endpoints(routes())
             ),

@@ -32,6 +32,15 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from featurestore import instruments as instruments_module
+from featurestore.conventions import (
+    HEALTH_PATH,
+    LIVE_PATH,
+    LOAD_TEST_PATH,
+    METRICS_PATH,
+    PERFORMANCE_PATH,
+    READY_PATH,
+    SLO_PATH,
+)
 from featurestore.exposition import CONTENT_TYPE as EXPOSITION_CONTENT_TYPE
 from featurestore.instruments import Instruments
 from featurestore.manifest.base import UNHEALTHY
@@ -42,8 +51,9 @@ from service.errors import ApiError, RequestGuard, api_error, error_response, ht
 from service.exporter import Exporter, exporter_for
 from service.health import HealthChecker
 from service.http_metrics import HttpMetrics
-from service.index import API, index_routes
-from service.loadtest import LoadRunner, load_status, start_load
+from service.index import index_routes
+from service.load_runner import LoadRunner
+from service.loadtest import load_status, start_load
 from service.redact import redactor_for
 from service.settings import ServiceSettings
 from service.state import Service, service_of
@@ -144,14 +154,14 @@ def _accepts_gzip(accept_encoding: str) -> bool:
 def routes() -> list[BaseRoute]:
     return [
         *index_routes(),
-        Route(f"{API}/health", health, methods=["GET"]),
-        Route(f"{API}/health/ready", ready, methods=["GET"]),
-        Route(f"{API}/health/live", live, methods=["GET"]),
-        Route(f"{API}/slo", slo_status, methods=["GET"]),
-        Route(f"{API}/performance", performance_summary, methods=["GET"]),
-        Route(f"{API}/metrics", MetricsEndpoint(), methods=["GET"], name="metrics"),
-        Route(f"{API}/test/load", start_load, methods=["POST"]),
-        Route(f"{API}/test/load", load_status, methods=["GET"], name="load_status"),
+        Route(HEALTH_PATH, health, methods=["GET"]),
+        Route(READY_PATH, ready, methods=["GET"]),
+        Route(LIVE_PATH, live, methods=["GET"]),
+        Route(SLO_PATH, slo_status, methods=["GET"]),
+        Route(PERFORMANCE_PATH, performance_summary, methods=["GET"]),
+        Route(METRICS_PATH, MetricsEndpoint(), methods=["GET"], name="metrics"),
+        Route(LOAD_TEST_PATH, start_load, methods=["POST"]),
+        Route(LOAD_TEST_PATH, load_status, methods=["GET"], name="load_status"),
     ]
 
 

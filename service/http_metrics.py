@@ -13,7 +13,7 @@ from time import perf_counter
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from featurestore.metrics import Instruments
+from featurestore.instruments import Instruments
 
 UNMATCHED = "unmatched"
 OTHER_METHOD = "OTHER"

@@ -16,26 +16,35 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from featurestore.conventions import (
+    API_PREFIX,
+    HEALTH_PATH,
+    LIVE_PATH,
+    LOAD_TEST_PATH,
+    METRICS_PATH,
+    METRICS_REDIRECT_PATH,
+    PERFORMANCE_PATH,
+    READY_PATH,
+    SLO_PATH,
+)
 from service.state import Service
 
-API = "/api/v1/monitoring"
-METRICS_PATH = f"{API}/metrics"
 DISTRIBUTION = "featurestore-monitoring"
 
 # (method, path) -> one line for a newcomer. Paths are the app's route paths.
 ENDPOINTS: dict[tuple[str, str], str] = {
     ("GET", "/"): "this index",
-    ("GET", API): "this index",
-    ("GET", "/metrics"): f"redirects to {METRICS_PATH}",
-    ("GET", f"{API}/health"): "health of PostgreSQL, the DuckDB fallback and the metrics, with details",
-    ("GET", f"{API}/health/ready"): "readiness probe: 200 while the store can serve, 503 with the reasons otherwise",
-    ("GET", f"{API}/health/live"): "liveness probe: 200 while the event loop answers (touches no database)",
-    ("GET", f"{API}/slo"): "every SLO of slos/specs over the last window: threshold, current value, compliant",
-    ("GET", f"{API}/performance"): "throughput, latency quantiles, lock waits, cache hits, busiest symbols",
+    ("GET", API_PREFIX): "this index",
+    ("GET", METRICS_REDIRECT_PATH): f"redirects to {METRICS_PATH}",
+    ("GET", HEALTH_PATH): "health of PostgreSQL, the DuckDB fallback and the metrics, with details",
+    ("GET", READY_PATH): "readiness probe: 200 while the store can serve, 503 with the reasons otherwise",
+    ("GET", LIVE_PATH): "liveness probe: 200 while the event loop answers (touches no database)",
+    ("GET", SLO_PATH): "every SLO of slos/specs over the last window: threshold, current value, compliant",
+    ("GET", PERFORMANCE_PATH): "throughput, latency quantiles, lock waits, cache hits, busiest symbols",
     ("GET", METRICS_PATH): "Prometheus text format: what Prometheus scrapes",
-    ("POST", f"{API}/test/load"): "run the load generator in this service; the empty body is the guide's "
+    ("POST", LOAD_TEST_PATH): "run the load generator in this service; the empty body is the guide's "
     '{"workers": 20, "duration_seconds": 30, "symbol": "TEST_CONTENTION"}',
-    ("GET", f"{API}/test/load"): "status and result of the last load run",
+    ("GET", LOAD_TEST_PATH): "status and result of the last load run",
 }
 
 
@@ -99,6 +108,6 @@ async def metrics_redirect(request: Request) -> Response:
 def index_routes() -> list[Route]:
     return [
         Route("/", index, methods=["GET"]),
-        Route(API, index, methods=["GET"]),
-        Route("/metrics", metrics_redirect, methods=["GET"]),
+        Route(API_PREFIX, index, methods=["GET"]),
+        Route(METRICS_REDIRECT_PATH, metrics_redirect, methods=["GET"]),
     ]

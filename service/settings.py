@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from featurestore.conventions import DEFAULT_PORT
+
 
 class ServiceSettings(BaseSettings):
     """Monitoring-service configuration; build it in main()/create_app(), never at import time."""
@@ -12,7 +14,7 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SERVICE_", frozen=True, extra="ignore")
 
     host: str = Field(default="127.0.0.1", description="Interface uvicorn binds to")
-    port: int = Field(default=8000, ge=0, le=65535, description="TCP port uvicorn binds to")
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535, description="TCP port uvicorn binds to")
     log_level: str = Field(default="info", pattern=r"^(critical|error|warning|info|debug|trace)$")
     admin_token: SecretStr | None = Field(
         default=None,

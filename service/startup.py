@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from featurestore.errors import BackendUnavailable, ManifestLocked
 from featurestore.settings import FeatureStoreSettings
-from slos.loader import SpecError
+from slos.errors import SpecError
 
 log = logging.getLogger("service")
 EXIT_STARTUP = 2

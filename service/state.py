@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -13,14 +13,12 @@ from featurestore.settings import FeatureStoreSettings
 from service.errors import ApiError
 from service.exporter import Exporter
 from service.health import HealthChecker
+from service.load_runner import LoadRunner
 from service.redact import Redactor
 from service.settings import ServiceSettings
 from service.store_handle import ServiceStore
 from service.window import SampleRing
 from slos.models import SLO
-
-if TYPE_CHECKING:
-    from service.loadtest import LoadRunner
 
 
 @dataclass

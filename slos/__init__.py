@@ -1,7 +1,8 @@
 """Versioned, declarative SLO specs (`specs/*.yaml`) and their models: the one source of truth for rules,
 dashboards, routes and the service's /slo endpoint."""
 
-from slos.loader import DEFAULT_SPECS_DIR, LoadedSpec, Problem, SpecError, SpecSet, load_file, load_specs
+from slos.errors import Problem, SpecError
+from slos.loader import DEFAULT_SPECS_DIR, LoadedSpec, SpecSet, load_file, load_specs
 from slos.models import SLO, Op, Severity, SpecFile
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -10,28 +10,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import ValidationError
 
+from slos import openslo, sloth
+
+# Problem and SpecError stay importable from here, where they were first defined.
+from slos.errors import Problem as Problem
+from slos.errors import SpecError as SpecError
+from slos.errors import field_path
 from slos.models import NATIVE_VERSION, SLO, SpecFile
 
 DEFAULT_SPECS_DIR = Path(__file__).resolve().parent / "specs"
 SPEC_SUFFIXES = (".yaml", ".yml")
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    field: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.field or '<document>'}: {self.reason}"
-
-
-class SpecError(Exception):
-    """Specs that cannot be used: one `file: field: reason` line per problem."""
-
-    def __init__(self, path: Path | str, problems: Sequence[tuple[str, str]] = (), *, more: Sequence[Problem] = ()):
-        self.problems = tuple(Problem(str(path), field, reason) for field, reason in problems) + tuple(more)
-        super().__init__("\n".join(str(problem) for problem in self.problems))
 
 
 @dataclass(frozen=True)
@@ -50,22 +38,6 @@ class SpecSet:
     @property
     def slos(self) -> tuple[SLO, ...]:
         return tuple(slo for loaded in self.specs for slo in loaded.spec.slos)
-
-
-def field_path(loc: Iterable[int | str], slo_names: Sequence[str | None] = ()) -> str:
-    """Pydantic's error location as `slos[manifest_insert_p95_ms].objective.threshold`: an SLO by its name when it has
-    one (`slo_names`, by position), else by index (`slos[0]`); union tags such as `quantile` dropped."""
-    text = ""
-    parts = list(loc)
-    for position, part in enumerate(parts):
-        if isinstance(part, int):
-            named = position == 1 and parts[0] == "slos" and part < len(slo_names) and slo_names[part]
-            text += f"[{slo_names[part]}]" if named else f"[{part}]"
-        elif part in {"quantile", "gauge", "ratio", "latency_budget"} and text.endswith("objective"):
-            continue
-        else:
-            text += f".{part}" if text else str(part)
-    return text
 
 
 def slo_names(document: Any) -> list[str | None]:
@@ -108,11 +80,7 @@ def load_file(path: Path) -> LoadedSpec:
     if not isinstance(first, dict):
         raise SpecError(path, [("", f"expected a mapping at the top, got {type(first).__name__}")])
     if str(first.get("apiVersion", "")).startswith("openslo/"):
-        import slos.openslo as openslo
-
         return LoadedSpec(path, openslo.parse_documents(documents, path), "openslo")
-    import slos.sloth as sloth
-
     if sloth.is_sloth(first):
         if len(documents) > 1:
             raise SpecError(path, [("", f"a Sloth spec is one YAML document here, found {len(documents)}")])

@@ -33,9 +33,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from slos.loader import SpecError, field_path
+from slos.errors import SpecError, field_path
 from slos.models import (
     SLO,
     BurnRateAlerting,
@@ -44,24 +44,15 @@ from slos.models import (
     RatioObjective,
     SpecFile,
 )
+from slos.openslo_alerting import KINDS, SPEC_MODELS, Registry
+from slos.openslo_documents import InlineDocument, Locations, Metadata, PolicyRef, Problems
+from slos.openslo_documents import OpenSLOModel as _Model
 
 API_VERSION = "openslo/v1"
 # Metadata annotation giving the runbook base URL (runbook_url = <base>/<AlertName>.md), on the Service or the SLO.
 RUNBOOK_ANNOTATION = "featurestore.dev/runbook-base-url"
 DEFAULT_RUNBOOK_BASE_URL = "https://runbooks.example.com"  # a placeholder: set the annotation
 WINDOW_TEMPLATE = re.compile(r"\{\{\s*\.window\s*\}\}")
-_RFC1123 = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Metadata(_Model):
-    name: Annotated[str, Field(pattern=_RFC1123, max_length=63)]
-    displayName: str | None = None
-    labels: dict[str, str | list[str]] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
 
 
 class QuerySpec(_Model):
@@ -162,18 +153,6 @@ class Objective(_Model):
         return round(self.targetPercent / 100, 12)
 
 
-class InlineDocument(_Model):
-    """An OpenSLO object written inline in another (a policy in an SLO, a condition or target in a policy)."""
-
-    kind: str
-    metadata: Metadata
-    spec: dict[str, Any]
-
-
-class PolicyRef(_Model):
-    alertPolicyRef: str
-
-
 class SLOSpec(_Model):
     description: str = ""
     service: str = Field(min_length=1)
@@ -209,38 +188,7 @@ class Document(_Model):
     spec: dict[str, Any]
 
 
-# Union members pydantic names in error locations, and what an entry of that list must be.
-REFERENCE_UNIONS = {
-    "PolicyRef": "expected {alertPolicyRef: <name>} or an inline AlertPolicy (kind, metadata, spec)",
-    "InlineDocument": "expected a reference ({alertPolicyRef|conditionRef|targetRef: <name>}) or an inline document",
-    "ConditionRef": "expected {conditionRef: <name>} or an inline AlertCondition (kind, metadata, spec)",
-    "TargetRef": "expected {targetRef: <name>} or an inline AlertNotificationTarget (kind, metadata, spec)",
-}
-Locations = dict[str, str]  # native field path inside an SLO ("objective.target") -> path in the OpenSLO file
-
-
-class Problems:
-    def __init__(self) -> None:
-        self.items: list[tuple[str, str]] = []
-
-    def add(self, where: str, reason: str) -> None:
-        self.items.append((where, reason))
-
-    def validation(self, prefix: str, error: ValidationError) -> None:
-        for detail in error.errors():
-            tags = [part for part in detail["loc"] if part in REFERENCE_UNIONS]
-            loc = field_path(part for part in detail["loc"] if part not in REFERENCE_UNIONS)
-            reason = detail["msg"].removeprefix("Value error, ")
-            if tags and detail["type"] in ("model_type", "dict_type"):
-                reason = REFERENCE_UNIONS[str(tags[0])]
-            where = f"{prefix}.{loc}" if loc else prefix
-            if (where, reason) not in self.items:
-                self.add(where, reason)
-
-
 def _documents(documents: Sequence[Any], problems: Problems) -> list[tuple[int, Document, BaseModel]]:
-    from slos.openslo_alerting import SPEC_MODELS
-
     parsed: list[tuple[int, Document, BaseModel]] = []
     spec_models: dict[str, type[BaseModel]] = {"SLO": SLOSpec, "SLI": SLISpec, "Service": ServiceSpec, **SPEC_MODELS}
     for index, raw in enumerate(documents):
@@ -282,8 +230,6 @@ def _labels(labels: dict[str, str | list[str]]) -> dict[str, str]:
 def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> tuple[SpecFile, list[Locations]]:
     """The spec and, per SLO, its locations; SpecError on any problem, unless `partial` keeps the SLOs that convert
     (SpecError only when none does or the file's top level is refused)."""
-    from slos.openslo_alerting import KINDS, Registry
-
     problems = Problems()
     parsed = _documents(documents, problems)
     alerting = Registry(problems.add)

@@ -36,8 +36,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from slos.models import AlertPolicy, BurnCondition, Duration, NotificationTarget
-from slos.openslo import InlineDocument as _Inline
-from slos.openslo import PolicyRef, Problems
+from slos.openslo_documents import InlineDocument as _Inline
+from slos.openslo_documents import PolicyRef, Problems
 
 KINDS = ("AlertPolicy", "AlertCondition", "AlertNotificationTarget")
 

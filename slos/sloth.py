@@ -52,7 +52,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from slos.loader import SpecError, field_path
+from slos.errors import SpecError, field_path
 from slos.models import SLO, BurnRateAlerting, EventSelector, RatioObjective, Severity, SpecFile
 
 VERSION = "prometheus/v1"

@@ -26,7 +26,8 @@ import yaml
 from featurestore import metrics
 from featurestore.metrics import MetricKind
 from slos import openslo, sloth, templating
-from slos.loader import LoadedSpec, Problem, SpecError, SpecSet
+from slos.errors import Problem, SpecError
+from slos.loader import LoadedSpec, SpecSet
 from slos.models import (
     POD_LABELS,
     SCOPE_LABELS,

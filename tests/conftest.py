@@ -16,7 +16,8 @@ import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
-from featurestore import metrics
+from featurestore.instruments import Instruments
+from featurestore.instruments import build as build_instruments
 from featurestore.loadtest.pgbouncer import LocalPgBouncer
 
 DEFAULT_TEST_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -118,5 +119,5 @@ def registry() -> CollectorRegistry:
 
 
 @pytest.fixture
-def instruments(registry: CollectorRegistry) -> metrics.Instruments:
-    return metrics.build(registry)
+def instruments(registry: CollectorRegistry) -> Instruments:
+    return build_instruments(registry)

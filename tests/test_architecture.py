@@ -1,5 +1,5 @@
-"""The data flow runs one way (STYLE.md): featurestore imports none of the other packages, and nothing imports the
-generators at run time."""
+"""The data flow runs one way (STYLE.md): featurestore imports none of the other packages, nothing imports the
+generators or the dev stack at run time, and what the image ships (service and what it imports) is production code."""
 
 from __future__ import annotations
 
@@ -9,16 +9,29 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("featurestore", "slos", "generators", "service")
+PACKAGES = ("featurestore", "slos", "generators", "service", "devstack", "bench")
+# devstack (make stack) and bench (make profile) are dev tools outside the distribution: production never imports them.
+DEV_TOOLS = {"devstack", "bench"}
 FORBIDDEN = {
-    "featurestore": {"service", "generators", "slos", "bench"},
-    "slos": {"service", "generators", "bench"},
-    "service": {"generators", "bench"},
-    "generators": {"service", "bench"},
+    "featurestore": {"service", "generators", "slos", *DEV_TOOLS},
+    "slos": {"service", "generators", *DEV_TOOLS},
+    "service": {"generators", *DEV_TOOLS},
+    "generators": {"service", *DEV_TOOLS},
+    "devstack": {"bench"},
+    "bench": {"devstack"},
 }
 
 
+# Packages that could be imported at run time by name (a `-m` subprocess, import_module). "service", "slos" and
+# "bench" are also ordinary words in labels, paths and prefixes, so only these two are looked for in strings.
+RUN_NAMES = {"generators", "devstack"}
+
+
 def imported_packages(path: Path) -> set[str]:
+    """Top-level packages `path` imports, or names as a module in a string (`import_module("x")`, `-m x`).
+
+    Imports under `if TYPE_CHECKING:` count: a type a module needs belongs to a module it may import.
+    """
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -26,6 +39,11 @@ def imported_packages(path: Path) -> set[str]:
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            head, *rest = node.value.split(".")
+            # `python -m generators`, import_module("devstack.cli"): a run-time import that `import` does not show.
+            if head in RUN_NAMES and all(part.isidentifier() for part in rest):
+                names.add(head)
     return names
 
 
@@ -38,15 +56,113 @@ def test_a_package_imports_only_what_lies_upstream_of_it(package: str) -> None:
     assert {path: names for path, names in offenders.items() if names} == {}
 
 
-# `make stack` runs a real Prometheus on the rendered files: a dev tool, not the service's request path.
-ALLOWED_READERS = {"service/stack.py"}
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import devstack.runner",
+        "from devstack.process import free_port",
+        "from generators.render import render",
+        "if TYPE_CHECKING:\n    from generators.profile import Profile",
+        'subprocess.run([sys.executable, "-m", "generators"])',
+        'importlib.import_module("devstack.cli")',
+    ],
+)
+def test_the_import_check_sees_the_dev_stack_or_the_generators_imported_from_the_service(
+    source: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "module.py"
+    path.write_text(source + "\n")
+    assert imported_packages(path) & FORBIDDEN["service"]
 
 
-def test_nothing_outside_the_generators_and_the_tests_reads_rendered() -> None:
+def test_nothing_outside_the_generators_the_dev_stack_and_the_tests_reads_rendered() -> None:
     readers = [
         str(path.relative_to(REPO))
         for package in ("featurestore", "slos", "service")
         for path in sorted((REPO / package).rglob("*.py"))
         if '"rendered' in path.read_text(encoding="utf-8") or "'rendered" in path.read_text(encoding="utf-8")
     ]
-    assert [path for path in readers if path not in ALLOWED_READERS] == []
+    assert readers == []
+
+
+def module_name(path: Path, root: Path = REPO) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(root: Path = REPO, packages: tuple[str, ...] = PACKAGES) -> dict[str, set[str]]:
+    """First-party module -> the first-party modules it imports (TYPE_CHECKING imports included).
+
+    `from package import name` is an edge to `package.name` when that is a module, else to `package`.
+    """
+    modules = {module_name(path, root): path for package in packages for path in (root / package).rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        edges: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                edges.update(alias.name for alias in node.names if alias.name in modules)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                base = node.module
+                if node.level:
+                    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+                    for _ in range(node.level - 1):
+                        package = package.rpartition(".")[0]
+                    base = f"{package}.{node.module}" if node.module else package
+                for alias in node.names:
+                    target = f"{base}.{alias.name}"
+                    edges.add(target if target in modules else base)
+        graph[module] = {edge for edge in edges if edge in modules and edge != module}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected component with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for successor in sorted(graph[node]):
+            if successor not in index:
+                visit(successor)
+                low[node] = min(low[node], low[successor])
+            elif successor in stack:
+                low[node] = min(low[node], index[successor])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    """A type two modules need lives in a third (STYLE.md); imports under TYPE_CHECKING count too."""
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_check_sees_a_circle_closed_by_a_type_checking_import_or_one_inside_a_function(
+    tmp_path: Path,
+) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "report.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.compare import Options\n"
+    )
+    (package / "compare.py").write_text("from pkg.report import Report\nfrom . import loader\n")
+    (package / "loader.py").write_text("def load():\n    from pkg import sloth\n")
+    (package / "sloth.py").write_text("from .loader import load\n")
+    assert cycles(import_graph(tmp_path, ("pkg",))) == [["pkg.compare", "pkg.report"], ["pkg.loader", "pkg.sloth"]]

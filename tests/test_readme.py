@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from service.loadtest import LoadRequest
+from service.load_runner import LoadRequest
 from tests.conftest import REPO
 
 

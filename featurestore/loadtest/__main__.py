@@ -17,8 +17,9 @@ from typing import Any
 import psycopg
 
 from featurestore.errors import FeatureStoreError
-from featurestore.loadtest.compare import CompareOptions, run_compare
+from featurestore.loadtest.compare import run_compare
 from featurestore.loadtest.config import LoadConfig
+from featurestore.loadtest.options import CompareOptions
 from featurestore.loadtest.pooler_compare import PoolerOptions
 from featurestore.loadtest.probes import scratch_schema
 from featurestore.loadtest.report import CompareReport

@@ -8,16 +8,18 @@ import platform
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
 import psycopg
 
-from featurestore import metrics
+from featurestore.instruments import Instruments
+from featurestore.instruments import build as build_instruments
 from featurestore.loadtest.config import LoadConfig
-from featurestore.loadtest.pooler_compare import PoolerOptions, run_pooler_compare
+from featurestore.loadtest.options import CompareOptions
+from featurestore.loadtest.pooler_compare import run_pooler_compare
 from featurestore.loadtest.probes import (
     HealthProbe,
     bare_insert_latencies,
@@ -31,55 +33,11 @@ from featurestore.loadtest.report import CompareReport, SideMeasurements
 from featurestore.loadtest.result import LoadResult, Percentiles, merge
 from featurestore.loadtest.runner import SPARE_CONNECTIONS, check_connections, run_load
 from featurestore.manifest.base import LockScope
-from featurestore.metrics import BACKEND_POSTGRESQL, Instruments
+from featurestore.metrics import BACKEND_POSTGRESQL
 
 Progress = Callable[[str], None]
 # On a shared PostgreSQL, other sessions come and go: each slice waits this long for its connections to be free.
 CONNECTION_WAIT_S = 180.0
-
-
-@dataclass(frozen=True)
-class CompareOptions:
-    """The benchmark's workload; the defaults are issue 7's (64 processes, 64 symbols, 100 ms think, 5 ms hold)."""
-
-    dsn: str
-    workers: int = 64
-    processes: bool = True
-    duration_s: float = 20.0  # per lock scope, split into `slices` alternating slices
-    symbols: int = 64
-    think_ms: float = 100.0
-    hold_ms: float = 5.0
-    slices: int = 2
-    slo_run: bool = True  # also the guide's SLO workload: per-symbol, no hold, half the duration
-    throughput_run: bool = True  # also the same workload with no think time: the seed's throughput claim
-    service_url: str | None = None  # also probe this service's health endpoint during the load
-    pooler: PoolerOptions | None = field(
-        default_factory=PoolerOptions
-    )  # also direct vs PgBouncer, and a fleet through it (None: skip)
-
-    def __post_init__(self) -> None:
-        if self.slices < 1:
-            raise ValueError(f"slices must be >= 1, got {self.slices}")
-        self.load(LockScope.SYMBOL, self.dsn)  # validates the shared fields
-
-    def load(self, lock: LockScope, dsn: str, **changes: object) -> LoadConfig:
-        config = LoadConfig(
-            backend=BACKEND_POSTGRESQL,
-            dsn=dsn,
-            workers=self.workers,
-            processes=self.processes,
-            duration_s=self.duration_s / self.slices,
-            symbols=self.symbols,
-            hold_ms=self.hold_ms,
-            think_ms=self.think_ms,
-            lock=lock,
-        )
-        return replace(config, **changes)  # type: ignore[arg-type]
-
-    @property
-    def side_s(self) -> float:
-        """Seconds of each side measurement slice (bare INSERT, single worker): short for a short run."""
-        return min(1.5, self.duration_s / 4)
 
 
 def slice_order(slices: int) -> list[LockScope]:
@@ -204,7 +162,7 @@ def _side_measurements(options: CompareOptions, cache_root: Path, say: Progress)
         bare_tight = bare_insert_latencies(dsn, options.side_s)
         for instrumented in (True, False, False, True):
             if instrumented:
-                live.append(run_load(single, instruments=metrics.build()))
+                live.append(run_load(single, instruments=build_instruments()))
             else:
                 dark.append(run_load(single, instruments=Instruments.disabled()))
         cost = recording_cost(single, cache_root / "spy")

@@ -21,17 +21,19 @@ import psycopg
 from prometheus_client import values
 
 from featurestore import metrics, multiprocess
+from featurestore.conventions import HEALTH_PATH
 from featurestore.exposition import TextExposition
 from featurestore.files import FrameFiles, StoredFrame
 from featurestore.fleet import FleetReader
+from featurestore.instruments import Instruments
+from featurestore.instruments import build as build_instruments
 from featurestore.keys import FrameKey, params_digest
 from featurestore.loadtest.config import FEATURE, LoadConfig
 from featurestore.loadtest.result import Percentiles
 from featurestore.loadtest.worker import frame, open_store
-from featurestore.metrics import BACKENDS, Instruments
+from featurestore.metrics import BACKENDS
 
 HEALTH_PROBE_INTERVAL_S = 0.1
-HEALTH_PATH = "/api/v1/monitoring/health"
 
 
 def dsn_with_schema(dsn: str, schema: str) -> str:
@@ -100,7 +102,7 @@ def paired_inserts(config: LoadConfig, cache_dir: Path, seconds: float) -> tuple
     table = frame(0)
     run = uuid.uuid4().hex
     with (
-        open_store(config, cache_dir / "store", pool_size=1, instruments=metrics.build()) as store,
+        open_store(config, cache_dir / "store", pool_size=1, instruments=build_instruments()) as store,
         psycopg.connect(config.dsn, connect_timeout=5) as conn,
     ):
         conn.execute(_BARE_TABLE)
@@ -151,7 +153,7 @@ def recording_cost(config: LoadConfig, cache_dir: Path, operations: int = 20, re
     """Capture the instrument calls of `operations` real publishes with a spy, then time them on live instruments
     against `Instruments.disabled()` (best of 5, CPU time), and time the pool statistics read; per publish, in µs."""
     calls: list[tuple[str, tuple[Any, ...]]] = []
-    spy = metrics.build()
+    spy = build_instruments()
     for name in RECORDING_METHODS:
         original = getattr(spy, name)
 
@@ -178,12 +180,12 @@ def recording_cost(config: LoadConfig, cache_dir: Path, operations: int = 20, re
                 method(*args)
         return time.process_time() - started
 
-    live, disabled = metrics.build(), Instruments.disabled()
+    live, disabled = build_instruments(), Instruments.disabled()
     replay(live)  # first use creates the label children
     best_live = min(replay(live) for _ in range(5))
     best_disabled = min(replay(disabled) for _ in range(5))
     with tempfile.TemporaryDirectory(prefix="bench-metrics-") as folder, writing_to(Path(folder), os.getpid()):
-        fleet = metrics.build()
+        fleet = build_instruments()
         replay(fleet)
         best_fleet = min(replay(fleet) for _ in range(5))
     counts: dict[str, float] = {}
@@ -239,7 +241,7 @@ def scrape_cost(
     """What the body of /metrics costs (the service's `TextExposition`, kept across scrapes as the endpoint keeps it;
     the first scrape, which fills its label cache, is counted too) once every histogram has `symbols` symbol values
     for each of `backends` (both: PostgreSQL, plus DuckDB after a fallback episode)."""
-    instruments = metrics.build(symbol_cap=symbols)
+    instruments = build_instruments(symbol_cap=symbols)
     for index in range(symbols + 5):  # past the cap: the extra symbols fold into __other__
         symbol = f"SYM{index:03d}"
         for backend in backends:
@@ -266,7 +268,7 @@ def fleet_scrape_cost(processes: int = 64, symbols: int = metrics.DEFAULT_SYMBOL
         folder = Path(name)
         for pid in range(1, processes + 1):
             with writing_to(folder, pid):
-                instruments = metrics.build(symbol_cap=symbols)
+                instruments = build_instruments(symbol_cap=symbols)
                 for index in range(symbols + 5):
                     symbol = f"SYM{index:03d}"
                     instruments.observe_insert(BACKENDS[0], symbol, 1.5)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from featurestore.conventions import HEALTH_PATH
+from featurestore.loadtest.options import CompareOptions
+from featurestore.loadtest.pooler_compare import PoolerReport
 from featurestore.loadtest.probes import RecordingCost, ScrapeCost
 from featurestore.loadtest.result import LoadResult, Percentiles
-
-if TYPE_CHECKING:
-    from featurestore.loadtest.compare import CompareOptions
-    from featurestore.loadtest.pooler_compare import PoolerReport
 
 # Issue 7's targets on this 2-core machine kind, and the guide's SLOs.
 P99_RATIO_TARGET = 1 / (1 - 0.94)  # the guide's -94 % p99 (620 ms -> 34 ms) as a ratio: 16.7x
@@ -306,9 +305,7 @@ class CompareReport:
         if side.health_store_ms is not None:
             lines.append(f"store.health() under load: {_triple(side.health_store_ms)} ms")
         if side.health_http_ms is not None:
-            lines.append(
-                f"GET {options.service_url}/api/v1/monitoring/health under load: {_triple(side.health_http_ms)} ms"
-            )
+            lines.append(f"GET {options.service_url}{HEALTH_PATH} under load: {_triple(side.health_http_ms)} ms")
         if self.pooler is not None:
             lines += self.pooler.render()
         lines += ["", f"{'target':<50}{'measured':>12}  {'goal':<12}result"]

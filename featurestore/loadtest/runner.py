@@ -19,12 +19,13 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from featurestore import metrics
+from featurestore.instruments import Instruments
+from featurestore.instruments import build as build_instruments
 from featurestore.loadtest.config import LoadConfig
 from featurestore.loadtest.result import LoadResult, Samples
 from featurestore.loadtest.worker import SampleQueue, Waitable, WorkerLog, open_store, run_loop, warm_up
 from featurestore.manifest.postgres import behind_pooler
-from featurestore.metrics import BACKEND_POSTGRESQL, Instruments
+from featurestore.metrics import BACKEND_POSTGRESQL
 from featurestore.store import FeatureStore
 
 STARTUP_TIMEOUT_S = 120.0  # every worker opened its store and warmed up, or the run fails
@@ -165,7 +166,7 @@ def _run_threads(
     owned = store is None
     if store is None:
         # One connection per thread: the run measures lock contention, not waits for a pooled connection.
-        instruments = instruments if instruments is not None else metrics.build()
+        instruments = instruments if instruments is not None else build_instruments()
         store = open_store(config, cache_dir, pool_size=config.workers, instruments=instruments)
     try:
         return _run_thread_workers(config, run_id, store, progress, stop)
@@ -250,7 +251,7 @@ def _process_main(
     """Entry point of a worker process: its own store (one connection), then the same loop as a thread."""
     try:
         # One shared cache folder, as in production: the DuckDB fallback file in it is per process already.
-        store = open_store(config, cache_dir, pool_size=config.pool_size, instruments=metrics.build())
+        store = open_store(config, cache_dir, pool_size=config.pool_size, instruments=build_instruments())
     except BaseException as exc:
         queue.put(("failed", worker, f"{type(exc).__name__}: {exc}"))
         return

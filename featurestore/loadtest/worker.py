@@ -20,10 +20,11 @@ import pyarrow as pa
 from pydantic import SecretStr
 
 from featurestore.errors import error_kind
+from featurestore.instruments import Instruments, Recording
 from featurestore.loadtest.config import FEATURE, LoadConfig
 from featurestore.loadtest.result import Samples
 from featurestore.manifest.base import InsertOutcome
-from featurestore.metrics import BACKEND_POSTGRESQL, Instruments, Recording
+from featurestore.metrics import BACKEND_POSTGRESQL
 from featurestore.settings import FeatureStoreSettings
 from featurestore.store import FeatureStore
 

@@ -29,12 +29,13 @@ import duckdb
 
 from featurestore.errors import BackendUnavailable, FeatureStoreError, PoolTimeout
 from featurestore.files import FrameFiles
+from featurestore.instruments import Instruments
 from featurestore.keys import FrameKey
 from featurestore.manifest.base import HEALTHY, UNHEALTHY, ComponentHealth, InsertOutcome, LockScope, ManifestEntry
 from featurestore.manifest.duckdb import DuckDBManifest
 from featurestore.manifest.postgres import PostgresManifest, probe
 from featurestore.manifest.replay import drain, drain_orphans
-from featurestore.metrics import BACKEND_DUCKDB, BACKEND_POSTGRESQL, Instruments
+from featurestore.metrics import BACKEND_DUCKDB, BACKEND_POSTGRESQL
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

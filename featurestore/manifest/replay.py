@@ -14,9 +14,9 @@ import duckdb
 
 from featurestore.errors import BackendUnavailable
 from featurestore.files import FrameFiles
+from featurestore.instruments import Instruments
 from featurestore.manifest.duckdb import DuckDBManifest
 from featurestore.manifest.postgres import PostgresManifest
-from featurestore.metrics import Instruments
 
 log = logging.getLogger(__name__)
 

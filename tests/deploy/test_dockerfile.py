@@ -8,21 +8,25 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 from urllib.parse import urlparse
 from zipfile import ZipFile
 
 import pytest
 
+from devstack.process import LOOPBACK, ManagedProcess, free_port
+from featurestore.conventions import DEFAULT_PORT, LIVE_PATH
 from service.app import routes
-from service.stack_process import LOOPBACK, ManagedProcess, free_port
 from tests.conftest import REPO
 from tests.deploy.dockerfile import Instruction, copy_sources, instructions, only
 
 DOCKERFILE = REPO / "Dockerfile"
 FOUND = instructions(DOCKERFILE)
 APP_PATHS = {route.path for route in routes() if hasattr(route, "path")}
-FIRST_PARTY = {"featurestore", "slos", "generators", "service"}
+FIRST_PARTY = {"featurestore", "slos", "generators", "service", "devstack", "bench"}
+DEV_ONLY = {"devstack", "bench"}  # make stack, make profile: never in the image
 
 
 def _cmd() -> list[str]:
@@ -69,16 +73,15 @@ def test_the_healthcheck_probes_the_apps_liveness_route_on_the_exposed_port() ->
     options, _ = _healthcheck()
     url = urlparse(_healthcheck_url())
     assert url.path == "/api/v1/monitoring/health/live"
+    assert url.path == LIVE_PATH  # the Dockerfile cannot import the conventions: this holds it to them
     assert url.path in APP_PATHS
-    assert str(url.port) == only(FOUND, "EXPOSE").argument
+    assert str(url.port) == only(FOUND, "EXPOSE").argument == str(DEFAULT_PORT)
     assert {"interval", "timeout", "retries"} <= set(options)
 
 
 def _imports(package: str) -> set[str]:
     names: set[str] = set()
     for path in (REPO / package).rglob("*.py"):
-        if path.name.startswith("stack"):
-            continue  # the dev-only local stack (make stack) is not part of the image's runtime
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 names.update(alias.name.split(".")[0] for alias in node.names)
@@ -99,9 +102,9 @@ def test_the_image_copies_every_package_the_service_imports_and_what_pip_install
     assert any("pip install ." in instruction.argument for instruction in FOUND if instruction.keyword == "RUN")
 
 
-def test_the_build_context_leaves_out_the_venv_the_git_folder_local_state_and_tests() -> None:
+def test_the_build_context_leaves_out_the_venv_the_git_folder_local_state_tests_and_the_dev_tools() -> None:
     ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()}
-    assert {".venv", ".git", ".stack", "tests", "rendered"} <= ignored
+    assert {".venv", ".git", ".stack", "tests", "rendered", *DEV_ONLY} <= ignored
     copied = set(copy_sources(FOUND))
     assert not copied & ignored
 
@@ -146,6 +149,7 @@ def test_pip_install_of_only_the_copied_files_packages_the_service_and_the_slo_s
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     names = set(ZipFile(wheel).namelist())
     assert {"service/__main__.py", "service/app.py", "featurestore/metrics.py", "slos/specs/featurestore.yaml"} <= names
+    assert {name.split("/")[0] for name in names} & DEV_ONLY == set()
     metadata = next(name for name in names if name.endswith(".dist-info/METADATA"))
     requires = [
         line.removeprefix("Requires-Dist: ")
@@ -154,3 +158,13 @@ def test_pip_install_of_only_the_copied_files_packages_the_service_and_the_slo_s
     ]
     installed = {re.split(r"[<>=!~ \[;]", line, maxsplit=1)[0].lower() for line in requires if "extra ==" not in line}
     assert installed and not installed & {"grafanalib", "jinja2", "pytest", "httpx", "py-spy"}, installed
+
+
+def test_the_image_copies_neither_the_dev_stack_nor_the_benchmarks() -> None:
+    assert {source.strip("./").split("/")[0] for source in copy_sources(FOUND)} & DEV_ONLY == set()
+
+
+def test_the_distributions_package_list_leaves_out_the_dev_stack_and_the_benchmarks() -> None:
+    """`pip install .` from a checkout (not only from the image's context) must not install them either."""
+    include = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert [f"{name} matches {pattern}" for name in DEV_ONLY for pattern in include if fnmatch(name, pattern)] == []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.stack_runner import render_profile
+from devstack.runner import render_profile
 from tests.conftest import fresh_schema, require_tool
 
 

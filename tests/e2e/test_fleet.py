@@ -20,8 +20,8 @@ import psycopg
 import pytest
 import yaml
 
+from devstack.runner import Stack, StackConfig, wait_for_target_up
 from featurestore.multiprocess import ENV
-from service.stack_runner import Stack, StackConfig, wait_for_target_up
 from slos.models import duration_seconds
 from tests.e2e.prometheus_api import Prometheus
 from tests.fleet import Fleet

@@ -28,9 +28,9 @@ from typing import Any
 import pytest
 import yaml
 
+from devstack.runner import Stack, StackConfig
+from devstack.webhook import Notification, WebhookReceiver
 from generators import naming
-from service.stack_runner import Stack, StackConfig
-from service.stack_webhook import Notification, WebhookReceiver
 from slos.loader import load_specs
 from slos.models import SLO, GaugeObjective, Op, QuantileObjective
 from tests.conftest import REPO, require_tool

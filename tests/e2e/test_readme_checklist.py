@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from service.stack_runner import Stack, StackConfig
+from devstack.runner import Stack, StackConfig
 from tests.conftest import REPO, require_tool
 
 README = REPO / "README.md"

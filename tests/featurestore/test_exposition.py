@@ -13,6 +13,8 @@ from prometheus_client.samples import Sample
 
 from featurestore import metrics
 from featurestore.exposition import TextExposition, supported
+from featurestore.instruments import Instruments
+from featurestore.instruments import build as build_instruments
 from tests.conftest import require_tool
 
 CREATED_LINE = re.compile(r"^(# (HELP|TYPE) )?[a-zA-Z_:][a-zA-Z0-9_:]*_created[ {]")
@@ -30,7 +32,7 @@ def reference(registry: CollectorRegistry) -> str:
     return "".join(f"{line}\n" for line in text.splitlines() if not CREATED_LINE.match(line))
 
 
-def drive(instruments: metrics.Instruments, symbols: range) -> None:
+def drive(instruments: Instruments, symbols: range) -> None:
     for index in symbols:
         symbol = f"SYM{index:03d}"
         for backend in metrics.BACKENDS:
@@ -40,8 +42,8 @@ def drive(instruments: metrics.Instruments, symbols: range) -> None:
         instruments.record_lookup(symbol, hit=index % 3 != 0)
 
 
-def every_family_recorded(cap: int = 5) -> metrics.Instruments:
-    instruments = metrics.build(CollectorRegistry(), symbol_cap=cap)
+def every_family_recorded(cap: int = 5) -> Instruments:
+    instruments = build_instruments(CollectorRegistry(), symbol_cap=cap)
     drive(instruments, range(cap + 2))
     instruments.set_pool(4, 2, 1)
     instruments.set_health(metrics.COMPONENT_POSTGRESQL, True)
@@ -90,7 +92,7 @@ def test_the_body_parses_to_the_same_samples_as_prometheus_clients() -> None:
 
 
 def test_the_guides_buckets_and_labels_are_in_the_body() -> None:
-    instruments = metrics.build(CollectorRegistry())
+    instruments = build_instruments(CollectorRegistry())
     instruments.observe_insert(metrics.BACKEND_POSTGRESQL, "AAPL", 3.0)
     body = TextExposition(instruments).render().decode()
     for bound in ("1.0", "2.0", "5.0", "10.0", "25.0"):
@@ -99,7 +101,7 @@ def test_the_guides_buckets_and_labels_are_in_the_body() -> None:
 
 
 def test_a_registry_whose_internals_it_does_not_know_is_written_by_prometheus_client() -> None:
-    instruments = metrics.build(CollectorRegistry())
+    instruments = build_instruments(CollectorRegistry())
     pool_total = instruments.families[metrics.POOL_TOTAL.name]
     assert isinstance(pool_total, Gauge)
     pool_total.set_function(lambda: 0.5)

@@ -13,7 +13,8 @@ import pyarrow as pa
 import pytest
 from prometheus_client import CollectorRegistry
 
-from featurestore import FeatureStore, metrics
+from featurestore import FeatureStore
+from featurestore.instruments import build as build_instruments
 from featurestore.settings import FeatureStoreSettings
 
 PARAMS = {"window": 5}
@@ -22,7 +23,7 @@ PARAMS = {"window": 5}
 @pytest.fixture
 def store(tmp_path: Path, registry: CollectorRegistry) -> Iterator[FeatureStore]:
     settings = FeatureStoreSettings(pg_dsn=None, cache_dir=tmp_path / "cache")
-    with FeatureStore.open(settings=settings, instruments=metrics.build(registry)) as opened:
+    with FeatureStore.open(settings=settings, instruments=build_instruments(registry)) as opened:
         yield opened
 
 

@@ -11,6 +11,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from featurestore import metrics
+from featurestore.instruments import Instruments, Recording
+from featurestore.instruments import build as build_instruments
 
 # The guide's families (name, type, labels): the contract the dashboards, alerts and service build on.
 GUIDE = {
@@ -46,7 +48,7 @@ def test_latency_histograms_have_every_guide_threshold_as_a_bucket_and_reach_sec
 def test_every_family_is_exposed_on_the_registry_given_and_none_on_the_global_one() -> None:
     before = set(REGISTRY._names_to_collectors)  # the only way to list the global registry
     registry = CollectorRegistry()
-    instruments = metrics.build(registry)
+    instruments = build_instruments(registry)
     instruments.observe_insert("postgresql", "AAPL", 3.0)
     instruments.observe_lock_wait("AAPL", 0.4)
     instruments.observe_read("duckdb", "AAPL", 0.2)
@@ -76,7 +78,7 @@ def test_every_family_is_exposed_on_the_registry_given_and_none_on_the_global_on
 
 def test_bucket_boundaries_in_a_scrape_are_the_catalog_ms_buckets() -> None:
     registry = CollectorRegistry()
-    metrics.build(registry).observe_insert("postgresql", "AAPL", 3.0)
+    build_instruments(registry).observe_insert("postgresql", "AAPL", 3.0)
     bounds = [
         float(sample.labels["le"])
         for family in text_string_to_metric_families(_scrape(registry))
@@ -101,7 +103,7 @@ def test_bucket_boundaries_in_a_scrape_are_the_catalog_ms_buckets() -> None:
 
 def test_symbols_beyond_the_cap_are_folded_into_other_and_counted() -> None:
     registry = CollectorRegistry()
-    instruments = metrics.build(registry, symbol_cap=3)
+    instruments = build_instruments(registry, symbol_cap=3)
     for symbol in ["S0", "S1", "S2", "S3", "S4", "S0", "S4"]:
         instruments.record_lookup(symbol, hit=True)
     hits = {
@@ -114,7 +116,7 @@ def test_symbols_beyond_the_cap_are_folded_into_other_and_counted() -> None:
 
 def test_the_default_cap_is_100_symbols_per_process() -> None:
     registry = CollectorRegistry()
-    instruments = metrics.build(registry)
+    instruments = build_instruments(registry)
     for index in range(150):
         instruments.observe_read("duckdb", f"SYM{index}", 1.0)
     labelled = {
@@ -128,7 +130,7 @@ def test_the_default_cap_is_100_symbols_per_process() -> None:
 
 
 def test_disabled_instruments_record_nothing() -> None:
-    instruments = metrics.Instruments.disabled()
+    instruments = Instruments.disabled()
     instruments.observe_insert("postgresql", "AAPL", 1.0)
     instruments.record_lookup("AAPL", hit=True)
     assert _scrape(instruments.registry) == ""
@@ -140,7 +142,7 @@ def _scrape(registry: CollectorRegistry) -> str:
 
 def test_cached_children_keep_each_backend_and_family_apart_and_fold_every_call_past_the_cap() -> None:
     registry = CollectorRegistry()
-    instruments = metrics.build(registry, symbol_cap=1)
+    instruments = build_instruments(registry, symbol_cap=1)
     for _ in range(3):  # the second and third calls go through the child cache
         instruments.observe_insert("postgresql", "AAPL", 1.5)
         instruments.observe_insert("duckdb", "AAPL", 30.0)
@@ -168,7 +170,7 @@ def test_cached_children_keep_each_backend_and_family_apart_and_fold_every_call_
 
 
 def test_a_recording_copies_only_its_own_threads_observations_and_works_on_disabled_instruments() -> None:
-    for instruments in (metrics.build(CollectorRegistry()), metrics.Instruments.disabled()):
+    for instruments in (build_instruments(CollectorRegistry()), Instruments.disabled()):
         other = threading.Thread(target=instruments.observe_read, args=("duckdb", "OTHER", 9.0))
         with instruments.recording() as recording:
             instruments.observe_read("postgresql", "AAPL", 1.5)
@@ -178,7 +180,7 @@ def test_a_recording_copies_only_its_own_threads_observations_and_works_on_disab
             other.start()
             other.join()
         instruments.observe_read("postgresql", "AAPL", 7.0)  # after the block: not recorded
-        assert recording == metrics.Recording(
+        assert recording == Recording(
             reads=[("postgresql", 1.5)],
             inserts=[("postgresql", 2.5)],
             lock_waits=[0.5],

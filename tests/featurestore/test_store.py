@@ -11,8 +11,9 @@ import pyarrow as pa
 import pytest
 from prometheus_client import CollectorRegistry
 
-from featurestore import FeatureStore, InvalidName, LockTimeout, metrics
+from featurestore import FeatureStore, InvalidName, LockTimeout
 from featurestore.files import FrameFiles
+from featurestore.instruments import build as build_instruments
 from featurestore.manifest.base import InsertOutcome, LockScope, ManifestEntry
 from featurestore.manifest.memory import MemoryManifest
 from featurestore.settings import FeatureStoreSettings
@@ -43,7 +44,7 @@ class Counting:
 def make_store(tmp_path: Path, registry: CollectorRegistry, manifest: MemoryManifest | None = None) -> FeatureStore:
     settings = FeatureStoreSettings(pg_dsn=None, cache_dir=tmp_path)
     return FeatureStore(
-        manifest or MemoryManifest(), FrameFiles(tmp_path), settings=settings, instruments=metrics.build(registry)
+        manifest or MemoryManifest(), FrameFiles(tmp_path), settings=settings, instruments=build_instruments(registry)
     )
 
 
@@ -184,7 +185,7 @@ def test_symbols_that_could_escape_the_cache_folder_are_rejected_before_anything
 
 def test_the_embedded_default_is_duckdb_in_the_cache_folder(tmp_path: Path, registry: CollectorRegistry) -> None:
     settings = FeatureStoreSettings(pg_dsn=None, cache_dir=tmp_path / "unused")
-    with FeatureStore.open(cache_dir=tmp_path, settings=settings, instruments=metrics.build(registry)) as store:
+    with FeatureStore.open(cache_dir=tmp_path, settings=settings, instruments=build_instruments(registry)) as store:
         assert store.backend_name == "duckdb"
         assert store.get_or_compute("AAPL", "returns", PARAMS, Counting(frame())).equals(frame())
         health = store.health()

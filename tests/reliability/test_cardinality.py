@@ -15,6 +15,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from featurestore import FeatureStore, metrics
+from featurestore.instruments import Instruments
+from featurestore.instruments import build as build_instruments
 from featurestore.metrics import (
     BACKENDS,
     CATALOG,
@@ -99,7 +101,7 @@ def symbol_values(registry: CollectorRegistry) -> set[str]:
     }
 
 
-def drive(instruments: metrics.Instruments, start: int, stop: int) -> None:
+def drive(instruments: Instruments, start: int, stop: int) -> None:
     """Every symbol-labelled recording call, once per symbol: five observations per symbol."""
     for index in range(start, stop):
         symbol = f"SYM{index:06d}"
@@ -124,7 +126,7 @@ def series_bounds(cap: int) -> dict[str, int]:
 
 def test_a_hundred_thousand_symbols_export_a_bounded_number_of_series_in_flat_memory() -> None:
     registry = CollectorRegistry()
-    instruments = metrics.build(registry, symbol_cap=CAP)
+    instruments = build_instruments(registry, symbol_cap=CAP)
 
     drive(instruments, 0, FIRST_MEASURE)
     gc.collect()
@@ -157,7 +159,7 @@ def test_real_get_or_compute_calls_on_ten_times_the_cap_of_symbols_fold_the_rest
     throwaway_dsn: str, tmp_path: Path
 ) -> None:
     registry = CollectorRegistry()
-    instruments = metrics.build(registry, symbol_cap=CAP)
+    instruments = build_instruments(registry, symbol_cap=CAP)
     cache_dir = tmp_path / "cache"
     settings = workers.settings(throwaway_dsn, cache_dir, symbol_label_cap=CAP)
     table = workers.frame(1)

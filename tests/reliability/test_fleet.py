@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from devstack.process import LOOPBACK, ManagedProcess, free_port
 from featurestore.multiprocess import ENV
-from service.stack_process import LOOPBACK, ManagedProcess, free_port
 from tests.conftest import REPO
 from tests.e2e.prometheus_api import get_text, poll
 from tests.fleet import Fleet, WorkerProcess

@@ -25,9 +25,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from featurestore import FeatureStore, metrics
+from featurestore.conventions import API_PREFIX as API
+from featurestore.instruments import build as build_instruments
 from featurestore.manifest.base import DEGRADED, HEALTHY, UNHEALTHY
 from featurestore.metrics import BACKEND_DUCKDB, BACKEND_POSTGRESQL, COMPONENT_POSTGRESQL, HEALTH_STATUS
-from service.app import API, create_app
+from service.app import create_app
 from service.settings import ServiceSettings
 from tests.reliability import workers
 from tests.reliability.cluster import ThrowawayCluster
@@ -245,7 +247,7 @@ def outage(throwaway_cluster: ThrowawayCluster, tmp_path_factory: pytest.TempPat
             process.start()
         registry = CollectorRegistry()
         store = FeatureStore.open(
-            dsn, cache_dir, settings=workers.settings(dsn, cache_dir), instruments=metrics.build(registry)
+            dsn, cache_dir, settings=workers.settings(dsn, cache_dir), instruments=build_instruments(registry)
         )
         resources.callback(store.close)
         # The service opens its own store on the same cache folder, as it would beside the workers of one machine.

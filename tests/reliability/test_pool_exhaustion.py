@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from featurestore import FeatureStore, PoolTimeout, metrics
+from featurestore.instruments import build as build_instruments
 from featurestore.manifest.base import DEGRADED, HEALTHY
 from featurestore.metrics import BACKEND_POSTGRESQL, COMPONENT_POSTGRESQL, INSERT_ERRORS_TOTAL, POOL_ACTIVE, POOL_TOTAL
 from featurestore.metrics import POOL_WAITING as POOL_WAITING_SPEC
@@ -44,7 +45,9 @@ def test_callers_beyond_the_pool_get_a_pool_timeout_in_the_configured_time_while
     calls = [Call() for _ in range(CALLERS)]
     barrier = threading.Barrier(CALLERS + 1)
 
-    with FeatureStore.open(throwaway_dsn, cache_dir, settings=settings, instruments=metrics.build(registry)) as store:
+    with FeatureStore.open(
+        throwaway_dsn, cache_dir, settings=settings, instruments=build_instruments(registry)
+    ) as store:
         # The pool opens its connections in the background, and psycopg_pool counts one it is still opening as not
         # available: wait until they are open (a loaded machine takes a while) before exhausting the pool.
         deadline = time.monotonic() + 60

@@ -13,9 +13,10 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-import service.loadtest
+import service.load_runner
+from featurestore.instruments import Instruments
 from featurestore.manifest.base import HEALTHY, ComponentHealth
-from featurestore.metrics import BACKEND_DUCKDB, Instruments
+from featurestore.metrics import BACKEND_DUCKDB
 from featurestore.settings import FeatureStoreSettings
 from service.app import create_app
 from service.settings import ServiceSettings
@@ -145,5 +146,5 @@ def instant_runs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         configs.append(config)
         return Result()
 
-    monkeypatch.setattr(service.loadtest, "run_load", run_load)
+    monkeypatch.setattr(service.load_runner, "run_load", run_load)
     return configs

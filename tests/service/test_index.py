@@ -5,8 +5,10 @@ from __future__ import annotations
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from featurestore import conventions
+from featurestore.conventions import METRICS_PATH
 from service.app import routes
-from service.index import ENDPOINTS, METRICS_PATH
+from service.index import ENDPOINTS
 from tests.conftest import REPO
 from tests.service.conftest import API
 
@@ -30,6 +32,12 @@ def test_every_route_of_the_app_has_a_line_in_the_index() -> None:
     served = {(method, route.path) for route in routes() if isinstance(route, Route) for method in route.methods or ()}
     served -= {(method, path) for method, path in served if method == "HEAD"}
     assert served == set(ENDPOINTS)
+
+
+def test_every_path_of_the_conventions_is_a_route_of_the_app_and_every_route_but_the_root_is_one_of_them() -> None:
+    paths = {value for name, value in vars(conventions).items() if name.endswith(("_PATH", "_PREFIX"))}
+    served = {route.path for route in routes() if isinstance(route, Route)}
+    assert served - {"/"} == paths
 
 
 def test_a_browser_gets_the_index_as_a_page_of_links(duckdb_client: TestClient) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import hmac
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,13 @@ def recorded(client: TestClient, sample_name: str) -> float:
 
 def inserts_recorded(client: TestClient) -> float:
     return recorded(client, f"{MANIFEST_INSERT_LATENCY.name}_count")
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting for {what} after {timeout_s:g} s"
+        time.sleep(0.05)
 
 
 def test_a_load_run_returns_the_generators_result_and_is_recorded_live(client: TestClient) -> None:
@@ -79,19 +86,23 @@ def test_every_file_a_run_writes_stays_inside_the_cache_folder(duckdb_client: Te
 
 
 def test_one_run_at_a_time_a_second_one_gets_409_and_the_first_can_be_polled(duckdb_client: TestClient) -> None:
-    started = duckdb_client.post(LOAD, json={**SHORT, "duration_seconds": 2, "wait": False})
+    # A run far longer than the test, stopped by the test: it is running when the second POST comes, however slow
+    # the machine, and the test waits on conditions (an insert recorded, the run finished), not on the clock.
+    started = duckdb_client.post(LOAD, json={**SHORT, "duration_seconds": 300, "wait": False})
     assert started.status_code == 202
     run_id = started.json()["id"]
     assert started.json()["status_url"].endswith(LOAD)
     conflict = duckdb_client.post(LOAD, json=SHORT)
     assert conflict.status_code == 409
     assert run_id in conflict.json()["error"]
-    deadline = time.monotonic() + 60
-    while (status := duckdb_client.get(LOAD).json())["status"] == "running" and time.monotonic() < deadline:
-        time.sleep(0.2)
+    assert duckdb_client.get(LOAD).json()["status"] == "running"
+    wait_for(lambda: inserts_recorded(duckdb_client) > 0, "the run's first insert")
+    duckdb_client.portal.call(service_of(duckdb_client).loads.close)  # what the lifespan does on shutdown
+    status = duckdb_client.get(LOAD).json()
     assert status["id"] == run_id
     assert status["status"] == "succeeded"
     assert status["result"]["operations"] > 0
+    assert status["result"]["duration_s"] < 300
 
 
 def test_without_a_token_only_loopback_clients_may_start_a_run(

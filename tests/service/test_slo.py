@@ -4,7 +4,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
 
-from featurestore import metrics
+from featurestore.instruments import Instruments
+from featurestore.instruments import build as build_instruments
 from featurestore.metrics import COMPONENT_DUCKDB, COMPONENT_METRICS
 from service.exporter import LocalExporter
 from service.slo import evaluate, report
@@ -17,8 +18,8 @@ from tests.service.test_window import Clock
 SPEC = {slo.name: slo for slo in load_specs().slos}
 
 
-def ring_with(clock: Clock) -> tuple[metrics.Instruments, SampleRing]:
-    instruments = metrics.build(CollectorRegistry())
+def ring_with(clock: Clock) -> tuple[Instruments, SampleRing]:
+    instruments = build_instruments(CollectorRegistry())
     exporter = LocalExporter(instruments, 300.0, clock)
     ring = SampleRing(instruments.registry, window_s=300.0, clock=clock, source=lambda: exporter.read().samples())
     ring.record()

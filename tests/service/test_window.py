@@ -8,7 +8,8 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from featurestore import metrics
+from featurestore.instruments import Instruments
+from featurestore.instruments import build as build_instruments
 from featurestore.metrics import LATENCY_BUCKETS_MS, MANIFEST_INSERT_LATENCY
 from service.window import SampleRing, histogram_quantile
 from tests.conftest import require_tool
@@ -80,8 +81,8 @@ def test_the_quantile_equals_what_promtool_evaluates_for_the_same_buckets(tmp_pa
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-def insert_ring(clock: Clock) -> tuple[metrics.Instruments, SampleRing]:
-    instruments = metrics.build(CollectorRegistry())
+def insert_ring(clock: Clock) -> tuple[Instruments, SampleRing]:
+    instruments = build_instruments(CollectorRegistry())
     ring = SampleRing(instruments.registry, window_s=300.0, clock=clock)
     ring.record()
     return instruments, ring

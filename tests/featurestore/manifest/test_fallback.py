@@ -20,7 +20,8 @@ import pyarrow as pa
 import pytest
 from prometheus_client import CollectorRegistry
 
-from featurestore import FeatureStore, metrics
+from featurestore import FeatureStore
+from featurestore.instruments import build as build_instruments
 from featurestore.manifest.base import HEALTHY, UNHEALTHY
 from featurestore.settings import FeatureStoreSettings
 from tests.conftest import REPO
@@ -82,7 +83,9 @@ print(json.dumps(keys))
 def test_an_unreachable_postgresql_sends_writes_to_this_processs_duckdb_file(tmp_path: Path) -> None:
     registry = CollectorRegistry()
     cache = tmp_path / "cache"
-    with FeatureStore.open(settings=settings(closed_port_dsn(), cache), instruments=metrics.build(registry)) as store:
+    with FeatureStore.open(
+        settings=settings(closed_port_dsn(), cache), instruments=build_instruments(registry)
+    ) as store:
         assert store.backend_name == "duckdb"
         outcome = store.publish("AAPL", "returns", {"n": 1}, frame(1))
         calls: list[int] = []
@@ -114,7 +117,7 @@ def test_the_next_store_with_a_reachable_postgresql_replays_every_pending_entry_
     assert len(list((cache / "fallback").glob("*.duckdb"))) == 2
 
     registry = CollectorRegistry()
-    with FeatureStore.open(settings=settings(pg_schema_dsn, cache), instruments=metrics.build(registry)) as store:
+    with FeatureStore.open(settings=settings(pg_schema_dsn, cache), instruments=build_instruments(registry)) as store:
         assert store.backend_name == "postgresql"
         rows = stored(pg_schema_dsn)
         versions = [e.version for e in store.entries("DEAD")]
@@ -125,7 +128,7 @@ def test_the_next_store_with_a_reachable_postgresql_replays_every_pending_entry_
     assert list((cache / "fallback").glob("*.duckdb*")) == []
 
     registry = CollectorRegistry()
-    with FeatureStore.open(settings=settings(pg_schema_dsn, cache), instruments=metrics.build(registry)):
+    with FeatureStore.open(settings=settings(pg_schema_dsn, cache), instruments=build_instruments(registry)):
         pass
     assert stored(pg_schema_dsn) == rows
     assert registry.get_sample_value("featurestore_fallback_replayed_total") == 0
@@ -167,7 +170,7 @@ def test_a_store_falls_back_when_postgresql_goes_away_and_replays_when_it_return
     registry = CollectorRegistry()
     with TcpProxy((target.hostname or "127.0.0.1", target.port or 5432)) as proxy:
         dsn = pg_schema_dsn.replace(f":{target.port}/", f":{proxy.port}/")
-        store = FeatureStore.open(settings=settings(dsn, tmp_path / "cache"), instruments=metrics.build(registry))
+        store = FeatureStore.open(settings=settings(dsn, tmp_path / "cache"), instruments=build_instruments(registry))
         try:
             before = store.publish("AAPL", "returns", {"n": 0}, frame(0))
             proxy.down()

@@ -1,8 +1,8 @@
 """One local stack as an object: the service, Prometheus, Alertmanager and a webhook receiver on loopback.
 
-`Stack(config).start()` writes the overlays of the rendered configs (`service/stack_overlay.py`), starts the
-children (`service/stack_process.py`) in order, waits until each answers, and returns their URLs; `stop()` leaves
-nothing running. `make stack` drives it from `service/stack.py`; the end-to-end tests use it directly, on free ports.
+`Stack(config).start()` writes the overlays of the rendered configs (`devstack/overlay.py`), starts the
+children (`devstack/process.py`) in order, waits until each answers, and returns their URLs; `stop()` leaves
+nothing running. `make stack` drives it from `devstack/cli.py`; the end-to-end tests use it directly, on free ports.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 
-from service.stack_overlay import (
+from devstack.overlay import (
     AlertmanagerOverlay,
     PrometheusOverlay,
     alertmanager_config,
@@ -28,16 +27,19 @@ from service.stack_overlay import (
     load_yaml,
     prometheus_config,
 )
-from service.stack_process import LOOPBACK, ManagedProcess, StackError, claim_port, http_ok
-from service.stack_webhook import Notification, WebhookReceiver
+from devstack.process import LOOPBACK, ManagedProcess, StackError, claim_port, http_ok
+from devstack.webhook import Notification, WebhookReceiver
+from featurestore.conventions import DEFAULT_PORT, HEALTH_PATH, LIVE_PATH, METRICS_PATH, READY_PATH
+from generators.output import OutputError, write
+from generators.profile import PROFILES
+from generators.promql import GeneratorError
+from generators.render import render
+from slos.errors import SpecError
+from slos.loader import DEFAULT_SPECS_DIR, load_specs
 
 REPO = Path(__file__).resolve().parent.parent
 PROMETHEUS_BIN = "prometheus"
 ALERTMANAGER_BINS = ("prometheus-alertmanager", "alertmanager")  # Debian's name first
-SERVICE_METRICS_PATH = "/api/v1/monitoring/metrics"
-SERVICE_LIVE_PATH = "/api/v1/monitoring/health/live"
-SERVICE_HEALTH_PATH = "/api/v1/monitoring/health"
-SERVICE_READY_PATH = "/api/v1/monitoring/health/ready"
 READINESS_PERIOD_S = 5.0  # rendered/kubernetes/deployment.yaml's readinessProbe periodSeconds
 READY_TIMEOUT_S = 60.0
 TEST_INTERVAL = "1s"
@@ -49,7 +51,7 @@ class StackConfig:
 
     state_dir: Path
     rendered_dir: Path
-    service_port: int = 8000
+    service_port: int = DEFAULT_PORT
     prometheus_port: int = 9090
     alertmanager_port: int = 9093
     webhook_port: int = 5001
@@ -88,8 +90,8 @@ class StackUrls:
     def lines(self) -> list[str]:
         ui = f"{self.prometheus}{self.prometheus_ui}"
         return [
-            f"service health     {self.service}{SERVICE_HEALTH_PATH}",
-            f"service metrics    {self.service}{SERVICE_METRICS_PATH}",
+            f"service health     {self.service}{HEALTH_PATH}",
+            f"service metrics    {self.service}{METRICS_PATH}",
             f"Prometheus graph   {ui}/graph",
             f"Prometheus alerts  {ui}/alerts",
             f"Prometheus targets {ui}/targets",
@@ -235,7 +237,7 @@ class Stack:
             state_dir=state,
         )
         checks = (
-            (service, f"{self.urls.service}{SERVICE_LIVE_PATH}"),
+            (service, f"{self.urls.service}{LIVE_PATH}"),
             (alertmanager, f"{self.urls.alertmanager}/-/ready"),
             (prometheus, f"{self.urls.prometheus}/-/ready"),
         )
@@ -254,7 +256,7 @@ class Stack:
         if config.readiness_period_s is not None:
             threading.Thread(
                 target=self._probe_readiness,
-                args=(f"{self.urls.service}{SERVICE_READY_PATH}", config.readiness_period_s),
+                args=(f"{self.urls.service}{READY_PATH}", config.readiness_period_s),
                 name="readiness-probe",
                 daemon=True,
             ).start()
@@ -283,11 +285,12 @@ class Stack:
 
 
 def render_profile(profile: str, out: Path) -> Path:
-    """Render the specs with a generators profile into `out` (a subprocess: nothing imports the generators)."""
-    command = [sys.executable, "-m", "generators", "--profile", profile, "--out", str(out)]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise StackError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr or result.stdout}")
+    """Render the specs with a generators profile into `out`, as `python -m generators --profile <profile>` would."""
+    command = f"python -m generators --profile {profile}"
+    try:
+        write(render(load_specs(DEFAULT_SPECS_DIR), PROFILES[profile], command), out)
+    except (SpecError, OutputError, GeneratorError) as exc:
+        raise StackError(f"{command} --out {out} failed:\n{exc}") from None
     return out
 
 

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from service.stack_process import LOOPBACK
+from devstack.process import LOOPBACK
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Child processes of the local stack: start in their own process group, poll readiness, stop without orphans.
 
 Each child gets a pid file (`<state>/pids/<name>.pid`: the pid and the command line it was started with), so that
-`python -m service.stack down` can stop what an earlier `up` left behind, and only that: a pid whose
+`python -m devstack down` can stop what an earlier `up` left behind, and only that: a pid whose
 `/proc/<pid>/cmdline` is no longer the recorded command line is someone else's (pids are reused) and is left alone.
 """
 
@@ -46,7 +46,7 @@ def claim_port(port: int, what: str, host: str = LOOPBACK) -> int:
             raise StackError(
                 f"{what} port {host}:{port} is taken ({exc.strerror}). Stop what listens there "
                 f"(`ss -ltnp 'sport = :{port}'`; `make stack-down` if it is an earlier stack), "
-                f"or pick another port (python -m service.stack up --help)."
+                f"or pick another port (python -m devstack up --help)."
             ) from None
     return port
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from service.stack_overlay import (
+from devstack.overlay import (
     AlertmanagerOverlay,
     PrometheusOverlay,
     alertmanager_config,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from service.stack_process import (
+from devstack.process import (
     LOOPBACK,
     ManagedProcess,
     StackError,

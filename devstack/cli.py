@@ -1,7 +1,7 @@
 """The monitoring stack on loopback: the service, a real Prometheus and a real Alertmanager on the rendered configs.
 
-    python -m service.stack up      # make stack: start, print the URLs, Ctrl-C stops everything
-    python -m service.stack down    # make stack-down: stop what an `up` elsewhere left running
+    python -m devstack up      # make stack: start, print the URLs, Ctrl-C stops everything
+    python -m devstack down    # make stack-down: stop what an `up` elsewhere left running
 
 ```
              scrape /api/v1/monitoring/metrics                 alerts                  webhook POST /<receiver>
@@ -10,7 +10,7 @@
 ```
 
 Prometheus and Alertmanager load overlays of `rendered/` written to `<state>/config/` (what changes and why:
-`service/stack_overlay.py`); `rendered/` itself is never edited. State lives under `.stack/` (gitignored): `config/`,
+`devstack/overlay.py`); `rendered/` itself is never edited. State lives under `.stack/` (gitignored): `config/`,
 `logs/<name>.log`, `pids/<name>.pid` (children), `supervisor.pid` (the `up` process), `prometheus-data/`,
 `alertmanager-data/`, `feature_cache/`. Every child runs in its own process group; stopping sends SIGTERM, then
 SIGKILL after a grace period. `down` stops only pids whose command line is still the one the stack recorded. Like the
@@ -34,9 +34,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from service.stack_process import StackError, own_cmdline, pid_file_running, stop_pid_file, write_pid_file
-from service.stack_runner import REPO, Stack, StackConfig, render_profile, wait_for_target_up
-from service.stack_webhook import Notification
+from devstack.process import StackError, own_cmdline, pid_file_running, stop_pid_file, write_pid_file
+from devstack.runner import REPO, Stack, StackConfig, render_profile, wait_for_target_up
+from devstack.webhook import Notification
+from featurestore.conventions import DEFAULT_PORT
 
 RENDERED = REPO / "rendered"
 STATE = REPO / ".stack"
@@ -60,12 +61,12 @@ def _live_pid_files(state: Path) -> list[Path]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m service.stack", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start the stack in the foreground; Ctrl-C stops it")
     up.add_argument("--profile", choices=("production", "test"), default="production",
                     help="production: rendered/ as committed; test: the short test render, 1 s intervals")  # fmt: skip
-    up.add_argument("--service-port", type=int, default=int(os.environ.get("STACK_SERVICE_PORT", 8000)))
+    up.add_argument("--service-port", type=int, default=int(os.environ.get("STACK_SERVICE_PORT", DEFAULT_PORT)))
     up.add_argument("--prometheus-port", type=int, default=int(os.environ.get("STACK_PROMETHEUS_PORT", 9090)))
     up.add_argument("--alertmanager-port", type=int, default=int(os.environ.get("STACK_ALERTMANAGER_PORT", 9093)))
     up.add_argument("--webhook-port", type=int, default=int(os.environ.get("STACK_WEBHOOK_PORT", 5001)))
@@ -161,7 +162,3 @@ def down(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     return up(args) if args.command == "up" else down(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from service.stack_process import LOOPBACK, http_ok
+from devstack.process import LOOPBACK, http_ok
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +25,7 @@ FREE_PORTS = ["--service-port", "0", "--prometheus-port", "0", "--alertmanager-p
 
 
 def _stack(*args: str, state: Path) -> list[str]:
-    return [sys.executable, "-m", "service.stack", *args, "--state-dir", str(state)]
+    return [sys.executable, "-m", "devstack", *args, "--state-dir", str(state)]
 
 
 def _alive(pid: int) -> bool:
@@ -38,7 +38,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.fixture
 def running_stack(tmp_path: Path, binaries: None) -> Iterator[tuple[subprocess.Popen[str], Path, list[int], str]]:
-    """`python -m service.stack up` on free ports once it printed its URLs: (process, state dir, child pids, output)."""
+    """`python -m devstack up` on free ports once it printed its URLs: (process, state dir, child pids, output)."""
     if not (REPO / "rendered" / "prometheus" / "prometheus.yml").is_file():
         pytest.fail("rendered/prometheus/prometheus.yml is missing: python -m generators must render it")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

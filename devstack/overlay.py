@@ -73,7 +73,7 @@ def load_yaml(path: Path) -> Config:
 def dump_yaml(config: Config, path: Path, source: Path) -> None:
     """Write an overlay config with a header naming the rendered file it came from."""
     header = (
-        f"# Local overlay of {source} written by `python -m service.stack` (see service/stack_overlay.py).\n"
+        f"# Local overlay of {source} written by `python -m devstack` (see devstack/overlay.py).\n"
         "# Do not edit: it is rewritten on every start; production uses the rendered file itself.\n"
     )
     path.parent.mkdir(parents=True, exist_ok=True)

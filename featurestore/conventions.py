@@ -1,0 +1,21 @@
+"""Names shared by the service, its clients, the generators and the dev stack, written once (sloth keeps its in
+`pkg/common/conventions`): the API prefix and every route path, and the port the service listens on.
+
+Plain constants, no imports: the generators and the load generator read them without starlette or prometheus_client.
+The Dockerfile's HEALTHCHECK cannot import Python; tests/deploy/test_dockerfile.py holds it to `LIVE_PATH` and
+`DEFAULT_PORT`. Metric and label names live in featurestore/metrics.py.
+"""
+
+from __future__ import annotations
+
+API_PREFIX = "/api/v1/monitoring"  # the guide's prefix; GET on it is the index of the endpoints
+HEALTH_PATH = f"{API_PREFIX}/health"
+READY_PATH = f"{API_PREFIX}/health/ready"  # the readiness probe (Kubernetes, the dev stack)
+LIVE_PATH = f"{API_PREFIX}/health/live"  # the liveness probe (Kubernetes, the Dockerfile's HEALTHCHECK)
+SLO_PATH = f"{API_PREFIX}/slo"
+PERFORMANCE_PATH = f"{API_PREFIX}/performance"
+METRICS_PATH = f"{API_PREFIX}/metrics"  # where Prometheus scrapes
+LOAD_TEST_PATH = f"{API_PREFIX}/test/load"
+METRICS_REDIRECT_PATH = "/metrics"  # the usual scrape path, redirected to METRICS_PATH
+
+DEFAULT_PORT = 8000  # python -m service, the image, the Kubernetes Deployment and make stack

@@ -1,0 +1,55 @@
+"""The benchmark's options (`python -m featurestore.loadtest --compare`): read by the run (compare.py) and printed by
+the report (report.py), so neither imports the other for it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from featurestore.loadtest.config import LoadConfig
+from featurestore.loadtest.pooler_compare import PoolerOptions
+from featurestore.manifest.base import LockScope
+from featurestore.metrics import BACKEND_POSTGRESQL
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """The benchmark's workload; the defaults are issue 7's (64 processes, 64 symbols, 100 ms think, 5 ms hold)."""
+
+    dsn: str
+    workers: int = 64
+    processes: bool = True
+    duration_s: float = 20.0  # per lock scope, split into `slices` alternating slices
+    symbols: int = 64
+    think_ms: float = 100.0
+    hold_ms: float = 5.0
+    slices: int = 2
+    slo_run: bool = True  # also the guide's SLO workload: per-symbol, no hold, half the duration
+    throughput_run: bool = True  # also the same workload with no think time: the seed's throughput claim
+    service_url: str | None = None  # also probe this service's health endpoint during the load
+    pooler: PoolerOptions | None = field(
+        default_factory=PoolerOptions
+    )  # also direct vs PgBouncer, and a fleet through it (None: skip)
+
+    def __post_init__(self) -> None:
+        if self.slices < 1:
+            raise ValueError(f"slices must be >= 1, got {self.slices}")
+        self.load(LockScope.SYMBOL, self.dsn)  # validates the shared fields
+
+    def load(self, lock: LockScope, dsn: str, **changes: object) -> LoadConfig:
+        config = LoadConfig(
+            backend=BACKEND_POSTGRESQL,
+            dsn=dsn,
+            workers=self.workers,
+            processes=self.processes,
+            duration_s=self.duration_s / self.slices,
+            symbols=self.symbols,
+            hold_ms=self.hold_ms,
+            think_ms=self.think_ms,
+            lock=lock,
+        )
+        return replace(config, **changes)  # type: ignore[arg-type]
+
+    @property
+    def side_s(self) -> float:
+        """Seconds of each side measurement slice (bare INSERT, single worker): short for a short run."""
+        return min(1.5, self.duration_s / 4)
