@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -121,3 +122,19 @@ def registry() -> CollectorRegistry:
 @pytest.fixture
 def instruments(registry: CollectorRegistry) -> Instruments:
     return build_instruments(registry)
+
+
+def lease_expiry(dsn: str, symbol: str) -> datetime:
+    """When the compute lease on `symbol` runs out, by the server's clock (these tests hold one lease per symbol)."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT expires_at FROM compute_leases WHERE symbol = %s", (symbol,)).fetchone()
+    assert row is not None, f"no compute lease on {symbol}"
+    expiry: datetime = row[0]
+    return expiry
+
+
+def server_is_past(dsn: str, moment: datetime) -> bool:
+    """Whether PostgreSQL's clock, which decides a lease's expiry, has passed `moment`."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT clock_timestamp() > %s", (moment,)).fetchone()
+    return bool(row and row[0])

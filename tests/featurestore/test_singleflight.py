@@ -7,7 +7,6 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from featurestore.keys import FrameKey, advisory_key
 from featurestore.manifest.postgres import PostgresManifest
 from featurestore.settings import FeatureStoreSettings
 from featurestore.singleflight import KeyedLocks
+from tests.conftest import lease_expiry, server_is_past
 from tests.featurestore import race_workers
 
 PROCESSES = 64
@@ -116,23 +116,6 @@ def _wait_for(condition: Callable[[], bool], timeout_s: float = DEADLINE_S) -> N
         time.sleep(0.01)
 
 
-def _lease_expiry(dsn: str, key: FrameKey) -> datetime:
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute(
-            "SELECT expires_at FROM compute_leases WHERE symbol = %s AND feature = %s AND params_digest = %s",
-            (key.symbol, key.feature, key.params_digest),
-        ).fetchone()
-    assert row is not None, "the holder has no lease"
-    expiry: datetime = row[0]
-    return expiry
-
-
-def _server_is_past(dsn: str, moment: datetime) -> bool:
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute("SELECT clock_timestamp() > %s", (moment,)).fetchone()
-    return bool(row and row[0])
-
-
 def _foreign_lease(dsn: str, key: FrameKey, ttl_s: float) -> None:
     """A lease held by a worker that will never renew it (it died)."""
     manifest = PostgresManifest(dsn, FeatureStoreSettings())
@@ -182,9 +165,9 @@ def test_a_holder_computing_longer_than_the_lease_ttl_keeps_its_lease_by_renewin
 
     def slow() -> pa.Table:
         computes.append("holder")
-        first_expiry = _lease_expiry(pg_schema_dsn, key)
+        first_expiry = lease_expiry(pg_schema_dsn, key.symbol)
         # Compute past the lease's first expiry (the server's clock decides), however the threads are scheduled.
-        _wait_for(lambda: _server_is_past(pg_schema_dsn, first_expiry))
+        _wait_for(lambda: server_is_past(pg_schema_dsn, first_expiry))
         outlived.set()
         # Finish only after the waiter asked for the lease twice and was refused (it is really waiting on us), or
         # was granted it (the failure this test looks for: then there is nothing left to wait for).

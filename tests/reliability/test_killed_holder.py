@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -15,6 +15,7 @@ import pytest
 
 from featurestore import FeatureStore
 from featurestore.singleflight import LAST_POLL_S
+from tests.conftest import lease_expiry, server_is_past
 from tests.reliability import workers
 from tests.reliability.cluster import ThrowawayCluster
 
@@ -41,20 +42,6 @@ def wait_for(path: Path, deadline_s: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def _lease_expiry(dsn: str) -> datetime:
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute("SELECT expires_at FROM compute_leases WHERE symbol = %s", (SYMBOL,)).fetchone()
-    assert row is not None, "the holder computes without a lease"
-    expiry: datetime = row[0]
-    return expiry
-
-
-def _server_is_past(dsn: str, moment: datetime) -> bool:
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute("SELECT clock_timestamp() > %s", (moment,)).fetchone()
-    return bool(row and row[0])
-
-
 def test_waiters_get_the_frame_after_the_lease_of_a_sigkilled_holder_runs_out_and_no_advisory_lock_is_left(
     throwaway_cluster: ThrowawayCluster, throwaway_dsn: str, tmp_path: Path
 ) -> None:
@@ -73,7 +60,7 @@ def test_waiters_get_the_frame_after_the_lease_of_a_sigkilled_holder_runs_out_an
     waiters = []
     try:
         wait_for(started, 60, "the holder entering its compute")
-        first_expiry = _lease_expiry(throwaway_dsn)
+        first_expiry = lease_expiry(throwaway_dsn, SYMBOL)
         waiters = [
             ctx.Process(
                 target=workers.wait_for_frame,
@@ -89,7 +76,7 @@ def test_waiters_get_the_frame_after_the_lease_of_a_sigkilled_holder_runs_out_an
         # the lease's first expiry by two of a waiter's longest polls (only the holder's renewals keep it then).
         past = first_expiry + timedelta(seconds=2 * LAST_POLL_S)
         limit = time.monotonic() + DEADLINE_S
-        while not _server_is_past(throwaway_dsn, past):
+        while not server_is_past(throwaway_dsn, past):
             assert time.monotonic() < limit, "the server's clock did not pass the first lease expiry"
             time.sleep(0.05)
         early = [result.name for result in results if result.exists()]
