@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import yaml
@@ -352,6 +353,7 @@ LEGITIMATELY_EMPTY: dict[str, str] = {
 }
 GRAFANA_VARIABLES = {
     "job": JOB,
+    "instance": ".*",  # the dashboard's "All" (includeAll, allValue ".*"), what a fresh dashboard shows
     "datasource": "Prometheus",
     "__rate_interval": f"{WINDOW_S}s",
     "__interval": "1s",
@@ -456,8 +458,10 @@ def test_every_dashboard_variable_query_lists_the_values_a_user_picks_from(
         query = variable["query"] if isinstance(variable["query"], str) else variable["query"]["query"]
         found = _LABEL_VALUES.match(query)
         assert found, f"{dashboard}: ${variable['name']} = {query!r} is not label_values(metric, label)"
-        values = prometheus.label_values(found["label"], found["match"])
-        assert GRAFANA_VARIABLES[variable["name"]] in values, f"{dashboard}: ${variable['name']} lists {values}"
+        values = prometheus.label_values(found["label"], substitute(found["match"]))
+        # $job must list the scrape job; $instance (filtered by $job) the service's own target.
+        expected = {"job": JOB, "instance": urlparse(stack.urls.service).netloc if stack.urls else None}
+        assert expected[variable["name"]] in values, f"{dashboard}: ${variable['name']} lists {values}"
 
 
 def test_the_main_dashboards_queries_together_answer_within_the_guides_3_s_load_target(
