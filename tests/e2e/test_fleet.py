@@ -23,7 +23,7 @@ import yaml
 from devstack.runner import Stack, StackConfig, wait_for_target_up
 from featurestore.multiprocess import ENV
 from slos.models import duration_seconds
-from tests.e2e.prometheus_api import Prometheus
+from tests.e2e.prometheus_api import Prometheus, poll
 from tests.fleet import Fleet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -127,6 +127,9 @@ def job(
         assert stack.urls is not None
         prometheus = Prometheus(stack.urls.prometheus)
         assert wait_for_target_up(stack.urls.prometheus) is not None
+        # Before the rules have seen a scrape there are no series, and the absent alerts rightly go pending: the idle
+        # phase starts once no alert is pending or firing, and from then on nothing may become pending while idle.
+        assert poll(lambda: True if prometheus.alerts() == [] else None, timeout_s=60), prometheus.alerts()
         timeline = Timeline()
         stop = threading.Event()
 
