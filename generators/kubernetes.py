@@ -52,14 +52,39 @@ def prometheus_rule(name: str, rule_file: dict[str, Any]) -> dict[str, Any]:
 
 
 def service_monitor(profile: Profile) -> dict[str, Any]:
+    return monitor_resource(
+        "ServiceMonitor", _metadata(NAME), JOB_LABEL, SELECTOR, PORT_NAME, METRICS_PATH, profile.scrape_interval
+    )
+
+
+def monitor_resource(
+    kind: str, metadata: dict[str, Any], job_label: str, selector: dict[str, str], port: str, path: str, interval: str
+) -> dict[str, Any]:
+    """A prometheus-operator ServiceMonitor or PodMonitor scraping one named port of what `selector` matches."""
+    endpoints = "endpoints" if kind == "ServiceMonitor" else "podMetricsEndpoints"
     return {
         "apiVersion": "monitoring.coreos.com/v1",
-        "kind": "ServiceMonitor",
-        "metadata": _metadata(NAME),
+        "kind": kind,
+        "metadata": metadata,
         "spec": {
-            "jobLabel": JOB_LABEL,
-            "selector": {"matchLabels": dict(SELECTOR)},
-            "endpoints": [{"port": PORT_NAME, "path": METRICS_PATH, "interval": profile.scrape_interval}],
+            "jobLabel": job_label,
+            "selector": {"matchLabels": dict(selector)},
+            endpoints: [{"port": port, "path": path, "interval": interval}],
+        },
+    }
+
+
+def service_resource(metadata: dict[str, Any], selector: dict[str, str], ports: dict[str, int]) -> dict[str, Any]:
+    """A Service exposing each named container port (name -> port) under the same name and number."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata,
+        "spec": {
+            "selector": dict(selector),
+            "ports": [
+                {"name": name, "port": port, "targetPort": name, "protocol": "TCP"} for name, port in ports.items()
+            ],
         },
     }
 
@@ -73,23 +98,31 @@ def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
     }
 
 
-def deployment() -> dict[str, Any]:
-    container = {
-        "name": "service",
+def _service_container(name: str, env: list[Any], mounts: list[Any], **extra: Any) -> dict[str, Any]:
+    """The monitoring service's container (`extra`: probes, restart policy), for the Deployment and the sidecar."""
+    return {
+        "name": name,
         "image": IMAGE,
         "imagePullPolicy": "IfNotPresent",
         "command": ["python", "-m", "service", "--host", "0.0.0.0", "--port", str(PORT)],
         "ports": [{"name": PORT_NAME, "containerPort": PORT, "protocol": "TCP"}],
-        "livenessProbe": _probe(LIVE_PATH, 10, 3),
-        "readinessProbe": _probe(READY_PATH, 5, 2),
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
-        "env": [
-            {"name": "FEATURESTORE_CACHE_DIR", "value": CACHE_DIR},
-            {"name": "FEATURESTORE_PG_DSN", "valueFrom": {"secretKeyRef": dict(DSN_SECRET)}},
-        ],
-        "volumeMounts": [{"name": "feature-cache", "mountPath": CACHE_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
+        "env": env,
+        "volumeMounts": mounts,
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True},
+        **extra,
     }
+
+
+def deployment() -> dict[str, Any]:
+    env = [
+        {"name": "FEATURESTORE_CACHE_DIR", "value": CACHE_DIR},
+        {"name": "FEATURESTORE_PG_DSN", "valueFrom": {"secretKeyRef": dict(DSN_SECRET)}},
+    ]
+    mounts = [{"name": "feature-cache", "mountPath": CACHE_DIR}, {"name": "tmp", "mountPath": "/tmp"}]
+    container = _service_container(
+        "service", env, mounts, livenessProbe=_probe(LIVE_PATH, 10, 3), readinessProbe=_probe(READY_PATH, 5, 2)
+    )
     pod_security = {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS}
     return {
         "apiVersion": "apps/v1",
@@ -113,29 +146,15 @@ def deployment() -> dict[str, Any]:
 
 
 def service() -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _metadata(NAME),
-        "spec": {
-            "selector": dict(SELECTOR),
-            "ports": [{"name": PORT_NAME, "port": PORT, "targetPort": PORT_NAME, "protocol": "TCP"}],
-        },
-    }
+    return service_resource(_metadata(NAME), SELECTOR, {PORT_NAME: PORT})
 
 
 def pod_monitor(profile: Profile) -> dict[str, Any]:
     """Scrapes every training pod's sidecar: the aggregate of all its worker processes, `job` from the pod label."""
-    return {
-        "apiVersion": "monitoring.coreos.com/v1",
-        "kind": "PodMonitor",
-        "metadata": {"name": TRAINING_NAME, "labels": dict(TRAINING_LABELS)},
-        "spec": {
-            "jobLabel": JOB_LABEL,
-            "selector": {"matchLabels": dict(TRAINING_SELECTOR)},
-            "podMetricsEndpoints": [{"port": PORT_NAME, "path": METRICS_PATH, "interval": profile.scrape_interval}],
-        },
-    }
+    metadata = {"name": TRAINING_NAME, "labels": dict(TRAINING_LABELS)}
+    return monitor_resource(
+        "PodMonitor", metadata, JOB_LABEL, TRAINING_SELECTOR, PORT_NAME, METRICS_PATH, profile.scrape_interval
+    )
 
 
 def training_job() -> dict[str, Any]:
@@ -152,20 +171,14 @@ def training_job() -> dict[str, Any]:
     ]
     mounts = [metrics_mount, {"name": "feature-cache", "mountPath": CACHE_DIR}, {"name": "tmp", "mountPath": "/tmp"}]
     security = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True}
-    sidecar = {
-        "name": "metrics",
-        "image": IMAGE,
-        "imagePullPolicy": "IfNotPresent",
-        "restartPolicy": "Always",
-        "command": ["python", "-m", "service", "--host", "0.0.0.0", "--port", str(PORT)],
-        "ports": [{"name": PORT_NAME, "containerPort": PORT, "protocol": "TCP"}],
-        "startupProbe": _probe(LIVE_PATH, 1, 30),
-        "readinessProbe": _probe(READY_PATH, 5, 2),
-        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
-        "env": env,
-        "volumeMounts": mounts,
-        "securityContext": security,
-    }
+    sidecar = _service_container(
+        "metrics",
+        env,
+        mounts,
+        restartPolicy="Always",
+        startupProbe=_probe(LIVE_PATH, 1, 30),
+        readinessProbe=_probe(READY_PATH, 5, 2),
+    )
     worker = {
         "name": "worker",
         "image": WORKER_IMAGE,

@@ -233,36 +233,20 @@ def deployment() -> dict[str, Any]:
 
 
 def service() -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _metadata(NAME),
-        "spec": {
-            "selector": dict(SELECTOR),
-            "ports": [
-                {"name": PORT_NAME, "port": PORT, "targetPort": PORT_NAME, "protocol": "TCP"},
-                {
-                    "name": EXPORTER_PORT_NAME,
-                    "port": EXPORTER_PORT,
-                    "targetPort": EXPORTER_PORT_NAME,
-                    "protocol": "TCP",
-                },
-            ],
-        },
-    }
+    return kubernetes.service_resource(_metadata(NAME), SELECTOR, {PORT_NAME: PORT, EXPORTER_PORT_NAME: EXPORTER_PORT})
 
 
 def service_monitor(profile: Profile) -> dict[str, Any]:
-    return {
-        "apiVersion": "monitoring.coreos.com/v1",
-        "kind": "ServiceMonitor",
-        "metadata": _metadata(NAME),
-        "spec": {
-            "jobLabel": "app.kubernetes.io/name",  # job="pgbouncer", as the alert's tests use
-            "selector": {"matchLabels": dict(SELECTOR)},
-            "endpoints": [{"port": EXPORTER_PORT_NAME, "path": "/metrics", "interval": profile.scrape_interval}],
-        },
-    }
+    # job="pgbouncer" from the Service's app.kubernetes.io/name label, as the alert's tests use
+    return kubernetes.monitor_resource(
+        "ServiceMonitor",
+        _metadata(NAME),
+        kubernetes.JOB_LABEL,
+        SELECTOR,
+        EXPORTER_PORT_NAME,
+        "/metrics",
+        profile.scrape_interval,
+    )
 
 
 def kubernetes_resources(profile: Profile) -> dict[str, dict[str, Any]]:
