@@ -154,7 +154,8 @@ def overview(limits: Limits) -> p.Section:
     )
     hit_ratio = p.stat(
         "Hit Ratio",
-        "Cache hits / (hits + misses) since process start, worst instance per job. SLO: >= "
+        "Cache hits / (hits + misses) over the last 5 minutes across every process an exporter serves (the exporter "
+        "computes it; no data without lookups), worst exporter per job. SLO: >= "
         f"{_percent(limits.hit_ratio)}. Red below {_percent(HIT_RATIO_RED_BELOW)}, yellow below the SLO, green at "
         "or above it.",
         [p.target(q.hit_ratio(), label(q.JOB_LABEL))],
