@@ -37,7 +37,7 @@ from types import FrameType
 from devstack.process import StackError, own_cmdline, pid_file_running, stop_pid_file, write_pid_file
 from devstack.runner import REPO, Stack, StackConfig, render_profile, wait_for_target_up
 from devstack.webhook import Notification
-from featurestore.conventions import DEFAULT_PORT
+from featurestore.conventions import ALERTMANAGER_PORT, DEFAULT_PORT, PROMETHEUS_PORT
 
 RENDERED = REPO / "rendered"
 STATE = REPO / ".stack"
@@ -67,8 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--profile", choices=("production", "test"), default="production",
                     help="production: rendered/ as committed; test: the short test render, 1 s intervals")  # fmt: skip
     up.add_argument("--service-port", type=int, default=int(os.environ.get("STACK_SERVICE_PORT", DEFAULT_PORT)))
-    up.add_argument("--prometheus-port", type=int, default=int(os.environ.get("STACK_PROMETHEUS_PORT", 9090)))
-    up.add_argument("--alertmanager-port", type=int, default=int(os.environ.get("STACK_ALERTMANAGER_PORT", 9093)))
+    up.add_argument(
+        "--prometheus-port", type=int, default=int(os.environ.get("STACK_PROMETHEUS_PORT", PROMETHEUS_PORT))
+    )
+    up.add_argument(
+        "--alertmanager-port", type=int, default=int(os.environ.get("STACK_ALERTMANAGER_PORT", ALERTMANAGER_PORT))
+    )
     up.add_argument("--webhook-port", type=int, default=int(os.environ.get("STACK_WEBHOOK_PORT", 5001)))
     up.add_argument("--rendered-dir", type=Path, default=RENDERED,
                     help="the rendered bundle to run (default: rendered/; ignored with --profile test)")  # fmt: skip

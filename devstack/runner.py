@@ -29,7 +29,15 @@ from devstack.overlay import (
 )
 from devstack.process import LOOPBACK, ManagedProcess, StackError, claim_port, http_ok
 from devstack.webhook import Notification, WebhookReceiver
-from featurestore.conventions import DEFAULT_PORT, HEALTH_PATH, LIVE_PATH, METRICS_PATH, READY_PATH
+from featurestore.conventions import (
+    ALERTMANAGER_PORT,
+    DEFAULT_PORT,
+    HEALTH_PATH,
+    LIVE_PATH,
+    METRICS_PATH,
+    PROMETHEUS_PORT,
+    READY_PATH,
+)
 from generators.output import OutputError, write
 from generators.profile import PROFILES
 from generators.promql import GeneratorError
@@ -52,8 +60,8 @@ class StackConfig:
     state_dir: Path
     rendered_dir: Path
     service_port: int = DEFAULT_PORT
-    prometheus_port: int = 9090
-    alertmanager_port: int = 9093
+    prometheus_port: int = PROMETHEUS_PORT
+    alertmanager_port: int = ALERTMANAGER_PORT
     webhook_port: int = 5001
     pg_dsn: str | None = None
     service_env: Mapping[str, str] = field(default_factory=dict)

@@ -1,5 +1,6 @@
 """Names shared by the service, its clients, the generators and the dev stack, written once (sloth keeps its in
-`pkg/common/conventions`): the API prefix and every route path, and the port the service listens on.
+`pkg/common/conventions`): the API prefix and every route path, the port the service listens on, and the ports of
+the Prometheus and Alertmanager it is paired with (their upstream defaults).
 
 Plain constants, no imports: the generators and the load generator read them without starlette or prometheus_client.
 The Dockerfile's HEALTHCHECK cannot import Python; tests/deploy/test_dockerfile.py holds it to `LIVE_PATH` and
@@ -19,3 +20,5 @@ LOAD_TEST_PATH = f"{API_PREFIX}/test/load"
 METRICS_REDIRECT_PATH = "/metrics"  # the usual scrape path, redirected to METRICS_PATH
 
 DEFAULT_PORT = 8000  # python -m service, the image, the Kubernetes Deployment and make stack
+PROMETHEUS_PORT = 9090  # Prometheus's own default (make stack)
+ALERTMANAGER_PORT = 9093  # Alertmanager's own default: the rendered prometheus.yml's alerting target, make stack

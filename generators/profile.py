@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from featurestore.conventions import DEFAULT_PORT
+from featurestore.conventions import ALERTMANAGER_PORT, DEFAULT_PORT
 from slos.models import duration_seconds
 from slos.validate import Timing
 
@@ -62,6 +62,8 @@ class Profile:
 
 
 # The guide's scrape job: localhost:8000 every 30s; Alertmanager on its default port.
-PRODUCTION = Profile("production", "30s", "30s", 1, 1, f"localhost:{DEFAULT_PORT}", "localhost:9093", "30d")
-TEST = Profile("test", "1s", "1s", 15, 60, f"127.0.0.1:{DEFAULT_PORT}", "127.0.0.1:9093", "2d")
+PRODUCTION = Profile(
+    "production", "30s", "30s", 1, 1, f"localhost:{DEFAULT_PORT}", f"localhost:{ALERTMANAGER_PORT}", "30d"
+)
+TEST = Profile("test", "1s", "1s", 15, 60, f"127.0.0.1:{DEFAULT_PORT}", f"127.0.0.1:{ALERTMANAGER_PORT}", "2d")
 PROFILES = {profile.name: profile for profile in (PRODUCTION, TEST)}
