@@ -28,6 +28,8 @@ from featurestore.manifest.base import ManifestEntry
 PARQUET_SUFFIX = ".parquet"
 TEMP_SUFFIX = ".tmp"
 FALLBACK_FOLDER = "fallback"
+# The embedded default's metrics (featurestore.folder_values); no symbol starts with a dot, so no frame lands there.
+METRICS_FOLDER = ".metrics"
 MANIFEST_FILE = "manifest.duckdb"
 MAX_REMEMBERED_FOLDERS = 4096
 # Folder descriptors held open for publishing: each saves an open/close and a path walk per publish (about a fifth of

@@ -4,12 +4,15 @@ explicit registry, and the core and the service record through `Instruments`.
 Without `PROMETHEUS_MULTIPROC_DIR` the values live in this process's memory and its registry is what a scrape of it
 shows. With it, prometheus_client writes every value to that folder (featurestore.multiprocess checks the folder and
 holds this process's liveness lock first), the `symbol` cap bounds the union of every process's symbols, and the
-exporter serves the aggregate (featurestore.fleet). The hit ratio is not recorded here: the exporter derives it from
-the hit and miss counters over its window.
+exporter serves the aggregate (featurestore.fleet). On the embedded default (`build(default_folder=...)`, no
+variable) this registry's values are written in the same layout to the cache folder's `.metrics`
+(featurestore.folder_values), for the service on that folder. The hit ratio is not recorded here: the exporter
+derives it from the hit and miss counters over its window.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +22,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from featurestore import multiprocess
+from featurestore import folder_values, multiprocess
 from featurestore.metrics import (
     ADVISORY_LOCK_WAIT,
     BACKENDS,
@@ -47,6 +50,8 @@ from featurestore.metrics import (
     MetricKind,
     MetricSpec,
 )
+
+log = logging.getLogger(__name__)
 
 
 class SymbolLabels:
@@ -91,15 +96,20 @@ class SymbolLabels:
         return admitted
 
 
-def _instrument(spec: MetricSpec, registry: CollectorRegistry) -> Counter | Gauge | Histogram:
+def _instrument(
+    spec: MetricSpec, registry: CollectorRegistry, classes: folder_values.MetricClasses | None = None
+) -> Counter | Gauge | Histogram:
     if spec.kind is MetricKind.HISTOGRAM:
-        return Histogram(spec.name, spec.help, spec.labels, registry=registry, buckets=spec.buckets)
+        histogram = classes.histogram if classes is not None else Histogram
+        return histogram(spec.name, spec.help, spec.labels, registry=registry, buckets=spec.buckets)
     if spec.kind is MetricKind.COUNTER:
-        return Counter(spec.name, spec.help, spec.labels, registry=registry)
+        counter = classes.counter if classes is not None else Counter
+        return counter(spec.name, spec.help, spec.labels, registry=registry)
     mode: Any = spec.multiprocess_mode
     if not mode:
         raise ValueError(f"gauge {spec.name} needs a multiprocess_mode in the catalog")
-    return Gauge(spec.name, spec.help, spec.labels, registry=registry, multiprocess_mode=mode)
+    gauge = classes.gauge if classes is not None else Gauge
+    return gauge(spec.name, spec.help, spec.labels, registry=registry, multiprocess_mode=mode)
 
 
 def pool_utilization(total: int, active: int, waiting: int) -> float:
@@ -133,6 +143,7 @@ class Instruments:
     symbols: SymbolLabels
     enabled: bool = True
     folder: Path | None = None
+    owned_folder: Path | None = None  # a default folder this registry acquired: close() releases it
     # Labelled children by (family name, raw label values): a hit skips the symbol cap and prometheus_client's
     # `.labels()` (validation, a lock, a dict lookup). Only values already admitted are cached, so a symbol beyond
     # the cap goes through `SymbolLabels` on every call and the folded counter still counts each observation.
@@ -146,6 +157,12 @@ class Instruments:
     @property
     def multiprocess(self) -> bool:
         return self.folder is not None
+
+    def close(self) -> None:
+        """Stop writing to the default metrics folder (idempotent; nothing to do otherwise)."""
+        folder, self.owned_folder = self.owned_folder, None
+        if folder is not None:
+            folder_values.release(folder)
 
     def _hist(self, spec: MetricSpec) -> Histogram:
         family = self.families[spec.name]
@@ -275,18 +292,38 @@ class Instruments:
             self._hist(HTTP_REQUEST_DURATION).labels(route, method).observe(ms)
 
 
-def build(registry: CollectorRegistry | None = None, symbol_cap: int = DEFAULT_SYMBOL_CAP) -> Instruments:
+def build(
+    registry: CollectorRegistry | None = None,
+    symbol_cap: int = DEFAULT_SYMBOL_CAP,
+    *,
+    default_folder: Path | None = None,
+) -> Instruments:
     """Create every recorded catalog instrument on `registry` (a fresh one by default; never the global registry).
 
     With `PROMETHEUS_MULTIPROC_DIR` set, the folder is checked (MetricsFolderError names the problem) and this
-    process registers as alive there before any value is written."""
+    process registers as alive there before any value is written. Without it, `default_folder` (the embedded
+    default's, featurestore.folder_values) gets this registry's values; `Instruments.close()` leaves it. A default
+    folder that cannot be used is logged and the values stay in memory: metrics never stop the store."""
     folder = multiprocess.metrics_folder()
     admit = None
+    classes = None
     if folder is not None:
         multiprocess.register_process(folder)
+    elif default_folder is not None:
+        try:
+            classes = folder_values.acquire(default_folder)
+            folder = classes.files.folder
+        except OSError as exc:
+            log.warning(
+                "metrics stay in this process's memory: the metrics folder %s is unusable: %s", default_folder, exc
+            )
+    if folder is not None:
         admit = multiprocess.SharedSymbols(folder, symbol_cap).admit
     registry = registry if registry is not None else CollectorRegistry()
-    families = {spec.name: _instrument(spec, registry) for spec in RECORDED}
+    families = {spec.name: _instrument(spec, registry, classes) for spec in RECORDED}
     folded = families[SYMBOL_LABELS_FOLDED.name]
     assert isinstance(folded, Counter)
-    return Instruments(registry, families, SymbolLabels(symbol_cap, folded, admit), folder=folder)
+    instruments = Instruments(registry, families, SymbolLabels(symbol_cap, folded, admit), folder=folder)
+    if classes is not None:
+        instruments.owned_folder = folder
+    return instruments

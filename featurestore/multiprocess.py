@@ -11,8 +11,10 @@
 
 Liveness is a lock, not a pid lookup: it works across containers that share the folder but not their pid namespace,
 and a reused pid cannot pass for the dead process (the reaper checks it locked the file still at that path, and a
-new process waits for the reaper before it writes). Nothing here ever empties the folder: whoever starts the workers
-owns it (prometheus_client: empty it before the group starts, never while a worker writes).
+new process waits for the reaper before it writes). Nothing here empties a PROMETHEUS_MULTIPROC_DIR: whoever starts
+the workers owns it (prometheus_client: empty it before the group starts, never while a worker writes). The embedded
+default's folder has no launcher, so its registrations (featurestore.folder_values) are serialized by a lock file
+and the first one to find no process alive there empties it (`register_process(tidy=True)`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from featurestore.errors import MetricsFolderError
 log = logging.getLogger(__name__)
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 SYMBOLS_FILE = "symbol_labels.txt"
+REGISTRATION_LOCK = "registration.lock"
 _ALIVE = re.compile(r"process_(\d+)\.alive")
 
 _registered: dict[Path, tuple[int, int]] = {}  # folder -> (pid, fd of its .alive file holding the shared lock)
@@ -66,21 +69,69 @@ def alive_file(folder: Path, pid: int) -> Path:
     return folder / f"process_{pid}.alive"
 
 
-def register_process(folder: Path) -> None:
-    """Hold this process's liveness lock in `folder` until it exits (idempotent; taken again in a forked child)."""
+def register_process(folder: Path, *, tidy: bool = False) -> None:
+    """Hold this process's liveness lock in `folder` until it exits (idempotent; taken again in a forked child).
+
+    `tidy` (a folder only feature stores manage, the embedded default's): first empty the folder if no process is
+    alive there, under the folder's registration lock, so the files of past runs do not pile up."""
     pid = os.getpid()
     with _registered_lock:
         held = _registered.get(folder)
         if held is not None and held[0] == pid:
             return
-        path = alive_file(folder, pid)
-        while True:
-            fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)  # a lock needs no write access
-            fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a reaper removes a dead namesake's files
-            if _same_file(fd, path):
-                break
-            os.close(fd)  # the reaper unlinked it while we waited: lock a fresh one
-        _registered[folder] = (pid, fd)
+        if not tidy:
+            _hold_alive_lock(folder, pid)
+            return
+        with open(folder / REGISTRATION_LOCK, "a+b") as registration:
+            fcntl.flock(registration, fcntl.LOCK_EX)
+            _empty_if_unused(folder)
+            _hold_alive_lock(folder, pid)
+
+
+def _hold_alive_lock(folder: Path, pid: int) -> None:
+    path = alive_file(folder, pid)
+    while True:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)  # a lock needs no write access
+        fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a reaper removes a dead namesake's files
+        if _same_file(fd, path):
+            break
+        os.close(fd)  # the reaper unlinked it while we waited: lock a fresh one
+    _registered[folder] = (pid, fd)
+
+
+def _empty_if_unused(folder: Path) -> None:
+    """Remove every value, liveness and symbol file of `folder` when no process holds its liveness lock there."""
+    dead: list[int] = []
+    try:
+        for path in folder.glob("process_*.alive"):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            dead.append(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # a process is alive: its files, and the counts of the dead it is scraped with, stay
+        for path in [*folder.glob("*.db"), *folder.glob("process_*.alive"), folder / SYMBOLS_FILE]:
+            path.unlink(missing_ok=True)
+    finally:
+        for fd in dead:
+            os.close(fd)
+
+
+def unregister_process(folder: Path) -> None:
+    """Leave `folder` as an ended process would (this process stopped writing there): its live gauges go, its
+    counters and histograms stay."""
+    pid = os.getpid()
+    with _registered_lock:
+        held = _registered.get(folder)
+        if held is None or held[0] != pid:
+            return
+        multiprocess.mark_process_dead(pid, str(folder))  # type: ignore[no-untyped-call]
+        alive_file(folder, pid).unlink(missing_ok=True)
+        os.close(held[1])
+        del _registered[folder]
 
 
 def _forget_inherited_locks() -> None:

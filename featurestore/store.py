@@ -29,7 +29,7 @@ import pyarrow as pa
 from pydantic import SecretStr
 
 from featurestore.errors import FeatureStoreError, error_kind
-from featurestore.files import FALLBACK_FOLDER, MANIFEST_FILE, FrameFiles, FrameUnreadable
+from featurestore.files import FALLBACK_FOLDER, MANIFEST_FILE, METRICS_FOLDER, FrameFiles, FrameUnreadable
 from featurestore.frames import as_table, refuse_by_annotation
 from featurestore.instruments import Instruments, build
 from featurestore.keys import FrameKey
@@ -87,6 +87,7 @@ class FeatureStore:
             postgres, self._current, owner=owner, ttl_s=settings.lease_ttl_s, wait_s=settings.compute_lease_s
         )
         self._closed = False
+        self._owns_instruments = False  # open() built them: close() closes them
         self._pool_sampler: threading.Thread | None = None
         self._stop_sampling = threading.Event()
         if postgres is not None and instruments.multiprocess and instruments.enabled:
@@ -114,13 +115,23 @@ class FeatureStore:
             updates["cache_dir"] = Path(cache_dir)
         if updates:
             settings = settings.model_copy(update=updates)
-        if instruments is None:
-            instruments = build(symbol_cap=settings.symbol_label_cap)
         files = FrameFiles(settings.resolved_cache_dir())
         dsn = settings.dsn()
+        owned = instruments is None
+        if instruments is None:
+            # The embedded default: the service on the same cache folder serves these values (folder_values).
+            default_folder = None if dsn else files.root / METRICS_FOLDER
+            instruments = build(symbol_cap=settings.symbol_label_cap, default_folder=default_folder)
         if not dsn:
-            manifest = DuckDBManifest(files.root / MANIFEST_FILE)
-            return cls(manifest, files, settings=settings, instruments=instruments)
+            try:
+                manifest = DuckDBManifest(files.root / MANIFEST_FILE)
+            except BaseException:
+                if owned:
+                    instruments.close()
+                raise
+            store = cls(manifest, files, settings=settings, instruments=instruments)
+            store._owns_instruments = owned
+            return store
         postgres = FallbackManifest(
             PostgresManifest(dsn, settings), dsn, files.root / FALLBACK_FOLDER, files, instruments
         )
@@ -322,6 +333,8 @@ class FeatureStore:
         self._flight.close()
         self.manifest.close()
         self.files.close()
+        if self._owns_instruments:
+            self.instruments.close()
 
     def __enter__(self) -> FeatureStore:
         return self

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from featurestore.errors import FeatureStoreError
-from featurestore.files import FALLBACK_FOLDER, MANIFEST_FILE, PARQUET_SUFFIX, is_temp_name
+from featurestore.files import FALLBACK_FOLDER, MANIFEST_FILE, METRICS_FOLDER, PARQUET_SUFFIX, is_temp_name
 from featurestore.settings import FeatureStoreSettings
 from featurestore.store import FeatureStore
 
@@ -107,11 +107,13 @@ def verify(store: FeatureStore, *, repair: bool = False, min_age_s: float = DEFA
 
 
 def _cache_files(root: Path) -> list[Path]:
-    """Every regular file of the cache folder except the manifest databases."""
-    fallback = root / FALLBACK_FOLDER
+    """Every regular file of the cache folder except the manifest databases and the metrics folder."""
+    fallback, metrics = root / FALLBACK_FOLDER, root / METRICS_FOLDER
     files = []
     for path in sorted(root.rglob("*")):
-        if path.is_relative_to(fallback) or (path.parent == root and path.name.startswith(MANIFEST_FILE)):
+        if path.is_relative_to(fallback) or path.is_relative_to(metrics):
+            continue
+        if path.parent == root and path.name.startswith(MANIFEST_FILE):
             continue
         if path.is_file() and not path.is_symlink():
             files.append(path)

@@ -1,9 +1,10 @@
 """The monitoring service: `create_app(settings)` returns the Starlette app; resources live in its lifespan.
 
-lifespan: registry + Instruments (featurestore.instruments.build: this process's memory, or the metrics folder of
-          PROMETHEUS_MULTIPROC_DIR) → Exporter (the registry, or the folder's aggregate) → ServiceStore (held on
-          PostgreSQL, opened per load run on DuckDB) → SampleRing, HealthChecker, LoadRunner; a background task
-          snapshots the exporter every `snapshot_interval_s`
+lifespan: registry + Instruments (featurestore.instruments.build: the metrics folder of PROMETHEUS_MULTIPROC_DIR,
+          the cache folder's .metrics on the embedded default, else this process's memory) → Exporter (the
+          registry, or the folder's aggregate) → ServiceStore (held on PostgreSQL, opened per load run on DuckDB)
+          → SampleRing, HealthChecker, LoadRunner; a background task snapshots the exporter every
+          `snapshot_interval_s`
 routes:   / and /api/v1/monitoring (index), /metrics (redirect),
           /api/v1/monitoring/{health, health/ready, health/live, slo, performance, metrics, test/load}
 middleware (outermost first): HttpMetrics (request counter + duration), RequestGuard (413, JSON 500)
@@ -42,6 +43,7 @@ from featurestore.conventions import (
     SLO_PATH,
 )
 from featurestore.exposition import CONTENT_TYPE as EXPOSITION_CONTENT_TYPE
+from featurestore.files import METRICS_FOLDER
 from featurestore.instruments import Instruments
 from featurestore.manifest.base import UNHEALTHY
 from featurestore.settings import FeatureStoreSettings
@@ -196,13 +198,15 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         registry = CollectorRegistry()
-        instruments = instruments_module.build(registry, store_settings.symbol_label_cap)
+        # On the embedded default, a store in another process on the same cache folder writes to this folder.
+        default_folder = None if store_settings.dsn() else store_settings.resolved_cache_dir() / METRICS_FOLDER
+        instruments = instruments_module.build(registry, store_settings.symbol_label_cap, default_folder=default_folder)
         instruments.initialize_series()
         exporter: Exporter = exporter_for(instruments, settings.slo_window_s)
         hold = hold_store if hold_store is not None else store_settings.dsn() is not None
         store = ServiceStore(store_opener, store_settings, instruments, hold=hold)
-        await anyio.to_thread.run_sync(store.start)
         try:
+            await anyio.to_thread.run_sync(store.start)
             ring = SampleRing(registry, settings.slo_window_s, source=lambda: exporter.read().samples())
             await anyio.to_thread.run_sync(ring.record)
             checker = HealthChecker(
@@ -237,6 +241,7 @@ def create_app(
                 await service.loads.close()
         finally:
             await anyio.to_thread.run_sync(store.close)
+            instruments.close()
 
     app_routes = routes()
     return Starlette(

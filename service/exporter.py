@@ -1,9 +1,9 @@
 """What the service exports: its own registry (one process) or the aggregate of a metrics folder (a fleet), plus the
 hit ratio it derives over its window.
 
-    LocalExporter  (PROMETHEUS_MULTIPROC_DIR unset): the app's registry, written by featurestore.exposition
-    FleetExporter  (PROMETHEUS_MULTIPROC_DIR set):   reap dead processes' live gauges, then featurestore.fleet's
-                                                     aggregate of every process's files (the service's own included)
+    LocalExporter  (PostgreSQL, PROMETHEUS_MULTIPROC_DIR unset): the app's registry, written by featurestore.exposition
+    FleetExporter  (PROMETHEUS_MULTIPROC_DIR set, or the embedded default's <cache>/.metrics): reap dead processes'
+                   live gauges, then featurestore.fleet's aggregate of every process's files (the service's own too)
     both ──▶ read() ──▶ View: text for /metrics, samples for the SampleRing (/slo, /performance)
 
 `featurestore_hit_ratio` is hits / lookups over the trailing SLO window (the rules' 5m), computed here from the summed

@@ -1,5 +1,6 @@
-"""The README's first-frame snippet runs as written, on the defaults (DuckDB under ~/.feature_cache); the load
-endpoint's defaults it documents beside the guide's curl are the code's."""
+"""The README's first-frame snippet runs as written, on the defaults (DuckDB under ~/.feature_cache), also beside
+`python -m service` on the defaults, whose scrape then counts the snippet's inserts and hits; the load endpoint's
+defaults it documents beside the guide's curl are the code's."""
 
 from __future__ import annotations
 
@@ -10,8 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from featurestore.metrics import HIT_RATIO, HITS, MANIFEST_INSERT_LATENCY, MISSES
 from service.load_runner import LoadRequest
 from tests.conftest import REPO
+from tests.service.conftest import API
+from tests.service.test_main import served
 
 
 def snippet(name: str) -> str:
@@ -21,25 +28,41 @@ def snippet(name: str) -> str:
     return found.group(1)
 
 
-def test_the_first_frame_snippet_runs_as_written_then_reads_the_cached_frame(tmp_path: Path) -> None:
+def test_the_first_frame_snippet_runs_as_written_beside_the_service_and_its_inserts_and_hits_reach_the_scrape(
+    tmp_path: Path,
+) -> None:
+    # Both on the defaults, as the README says: DuckDB in ~/.feature_cache, no PROMETHEUS_MULTIPROC_DIR.
     script = tmp_path / "first_frame.py"
     script.write_text(snippet("first-frame"), encoding="utf-8")
     environ = {key: value for key, value in os.environ.items() if not key.startswith(("SERVICE_", "FEATURESTORE_"))}
-    environ["HOME"] = str(tmp_path / "home")
+    environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    environ["HOME"] = str(tmp_path)  # the service's HOME too
     outputs = []
-    for _ in range(2):
-        run = subprocess.run(
-            [sys.executable, str(script)], cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=60
-        )
-        assert run.returncode == 0, run.stderr
-        outputs.append(run.stdout)
-        files = sorted((tmp_path / "home" / ".feature_cache").rglob("*.parquet"))
-        assert len(files) == 1
-        if len(outputs) == 1:
-            written = files[0].stat().st_mtime_ns
+    with served(tmp_path, cache_dir=False) as (base, _):
+        for _ in range(2):  # a miss (compute, insert), then a hit
+            run = subprocess.run(
+                [sys.executable, str(script)], cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=60
+            )
+            assert run.returncode == 0, run.stderr
+            outputs.append(run.stdout)
+            files = sorted((tmp_path / ".feature_cache").rglob("*.parquet"))
+            assert len(files) == 1
+            if len(outputs) == 1:
+                written = files[0].stat().st_mtime_ns
+        text = httpx.get(f"{base}{API}/metrics", timeout=30).text
     assert files[0].stat().st_mtime_ns == written  # the second run read the file, it did not write it again
     assert outputs[0] == outputs[1]
     assert outputs[0].startswith("8 rows: ['symbol', 'close', 'return_5']")
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    aapl = (("symbol", "AAPL"),)
+    assert samples.get((MISSES.name, aapl)) == 1
+    assert samples.get((HITS.name, aapl)) == 1
+    assert samples.get((f"{MANIFEST_INSERT_LATENCY.name}_count", (("backend", "duckdb"), *aapl))) == 1
+    assert samples.get((HIT_RATIO.name, ())) == 0.5
 
 
 def test_the_readme_gives_the_load_endpoints_defaults_which_are_the_guides_body() -> None:

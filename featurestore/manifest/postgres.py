@@ -16,6 +16,7 @@ transaction-scoped lock, still one round trip.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC
@@ -96,6 +97,10 @@ class PostgresManifest:
         self.settings = settings
         self.redacted_dsn = redact_dsn(dsn)
         self._pool: psycopg_pool.ConnectionPool[Connection] | None = None
+        # Connections lent out by connection(): psycopg_pool's pool_size - pool_available also counts the ones it is
+        # still opening, so a fresh pool would read as exhausted.
+        self._lent = 0
+        self._lent_lock = threading.Lock()
         self.pooled = settings.pg_pooler == "transaction"  # decided again by connect() under `auto`
 
     @property
@@ -185,7 +190,13 @@ class PostgresManifest:
             raise BackendUnavailable(f"PostgreSQL at {self.redacted_dsn} is not connected")
         try:
             with self._pool.connection(timeout=timeout) as conn:
-                yield conn
+                with self._lent_lock:
+                    self._lent += 1
+                try:
+                    yield conn
+                finally:
+                    with self._lent_lock:
+                        self._lent -= 1
         except psycopg_pool.PoolTimeout:
             waited = timeout if timeout is not None else self.settings.pool_timeout_s
             raise PoolTimeout(
@@ -268,7 +279,7 @@ class PostgresManifest:
         # exhausted, and PostgreSQLPoolExhausted (active >= total) must not say it is.
         return {
             "total": max(int(stats.get("pool_max", size)), size),
-            "active": max(size - int(stats.get("pool_available", 0)), 0),
+            "active": self._lent,
             "waiting": int(stats.get("requests_waiting", 0)),
         }
 

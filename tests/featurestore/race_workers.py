@@ -1,5 +1,5 @@
-"""Worker processes of the compute-once race. Started through a forkserver that preloads this module, so each worker
-starts in milliseconds and no process forks a parent that has threads."""
+"""The compute-once race: `run` starts its worker processes and collects what each saw. Started through a forkserver
+that preloads this module, so each worker starts in milliseconds and no process forks a parent that has threads."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import os
 import time
+from dataclasses import dataclass
 from multiprocessing.context import ForkServerContext
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -57,3 +58,41 @@ def race(dsn: str, cache_dir: Path, worker: int, start: Barrier, computes: Path,
     temp = result.with_suffix(".tmp")
     temp.write_text(json.dumps(outcome))
     temp.replace(result)
+
+
+@dataclass(frozen=True)
+class RaceRun:
+    """What the workers of one race reported: each one's outcome, and the pids that ran `compute`."""
+
+    exitcodes: list[int | None]
+    outcomes: list[dict[str, Any]]
+    computed_by: list[str]
+
+
+def run(dsn: str, folder: Path, processes: int, deadline_s: float) -> RaceRun:
+    """Race `processes` workers on one key with a store on `dsn` (cache, results and compute log in `folder`); a
+    worker still running after `deadline_s` is killed (hang detection only) and shows as a non-zero exit code."""
+    computes = folder / "computes.log"
+    ctx = context()
+    start = ctx.Barrier(processes + 1)
+    results = [folder / f"result-{worker:02d}.json" for worker in range(processes)]
+    workers = [
+        ctx.Process(target=race, args=(dsn, folder / "cache", worker, start, computes, results[worker]))
+        for worker in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        start.wait(deadline_s)
+        deadline = time.monotonic() + deadline_s
+        for worker in workers:
+            worker.join(max(0.1, deadline - time.monotonic()))
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.kill()
+                worker.join(5)
+    exitcodes = [worker.exitcode for worker in workers]
+    outcomes = [json.loads(result.read_text()) for result in results if result.exists()]
+    computed_by = computes.read_text().split() if computes.exists() else []
+    return RaceRun(exitcodes, outcomes, computed_by)

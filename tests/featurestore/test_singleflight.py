@@ -3,7 +3,6 @@ it is taken over; a waiter gives up after compute_lease_s."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -55,30 +54,9 @@ def test_keyed_locks_serialize_one_key_let_other_keys_through_and_forget_keys_af
 def test_64_processes_racing_one_key_compute_it_once_and_leave_one_row_per_key(
     pg_schema_dsn: str, tmp_path: Path
 ) -> None:
-    cache = tmp_path / "cache"
-    computes = tmp_path / "computes.log"
-    ctx = race_workers.context()
-    start = ctx.Barrier(PROCESSES + 1)
-    results = [tmp_path / f"result-{worker:02d}.json" for worker in range(PROCESSES)]
-    processes = [
-        ctx.Process(target=race_workers.race, args=(pg_schema_dsn, cache, worker, start, computes, results[worker]))
-        for worker in range(PROCESSES)
-    ]
-    for process in processes:
-        process.start()
-    try:
-        start.wait(DEADLINE_S)
-        deadline = time.monotonic() + DEADLINE_S
-        for process in processes:
-            process.join(max(0.1, deadline - time.monotonic()))
-    finally:
-        for process in processes:
-            if process.is_alive():
-                process.kill()
-                process.join(5)
-    assert [process.exitcode for process in processes] == [0] * PROCESSES
-    outcomes = [json.loads(result.read_text()) for result in results]
-    computed_by = computes.read_text().split()
+    race = race_workers.run(pg_schema_dsn, tmp_path, PROCESSES, DEADLINE_S)
+    assert race.exitcodes == [0] * PROCESSES
+    computed_by = race.computed_by
     with psycopg.connect(pg_schema_dsn) as conn:
         shared = conn.execute(
             "SELECT count(*) FROM manifest_entries WHERE symbol = %s AND params_digest = %s",
@@ -95,8 +73,8 @@ def test_64_processes_racing_one_key_compute_it_once_and_leave_one_row_per_key(
     assert len(computed_by) == 1, f"computed {len(computed_by)} times"
     assert shared == (1,)
     assert versions == list(range(1, PROCESSES + 2)), "one row per key, versions gap-free"
-    assert all(o["equal"] for o in outcomes) and all(o["inserted"] for o in outcomes)
-    assert {o["backend"] for o in outcomes} == {"postgresql"}
+    assert all(o["equal"] for o in race.outcomes) and all(o["inserted"] for o in race.outcomes)
+    assert {o["backend"] for o in race.outcomes} == {"postgresql"}
     assert leases == (0,) and locks == (0,)
 
 

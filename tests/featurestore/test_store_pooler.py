@@ -3,7 +3,6 @@ behind the pooler (publishes fall back to DuckDB, then are replayed through the 
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -42,30 +41,8 @@ def wait_for(condition: object, what: str) -> None:
 
 
 def test_processes_racing_one_key_through_the_pooler_compute_it_once(pooled: Pooled, tmp_path: Path) -> None:
-    computes = tmp_path / "computes.log"
-    ctx = race_workers.context()
-    start = ctx.Barrier(PROCESSES + 1)
-    results = [tmp_path / f"result-{worker:02d}.json" for worker in range(PROCESSES)]
-    processes = [
-        ctx.Process(
-            target=race_workers.race, args=(pooled.dsn, tmp_path / "cache", worker, start, computes, results[worker])
-        )
-        for worker in range(PROCESSES)
-    ]
-    for process in processes:
-        process.start()
-    try:
-        start.wait(DEADLINE_S)
-        deadline = time.monotonic() + DEADLINE_S
-        for process in processes:
-            process.join(max(0.1, deadline - time.monotonic()))
-    finally:
-        for process in processes:
-            if process.is_alive():
-                process.kill()
-                process.join(5)
-    assert [process.exitcode for process in processes] == [0] * PROCESSES
-    outcomes = [json.loads(result.read_text()) for result in results]
+    race = race_workers.run(pooled.dsn, tmp_path, PROCESSES, DEADLINE_S)
+    assert race.exitcodes == [0] * PROCESSES
     with psycopg.connect(pooled.direct_dsn) as conn:
         shared = conn.execute(
             "SELECT count(*) FROM manifest_entries WHERE symbol = %s AND params_digest = %s",
@@ -73,11 +50,11 @@ def test_processes_racing_one_key_through_the_pooler_compute_it_once(pooled: Poo
         ).fetchone()
         versions = [row[0] for row in conn.execute("SELECT version FROM manifest_entries ORDER BY version")]
         leases = conn.execute("SELECT count(*) FROM compute_leases").fetchone()
-    assert len(computes.read_text().split()) == 1, "computed more than once"
+    assert len(race.computed_by) == 1, "computed more than once"
     assert shared == (1,)
     assert versions == list(range(1, PROCESSES + 2))
-    assert all(o["equal"] and o["inserted"] for o in outcomes)
-    assert {o["backend"] for o in outcomes} == {BACKEND_POSTGRESQL}
+    assert all(o["equal"] and o["inserted"] for o in race.outcomes)
+    assert {o["backend"] for o in race.outcomes} == {BACKEND_POSTGRESQL}
     assert leases == (0,)
 
 

@@ -48,12 +48,9 @@ def test_callers_beyond_the_pool_get_a_pool_timeout_in_the_configured_time_while
     with FeatureStore.open(
         throwaway_dsn, cache_dir, settings=settings, instruments=build_instruments(registry)
     ) as store:
-        # The pool opens its connections in the background, and psycopg_pool counts one it is still opening as not
-        # available: wait until they are open (a loaded machine takes a while) before exhausting the pool.
-        deadline = time.monotonic() + 60
-        while store.health()[COMPONENT_POSTGRESQL].status != HEALTHY:
-            assert time.monotonic() < deadline, "the fresh pool never became healthy"
-            time.sleep(0.05)
+        # Right after open the pool is still opening its connections in the background: none is lent out yet.
+        fresh = store.pool_stats()
+        fresh_gauge = registry.get_sample_value(POOL_ACTIVE.name)
 
         def publish(index: int) -> None:
             call = calls[index]
@@ -103,6 +100,8 @@ def test_callers_beyond_the_pool_get_a_pool_timeout_in_the_configured_time_while
         f"message: {message!r}"
     )
 
+    assert fresh == {"total": POOL_SIZE, "active": 0, "waiting": 0}, "a fresh pool read as busy"
+    assert fresh_gauge == 0
     assert hung == [], f"callers still blocked {HARD_DEADLINE_S:.0f} s later: {hung}"
     assert [call.error for call in calls if call.error is not None and not isinstance(call.error, PoolTimeout)] == []
     assert len(served) == POOL_SIZE

@@ -28,15 +28,21 @@ def test_help_explains_the_flags_and_the_environment() -> None:
 
 
 @contextmanager
-def served(tmp_path: Path, *args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`python -m service` on a free loopback port until the block ends (SIGINT, then wait)."""
+def served(
+    tmp_path: Path, *args: str, cwd: Path = REPO, cache_dir: bool = True, **env: str
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`python -m service` on a free loopback port until the block ends (SIGINT, then wait); HOME is `tmp_path`,
+    and the cache folder `tmp_path/cache` unless `cache_dir` is False (the default ~/.feature_cache then)."""
     port = closed_port()
     environ = {key: value for key, value in os.environ.items() if not key.startswith(("SERVICE_", "FEATURESTORE_"))}
-    environ.update(HOME=str(tmp_path), FEATURESTORE_CACHE_DIR=str(tmp_path / "cache"), SERVICE_PORT=str(port), **env)
+    environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    environ.update(HOME=str(tmp_path), SERVICE_PORT=str(port), **env)
+    if cache_dir:
+        environ["FEATURESTORE_CACHE_DIR"] = str(tmp_path / "cache")
     log = (tmp_path / "service.log").open("w+")
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "--host", "127.0.0.1", *args],
-        cwd=REPO,
+        cwd=cwd,
         env=environ,
         stdout=log,
         stderr=subprocess.STDOUT,
