@@ -1,4 +1,6 @@
-"""Generated promtool cases of an SLO's `min_events` floor, one per window pair, in the long-case file.
+"""Generated promtool cases of an SLO's `min_events` floor, one per window pair, in a file of their own: series every
+150s, as the long cases, evaluated hourly (`FLOOR_EVALUATION`), since only the last evaluation is checked and a 3d
+window's case evaluates every rule of the spec at every step.
 
 Two namespaces burn alike, far over every factor, at steady rates: one's long window holds 1 % more events than the
 floor, the other's 1 % fewer. The pair's alert must fire for the first alone. A floor 2 % higher or lower, a window
@@ -17,7 +19,6 @@ from dataclasses import replace
 from generators import promql
 from generators.alerts import Alert, pair_labels
 from generators.burn_tests import (
-    LONG_EVALUATION,
     LONG_SCRAPE,
     Reading,
     alerts_selector,
@@ -29,8 +30,9 @@ from generators.unittests import Case, Context, ExprCheck, clock
 from slos.models import SCOPE_LABELS, SLO, LatencyBudgetObjective, RatioObjective, duration_seconds
 from slos.windows import window_pairs
 
+FLOOR_EVALUATION = "1h"
 STRADDLE = 0.01  # the two namespaces' long windows hold this share more and fewer events than the floor
-LONGER = 1.05  # the series run this many long windows (plus two evaluations): twice the window holds more
+LONGER = 1.05  # the series run this many long windows (plus an evaluation): twice the window holds more
 _EXACT = 2.0**20
 
 
@@ -49,7 +51,7 @@ def floor_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple[Cas
     budget = float(promql.number(promql.error_budget(objective.target)))
     floor = ctx.profile.events(slo.min_events)
     step = duration_seconds(ctx.profile.window(LONG_SCRAPE))
-    every = round(duration_seconds(ctx.profile.window(LONG_EVALUATION)) / step)
+    every = round(duration_seconds(ctx.profile.window(FLOOR_EVALUATION)) / step)
     names = {w for p in pairs for w in (p.long, p.short)}
     windows = {w: duration_seconds(ctx.profile.window(w)) for w in names}
     reading = Reading(events, step, every, budget, windows, floor)
@@ -63,7 +65,7 @@ def floor_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple[Cas
             r for r in rules.values() if r.alert == slo.burn_rate.name and r.labels.items() >= pair_labels(pair).items()
         )
         per_window = windows[pair.long] / step
-        ticks = math.ceil(per_window * LONGER) + 2 * every
+        ticks = math.ceil(per_window * LONGER) + every
         ticks += -ticks % every
         series: tuple[Series, ...] = ()
         firing: list[tuple[dict[str, str], float]] = []
@@ -84,7 +86,7 @@ def floor_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple[Cas
                 (),
                 (rule.alert,),
                 (ExprCheck(ticks * step, alerts_selector(rule.alert, pair_labels(pair)), tuple(firing)),),
-                file="windows",
+                file="floors",
             )
         )
     return tuple(cases)

@@ -2,7 +2,8 @@
 
 - broken (pyrra#448): the counted events grow 1 % faster than the total (good events for a good/total SLO, so the
   error ratio is -0.01; bad events for a bad/total one, 1.01): the ticket fires once the ratio has stayed out of
-  [0, 1] for the alert's `for:`, with its labels and annotations, and resolves once the 5m window is clear of it;
+  [0, 1] for the alert's `for:`, with its labels and annotations, and resolves once the repaired input brings the
+  5m ratio back into the range;
 - silent beside it: a healthy namespace, one whose every event is bad (an error ratio of exactly 1 is a real
   outage, not a broken input) and an idle one (0/0 records no ratio at all).
 
@@ -63,7 +64,8 @@ def sanity_cases(ctx: Context, slo: SLO, rule: Alert) -> tuple[Case, ...]:
     return (
         Case(
             f"{rule.alert} fires at {clock(fires)} when the {counted} events grow {OUTSIDE:.0%} faster than the total "
-            f"(an error ratio of {ratio:g}), resolves at {clock(resolves)} once the {window} window is clear of it",
+            f"(an error ratio of {ratio:g}), resolves at {clock(resolves)} after the input is repaired at "
+            f"{clock(broken_ticks * ctx.tick)}",
             broken,
             checks,
             (rule.alert,),

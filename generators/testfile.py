@@ -15,7 +15,7 @@ from generators.burn_tests import (
     burn_cases,
     together_case,
 )
-from generators.floor_tests import floor_cases
+from generators.floor_tests import FLOOR_EVALUATION, floor_cases
 from generators.probes import probe_cases
 from generators.profile import Profile
 from generators.promql import string
@@ -114,11 +114,13 @@ class TestFileKind:
     scrape: str | None
 
 
-# fine: every 30s, minutes of series; windows: hours to days, evaluated every 15m; period: 1.5 periods, every 6h.
+# fine: every 30s, minutes of series; windows: hours to days, evaluated every 15m; period: 1.5 periods, every 6h;
+# floors: up to days of series, evaluated hourly (generators.floor_tests).
 FILES: dict[str, TestFileKind] = {
     "fine": TestFileKind("_test.yml", None, None),
     "windows": TestFileKind("_windows_test.yml", LONG_EVALUATION, LONG_SCRAPE),
     "period": TestFileKind("_period_test.yml", PERIOD_EVALUATION, PERIOD_EVALUATION),
+    "floors": TestFileKind("_floors_test.yml", FLOOR_EVALUATION, LONG_SCRAPE),
 }
 
 
