@@ -2,6 +2,7 @@
 
 Labels, later ones winning: `severity`, `slo` (the SLO's name), the file's `labels`, the SLO's `labels` (the real spec
 sets `slo` there to the guide's values), the alert's `labels`; burn-rate alerts add `long_window` / `short_window`.
+An SLO's `min_events` adds to each burn-rate alert `and ignoring (slo) <events over the long window> >= N` (`floored`).
 Annotations: `summary`, `description`, and `runbook_url`, added to every alert by `with_runbook` alone. A spec's
 texts name its numbers by placeholder (`exceeds the {threshold}ms SLO`), filled in here from the model by
 `spec_text`, so a threshold changed in the spec changes the alert texts with the rules.
@@ -28,6 +29,7 @@ from slos.models import (
     SpecFile,
     TargetDownAlert,
     ThresholdAlert,
+    duration_seconds,
 )
 from slos.windows import WindowPair, window_pairs
 
@@ -164,6 +166,16 @@ def burn_rate_alert(spec: SpecFile, slo: SLO, pair: WindowPair) -> Alert:
     )
 
 
+def floored(alert: Alert, slo: SLO, pair: WindowPair, profile: Profile) -> Alert:
+    """`alert`, silent while the pair's long window holds fewer events than the SLO's `min_events` (none, 0: as is)."""
+    objective = slo.objective
+    if not slo.min_events or not isinstance(objective, RatioObjective | LatencyBudgetObjective):
+        return alert
+    window = profile.window(pair.long)
+    count = promql.event_count(objective, window, duration_seconds(window))
+    return replace(alert, expr=promql.with_floor(alert.expr, count, profile.events(slo.min_events)))
+
+
 def absent_alert(spec: SpecFile, slo: SLO, profile: Profile) -> Alert:
     objective = slo.objective
     assert isinstance(objective, RatioObjective | LatencyBudgetObjective) and slo.burn_rate is not None
@@ -207,6 +219,8 @@ def slo_alerts(spec: SpecFile, slo: SLO, profile: Profile) -> tuple[Alert, ...]:
     else:
         objective = slo.objective
         assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
-        found = [burn_rate_alert(spec, slo, pair) for pair in window_pairs(objective.period)]
+        found = [
+            floored(burn_rate_alert(spec, slo, pair), slo, pair, profile) for pair in window_pairs(objective.period)
+        ]
         found.append(absent_alert(spec, slo, profile))
     return tuple(with_runbook(alert, spec.runbook_base_url) for alert in found)

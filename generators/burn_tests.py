@@ -117,7 +117,8 @@ def events_of(ctx: Context, slo: SLO) -> Events:
         return Events(((bucket, "event"), (every, "total"), (count, "total")), good, total, False, latency=True)
     assert isinstance(objective, RatioObjective)
     selection = objective.bad or objective.good
-    assert selection is not None
+    if selection is None or objective.total is None:
+        raise Untestable("a raw error ratio is a {{.window}} template: the generator cannot synthesize series for it")
     event, total = _matchers(selection), _matchers(objective.total)
     base = ctx.base_labels(_name(total), {})
     total_labels = satisfy(total, base)
@@ -152,6 +153,13 @@ class Reading:
     every: int
     budget: float
     windows: dict[str, float]  # production window name -> profile window seconds
+    min_events: float = 0.0  # the SLO's floor of events per long window, in the profile
+
+    def events_count(self, series: Sequence[Series], at: int, window: str, variant: Variant) -> float | None:
+        """The total events over `window`: its rate times its seconds, as `increase` extrapolates."""
+        seconds = self.windows[window]
+        total = sum_rate(series, self.events.total, self.step, at, seconds, variant)
+        return None if total is None else total * seconds
 
     def error_ratio(self, series: Sequence[Series], at: int, window: str, variant: Variant) -> float | None:
         seconds = self.windows[window]
@@ -186,7 +194,11 @@ class Reading:
         states = set()
         for variant in VARIANTS:
             long, short = self.burn(series, at, pair.long, variant), self.burn(series, at, pair.short, variant)
-            states.add(long is not None and short is not None and long > factor and short > factor)
+            burning = long is not None and short is not None and long > factor and short > factor
+            if burning and self.min_events:
+                count = self.events_count(series, at, pair.long, variant)
+                burning = count is not None and count >= self.min_events
+            states.add(burning)
         return states.pop() if len(states) == 1 else None
 
 
@@ -257,10 +269,11 @@ def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, .
     )
     names = {SHORTEST_WINDOW, *(w for p in pairs for w in (p.long, p.short)), objective.period}
     windows = {w: duration_seconds(ctx.profile.window(w)) for w in names}
-    fine = Reading(events, ctx.tick, 1, budget, windows)
+    floor = ctx.profile.events(slo.min_events or 0)
+    fine = Reading(events, ctx.tick, 1, budget, windows, floor)
     step = duration_seconds(ctx.profile.window(LONG_SCRAPE))
     every = round(duration_seconds(ctx.profile.window(LONG_EVALUATION)) / step)
-    coarse = Reading(events, step, every, budget, windows)
+    coarse = Reading(events, step, every, budget, windows, floor)
     cases = [_healthy(ctx, plan, fine), *_straddles(ctx, plan, fine), _namespaces(ctx, plan, fine)]
     cases.append(_budget_values(ctx, plan, slo, sli_windows(objective.period)))
     levels = _burn_levels([p.factor for p in pairs], budget)

@@ -3,7 +3,8 @@
 The test profile divides every rate window by 15 (5m -> 20s, 1h -> 4m, 30d -> 2d) and every `for:` by 60
 (10m -> 10s, 1m -> 1s), and scrapes and evaluates every second, so an end-to-end test sees an alert go pending,
 firing and resolved within a minute against a real Prometheus. Windows shrink less than `for:` so that a window
-still holds 20 scrapes. Burn-rate factors do not change (the period and the windows shrink alike). Names keep the
+still holds 20 scrapes. Burn-rate factors do not change (the period and the windows shrink alike); event floors
+(`min_events`) shrink with the windows, so one request rate passes the same floors in both profiles. Names keep the
 production windows (`job:…:p95_5m`, `long_window="1h"`) so dashboards, routes and tests query the same series in
 both profiles. The test profile is never committed.
 """
@@ -45,6 +46,10 @@ class Profile:
         if self.window_divisor == 1:
             return text
         return format_duration(duration_seconds(text) / self.window_divisor)
+
+    def events(self, count: int) -> float:
+        """An event floor (`min_events`) in this profile: its windows hold that many times fewer events at one rate."""
+        return count / self.window_divisor
 
     def hold(self, text: str) -> str:
         """A `for:` in this profile."""

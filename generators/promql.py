@@ -23,6 +23,7 @@ from decimal import Decimal
 
 import promql_parser
 
+from generators.naming import SLO_LABEL
 from slos.models import (
     POD_LABELS,
     SCOPE_LABELS,
@@ -158,6 +159,9 @@ def error_ratio(objective: RatioObjective | LatencyBudgetObjective, window: str)
         scope = by_clause(SCOPE_LABELS)
         total = f"sum{scope} (rate({count}[{window}]))"
         return checked(f"1 - sum{scope} (rate({good}[{window}])) / {_some(total)}")
+    if objective.error_ratio_query is not None:
+        return checked(f"({WINDOW_TEMPLATE.sub(window, objective.error_ratio_query)})")
+    assert objective.total is not None
     total = events(objective.total, window)
     if objective.bad is not None:
         return checked(f"{_or_zero(objective.bad, events(objective.bad, window), total)} / {_some(total)}")
@@ -179,7 +183,10 @@ def absent_selectors(objective: RatioObjective | LatencyBudgetObjective, window:
     if isinstance(objective, LatencyBudgetObjective):
         bucket = selector(f"{objective.metric}_bucket", objective.matchers, [le_matcher(objective.threshold)])
         return (selector(f"{objective.metric}_count", objective.matchers), bucket)
+    if objective.error_ratio_query is not None:
+        return (f"({WINDOW_TEMPLATE.sub(window, objective.error_ratio_query)})",)
     total = objective.total
+    assert total is not None
     if total.metric is not None:
         return (selector(total.metric, total.matchers),)
     assert total.query is not None
@@ -194,3 +201,23 @@ def absent(objective: RatioObjective | LatencyBudgetObjective, window: str) -> s
 def burn_alert(long_record: str, short_record: str, slo: str, factor: float) -> str:
     slo_matcher = "{slo=" + string(slo) + "}"
     return checked(f"{long_record}{slo_matcher} > {number(factor)} and {short_record}{slo_matcher} > {number(factor)}")
+
+
+def event_count(objective: RatioObjective | LatencyBudgetObjective, window: str, seconds: float) -> str:
+    """The SLI's total events over `window` (of `seconds`), with the error ratio's labels: `increase` of the total's
+    counter, or a `{{.window}}` template's rate times the window."""
+    scope = by_clause(SCOPE_LABELS)
+    if isinstance(objective, LatencyBudgetObjective):
+        return f"sum{scope} (increase({selector(f'{objective.metric}_count', objective.matchers)}[{window}]))"
+    total = objective.total
+    assert total is not None, "a raw error ratio counts no events (slos.validate refuses its floor)"
+    if total.query is not None and templated(total.query):
+        return f"{events(total, window)} * {number(seconds)}"
+    counted = selector(total.metric, total.matchers) if total.metric is not None else total.query
+    return f"sum{scope} (increase({counted}[{window}]))"
+
+
+def with_floor(alert: str, count: str, min_events: float) -> str:
+    """`alert` only where `count` reached `min_events`. `ignoring (slo)`: the burn records carry the SLI's labels and
+    `slo`, the count the SLI's labels alone, so the alert keeps the records' labels."""
+    return checked(f"{alert} and ignoring ({SLO_LABEL}) {count} >= {number(min_events)}")

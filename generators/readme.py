@@ -12,6 +12,8 @@ from featurestore.conventions import DEFAULT_PORT
 from generators import pooler
 from generators.output import MARKER
 from generators.profile import PRODUCTION, TEST, Profile
+from generators.rules import SHORTEST_WINDOW
+from generators.sanity import SANITY_FOR
 from generators.spec_output import SpecOutput
 from slos.models import LatencyBudgetObjective, RatioObjective
 from slos.windows import SRE_WORKBOOK_WINDOWS, window_pairs
@@ -141,4 +143,8 @@ def readme(
         specs=specs,
         windows=_windows(outputs),
         pooler=pooler_facts,
+        floors=any(slo.min_events for output in outputs for slo in output.loaded.spec.slos),
+        sanity={"window": SHORTEST_WINDOW, "hold": profile.hold(SANITY_FOR)}
+        if any(slo.sanity_alert for output in outputs for slo in output.loaded.spec.slos)
+        else None,
     )

@@ -20,6 +20,7 @@ from typing import Any
 from generators import naming, promql
 from generators.alerts import Alert, Recording, slo_alerts, target_down_alert
 from generators.profile import Profile
+from generators.sanity import sanity_alerts
 from slos.models import (
     SLO,
     GaugeObjective,
@@ -94,7 +95,10 @@ def budget_recordings(slo: SLO, profile: Profile) -> tuple[Recording, ...]:
 
 def slo_group(spec: SpecFile, slo: SLO, profile: Profile) -> Group:
     records = budget_recordings(slo, profile) if slo.budgeted else ()
-    return Group(f"{spec.service}.{slo.name}", (*records, *slo_alerts(spec, slo, profile)))
+    return Group(
+        f"{spec.service}.{slo.name}",
+        (*records, *slo_alerts(spec, slo, profile), *sanity_alerts(spec, slo, profile, SHORTEST_WINDOW)),
+    )
 
 
 def dashboard_quantiles(spec: SpecFile) -> set[tuple[str, float, str, tuple[str, ...]]]:

@@ -15,10 +15,12 @@ from generators.burn_tests import (
     burn_cases,
     together_case,
 )
+from generators.floor_tests import FLOOR_EVALUATION, floor_cases
 from generators.probes import probe_cases
 from generators.profile import Profile
 from generators.promql import string
 from generators.rules import Group, dashboard_group
+from generators.sanity_tests import sanity_cases
 from generators.unittests import Case, Check, Context, ExprCheck, clock, threshold_cases
 from slos.models import SpecFile
 
@@ -41,9 +43,15 @@ def plan(spec: SpecFile, profile: Profile, groups: tuple[Group, ...]) -> Plan:
             continue
         try:
             cases.extend(burn_cases(ctx, slo, rules))
+            cases.extend(floor_cases(ctx, slo, rules))
             cases.append(absent_case(ctx, slo, by_name[slo.burn_rate.absent_alert]))
         except Untestable as exc:
             untested += [(slo.burn_rate.name, str(exc)), (slo.burn_rate.absent_alert, str(exc))]
+        if slo.sanity_alert is not None:
+            try:
+                cases.extend(sanity_cases(ctx, slo, by_name[slo.sanity_alert]))
+            except Untestable as exc:
+                untested.append((slo.sanity_alert, str(exc)))
     together = together_case(ctx, spec.slos)
     if together is not None:
         cases.append(together)
@@ -106,11 +114,13 @@ class TestFileKind:
     scrape: str | None
 
 
-# fine: every 30s, minutes of series; windows: hours to days, evaluated every 15m; period: 1.5 periods, every 6h.
+# fine: every 30s, minutes of series; windows: hours to days, evaluated every 15m; period: 1.5 periods, every 6h;
+# floors: up to days of series, evaluated hourly (generators.floor_tests).
 FILES: dict[str, TestFileKind] = {
     "fine": TestFileKind("_test.yml", None, None),
     "windows": TestFileKind("_windows_test.yml", LONG_EVALUATION, LONG_SCRAPE),
     "period": TestFileKind("_period_test.yml", PERIOD_EVALUATION, PERIOD_EVALUATION),
+    "floors": TestFileKind("_floors_test.yml", FLOOR_EVALUATION, LONG_SCRAPE),
 }
 
 

@@ -100,7 +100,7 @@ class Case:
     checks: tuple[Check, ...]
     proves: tuple[str, ...]  # the alert names this case fires or keeps silent
     exprs: tuple[ExprCheck, ...] = ()
-    file: str = "fine"  # which test file: "fine", "windows" or "period" (generators.testfile.FILES)
+    file: str = "fine"  # which test file: "fine", "windows", "period" or "floors" (generators.testfile.FILES)
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,8 @@ def _events(selector: EventSelector, window: Window) -> float:
 
 
 def _ratio(objective: RatioObjective, window: Window) -> list[float]:
+    if objective.total is None:
+        raise LookupError("a raw `error_ratio_query` cannot be evaluated in-process")
     total = _events(objective.total, window)
     if total <= 0:
         return []

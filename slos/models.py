@@ -29,6 +29,7 @@ slos:
       bad: {metric: featurestore_http_requests_total, matchers: {status_class: 5xx}}
       total: {metric: featurestore_http_requests_total}
     burn_rate: {name: FeatureStoreAvailabilityBudgetBurn, summary: Availability error budget burning}
+    min_events: 100                           # a burn alert needs 100 requests in its long window
 maintenance_windows:                          # Alertmanager time intervals muting the SLOs' alerts (all, or `slos`)
   - name: weekly-db-maintenance
     slos: [http_availability_percent]
@@ -55,6 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 NATIVE_VERSION = "featurestore/v1"
 
+_SELECTOR_NAME = re.compile(r"\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{|$)")
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -175,6 +177,17 @@ class EventSelector(_Model):
     matchers: dict[LabelName, str] = Field(default_factory=dict)
     query: str | None = Field(default=None, min_length=1)
 
+    @property
+    def counter_name(self) -> str | None:
+        """The counter's name: `metric`, or a plain selector query's; None for a `{{.window}}` template."""
+        if self.metric is not None:
+            return self.metric
+        assert self.query is not None
+        if "{{" in self.query:
+            return None
+        found = _SELECTOR_NAME.match(self.query)
+        return found.group(1) if found is not None else None
+
     @model_validator(mode="after")
     def _one_source(self) -> EventSelector:
         if (self.metric is None) == (self.query is None):
@@ -185,20 +198,48 @@ class EventSelector(_Model):
 
 
 class RatioObjective(_Model):
-    """Good/total or bad/total events over `period`, with an error budget of 1 - target."""
+    """Good/total or bad/total events over `period`, with an error budget of 1 - target; or a raw error ratio (Sloth's
+    `raw` SLI): a `{{.window}}` query whose value is the error ratio itself, recorded as it is."""
 
     kind: Literal["ratio"]
     target: Fraction
     period: Duration = "30d"
     good: EventSelector | None = None
     bad: EventSelector | None = None
-    total: EventSelector
+    total: EventSelector | None = None
+    error_ratio_query: str | None = Field(
+        default=None,
+        min_length=1,
+        description="a PromQL error ratio (0 to 1) with {{.window}}, instead of good or bad with total",
+    )
 
     @model_validator(mode="after")
     def _good_or_bad(self) -> RatioObjective:
-        if (self.good is None) == (self.bad is None):
-            raise ValueError("give exactly one of `good` or `bad`, with `total`")
+        if self.error_ratio_query is not None:
+            if self.good is not None or self.bad is not None or self.total is not None:
+                raise ValueError("`error_ratio_query` is the whole SLI: give it without `good`, `bad` or `total`")
+            if re.search(r"\{\{\s*\.window\s*\}\}", self.error_ratio_query) is None:
+                raise ValueError("`error_ratio_query` needs the {{.window}} template where the rate window goes")
+            return self
+        if (self.good is None) == (self.bad is None) or self.total is None:
+            raise ValueError("give exactly one of `good` or `bad`, with `total` (or an `error_ratio_query` alone)")
         return self
+
+    @property
+    def counted(self) -> bool:
+        """Whether the SLI counts events (good or bad, and total), rather than reading a raw error ratio."""
+        return self.error_ratio_query is None
+
+    @property
+    def may_leave_range(self) -> bool:
+        """Whether the error ratio can leave [0, 1]: not when the events are series of the total's own metric (a
+        metric, or a plain selector query, of one name: part of the total), but with two metrics, `{{.window}}`
+        templates or a raw ratio (pyrra#448)."""
+        event = self.good or self.bad
+        if event is None or self.total is None:
+            return True
+        name = event.counter_name
+        return name is None or name != self.total.counter_name
 
 
 class LatencyBudgetObjective(_Model):
@@ -292,6 +333,10 @@ class SLO(_Model):
     burn_rate: BurnRateAlerting | None = None
     labels: dict[LabelName, str] = Field(default_factory=dict)
     alert_policies: tuple[PolicyName, ...] = Field(default=(), description="names of the file's alert_policies")
+    min_events: Annotated[int, Field(ge=0, strict=True)] | None = Field(
+        default=None,
+        description="events per long window below which a burn-rate alert stays silent (absent or 0: no floor)",
+    )
 
     @model_validator(mode="after")
     def _alerting_fits_kind(self) -> SLO:
@@ -305,6 +350,14 @@ class SLO(_Model):
     @property
     def budgeted(self) -> bool:
         return isinstance(self.objective, BUDGETED)
+
+    @property
+    def sanity_alert(self) -> str | None:
+        """The ticket raised when the SLI's inputs disagree (an error ratio outside [0, 1]), for a ratio SLO with
+        burn-rate alerts whose ratio can leave that range: `<burn_rate.name>InputsInconsistent`."""
+        if self.burn_rate is None or not isinstance(self.objective, RatioObjective):
+            return None
+        return f"{self.burn_rate.name}InputsInconsistent" if self.objective.may_leave_range else None
 
     @property
     def status_threshold(self) -> float:

@@ -25,9 +25,8 @@ The mapping onto the native models, SLO by SLO:
 - name: `<service>-<name>` with `-` turned into `_` (Sloth's `sloth_id`, so two services' SLOs never collide);
 - `objective` (percent) becomes `target` (fraction); the period is Sloth's default, 30d (prometheus/v1 has no field);
 - `events` becomes a `ratio` objective whose `bad` and `total` are the two `{{.window}}` templates, used as is;
-- `raw` (an error-ratio template R) becomes `bad: R`, `total: (R) ^ 0`: every series of R counts as one event of
-  which R is bad, so the recorded error ratio is R / 1 = R with R's labels (R is evaluated twice; a first-class raw
-  objective needs the rules generator, issue 14 phase B);
+- `raw` (an error-ratio template R) becomes a `ratio` objective's `error_ratio_query: R`: the recorded error ratio
+  is R itself, with R's labels, as Sloth records it;
 - file and SLO `labels` become the file's and the SLO's labels; `alerting` becomes `burn_rate` with the native window
   pairs, which are Sloth's (page 1h/5m 14.4x and 6h/30m 6x, ticket 1d/2h 3x and 3d/6h 1x over 30 days): Sloth ORs the
   two pairs of a tier in one rule, we render one rule per pair, so a Sloth tier fires exactly when one of our two
@@ -174,10 +173,8 @@ Locations = dict[str, str]  # native field inside an SLO -> where it is in the S
 
 def _slo_locations(index: int, slo: SlothSLO, fmt: _Format) -> Locations:
     at = f"slos[{index}]"
-    if slo.sli.raw is not None:
-        bad = total = f"{at}.sli.raw.error_ratio_query"
-    else:
-        bad, total = f"{at}.sli.events.error_query", f"{at}.sli.events.total_query"
+    raw = f"{at}.sli.raw.error_ratio_query"
+    bad, total = f"{at}.sli.events.error_query", f"{at}.sli.events.total_query"
     native = {
         "": at,
         "name": f"{at}.name",
@@ -188,6 +185,7 @@ def _slo_locations(index: int, slo: SlothSLO, fmt: _Format) -> Locations:
         "objective.period": f"{at}.objective",
         "objective.bad": bad,
         "objective.total": total,
+        "objective.error_ratio_query": raw,
         "burn_rate": f"{at}.alerting",
         "burn_rate.name": f"{at}.alerting.name",
         "burn_rate.absent_name": f"{at}.alerting.name",
@@ -271,17 +269,13 @@ def _objective(slo: SlothSLO, at: str, problems: list[tuple[str, str]]) -> Ratio
         problems.append((f"{at}.sli.{field}", "Sloth queries use the {{.window}} template: it is missing"))
     if missing:
         return None
+    target, period = round(slo.objective / 100, 12), SLOTH_PERIOD
     if sli.raw is not None:
         ratio = queries["raw.error_ratio_query"]
-        bad, total = ratio, f"({ratio}) ^ 0"
-    else:
-        bad, total = queries["events.error_query"], queries["events.total_query"]
+        return RatioObjective(kind="ratio", target=target, period=period, error_ratio_query=ratio)
+    bad, total = queries["events.error_query"], queries["events.total_query"]
     return RatioObjective(
-        kind="ratio",
-        target=round(slo.objective / 100, 12),
-        period=SLOTH_PERIOD,
-        bad=EventSelector(query=bad),
-        total=EventSelector(query=total),
+        kind="ratio", target=target, period=period, bad=EventSelector(query=bad), total=EventSelector(query=total)
     )
 
 

@@ -132,7 +132,17 @@ def slo_problems(slo: SLO, spec: SpecFile, timing: Timing, *, unalerted: bool = 
     yield from _annotation_problems(slo, catalog)
     if isinstance(objective, RatioObjective | LatencyBudgetObjective):
         yield from _burn_rate(slo, objective, timing, unalerted)
+    yield from _min_events(slo)
     yield from _policy_problems(slo, spec, timing)
+
+
+def _min_events(slo: SLO) -> Found:
+    if slo.min_events is None:
+        return
+    if slo.burn_rate is None:
+        yield "min_events", "a floor of events silences burn-rate alerts, and this SLO has none (no `burn_rate`)"
+    elif isinstance(slo.objective, RatioObjective) and not slo.objective.counted:
+        yield "min_events", "an `error_ratio_query` counts no events: there is nothing to hold the floor against"
 
 
 def _label_problems(slo: SLO) -> Found:
@@ -235,6 +245,10 @@ def _gauge(objective: GaugeObjective, catalog: bool) -> Found:
 
 
 def _ratio(objective: RatioObjective, catalog: bool) -> Found:
+    if objective.error_ratio_query is not None:
+        yield from _selector(EventSelector(query=objective.error_ratio_query), "objective.error_ratio_query", catalog)
+        return
+    assert objective.total is not None
     event_role = "good" if objective.good is not None else "bad"
     event = objective.good or objective.bad
     assert event is not None
@@ -354,6 +368,8 @@ def output_labels(slo: SLO, catalog: bool) -> frozenset[str] | None:
         return frozenset(("__name__", *SCRAPE_LABELS, *spec.labels)) if spec is not None else None
     if isinstance(objective, LatencyBudgetObjective):
         return frozenset(("slo", *SCOPE_LABELS))
+    if objective.error_ratio_query is not None:
+        return None
     events = [selector for selector in (objective.good, objective.bad, objective.total) if selector is not None]
     if any(event.query is not None and openslo.WINDOW_TEMPLATE.search(event.query) for event in events):
         return None
@@ -388,6 +404,8 @@ def alert_names(slo: SLO) -> Iterator[tuple[str, str]]:
     if slo.burn_rate is not None:
         yield slo.burn_rate.name, "burn_rate.name"
         yield slo.burn_rate.absent_alert, "burn_rate.absent_name"
+    if slo.sanity_alert is not None:
+        yield slo.sanity_alert, "burn_rate.name"
 
 
 _ALERT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")

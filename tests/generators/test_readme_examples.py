@@ -1,5 +1,6 @@
 """The README's SLO specs section shows examples that work: the Sloth spec validates, the maintenance windows and the
-alert policy parse into the models, and the schema modeline is the one the specs carry."""
+alert policy parse into the models, the low-traffic and sanity examples are SLOs as the text says, and the schema
+modeline is the one the specs carry."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 import yaml
 
 from generators.__main__ import main
+from generators.sanity import SANITY_FOR
 from generators.schema import MODELINE
-from slos.models import SpecFile
+from slos.models import SLO, SpecFile
 from slos.openslo_alerting import AlertPolicySpec
 from tests.conftest import REPO
 
@@ -47,3 +49,18 @@ def test_the_maintenance_window_example_parses_into_a_spec() -> None:
 def test_the_alert_policy_example_parses() -> None:
     document = yaml.safe_load(block("apiVersion: openslo/v1\nkind: AlertPolicy"))
     assert AlertPolicySpec.model_validate(document["spec"]).notificationTargets
+
+
+def test_the_min_events_example_is_the_guides_floor() -> None:
+    (example,) = (SLO.model_validate(item) for item in yaml.safe_load(block("- name: http_availability_percent")))
+    specs = yaml.safe_load((REPO / "slos" / "specs" / "featurestore.yaml").read_text())
+    guide = next(SLO.model_validate(s) for s in specs["slos"] if s["name"] == example.name)
+    assert example.min_events == guide.min_events == 100
+    assert example.objective == guide.objective
+
+
+def test_the_sanity_example_renders_its_ticket_as_the_text_says() -> None:
+    (example,) = (SLO.model_validate(item) for item in yaml.safe_load(block("- name: refund_success_percent")))
+    assert example.sanity_alert == "PaymentsRefundBudgetBurnInputsInconsistent"
+    section = (REPO / "README.md").read_text().split("**Input sanity alerts**", 1)[1].split("```", 1)[0]
+    assert f"for\n{SANITY_FOR}" in section or f"for {SANITY_FOR}" in section

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from generators import promql
 from slos import SpecError, load_file, load_specs
 from slos.models import RatioObjective, Severity
 from slos.validate import validate
@@ -79,12 +80,13 @@ def test_a_prometheus_v1_spec_maps_onto_a_ratio_slo_with_its_alerting(tmp_path: 
     assert (burn.page_labels, burn.ticket_labels) == ({"routing_key": "myteam"}, {"slack_channel": "#alerts"})
 
 
-def test_a_raw_sli_records_its_error_ratio_over_one_event_per_series(tmp_path: Path) -> None:
+def test_a_raw_sli_is_an_error_ratio_query_recorded_as_it_is(tmp_path: Path) -> None:
     crd = CRD.replace("disable: true, ", "")
     (slo,) = load_file(write(tmp_path, crd)).spec.slos
     assert isinstance(slo.objective, RatioObjective)
-    assert slo.objective.bad is not None and slo.objective.bad.query == "1 - avg(rate(good[{{.window}}]))"
-    assert slo.objective.total.query == "(1 - avg(rate(good[{{.window}}]))) ^ 0"
+    assert slo.objective.error_ratio_query == "1 - avg(rate(good[{{.window}}]))"
+    assert (slo.objective.good, slo.objective.bad, slo.objective.total) == (None, None, None)
+    assert promql.error_ratio(slo.objective, "30m") == "(1 - avg(rate(good[30m])))"
 
 
 @pytest.mark.parametrize(
