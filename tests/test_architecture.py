@@ -29,7 +29,7 @@ RUN_NAMES = {"generators", "devstack", "bench"}
 # What only the benchmark uses (bench/held_lock.py owns it): the production interfaces carry none of it.
 BENCHMARK_NAMES = re.compile(
     r"\b(?:LockScope|GLOBAL|GLOBAL_LOCK_SYMBOL|global_key|p_global_key|hold_ms|hold_s|p_hold_s|pg_sleep|Recording)\b"
-    r"|\.recording\("
+    r"|\.recording\(|(?i:\w*hold_ms\w*)"
 )
 PRODUCTION_INTERFACES = ("featurestore/manifest", "featurestore/store.py", "featurestore/instruments.py")
 
@@ -104,6 +104,7 @@ def test_the_production_interfaces_carry_no_benchmark_knob() -> None:
         "def insert(self, entry, *, hold_ms: float = 0.0) -> None: ...",
         "PERFORM pg_sleep(p_hold_s);",
         "with self.instruments.recording() as observed:",
+        "DEFAULT_HOLD_MS = 5.0",
     ],
 )
 def test_the_knob_check_sees_a_benchmark_name(source: str) -> None:
