@@ -152,6 +152,34 @@ def test_the_advisory_lock_is_taken_before_the_insert_and_its_wait_is_measured_s
     assert lock_holders(other, key) == []
 
 
+def test_a_schema_of_the_previous_release_gets_this_releases_insert_function_and_keeps_its_rows(
+    pg_schema_dsn: str, other: Connection
+) -> None:
+    """Upgrade: the previous release's tables, a row, and its manifest_insert_v1 (which also took the benchmark's
+    global key and hold); connecting adds manifest_insert_v2 and leaves the rest alone."""
+    other.execute(pg_schema._TABLES)
+    other.execute(
+        "CREATE FUNCTION manifest_insert_v1(p_symbol_key bigint, p_global_key bigint, p_hold_s double precision) "
+        "RETURNS integer LANGUAGE sql AS 'SELECT 1'"
+    )
+    old = entry("OLD", 0)
+    other.execute(
+        "INSERT INTO manifest_entries (symbol, feature, params_digest, version, path, rows, bytes, sha256) "
+        "VALUES (%s, %s, %s, 1, %s, 10, 100, %s)",
+        (old.symbol, old.feature, old.params_digest, old.path, old.sha256),
+    )
+    manifest = open_manifest(pg_schema_dsn)
+    try:
+        outcome = manifest.insert(entry("OLD", 1))
+    finally:
+        manifest.close()
+    assert outcome.inserted and outcome.entry.version == 2
+    functions = other.execute(
+        "SELECT proname FROM pg_proc WHERE pronamespace = current_schema()::regnamespace ORDER BY proname"
+    ).fetchall()
+    assert [name for (name,) in functions] == ["manifest_insert_v1", pg_schema.INSERT_FUNCTION]
+
+
 def test_other_symbols_do_not_wait_for_a_held_symbol(pg_schema_dsn: str, other: Connection) -> None:
     manifest = open_manifest(pg_schema_dsn, lock_timeout_ms=300)
     try:
