@@ -14,9 +14,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from featurestore import FeatureStore, metrics
+from featurestore.instruments import Instruments
+from featurestore.instruments import build as build_instruments
 from featurestore.loadtest import LoadConfig, LoadResult, Percentiles, run_load
 from featurestore.loadtest.cli import main
 from featurestore.loadtest.config import FEATURE
+from featurestore.loadtest.observed import Observed, ObservedInstruments
 from featurestore.loadtest.result import percentile
 from featurestore.loadtest.runner import NotEnoughConnections
 
@@ -310,3 +313,25 @@ def test_a_run_postgresql_cannot_take_is_refused_before_any_worker_starts(
     code = main(["--backend", "postgresql", "--dsn", pg_schema_dsn, "--processes", "--workers", "1000"])
     assert code == 1
     assert "NotEnoughConnections" in capsys.readouterr().err
+
+
+def test_observed_instruments_copy_only_the_observing_threads_calls_and_record_them_as_usual() -> None:
+    registry = CollectorRegistry()
+    for inner in (build_instruments(registry), Instruments.disabled()):
+        instruments = ObservedInstruments(inner)
+        other = threading.Thread(target=instruments.observe_read, args=("duckdb", "OTHER", 9.0))
+        with instruments.observe() as observed:
+            instruments.observe_read("postgresql", "AAPL", 1.5)
+            instruments.observe_insert("postgresql", "AAPL", 2.5)
+            instruments.observe_lock_wait("AAPL", 0.5)
+            instruments.count_insert_error("postgresql", "lock_timeout")
+            other.start()
+            other.join()
+        instruments.observe_read("postgresql", "AAPL", 7.0)  # after the block: not copied
+        assert observed == Observed(
+            reads=[("postgresql", 1.5)], inserts=[("postgresql", 2.5)], lock_waits=[0.5], insert_errors=["lock_timeout"]
+        )
+    # The live ones recorded every call, the other thread's and the later one included, on the same series.
+    labels = {"backend": "postgresql", "symbol": "AAPL"}
+    assert registry.get_sample_value("manifest_read_latency_ms_count", labels) == 2.0
+    assert registry.get_sample_value("manifest_read_latency_ms_count", {"backend": "duckdb", "symbol": "OTHER"}) == 1.0
