@@ -52,7 +52,7 @@ serve: $(STAMP) ## Run the monitoring service on 127.0.0.1:8000 (DuckDB unless F
 	$(PY) -m service
 
 bench: $(STAMP) ## Per-symbol vs global lock (think 100 ms and no think), direct vs PgBouncer, side by side (BENCH_ARGS)
-	$(PY) -m featurestore.loadtest --compare $(BENCH_ARGS)
+	$(PY) -m bench $(BENCH_ARGS)
 
 profile: $(STAMP) ## Flame graph (SVG, under .profile/) of a publish loop on PostgreSQL, with its top functions
 	$(PY) -m bench.profile $(PROFILE_ARGS)

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from featurestore import FeatureStore
-from featurestore.loadtest.probes import scratch_schema
+from featurestore.loadtest.schema import scratch_schema
 from featurestore.loadtest.worker import frame
 from featurestore.metrics import BACKEND_DUCKDB, BACKEND_POSTGRESQL
 

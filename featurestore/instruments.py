@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,16 +120,6 @@ def pool_utilization(total: int, active: int, waiting: int) -> float:
 
 
 @dataclass
-class Recording:
-    """What one thread recorded inside `Instruments.recording()`: a caller's view of one store operation."""
-
-    reads: list[tuple[str, float]] = field(default_factory=list)  # (backend, ms)
-    inserts: list[tuple[str, float]] = field(default_factory=list)  # (backend, ms)
-    lock_waits: list[float] = field(default_factory=list)
-    insert_errors: list[str] = field(default_factory=list)
-
-
-@dataclass
 class Instruments:
     """The live instruments of one registry, with the recording calls the core and the service make.
 
@@ -148,7 +137,6 @@ class Instruments:
     # `.labels()` (validation, a lock, a dict lookup). Only values already admitted are cached, so a symbol beyond
     # the cap goes through `SymbolLabels` on every call and the folded counter still counts each observation.
     _children: dict[tuple[str, str | None, str], Any] = field(default_factory=dict, repr=False)
-    _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
     def disabled(cls) -> Instruments:
@@ -210,37 +198,15 @@ class Instruments:
         for reason in RECOMPUTE_REASONS:
             self._counter(RECOMPUTED).labels(reason)
 
-    @contextmanager
-    def recording(self) -> Iterator[Recording]:
-        """Also copy this thread's reads, inserts, lock waits and insert errors into a `Recording` (the load
-        generator reads what one `get_or_compute` did this way; recording works with disabled instruments too)."""
-        previous = self._current_recording()
-        recording = Recording()
-        self._local.recording = recording
-        try:
-            yield recording
-        finally:
-            self._local.recording = previous
-
-    def _current_recording(self) -> Recording | None:
-        recording: Recording | None = getattr(self._local, "recording", None)
-        return recording
-
     def observe_insert(self, backend: str, symbol: str, ms: float) -> None:
-        if (recording := self._current_recording()) is not None:
-            recording.inserts.append((backend, ms))
         if self.enabled:
             self._symbol_child(MANIFEST_INSERT_LATENCY, backend, symbol).observe(ms)
 
     def observe_lock_wait(self, symbol: str, ms: float) -> None:
-        if (recording := self._current_recording()) is not None:
-            recording.lock_waits.append(ms)
         if self.enabled:
             self._symbol_child(ADVISORY_LOCK_WAIT, None, symbol).observe(ms)
 
     def observe_read(self, backend: str, symbol: str, ms: float) -> None:
-        if (recording := self._current_recording()) is not None:
-            recording.reads.append((backend, ms))
         if self.enabled:
             self._symbol_child(MANIFEST_READ_LATENCY, backend, symbol).observe(ms)
 
@@ -249,8 +215,6 @@ class Instruments:
             self._symbol_child(HITS if hit else MISSES, None, symbol).inc()
 
     def count_insert_error(self, backend: str, error: str) -> None:
-        if (recording := self._current_recording()) is not None:
-            recording.insert_errors.append(error)
         if self.enabled:
             self._counter(INSERT_ERRORS_TOTAL).labels(backend, error if error in INSERT_ERRORS else "other").inc()
 

@@ -14,7 +14,6 @@ from featurestore.errors import InvalidName
 LOCK_NAMESPACE = "featurestore.manifest"
 COMPUTE_NAMESPACE = "featurestore.compute"
 SCHEMA_NAMESPACE = "featurestore.schema"
-GLOBAL_LOCK_SYMBOL = "__global__"
 
 MAX_NAME_LENGTH = 64
 # Trading symbols look like AAPL, BRK.B, BTC-USD, ES_F, TEST_CONTENTION: letters, digits and . _ - only, starting

@@ -2,7 +2,7 @@
 
 `CATALOG` (a tuple of `MetricSpec`) is importable without prometheus_client: the generators read it to validate specs
 and to name series; tests compare `rendered/` and a live scrape against it. The runtime instruments built from it
-(`Instruments`, `build(registry)`, `SymbolLabels`, `Recording`) live in `featurestore.instruments`, which imports
+(`Instruments`, `build(registry)`, `SymbolLabels`) live in `featurestore.instruments`, which imports
 this module (never the other way round: tests/test_architecture.py fails on an import circle).
 
 Several processes, one scrape: with `PROMETHEUS_MULTIPROC_DIR` set, every process writes its samples to that folder and

@@ -37,7 +37,6 @@ from featurestore.manifest.base import (
     HEALTHY,
     ComponentHealth,
     InsertOutcome,
-    LockScope,
     ManifestBackend,
     ManifestEntry,
 )
@@ -212,20 +211,15 @@ class FeatureStore:
         feature: str,
         params: dict[str, Any],
         table: pa.Table,
-        *,
-        lock: LockScope = LockScope.SYMBOL,
-        hold_ms: float = 0.0,
     ) -> InsertOutcome:
         """The publish path: write the Parquet file atomically, then insert its manifest row under the lock."""
-        return self._publish(FrameKey.of(symbol, feature, params), table, lock=lock, hold_ms=hold_ms)
+        return self._publish(FrameKey.of(symbol, feature, params), table)
 
     def _publish(
         self,
         key: FrameKey,
         table: pa.Table,
         *,
-        lock: LockScope = LockScope.SYMBOL,
-        hold_ms: float = 0.0,
         replace: bool = False,
     ) -> InsertOutcome:
         # The file is written and fsynced before the lock is taken: only the row insert runs inside it.
@@ -237,7 +231,7 @@ class FeatureStore:
         backend = self.backend_name
         start = perf_counter()
         try:
-            outcome = self.manifest.insert(entry, lock=lock, hold_ms=hold_ms, replace=replace)
+            outcome = self.manifest.insert(entry, replace=replace)
         except BaseException as exc:
             self.instruments.observe_insert(backend, key.symbol, (perf_counter() - start) * 1000.0)
             self.instruments.count_insert_error(backend, error_kind(exc))

@@ -1,10 +1,11 @@
 """POST/GET /api/v1/monitoring/test/load: run the load generator against the app's own store, one run at a time.
 
-Body (every field optional): {"workers": 20, "duration_seconds": 30, "symbol": "TEST_CONTENTION", "hold_ms": 0,
-"think_ms": 0, "read_fraction": 0.0, "wait": true}. With read_fraction 0 (the guide's body) every operation publishes a
+Body (every field optional): {"workers": 20, "duration_seconds": 30, "symbol": "TEST_CONTENTION", "think_ms": 0,
+"read_fraction": 0.0, "wait": true}. With read_fraction 0 (the guide's body) every operation publishes a
 new key; with 0 < read_fraction <= 0.99 every operation is a get_or_compute lookup, a hit on a key the worker published
 before with that probability, else a miss that publishes a new one, so the run also drives the hit, miss, hit-ratio and
-manifest-read-latency metrics (a read mix takes no hold_ms). An empty body is the guide's {"workers": 20,
+manifest-read-latency metrics. `hold_ms` (work held inside the lock) is the benchmark's (make bench), not a field
+here: a body with it is a 422 naming it, like any unknown field. An empty body is the guide's {"workers": 20,
 "duration_seconds": 30, "symbol": "TEST_CONTENTION"} (README "The service" says so beside the guide's curl); with
 "wait": true the call returns when the run ends. A run logs one line when it starts, one about every second while it
 goes (operations, errors, ops/s) and one when it ends.

@@ -17,9 +17,9 @@ import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
+from bench.pgbouncer import LocalPgBouncer
 from featurestore.instruments import Instruments
 from featurestore.instruments import build as build_instruments
-from featurestore.loadtest.pgbouncer import LocalPgBouncer
 
 DEFAULT_TEST_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REPO = Path(__file__).resolve().parent.parent

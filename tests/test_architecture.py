@@ -4,6 +4,7 @@ generators or the dev stack at run time, and what the image ships (service and w
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -22,9 +23,15 @@ FORBIDDEN = {
 }
 
 
-# Packages that could be imported at run time by name (a `-m` subprocess, import_module). "service", "slos" and
-# "bench" are also ordinary words in labels, paths and prefixes, so only these two are looked for in strings.
-RUN_NAMES = {"generators", "devstack"}
+# Packages that could be imported at run time by name (a `-m` subprocess, import_module). "service" and "slos" are
+# also ordinary words in labels, paths and prefixes, so only these are looked for in strings.
+RUN_NAMES = {"generators", "devstack", "bench"}
+# What only the benchmark uses (bench/held_lock.py owns it): the production interfaces carry none of it.
+BENCHMARK_NAMES = re.compile(
+    r"\b(?:LockScope|GLOBAL|GLOBAL_LOCK_SYMBOL|global_key|p_global_key|hold_ms|hold_s|p_hold_s|pg_sleep|Recording)\b"
+    r"|\.recording\(|(?i:\w*hold_ms\w*)"
+)
+PRODUCTION_INTERFACES = ("featurestore/manifest", "featurestore/store.py", "featurestore/instruments.py")
 
 
 def imported_packages(path: Path) -> set[str]:
@@ -65,6 +72,8 @@ def test_a_package_imports_only_what_lies_upstream_of_it(package: str) -> None:
         "if TYPE_CHECKING:\n    from generators.profile import Profile",
         'subprocess.run([sys.executable, "-m", "generators"])',
         'importlib.import_module("devstack.cli")',
+        "from bench.held_lock import HeldLockStores",
+        'subprocess.run([sys.executable, "-m", "bench"])',
     ],
 )
 def test_the_import_check_sees_the_dev_stack_or_the_generators_imported_from_the_service(
@@ -73,6 +82,33 @@ def test_the_import_check_sees_the_dev_stack_or_the_generators_imported_from_the
     path = tmp_path / "module.py"
     path.write_text(source + "\n")
     assert imported_packages(path) & FORBIDDEN["service"]
+
+
+def benchmark_names(text: str) -> set[str]:
+    return set(BENCHMARK_NAMES.findall(text))
+
+
+def test_the_production_interfaces_carry_no_benchmark_knob() -> None:
+    """The global-lock baseline, the hold inside the lock and the load generator's recordings are bench/'s."""
+    paths = [path for name in PRODUCTION_INTERFACES for path in sorted((REPO / name).rglob("*.py"))] + [
+        REPO / name for name in PRODUCTION_INTERFACES if name.endswith(".py")
+    ]
+    found = {str(path.relative_to(REPO)): sorted(benchmark_names(path.read_text(encoding="utf-8"))) for path in paths}
+    assert {path: names for path, names in found.items() if names} == {}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def insert(self, entry, *, lock: LockScope = LockScope.SYMBOL) -> None: ...",
+        "def insert(self, entry, *, hold_ms: float = 0.0) -> None: ...",
+        "PERFORM pg_sleep(p_hold_s);",
+        "with self.instruments.recording() as observed:",
+        "DEFAULT_HOLD_MS = 5.0",
+    ],
+)
+def test_the_knob_check_sees_a_benchmark_name(source: str) -> None:
+    assert benchmark_names(source)
 
 
 def test_nothing_outside_the_generators_the_dev_stack_and_the_tests_reads_rendered() -> None:

@@ -1,14 +1,16 @@
 """The load generator: drives the real publish path of FeatureStore with N workers (threads or processes).
 
-    config.py    LoadConfig: the workload, validated when built
-    worker.py    one worker: think, publish a new key, log the outcome (shared by threads and processes)
+    config.py    LoadConfig: the workload, validated when built (the CLI and the service both build one)
+    worker.py    one worker: think, publish a new key (or get_or_compute), log the outcome (threads and processes)
+    messages.py  what a worker process sends its parent: Ready, Batch (typed samples), Done, Failed
+    observed.py  a read mix reads what each get_or_compute did off the store's own observations
     runner.py    run_load(): barrier start, thread or process workers, live replay into Instruments, duplicates
     result.py    Samples, Percentiles, LoadResult and its JSON
-    compare.py   --compare: per-symbol vs global lock side by side, the bare INSERT baseline, instrumentation cost
-    pooler_compare.py  --compare: the same workload directly and through PgBouncer, and a fleet through it
-    pgbouncer.py a throwaway local PgBouncer (transaction mode) for the benchmark and the tests
-    __main__.py  the CLI: python -m featurestore.loadtest --help
+    schema.py    a scratch schema per PostgreSQL run
+    cli.py       python -m featurestore.loadtest --help
 
+The benchmark (make bench: per-symbol vs global lock, the hold inside the lock, probes, report) is bench/, outside
+the distribution; it runs this generator with stores of its own (run_load's `open_stores`).
 `POST /api/v1/monitoring/test/load` calls `run_load` with the service's store.
 """
 

@@ -1,4 +1,8 @@
-"""LoadConfig: one load run's workload, validated when built so that bad input fails before any worker starts."""
+"""LoadConfig: one load run's workload, validated when built so that bad input fails before any worker starts.
+
+The one validation of a workload: the CLI (argparse) and the service (`POST /test/load`) both build a LoadConfig and
+report its ValueError, which names the field.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from featurestore.keys import validate_name
-from featurestore.manifest.base import LockScope
 from featurestore.metrics import BACKEND_DUCKDB, BACKEND_POSTGRESQL, BACKENDS
 
 # Every publish of a run goes under this feature name, with params unique per operation (run id, worker, sequence).
@@ -28,9 +31,7 @@ class LoadConfig:
     duration_s: float = 5.0
     symbols: int = 8  # ignored when symbol is set
     symbol: str | None = None
-    hold_ms: float = 0.0  # extra work held inside the lock
     think_ms: float = 0.0  # compute time between two inserts, randomised around the value
-    lock: LockScope = LockScope.SYMBOL
     pool_size: int = 1  # process mode: connections in each worker's pool (a fleet's processes x pool per process)
     # > 0: every operation is a get_or_compute, a hit on a key the worker published before with this probability
     read_fraction: float = 0.0
@@ -38,28 +39,15 @@ class LoadConfig:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        try:
-            object.__setattr__(self, "lock", LockScope(self.lock))
-        except ValueError:
-            choices = ", ".join(scope.value for scope in LockScope)
-            raise ValueError(f"lock must be one of {choices}, got {self.lock!r}") from None
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 1 <= self.workers <= MAX_WORKERS:
             raise ValueError(f"workers must be an integer from 1 to {MAX_WORKERS}, got {self.workers!r}")
         if isinstance(self.pool_size, bool) or not isinstance(self.pool_size, int) or self.pool_size < 1:
             raise ValueError(f"pool_size must be a positive integer, got {self.pool_size!r}")
         if isinstance(self.symbols, bool) or not isinstance(self.symbols, int) or self.symbols < 1:
             raise ValueError(f"symbols must be a positive integer, got {self.symbols!r}")
-        _require(self.duration_s, "duration_s", positive=True)
-        _require(self.hold_ms, "hold_ms", positive=False)
-        _require(self.think_ms, "think_ms", positive=False)
-        _require(self.read_fraction, "read_fraction", positive=False)
-        if self.read_fraction >= 1:
-            raise ValueError(f"read_fraction must be < 1, got {self.read_fraction!r}")
-        if self.read_fraction > 0 and (self.lock is not LockScope.SYMBOL or self.hold_ms > 0):
-            raise ValueError(
-                "read_fraction > 0 runs get_or_compute, which publishes under the per-symbol lock with no hold: "
-                "drop lock and hold_ms"
-            )
+        require_number(self.duration_s, "duration_s", positive=True)
+        require_number(self.think_ms, "think_ms", positive=False)
+        require_fraction(self.read_fraction)
         if self.symbol is not None:
             validate_name(self.symbol, "symbol")
         if self.processes and self.backend == BACKEND_DUCKDB and self.workers > 1:
@@ -84,7 +72,16 @@ class LoadConfig:
         return tuple(f"{SYMBOL_PREFIX}{index:0{width}d}" for index in range(self.symbols))
 
 
-def _require(value: object, name: str, *, positive: bool) -> None:
+def require_fraction(value: object, name: str = "read_fraction") -> None:
+    """0 <= value < 1 (every operation cannot be a hit: a worker's first lookup is a miss)."""
+    require_number(value, name, positive=False)
+    assert isinstance(value, int | float)
+    if value >= 1:
+        raise ValueError(f"{name} must be < 1, got {value!r}")
+
+
+def require_number(value: object, name: str, *, positive: bool) -> None:
+    """A finite number, > 0 with `positive`, else >= 0; ValueError naming `name` (the CLI and the service call it)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if positive and value <= 0:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from featurestore.loadtest.config import LoadConfig
+from featurestore.loadtest.messages import InsertSample, LookupSample
+from featurestore.metrics import BACKEND_POSTGRESQL
 
 
 def percentile(ordered: Sequence[float], q: float) -> float:
@@ -77,6 +79,22 @@ class Samples:
     def operations(self) -> int:
         """Completed lookups in a read-mix run, else completed publishes (a read mix inserts only on its misses)."""
         return self.lookups or self.inserts
+
+    def add_insert(self, sample: InsertSample) -> None:
+        self.insert_ms.append(sample.insert_ms)
+        if sample.backend == BACKEND_POSTGRESQL:  # as the store observes it: a DuckDB insert waits for no advisory lock
+            self.lock_wait_ms.append(sample.lock_wait_ms)
+        self.publish_ms.append(sample.publish_ms)
+        self.backends[sample.backend] += 1
+        if not sample.inserted:
+            self.not_inserted += 1
+
+    def add_lookup(self, sample: LookupSample) -> None:
+        if sample.hit:
+            self.hits += 1
+        else:
+            self.misses += 1
+        self.read_ms.extend(ms for _backend, ms in sample.reads)
 
     def add_error(self, kind: str, message: str) -> None:
         self.errors[kind] += 1
@@ -159,11 +177,9 @@ class LoadResult:
         config = self.config
         return {
             "backend": self.backend,
-            "lock": str(config.lock),
             "workers": config.workers,
             "processes": config.processes,
             "symbols": len(config.symbol_names()),
-            "hold_ms": config.hold_ms,
             "think_ms": config.think_ms,
             "read_fraction": config.read_fraction,
             "duration_s": round(self.duration_s, 3),

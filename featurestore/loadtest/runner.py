@@ -4,14 +4,14 @@ for the duration, gather their observations, and count duplicates in the manifes
 from __future__ import annotations
 
 import multiprocessing
-import multiprocessing.context
 import shutil
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -22,8 +22,18 @@ from psycopg.conninfo import conninfo_to_dict
 from featurestore.instruments import Instruments
 from featurestore.instruments import build as build_instruments
 from featurestore.loadtest.config import LoadConfig
+from featurestore.loadtest.messages import Batch, Done, Failed, Message, Ready
+from featurestore.loadtest.observed import ObservedInstruments, observing
 from featurestore.loadtest.result import LoadResult, Samples
-from featurestore.loadtest.worker import SampleQueue, Waitable, WorkerLog, open_store, run_loop, warm_up
+from featurestore.loadtest.worker import (
+    SampleQueue,
+    StoreFactory,
+    Waitable,
+    WorkerLog,
+    open_store,
+    run_loop,
+    warm_up,
+)
 from featurestore.manifest.postgres import behind_pooler
 from featurestore.metrics import BACKEND_POSTGRESQL
 from featurestore.store import FeatureStore
@@ -45,6 +55,8 @@ def run_load(
     stop: threading.Event | None = None,
     instruments: Instruments | None = None,
     connection_wait_s: float = 0.0,
+    open_stores: StoreFactory = open_store,
+    label: str = "",
 ) -> LoadResult:
     """Run the workload of `config` and return what it measured.
 
@@ -54,6 +66,7 @@ def run_load(
     `instruments` (default: `store.instruments` when a store is given) every ~0.5 s. `progress` receives a line about
     once a second; setting `stop` ends the run early. On PostgreSQL the run first checks that the server can take
     its connections, waiting up to `connection_wait_s` for other sessions to free them (NotEnoughConnections).
+    `open_stores` opens the run's stores (a benchmark passes its own, picklable); `label` prefixes progress lines.
     """
     stop = stop if stop is not None else threading.Event()
     if instruments is None and store is not None:
@@ -65,9 +78,10 @@ def run_load(
         needed = config.connections() + SPARE_CONNECTIONS
         check_connections(config.dsn, needed, wait_s=connection_wait_s, progress=progress)
     with _cache_dir(config) as cache_dir:
+        run, tick = _Run(config, run_id, cache_dir, open_stores), _Ticker(progress, config, label)
         if config.processes:
-            return _run_processes(config, run_id, cache_dir, store, instruments, progress, stop)
-        return _run_threads(config, run_id, cache_dir, store, instruments, progress, stop)
+            return _run_processes(run, tick, store, instruments, stop)
+        return _run_threads(run, tick, store, instruments, stop)
 
 
 @contextmanager
@@ -132,9 +146,13 @@ def dsn_host(dsn: str) -> str:
 
 
 class _Ticker:
-    def __init__(self, progress: Progress | None, config: LoadConfig, started: float) -> None:
-        self.progress, self.config, self.started = progress, config, started
-        self.next_at = started + PROGRESS_INTERVAL_S
+    def __init__(self, progress: Progress | None, config: LoadConfig, label: str) -> None:
+        self.progress, self.config, self.label = progress, config, label
+        self.started = self.next_at = 0.0
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+        self.next_at = self.started + PROGRESS_INTERVAL_S
 
     def __call__(self, operations: int, errors: int) -> None:
         now = time.monotonic()
@@ -145,39 +163,44 @@ class _Ticker:
         rate = operations / max(elapsed, 1e-9)
         config = self.config
         self.progress(
-            f"loadtest {config.lock} lock, {config.workers} workers: {elapsed:5.1f}/{config.duration_s:g} s, "
+            f"loadtest {self.label}{config.workers} workers: {elapsed:5.1f}/{config.duration_s:g} s, "
             f"{operations} ops, {errors} errors, {rate:.0f} ops/s"
         )
 
 
-def _count_duplicates(store: FeatureStore) -> int:
-    return store.count_duplicates()
+@dataclass(frozen=True)
+class _Run:
+    """What every worker of one run shares (a process worker gets it pickled)."""
+
+    config: LoadConfig
+    run_id: str
+    cache_dir: Path
+    open_stores: StoreFactory
+
+
+def _observed(store: FeatureStore, config: LoadConfig) -> AbstractContextManager[ObservedInstruments | None]:
+    """A read mix reads what each get_or_compute did off the store's own observations (observed.py)."""
+    return observing(store) if config.read_fraction > 0 else nullcontext()
 
 
 def _run_threads(
-    config: LoadConfig,
-    run_id: str,
-    cache_dir: Path,
-    store: FeatureStore | None,
-    instruments: Instruments | None,
-    progress: Progress | None,
-    stop: threading.Event,
+    run: _Run, tick: _Ticker, store: FeatureStore | None, instruments: Instruments | None, stop: threading.Event
 ) -> LoadResult:
     owned = store is None
     if store is None:
         # One connection per thread: the run measures lock contention, not waits for a pooled connection.
         instruments = instruments if instruments is not None else build_instruments()
-        store = open_store(config, cache_dir, pool_size=config.workers, instruments=instruments)
+        store = run.open_stores(run.config, run.cache_dir, pool_size=run.config.workers, instruments=instruments)
     try:
-        return _run_thread_workers(config, run_id, store, progress, stop)
+        with _observed(store, run.config):
+            return _run_thread_workers(run, tick, store, stop)
     finally:
         if owned:
             store.close()
 
 
-def _run_thread_workers(
-    config: LoadConfig, run_id: str, store: FeatureStore, progress: Progress | None, stop: threading.Event
-) -> LoadResult:
+def _run_thread_workers(run: _Run, tick: _Ticker, store: FeatureStore, stop: threading.Event) -> LoadResult:
+    config = run.config
     # The workers watch their own event, so a stop never reaches back into the caller's.
     halt = threading.Event()
     logs = [WorkerLog(worker) for worker in range(config.workers)]
@@ -187,13 +210,13 @@ def _run_thread_workers(
 
     def work(worker: int) -> None:
         try:
-            warm_up(store, config, run_id, worker)
+            warm_up(store, config, run.run_id, worker)
             try:
                 barrier.wait(STARTUP_TIMEOUT_S)
             except threading.BrokenBarrierError:
                 return
             end = time.monotonic() + config.duration_s
-            run_loop(store, config, run_id, worker, end, halt, logs[worker])
+            run_loop(store, config, run.run_id, worker, end, halt, logs[worker])
         except BaseException as exc:
             failures.append(exc)
             barrier.abort()
@@ -214,8 +237,8 @@ def _run_thread_workers(
             thread.join(10)
         reason = repr(failures[0]) if failures else "the start barrier timed out"
         raise RuntimeError(f"load workers did not start: {reason}") from None
-    started, cpu = time.monotonic(), time.process_time()
-    tick = _Ticker(progress, config, started)
+    tick.start()
+    started, cpu = tick.started, time.process_time()
     hard_stop = started + config.duration_s + FINISH_GRACE_S
     for thread in threads:
         while thread.is_alive():
@@ -234,39 +257,33 @@ def _run_thread_workers(
         samples=samples,
         duration_s=max(ends) - started,
         per_worker_operations=tuple(log.samples.operations for log in logs),
-        duplicates=_count_duplicates(store),
+        duplicates=store.count_duplicates(),
         client_cpu_s=cpu,
     )
 
 
-def _process_main(
-    config: LoadConfig,
-    run_id: str,
-    cache_dir: Path,
-    worker: int,
-    queue: SampleQueue,
-    start: Waitable,
-    halt: Waitable,
-) -> None:
-    """Entry point of a worker process: its own store (one connection), then the same loop as a thread."""
+def _process_main(run: _Run, worker: int, queue: SampleQueue, start: Waitable, halt: Waitable) -> None:
+    """Entry point of a worker process: its own store (`pool_size` connections), then the same loop as a thread."""
+    config = run.config
     try:
         # One shared cache folder, as in production: the DuckDB fallback file in it is per process already.
-        store = open_store(config, cache_dir, pool_size=config.pool_size, instruments=build_instruments())
+        store = run.open_stores(config, run.cache_dir, pool_size=config.pool_size, instruments=build_instruments())
     except BaseException as exc:
-        queue.put(("failed", worker, f"{type(exc).__name__}: {exc}"))
+        queue.put(Failed(worker, f"{type(exc).__name__}: {exc}"))
         return
     try:
-        warm_up(store, config, run_id, worker)
-        queue.put(("ready", worker))
+        warm_up(store, config, run.run_id, worker)
+        queue.put(Ready(worker))
         if not start.wait(STARTUP_TIMEOUT_S) or halt.is_set():
             return
         log = WorkerLog(worker, queue)
         cpu = time.process_time()
-        run_loop(store, config, run_id, worker, time.monotonic() + config.duration_s, halt, log)
+        with _observed(store, config):
+            run_loop(store, config, run.run_id, worker, time.monotonic() + config.duration_s, halt, log)
         log.flush()
-        queue.put(("done", worker, log.samples.operations, time.monotonic(), time.process_time() - cpu))
+        queue.put(Done(worker, time.monotonic(), time.process_time() - cpu))
     except BaseException as exc:
-        queue.put(("failed", worker, f"{type(exc).__name__}: {exc}"))
+        queue.put(Failed(worker, f"{type(exc).__name__}: {exc}"))
         raise
     finally:
         store.close()
@@ -302,92 +319,63 @@ class _Collector:
     def reasons(self) -> str:
         return "; ".join(f"worker {worker}: {reason}" for worker, reason in sorted(self.failures.items()))
 
-    def handle(self, message: tuple[Any, ...]) -> None:
-        kind, worker = message[0], message[1]
-        if kind == "batch":
-            _, _, ok, errors, not_inserted, lookups = message
-            self._record(worker, ok, errors, not_inserted)
-            self._record_lookups(worker, lookups)
-        elif kind == "ready":
-            self.ready.add(worker)
-        elif kind == "done":
-            self.ends[worker] = message[3]
-            self.cpu_s += message[4]
-        elif kind == "failed":
-            self.failures.setdefault(worker, message[2])
+    def handle(self, message: Message) -> None:
+        match message:
+            case Batch():
+                self._record(message)
+            case Ready(worker):
+                self.ready.add(worker)
+            case Done(worker, ended_at, cpu_s):
+                self.ends[worker] = ended_at
+                self.cpu_s += cpu_s
+            case Failed(worker, reason):
+                self.failures.setdefault(worker, reason)
 
-    def _record(
-        self,
-        worker: int,
-        ok: list[tuple[str, str, float, float, float]],
-        errors: list[tuple[str, str, str]],
-        not_inserted: int,
-    ) -> None:
+    def _record(self, batch: Batch) -> None:
         samples, instruments = self.samples, self.instruments
-        if self.config.read_fraction == 0:
-            self.per_worker[worker] += len(ok)
-        samples.not_inserted += not_inserted
-        for symbol, backend, insert_ms, lock_wait_ms, publish_ms in ok:
-            samples.insert_ms.append(insert_ms)
-            samples.publish_ms.append(publish_ms)
-            samples.backends[backend] += 1
-            if backend == BACKEND_POSTGRESQL:  # as the store does: DuckDB inserts take no advisory lock
-                samples.lock_wait_ms.append(lock_wait_ms)
+        self.per_worker[batch.worker] += len(batch.lookups) if self.config.read_fraction > 0 else len(batch.inserts)
+        for insert in batch.inserts:
+            samples.add_insert(insert)
             if instruments is not None:
-                instruments.observe_insert(backend, symbol, insert_ms)
-                if backend == BACKEND_POSTGRESQL:
-                    instruments.observe_lock_wait(symbol, lock_wait_ms)
-        for _symbol, kind, message in errors:
-            samples.add_error(kind, message)
+                instruments.observe_insert(insert.backend, insert.symbol, insert.insert_ms)
+                if insert.backend == BACKEND_POSTGRESQL:  # as the store does: DuckDB inserts take no advisory lock
+                    instruments.observe_lock_wait(insert.symbol, insert.lock_wait_ms)
+        for error in batch.errors:
+            samples.add_error(error.kind, error.message)
             if instruments is not None:
-                instruments.count_insert_error(self.config.backend, kind)
-
-    def _record_lookups(self, worker: int, lookups: list[tuple[str, bool, list[tuple[str, float]]]]) -> None:
-        samples, instruments = self.samples, self.instruments
-        if self.config.read_fraction > 0:
-            self.per_worker[worker] += len(lookups)
-        for symbol, hit, reads in lookups:
-            if hit:
-                samples.hits += 1
-            else:
-                samples.misses += 1
-            samples.read_ms.extend(ms for _backend, ms in reads)
+                instruments.count_insert_error(self.config.backend, error.kind)
+        for lookup in batch.lookups:
+            samples.add_lookup(lookup)
             if instruments is not None:
-                for backend, ms in reads:
-                    instruments.observe_read(backend, symbol, ms)
-                instruments.record_lookup(symbol, hit=hit)
+                for backend, ms in lookup.reads:
+                    instruments.observe_read(backend, lookup.symbol, ms)
+                instruments.record_lookup(lookup.symbol, hit=lookup.hit)
 
 
-def _start_method() -> str:
-    # fork is only safe from a single-threaded parent (a lock held by another thread stays held in the child);
-    # otherwise (the service, a pool's threads) a clean forkserver forks the workers.
-    return "fork" if threading.active_count() == 1 else "forkserver"
+def process_context() -> Any:
+    """The one way worker processes start, here and in the benchmark: forkserver. fork is unsafe from a parent with
+    threads (a lock another thread holds stays held in the child: the service, a pool's threads); spawn would import
+    pyarrow, psycopg and DuckDB again in each of 64 workers. The fork server is a fresh single-threaded process that
+    imports them once (the preload) and forks every worker from there."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
 
 
 def _run_processes(
-    config: LoadConfig,
-    run_id: str,
-    cache_dir: Path,
-    store: FeatureStore | None,
-    instruments: Instruments | None,
-    progress: Progress | None,
-    stop: threading.Event,
+    run: _Run, tick: _Ticker, store: FeatureStore | None, instruments: Instruments | None, stop: threading.Event
 ) -> LoadResult:
+    config = run.config
     if store is None:
-        # Create the manifest tables once, before any worker races to; closed again before forking.
-        open_store(config, cache_dir, pool_size=1, instruments=Instruments.disabled()).close()
-    context: Any = multiprocessing.get_context(_start_method())
-    if isinstance(context, multiprocessing.context.ForkServerContext):
-        context.set_forkserver_preload([__name__])
+        # Create the manifest tables once, before any worker races to; closed again before the workers start.
+        run.open_stores(config, run.cache_dir, pool_size=1, instruments=Instruments.disabled()).close()
+    context = process_context()
     queue = context.Queue()
     start = context.Event()
     halt = context.Event()
     processes = [
         context.Process(
-            target=_process_main,
-            args=(config, run_id, cache_dir, worker, queue, start, halt),
-            name=f"loadtest-{worker}",
-            daemon=True,
+            target=_process_main, args=(run, worker, queue, start, halt), name=f"loadtest-{worker}", daemon=True
         )
         for worker in range(config.workers)
     ]
@@ -410,8 +398,8 @@ def _run_processes(
             _drain(queue, collector, seconds=1.0)
             raise RuntimeError(f"load workers did not start: {collector.reasons()}")
         start.set()
-        started = time.monotonic()
-        tick = _Ticker(progress, config, started)
+        tick.start()
+        started = tick.started
         hard_stop = started + config.duration_s + FINISH_GRACE_S
         while collector.finished < config.workers:
             if stop.is_set() or time.monotonic() > hard_stop:
@@ -439,10 +427,10 @@ def _run_processes(
     if collector.failures:
         raise RuntimeError(f"load workers failed: {collector.reasons()}")
     if store is not None:
-        duplicates = _count_duplicates(store)
+        duplicates = store.count_duplicates()
     else:
-        with open_store(config, cache_dir, pool_size=1, instruments=Instruments.disabled()) as counter:
-            duplicates = _count_duplicates(counter)
+        with run.open_stores(config, run.cache_dir, pool_size=1, instruments=Instruments.disabled()) as counter:
+            duplicates = counter.count_duplicates()
     return LoadResult(
         config=config,
         samples=collector.samples,

@@ -1,8 +1,7 @@
 """One load worker: think, then publish a new key through the real store, or (read mix) look a key up with
 get_or_compute, a hit on a key it published before or a miss on a new one; log what happened (threads and processes).
 
-A lookup does not hand back what it measured, so the worker reads it off the store's own recordings, copied for its
-thread by `Instruments.recording()`.
+A lookup does not hand back what it measured, so the worker reads the store's own observations (observed.py).
 """
 
 from __future__ import annotations
@@ -20,8 +19,10 @@ import pyarrow as pa
 from pydantic import SecretStr
 
 from featurestore.errors import error_kind
-from featurestore.instruments import Instruments, Recording
+from featurestore.instruments import Instruments
 from featurestore.loadtest.config import FEATURE, LoadConfig
+from featurestore.loadtest.messages import Batch, ErrorSample, InsertSample, LookupSample
+from featurestore.loadtest.observed import Observed, ObservedInstruments
 from featurestore.loadtest.result import Samples
 from featurestore.manifest.base import InsertOutcome
 from featurestore.metrics import BACKEND_POSTGRESQL
@@ -56,6 +57,14 @@ def frame(worker: int, rows: int = FRAME_ROWS) -> pa.Table:
     )
 
 
+class StoreFactory(Protocol):
+    """Opens a worker's store; picklable, so that a worker process can call it (open_store, or a benchmark's)."""
+
+    def __call__(
+        self, config: LoadConfig, cache_dir: Path, *, pool_size: int, instruments: Instruments | None = None
+    ) -> FeatureStore: ...
+
+
 def open_store(
     config: LoadConfig, cache_dir: Path, *, pool_size: int, instruments: Instruments | None = None
 ) -> FeatureStore:
@@ -74,39 +83,26 @@ class WorkerLog:
     worker: int
     queue: SampleQueue | None = None
     samples: Samples = field(default_factory=Samples)
-    pending_ok: list[tuple[str, str, float, float, float]] = field(default_factory=list)
-    pending_errors: list[tuple[str, str, str]] = field(default_factory=list)
-    pending_not_inserted: int = 0
-    pending_lookups: list[tuple[str, bool, list[tuple[str, float]]]] = field(default_factory=list)
+    pending: Batch = field(init=False)
     last_flush: float = field(default_factory=time.monotonic)
 
+    def __post_init__(self) -> None:
+        self.pending = Batch(self.worker)
+
     def ok(self, symbol: str, outcome: InsertOutcome, publish_ms: float) -> None:
-        self._insert(symbol, outcome.backend, outcome.latency_ms, outcome.lock_wait_ms, publish_ms, outcome.inserted)
+        self._insert(InsertSample.of(symbol, outcome, publish_ms))
 
-    def _insert(
-        self, symbol: str, backend: str, insert_ms: float, lock_wait_ms: float, publish_ms: float, inserted: bool
-    ) -> None:
-        self.samples.insert_ms.append(insert_ms)
-        if backend == BACKEND_POSTGRESQL:  # as the store observes it: a DuckDB insert waits for no advisory lock
-            self.samples.lock_wait_ms.append(lock_wait_ms)
-        self.samples.publish_ms.append(publish_ms)
-        self.samples.backends[backend] += 1
-        if not inserted:
-            self.samples.not_inserted += 1
+    def _insert(self, sample: InsertSample) -> None:
+        self.samples.add_insert(sample)
         if self.queue is not None:
-            self.pending_ok.append((symbol, backend, insert_ms, lock_wait_ms, publish_ms))
-            self.pending_not_inserted += 0 if inserted else 1
+            self.pending.inserts.append(sample)
 
-    def lookup(self, symbol: str, *, hit: bool, observed: Recording, publish_ms: float) -> None:
+    def lookup(self, symbol: str, *, hit: bool, observed: Observed, publish_ms: float) -> None:
         """A completed get_or_compute; a miss also logs its insert unless the store failed to publish it."""
-        samples = self.samples
-        if hit:
-            samples.hits += 1
-        else:
-            samples.misses += 1
-        samples.read_ms.extend(ms for _backend, ms in observed.reads)
+        sample = LookupSample(symbol, hit, tuple(observed.reads))
+        self.samples.add_lookup(sample)
         if self.queue is not None:
-            self.pending_lookups.append((symbol, hit, observed.reads))
+            self.pending.lookups.append(sample)
         if observed.insert_errors:
             # get_or_compute returns the computed frame when its publish fails; the store logged why.
             kind = observed.insert_errors[-1]
@@ -115,12 +111,12 @@ class WorkerLog:
             backend, insert_ms = observed.inserts[-1]
             # The store observes a lock wait on PostgreSQL only; elsewhere the insert waited for none.
             lock_wait_ms = observed.lock_waits[-1] if observed.lock_waits else 0.0
-            self._insert(symbol, backend, insert_ms, lock_wait_ms, publish_ms, True)
+            self._insert(InsertSample(symbol, backend, insert_ms, lock_wait_ms, publish_ms))
 
     def error(self, symbol: str, kind: str, message: str) -> None:
         self.samples.add_error(kind, message)
         if self.queue is not None:
-            self.pending_errors.append((symbol, kind, message[:300]))
+            self.pending.errors.append(ErrorSample(symbol, kind, message[:300]))
 
     def maybe_flush(self) -> None:
         if self.queue is not None and time.monotonic() - self.last_flush >= BATCH_INTERVAL_S:
@@ -129,17 +125,13 @@ class WorkerLog:
     def flush(self) -> None:
         if self.queue is None:
             return
-        if self.pending_ok or self.pending_errors or self.pending_not_inserted or self.pending_lookups:
-            batch = (
-                "batch", self.worker, self.pending_ok, self.pending_errors, self.pending_not_inserted,
-                self.pending_lookups,
-            )  # fmt: skip
+        batch = self.pending
+        if batch.inserts or batch.errors or batch.lookups:
             try:
                 self.queue.put(batch, timeout=30)
             except Full:
                 return  # the parent stopped listening; keep the batch for the next try
-            self.pending_ok, self.pending_errors, self.pending_not_inserted = [], [], 0
-            self.pending_lookups = []
+            self.pending = Batch(self.worker)
         self.last_flush = time.monotonic()
 
 
@@ -178,7 +170,7 @@ def publish_loop(
         sequence += 1
         started = perf_counter()
         try:
-            outcome = store.publish(symbol, FEATURE, params, table, lock=config.lock, hold_ms=config.hold_ms)
+            outcome = store.publish(symbol, FEATURE, params, table)
         except Exception as exc:  # every failure is counted by kind, with one example message
             log.error(symbol, error_kind(exc), f"{type(exc).__name__}: {exc}")
             stop.wait(ERROR_PAUSE_S)
@@ -197,6 +189,9 @@ def lookup_loop(
     symbols = config.symbol_names()
     published: list[tuple[str, dict[str, Any]]] = []
     sequence = 0
+    instruments = store.instruments
+    if not isinstance(instruments, ObservedInstruments):
+        raise RuntimeError("a read-mix run reads the store's observations: run it inside observed.observing(store)")
     while not stop.is_set():
         if not think(rng, config, end, stop):
             break
@@ -208,7 +203,7 @@ def lookup_loop(
             symbol, params = rng.choice(published)
         computed: list[float] = []
         try:
-            with store.instruments.recording() as observed:
+            with instruments.observe() as observed:
                 store.get_or_compute(symbol, FEATURE, params, partial(_compute, table, computed))
         except Exception as exc:  # every failure is counted by kind, with one example message
             log.error(symbol, error_kind(exc), f"{type(exc).__name__}: {exc}")

@@ -5,19 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
 HEALTHY = "healthy"
 DEGRADED = "degraded"
 UNHEALTHY = "unhealthy"
-
-
-class LockScope(StrEnum):
-    """Which advisory key serializes an insert: the entry's symbol, or one shared key (the benchmark's baseline)."""
-
-    SYMBOL = "symbol"
-    GLOBAL = "global"
 
 
 @dataclass(frozen=True)
@@ -75,10 +67,8 @@ class ManifestBackend(Protocol):
         """The backend label of metrics: `postgresql` or `duckdb` (`memory` for the test double)."""
         ...
 
-    def insert(
-        self, entry: ManifestEntry, *, lock: LockScope = LockScope.SYMBOL, hold_ms: float = 0.0, replace: bool = False
-    ) -> InsertOutcome:
-        """Insert under the advisory lock of `lock`; `hold_ms` is extra work held inside the lock (benchmarks).
+    def insert(self, entry: ManifestEntry, *, replace: bool = False) -> InsertOutcome:
+        """Insert under the advisory lock of the entry's symbol (PostgreSQL; DuckDB serializes every write).
 
         The entry's `version` is ignored: the backend assigns the symbol's next version under the lock. With
         `replace`, an existing row for the key is deleted first, under the same lock (a corrupt file was recomputed).

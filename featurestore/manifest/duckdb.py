@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import duckdb
 
 from featurestore.errors import BackendUnavailable, FeatureStoreError, ManifestLocked
-from featurestore.manifest.base import HEALTHY, UNHEALTHY, ComponentHealth, InsertOutcome, LockScope, ManifestEntry
+from featurestore.manifest.base import HEALTHY, UNHEALTHY, ComponentHealth, InsertOutcome, ManifestEntry
 from featurestore.metrics import BACKEND_DUCKDB
 
 _SCHEMA = """
@@ -114,14 +113,10 @@ class DuckDBManifest:
         with _open_paths_lock:
             return path.expanduser().resolve() in _open_paths
 
-    def insert(
-        self, entry: ManifestEntry, *, lock: LockScope = LockScope.SYMBOL, hold_ms: float = 0.0, replace: bool = False
-    ) -> InsertOutcome:
+    def insert(self, entry: ManifestEntry, *, replace: bool = False) -> InsertOutcome:
         start = perf_counter()
         with self._lock:
             wait_ms = (perf_counter() - start) * 1000.0
-            if hold_ms > 0:
-                time.sleep(hold_ms / 1000.0)
             con = self._con
             key, payload = list(entry.key), [entry.path, entry.rows, entry.bytes, entry.sha256, entry.created_at]
             if replace:

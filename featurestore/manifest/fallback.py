@@ -31,7 +31,7 @@ from featurestore.errors import BackendUnavailable, FeatureStoreError, PoolTimeo
 from featurestore.files import FrameFiles
 from featurestore.instruments import Instruments
 from featurestore.keys import FrameKey
-from featurestore.manifest.base import HEALTHY, UNHEALTHY, ComponentHealth, InsertOutcome, LockScope, ManifestEntry
+from featurestore.manifest.base import HEALTHY, UNHEALTHY, ComponentHealth, InsertOutcome, ManifestEntry
 from featurestore.manifest.duckdb import DuckDBManifest
 from featurestore.manifest.postgres import PostgresManifest, probe
 from featurestore.manifest.replay import drain, drain_orphans
@@ -110,15 +110,13 @@ class FallbackManifest:
 
     # The manifest Protocol
 
-    def insert(
-        self, entry: ManifestEntry, *, lock: LockScope = LockScope.SYMBOL, hold_ms: float = 0.0, replace: bool = False
-    ) -> InsertOutcome:
+    def insert(self, entry: ManifestEntry, *, replace: bool = False) -> InsertOutcome:
         if self._up:
             try:
-                return self._on_primary(lambda: self.primary.insert(entry, lock=lock, hold_ms=hold_ms, replace=replace))
+                return self._on_primary(lambda: self.primary.insert(entry, replace=replace))
             except _Down:
                 pass
-        outcome = self._local_db().insert(entry, lock=lock, hold_ms=hold_ms, replace=replace)
+        outcome = self._local_db().insert(entry, replace=replace)
         self._update_pending()
         return outcome
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections.abc import Iterator
 from time import perf_counter
 
-from featurestore.manifest.base import HEALTHY, ComponentHealth, InsertOutcome, LockScope, ManifestEntry
+from featurestore.manifest.base import HEALTHY, ComponentHealth, InsertOutcome, ManifestEntry
 
 
 class MemoryManifest:
@@ -21,15 +20,11 @@ class MemoryManifest:
         self._lock = threading.Lock()
         self.inserts = 0
 
-    def insert(
-        self, entry: ManifestEntry, *, lock: LockScope = LockScope.SYMBOL, hold_ms: float = 0.0, replace: bool = False
-    ) -> InsertOutcome:
+    def insert(self, entry: ManifestEntry, *, replace: bool = False) -> InsertOutcome:
         start = perf_counter()
         with self._lock:
             wait_ms = (perf_counter() - start) * 1000.0
             self.inserts += 1
-            if hold_ms > 0:
-                time.sleep(hold_ms / 1000.0)
             version = 1 + max((e.version for e in self._rows.values() if e.symbol == entry.symbol), default=0)
             if replace:
                 self._rows.pop(entry.key, None)

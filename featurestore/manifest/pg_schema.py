@@ -5,9 +5,11 @@ with the snapshot taken when it *started*, i.e. before it waited for the advisor
 same statement misses the rows the previous lock holder committed meanwhile. Measured on this machine: 8 threads x 50
 inserts on one symbol gave 300 unique violations on (symbol, version) out of 400. Each statement inside a VOLATILE
 function takes a fresh snapshot, so the function reads after the lock and stays one round trip
-(`SELECT * FROM manifest_insert_v1(...)`): 400 of 400, versions 1..400, about 0.05 ms more than a bare INSERT.
+(`SELECT * FROM manifest_insert_v2(...)`): 400 of 400, versions 1..400, about 0.05 ms more than a bare INSERT.
 
-Tables are created unqualified, in the first schema of the connection's search_path.
+Tables are created unqualified, in the first schema of the connection's search_path. Upgrades: a schema that has the
+tables but not this version's function gets the function (`ensure_schema`); an older function (`manifest_insert_v1`,
+which also took a benchmark-only global key and hold) is left in place for clients of the previous release.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import psycopg
 
 from featurestore.keys import SCHEMA_NAMESPACE, advisory_key
 
-INSERT_FUNCTION = "manifest_insert_v1"
+INSERT_FUNCTION = "manifest_insert_v2"
 SCHEMA_LOCK_KEY = advisory_key("schema-v1", SCHEMA_NAMESPACE)
 
 _TABLES = """
@@ -43,11 +45,9 @@ CREATE TABLE IF NOT EXISTS compute_leases (
 );
 """
 
-# The global scope (benchmark baseline) takes the shared key and then the symbol's key, so the version sequence is
-# still serialized per symbol if both scopes ever write the same symbol. Order is fixed: no deadlock.
 _FUNCTION = f"""
 CREATE OR REPLACE FUNCTION {INSERT_FUNCTION}(
-    p_symbol_key bigint, p_global_key bigint, p_hold_s double precision, p_replace boolean,
+    p_symbol_key bigint, p_replace boolean,
     p_symbol text, p_feature text, p_params_digest text, p_path text, p_rows bigint, p_bytes bigint,
     p_sha256 text, p_created_at timestamptz)
 RETURNS TABLE (o_inserted boolean, o_version bigint, o_path text, o_rows bigint, o_bytes bigint, o_sha256 text,
@@ -56,14 +56,8 @@ LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
     v_version bigint;
 BEGIN
-    IF p_global_key IS NOT NULL THEN
-        PERFORM pg_advisory_xact_lock(p_global_key);
-    END IF;
     PERFORM pg_advisory_xact_lock(p_symbol_key);
     o_lock_wait_ms := extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000;
-    IF p_hold_s > 0 THEN
-        PERFORM pg_sleep(p_hold_s);
-    END IF;
     SELECT coalesce(max(m.version), 0) + 1 INTO v_version FROM manifest_entries m WHERE m.symbol = p_symbol;
     IF p_replace THEN
         DELETE FROM manifest_entries m
@@ -90,7 +84,7 @@ $fn$
 COLUMNS = "symbol, feature, params_digest, version, path, rows, bytes, sha256, created_at"
 KEY = "symbol = %s AND feature = %s AND params_digest = %s"
 
-INSERT = f"SELECT * FROM {INSERT_FUNCTION}(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+INSERT = f"SELECT * FROM {INSERT_FUNCTION}(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 GET = f"SELECT {COLUMNS} FROM manifest_entries WHERE {KEY}"
 DELETE = f"DELETE FROM manifest_entries WHERE {KEY}"
 ENTRIES = f"SELECT {COLUMNS} FROM manifest_entries ORDER BY symbol, version"

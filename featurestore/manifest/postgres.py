@@ -1,7 +1,7 @@
 """PostgreSQL manifest: a small psycopg pool per process, one-round-trip inserts under per-symbol advisory locks.
 
 Directly on PostgreSQL every connection is autocommit, with `lock_timeout` and `statement_timeout` set when the pool
-creates it, and psycopg prepares the statements it runs often. An insert is one statement (`manifest_insert_v1`, see
+creates it, and psycopg prepares the statements it runs often. An insert is one statement (`manifest_insert_v2`, see
 pg_schema), so the transaction that holds `pg_advisory_xact_lock` ends with the statement: committed, or rolled back
 when it fails (lock timeout included) — no lock can outlive it.
 
@@ -28,7 +28,7 @@ import psycopg_pool
 from psycopg import errors as pg_errors
 
 from featurestore.errors import BackendUnavailable, FeatureStoreError, LockTimeout, PoolTimeout
-from featurestore.keys import GLOBAL_LOCK_SYMBOL, FrameKey, advisory_key
+from featurestore.keys import FrameKey, advisory_key
 from featurestore.manifest import pg_schema as sql
 from featurestore.manifest.base import (
     DEGRADED,
@@ -36,7 +36,6 @@ from featurestore.manifest.base import (
     UNHEALTHY,
     ComponentHealth,
     InsertOutcome,
-    LockScope,
     ManifestEntry,
 )
 from featurestore.metrics import BACKEND_POSTGRESQL
@@ -214,12 +213,9 @@ class PostgresManifest:
             # The statement's transaction was rolled back with it (autocommit), advisory lock included.
             raise FeatureStoreError(f"manifest statement failed ({exc.sqlstate}): {exc}") from exc
 
-    def insert(
-        self, entry: ManifestEntry, *, lock: LockScope = LockScope.SYMBOL, hold_ms: float = 0.0, replace: bool = False
-    ) -> InsertOutcome:
-        global_key = advisory_key(GLOBAL_LOCK_SYMBOL) if lock is LockScope.GLOBAL else None
+    def insert(self, entry: ManifestEntry, *, replace: bool = False) -> InsertOutcome:
         params = (
-            advisory_key(entry.symbol), global_key, max(hold_ms, 0.0) / 1000.0, replace,
+            advisory_key(entry.symbol), replace,
             entry.symbol, entry.feature, entry.params_digest, entry.path, entry.rows, entry.bytes, entry.sha256,
             entry.created_at,
         )  # fmt: skip

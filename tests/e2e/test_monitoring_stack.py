@@ -4,8 +4,10 @@ dashboard query returns data, and /slo agrees with Prometheus.
 
 One stack serves the module (service on a fresh PostgreSQL schema with a pool of 4, Prometheus and Alertmanager on
 the test-profile render: 1 s scrape and evaluation, 20 s windows, `for:` divided by 60). One contention run drives
-it: 12 load workers on one symbol with 20 ms of work held inside the advisory lock, so inserts queue on the lock
-(insert p95 far above 5 ms, lock wait p95 far above 10 ms) and on the pool (all 4 connections lent out). Nearly every
+it: 12 load workers on one symbol while a slow holder (`SlowHolder`, another session: a batch job, say) keeps taking
+that symbol's advisory lock for 50 ms at a time, so inserts queue on the lock (insert p95 far above 5 ms, lock wait
+p95 far above 10 ms) and on the pool (all 4 connections lent out). (The service's load runs publish through the
+production path, which holds nothing inside the lock: `hold_ms` is make bench's.) Nearly every
 insert is then slower than 5 ms, so the insert-latency budget burns at ~20x and its page fires too; that page is
 another SLO (its own `slo` label), so the rendered inhibition (a critical alert silences the warnings of the same
 `slo`) does not hold the guide's p95 ticket back. While the load runs and after it stops, the `contention` fixture
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,11 +29,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import psycopg
 import pytest
 import yaml
 
 from devstack.runner import Stack, StackConfig
 from devstack.webhook import Notification, WebhookReceiver
+from featurestore.keys import advisory_key
 from generators import naming
 from slos.loader import load_specs
 from slos.models import SLO, GaugeObjective, Op, QuantileObjective
@@ -43,7 +48,8 @@ API = "/api/v1/monitoring"
 JOB = "featurestore"
 POOL_SIZE = 4
 WINDOW_S = 20  # the test profile's 5m windows (generators/profile.py divides by 15)
-LOAD = {"workers": 12, "duration_seconds": 30.0, "hold_ms": 20.0, "symbol": "E2E_CONTENTION", "wait": False}
+LOAD = {"workers": 12, "duration_seconds": 30.0, "symbol": "E2E_CONTENTION", "wait": False}
+HOLDER_HOLD_S = 0.05
 # Then a short read mix (hits, misses, manifest reads), so the lookup panels have data too; it runs to completion.
 LOOKUP_LOAD = {"workers": 4, "duration_seconds": 6.0, "read_fraction": 0.8, "symbol": "E2E_LOOKUPS"}
 # The alerts this load must fire, by (name, severity); a burn-rate alert has one rule per window pair.
@@ -237,14 +243,37 @@ def _observe(run: ContentionRun, prometheus: Prometheus, alertmanager: str, webh
     run.alertmanager_alerts_seen.update({alert["fingerprint"]: alert for alert in managed})
 
 
+class SlowHolder:
+    """Another session taking `key` for HOLDER_HOLD_S at a time, over and over, until stopped: each time it lets go,
+    the inserts queued behind it go through, then it queues again behind the next ones."""
+
+    def __init__(self, dsn: str, key: int) -> None:
+        self.dsn, self.key = dsn, key
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="slow-holder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            while not self._stop.is_set():
+                conn.execute("SELECT pg_advisory_lock(%s)", [self.key])
+                self._stop.wait(HOLDER_HOLD_S)
+                conn.execute("SELECT pg_advisory_unlock(%s)", [self.key])
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+
 @pytest.fixture(scope="module")
-def contention(stack: Stack, prometheus: Prometheus) -> ContentionRun:
+def contention(stack: Stack, prometheus: Prometheus, module_schema_dsn: str) -> ContentionRun:
     """Drive the contention load; record the alert paths, /slo against Prometheus, and every panel's result."""
     assert stack.urls is not None and stack.webhook is not None
     webhook, service, alertmanager = stack.webhook, stack.urls.service, stack.urls.alertmanager
     poll(lambda: all(t["health"] == "up" for t in prometheus.targets()) or None, timeout_s=30)
     status, body = post_json(f"{service}{API}/test/load", LOAD)
     assert status == 202, body
+    holder = SlowHolder(module_schema_dsn, advisory_key(str(LOAD["symbol"])))
     paths = {key: AlertPath(name, severity) for key, (name, severity) in TRACKED.items()}
     run = ContentionRun(load_started=time.time(), paths=paths)
     deadline = time.monotonic() + float(str(LOAD["duration_seconds"])) + 3 * WINDOW_S + 30
@@ -268,6 +297,7 @@ def contention(stack: Stack, prometheus: Prometheus) -> ContentionRun:
             run.load_finished, run.load_status = time.time(), load
             break
         time.sleep(0.25)
+    holder.stop()
     status, run.lookup_result = post_json(f"{service}{API}/test/load", LOOKUP_LOAD, timeout_s=60)
     assert status == 200, run.lookup_result
     run.panels = _run_panels(prometheus)

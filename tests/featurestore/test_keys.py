@@ -11,7 +11,6 @@ import pytest
 from featurestore.errors import InvalidName
 from featurestore.keys import (
     COMPUTE_NAMESPACE,
-    GLOBAL_LOCK_SYMBOL,
     FrameKey,
     advisory_key,
     params_digest,
@@ -25,7 +24,6 @@ KEY_VECTORS = {
     "AAPL": 3298835963521491488,
     "BRK.B": 8878670527824995943,
     "TEST_CONTENTION": -8045253613478187489,
-    GLOBAL_LOCK_SYMBOL: -7503968148320253620,
 }
 
 

@@ -4,7 +4,6 @@ duplicated, percentiles are ordered, the JSON has its documented shape. Never ti
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from pathlib import Path
@@ -15,16 +14,17 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from featurestore import FeatureStore, metrics
+from featurestore.instruments import Instruments
+from featurestore.instruments import build as build_instruments
 from featurestore.loadtest import LoadConfig, LoadResult, Percentiles, run_load
-from featurestore.loadtest.__main__ import main
-from featurestore.loadtest.compare import slice_order
+from featurestore.loadtest.cli import main
 from featurestore.loadtest.config import FEATURE
+from featurestore.loadtest.observed import Observed, ObservedInstruments
 from featurestore.loadtest.result import percentile
 from featurestore.loadtest.runner import NotEnoughConnections
-from featurestore.manifest.base import LockScope
 
 RUN_FIELDS = {
-    "backend", "lock", "workers", "operations", "errors", "duplicates", "throughput_ops_s", "insert_latency_ms",
+    "backend", "workers", "operations", "errors", "duplicates", "throughput_ops_s", "insert_latency_ms",
     "lock_wait_ms",
 }  # fmt: skip
 
@@ -48,7 +48,6 @@ def assert_consistent(result: LoadResult) -> None:
     assert RUN_FIELDS <= document.keys()
     assert set(document["insert_latency_ms"]) == set(document["lock_wait_ms"]) == {"p50", "p95", "p99"}
     assert document["operations"] == result.operations
-    assert document["lock"] == str(result.config.lock)
     # Lock waits are those the store observes, PostgreSQL inserts only; no observation is null, never 0.
     assert document["lock_waits"] == len(result.samples.lock_wait_ms) == result.samples.backends["postgresql"]
     if document["lock_waits"] == 0:
@@ -87,12 +86,10 @@ def test_percentiles_interpolate_linearly_and_are_zero_without_samples() -> None
     [
         ({"workers": 0}, "workers"),
         ({"duration_s": 0}, "duration_s"),
-        ({"hold_ms": -1}, "hold_ms"),
         ({"think_ms": float("nan")}, "think_ms"),
         ({"symbols": 0}, "symbols"),
         ({"symbol": "../etc"}, "symbol"),
         ({"backend": "sqlite"}, "backend"),
-        ({"lock": "table"}, "lock"),
         ({"backend": "postgresql"}, "dsn"),
         ({"processes": True, "workers": 2}, "DuckDB file has one writer process"),
     ],
@@ -101,13 +98,6 @@ def test_percentiles_interpolate_linearly_and_are_zero_without_samples() -> None
 def test_a_bad_config_is_refused_naming_what_is_wrong(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         LoadConfig(**changes)
-
-
-def test_slices_alternate_abba_so_drift_hits_both_locks() -> None:
-    s, g = LockScope.SYMBOL, LockScope.GLOBAL
-    assert slice_order(1) == [s, g]
-    assert slice_order(2) == [s, g, g, s]
-    assert slice_order(3) == [s, g, g, s, s, g]
 
 
 def test_thread_workers_on_duckdb_count_every_publish_once(tmp_path: Path) -> None:
@@ -130,19 +120,6 @@ def test_process_workers_on_postgresql_lose_and_duplicate_nothing(pg_schema_dsn:
     # The parent replayed the workers' observations into its own instruments, as the service's Prometheus sees them.
     assert histogram_count(instruments.registry, metrics.MANIFEST_INSERT_LATENCY.name) == result.operations
     assert histogram_count(instruments.registry, metrics.ADVISORY_LOCK_WAIT.name) == result.operations
-
-
-@pytest.mark.postgres
-def test_the_global_lock_serializes_every_insert_and_still_loses_nothing(pg_schema_dsn: str) -> None:
-    config = LoadConfig(
-        backend="postgresql", dsn=pg_schema_dsn, workers=4, duration_s=1.0, symbols=4, hold_ms=2, lock="global"
-    )
-    result = run_load(config)
-    assert_consistent(result)
-    assert result.config.lock is LockScope.GLOBAL
-    assert manifest_rows(pg_schema_dsn) == result.operations + config.workers
-    # Each insert held the one global key for 2 ms, so the inserts could not overlap.
-    assert result.operations * 2.0 <= result.duration_s * 1000.0
 
 
 @pytest.mark.postgres
@@ -235,12 +212,10 @@ def test_a_read_mix_through_a_given_store_is_recorded_by_it_and_leaves_its_instr
         ({"read_fraction": 1.0}, "read_fraction must be < 1"),
         ({"read_fraction": -0.1}, "read_fraction must be >= 0"),
         ({"read_fraction": True}, "read_fraction must be a finite number"),
-        ({"read_fraction": 0.5, "lock": "global"}, "drop lock and hold_ms"),
-        ({"read_fraction": 0.5, "hold_ms": 1}, "drop lock and hold_ms"),
     ],
     ids=lambda value: str(value),
 )
-def test_a_read_fraction_out_of_range_or_with_a_lock_option_is_refused(changes: dict[str, Any], message: str) -> None:
+def test_a_read_fraction_out_of_range_is_refused(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         LoadConfig(**changes)
 
@@ -292,19 +267,19 @@ def test_the_cli_prints_one_json_object_on_stdout(capsys: pytest.CaptureFixture[
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--workers", "0"], "must be >= 1"),
-        (["--duration", "-1"], "must be > 0"),
-        (["--hold-ms", "x"], "expected a number"),
+        (["--workers", "0"], "workers must be an integer from 1 to 1024, got 0"),
+        (["--duration", "-1"], "duration_s must be > 0"),
+        (["--think-ms", "x"], "invalid float value"),
         (["--backend", "sqlite"], "invalid choice"),
-        (["--lock", "table"], "invalid choice"),
         (["--symbols", "2", "--symbol", "A"], "not allowed with"),
         (["--symbol", "../x"], "symbol"),
         (["--processes", "--workers", "2"], "needs PostgreSQL|one writer process"),
-        (["--compare", "--backend", "duckdb"], "--compare needs --backend postgresql"),
-        (["--read-fraction", "1"], "must be < 1"),
-        (["--read-fraction", "-0.5"], "must be >= 0"),
-        (["--read-fraction", "0.5", "--hold-ms", "2"], "drop lock and hold_ms"),
-        (["--compare", "--read-fraction", "0.5"], "drop --read-fraction"),
+        (["--read-fraction", "1"], "read_fraction must be < 1"),
+        (["--read-fraction", "-0.5"], "read_fraction must be >= 0"),
+        # The benchmark's knobs are make bench's (python -m bench), not the load generator's.
+        (["--compare"], "unrecognized arguments: --compare"),
+        (["--hold-ms", "2"], "unrecognized arguments: --hold-ms"),
+        (["--lock", "global"], "unrecognized arguments: --lock"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else value,
 )
@@ -321,47 +296,11 @@ def test_the_help_explains_every_flag_and_the_json_fields(capsys: pytest.Capture
     with pytest.raises(SystemExit):
         main(["--help"])
     text = capsys.readouterr().out
-    for flag in ("--backend", "--dsn", "--workers", "--processes", "--duration", "--symbols", "--symbol", "--hold-ms",
-                 "--think-ms", "--lock", "--read-fraction", "--json", "--compare"):  # fmt: skip
+    for flag in ("--backend", "--dsn", "--workers", "--processes", "--duration", "--symbols", "--symbol", "--think-ms",
+                 "--read-fraction", "--pool-size", "--cache-dir", "--json"):  # fmt: skip
         assert flag in text
     for field in RUN_FIELDS | READ_FIELDS:
         assert field in text
-
-
-@pytest.mark.postgres
-def test_compare_json_has_both_locks_their_ratios_and_every_target(
-    pg_dsn: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = main(["--compare", "--json", "--workers", "4", "--duration", "1", "--symbols", "8", "--dsn", pg_dsn])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    document = json.loads(captured.out)
-    runs = [document[scope] for scope in ("symbol", "global", "slo")]
-    runs += [document["throughput_workload"][scope] for scope in ("symbol", "global")]
-    for run in runs:
-        assert RUN_FIELDS <= run.keys()
-        assert run["errors"] == 0 and run["duplicates"] == 0 and run["fallback_inserts"] == 0
-        assert run["operations"] == sum(run["per_worker_operations"])
-        assert run["workers"] == 4 and run["processes"] is True
-    assert document["symbol"]["lock"] == "symbol" and document["global"]["lock"] == "global"
-    assert document["symbol"]["think_ms"] == 100 and document["throughput_workload"]["symbol"]["think_ms"] == 0
-    assert set(document["ratios"]) >= {"throughput", "p99", "throughput_no_think"}
-    assert {target["name"] for target in document["targets"]} >= {
-        "p99 ratio global/per-symbol",
-        "throughput ratio per-symbol/global",
-        "errors + duplicates + fallbacks (lock runs)",
-        "single worker p95 / bare INSERT p95",
-        "single worker client CPU per publish",
-        "metrics cost / uncontended insert",
-        "scrape at the symbol cap, postgresql p95",
-        "scrape at the symbol cap, postgresql+duckdb p95",
-        "store.health() p99 under load",
-    }
-    assert "compare: slice 4/4" in captured.err and "compare: throughput slice 4/4" in captured.err
-    with psycopg.connect(pg_dsn) as conn:
-        pattern = f"bench\\_{os.getpid()}\\_%"
-        left = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE %s", [pattern]).fetchone()
-    assert left == (0,)  # every scratch schema was dropped
 
 
 @pytest.mark.postgres
@@ -374,3 +313,25 @@ def test_a_run_postgresql_cannot_take_is_refused_before_any_worker_starts(
     code = main(["--backend", "postgresql", "--dsn", pg_schema_dsn, "--processes", "--workers", "1000"])
     assert code == 1
     assert "NotEnoughConnections" in capsys.readouterr().err
+
+
+def test_observed_instruments_copy_only_the_observing_threads_calls_and_record_them_as_usual() -> None:
+    registry = CollectorRegistry()
+    for inner in (build_instruments(registry), Instruments.disabled()):
+        instruments = ObservedInstruments(inner)
+        other = threading.Thread(target=instruments.observe_read, args=("duckdb", "OTHER", 9.0))
+        with instruments.observe() as observed:
+            instruments.observe_read("postgresql", "AAPL", 1.5)
+            instruments.observe_insert("postgresql", "AAPL", 2.5)
+            instruments.observe_lock_wait("AAPL", 0.5)
+            instruments.count_insert_error("postgresql", "lock_timeout")
+            other.start()
+            other.join()
+        instruments.observe_read("postgresql", "AAPL", 7.0)  # after the block: not copied
+        assert observed == Observed(
+            reads=[("postgresql", 1.5)], inserts=[("postgresql", 2.5)], lock_waits=[0.5], insert_errors=["lock_timeout"]
+        )
+    # The live ones recorded every call, the other thread's and the later one included, on the same series.
+    labels = {"backend": "postgresql", "symbol": "AAPL"}
+    assert registry.get_sample_value("manifest_read_latency_ms_count", labels) == 2.0
+    assert registry.get_sample_value("manifest_read_latency_ms_count", {"backend": "duckdb", "symbol": "OTHER"}) == 1.0

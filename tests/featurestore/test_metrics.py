@@ -4,14 +4,13 @@ registry, with the symbol label bounded."""
 from __future__ import annotations
 
 import math
-import threading
 
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from featurestore import metrics
-from featurestore.instruments import Instruments, Recording
+from featurestore.instruments import Instruments
 from featurestore.instruments import build as build_instruments
 
 # The guide's families (name, type, labels): the contract the dashboards, alerts and service build on.
@@ -167,22 +166,3 @@ def test_cached_children_keep_each_backend_and_family_apart_and_fold_every_call_
     assert count("manifest_insert_latency_ms", backend="postgresql", symbol="MSFT") is None
     assert registry.get_sample_value("featurestore_misses_total", {"symbol": metrics.OTHER_SYMBOL}) == 3.0
     assert registry.get_sample_value("featurestore_symbol_labels_folded_total") == 9.0
-
-
-def test_a_recording_copies_only_its_own_threads_observations_and_works_on_disabled_instruments() -> None:
-    for instruments in (build_instruments(CollectorRegistry()), Instruments.disabled()):
-        other = threading.Thread(target=instruments.observe_read, args=("duckdb", "OTHER", 9.0))
-        with instruments.recording() as recording:
-            instruments.observe_read("postgresql", "AAPL", 1.5)
-            instruments.observe_insert("postgresql", "AAPL", 2.5)
-            instruments.observe_lock_wait("AAPL", 0.5)
-            instruments.count_insert_error("postgresql", "lock_timeout")
-            other.start()
-            other.join()
-        instruments.observe_read("postgresql", "AAPL", 7.0)  # after the block: not recorded
-        assert recording == Recording(
-            reads=[("postgresql", 1.5)],
-            inserts=[("postgresql", 2.5)],
-            lock_waits=[0.5],
-            insert_errors=["lock_timeout"],
-        )

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from featurestore import FeatureStore, InvalidName, LockTimeout
 from featurestore.files import FrameFiles
 from featurestore.instruments import build as build_instruments
-from featurestore.manifest.base import InsertOutcome, LockScope, ManifestEntry
+from featurestore.manifest.base import InsertOutcome, ManifestEntry
 from featurestore.manifest.memory import MemoryManifest
 from featurestore.settings import FeatureStoreSettings
 
@@ -126,9 +126,7 @@ def test_a_compute_that_returns_something_else_than_a_table_is_an_error(
 
 
 class TimingOut(MemoryManifest):
-    def insert(
-        self, entry: ManifestEntry, *, lock: LockScope = LockScope.SYMBOL, hold_ms: float = 0.0, replace: bool = False
-    ) -> InsertOutcome:
+    def insert(self, entry: ManifestEntry, *, replace: bool = False) -> InsertOutcome:
         raise LockTimeout("advisory lock not granted within lock_timeout")
 
 

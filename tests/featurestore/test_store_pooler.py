@@ -12,9 +12,9 @@ import psycopg
 import pyarrow as pa
 import pytest
 
+from bench.pgbouncer import LocalPgBouncer
 from featurestore import FeatureStore
 from featurestore.keys import FrameKey
-from featurestore.loadtest.pgbouncer import LocalPgBouncer
 from featurestore.manifest.base import HEALTHY, UNHEALTHY
 from featurestore.metrics import BACKEND_DUCKDB, BACKEND_POSTGRESQL
 from featurestore.settings import FeatureStoreSettings

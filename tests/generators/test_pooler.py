@@ -16,7 +16,7 @@ import psycopg
 import pytest
 import yaml
 
-from featurestore.loadtest.pgbouncer import RUN_AS, pgbouncer_binary
+from bench.pgbouncer import RUN_AS, pgbouncer_binary
 from generators import pooler
 from generators.__main__ import DEFAULT_OUT
 from tests.conftest import require_tool

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from featurestore import FeatureStore, PoolTimeout, metrics
+from bench.held_lock import LockScope, open_held_store
+from featurestore import PoolTimeout, metrics
 from featurestore.instruments import build as build_instruments
 from featurestore.manifest.base import DEGRADED, HEALTHY
 from featurestore.metrics import BACKEND_POSTGRESQL, COMPONENT_POSTGRESQL, INSERT_ERRORS_TOTAL, POOL_ACTIVE, POOL_TOTAL
@@ -45,9 +46,8 @@ def test_callers_beyond_the_pool_get_a_pool_timeout_in_the_configured_time_while
     calls = [Call() for _ in range(CALLERS)]
     barrier = threading.Barrier(CALLERS + 1)
 
-    with FeatureStore.open(
-        throwaway_dsn, cache_dir, settings=settings, instruments=build_instruments(registry)
-    ) as store:
+    # The benchmark's adapter keeps each connection busy inside the lock (production has no such knob).
+    with open_held_store(settings, build_instruments(registry), LockScope.SYMBOL, HOLD_MS) as store:
         # Right after open the pool is still opening its connections in the background: none is lent out yet.
         fresh = store.pool_stats()
         fresh_gauge = registry.get_sample_value(POOL_ACTIVE.name)
@@ -58,7 +58,7 @@ def test_callers_beyond_the_pool_get_a_pool_timeout_in_the_configured_time_while
             barrier.wait()
             began = time.monotonic()
             try:
-                store.publish(f"POOL{index}", workers.FEATURE, {"caller": index}, table, hold_ms=HOLD_MS)
+                store.publish(f"POOL{index}", workers.FEATURE, {"caller": index}, table)
             except BaseException as exc:  # recorded and asserted on below
                 call.error = exc
             call.elapsed_s = time.monotonic() - began

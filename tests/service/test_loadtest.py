@@ -170,8 +170,8 @@ BAD_FIELDS = [
     ({"symbol": ""}, "symbol"),
     ({"symbol": "X" * 10_000}, "symbol"),
     ({"symbol": 42}, "symbol"),
-    ({"hold_ms": -1}, "hold_ms"),
-    ({"hold_ms": 1001}, "hold_ms"),
+    ({"hold_ms": 5}, "hold_ms"),  # the benchmark's knob (make bench), not the service's: an unknown field
+    ({"think_ms": -1}, "think_ms"),
     ({"think_ms": 10_001}, "think_ms"),
     ({"read_fraction": -0.1}, "read_fraction"),
     ({"read_fraction": 0.995}, "read_fraction"),
@@ -179,7 +179,6 @@ BAD_FIELDS = [
     ({"read_fraction": "0.5"}, "read_fraction"),
     ({"read_fraction": True}, "read_fraction"),
     ({"read_fraction": None}, "read_fraction"),
-    ({"read_fraction": 0.5, "hold_ms": 5}, "read_fraction"),
     ({"wait": "no"}, "wait"),
     ({"worker": 20}, "worker"),
 ]

@@ -3,7 +3,6 @@ what a scrape costs with the symbol cap reached, and health-check latency while 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import tempfile
 import time
@@ -15,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
 from typing import Any
-from urllib.parse import quote
 
 import psycopg
 from prometheus_client import values
@@ -30,29 +28,11 @@ from featurestore.instruments import build as build_instruments
 from featurestore.keys import FrameKey, params_digest
 from featurestore.loadtest.config import FEATURE, LoadConfig
 from featurestore.loadtest.result import Percentiles
+from featurestore.loadtest.runner import process_context
 from featurestore.loadtest.worker import frame, open_store
 from featurestore.metrics import BACKENDS
 
 HEALTH_PROBE_INTERVAL_S = 0.1
-
-
-def dsn_with_schema(dsn: str, schema: str) -> str:
-    """`dsn` with search_path set to `schema`, so the store's unqualified tables land there."""
-    separator = "&" if "?" in dsn else "?"
-    return f"{dsn}{separator}options={quote(f'-csearch_path={schema}')}"
-
-
-@contextmanager
-def scratch_schema(dsn: str, prefix: str = "bench") -> Iterator[str]:
-    """A fresh schema named `<prefix>_<pid>_<random>`, dropped afterwards; yields a DSN whose search_path is it."""
-    schema = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield dsn_with_schema(dsn, schema)
-    finally:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 _BARE_TABLE = (
@@ -309,10 +289,11 @@ def _probe_main(config: LoadConfig, cache_dir: Path, service_url: str | None, co
 
 
 class HealthProbe:
-    """A forked process that times store.health() (and the service's health endpoint) every 100 ms until stopped."""
+    """A process (the load generator's process context) that times store.health() (and the service's health
+    endpoint) every 100 ms until stopped."""
 
     def __init__(self, config: LoadConfig, cache_dir: Path, service_url: str | None) -> None:
-        context: Any = multiprocessing.get_context("fork")
+        context = process_context()
         self._receiver, sender = context.Pipe(duplex=False)
         self._halt = context.Event()
         self._process = context.Process(

@@ -1,5 +1,5 @@
 """The load generator and a pooler: its connection check lets a run through PgBouncer past max_connections, and
-`--compare`'s pooler part runs the workload directly and through a real PgBouncer, then a fleet through it."""
+make bench's pooler part runs the workload directly and through a real PgBouncer, then a fleet through it."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from featurestore.loadtest.__main__ import build_parser
+from bench.__main__ import build_parser
+from bench.held_lock import HeldLockStores, LockScope
+from bench.pooler_compare import PoolerOptions, run_pooler_compare
 from featurestore.loadtest.config import LoadConfig
-from featurestore.loadtest.pooler_compare import PoolerOptions, run_pooler_compare
 from featurestore.loadtest.runner import NotEnoughConnections, check_connections
 from tests.conftest import POOLER_SERVER_POOL, Pooled
 
@@ -32,9 +33,9 @@ def test_pool_size_counts_the_connections_of_worker_processes_and_rejects_nonsen
     assert LoadConfig(workers=8, pool_size=4).connections() == 8  # threads: one connection each
     with pytest.raises(ValueError, match="pool_size"):
         LoadConfig(pool_size=0)
-    assert build_parser().parse_args(["--compare", "--fleet", "40x4"]).fleet == (40, 4)
+    assert build_parser().parse_args(["--fleet", "40x4"]).fleet == (40, 4)
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["--compare", "--fleet", "40"])
+        build_parser().parse_args(["--fleet", "40"])
 
 
 @pytest.mark.postgres
@@ -44,7 +45,9 @@ def test_the_pooler_comparison_runs_one_workload_both_ways_and_a_fleet_through_p
     base = LoadConfig(
         backend="postgresql", dsn=pg_dsn, workers=3, processes=True, duration_s=1.0, symbols=2, think_ms=10.0
     )
-    report = run_pooler_compare(base, PoolerOptions(fleet_workers=3, fleet_pool_size=2), 1, tmp_path, lambda _: None)
+    options = PoolerOptions(fleet_workers=3, fleet_pool_size=2)
+    stores = HeldLockStores(LockScope.SYMBOL, hold_ms=1.0)
+    report = run_pooler_compare(base, stores, options, 1, tmp_path, lambda _: None)
     assert not report.skipped
     assert report.direct is not None and report.pooled is not None and report.fleet is not None
     for run in (report.direct, report.pooled, report.fleet):
@@ -58,3 +61,4 @@ def test_the_pooler_comparison_runs_one_workload_both_ways_and_a_fleet_through_p
     assert "through PgBouncer (3x1)" in text and "fleet through PgBouncer (3x2)" in text
     document = report.to_json()
     assert document["fleet"]["client_connections"] == 6 and document["server_pool"] == 20
+    assert (document["pgbouncer"]["lock"], document["pgbouncer"]["hold_ms"]) == ("symbol", 1.0)

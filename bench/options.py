@@ -1,13 +1,15 @@
-"""The benchmark's options (`python -m featurestore.loadtest --compare`): read by the run (compare.py) and printed by
+"""The benchmark's options (`python -m bench`): read by the run (compare.py) and printed by
 the report (report.py), so neither imports the other for it."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
+from bench.held_lock import HeldLockStores, LockScope
+from bench.pooler_compare import PoolerOptions
 from featurestore.loadtest.config import LoadConfig
-from featurestore.loadtest.pooler_compare import PoolerOptions
-from featurestore.manifest.base import LockScope
+from featurestore.loadtest.worker import StoreFactory, open_store
 from featurestore.metrics import BACKEND_POSTGRESQL
 
 
@@ -33,9 +35,18 @@ class CompareOptions:
     def __post_init__(self) -> None:
         if self.slices < 1:
             raise ValueError(f"slices must be >= 1, got {self.slices}")
-        self.load(LockScope.SYMBOL, self.dsn)  # validates the shared fields
+        if not math.isfinite(self.hold_ms) or self.hold_ms < 0:
+            raise ValueError(f"hold_ms must be a finite number >= 0, got {self.hold_ms!r}")
+        self.load(self.dsn)  # validates the shared fields
 
-    def load(self, lock: LockScope, dsn: str, **changes: object) -> LoadConfig:
+    def stores(self, lock: LockScope, hold_ms: float | None = None) -> StoreFactory:
+        """How a run of `lock` opens its stores: production's own, or the benchmark's held-lock adapter."""
+        hold_ms = self.hold_ms if hold_ms is None else hold_ms
+        if lock is LockScope.SYMBOL and hold_ms == 0:
+            return open_store
+        return HeldLockStores(lock, hold_ms)
+
+    def load(self, dsn: str, **changes: object) -> LoadConfig:
         config = LoadConfig(
             backend=BACKEND_POSTGRESQL,
             dsn=dsn,
@@ -43,9 +54,7 @@ class CompareOptions:
             processes=self.processes,
             duration_s=self.duration_s / self.slices,
             symbols=self.symbols,
-            hold_ms=self.hold_ms,
             think_ms=self.think_ms,
-            lock=lock,
         )
         return replace(config, **changes)  # type: ignore[arg-type]
 

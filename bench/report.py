@@ -6,10 +6,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from bench.held_lock import LockScope, run_json
+from bench.options import CompareOptions
+from bench.pooler_compare import PoolerReport
+from bench.probes import RecordingCost, ScrapeCost
 from featurestore.conventions import HEALTH_PATH
-from featurestore.loadtest.options import CompareOptions
-from featurestore.loadtest.pooler_compare import PoolerReport
-from featurestore.loadtest.probes import RecordingCost, ScrapeCost
 from featurestore.loadtest.result import LoadResult, Percentiles
 
 # Issue 7's targets on this 2-core machine kind, and the guide's SLOs.
@@ -215,8 +216,8 @@ class CompareReport:
     def to_json(self) -> dict[str, Any]:
         options = self.options
         return {
-            "symbol": self.symbol.to_json(),
-            "global": self.global_.to_json(),
+            "symbol": run_json(self.symbol, LockScope.SYMBOL, options.hold_ms),
+            "global": run_json(self.global_, LockScope.GLOBAL, options.hold_ms),
             "ratios": {
                 "throughput": _finite(self.throughput_ratio),
                 "p99": _finite(self.p99_ratio),
@@ -224,10 +225,14 @@ class CompareReport:
                 "throughput_no_think": _finite(self.unthrottled_ratio) if self.unthrottled_ratio is not None else None,
             },
             "throughput_workload": {
-                "symbol": self.throughput_symbol.to_json() if self.throughput_symbol is not None else None,
-                "global": self.throughput_global.to_json() if self.throughput_global is not None else None,
+                "symbol": run_json(self.throughput_symbol, LockScope.SYMBOL, options.hold_ms)
+                if self.throughput_symbol is not None
+                else None,
+                "global": run_json(self.throughput_global, LockScope.GLOBAL, options.hold_ms)
+                if self.throughput_global is not None
+                else None,
             },
-            "slo": self.slo.to_json() if self.slo is not None else None,
+            "slo": run_json(self.slo, LockScope.SYMBOL, 0.0) if self.slo is not None else None,
             "pooler": self.pooler.to_json() if self.pooler is not None else None,
             **self.side.to_json(),
             "targets": [target.to_json() for target in self.targets()],

@@ -1,4 +1,4 @@
-"""`--compare`: the same workload on PostgreSQL with per-symbol advisory locks and with one global key, in alternating
+"""`make bench`: the same workload on PostgreSQL with per-symbol advisory locks and with one global key, in alternating
 slices (ABBA) so that machine drift hits both, plus the side measurements the report's targets need."""
 
 from __future__ import annotations
@@ -15,24 +15,25 @@ from pathlib import Path
 
 import psycopg
 
-from featurestore.instruments import Instruments
-from featurestore.instruments import build as build_instruments
-from featurestore.loadtest.config import LoadConfig
-from featurestore.loadtest.options import CompareOptions
-from featurestore.loadtest.pooler_compare import run_pooler_compare
-from featurestore.loadtest.probes import (
+from bench.held_lock import HeldLockStores, LockScope
+from bench.options import CompareOptions
+from bench.pooler_compare import run_pooler_compare
+from bench.probes import (
     HealthProbe,
     bare_insert_latencies,
     fleet_scrape_cost,
     paired_inserts,
     recording_cost,
     scrape_cost,
-    scratch_schema,
 )
-from featurestore.loadtest.report import CompareReport, SideMeasurements
+from bench.report import CompareReport, SideMeasurements
+from featurestore.instruments import Instruments
+from featurestore.instruments import build as build_instruments
+from featurestore.loadtest.config import LoadConfig
 from featurestore.loadtest.result import LoadResult, Percentiles, merge
 from featurestore.loadtest.runner import SPARE_CONNECTIONS, check_connections, run_load
-from featurestore.manifest.base import LockScope
+from featurestore.loadtest.schema import scratch_schema
+from featurestore.loadtest.worker import StoreFactory
 from featurestore.metrics import BACKEND_POSTGRESQL
 
 Progress = Callable[[str], None]
@@ -89,7 +90,8 @@ def run_compare(options: CompareOptions, progress: Progress | None = None) -> Co
         order = slice_order(options.slices)
         for index, lock in enumerate(order, start=1):
             say(f"compare: slice {index}/{len(order)}, {lock} lock, {options.duration_s / options.slices:g} s")
-            result, probed = _slice(options, options.load(lock, options.dsn), cache_root / f"slice-{index}", say)
+            folder = cache_root / f"slice-{index}"
+            result, probed = _slice(options, options.load(options.dsn), options.stores(lock), lock, folder, say)
             runs[lock].append(result)
             health_store.extend(probed[0])
             health_http.extend(probed[1])
@@ -100,18 +102,25 @@ def run_compare(options: CompareOptions, progress: Progress | None = None) -> Co
                     f"compare: throughput slice {index}/{len(order)}, {lock} lock, no think time, "
                     f"{options.duration_s / options.slices:g} s"
                 )
-                config = options.load(lock, options.dsn, think_ms=0.0)
-                result, _ = _slice(options, config, cache_root / f"throughput-{index}", say, probe=False)
+                config = options.load(options.dsn, think_ms=0.0)
+                folder = cache_root / f"throughput-{index}"
+                result, _ = _slice(options, config, options.stores(lock), lock, folder, say, probe=False)
                 throughput[lock].append(result)
         slo = None
         if options.slo_run:
             say(f"compare: SLO run, symbol lock, no hold, {options.duration_s / 2:g} s")
-            slo_config = options.load(LockScope.SYMBOL, options.dsn, hold_ms=0.0, duration_s=options.duration_s / 2)
-            slo, _ = _slice(options, slo_config, cache_root / "slo", say, probe=False)
+            slo_config = options.load(options.dsn, duration_s=options.duration_s / 2)
+            slo_stores = options.stores(LockScope.SYMBOL, hold_ms=0.0)
+            slo, _ = _slice(options, slo_config, slo_stores, LockScope.SYMBOL, cache_root / "slo", say, probe=False)
         pooler = None
         if options.pooler is not None:
             pooler = run_pooler_compare(
-                options.load(LockScope.SYMBOL, options.dsn), options.pooler, options.slices, cache_root, say
+                options.load(options.dsn),
+                HeldLockStores(LockScope.SYMBOL, options.hold_ms),
+                options.pooler,
+                options.slices,
+                cache_root,
+                say,
             )
         side = replace(
             side,
@@ -134,15 +143,24 @@ def run_compare(options: CompareOptions, progress: Progress | None = None) -> Co
 
 
 def _slice(
-    options: CompareOptions, config: LoadConfig, cache_dir: Path, say: Progress, *, probe: bool = True
+    options: CompareOptions,
+    config: LoadConfig,
+    stores: StoreFactory,
+    lock: LockScope,
+    cache_dir: Path,
+    say: Progress,
+    *,
+    probe: bool = True,
 ) -> tuple[LoadResult, tuple[list[float], list[float]]]:
     """One run in a fresh schema (so each run starts from an empty manifest), with a health probe beside it."""
     assert config.dsn is not None
-    with scratch_schema(config.dsn) as dsn:
+    with scratch_schema(config.dsn, prefix="bench") as dsn:
         config = replace(config, dsn=dsn, cache_dir=cache_dir)
         prober = HealthProbe(config, cache_dir / "probe", options.service_url) if probe else None
         try:
-            result = run_load(config, progress=say, connection_wait_s=CONNECTION_WAIT_S)
+            result = run_load(
+                config, progress=say, connection_wait_s=CONNECTION_WAIT_S, open_stores=stores, label=f"{lock} lock, "
+            )
         finally:
             probed = prober.finish() if prober is not None else ([], [])
     return result, probed
@@ -154,7 +172,7 @@ def _side_measurements(options: CompareOptions, cache_root: Path, say: Progress)
     say("compare: single worker vs bare INSERT+COMMIT, cost of the metrics")
     live: list[LoadResult] = []
     dark: list[LoadResult] = []
-    with scratch_schema(options.dsn) as dsn:
+    with scratch_schema(options.dsn, prefix="bench") as dsn:
         single = LoadConfig(
             backend=BACKEND_POSTGRESQL, dsn=dsn, workers=1, duration_s=options.side_s, symbols=1, cache_dir=cache_root
         )

@@ -13,19 +13,19 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from bench.held_lock import HeldLockStores, run_json
+from bench.pgbouncer import LocalPgBouncer, PgBouncerUnavailable, pgbouncer_binary
 from featurestore.loadtest.config import LoadConfig
-from featurestore.loadtest.pgbouncer import LocalPgBouncer, PgBouncerUnavailable, pgbouncer_binary
-from featurestore.loadtest.probes import scratch_schema
 from featurestore.loadtest.result import LoadResult, merge
 from featurestore.loadtest.runner import SPARE_CONNECTIONS, NotEnoughConnections, check_connections, run_load
-from featurestore.manifest.base import LockScope
+from featurestore.loadtest.schema import scratch_schema
 
 Progress = Callable[[str], None]
 SAMPLE_INTERVAL_S = 0.25
@@ -49,6 +49,7 @@ class PoolerRun:
     result: LoadResult
     server_connections: int
     client_wait_ms: float | None = None  # peak of SHOW POOLS maxwait: the longest a client waited for a server
+    stores: HeldLockStores = field(default_factory=HeldLockStores)
 
     @property
     def client_connections(self) -> int:
@@ -60,7 +61,7 @@ class PoolerRun:
             "client_connections": self.client_connections,
             "server_connections_peak": self.server_connections,
             "client_wait_ms_peak": self.client_wait_ms,
-            **self.result.to_json(),
+            **run_json(self.result, self.stores.scope, self.stores.hold_ms),
         }
 
 
@@ -121,14 +122,18 @@ class PoolerReport:
 
 
 def run_pooler_compare(
-    base: LoadConfig, options: PoolerOptions, slices: int, cache_root: Path, say: Progress
+    base: LoadConfig,
+    stores: HeldLockStores,
+    options: PoolerOptions,
+    slices: int,
+    cache_root: Path,
+    say: Progress,
 ) -> PoolerReport:
     """`base` (per-symbol lock) directly and through PgBouncer in ABBA slices, then the fleet through PgBouncer."""
     dsn = base.dsn
     assert dsn is not None
     if pgbouncer_binary() is None:
         return PoolerReport(options, skipped="pgbouncer is not installed (apt-get install pgbouncer)")
-    base = replace(base, lock=LockScope.SYMBOL)
     runs: dict[str, list[PoolerRun]] = {DIRECT: [], POOLED: []}
     order: list[str] = []
     for index in range(slices):
@@ -137,11 +142,11 @@ def run_pooler_compare(
     try:
         for index, path in enumerate(order, start=1):
             say(f"compare: pooler slice {index}/{len(order)}, {path}, {base.duration_s:g} s")
-            runs[path].append(_run(base, path, options, cache_root / f"pooler-{index}", say))
+            runs[path].append(_run(base, stores, path, options, cache_root / f"pooler-{index}", say))
         fleet_config = replace(base, workers=options.fleet_workers, pool_size=options.fleet_pool_size, processes=True)
         fleet_direct = _direct_verdict(dsn, fleet_config)
         say(f"compare: fleet through PgBouncer, {options.fleet_workers} processes x pool {options.fleet_pool_size}")
-        fleet = _run(fleet_config, POOLED, options, cache_root / "pooler-fleet", say)
+        fleet = _run(fleet_config, stores, POOLED, options, cache_root / "pooler-fleet", say)
     except PgBouncerUnavailable as exc:
         return PoolerReport(options, skipped=str(exc).splitlines()[0])
     return PoolerReport(options, _merged(runs[DIRECT]), _merged(runs[POOLED]), fleet, fleet_direct=fleet_direct)
@@ -154,6 +159,7 @@ def _merged(runs: list[PoolerRun]) -> PoolerRun:
         merge([run.result for run in runs]),
         max(run.server_connections for run in runs),
         max(waits) if waits else None,
+        runs[0].stores,
     )
 
 
@@ -166,25 +172,27 @@ def _direct_verdict(dsn: str, fleet: LoadConfig) -> str:
     return f"the server could have taken its {needed} connections right now (no refusal to show)"
 
 
-def _run(config: LoadConfig, path: str, options: PoolerOptions, cache_dir: Path, say: Progress) -> PoolerRun:
+def _run(
+    config: LoadConfig, stores: HeldLockStores, path: str, options: PoolerOptions, cache_dir: Path, say: Progress
+) -> PoolerRun:
     assert config.dsn is not None
     tag = f"fs-bench-{uuid.uuid4().hex[:8]}"
     with _scratch(config.dsn) as (schema, direct_dsn):
         if path == DIRECT:
             dsn = make_conninfo(direct_dsn, application_name=tag)
             sampler = _Sampler(lambda: (_backends(direct_dsn, tag), None))
-            result = _sampled(replace(config, dsn=dsn, cache_dir=cache_dir), sampler, say)
-            return PoolerRun(path, result, sampler.peak_servers)
+            result = _sampled(replace(config, dsn=dsn, cache_dir=cache_dir), stores, sampler, say)
+            return PoolerRun(path, result, sampler.peak_servers, stores=stores)
         with LocalPgBouncer(config.dsn, pool_size=options.server_pool, search_path=schema) as bouncer:
             sampler = _Sampler(lambda: _pool_state(bouncer))
-            result = _sampled(replace(config, dsn=bouncer.dsn, cache_dir=cache_dir), sampler, say)
-            return PoolerRun(path, result, sampler.peak_servers, sampler.peak_wait_ms)
+            result = _sampled(replace(config, dsn=bouncer.dsn, cache_dir=cache_dir), stores, sampler, say)
+            return PoolerRun(path, result, sampler.peak_servers, sampler.peak_wait_ms, stores)
 
 
-def _sampled(config: LoadConfig, sampler: _Sampler, say: Progress) -> LoadResult:
+def _sampled(config: LoadConfig, stores: HeldLockStores, sampler: _Sampler, say: Progress) -> LoadResult:
     sampler.start()
     try:
-        return run_load(config, progress=say)
+        return run_load(config, progress=say, open_stores=stores, label=f"{stores.scope} lock, ")
     finally:
         sampler.stop()
 
