@@ -28,7 +28,7 @@ import promql_parser
 
 from generators import naming, promql
 from generators.alerts import Alert, pair_labels
-from generators.rules import SHORTEST_WINDOW, averaged
+from generators.rules import SHORTEST_WINDOW, averaged, slo_windows
 from generators.synthetic import (
     VARIANTS,
     Matcher,
@@ -37,6 +37,7 @@ from generators.synthetic import (
     Variant,
     counter,
     divide,
+    firing_times,
     matches,
     range_start,
     satisfy,
@@ -44,8 +45,16 @@ from generators.synthetic import (
     violate,
 )
 from generators.unittests import Case, Check, Context, ExprCheck, clock, timeline_checks
-from slos.models import SCOPE_LABELS, SLO, EventSelector, LatencyBudgetObjective, RatioObjective, duration_seconds
-from slos.windows import WindowPair, sli_windows, window_pairs
+from slos.models import (
+    SCOPE_LABELS,
+    SLO,
+    BurnCondition,
+    EventSelector,
+    LatencyBudgetObjective,
+    RatioObjective,
+    duration_seconds,
+)
+from slos.windows import WindowPair, enabled_pairs, sli_windows
 
 _OPS = (
     (promql_parser.MatchOp.Equal, "="),
@@ -245,6 +254,7 @@ class Plan:
     per_tick: float
     out: dict[str, str]
     pairs: tuple[WindowPair, ...]
+    conditions: tuple[tuple[Alert, BurnCondition], ...] = ()  # the SLO's alert policies' conditions, compiled
 
     def bad(self, burn: float) -> float:
         return round(burn * self.budget * self.per_tick)
@@ -254,10 +264,20 @@ def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, .
     objective = slo.objective
     assert isinstance(objective, RatioObjective | LatencyBudgetObjective) and slo.burn_rate is not None
     name = slo.burn_rate.name
-    pairs = window_pairs(objective.period)
+    pairs = enabled_pairs(slo)
     budget = float(promql.number(promql.error_budget(objective.target)))
     events = events_of(ctx, slo)
     scope = events.streams[0][0]
+    compiled = {
+        (r.labels[naming.POLICY_LABEL], r.labels[naming.TIER_LABEL]): r
+        for r in rules.values()
+        if r.alert == name and naming.POLICY_LABEL in r.labels
+    }
+    conditions = tuple(
+        (compiled[(policy.name, condition.name)], condition)
+        for policy in ctx.spec.policies(slo)
+        for condition in policy.conditions
+    )
     plan = Plan(
         name,
         {(p.long, p.short): next(r for r in rules.values() if r.alert == name and _is(r, p)) for p in pairs},
@@ -266,15 +286,18 @@ def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, .
         10.0 ** max(6, math.ceil(math.log10(1000 / budget))),
         {naming.SLO_LABEL: slo.name, **{label: scope[label] for label in SCOPE_LABELS if label in scope}},
         pairs,
+        conditions,
     )
-    names = {SHORTEST_WINDOW, *(w for p in pairs for w in (p.long, p.short)), objective.period}
+    names = {SHORTEST_WINDOW, *slo_windows(ctx.spec, slo)}
     windows = {w: duration_seconds(ctx.profile.window(w)) for w in names}
     floor = ctx.profile.events(slo.min_events or 0)
     fine = Reading(events, ctx.tick, 1, budget, windows, floor)
     step = duration_seconds(ctx.profile.window(LONG_SCRAPE))
     every = round(duration_seconds(ctx.profile.window(LONG_EVALUATION)) / step)
     coarse = Reading(events, step, every, budget, windows, floor)
-    cases = [_healthy(ctx, plan, fine), *_straddles(ctx, plan, fine), _namespaces(ctx, plan, fine)]
+    cases = [_healthy(ctx, plan, fine), *_straddles(ctx, plan, fine), *_condition_straddles(ctx, plan, fine)]
+    if pairs:
+        cases.append(_namespaces(ctx, plan, fine))
     cases.append(_budget_values(ctx, plan, slo, sli_windows(objective.period)))
     levels = _burn_levels([p.factor for p in pairs], budget)
     # a faster burst reaches the long window's factor sooner: shorter series, while the long window's neighbours
@@ -300,7 +323,8 @@ def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, .
 
 
 def _healthy(ctx: Context, plan: Plan, reading: Reading) -> Case:
-    burn = min(0.5, min(p.factor for p in plan.pairs) / 2)
+    thresholds = [p.factor for p in plan.pairs] + [condition.threshold for _, condition in plan.conditions]
+    burn = min(0.5, min(thresholds) / 2)
     ticks = 10
     series = plan.events.series([plan.per_tick] * ticks, [plan.bad(burn)] * ticks)
     for at in (1, ticks):
@@ -327,6 +351,53 @@ def _straddles(ctx: Context, plan: Plan, reading: Reading) -> list[Case]:
                 Case(
                     f"{plan.name} {pair.long}/{pair.short} {verb} at a steady {burn:.4g}x ({pair.factor:g}x "
                     f"{'+' if sign > 0 else '-'} {STRADDLE:.0%})",
+                    series,
+                    (),
+                    (plan.name,),
+                    exprs,
+                )
+            )
+    return cases
+
+
+def _condition_straddles(ctx: Context, plan: Plan, reading: Reading) -> list[Case]:
+    """Per alert policy condition, a steady burn just over its threshold fires once `alert_after` has passed since
+    the first rate (pending until then), and just under it stays silent."""
+    cases = []
+    for rule, condition in plan.conditions:
+        hold = duration_seconds(rule.for_ or "0s")
+        ticks = math.ceil(hold / ctx.tick) + 3
+        threshold = float(promql.number(condition.threshold))
+        own = {key: rule.labels[key] for key in (naming.POLICY_LABEL, naming.TIER_LABEL)}
+        for sign, verb in ((1, "fires"), (-1, "stays silent")):
+            burn = threshold * (1 + sign * STRADDLE)
+            series = plan.events.series([plan.per_tick] * ticks, [plan.bad(burn)] * ticks)
+            states = set()
+            for variant in VARIANTS:
+                rates = [reading.burn(series, at, condition.lookback_window, variant) for at in range(ticks + 1)]
+                above = [r is not None and (r >= threshold if condition.op == "gte" else r > threshold) for r in rates]
+                states.add(tuple(firing_times(above, hold, ctx.tick)))
+            if len(states) != 1:
+                raise promql.GeneratorError(f"{plan.name}: {condition.name} differs between Prometheus versions")
+            firing = states.pop()
+            if any(firing) is not (sign > 0):
+                raise promql.GeneratorError(f"{plan.name}: a steady {burn:g}x does not straddle {condition.name}")
+            query = alerts_selector(rule.alert, own)
+            if sign > 0:
+                fires = firing.index(True)
+                picked = [(fires - 1, False), (fires, True), (ticks, True)]
+                when = f"by {clock(fires * ctx.tick)}, not before"
+            else:
+                picked, when = [(1, False), (ticks, False)], f"through {clock(ticks * ctx.tick)}"
+            exprs = tuple(
+                ExprCheck(at * ctx.tick, query, (firing_sample(rule, plan.out),) if on else ()) for at, on in picked
+            )
+            op = ">=" if condition.op == "gte" else ">"
+            cases.append(
+                Case(
+                    f"{plan.name} policy {rule.labels[naming.POLICY_LABEL]} condition {condition.name} (burn rate "
+                    f"over {condition.lookback_window} {op} {condition.threshold:g} for {condition.alert_after}) "
+                    f"{verb} at a steady {burn:.4g}x {when}",
                     series,
                     (),
                     (plan.name,),
