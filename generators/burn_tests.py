@@ -5,11 +5,13 @@ over its factor (fires) and 1 % under it (silent), which pins the factor and the
 start that stops, whose resolution pins the short window; one namespace burning beside a healthy one (the alert names
 the burning namespace only); the budget records the dashboard reads (remaining 1 with no errors, 0 when the burn
 spends exactly the budget); a latency budget without its threshold bucket (no page, the absent alert fires); the
-absent-metrics alert.
+absent-metrics alert. Per condition of the SLO's alert policies: a steady burn 1 % over its threshold fires once its
+`alert_after` has passed (not one evaluation before), 1 % under stays silent.
 
 Long cases (`<spec>_windows_test.yml`: series every 150s, evaluated every 15m, up to days of series): for every pair, a
 healthy stretch as long as its long window, then a burst that fires only once the long window holds enough of it and
-resolves once the short window is clear of it, so each window of the pair is told apart from its neighbours.
+resolves once the short window is clear of it, so each window of the pair is told apart from its neighbours; likewise
+per policy condition whose lookback window is at most 3d.
 
 Counters start at zero. Every check is made at an evaluation where every rate variant of `generators.synthetic`
 (Prometheus 2 and the left-open ranges of Prometheus 3) agrees on whether the alert fires, and asserts `ALERTS`
@@ -315,6 +317,10 @@ def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, .
             ]
             cases.append(replace(burst, exprs=(*burst.exprs, *records)))
         cases.append(_burst(ctx, plan, coarse, pair, fast[pair.factor], healthy_ticks=None))
+    for rule, condition in conditions:
+        if not averaged(condition.lookback_window):  # a lookback past 3d would need weeks of series
+            small = windows[condition.lookback_window] <= duration_seconds(ctx.profile.window("30m"))
+            cases.append(_condition_burst(plan, fine if small else coarse, rule, condition))
     if isinstance(objective, LatencyBudgetObjective):
         cases.append(_missing_bucket(ctx, plan, slo, rules))
     cases.append(window_ratios_case(ctx, plan, coarse, slo))
@@ -405,6 +411,51 @@ def _condition_straddles(ctx: Context, plan: Plan, reading: Reading) -> list[Cas
                 )
             )
     return cases
+
+
+def _condition_burst(plan: Plan, reading: Reading, rule: Alert, condition: BurnCondition) -> Case:
+    """A healthy stretch as long as the lookback window, then a burst at twice the threshold: the condition fires once
+    the lookback window holds enough of it and `alert_after` has passed, and resolves once enough has left it, so the
+    lookback window is told apart from half or twice its length."""
+    step, every = reading.step, reading.every
+    lookback = reading.windows[condition.lookback_window]
+    threshold = float(promql.number(condition.threshold))
+    level = _burn_levels([threshold], plan.budget)[threshold]
+    hold = duration_seconds(rule.for_ or "0s")
+    healthy = round(lookback / step)
+    burst = math.ceil(threshold / level * lookback / step) + math.ceil(hold / step) + 2 * every
+    ticks = healthy + burst + round(lookback / step) + 3 * every
+    ticks += -ticks % every
+    series = plan.events.series(
+        [plan.per_tick] * ticks, [0.0] * healthy + [plan.bad(level)] * burst + [0.0] * (ticks - healthy - burst)
+    )
+    evaluations = range(ticks // every + 1)
+    per_variant = []
+    for variant in VARIANTS:
+        rates = [reading.burn(series, j * every, condition.lookback_window, variant) for j in evaluations]
+        above = [r is not None and (r >= threshold if condition.op == "gte" else r > threshold) for r in rates]
+        per_variant.append(firing_times(above, hold, every * step))
+    states: list[bool | None] = [col[0] if len(set(col)) == 1 else None for col in zip(*per_variant, strict=True)]
+    picked = transition_checks(states)
+    if [state for _, state in picked].count(True) < 1 or not any(not s for _, s in picked[1:]):
+        raise promql.GeneratorError(f"{plan.name}: the {condition.name} burst does not fire and resolve")
+    own = {key: rule.labels[key] for key in (naming.POLICY_LABEL, naming.TIER_LABEL)}
+    query = alerts_selector(rule.alert, own)
+    exprs = tuple(
+        ExprCheck(j * every * step, query, (firing_sample(rule, plan.out),) if state else ()) for j, state in picked
+    )
+    fires = next(j for j, state in picked if state) * every * step
+    resolves = next(j for j, state in picked if not state and j * every * step > fires) * every * step
+    return Case(
+        f"{plan.name} policy {rule.labels[naming.POLICY_LABEL]} condition {condition.name}: a {level:.3g}x burst after "
+        f"{clock(healthy * step)} without errors fires by {clock(fires)} once the {condition.lookback_window} window "
+        f"holds enough of it and {condition.alert_after} have passed, resolves by {clock(resolves)}",
+        series,
+        (),
+        (plan.name,),
+        exprs,
+        file="fine" if every == 1 else "windows",
+    )
 
 
 def _namespaces(ctx: Context, plan: Plan, reading: Reading) -> Case:
