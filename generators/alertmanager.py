@@ -3,8 +3,11 @@
 Alerts are grouped by alertname and SLO; a critical alert inhibits the warnings of the same `slo` label in the same
 namespace, job and pod (a page about an SLO makes its ticket noise redundant there, and only there: pod A's exhausted
 pool must not mute pod B's utilization ticket; Alertmanager compares a label missing on both sides as equal, so
-per-job alerts still inhibit each other). Receivers are webhook placeholders on 127.0.0.1 for the user to
-replace with PagerDuty, Slack or e-mail; `make stack` points them at its local receiver.
+per-job alerts still inhibit each other). A burn-rate tier firing inhibits every slower tier of the same alert and
+`slo` in the same namespace and job (`burnrate_tier`: page_fast > page_slow > ticket_fast > ticket_slow), whatever
+severities the spec gives them: the slower tier is delivered once the faster one resolves, if it still fires.
+Receivers are webhook placeholders on 127.0.0.1 for the user to replace with PagerDuty, Slack or e-mail; `make
+stack` points them at its local receiver.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 from generators import naming
 from generators.alerts import Alert
-from slos.models import POD_LABELS, Severity
+from slos.models import POD_LABELS, TIER_NAMES, Severity
 
 PAGER, TICKET, DEFAULT = "pager", "ticket", "default"
 RECEIVER_BY_SEVERITY = {Severity.CRITICAL: PAGER, Severity.WARNING: TICKET, Severity.INFO: DEFAULT}
@@ -23,6 +26,18 @@ PLACEHOLDER_URL = "http://127.0.0.1:5001/alerts/{receiver}"  # replace with the 
 
 def _receiver(name: str) -> dict[str, Any]:
     return {"name": name, "webhook_configs": [{"url": PLACEHOLDER_URL.format(receiver=name), "send_resolved": True}]}
+
+
+def tier_inhibitions() -> list[dict[str, Any]]:
+    """Each tier mutes the slower ones of the same burn alert, SLO, namespace and job."""
+    return [
+        {
+            "source_matchers": [f'{naming.TIER_LABEL}="{faster}"'],
+            "target_matchers": [f'{naming.TIER_LABEL}=~"{"|".join(TIER_NAMES[index + 1 :])}"'],
+            "equal": ["alertname", naming.SLO_LABEL, *POD_LABELS],
+        }
+        for index, faster in enumerate(TIER_NAMES[:-1])
+    ]
 
 
 def config() -> dict[str, Any]:
@@ -44,7 +59,8 @@ def config() -> dict[str, Any]:
                 "source_matchers": [f'severity="{Severity.CRITICAL.value}"'],
                 "target_matchers": [f'severity="{Severity.WARNING.value}"'],
                 "equal": [naming.SLO_LABEL, *POD_LABELS],
-            }
+            },
+            *tier_inhibitions(),
         ],
         "receivers": [_receiver(name) for name in (DEFAULT, PAGER, TICKET)],
     }

@@ -1,9 +1,13 @@
-"""Alerting rules of one SLO: threshold alerts, burn-rate alerts (one per window pair) and the absent-metrics alert.
+"""Alerting rules of one SLO: threshold alerts, burn-rate alerts (one per enabled tier, and one per condition of the
+SLO's alert policies) and the absent-metrics alert.
 
 Labels, later ones winning: `severity`, `slo` (the SLO's name), the file's `labels`, the SLO's `labels` (the real spec
-sets `slo` there to the guide's values), the alert's `labels`; burn-rate alerts add `long_window` / `short_window`.
-An SLO's `min_events` adds to each burn-rate alert `and ignoring (slo) <events over the long window> >= N` (`floored`).
-Annotations: `summary`, `description`, and `runbook_url`, added to every alert by `with_runbook` alone. A spec's
+sets `slo` there to the guide's values), the alert's `labels`; burn-rate alerts add their tier's `page_labels` or
+`ticket_labels`, then `burnrate_tier` (`naming.TIER_LABEL`: page_fast, page_slow, ticket_fast, ticket_slow) with
+`long_window` / `short_window`; a policy condition's alert adds `alert_policy` and the condition's name as its tier.
+An SLO's `min_events` adds to each tier's burn-rate alert `and ignoring (slo) <events over the long window> >= N`
+(`floored`). Annotations: `summary`, `description`, the burn-rate alerts' extra `annotations`, and `runbook_url`, added
+to every alert by `with_runbook` alone. A spec's
 texts name its numbers by placeholder (`exceeds the {threshold}ms SLO`), filled in here from the model by
 `spec_text`, so a threshold changed in the spec changes the alert texts with the rules.
 
@@ -21,6 +25,8 @@ from generators import naming, prometheus, promql
 from generators.profile import Profile
 from slos.models import (
     SLO,
+    AlertPolicy,
+    BurnCondition,
     GaugeObjective,
     LatencyBudgetObjective,
     QuantileObjective,
@@ -31,7 +37,7 @@ from slos.models import (
     ThresholdAlert,
     duration_seconds,
 )
-from slos.windows import WindowPair, window_pairs
+from slos.windows import WindowPair, enabled_pairs
 
 
 @dataclass(frozen=True)
@@ -66,8 +72,8 @@ class Recording:
         return rule
 
 
-def labels(spec: SpecFile, slo: SLO, severity: Severity, *own: Mapping[str, str]) -> dict[str, str]:
-    merged = {"severity": severity.value, naming.SLO_LABEL: slo.name, **spec.labels, **slo.labels}
+def labels(spec: SpecFile, slo: SLO, severity: Severity | str, *own: Mapping[str, str]) -> dict[str, str]:
+    merged = {"severity": str(severity), naming.SLO_LABEL: slo.name, **spec.labels, **slo.labels}
     for extra in own:
         merged.update(extra)
     return merged
@@ -146,23 +152,51 @@ def threshold_alert(spec: SpecFile, slo: SLO, alert: ThresholdAlert, profile: Pr
 
 def pair_labels(pair: WindowPair) -> dict[str, str]:
     long_label, short_label = naming.WINDOW_LABELS
-    return {long_label: pair.long, short_label: pair.short}
+    return {naming.TIER_LABEL: pair.name, long_label: pair.long, short_label: pair.short}
+
+
+def _burn_annotations(slo: SLO) -> dict[str, str]:
+    assert slo.burn_rate is not None
+    burn = slo.burn_rate
+    return {
+        **burn.annotations,
+        "summary": spec_text(burn.summary, text_values(slo)),
+        "description": spec_text(burn.description, text_values(slo)),
+    }
 
 
 def burn_rate_alert(spec: SpecFile, slo: SLO, pair: WindowPair) -> Alert:
     """Both windows of `pair` burn the budget faster than its factor (no `for:`: the short window is the delay)."""
     assert slo.burn_rate is not None
     burn = slo.burn_rate
-    severity = burn.page_severity if pair.tier == "page" else burn.ticket_severity
+    own = burn.page_labels if pair.tier == "page" else burn.ticket_labels
     long_record, short_record = naming.burn_rate_record(pair.long), naming.burn_rate_record(pair.short)
     return Alert(
         alert=burn.name,
         expr=promql.burn_alert(long_record, short_record, slo.name, pair.factor),
-        labels=labels(spec, slo, severity, burn.labels, pair_labels(pair)),
-        annotations={
-            "summary": spec_text(burn.summary, text_values(slo)),
-            "description": spec_text(burn.description, text_values(slo)),
-        },
+        labels=labels(spec, slo, burn.severity(pair.name), burn.labels, own, pair_labels(pair)),
+        annotations=_burn_annotations(slo),
+    )
+
+
+def condition_labels(policy: AlertPolicy, condition: BurnCondition) -> dict[str, str]:
+    return {naming.POLICY_LABEL: policy.name, naming.TIER_LABEL: condition.name}
+
+
+def condition_alert(spec: SpecFile, slo: SLO, policy: AlertPolicy, condition: BurnCondition, profile: Profile) -> Alert:
+    """An alert policy's condition (OpenSLO AlertCondition, kind burnrate): the burn rate over its lookback window
+    above its threshold for `alert_after`; routed to the policy's targets by its `alert_policy` label."""
+    assert slo.burn_rate is not None
+    record = naming.burn_rate_record(condition.lookback_window)
+    op = ">=" if condition.op == "gte" else ">"
+    return Alert(
+        alert=slo.burn_rate.name,
+        expr=promql.checked(
+            f"{record}{{{naming.SLO_LABEL}={promql.string(slo.name)}}} {op} {promql.number(condition.threshold)}"
+        ),
+        for_=profile.hold(condition.alert_after) if duration_seconds(condition.alert_after) else None,
+        labels=labels(spec, slo, condition.severity, slo.burn_rate.labels, condition_labels(policy, condition)),
+        annotations=_burn_annotations(slo),
     )
 
 
@@ -219,8 +253,11 @@ def slo_alerts(spec: SpecFile, slo: SLO, profile: Profile) -> tuple[Alert, ...]:
     else:
         objective = slo.objective
         assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
-        found = [
-            floored(burn_rate_alert(spec, slo, pair), slo, pair, profile) for pair in window_pairs(objective.period)
+        found = [floored(burn_rate_alert(spec, slo, pair), slo, pair, profile) for pair in enabled_pairs(slo)]
+        found += [
+            condition_alert(spec, slo, policy, condition, profile)
+            for policy in spec.policies(slo)
+            for condition in policy.conditions
         ]
         found.append(absent_alert(spec, slo, profile))
     return tuple(with_runbook(alert, spec.runbook_base_url) for alert in found)

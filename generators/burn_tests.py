@@ -5,11 +5,13 @@ over its factor (fires) and 1 % under it (silent), which pins the factor and the
 start that stops, whose resolution pins the short window; one namespace burning beside a healthy one (the alert names
 the burning namespace only); the budget records the dashboard reads (remaining 1 with no errors, 0 when the burn
 spends exactly the budget); a latency budget without its threshold bucket (no page, the absent alert fires); the
-absent-metrics alert.
+absent-metrics alert. Per condition of the SLO's alert policies: a steady burn 1 % over its threshold fires once its
+`alert_after` has passed (not one evaluation before), 1 % under stays silent.
 
 Long cases (`<spec>_windows_test.yml`: series every 150s, evaluated every 15m, up to days of series): for every pair, a
 healthy stretch as long as its long window, then a burst that fires only once the long window holds enough of it and
-resolves once the short window is clear of it, so each window of the pair is told apart from its neighbours.
+resolves once the short window is clear of it, so each window of the pair is told apart from its neighbours; likewise
+per policy condition whose lookback window is at most 3d.
 
 Counters start at zero. Every check is made at an evaluation where every rate variant of `generators.synthetic`
 (Prometheus 2 and the left-open ranges of Prometheus 3) agrees on whether the alert fires, and asserts `ALERTS`
@@ -28,7 +30,7 @@ import promql_parser
 
 from generators import naming, promql
 from generators.alerts import Alert, pair_labels
-from generators.rules import SHORTEST_WINDOW, averaged
+from generators.rules import SHORTEST_WINDOW, averaged, slo_windows
 from generators.synthetic import (
     VARIANTS,
     Matcher,
@@ -37,6 +39,7 @@ from generators.synthetic import (
     Variant,
     counter,
     divide,
+    firing_times,
     matches,
     range_start,
     satisfy,
@@ -44,8 +47,16 @@ from generators.synthetic import (
     violate,
 )
 from generators.unittests import Case, Check, Context, ExprCheck, clock, timeline_checks
-from slos.models import SCOPE_LABELS, SLO, EventSelector, LatencyBudgetObjective, RatioObjective, duration_seconds
-from slos.windows import WindowPair, sli_windows, window_pairs
+from slos.models import (
+    SCOPE_LABELS,
+    SLO,
+    BurnCondition,
+    EventSelector,
+    LatencyBudgetObjective,
+    RatioObjective,
+    duration_seconds,
+)
+from slos.windows import WindowPair, enabled_pairs, sli_windows
 
 _OPS = (
     (promql_parser.MatchOp.Equal, "="),
@@ -245,6 +256,7 @@ class Plan:
     per_tick: float
     out: dict[str, str]
     pairs: tuple[WindowPair, ...]
+    conditions: tuple[tuple[Alert, BurnCondition], ...] = ()  # the SLO's alert policies' conditions, compiled
 
     def bad(self, burn: float) -> float:
         return round(burn * self.budget * self.per_tick)
@@ -254,10 +266,20 @@ def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, .
     objective = slo.objective
     assert isinstance(objective, RatioObjective | LatencyBudgetObjective) and slo.burn_rate is not None
     name = slo.burn_rate.name
-    pairs = window_pairs(objective.period)
+    pairs = enabled_pairs(slo)
     budget = float(promql.number(promql.error_budget(objective.target)))
     events = events_of(ctx, slo)
     scope = events.streams[0][0]
+    compiled = {
+        (r.labels[naming.POLICY_LABEL], r.labels[naming.TIER_LABEL]): r
+        for r in rules.values()
+        if r.alert == name and naming.POLICY_LABEL in r.labels
+    }
+    conditions = tuple(
+        (compiled[(policy.name, condition.name)], condition)
+        for policy in ctx.spec.policies(slo)
+        for condition in policy.conditions
+    )
     plan = Plan(
         name,
         {(p.long, p.short): next(r for r in rules.values() if r.alert == name and _is(r, p)) for p in pairs},
@@ -266,15 +288,18 @@ def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, .
         10.0 ** max(6, math.ceil(math.log10(1000 / budget))),
         {naming.SLO_LABEL: slo.name, **{label: scope[label] for label in SCOPE_LABELS if label in scope}},
         pairs,
+        conditions,
     )
-    names = {SHORTEST_WINDOW, *(w for p in pairs for w in (p.long, p.short)), objective.period}
+    names = {SHORTEST_WINDOW, *slo_windows(ctx.spec, slo)}
     windows = {w: duration_seconds(ctx.profile.window(w)) for w in names}
     floor = ctx.profile.events(slo.min_events or 0)
     fine = Reading(events, ctx.tick, 1, budget, windows, floor)
     step = duration_seconds(ctx.profile.window(LONG_SCRAPE))
     every = round(duration_seconds(ctx.profile.window(LONG_EVALUATION)) / step)
     coarse = Reading(events, step, every, budget, windows, floor)
-    cases = [_healthy(ctx, plan, fine), *_straddles(ctx, plan, fine), _namespaces(ctx, plan, fine)]
+    cases = [_healthy(ctx, plan, fine), *_straddles(ctx, plan, fine), *_condition_straddles(ctx, plan, fine)]
+    if pairs:
+        cases.append(_namespaces(ctx, plan, fine))
     cases.append(_budget_values(ctx, plan, slo, sli_windows(objective.period)))
     levels = _burn_levels([p.factor for p in pairs], budget)
     # a faster burst reaches the long window's factor sooner: shorter series, while the long window's neighbours
@@ -292,6 +317,10 @@ def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, .
             ]
             cases.append(replace(burst, exprs=(*burst.exprs, *records)))
         cases.append(_burst(ctx, plan, coarse, pair, fast[pair.factor], healthy_ticks=None))
+    for rule, condition in conditions:
+        if not averaged(condition.lookback_window):  # a lookback past 3d would need weeks of series
+            small = windows[condition.lookback_window] <= duration_seconds(ctx.profile.window("30m"))
+            cases.append(_condition_burst(plan, fine if small else coarse, rule, condition))
     if isinstance(objective, LatencyBudgetObjective):
         cases.append(_missing_bucket(ctx, plan, slo, rules))
     cases.append(window_ratios_case(ctx, plan, coarse, slo))
@@ -300,7 +329,8 @@ def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, .
 
 
 def _healthy(ctx: Context, plan: Plan, reading: Reading) -> Case:
-    burn = min(0.5, min(p.factor for p in plan.pairs) / 2)
+    thresholds = [p.factor for p in plan.pairs] + [condition.threshold for _, condition in plan.conditions]
+    burn = min(0.5, min(thresholds) / 2)
     ticks = 10
     series = plan.events.series([plan.per_tick] * ticks, [plan.bad(burn)] * ticks)
     for at in (1, ticks):
@@ -334,6 +364,98 @@ def _straddles(ctx: Context, plan: Plan, reading: Reading) -> list[Case]:
                 )
             )
     return cases
+
+
+def _condition_straddles(ctx: Context, plan: Plan, reading: Reading) -> list[Case]:
+    """Per alert policy condition, a steady burn just over its threshold fires once `alert_after` has passed since
+    the first rate (pending until then), and just under it stays silent."""
+    cases = []
+    for rule, condition in plan.conditions:
+        hold = duration_seconds(rule.for_ or "0s")
+        ticks = math.ceil(hold / ctx.tick) + 3
+        threshold = float(promql.number(condition.threshold))
+        own = {key: rule.labels[key] for key in (naming.POLICY_LABEL, naming.TIER_LABEL)}
+        for sign, verb in ((1, "fires"), (-1, "stays silent")):
+            burn = threshold * (1 + sign * STRADDLE)
+            series = plan.events.series([plan.per_tick] * ticks, [plan.bad(burn)] * ticks)
+            states = set()
+            for variant in VARIANTS:
+                rates = [reading.burn(series, at, condition.lookback_window, variant) for at in range(ticks + 1)]
+                above = [r is not None and (r >= threshold if condition.op == "gte" else r > threshold) for r in rates]
+                states.add(tuple(firing_times(above, hold, ctx.tick)))
+            if len(states) != 1:
+                raise promql.GeneratorError(f"{plan.name}: {condition.name} differs between Prometheus versions")
+            firing = states.pop()
+            if any(firing) is not (sign > 0):
+                raise promql.GeneratorError(f"{plan.name}: a steady {burn:g}x does not straddle {condition.name}")
+            query = alerts_selector(rule.alert, own)
+            if sign > 0:
+                fires = firing.index(True)
+                picked = [(fires - 1, False), (fires, True), (ticks, True)]
+                when = f"by {clock(fires * ctx.tick)}, not before"
+            else:
+                picked, when = [(1, False), (ticks, False)], f"through {clock(ticks * ctx.tick)}"
+            exprs = tuple(
+                ExprCheck(at * ctx.tick, query, (firing_sample(rule, plan.out),) if on else ()) for at, on in picked
+            )
+            op = ">=" if condition.op == "gte" else ">"
+            cases.append(
+                Case(
+                    f"{plan.name} policy {rule.labels[naming.POLICY_LABEL]} condition {condition.name} (burn rate "
+                    f"over {condition.lookback_window} {op} {condition.threshold:g} for {condition.alert_after}) "
+                    f"{verb} at a steady {burn:.4g}x {when}",
+                    series,
+                    (),
+                    (plan.name,),
+                    exprs,
+                )
+            )
+    return cases
+
+
+def _condition_burst(plan: Plan, reading: Reading, rule: Alert, condition: BurnCondition) -> Case:
+    """A healthy stretch as long as the lookback window, then a burst at twice the threshold: the condition fires once
+    the lookback window holds enough of it and `alert_after` has passed, and resolves once enough has left it, so the
+    lookback window is told apart from half or twice its length."""
+    step, every = reading.step, reading.every
+    lookback = reading.windows[condition.lookback_window]
+    threshold = float(promql.number(condition.threshold))
+    level = _burn_levels([threshold], plan.budget)[threshold]
+    hold = duration_seconds(rule.for_ or "0s")
+    healthy = round(lookback / step)
+    burst = math.ceil(threshold / level * lookback / step) + math.ceil(hold / step) + 2 * every
+    ticks = healthy + burst + round(lookback / step) + 3 * every
+    ticks += -ticks % every
+    series = plan.events.series(
+        [plan.per_tick] * ticks, [0.0] * healthy + [plan.bad(level)] * burst + [0.0] * (ticks - healthy - burst)
+    )
+    evaluations = range(ticks // every + 1)
+    per_variant = []
+    for variant in VARIANTS:
+        rates = [reading.burn(series, j * every, condition.lookback_window, variant) for j in evaluations]
+        above = [r is not None and (r >= threshold if condition.op == "gte" else r > threshold) for r in rates]
+        per_variant.append(firing_times(above, hold, every * step))
+    states: list[bool | None] = [col[0] if len(set(col)) == 1 else None for col in zip(*per_variant, strict=True)]
+    picked = transition_checks(states)
+    if [state for _, state in picked].count(True) < 1 or not any(not s for _, s in picked[1:]):
+        raise promql.GeneratorError(f"{plan.name}: the {condition.name} burst does not fire and resolve")
+    own = {key: rule.labels[key] for key in (naming.POLICY_LABEL, naming.TIER_LABEL)}
+    query = alerts_selector(rule.alert, own)
+    exprs = tuple(
+        ExprCheck(j * every * step, query, (firing_sample(rule, plan.out),) if state else ()) for j, state in picked
+    )
+    fires = next(j for j, state in picked if state) * every * step
+    resolves = next(j for j, state in picked if not state and j * every * step > fires) * every * step
+    return Case(
+        f"{plan.name} policy {rule.labels[naming.POLICY_LABEL]} condition {condition.name}: a {level:.3g}x burst after "
+        f"{clock(healthy * step)} without errors fires by {clock(fires)} once the {condition.lookback_window} window "
+        f"holds enough of it and {condition.alert_after} have passed, resolves by {clock(resolves)}",
+        series,
+        (),
+        (plan.name,),
+        exprs,
+        file="fine" if every == 1 else "windows",
+    )
 
 
 def _namespaces(ctx: Context, plan: Plan, reading: Reading) -> Case:

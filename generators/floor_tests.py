@@ -28,7 +28,7 @@ from generators.burn_tests import (
 from generators.synthetic import Series
 from generators.unittests import Case, Context, ExprCheck, clock
 from slos.models import SCOPE_LABELS, SLO, LatencyBudgetObjective, RatioObjective, duration_seconds
-from slos.windows import window_pairs
+from slos.windows import enabled_pairs
 
 FLOOR_EVALUATION = "1h"
 STRADDLE = 0.01  # the two namespaces' long windows hold this share more and fewer events than the floor
@@ -41,13 +41,13 @@ def _exact(value: float) -> float:
 
 
 def floor_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple[Case, ...]:
-    """The floor's cases of every window pair (none without `min_events`); Untestable as `burn_cases`."""
+    """The floor's cases of every enabled tier (none without `min_events`); Untestable as `burn_cases`."""
     objective = slo.objective
     if not slo.min_events or slo.burn_rate is None:
         return ()
     assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
     events = events_of(ctx, slo)
-    pairs = window_pairs(objective.period)
+    pairs = enabled_pairs(slo)
     budget = float(promql.number(promql.error_budget(objective.target)))
     floor = ctx.profile.events(slo.min_events)
     step = duration_seconds(ctx.profile.window(LONG_SCRAPE))

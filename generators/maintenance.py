@@ -4,13 +4,15 @@ match the `slo` label of the SLOs they cover, ahead of the severity routes.
 ```
 route                                 (receiver default)
 ├── slo=~"a|b"  mute: [db-upgrade]     one route per distinct set of windows, before the severity routes
-│   ├── severity="critical" → pager   mute: [db-upgrade]   (a child does not inherit its parent's mute intervals)
+│   ├── alert_policy="p"              mute: [db-upgrade]   (a child does not inherit its parent's mute intervals:
+│   │   └── → p's targets             mute: [db-upgrade]    every route under a windowed one is muted)
+│   ├── severity="critical" → pager   mute: [db-upgrade]
 │   └── severity="warning"  → ticket  mute: [db-upgrade]
 ├── severity="critical" → pager
 └── severity="warning"  → ticket
 ```
 
-Each windowed route copies the severity routes `alertmanager.config()` built, so receivers and repeat intervals stay
+Each windowed route copies the policy and severity routes built before it, so receivers and repeat intervals stay
 those of the unmuted tree. `maintenance-tests.yml` lists, per alert label set of a windowed SLO, the receiver and the
 mute intervals amtool must find on the route it resolves to.
 """
@@ -62,6 +64,14 @@ def _regex(values: Iterable[str]) -> str:
     return "|".join(escaped).replace('"', '\\"')
 
 
+def _muted(route: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of `route` and of every route under it muted by `names` (a child does not inherit mute intervals)."""
+    muted = {**copy.deepcopy(dict(route)), "mute_time_intervals": list(names)}
+    if "routes" in muted:
+        muted["routes"] = [_muted(child, names) for child in muted["routes"]]
+    return muted
+
+
 def with_maintenance(config: dict[str, Any], specs: SpecSet) -> dict[str, Any]:
     """`config` with the specs' time intervals and a muted copy of its severity routes per set of windows."""
     muted = muted_labels(specs)
@@ -73,7 +83,7 @@ def with_maintenance(config: dict[str, Any], specs: SpecSet) -> dict[str, Any]:
     routes = config["route"]["routes"]
     windowed = []
     for names, values in sorted(by_windows.items()):
-        children = [{**copy.deepcopy(route), "mute_time_intervals": list(names)} for route in routes]
+        children = [_muted(route, names) for route in routes]
         matcher = f'{naming.SLO_LABEL}=~"{_regex(values)}"'
         windowed.append({"matchers": [matcher], "mute_time_intervals": list(names), "routes": children})
     result = copy.deepcopy(config)

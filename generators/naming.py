@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+# on burn-rate alerts: the tier (page_fast...), or the name of the alert policy's condition (defined beside the tiers)
+from slos.windows import TIER_LABEL as TIER_LABEL
+
 SLO_LABEL = "slo"  # the SLO's name on every per-SLO recording rule
 WINDOW_LABELS = ("long_window", "short_window")  # on burn-rate alerts, naming the firing window pair
+POLICY_LABEL = "alert_policy"  # the routing label of an alert policy's alerts
 
 
 def level(by: Sequence[str] = ()) -> str:

@@ -10,22 +10,23 @@ route
 └── severity="warning"  → ticket
 ```
 
-The route tests are generated from the policies: per SLO, policy and condition, the label set its alert will carry
-(alertname, slo, severity, alert_policy) and the receivers amtool must resolve it to. Compiling the conditions into
-the burn alerts that carry those labels is issue 14 phase B (generators.alerts); until then `slos.validate` refuses
-to render an SLO that names a policy, so no route exists without its alerts.
+Each condition of a policy an SLO names is compiled into a burn alert of that SLO (`generators.alerts`), labelled
+`alert_policy="<policy>"` and `burnrate_tier="<condition>"`. The route tests are generated from those alerts: per SLO,
+policy and condition, the alert's full label set and the receivers amtool must resolve it to.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from typing import Any
 
 from generators import naming
+from generators.alerts import Alert
 from slos.loader import SpecSet
 from slos.models import NotificationTarget
 
-POLICY_LABEL = "alert_policy"  # the routing label of a policy's alerts
+POLICY_LABEL = naming.POLICY_LABEL
 PLACEHOLDER_URL = "http://127.0.0.1:5001/alerts/{receiver}"  # replace with the target's real integration
 
 
@@ -73,22 +74,15 @@ def with_policies(config: dict[str, Any], specs: SpecSet) -> dict[str, Any]:
     return result
 
 
-def route_cases(specs: SpecSet) -> list[dict[str, Any]]:
-    """Per SLO, policy and condition: the labels of its alert and the receivers (comma-separated, in order)."""
+def route_cases(specs: SpecSet, alerts: Iterable[Alert]) -> list[dict[str, Any]]:
+    """Per compiled policy alert (SLO, policy and condition): its labels and the receivers of the policy's targets
+    (comma-separated, in order)."""
+    notify = {policy.name: policy.notify for loaded in specs.specs for policy in loaded.spec.alert_policies}
     cases: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
-    for loaded in specs.specs:
-        spec = loaded.spec
-        for slo in spec.slos:
-            alertname = slo.burn_rate.name if slo.burn_rate is not None else f"{slo.name}_burn"
-            value = {naming.SLO_LABEL: slo.name, **spec.labels, **slo.labels}[naming.SLO_LABEL]
-            for policy in spec.policies(slo):
-                for condition in policy.conditions:
-                    labels = {
-                        "alertname": alertname,
-                        naming.SLO_LABEL: value,
-                        "severity": condition.severity,
-                        POLICY_LABEL: policy.name,
-                    }
-                    key = tuple(sorted(labels.items()))
-                    cases[key] = {"labels": dict(key), "receiver": ",".join(policy.notify)}
+    for alert in alerts:
+        policy = alert.labels.get(POLICY_LABEL)
+        if policy is None:
+            continue
+        key = tuple(sorted({"alertname": alert.alert, **alert.labels}.items()))
+        cases[key] = {"labels": dict(key), "receiver": ",".join(notify[policy])}
     return [cases[key] for key in sorted(cases)]

@@ -9,13 +9,13 @@ from typing import Any
 import jinja2
 
 from featurestore.conventions import DEFAULT_PORT
-from generators import pooler
+from generators import alertmanager, naming, pooler
 from generators.output import MARKER
 from generators.profile import PRODUCTION, TEST, Profile
 from generators.rules import SHORTEST_WINDOW
 from generators.sanity import SANITY_FOR
 from generators.spec_output import SpecOutput
-from slos.models import LatencyBudgetObjective, RatioObjective
+from slos.models import BurnRateAlerting, LatencyBudgetObjective, RatioObjective, Severity
 from slos.windows import SRE_WORKBOOK_WINDOWS, window_pairs
 
 _ENV = jinja2.Environment(
@@ -105,13 +105,31 @@ def _windows(outputs: Sequence[SpecOutput]) -> list[dict[str, str]]:
             rows.append(
                 {
                     "period": period,
-                    "tier": pair.tier,
+                    "name": pair.name,
                     "long": pair.long,
                     "short": pair.short,
                     "share": f"{float(row.budget_share) * 100:g} %",
                     "factor": f"{pair.factor:g}",
                 }
             )
+    return rows
+
+
+# What each kind of tier asks of a human (sloth#833: users read `ticket` as a ticket in an issue tracker).
+TIER_MEANINGS = {
+    "page": "the budget burns fast (the windows table below): someone acts now, at any hour",
+    "ticket": "the budget burns slowly but steadily: someone looks during working hours. A ticket is a notification "
+    "to the team's ticket receiver (a chat channel, a queue), not an issue filed in a tracker",
+}
+
+
+def _kinds() -> list[dict[str, str]]:
+    fields = BurnRateAlerting.model_fields
+    rows = []
+    for kind, meaning in TIER_MEANINGS.items():
+        severity = Severity(fields[f"{kind}_severity"].default)
+        receiver = alertmanager.RECEIVER_BY_SEVERITY[severity]
+        rows.append({"name": kind, "meaning": meaning, "severity": severity.value, "receiver": receiver})
     return rows
 
 
@@ -142,6 +160,8 @@ def readme(
         files=[(path, _what(path)) for path in sorted({*files, "README.md"})],
         specs=specs,
         windows=_windows(outputs),
+        tier_label=naming.TIER_LABEL,
+        kinds=_kinds(),
         pooler=pooler_facts,
         floors=any(slo.min_events for output in outputs for slo in output.loaded.spec.slos),
         sanity={"window": SHORTEST_WINDOW, "hold": profile.hold(SANITY_FOR)}

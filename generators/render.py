@@ -5,7 +5,7 @@ prometheus/tests/<spec>_test.yml     generated promtool tests, one or more cases
 prometheus/prometheus.yml            the guide's scrape job, rule_files, the Alertmanager target
 alertmanager/alertmanager.yml        routes by severity, grouping, inhibition, placeholder receivers
 alertmanager/route-tests.yml         per alert label set, the receiver amtool must route it to
-alertmanager/maintenance-tests.yml   per alert label set of an SLO with maintenance windows, its route's mute intervals
+alertmanager/maintenance-tests.yml   per alert label set of an SLO with maintenance windows, its routes' mute intervals
 alertmanager/policy-route-tests.yml  per SLO, alert policy and condition, the receivers of the policy's targets
 kubernetes/*.yaml                    PrometheusRule per spec, ServiceMonitor, Deployment, Service, PodMonitor
 kubernetes/training/job.yaml         a training Job: workers + the service as a sidecar sharing the metrics folder
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from generators import alertmanager, kubernetes, maintenance, policies, pooler, prometheus, schema, tiers
+from generators import alertmanager, kubernetes, maintenance, policies, pooler, prometheus, schema
 from generators.grafana import dashboard_files
 from generators.output import to_yaml
 from generators.profile import Profile
@@ -78,7 +78,7 @@ def render(specs: SpecSet, profile: Profile, command: str, retention: str | None
     for loaded in specs.specs:
         dashboards = not dashboards_done and loaded.spec.service == CATALOG_SERVICE
         dashboards_done = dashboards_done or dashboards
-        groups = tiers.with_tier_settings(loaded.spec, rule_groups(loaded.spec, profile, dashboards=dashboards))
+        groups = rule_groups(loaded.spec, profile, dashboards=dashboards)
         output = SpecOutput(
             loaded, loaded.path.stem, tuple(a for g in groups for a in g.alerts), plan(loaded.spec, profile, groups)
         )
@@ -104,14 +104,15 @@ def render(specs: SpecSet, profile: Profile, command: str, retention: str | None
     files["prometheus/prometheus.yml"] = to_yaml(prometheus.config(rule_paths, profile), header)
     routed = policies.with_policies(alertmanager.config(), specs)
     files["alertmanager/alertmanager.yml"] = to_yaml(maintenance.with_maintenance(routed, specs), header)
-    routes = alertmanager.route_tests(alert for output in outputs for alert in output.alerts)
+    alerts = [alert for output in outputs for alert in output.alerts]
+    routes = alertmanager.route_tests(alert for alert in alerts if policies.POLICY_LABEL not in alert.labels)
     files["alertmanager/route-tests.yml"] = to_yaml({"config": "alertmanager.yml", "cases": routes}, header)
-    policy_cases = policies.route_cases(specs)
+    policy_cases = policies.route_cases(specs, alerts)
     if policy_cases:
         files["alertmanager/policy-route-tests.yml"] = to_yaml(
             {"config": "alertmanager.yml", "cases": policy_cases}, header
         )
-    muted = maintenance.route_cases(routes, specs)
+    muted = maintenance.route_cases([*routes, *policy_cases], specs)
     if muted:
         files["alertmanager/maintenance-tests.yml"] = to_yaml({"config": "alertmanager.yml", "cases": muted}, header)
     files["kubernetes/servicemonitor.yaml"] = to_yaml(kubernetes.service_monitor(profile), header)

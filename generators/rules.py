@@ -45,6 +45,16 @@ def averaged(window: str) -> bool:
 Rule = Alert | Recording
 
 
+def slo_windows(spec: SpecFile, slo: SLO) -> tuple[str, ...]:
+    """Every window a budgeted SLO records its error ratio and burn rate over: the SLI windows, its period, and the
+    lookback windows of its alert policies' conditions, shortest first."""
+    objective = slo.objective
+    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
+    lookbacks = {c.lookback_window for policy in spec.policies(slo) for c in policy.conditions}
+    by_seconds = {duration_seconds(w): w for w in (*sorted(lookbacks), *sli_windows(objective.period))}
+    return tuple(by_seconds[seconds] for seconds in sorted(by_seconds))
+
+
 @dataclass(frozen=True)
 class Group:
     name: str
@@ -58,10 +68,10 @@ class Group:
         return tuple(rule for rule in self.rules if isinstance(rule, Alert))
 
 
-def budget_recordings(slo: SLO, profile: Profile) -> tuple[Recording, ...]:
+def budget_recordings(spec: SpecFile, slo: SLO, profile: Profile) -> tuple[Recording, ...]:
     objective = slo.objective
     assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
-    windows = sli_windows(objective.period)
+    windows = slo_windows(spec, slo)
     budget = promql.number(promql.error_budget(objective.target))
     own = {naming.SLO_LABEL: slo.name}
     selector = "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
@@ -94,7 +104,7 @@ def budget_recordings(slo: SLO, profile: Profile) -> tuple[Recording, ...]:
 
 
 def slo_group(spec: SpecFile, slo: SLO, profile: Profile) -> Group:
-    records = budget_recordings(slo, profile) if slo.budgeted else ()
+    records = budget_recordings(spec, slo, profile) if slo.budgeted else ()
     return Group(
         f"{spec.service}.{slo.name}",
         (*records, *slo_alerts(spec, slo, profile), *sanity_alerts(spec, slo, profile, SHORTEST_WINDOW)),

@@ -28,7 +28,10 @@ slos:
       period: 30d
       bad: {metric: featurestore_http_requests_total, matchers: {status_class: 5xx}}
       total: {metric: featurestore_http_requests_total}
-    burn_rate: {name: FeatureStoreAvailabilityBudgetBurn, summary: Availability error budget burning}
+    burn_rate:
+      name: FeatureStoreAvailabilityBudgetBurn
+      summary: Availability error budget burning
+      tiers: {page_slow: {enabled: false}, ticket_slow: {severity: info}}   # page_fast/slow, ticket_fast/slow
     min_events: 100                           # a burn alert needs 100 requests in its long window
 maintenance_windows:                          # Alertmanager time intervals muting the SLOs' alerts (all, or `slos`)
   - name: weekly-db-maintenance
@@ -37,8 +40,8 @@ maintenance_windows:                          # Alertmanager time intervals muti
 ```
 
 `notification_targets` and `alert_policies` (with an SLO's `alert_policies: [<name>]`) are the native form of
-OpenSLO's alerting kinds (`slos/openslo_alerting.py`); rendering them waits for their conditions to compile into burn
-alerts (issue 14 phase B), so `slos.validate` refuses an SLO that names a policy.
+OpenSLO's alerting kinds (`slos/openslo_alerting.py`): each condition of a policy an SLO names becomes one more burn
+alert of that SLO, routed to the policy's targets.
 
 Objective kinds: `quantile` (a histogram quantile against a threshold in the histogram's unit), `gauge` (a gauge, or
 a ratio of two gauges, times `scale`, against a threshold with <, <=, >, >=, ==), `ratio` (good/total or bad/total
@@ -259,8 +262,48 @@ Objective = Annotated[
 BUDGETED = (RatioObjective, LatencyBudgetObjective)
 
 
+# The tiers of the multi-window burn-rate alerts, fastest first (their windows: slos/windows.py). A faster tier firing
+# inhibits the slower ones of the same SLO in Alertmanager; each can be disabled alone (`burn_rate.tiers`).
+TierName = Literal["page_fast", "page_slow", "ticket_fast", "ticket_slow"]
+TIER_NAMES: tuple[TierName, ...] = ("page_fast", "page_slow", "ticket_fast", "ticket_slow")
+
+
+class TierSettings(_Model):
+    """One tier of an SLO's burn-rate alerts."""
+
+    enabled: bool = True
+    severity: Severity | None = Field(default=None, description="default: page_severity or ticket_severity")
+
+
+class BurnTiers(_Model):
+    """Per tier settings, by tier name; a tier left out keeps the defaults (enabled)."""
+
+    page_fast: TierSettings = TierSettings()
+    page_slow: TierSettings = TierSettings()
+    ticket_fast: TierSettings = TierSettings()
+    ticket_slow: TierSettings = TierSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_names(cls, data: object) -> object:
+        if isinstance(data, dict):
+            unknown = sorted(str(name) for name in data if name not in TIER_NAMES)
+            if unknown:
+                raise ValueError(f"unknown tier {', '.join(map(repr, unknown))}: the tiers are {', '.join(TIER_NAMES)}")
+        return data
+
+    def of(self, name: TierName) -> TierSettings:
+        settings: TierSettings = getattr(self, name)
+        return settings
+
+    @property
+    def enabled(self) -> tuple[TierName, ...]:
+        return tuple(name for name in TIER_NAMES if self.of(name).enabled)
+
+
 class BurnRateAlerting(_Model):
-    """Multi-window multi-burn-rate alerts of a budgeted SLO (one rule per window pair) and its absent-metrics alert."""
+    """Multi-window multi-burn-rate alerts of a budgeted SLO (one rule per enabled tier, a window pair each) and its
+    absent-metrics alert."""
 
     name: AlertName
     summary: str = Field(min_length=1)
@@ -275,6 +318,7 @@ class BurnRateAlerting(_Model):
     annotations: dict[LabelName, str] = Field(
         default_factory=dict, description="extra annotations of the burn-rate alerts (summary/description have fields)"
     )
+    tiers: BurnTiers = Field(default_factory=BurnTiers, description="disable a tier or set its severity, by name")
 
     @field_validator("annotations")
     @classmethod
@@ -288,6 +332,13 @@ class BurnRateAlerting(_Model):
     def absent_alert(self) -> str:
         """The name of the alert that fires when the SLO's metrics are absent."""
         return self.absent_name or f"{self.name}MetricsAbsent"
+
+    def severity(self, tier: TierName) -> Severity:
+        """The tier's own severity, else page_severity for the page tiers and ticket_severity for the others."""
+        own = self.tiers.of(tier).severity
+        if own is not None:
+            return own
+        return self.page_severity if tier.startswith("page") else self.ticket_severity
 
 
 PolicyName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63, description="RFC 1123")]

@@ -19,11 +19,12 @@ spec:
 ```
 
 Each SLO becomes a native `ratio` SLO (its name with `-` turned into `_`) alerted by the native burn-rate defaults:
-`<CamelName>BudgetBurn` and `<CamelName>BudgetBurnMetricsAbsent`. A query containing `{{.window}}` is a template used
-as is. What the generators cannot honour is refused with a reason, never ignored: calendar windows, Timeslices,
-threshold and raw metrics, several objectives, other kinds. Alert policies, conditions and notification targets are
-read by `slos.openslo_alerting`. Errors name `documents[<index>]` and the
-field path inside that document.
+`<CamelName>BudgetBurn` and `<CamelName>BudgetBurnMetricsAbsent`; an SLO with `alertPolicies` is alerted by its
+policies' conditions instead of the four default tiers (and keeps the absent alert). A query containing
+`{{.window}}` is a template used as is. What the generators cannot honour is refused with a reason, never ignored:
+calendar windows, Timeslices, threshold and raw metrics, several objectives, other kinds. Alert policies, conditions
+and notification targets are read by `slos.openslo_alerting`. Errors name `documents[<index>]` and the field path
+inside that document.
 """
 
 from __future__ import annotations
@@ -38,11 +39,14 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from slos.errors import SpecError, field_path
 from slos.models import (
     SLO,
+    TIER_NAMES,
     BurnRateAlerting,
+    BurnTiers,
     Duration,
     EventSelector,
     RatioObjective,
     SpecFile,
+    TierSettings,
 )
 from slos.openslo_alerting import KINDS, SPEC_MODELS, Registry
 from slos.openslo_documents import InlineDocument, Locations, Metadata, PolicyRef, Problems
@@ -287,6 +291,10 @@ def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> 
         )
         runbook = doc.metadata.annotations.get(RUNBOOK_ANNOTATION, runbook)
         display = doc.metadata.displayName or doc.metadata.name
+        policies = tuple(alerting.slo_policies(spec.alertPolicies, f"{where}.spec.alertPolicies"))
+        # An SLO with alert policies is alerted by their conditions alone, as OpenSLO means; without, by the tiers.
+        disabled = TierSettings(enabled=False)
+        tiers = BurnTiers(**dict.fromkeys(TIER_NAMES, disabled)) if spec.alertPolicies else BurnTiers()
         try:
             slos.append(
                 SLO(
@@ -304,8 +312,9 @@ def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> 
                     burn_rate=BurnRateAlerting(
                         name=f"{_camel(doc.metadata.name)}BudgetBurn",
                         summary=f"{display} error budget is burning too fast",
+                        tiers=tiers,
                     ),
-                    alert_policies=tuple(alerting.slo_policies(spec.alertPolicies, f"{where}.spec.alertPolicies")),
+                    alert_policies=policies,
                 )
             )
         except ValidationError as exc:

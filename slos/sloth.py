@@ -35,10 +35,11 @@ The mapping onto the native models, SLO by SLO:
   routes on those; any other value (Sloth's examples use `pageteam`, `slack`) gives the tier its default, critical for
   page and warning for ticket. The tier's other labels become `page_labels` / `ticket_labels`;
 - `alerting.annotations`: `summary` and `description` fill those fields, the others are added to every burn alert;
-- both tiers disabled: the SLO is recorded and not alerted (Sloth renders no alert either).
+- one tier disabled (`disable: true`): its two window pairs are disabled (`burn_rate.tiers`); both tiers disabled: the
+  SLO is recorded and not alerted (Sloth renders no alert either).
 
-Refused with file, field and reason: SLI plugins, per-tier annotations, one tier disabled alone (tier control is
-issue 14 part 2), queries without `{{.window}}`, unknown fields. A CRD's fields are camelCase (`errorQuery`,
+Refused with file, field and reason: SLI plugins, per-tier annotations, queries without `{{.window}}`, unknown
+fields. A CRD's fields are camelCase (`errorQuery`,
 `pageAlert`) and its errors name `spec.slos[0].sli.events.errorQuery`.
 """
 
@@ -52,7 +53,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from slos.errors import SpecError, field_path
-from slos.models import SLO, BurnRateAlerting, EventSelector, RatioObjective, Severity, SpecFile
+from slos.models import SLO, TIER_NAMES, BurnRateAlerting, EventSelector, RatioObjective, Severity, SpecFile
 
 VERSION = "prometheus/v1"
 CRD_API_VERSION = "sloth.slok.dev/v1"
@@ -219,10 +220,6 @@ def _burn_rate(spec: SlothSpec, slo: SlothSLO, at: str, problems: list[tuple[str
     page, ticket = alerting.page_alert, alerting.ticket_alert
     if page.disable and ticket.disable:
         return None
-    if page.disable or ticket.disable:
-        off = "page_alert" if page.disable else "ticket_alert"
-        problems.append((f"{at}.alerting.{off}.disable", "disabling one tier alone is not supported yet"))
-        return None
     for tier, alert in (("page_alert", page), ("ticket_alert", ticket)):
         if alert.annotations:
             problems.append((f"{at}.alerting.{tier}.annotations", "per-tier annotations are not supported"))
@@ -244,6 +241,12 @@ def _burn_rate(spec: SlothSpec, slo: SlothSLO, at: str, problems: list[tuple[str
             "page_labels": {k: v for k, v in page.labels.items() if k != "severity"},
             "ticket_labels": {k: v for k, v in ticket.labels.items() if k != "severity"},
             "annotations": annotations,
+            # Sloth's page tier is our page_fast and page_slow pairs, its ticket tier ticket_fast and ticket_slow
+            "tiers": {
+                name: {"enabled": False}
+                for name in TIER_NAMES
+                if (page.disable and name.startswith("page")) or (ticket.disable and name.startswith("ticket"))
+            },
         }
     )
 

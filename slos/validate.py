@@ -41,18 +41,11 @@ from slos.models import (
     SpecFile,
     duration_seconds,
 )
-from slos.windows import SLI_WINDOWS, sli_windows, window_pairs
+from slos.windows import SLI_WINDOWS, TIER_LABEL, enabled_pairs, sli_windows
 
 CATALOG_SERVICE = "featurestore"  # specs about this service are checked against featurestore/metrics.py
 MIN_SAMPLES_PER_WINDOW = 4  # a rate window spans at least this many scrape intervals
-RESERVED_LABELS = frozenset({"alertname", "severity", "long_window", "short_window", "alert_policy"})
-# Alert policies are parsed, validated and routed (generators.policies); their conditions become burn alerts only
-# when generators.alerts compiles them (issue 14 phase B). Until then an SLO naming a policy is refused, never
-# rendered with its conditions silently dropped.
-POLICIES_PENDING = (
-    "alert policies are parsed and routed, but compiling their conditions into burn alerts is not built yet "
-    "(issue 14 phase B): rendering now would drop them"
-)
+RESERVED_LABELS = frozenset({"alertname", "severity", "long_window", "short_window", "alert_policy", TIER_LABEL})
 # Label values the code emits, per label; matchers on these labels must use one of them.
 LABEL_VALUES: dict[str, tuple[str, ...]] = {
     metrics.LABEL_BACKEND: metrics.BACKENDS,
@@ -342,15 +335,21 @@ def _burn_rate(slo: SLO, objective: RatioObjective | LatencyBudgetObjective, tim
     if period < duration_seconds(longest):
         yield "objective.period", f"the period must be at least {longest}, the longest alert window"
         return
+    if slo.burn_rate is not None and not slo.burn_rate.tiers.enabled and not slo.alert_policies:
+        yield (
+            "burn_rate.tiers",
+            "every tier is disabled: the SLO would have no burn-rate alert (keep a tier, or name an alert policy "
+            "whose conditions alert instead)",
+        )
     budget = 1 - objective.target
-    for pair in window_pairs(objective.period):
+    for pair in enabled_pairs(slo):
         if pair.factor * budget >= 1:
             yield (
                 "objective.target",
                 (
                     f"the {pair.long}/{pair.short} {pair.tier} alert can never fire: it needs an error ratio above "
                     f"{pair.factor:g} x {budget:.6g} = {pair.factor * budget:.4g}, and an error ratio cannot exceed 1 "
-                    "(raise the target, or shorten the period: factors shrink with it)"
+                    f"(raise the target, shorten the period: factors shrink with it, or disable the {pair.name} tier)"
                 ),
             )
     yield from _window(min(sli_windows(objective.period), key=duration_seconds), "objective.period", timing)
@@ -487,8 +486,21 @@ def _policy_problems(slo: SLO, spec: SpecFile, timing: Timing) -> Found:
     if not isinstance(objective, RatioObjective | LatencyBudgetObjective):
         yield "alert_policies", f"a {objective.kind} SLO has no error budget: alert policies burn one"
         return
+    if slo.burn_rate is None:
+        return
+    if len(set(slo.alert_policies)) != len(slo.alert_policies):
+        yield "alert_policies", "a policy is named twice: its alerts would be defined twice"
     budget = 1 - objective.target
     for policy in spec.policies(slo):
+        names = [condition.name for condition in policy.conditions]
+        if len(set(names)) != len(names):
+            yield "alert_policies", f"policy {policy.name!r} has two conditions of the same name: one alert each"
+        if policy.alert_when_no_data:
+            yield (
+                "alert_policies",
+                f"policy {policy.name!r}: alertWhenNoData is not supported: the SLO's {slo.burn_rate.absent_alert} "
+                "alert covers missing data, routed by its severity",
+            )
         for condition in policy.conditions:
             name = f"policy {policy.name!r}, condition {condition.name!r}"
             if condition.threshold * budget >= 1:
@@ -501,4 +513,3 @@ def _policy_problems(slo: SLO, spec: SpecFile, timing: Timing) -> Found:
                 yield "alert_policies", f"{name} looks back {condition.lookback_window}, beyond the SLO's period"
             for field, reason in _window(condition.lookback_window, "alert_policies", timing):
                 yield field, f"{name}: {reason}"
-    yield "alert_policies", POLICIES_PENDING

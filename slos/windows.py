@@ -6,15 +6,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from slos.models import duration_seconds
+from slos.models import SLO, LatencyBudgetObjective, RatioObjective, TierName, duration_seconds
 
 Tier = Literal["page", "ticket"]
+# The label naming a burn alert's tier (`page_fast`...; a policy condition's alert: the condition's name). Not `tier`:
+# Sloth's rules and users' own use that name for other things.
+TIER_LABEL = "burnrate_tier"
 
 
 @dataclass(frozen=True)
 class BurnWindow:
     """One row of the alerting table: a long and a short window and the share of a period's budget they spend."""
 
+    name: TierName
     tier: Tier
     long: str
     short: str
@@ -27,10 +31,10 @@ class BurnWindow:
 # example ticket expression. A pair's factor is budget_share x period / long window, so other periods scale the
 # factors and keep the windows, as sloth does: 30d gives 14.4 / 6 / 3 / 1, 28d gives 13.44 / 5.6 / 2.8 / 0.9333.
 SRE_WORKBOOK_WINDOWS: tuple[BurnWindow, ...] = (
-    BurnWindow("page", "1h", "5m", Decimal("0.02")),
-    BurnWindow("page", "6h", "30m", Decimal("0.05")),
-    BurnWindow("ticket", "1d", "2h", Decimal("0.10")),
-    BurnWindow("ticket", "3d", "6h", Decimal("0.10")),
+    BurnWindow("page_fast", "page", "1h", "5m", Decimal("0.02")),
+    BurnWindow("page_slow", "page", "6h", "30m", Decimal("0.05")),
+    BurnWindow("ticket_fast", "ticket", "1d", "2h", Decimal("0.10")),
+    BurnWindow("ticket_slow", "ticket", "3d", "6h", Decimal("0.10")),
 )
 # Every window an alert pair reads; the SLO's period is recorded too (for the error budget remaining).
 SLI_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
@@ -40,6 +44,7 @@ SLI_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 class WindowPair:
     """A burn-rate alert: fires when both windows burn faster than `factor` times the sustainable rate."""
 
+    name: TierName
     tier: Tier
     long: str
     short: str
@@ -53,7 +58,16 @@ def burn_factor(window: BurnWindow, period: str) -> float:
 
 
 def window_pairs(period: str) -> tuple[WindowPair, ...]:
-    return tuple(WindowPair(w.tier, w.long, w.short, burn_factor(w, period)) for w in SRE_WORKBOOK_WINDOWS)
+    return tuple(WindowPair(w.name, w.tier, w.long, w.short, burn_factor(w, period)) for w in SRE_WORKBOOK_WINDOWS)
+
+
+def enabled_pairs(slo: SLO) -> tuple[WindowPair, ...]:
+    """The window pairs of the SLO's enabled tiers (none without `burn_rate`)."""
+    objective = slo.objective
+    if slo.burn_rate is None or not isinstance(objective, RatioObjective | LatencyBudgetObjective):
+        return ()
+    enabled = slo.burn_rate.tiers.enabled
+    return tuple(pair for pair in window_pairs(objective.period) if pair.name in enabled)
 
 
 def sli_windows(period: str) -> tuple[str, ...]:

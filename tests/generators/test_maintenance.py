@@ -32,8 +32,9 @@ def amtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
-def resolved_route(config: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
-    """The route amtool resolves `labels` to, found in `config` by following the matcher path amtool prints."""
+def resolved_routes(config: dict[str, Any], labels: dict[str, str]) -> list[dict[str, Any]]:
+    """The routes amtool resolves `labels` to, found in `config` by following the matcher path amtool prints: one, or
+    an alert policy's receiver routes (matcher-less children, each notified)."""
     result = amtool(
         "config",
         "routes",
@@ -48,7 +49,13 @@ def resolved_route(config: dict[str, Any], labels: dict[str, str]) -> dict[str, 
     for step in path:
         matchers = [m.strip() for m in step.strip("{}").split(",")]
         route = next(child for child in route.get("routes", []) if child.get("matchers") == matchers)
-    return dict(route)
+    fanned = [dict(child) for child in route.get("routes", []) if "matchers" not in child]
+    return fanned or [dict(route)]
+
+
+def resolved_route(config: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    (route,) = resolved_routes(config, labels)
+    return route
 
 
 def load(folder: Path) -> dict[str, Any]:
@@ -68,12 +75,14 @@ def test_every_alert_of_a_windowed_slo_resolves_to_a_route_muted_by_its_windows(
     config = load(rendered)
     cases = yaml.safe_load((rendered / "maintenance-tests.yml").read_text())["cases"]
     routed = yaml.safe_load((rendered / "route-tests.yml").read_text())["cases"]
-    assert len(cases) == len(routed)  # every SLO of the case sits in the failover drill
+    policy = yaml.safe_load((rendered / "policy-route-tests.yml").read_text())["cases"]
+    assert len(cases) == len(routed) + len(policy)  # every SLO of the case sits in the failover drill
     assert any("settlement-batch-redeploy" in case["mute_time_intervals"] for case in cases)
     for case in cases:
-        route = resolved_route(config, case["labels"])
-        assert route.get("mute_time_intervals") == case["mute_time_intervals"], case["labels"]
-        assert route.get("receiver", "default") == case["receiver"]
+        routes = resolved_routes(config, case["labels"])
+        for route in routes:  # an alert policy's targets are each muted, not only the policy's route
+            assert route.get("mute_time_intervals") == case["mute_time_intervals"], case["labels"]
+        assert ",".join(route.get("receiver", "default") for route in routes) == case["receiver"]
 
 
 def test_an_alert_outside_every_window_resolves_to_an_unmuted_route(rendered: Path) -> None:

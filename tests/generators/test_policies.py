@@ -1,6 +1,6 @@
 """OpenSLO alert policies on the Alertmanager side: their notification targets become receivers, each policy a route
-fanning out to its targets, and amtool resolves every label set the policies generate to exactly those receivers.
-Until the conditions compile into burn alerts (issue 14 phase B), rendering a spec with policies is refused."""
+fanning out to its targets, and amtool resolves every compiled condition alert of the rendered rules to exactly those
+receivers. An SLO with policies is alerted by its conditions alone (the default tiers are off)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from generators import alertmanager, maintenance, policies
-from generators.output import to_yaml
-from slos.loader import SpecError, load_specs
-from slos.validate import POLICIES_PENDING, validate
+from generators.profile import PRODUCTION
+from generators.render import render
+from slos.loader import load_specs
 from tests.conftest import REPO, require_tool
 
 pytestmark = pytest.mark.promtool
@@ -26,66 +26,71 @@ def amtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
-def config_file(tmp_path: Path, config: dict[str, Any]) -> Path:
-    path = tmp_path / "alertmanager.yml"
-    path.write_text(to_yaml(config, "test"))
+RENDERED = render(load_specs(SPECS), PRODUCTION, "test")
+
+
+@pytest.fixture(scope="module")
+def config_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("policies") / "alertmanager.yml"
+    path.write_text(RENDERED["alertmanager/alertmanager.yml"])
     return path
 
 
-def composed() -> dict[str, Any]:
-    specs = load_specs(SPECS)
-    return maintenance.with_maintenance(policies.with_policies(alertmanager.config(), specs), specs)
-
-
-def test_every_target_is_a_receiver_and_amtool_accepts_the_config(tmp_path: Path) -> None:
-    config = composed()
+def test_every_target_is_a_receiver_and_amtool_accepts_the_config(config_path: Path) -> None:
+    config = yaml.safe_load(config_path.read_text())
     names = [receiver["name"] for receiver in config["receivers"]]
     assert {"checkout-pager", "checkout-slack", "checkout-owners-mail"} <= set(names)
     mail = next(r for r in config["receivers"] if r["name"] == "checkout-owners-mail")
     assert mail["webhook_configs"][0]["send_resolved"] is False  # its only policy sets alertWhenResolved: false
-    result = amtool("check-config", config_file(tmp_path, config))
+    result = amtool("check-config", config_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def route_cases() -> list[dict[str, Any]]:
-    return policies.route_cases(load_specs(SPECS))
+    return list(yaml.safe_load(RENDERED["alertmanager/policy-route-tests.yml"])["cases"])
 
 
-def test_the_route_tests_cover_every_slo_policy_and_condition() -> None:
-    seen = {(c["labels"]["slo"], c["labels"]["alert_policy"], c["labels"]["severity"]) for c in route_cases()}
-    assert seen == {
-        ("checkout_availability", "page-and-chat", "page"),
-        ("checkout_availability", "page-and-chat", "ticket"),
-        ("checkout_availability", "email-owners", "info"),
-        ("checkout_latency", "page-and-chat", "page"),
-        ("checkout_latency", "page-and-chat", "ticket"),
+def burn_alerts() -> list[dict[str, Any]]:
+    groups = yaml.safe_load(RENDERED["prometheus/rules/checkout.yml"])["groups"]
+    return [rule for group in groups for rule in group["rules"] if rule.get("alert", "").endswith("BudgetBurn")]
+
+
+def test_every_condition_of_every_policy_of_an_slo_is_one_burn_alert_and_the_default_tiers_are_off() -> None:
+    found = {(r["labels"]["slo"], r["labels"]["alert_policy"], r["labels"]["burnrate_tier"]) for r in burn_alerts()}
+    assert found == {
+        ("checkout_availability", "page-and-chat", "fast-burn"),
+        ("checkout_availability", "page-and-chat", "slow-burn"),
+        ("checkout_availability", "email-owners", "budget-half-spent"),
+        ("checkout_latency", "page-and-chat", "fast-burn"),
+        ("checkout_latency", "page-and-chat", "slow-burn"),
     }
+    assert len(burn_alerts()) == len(found)
+    fast = next(r for r in burn_alerts() if r["labels"]["burnrate_tier"] == "fast-burn")
+    assert fast["expr"] == 'slo:burn_rate:ratio_rate1h{slo="checkout_availability"} > 14.4'
+    assert (fast["for"], fast["labels"]["severity"]) == ("5m", "page")
+    slow = next(r for r in burn_alerts() if r["labels"]["burnrate_tier"] == "slow-burn")
+    assert slow["expr"] == 'slo:burn_rate:ratio_rate3d{slo="checkout_availability"} >= 1'
+
+
+def test_the_route_tests_cover_every_compiled_condition_alert() -> None:
+    routed = {tuple(sorted(c["labels"].items())) for c in route_cases()}
+    assert routed == {tuple(sorted({"alertname": r["alert"], **r["labels"]}.items())) for r in burn_alerts()}
 
 
 @pytest.mark.parametrize(
-    "case", route_cases(), ids=lambda c: " ".join(c["labels"][k] for k in ("slo", "alert_policy", "severity"))
+    "case", route_cases(), ids=lambda c: " ".join(c["labels"][k] for k in ("slo", "alert_policy", "burnrate_tier"))
 )
-def test_a_policy_alert_reaches_exactly_its_targets(case: dict[str, Any], tmp_path: Path) -> None:
-    path = config_file(tmp_path, composed())
+def test_a_policy_alert_reaches_exactly_its_targets(case: dict[str, Any], config_path: Path) -> None:
     labels = [f"{key}={value}" for key, value in sorted(case["labels"].items())]
     result = amtool(
-        "config", "routes", "test", f"--config.file={path}", f"--verify.receivers={case['receiver']}", *labels
+        "config", "routes", "test", f"--config.file={config_path}", f"--verify.receivers={case['receiver']}", *labels
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == case["receiver"]
 
 
-def test_an_alert_without_a_policy_keeps_the_severity_routes(tmp_path: Path) -> None:
-    path = config_file(tmp_path, composed())
+def test_an_alert_without_a_policy_keeps_the_severity_routes(config_path: Path) -> None:
     result = amtool(
-        "config", "routes", "test", f"--config.file={path}", "alertname=X", "severity=critical", "slo=other"
+        "config", "routes", "test", f"--config.file={config_path}", "alertname=X", "severity=critical", "slo=other"
     )
     assert result.stdout.strip() == "pager"
-
-
-def test_rendering_a_spec_with_policies_is_refused_until_their_conditions_compile() -> None:
-    with pytest.raises(SpecError) as caught:
-        validate(load_specs(SPECS))
-    pending = [p for p in caught.value.problems if p.reason == POLICIES_PENDING]
-    assert [p.field for p in pending] == ["documents[5].spec.alertPolicies", "documents[6].spec.alertPolicies"]
-    assert all(p.reason == POLICIES_PENDING for p in caught.value.problems)

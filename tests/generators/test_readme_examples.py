@@ -13,7 +13,7 @@ import yaml
 from generators.__main__ import main
 from generators.sanity import SANITY_FOR
 from generators.schema import MODELINE
-from slos.models import SLO, SpecFile
+from slos.models import SLO, BurnRateAlerting, Severity, SpecFile
 from slos.openslo_alerting import AlertPolicySpec
 from tests.conftest import REPO
 
@@ -64,3 +64,9 @@ def test_the_sanity_example_renders_its_ticket_as_the_text_says() -> None:
     assert example.sanity_alert == "PaymentsRefundBudgetBurnInputsInconsistent"
     section = (REPO / "README.md").read_text().split("**Input sanity alerts**", 1)[1].split("```", 1)[0]
     assert f"for\n{SANITY_FOR}" in section or f"for {SANITY_FOR}" in section
+
+
+def test_the_tier_example_parses_disabling_one_tier_and_setting_anothers_severity() -> None:
+    burn = BurnRateAlerting.model_validate(yaml.safe_load(block("    burn_rate:"))["burn_rate"])
+    assert burn.tiers.enabled == ("page_fast", "ticket_fast", "ticket_slow")
+    assert burn.severity("ticket_slow") == Severity.INFO
