@@ -3,6 +3,7 @@ for the duration, gather their observations, and count duplicates in the manifes
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import multiprocessing.context
 import shutil
@@ -257,6 +258,10 @@ def _process_main(
         return
     try:
         warm_up(store, config, run_id, worker)
+        # Everything alive now (the heap inherited from the parent, imports, the store) is long-lived: leave it out
+        # of the collector's passes, or the first full collections inside the measured loop walk it all (and copy
+        # its pages, shared with the parent since the fork) and count as the publishes' client CPU.
+        gc.freeze()
         queue.put(("ready", worker))
         if not start.wait(STARTUP_TIMEOUT_S) or halt.is_set():
             return
