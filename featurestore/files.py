@@ -8,6 +8,7 @@ overwrite each other's file: the manifest row says which one is current, the los
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
@@ -31,6 +32,7 @@ FALLBACK_FOLDER = "fallback"
 # The embedded default's metrics (featurestore.folder_values); no symbol starts with a dot, so no frame lands there.
 METRICS_FOLDER = ".metrics"
 MANIFEST_FILE = "manifest.duckdb"
+PROC_FD = "/proc/self/fd"  # names an open file, so linkat can give an unnamed one a name
 MAX_REMEMBERED_FOLDERS = 4096
 # Folder descriptors held open for publishing: each saves an open/close and a path walk per publish (about a fifth of
 # a publish's file-system CPU on this machine); bounded well under the default 1,024 open files.
@@ -63,16 +65,43 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
-def _publish_at(folder_fd: int, name: str, data: pa.Buffer) -> bool:
-    """Write `data` to `name` in the folder atomically: temp file, fsync, rename, fsync the folder. True when a file
-    of that name was already there (it is replaced: same name, same content hash)."""
+def _write_all(fd: int, data: pa.Buffer) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _publish_at(folder_fd: int, name: str, data: pa.Buffer, *, unnamed: bool = False) -> bool:
+    """Write `data` to `name` in the folder atomically and durably: the file is written and fsynced before its name
+    appears, then the folder is fsynced. True when a file of that name was already there (it is replaced: same name,
+    same content hash, so it is another publish's copy of these bytes, or a corrupt file being republished).
+
+    With `unnamed` (Linux, see `links_unnamed_files`) the file is created without a name (O_TMPFILE) and linked under
+    `name` once written: one directory entry instead of a temp entry and a rename, and a crash leaves no temp file.
+    Otherwise, or when `name` exists (a link cannot replace it), a temp file is renamed over it."""
+    if unnamed:
+        try:
+            fd = os.open(".", os.O_WRONLY | os.O_TMPFILE | os.O_CLOEXEC, 0o644, dir_fd=folder_fd)
+        except PermissionError:
+            if os.fstat(folder_fd).st_nlink == 0:  # Linux's answer when the folder was removed behind our back
+                raise FileNotFoundError(errno.ENOENT, "the folder was removed", name) from None
+            raise
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+            os.link(f"{PROC_FD}/{fd}", name, dst_dir_fd=folder_fd, follow_symlinks=True)
+        except FileExistsError:
+            pass  # the unnamed file is freed when closed; the rename path below replaces the existing one
+        else:
+            os.fsync(folder_fd)
+            return False
+        finally:
+            os.close(fd)
     temp = f".{name}.{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644, dir_fd=folder_fd)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            _write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -88,6 +117,30 @@ def _publish_at(folder_fd: int, name: str, data: pa.Buffer) -> bool:
         raise
     os.fsync(folder_fd)
     return existed
+
+
+def links_unnamed_files(folder: Path) -> bool:
+    """True when `folder` takes O_TMPFILE files and /proc links them under a name (Linux 3.11+ on ext4, xfs, btrfs,
+    tmpfs): checked once per cache folder with a throwaway file, so a publish never meets the failure."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag:
+        return False
+    probe = f".probe-{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = os.open(".", os.O_WRONLY | flag | os.O_CLOEXEC, 0o644, dir_fd=folder_fd)
+        try:
+            # With a folder descriptor os.link is linkat(AT_SYMLINK_FOLLOW); without one, link(2) would try to link
+            # the /proc symlink itself (EXDEV).
+            os.link(f"{PROC_FD}/{fd}", probe, dst_dir_fd=folder_fd, follow_symlinks=True)
+        finally:
+            os.close(fd)
+        os.unlink(probe, dir_fd=folder_fd)
+    except OSError:
+        return False
+    finally:
+        os.close(folder_fd)
+    return True
 
 
 def fsync_dir(folder: Path | str) -> None:
@@ -162,6 +215,8 @@ class FrameFiles:
         self.root.mkdir(parents=True, exist_ok=True)
         self._folders: dict[tuple[str, str], str] = {}  # (symbol, feature) -> resolved folder that exists
         self._handles = FolderHandles()
+        # An unnamed file saves the temp name, its stat and the rename: about 0.03 ms of a publish's ~1 ms of CPU.
+        self._unnamed = links_unnamed_files(self.root)
 
     def relative_path(self, key: FrameKey, sha256: str) -> str:
         validate_digest(sha256)
@@ -187,13 +242,13 @@ class FrameFiles:
         folder = self._folder(key)
         try:
             with self._handles.use(folder) as folder_fd:
-                existed = _publish_at(folder_fd, name, data)
+                existed = _publish_at(folder_fd, name, data, unnamed=self._unnamed)
         except FileNotFoundError:
             # The remembered folder was removed behind our back (cache cleared): find or create it again, once.
             self._handles.forget(folder)
             self._folders.pop((key.symbol, key.feature), None)
             with self._handles.use(self._folder(key)) as folder_fd:
-                existed = _publish_at(folder_fd, name, data)
+                existed = _publish_at(folder_fd, name, data, unnamed=self._unnamed)
         return StoredFrame(relative, table.num_rows, data.size, sha256, created=not existed)
 
     def close(self) -> None:

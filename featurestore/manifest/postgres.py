@@ -43,7 +43,22 @@ from featurestore.settings import FeatureStoreSettings, redact_dsn
 
 log = logging.getLogger(__name__)
 
-Connection = psycopg.Connection[tuple[Any, ...]]
+Cursor = psycopg.Cursor[tuple[Any, ...]]
+
+
+class Connection(psycopg.Connection[tuple[Any, ...]]):
+    """A manifest connection that runs its statements on one cursor it keeps: `conn.execute` builds a new cursor
+    per statement, about a sixth of the client CPU of an insert. A connection serves one caller at a time (the pool
+    lends it out), so one cursor is never used by two."""
+
+    _statements: Cursor | None = None
+
+    def run(self, query: LiteralString, params: tuple[Any, ...] | None = None) -> Cursor:
+        cursor = self._statements
+        if cursor is None or cursor.closed:
+            cursor = self._statements = self.cursor()
+        return cursor.execute(query, params)
+
 
 # SQLSTATEs that mean "the server is not there for us", as opposed to an error in what we asked.
 _UNAVAILABLE_STATES = {"57P01", "57P02", "57P03", "53300", "53400"}
@@ -74,7 +89,7 @@ def probe(dsn: str, connect_timeout_s: float) -> str | None:
     return None
 
 
-def behind_pooler(conn: Connection) -> bool:
+def behind_pooler(conn: psycopg.Connection[Any]) -> bool:
     """True when a pooler answered the connection: the cancel key it handed us names another process than the server
     backend running our statement (PgBouncer makes up its own key; PostgreSQL sends the backend's pid)."""
     row = conn.execute("SELECT pg_backend_pid()").fetchone()
@@ -131,6 +146,7 @@ class PostgresManifest:
             timeout=self.settings.pool_timeout_s,
             kwargs=self._connection_kwargs(pooled),
             configure=None if pooled else self._configure,
+            connection_class=Connection,
             name="featurestore-manifest",
         )
         if pooled and not self.pooled:
@@ -159,7 +175,7 @@ class PostgresManifest:
 
     def _connect_once(self) -> Connection:
         """A connection outside the pool (schema, detection, health when the pool is exhausted): prepares nothing."""
-        return psycopg.connect(
+        return Connection.connect(
             self._dsn, autocommit=True, connect_timeout=self._connect_timeout(), prepare_threshold=None
         )
 
@@ -169,7 +185,7 @@ class PostgresManifest:
         """`conn.execute`, or behind a transaction pooler: the timeouts set for this transaction only, in the same
         pipeline as the statement (one Sync: one implicit transaction on one server connection, one round trip)."""
         if not self.pooled:
-            return conn.execute(query, params)
+            return conn.run(query, params)
         with conn.pipeline():
             conn.execute(
                 sql.LOCAL_TIMEOUTS, (str(self.settings.lock_timeout_ms), str(self.settings.statement_timeout_ms))

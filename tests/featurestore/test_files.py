@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from featurestore.errors import InvalidName
-from featurestore.files import FolderHandles, FrameFiles, FrameUnreadable, is_temp_name
+from featurestore.files import FolderHandles, FrameFiles, FrameUnreadable, is_temp_name, links_unnamed_files
 from featurestore.keys import FrameKey
 from featurestore.manifest.base import ManifestEntry
 
@@ -149,3 +150,46 @@ def test_publishes_from_many_threads_each_land_whole_while_folders_are_evicted(t
         )  # fmt: skip
         assert files.read(entry).num_rows == 3
     files.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="O_TMPFILE and /proc/self/fd are Linux's")
+def test_on_linux_a_frame_is_written_unnamed_and_linked_under_its_name_without_a_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert links_unnamed_files(tmp_path) and list(tmp_path.iterdir()) == []  # the probe leaves nothing behind
+    files = FrameFiles(tmp_path)
+    monkeypatch.setattr(os, "replace", None)  # the temp file + rename path would fail: the link path must be taken
+    entry = entry_for(files, frame())
+    assert files.read(entry).equals(frame())
+    assert [p.name for p in (tmp_path / "AAPL" / "returns").iterdir()] == [Path(entry.path).name]
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed file and link", "temp file and rename"])
+def test_republishing_the_same_bytes_replaces_a_corrupt_file_of_that_name(tmp_path: Path, unnamed: bool) -> None:
+    files = FrameFiles(tmp_path)
+    files._unnamed = unnamed and files._unnamed
+    entry = entry_for(files, frame())
+    path = tmp_path / entry.path
+    path.write_bytes(b"junk")
+    again = files.write(KEY, frame())
+    assert again.path == entry.path and not again.created
+    assert files.read(entry).equals(frame())
+    assert not any(is_temp_name(p.name) for p in path.parent.iterdir())
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed file and link", "temp file and rename"])
+def test_a_publish_that_fails_before_its_file_is_durable_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed: bool
+) -> None:
+    files = FrameFiles(tmp_path)
+    files._unnamed = unnamed and files._unnamed
+    files.write(FrameKey.of("AAPL", "returns", {"other": 1}), frame())  # the folder exists
+    before = sorted(p.name for p in (tmp_path / "AAPL" / "returns").iterdir())
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError):
+        files.write(KEY, frame())
+    assert sorted(p.name for p in (tmp_path / "AAPL" / "returns").iterdir()) == before

@@ -293,6 +293,25 @@ def test_the_insert_runs_as_a_prepared_statement_of_its_connection_after_a_few_e
     assert next(iter(executions.values())) >= 8 - 5, executions
 
 
+def test_a_connection_runs_every_statement_on_one_cursor_it_keeps_also_after_a_failed_one(pg_schema_dsn: str) -> None:
+    manifest = open_manifest(pg_schema_dsn, pool_min_size=1, pool_max_size=1, lock_timeout_ms=100)
+    try:
+        manifest.insert(entry("CURS", 0))
+        with manifest.connection() as conn:
+            kept = manifest._execute(conn, pg_schema.DUPLICATES)
+            assert manifest._execute(conn, pg_schema.ADVISORY_LOCKS) is kept
+        with psycopg.connect(pg_schema_dsn, autocommit=True) as holder, holder.transaction():
+            holder.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key("CURS"),))
+            with pytest.raises(LockTimeout):
+                manifest.insert(entry("CURS", 1))
+        outcome = manifest.insert(entry("CURS", 2))  # the same connection and cursor, after the failed statement
+        assert outcome.inserted and outcome.entry.version == 2
+        with manifest.connection() as conn:
+            assert manifest._execute(conn, pg_schema.DUPLICATES) is kept
+    finally:
+        manifest.close()
+
+
 @pytest.mark.parametrize(
     ("stats", "exhausted"),
     [
