@@ -14,22 +14,21 @@ picklable factory, so the load generator's worker processes open theirs through 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC
 from enum import StrEnum
 from pathlib import Path
-from time import perf_counter
 from typing import Any
 
 import psycopg
 from pydantic import SecretStr
 
-from featurestore.errors import BackendUnavailable, FeatureStoreError
+from featurestore.errors import BackendUnavailable
 from featurestore.files import FALLBACK_FOLDER, FrameFiles
 from featurestore.instruments import Instruments
 from featurestore.instruments import build as build_instruments
 from featurestore.keys import SCHEMA_NAMESPACE, advisory_key
 from featurestore.loadtest.config import LoadConfig
 from featurestore.loadtest.result import LoadResult
+from featurestore.manifest import pg_schema
 from featurestore.manifest.base import InsertOutcome, ManifestEntry
 from featurestore.manifest.fallback import FallbackManifest
 from featurestore.manifest.postgres import Connection, PostgresManifest, is_unavailable
@@ -50,47 +49,30 @@ class LockScope(StrEnum):
 
 # The global scope takes the shared key and then the symbol's key, so the version sequence is still serialized per
 # symbol if both scopes ever write the same symbol. Order is fixed: no deadlock.
-_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION {FUNCTION}(
-    p_symbol_key bigint, p_global_key bigint, p_hold_s double precision, p_replace boolean,
-    p_symbol text, p_feature text, p_params_digest text, p_path text, p_rows bigint, p_bytes bigint,
-    p_sha256 text, p_created_at timestamptz)
-RETURNS TABLE (o_inserted boolean, o_version bigint, o_path text, o_rows bigint, o_bytes bigint, o_sha256 text,
-               o_created_at timestamptz, o_lock_wait_ms double precision)
-LANGUAGE plpgsql VOLATILE AS $fn$
-DECLARE
-    v_version bigint;
-BEGIN
-    IF p_global_key IS NOT NULL THEN
-        PERFORM pg_advisory_xact_lock(p_global_key);
-    END IF;
-    PERFORM pg_advisory_xact_lock(p_symbol_key);
-    o_lock_wait_ms := extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000;
-    IF p_hold_s > 0 THEN
-        PERFORM pg_sleep(p_hold_s);
-    END IF;
-    SELECT coalesce(max(m.version), 0) + 1 INTO v_version FROM manifest_entries m WHERE m.symbol = p_symbol;
-    IF p_replace THEN
-        DELETE FROM manifest_entries m
-        WHERE m.symbol = p_symbol AND m.feature = p_feature AND m.params_digest = p_params_digest;
-    END IF;
-    INSERT INTO manifest_entries AS m (symbol, feature, params_digest, version, path, rows, bytes, sha256, created_at)
-    VALUES (p_symbol, p_feature, p_params_digest, v_version, p_path, p_rows, p_bytes, p_sha256,
-            coalesce(p_created_at, now()))
-    ON CONFLICT ON CONSTRAINT manifest_entries_key DO NOTHING
-    RETURNING m.version, m.path, m.rows, m.bytes, m.sha256, m.created_at
-    INTO o_version, o_path, o_rows, o_bytes, o_sha256, o_created_at;
-    o_inserted := FOUND;
-    IF NOT o_inserted THEN
-        SELECT m.version, m.path, m.rows, m.bytes, m.sha256, m.created_at
-        INTO o_version, o_path, o_rows, o_bytes, o_sha256, o_created_at
-        FROM manifest_entries m
-        WHERE m.symbol = p_symbol AND m.feature = p_feature AND m.params_digest = p_params_digest;
-    END IF;
-    RETURN NEXT;
-END
-$fn$
-"""
+_SIGNATURE = "p_symbol_key bigint, p_replace boolean,"
+_SYMBOL_LOCK = "    PERFORM pg_advisory_xact_lock(p_symbol_key);\n"
+_WAIT = "    o_lock_wait_ms := extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000;\n"
+
+
+def _function_sql() -> str:
+    """Production's insert function with the global key before the symbol's and the hold after the wait is measured:
+    the same statements otherwise, by construction (a change to production's body that moves these lines fails here)."""
+    source = pg_schema.INSERT_FUNCTION_SQL
+    edits = {
+        f"FUNCTION {pg_schema.INSERT_FUNCTION}(": f"FUNCTION {FUNCTION}(",
+        _SIGNATURE: "p_symbol_key bigint, p_global_key bigint, p_hold_s double precision, p_replace boolean,",
+        _SYMBOL_LOCK: "    IF p_global_key IS NOT NULL THEN\n        PERFORM pg_advisory_xact_lock(p_global_key);\n"
+        "    END IF;\n" + _SYMBOL_LOCK,
+        _WAIT: _WAIT + "    IF p_hold_s > 0 THEN\n        PERFORM pg_sleep(p_hold_s);\n    END IF;\n",
+    }
+    for old, new in edits.items():
+        if source.count(old) != 1:
+            raise RuntimeError(f"production's insert function no longer has exactly one {old.strip()!r}")
+        source = source.replace(old, new)
+    return source
+
+
+_FUNCTION = _function_sql()
 INSERT = f"SELECT * FROM {FUNCTION}(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
@@ -128,23 +110,7 @@ class HeldLockManifest(PostgresManifest):
         super().connect()
 
     def insert(self, entry: ManifestEntry, *, replace: bool = False) -> InsertOutcome:
-        params = (
-            advisory_key(entry.symbol), self.global_key, self.hold_s, replace,
-            entry.symbol, entry.feature, entry.params_digest, entry.path, entry.rows, entry.bytes, entry.sha256,
-            entry.created_at,
-        )  # fmt: skip
-        start = perf_counter()
-        with self.connection() as conn:
-            row = self._execute(conn, INSERT, params).fetchone()
-        latency_ms = (perf_counter() - start) * 1000.0
-        if row is None or row[1] is None:
-            raise FeatureStoreError(f"manifest insert of {entry.key} neither inserted nor found a row")
-        inserted, version, path, rows, size, sha256, created_at, wait_ms = row
-        stored = ManifestEntry(
-            entry.symbol, entry.feature, entry.params_digest, int(version), path, int(rows), int(size), sha256,
-            created_at.astimezone(UTC),
-        )  # fmt: skip
-        return InsertOutcome(stored, bool(inserted), self.name, float(wait_ms), latency_ms)
+        return self._insert(INSERT, (advisory_key(entry.symbol), self.global_key, self.hold_s, replace), entry)
 
 
 @dataclass(frozen=True)

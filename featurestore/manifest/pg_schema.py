@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS compute_leases (
 );
 """
 
-_FUNCTION = f"""
+INSERT_FUNCTION_SQL = f"""
 CREATE OR REPLACE FUNCTION {INSERT_FUNCTION}(
     p_symbol_key bigint, p_replace boolean,
     p_symbol text, p_feature text, p_params_digest text, p_path text, p_rows bigint, p_bytes bigint,
@@ -127,7 +127,7 @@ def ensure_schema(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
         if _present(conn):
             return False
         conn.execute(_TABLES)
-        conn.execute(_FUNCTION)
+        conn.execute(INSERT_FUNCTION_SQL)
     return True
 
 

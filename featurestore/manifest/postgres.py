@@ -230,14 +230,18 @@ class PostgresManifest:
             raise FeatureStoreError(f"manifest statement failed ({exc.sqlstate}): {exc}") from exc
 
     def insert(self, entry: ManifestEntry, *, replace: bool = False) -> InsertOutcome:
+        return self._insert(sql.INSERT, (advisory_key(entry.symbol), replace), entry)
+
+    def _insert(self, statement: str, leading: tuple[object, ...], entry: ManifestEntry) -> InsertOutcome:
+        """Run an insert function called with `leading` then the entry's columns, returning its one row."""
         params = (
-            advisory_key(entry.symbol), replace,
+            *leading,
             entry.symbol, entry.feature, entry.params_digest, entry.path, entry.rows, entry.bytes, entry.sha256,
             entry.created_at,
         )  # fmt: skip
         start = perf_counter()
         with self.connection() as conn:
-            row = self._execute(conn, sql.INSERT, params).fetchone()
+            row = self._execute(conn, statement, params).fetchone()
         latency_ms = (perf_counter() - start) * 1000.0
         if row is None or row[1] is None:
             # The conflicting row vanished between the insert and the read (a concurrent delete): not stored.
