@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -202,3 +204,15 @@ def test_the_cycle_check_sees_a_circle_closed_by_a_type_checking_import_or_one_i
     (package / "loader.py").write_text("def load():\n    from pkg import sloth\n")
     (package / "sloth.py").write_text("from .loader import load\n")
     assert cycles(import_graph(tmp_path, ("pkg",))) == [["pkg.compare", "pkg.report"], ["pkg.loader", "pkg.sloth"]]
+
+
+def test_the_metric_catalog_and_the_conventions_load_without_the_stores_runtime() -> None:
+    """The generators read names from featurestore.metrics and featurestore.conventions: importing them must not pull
+    in prometheus_client, pyarrow, psycopg or DuckDB (featurestore/__init__ imports FeatureStore on first use)."""
+    heavy = ("prometheus_client", "pyarrow", "psycopg", "duckdb", "featurestore.store")
+    probe = (
+        "import sys, featurestore.metrics, featurestore.conventions, generators.__main__; "
+        f"print(','.join(name for name in {heavy!r} if name in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "", f"importing the catalog loaded {loaded}"
