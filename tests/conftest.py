@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -20,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from bench.pgbouncer import LocalPgBouncer
 from featurestore.instruments import Instruments
 from featurestore.instruments import build as build_instruments
+from featurestore.loadtest.schema import dsn_with_schema
 
 DEFAULT_TEST_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REPO = Path(__file__).resolve().parent.parent
@@ -56,12 +56,6 @@ def pg_dsn() -> str:
     except psycopg.OperationalError as exc:
         unavailable(f"PostgreSQL does not answer at FEATURESTORE_TEST_PG_DSN: {exc}".strip())
     return dsn
-
-
-def dsn_with_schema(dsn: str, schema: str) -> str:
-    """`dsn` with search_path set to `schema`, so unqualified tables land there."""
-    separator = "&" if "?" in dsn else "?"
-    return f"{dsn}{separator}options={quote(f'-csearch_path={schema}')}"
 
 
 @contextmanager
