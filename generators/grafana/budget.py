@@ -10,18 +10,18 @@ from generators.alerts import spec_text, text_values
 from generators.grafana import panels as p
 from generators.grafana import queries as q
 from slos.models import SLO, LatencyBudgetObjective, RatioObjective
-from slos.windows import SLI_WINDOWS, Tier, window_pairs
+from slos.windows import SLI_WINDOWS, Tier, WindowPair, enabled_pairs
 
 # Lines from the slowest pair up: ticket pairs in yellow/orange, page pairs in red/dark red.
 FACTOR_COLOURS: dict[Tier, tuple[str, ...]] = {"ticket": ("yellow", "orange"), "page": ("red", "dark-red")}
 BUDGET_STEPS = p.steps(("red", None), ("yellow", 0.0), ("green", 0.25))  # spent / under 25 % left / healthy
 
 
-def factor_steps(period: str) -> list[dict[str, object]]:
-    """Threshold steps at each alert pair's burn-rate factor for `period` (14.4, 6, 3, 1 for 30d)."""
+def factor_steps(pairs: Sequence[WindowPair]) -> list[dict[str, object]]:
+    """Threshold steps at each enabled alert pair's burn-rate factor (14.4, 6, 3, 1 for 30d with every tier on)."""
     seen: dict[Tier, int] = {}
     colours: list[p.Step] = [("green", None)]
-    for pair in sorted(window_pairs(period), key=lambda pair: pair.factor):
+    for pair in sorted(pairs, key=lambda pair: pair.factor):
         index = seen[pair.tier] = seen.get(pair.tier, -1) + 1
         palette = FACTOR_COLOURS[pair.tier]
         colours.append((palette[min(index, len(palette) - 1)], pair.factor))
@@ -44,14 +44,21 @@ def section(slo: SLO) -> p.Section:
         "percentunit",
         BUDGET_STEPS,
     )
+    # Lines only where an alert of this SLO fires: its enabled tiers' pairs (none without burn_rate).
+    pairs = enabled_pairs(slo)
+    if pairs:
+        fastest = max(pairs, key=lambda pair: pair.factor)
+        where = "page" if fastest.tier == "page" else f"{fastest.name} ticket"
+        lines = f"Dashed lines: the burn-rate alert factors ({where} above {fastest.factor:g}x on the fastest pair)."
+    else:
+        lines = "No burn-rate tier of this SLO is enabled (its alert policy's conditions, if any, are in its rules)."
     burn = p.timeseries(
         f"{slo.name}: burn rate",
         f"How many times faster than sustainable `{slo.name}` spends its budget, over each alert window. 1x spends "
-        f"exactly the budget in {objective.period}. Dashed lines: the burn-rate alert factors (page above "
-        f"{max(pair.factor for pair in window_pairs(objective.period)):g}x on the fastest pair).",
+        f"exactly the budget in {objective.period}. {lines}",
         p.targets(*((q.burn_rate(slo.name, window), window) for window in SLI_WINDOWS)),
         "suffix:x",
-        factor_steps(objective.period),
+        factor_steps(pairs),
     )
     row = p.row(f"Error budget: {slo.name}", spec_text(slo.description, text_values(slo)))
     return p.Section(row, ((remaining, 6, 8), (burn, 18, 8)))

@@ -433,3 +433,18 @@ def test_promtool_finds_the_hotspot_tables_count_one_sided_symbols_and_skip_nan(
     path.write_text(yaml.safe_dump(test, sort_keys=False), encoding="utf-8")
     result = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_disabled_tier_draws_no_line_and_an_slo_without_burn_alerts_draws_none() -> None:
+    """A line sits where an alert of the SLO fires: `capture_under_100ms_percent` disables page_slow."""
+    case = load_specs(Path(__file__).parent / "cases" / "native_payments")
+    example = json.loads(grafana.dashboard_files(case)[grafana.DASHBOARD_PATH])
+    capture = panel(example, "capture_under_100ms_percent: burn rate")  # 28 days: 13.44, (5.6), 2.8, 0.9333
+    assert steps_of(capture) == [("green", None), ("yellow", 0.9333), ("orange", 2.8), ("red", 13.44)]
+    assert "page above 13.44x" in capture["description"]
+    # An OpenSLO SLO alerted by its policy's conditions only: no tier, no line.
+    checkout = load_specs(Path(__file__).parent / "cases" / "openslo_checkout")
+    policy_only = panel(
+        json.loads(grafana.dashboard_files(checkout)[grafana.DASHBOARD_PATH]), "checkout_availability: burn rate"
+    )
+    assert steps_of(policy_only) == [("green", None)]
