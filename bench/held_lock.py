@@ -22,7 +22,7 @@ import psycopg
 from pydantic import SecretStr
 
 from featurestore.errors import BackendUnavailable
-from featurestore.files import FALLBACK_FOLDER, FrameFiles
+from featurestore.files import FrameFiles
 from featurestore.instruments import Instruments
 from featurestore.instruments import build as build_instruments
 from featurestore.keys import SCHEMA_NAMESPACE, advisory_key
@@ -30,7 +30,6 @@ from featurestore.loadtest.config import LoadConfig
 from featurestore.loadtest.result import LoadResult
 from featurestore.manifest import pg_schema
 from featurestore.manifest.base import InsertOutcome, ManifestEntry
-from featurestore.manifest.fallback import FallbackManifest
 from featurestore.manifest.postgres import Connection, PostgresManifest, is_unavailable
 from featurestore.settings import FeatureStoreSettings
 from featurestore.store import FeatureStore
@@ -134,17 +133,14 @@ class HeldLockStores:
 def open_held_store(
     settings: FeatureStoreSettings, instruments: Instruments | None, scope: LockScope, hold_ms: float
 ) -> FeatureStore:
-    """A store on a HeldLockManifest, put together as FeatureStore.open does (PostgreSQL with the DuckDB fallback)."""
+    """A store on a HeldLockManifest, behind the DuckDB fallback as FeatureStore.open builds it (on_postgres)."""
     dsn = settings.dsn()
     if not dsn:
         raise ValueError("the benchmark's lock adapters need PostgreSQL: the settings have no pg_dsn")
     if instruments is None:
         instruments = build_instruments(symbol_cap=settings.symbol_label_cap)
-    files = FrameFiles(settings.resolved_cache_dir())
     manifest = HeldLockManifest(dsn, settings, scope=scope, hold_ms=hold_ms)
-    postgres = FallbackManifest(manifest, dsn, files.root / FALLBACK_FOLDER, files, instruments)
-    postgres.start()
-    return FeatureStore(postgres, files, settings=settings, instruments=instruments, postgres=postgres)
+    return FeatureStore.on_postgres(manifest, dsn, FrameFiles(settings.resolved_cache_dir()), settings, instruments)
 
 
 def run_json(result: LoadResult, lock: LockScope, hold_ms: float) -> dict[str, Any]:

@@ -131,9 +131,20 @@ class FeatureStore:
             store = cls(manifest, files, settings=settings, instruments=instruments)
             store._owns_instruments = owned
             return store
-        postgres = FallbackManifest(
-            PostgresManifest(dsn, settings), dsn, files.root / FALLBACK_FOLDER, files, instruments
-        )
+        return cls.on_postgres(PostgresManifest(dsn, settings), dsn, files, settings, instruments)
+
+    @classmethod
+    def on_postgres(
+        cls,
+        primary: PostgresManifest,
+        dsn: str,
+        files: FrameFiles,
+        settings: FeatureStoreSettings,
+        instruments: Instruments,
+    ) -> FeatureStore:
+        """A store on `primary` behind the DuckDB fallback: what open() builds for a DSN (a benchmark passes a
+        PostgresManifest of its own)."""
+        postgres = FallbackManifest(primary, dsn, files.root / FALLBACK_FOLDER, files, instruments)
         postgres.start()
         return cls(postgres, files, settings=settings, instruments=instruments, postgres=postgres)
 
