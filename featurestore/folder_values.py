@@ -16,8 +16,10 @@ evaluated with a `values` whose `ValueClass` is `FolderValue`. The module global
 libraries' metrics in the process keep their in-memory values, and nothing sets os.environ.
 
 A `FolderValue` keeps this registry's value in memory (what the registry's own collect() shows, as before) and adds
-each increment to the process's file entry (read, add, write under the folder's lock): two registries of one
-process on one folder add up instead of overwriting each other, and a forked child writes its own `<pid>` files.
+each increment to the process's file entry (read, add, write under this process's lock of its files; other
+processes write files of their own): two registries' counters in one process on one folder add up instead of
+overwriting each other (a gauge's `set` writes the value, so the last registry to set it wins), and a forked
+child writes its own `<pid>` files.
 
 Files of dead processes stay (their counts are part of the sums); when a process registers and no other process is
 alive in the folder (no scrape can be reading), it empties the folder first, so it does not grow run after run.
