@@ -110,6 +110,52 @@ class Target:
 
 
 @dataclass(frozen=True)
+class CpuCeiling:
+    """The throughput workload's per-symbol side against the machine's CPU: with no think time it is CPU-bound, so
+    the whole machine's CPU per publish (workers, PostgreSQL, kernel) sets the most it can do, and the ratio to the
+    global run that follows."""
+
+    busy_fraction: float  # of the machine's CPUs, while the per-symbol workers ran
+    machine_ms_per_op: float  # busy CPU of the whole machine per publish
+    client_ms_per_op: float  # of which in the worker processes
+    ceiling_ops_s: float  # the same cost per publish with every CPU busy
+    ceiling_ratio: float  # ceiling_ops_s over the global run's throughput
+    target_ratio: float
+    needed_ms_per_op: float  # the machine CPU per publish at which target_ratio fits in the CPUs
+
+    @classmethod
+    def of(cls, symbol: LoadResult, global_ops_s: float, target_ratio: float) -> CpuCeiling:
+        assert symbol.machine_cpu is not None and symbol.machine_cpu_ms_per_op is not None
+        busy = symbol.machine_cpu.busy_fraction
+        per_op = symbol.machine_cpu_ms_per_op
+        # Every CPU busy at the same cost per publish; the CPU time there is per publish, busy or not, is per_op / busy.
+        ceiling = _ratio(symbol.throughput_ops_s, busy)
+        needed = _ratio(per_op, busy) * _ratio(symbol.throughput_ops_s, target_ratio * global_ops_s)
+        return cls(busy, per_op, symbol.client_cpu_ms_per_op, ceiling, _ratio(ceiling, global_ops_s), target_ratio,
+                   needed)  # fmt: skip
+
+    def render(self) -> str:
+        return (
+            f"CPU: with no think time the per-symbol side kept the machine's CPUs {self.busy_fraction:.0%} busy at "
+            f"{self.machine_ms_per_op:.2f} ms of CPU per publish across the machine ({self.client_ms_per_op:.2f} ms in "
+            f"the workers, the rest PostgreSQL and the kernel): at most {self.ceiling_ops_s:.0f} ops/s, a ratio of "
+            f"{self.ceiling_ratio:.1f}x to its global run; {self.target_ratio:g}x needs <= "
+            f"{self.needed_ms_per_op:.2f} ms per publish"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "busy_fraction": _finite(self.busy_fraction, 4),
+            "machine_cpu_ms_per_op": _finite(self.machine_ms_per_op),
+            "client_cpu_ms_per_op": _finite(self.client_ms_per_op),
+            "ceiling_ops_s": _finite(self.ceiling_ops_s, 1),
+            "ceiling_ratio": _finite(self.ceiling_ratio),
+            "target_ratio": self.target_ratio,
+            "needed_machine_cpu_ms_per_op": _finite(self.needed_ms_per_op),
+        }
+
+
+@dataclass(frozen=True)
 class CompareReport:
     options: CompareOptions
     symbol: LoadResult
@@ -150,6 +196,14 @@ class CompareReport:
         if think_s <= 0:
             return float("inf")
         return _ratio(self.options.workers / think_s, self.global_.throughput_ops_s)
+
+    @property
+    def cpu_ceiling(self) -> CpuCeiling | None:
+        """Where the throughput workload's per-symbol side stood against the machine's CPU (None without /proc/stat)."""
+        symbol, global_ = self.throughput_symbol, self.throughput_global
+        if symbol is None or global_ is None or symbol.machine_cpu is None or symbol.machine_cpu_ms_per_op is None:
+            return None
+        return CpuCeiling.of(symbol, global_.throughput_ops_s, THROUGHPUT_RATIO_TARGET)
 
     def targets(self) -> list[Target]:
         side = self.side
@@ -223,6 +277,7 @@ class CompareReport:
                 "p99": _finite(self.p99_ratio),
                 "throughput_ceiling": _finite(self.throughput_ceiling),
                 "throughput_no_think": _finite(self.unthrottled_ratio) if self.unthrottled_ratio is not None else None,
+                "throughput_no_think_cpu_ceiling": self.cpu_ceiling.to_json() if self.cpu_ceiling else None,
             },
             "throughput_workload": {
                 "symbol": run_json(self.throughput_symbol, LockScope.SYMBOL, options.hold_ms)
@@ -276,6 +331,8 @@ class CompareReport:
                 f"{options.workers * 1000 / options.think_ms:.0f} ops/s, so the latency workload's throughput ratio "
                 f"cannot exceed {self.throughput_ceiling:.1f}x against its global run"
             )
+        if self.cpu_ceiling is not None:
+            lines.append(self.cpu_ceiling.render())
         if self.slo is not None:
             s = self.slo
             lines += [
@@ -331,14 +388,23 @@ def _side_by_side(symbol: LoadResult, global_: LoadResult) -> list[str]:
             rows.append((f"{label} {q} (ms)", a, b, f"{p99_ratio:.1f}x" if (label, q) == ("insert", "p99") else ""))
     rows.append(("throughput (ops/s)", symbol.throughput_ops_s, global_.throughput_ops_s, f"{throughput_ratio:.1f}x"))
     rows.append(("client CPU (ms/op)", symbol.client_cpu_ms_per_op, global_.client_cpu_ms_per_op, ""))
+    rows.append(
+        ("machine CPU (ms/op)", _or_nan(symbol.machine_cpu_ms_per_op), _or_nan(global_.machine_cpu_ms_per_op), "")
+    )
     counts = ("operations", "errors", "duplicates", "fallback_inserts")
     for label in counts:
         rows.append((label, getattr(symbol, label), getattr(global_, label), ""))
     lines = [f"{'':24}{'per-symbol':>12}{'global':>12}{'ratio':>10}"]
     for label, a, b, ratio in rows:
         digits = 0 if label in counts else 2
-        lines.append(f"{label:<24}{a:>12.{digits}f}{b:>12.{digits}f}{ratio:>10}")
+        cells = "".join(f"{value:>12.{digits}f}" if math.isfinite(value) else f"{'-':>12}" for value in (a, b))
+        lines.append(f"{label:<24}{cells}{ratio:>10}")
     return lines
+
+
+def _or_nan(value: float | None) -> float:
+    """A figure the table shows as `-` when it was not measured (machine CPU off Linux)."""
+    return value if value is not None else math.nan
 
 
 def _at_least(name: str, measured: float, goal: float, unit: str) -> Target:

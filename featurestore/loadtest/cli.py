@@ -67,6 +67,10 @@ JSON (--json) of a load run, one object on stdout:
                       mix: from the end of compute() to the return of get_or_compute, misses only)
   read_latency_ms     {p50, p95, p99} of the manifest reads the store observed (manifest_read_latency_ms), hits'
                       and misses' alike
+  client_cpu_ms_per_op  CPU of the worker processes per operation (threads: of this whole process)
+  machine_cpu_ms_per_op, machine_busy_fraction
+                      busy CPU of the whole machine per operation (workers, PostgreSQL, the kernel) and the share of
+                      its CPUs busy while the workers ran, from /proc/stat; null where there is none (not Linux)
 Every {p50, p95, p99} is null when it has no observation (read_latency_ms without --read-fraction, lock_wait_ms on
 DuckDB), never 0.
 Exit status: 0 after a run (targets missed included), 2 on bad arguments, 1 when the run could not be made.
@@ -188,8 +192,17 @@ def _summary(result: LoadResult) -> str:
             f"insert latency ms   {insert}",
             f"lock wait ms        {wait}  ({data['lock_waits']} advisory-lock waits)",
             *(lookups if data["read_fraction"] > 0 else []),
+            f"CPU ms per op       {_cpu(data)}",
         ]
     )
+
+
+def _cpu(data: dict[str, Any]) -> str:
+    """The workers' CPU per operation, and the whole machine's (PostgreSQL and the kernel included) where known."""
+    client = f"client {data['client_cpu_ms_per_op']:.3f}"
+    if data["machine_cpu_ms_per_op"] is None:
+        return client
+    return f"{client}  machine {data['machine_cpu_ms_per_op']:.3f} ({data['machine_busy_fraction']:.0%} of the CPUs busy)"
 
 
 def _ms(percentiles: dict[str, float | None]) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from featurestore.loadtest.config import LoadConfig
+from featurestore.loadtest.cpu import CpuTimes
 from featurestore.loadtest.messages import InsertSample, LookupSample
 from featurestore.metrics import BACKEND_POSTGRESQL
 
@@ -128,10 +129,19 @@ class LoadResult:
     per_worker_operations: tuple[int, ...]
     duplicates: int
     client_cpu_s: float = 0.0  # CPU of the workers' processes (or of the one process, for threads) while they ran
+    # The whole machine's CPU while the workers ran (workers, PostgreSQL, kernel; cpu.py); None off Linux.
+    machine_cpu: CpuTimes | None = None
 
     @property
     def client_cpu_ms_per_op(self) -> float:
         return self.client_cpu_s * 1000.0 / self.operations if self.operations else 0.0
+
+    @property
+    def machine_cpu_ms_per_op(self) -> float | None:
+        """Busy CPU of the whole machine per operation: what the operation costs everywhere, not in the workers only."""
+        if self.machine_cpu is None or not self.operations:
+            return None
+        return self.machine_cpu.busy * 1000.0 / self.operations
 
     @property
     def operations(self) -> int:
@@ -203,6 +213,8 @@ class LoadResult:
             "publish_latency_ms": percentiles_json(self.samples.publish_ms),
             "read_latency_ms": percentiles_json(self.samples.read_ms),
             "client_cpu_ms_per_op": round(self.client_cpu_ms_per_op, 3),
+            "machine_cpu_ms_per_op": _rounded(self.machine_cpu_ms_per_op, 3),
+            "machine_busy_fraction": _rounded(self.machine_cpu.busy_fraction, 4) if self.machine_cpu else None,
             "per_worker_operations": list(self.per_worker_operations),
         }
 
@@ -226,4 +238,19 @@ def merge(results: Sequence[LoadResult]) -> LoadResult:
         per_worker_operations=tuple(per_worker),
         duplicates=sum(result.duplicates for result in results),
         client_cpu_s=sum(result.client_cpu_s for result in results),
+        machine_cpu=_sum_cpu([result.machine_cpu for result in results]),
     )
+
+
+def _sum_cpu(parts: Sequence[CpuTimes | None]) -> CpuTimes | None:
+    """The slices' machine CPU added up; None when any slice has none (a partial sum would understate it)."""
+    total = CpuTimes(0.0, 0.0)
+    for part in parts:
+        if part is None:
+            return None
+        total += part
+    return total if parts else None
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return round(value, digits) if value is not None else None

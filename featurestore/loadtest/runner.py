@@ -23,6 +23,7 @@ from psycopg.conninfo import conninfo_to_dict
 from featurestore.instruments import Instruments
 from featurestore.instruments import build as build_instruments
 from featurestore.loadtest.config import LoadConfig
+from featurestore.loadtest.cpu import CpuTimes, machine_cpu_times, since
 from featurestore.loadtest.messages import Batch, Done, Failed, Message, Ready
 from featurestore.loadtest.observed import ObservedInstruments, observing
 from featurestore.loadtest.result import LoadResult, Samples
@@ -239,7 +240,7 @@ def _run_thread_workers(run: _Run, tick: _Ticker, store: FeatureStore, stop: thr
         reason = repr(failures[0]) if failures else "the start barrier timed out"
         raise RuntimeError(f"load workers did not start: {reason}") from None
     tick.start()
-    started, cpu = tick.started, time.process_time()
+    started, cpu, machine = tick.started, time.process_time(), machine_cpu_times()
     hard_stop = started + config.duration_s + FINISH_GRACE_S
     for thread in threads:
         while thread.is_alive():
@@ -247,7 +248,7 @@ def _run_thread_workers(run: _Run, tick: _Ticker, store: FeatureStore, stop: thr
             tick(sum(log.samples.operations for log in logs), sum(sum(log.samples.errors.values()) for log in logs))
             if stop.is_set() or time.monotonic() > hard_stop:
                 halt.set()
-    cpu = time.process_time() - cpu
+    cpu, machine = time.process_time() - cpu, since(machine)
     if failures:
         raise RuntimeError(f"a load worker failed: {failures[0]!r}") from failures[0]
     samples = Samples()
@@ -260,6 +261,7 @@ def _run_thread_workers(run: _Run, tick: _Ticker, store: FeatureStore, stop: thr
         per_worker_operations=tuple(log.samples.operations for log in logs),
         duplicates=store.count_duplicates(),
         client_cpu_s=cpu,
+        machine_cpu=machine,
     )
 
 
@@ -404,6 +406,7 @@ def _run_processes(
             raise RuntimeError(f"load workers did not start: {collector.reasons()}")
         start.set()
         tick.start()
+        machine: CpuTimes | None = machine_cpu_times()
         started = tick.started
         hard_stop = started + config.duration_s + FINISH_GRACE_S
         while collector.finished < config.workers:
@@ -416,6 +419,7 @@ def _run_processes(
                 if time.monotonic() > hard_stop + FINISH_GRACE_S:
                     break
             tick(collector.samples.operations, sum(collector.samples.errors.values()))
+        machine = since(machine)  # the last worker is done: what follows (joins, duplicates) is not the run's
         _drain(queue, collector, seconds=0.0)
         for worker in range(config.workers):
             if worker not in collector.ends:
@@ -443,6 +447,7 @@ def _run_processes(
         per_worker_operations=tuple(collector.per_worker),
         duplicates=duplicates,
         client_cpu_s=collector.cpu_s,
+        machine_cpu=machine,
     )
 
 

@@ -52,6 +52,10 @@ def test_compare_json_has_both_locks_their_ratios_and_every_target(
     assert document["symbol"]["hold_ms"] == document["global"]["hold_ms"] == 5.0 and document["slo"]["hold_ms"] == 0
     assert document["symbol"]["think_ms"] == 100 and document["throughput_workload"]["symbol"]["think_ms"] == 0
     assert set(document["ratios"]) >= {"throughput", "p99", "throughput_no_think"}
+    # On Linux the throughput workload says how close it came to the machine's CPU, and what 8x would need.
+    ceiling = document["ratios"]["throughput_no_think_cpu_ceiling"]
+    assert 0 < ceiling["busy_fraction"] <= 1 and ceiling["needed_machine_cpu_ms_per_op"] > 0
+    assert ceiling["machine_cpu_ms_per_op"] == document["throughput_workload"]["symbol"]["machine_cpu_ms_per_op"]
     assert {target["name"] for target in document["targets"]} >= {
         "p99 ratio global/per-symbol",
         "throughput ratio per-symbol/global",

@@ -25,7 +25,7 @@ from featurestore.loadtest.runner import NotEnoughConnections
 
 RUN_FIELDS = {
     "backend", "workers", "operations", "errors", "duplicates", "throughput_ops_s", "insert_latency_ms",
-    "lock_wait_ms",
+    "lock_wait_ms", "client_cpu_ms_per_op", "machine_cpu_ms_per_op", "machine_busy_fraction",
 }  # fmt: skip
 
 
