@@ -33,7 +33,7 @@ def test_the_ceiling_is_the_same_cost_per_publish_with_every_cpu_busy() -> None:
     assert ceiling.needed_ms_per_op == pytest.approx(2000 / 1200)
     text = ceiling.render()
     assert "95% busy at 1.90 ms of CPU per publish" in text and "(1.20 ms in the workers" in text
-    assert "at most 1053 ops/s, a ratio of 7.0x" in text and "8x needs <= 1.67 ms per publish" in text
+    assert "every CPU busy, at most 1053 ops/s, a ratio of 7.0x" in text and "8x needs <= 1.67 ms per publish" in text
     assert ceiling.to_json()["needed_machine_cpu_ms_per_op"] == 1.667
 
 
