@@ -27,18 +27,21 @@ from bench.probes import (
     scrape_cost,
 )
 from bench.report import CompareReport, SideMeasurements
+from featurestore.files import FrameFiles
 from featurestore.instruments import Instruments
 from featurestore.instruments import build as build_instruments
-from featurestore.loadtest.config import LoadConfig
+from featurestore.keys import FrameKey
+from featurestore.loadtest.config import FEATURE, LoadConfig
 from featurestore.loadtest.result import LoadResult, Percentiles, merge
 from featurestore.loadtest.runner import SPARE_CONNECTIONS, check_connections, run_load
 from featurestore.loadtest.schema import scratch_schema
-from featurestore.loadtest.worker import StoreFactory
+from featurestore.loadtest.worker import StoreFactory, frame
 from featurestore.metrics import BACKEND_POSTGRESQL
 
 Progress = Callable[[str], None]
 # On a shared PostgreSQL, other sessions come and go: each slice waits this long for its connections to be free.
 CONNECTION_WAIT_S = 180.0
+FILE_PROBE_FILES = 500  # at 10 ms clock ticks, 500 files resolve 0.02 ms of system CPU per file
 
 
 def slice_order(slices: int) -> list[LockScope]:
@@ -50,8 +53,8 @@ def slice_order(slices: int) -> list[LockScope]:
     return order
 
 
-def machine(dsn: str) -> dict[str, str]:
-    """What the numbers were measured on."""
+def machine(dsn: str, probe_folder: Path) -> dict[str, str]:
+    """What the numbers were measured on, and the state its file system is in (`frame_file_system_ms`)."""
     model = "unknown"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
@@ -73,16 +76,32 @@ def machine(dsn: str) -> dict[str, str]:
         "pyarrow": version("pyarrow"),
         "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "load_average": " ".join(f"{load:.2f}" for load in os.getloadavg()),  # at the start: a quiet machine reads < 1
+        "frame_file_system_ms": f"{frame_file_system_ms(probe_folder):.3f}",
     }
+
+
+def frame_file_system_ms(folder: Path, files: int = FILE_PROBE_FILES) -> float:
+    """System CPU per frame file written as a publish writes it (created, written, fsynced, named, folder fsynced), in
+    ms: the kernel's share of a publish, which on some VMs moves with the file system's state (right after many files
+    were deleted, it was several times higher: see the README's Performance section)."""
+    frames = FrameFiles(folder)
+    table = frame(0)
+    try:
+        started = os.times().system
+        for index in range(files):
+            frames.write(FrameKey.of("PROBE", FEATURE, {"file": index}), table)
+        return (os.times().system - started) * 1000.0 / files
+    finally:
+        frames.close()
 
 
 def run_compare(options: CompareOptions, progress: Progress | None = None) -> CompareReport:
     """Run the whole benchmark and return its report."""
     say = progress or (lambda _line: None)
-    info = machine(options.dsn)
     check_connections(options.dsn, options.workers + SPARE_CONNECTIONS + 2, wait_s=CONNECTION_WAIT_S, progress=say)
     cache_root = Path(tempfile.mkdtemp(prefix="featurestore-bench-"))
     try:
+        info = machine(options.dsn, cache_root / "file-probe")
         side = _side_measurements(options, cache_root, say)
         runs: dict[LockScope, list[LoadResult]] = {LockScope.SYMBOL: [], LockScope.GLOBAL: []}
         health_store: list[float] = []

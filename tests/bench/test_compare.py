@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from bench.__main__ import main
-from bench.compare import slice_order
+from bench.compare import frame_file_system_ms, slice_order
 from bench.held_lock import HeldLockStores, LockScope
 from featurestore.loadtest import LoadConfig, run_load
 from tests.featurestore.test_loadtest import RUN_FIELDS, assert_consistent, manifest_rows
@@ -21,6 +22,14 @@ def test_slices_alternate_abba_so_drift_hits_both_locks() -> None:
     assert slice_order(1) == [s, g]
     assert slice_order(2) == [s, g, g, s]
     assert slice_order(3) == [s, g, g, s, s, g]
+
+
+def test_the_file_system_probe_writes_its_frames_as_a_publish_does(tmp_path: Path) -> None:
+    cost = frame_file_system_ms(tmp_path, files=20)
+    assert cost >= 0.0
+    written = sorted(tmp_path.rglob("*.parquet"))
+    assert len(written) == 20 and all(path.stat().st_size > 0 for path in written)
+    assert not [path for path in tmp_path.rglob("*") if path.is_file() and path.suffix != ".parquet"]
 
 
 @pytest.mark.postgres
@@ -52,6 +61,7 @@ def test_compare_json_has_both_locks_their_ratios_and_every_target(
     assert document["symbol"]["hold_ms"] == document["global"]["hold_ms"] == 5.0 and document["slo"]["hold_ms"] == 0
     assert document["symbol"]["think_ms"] == 100 and document["throughput_workload"]["symbol"]["think_ms"] == 0
     assert set(document["ratios"]) >= {"throughput", "p99", "throughput_no_think"}
+    assert float(document["machine"]["frame_file_system_ms"]) >= 0.0
     # On Linux the throughput workload says how close it came to the machine's CPU, and what 8x would need.
     ceiling = document["ratios"]["throughput_no_think_cpu_ceiling"]
     assert 0 < ceiling["busy_fraction"] <= 1 and ceiling["needed_machine_cpu_ms_per_op"] > 0
