@@ -202,7 +202,8 @@ def _cpu(data: dict[str, Any]) -> str:
     client = f"client {data['client_cpu_ms_per_op']:.3f}"
     if data["machine_cpu_ms_per_op"] is None:
         return client
-    return f"{client}  machine {data['machine_cpu_ms_per_op']:.3f} ({data['machine_busy_fraction']:.0%} of the CPUs busy)"
+    busy = data["machine_busy_fraction"]
+    return f"{client}  machine {data['machine_cpu_ms_per_op']:.3f} ({busy:.0%} of the CPUs busy)"
 
 
 def _ms(percentiles: dict[str, float | None]) -> str:
