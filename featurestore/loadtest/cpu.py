@@ -39,8 +39,10 @@ class CpuTimes:
 
     @property
     def busy_fraction(self) -> float:
-        """Of the time the CPUs were there, the share they were busy (1.0: the run was CPU-bound)."""
-        return self.busy / self.total if self.total > 0 else 0.0
+        """Of the CPU time this machine had (steal left out: the hypervisor gave it to others), the share it was busy;
+        1.0: the run was CPU-bound."""
+        available = self.busy + self.idle
+        return self.busy / available if available > 0 else 0.0
 
 
 def parse_proc_stat(text: str, ticks_per_second: float) -> CpuTimes:
