@@ -310,7 +310,8 @@ class CompareReport:
         lines = [
             f"Per-symbol vs global advisory lock, PostgreSQL {m['postgresql']}, started {m['started_at']}",
             f"machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['os']}, Python {m['python']}, psycopg {m['psycopg']}, "
-            f"load average at the start {m['load_average']}, {_file_system(m)}",
+            f"load average at the start {m['load_average']}, {m['frame_file_system_ms']} ms of system CPU per frame "
+            "file written",
             f"workload: {options.workers} worker {kind}, {options.symbols} symbols, think {options.think_ms:g} ms "
             f"(uniform 0.5-1.5x), {options.hold_ms:g} ms held inside the lock, {options.duration_s:g} s per lock in "
             f"{options.slices * 2} alternating slices (ABBA)",
@@ -400,11 +401,6 @@ def _side_by_side(symbol: LoadResult, global_: LoadResult) -> list[str]:
         cells = "".join(f"{value:>12.{digits}f}" if math.isfinite(value) else f"{'-':>12}" for value in (a, b))
         lines.append(f"{label:<24}{cells}{ratio:>10}")
     return lines
-
-
-def _file_system(machine: dict[str, str]) -> str:
-    probed = machine.get("frame_file_system_ms")
-    return f"{probed} ms of system CPU per frame file written" if probed else "file system not probed"
 
 
 def _or_nan(value: float | None) -> float:
