@@ -268,7 +268,7 @@ class CompareReport:
         return found
 
     def to_json(self) -> dict[str, Any]:
-        options = self.options
+        options, ceiling = self.options, self.cpu_ceiling
         return {
             "symbol": run_json(self.symbol, LockScope.SYMBOL, options.hold_ms),
             "global": run_json(self.global_, LockScope.GLOBAL, options.hold_ms),
@@ -277,7 +277,7 @@ class CompareReport:
                 "p99": _finite(self.p99_ratio),
                 "throughput_ceiling": _finite(self.throughput_ceiling),
                 "throughput_no_think": _finite(self.unthrottled_ratio) if self.unthrottled_ratio is not None else None,
-                "throughput_no_think_cpu_ceiling": self.cpu_ceiling.to_json() if self.cpu_ceiling else None,
+                "throughput_no_think_cpu_ceiling": ceiling.to_json() if ceiling is not None else None,
             },
             "throughput_workload": {
                 "symbol": run_json(self.throughput_symbol, LockScope.SYMBOL, options.hold_ms)
@@ -332,8 +332,9 @@ class CompareReport:
                 f"{options.workers * 1000 / options.think_ms:.0f} ops/s, so the latency workload's throughput ratio "
                 f"cannot exceed {self.throughput_ceiling:.1f}x against its global run"
             )
-        if self.cpu_ceiling is not None:
-            lines.append(self.cpu_ceiling.render())
+        ceiling = self.cpu_ceiling
+        if ceiling is not None:
+            lines.append(ceiling.render())
         if self.slo is not None:
             s = self.slo
             lines += [
