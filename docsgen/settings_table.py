@@ -19,6 +19,16 @@ class MissingDescription(ValueError):
     """A settings field without a description: the table would have an empty cell."""
 
 
+_TYPE_NAMES: dict[Any, str] = {
+    SecretStr: "secret",
+    Path: "path",
+    bool: "bool",
+    int: "int",
+    float: "float",
+    str: "string",
+}
+
+
 def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     if origin is Literal:
@@ -28,8 +38,7 @@ def _type_name(annotation: Any) -> str:
         return " or ".join(names)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return ", ".join(f"`{member.value}`" for member in annotation)
-    names = {SecretStr: "secret", Path: "path", bool: "bool", int: "int", float: "float", str: "string"}
-    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
+    return _TYPE_NAMES.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
 def _value(value: Any) -> str:
