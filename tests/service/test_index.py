@@ -58,6 +58,7 @@ def test_metrics_at_the_root_redirects_to_the_guides_metrics_path(duckdb_client:
 
 
 def test_the_service_page_lists_every_endpoint() -> None:
-    page = (REPO / "docs" / "service.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "service.md").read_text(encoding="utf-8")
+    rows = "\n".join(line for line in text.splitlines() if line.startswith("| `"))  # the endpoints table
     for method, path in ENDPOINTS:
-        assert f"`{method} {path}`" in page, f"docs/service.md does not list {method} {path}"
+        assert f"`{method} {path}`" in rows, f"docs/service.md's table does not list {method} {path}"
