@@ -73,3 +73,9 @@ def test_the_tier_example_parses_disabling_one_tier_and_setting_anothers_severit
     burn = BurnRateAlerting.model_validate(yaml.safe_load(block("tiers"))["burn_rate"])
     assert burn.tiers.enabled == ("page_fast", "ticket_fast", "ticket_slow")
     assert burn.severity("ticket_slow") == Severity.INFO
+
+
+def test_the_native_example_is_a_spec_that_validates(tmp_path: Path) -> None:
+    SpecFile.model_validate(yaml.safe_load(block("native")))
+    (tmp_path / "featurestore.yaml").write_text(block("native"))
+    assert main(["validate", str(tmp_path)]) == 0
