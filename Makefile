@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test mutants lint typecheck render check-render validate serve bench profile stack stack-down clean
+.PHONY: help install test mutants lint typecheck render check-render validate docs serve bench profile stack stack-down clean
 
 # Colours only on a terminal (and never with NO_COLOR set): a pipe or a file gets plain text.
 help: ## Show this help
@@ -47,6 +47,9 @@ check-render: $(STAMP) ## Fail when rendered/ differs from what the specs genera
 
 validate: $(STAMP) ## Check the specs (every problem of every file) without writing anything
 	$(PY) -m generators validate $(SPECS)
+
+docs: $(STAMP) ## Regenerate the tables of docs/ from the settings, the metric catalog and bench/results/
+	$(PY) -m docsgen
 
 serve: $(STAMP) ## Run the monitoring service on 127.0.0.1:8000 (DuckDB unless FEATURESTORE_PG_DSN is set)
 	$(PY) -m service

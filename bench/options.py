@@ -15,7 +15,7 @@ from featurestore.metrics import BACKEND_POSTGRESQL
 
 @dataclass(frozen=True)
 class CompareOptions:
-    """The benchmark's workload; the defaults are issue 7's (64 processes, 64 symbols, 100 ms think, 5 ms hold)."""
+    """The benchmark's workload; the defaults: 64 processes, 64 symbols, 100 ms think, 5 ms held inside the lock."""
 
     dsn: str
     workers: int = 64

@@ -13,10 +13,10 @@ from bench.probes import RecordingCost, ScrapeCost
 from featurestore.conventions import HEALTH_PATH
 from featurestore.loadtest.result import LoadResult, Percentiles
 
-# Issue 7's targets on this 2-core machine kind, and the guide's SLOs.
+# The targets on the 2-core machine kind this project is developed on, and the guide's SLOs.
 P99_RATIO_TARGET = 1 / (1 - 0.94)  # the guide's -94 % p99 (620 ms -> 34 ms) as a ratio: 16.7x
 THROUGHPUT_RATIO_TARGET = 8.0  # the guide's "8x training pipeline throughput", on the workload with no think time
-SINGLE_WORKER_CPU_TARGET_MS = 0.6  # issue 13: client CPU of one publish, one worker, no contention
+SINGLE_WORKER_CPU_TARGET_MS = 0.6  # client CPU of one publish, one worker, no contention
 INSERT_P95_SLO_MS = 5.0
 INSERT_P99_SLO_MS = 25.0
 LOCK_WAIT_P95_SLO_MS = 10.0

@@ -19,18 +19,20 @@ class FeatureStoreSettings(BaseSettings):
 
     pg_dsn: SecretStr | None = Field(default=None, description="PostgreSQL DSN of the manifest; unset = DuckDB only")
     cache_dir: Path = Field(default=Path("~/.feature_cache"), description="Folder of Parquet files and manifest.duckdb")
-    # 64 processes x 4 connections would pass PostgreSQL's default max_connections of 100.
     pg_pooler: Literal["auto", "none", "transaction"] = Field(
         default="auto",
         description="A connection pooler (PgBouncer) between us and PostgreSQL: transaction = pooler-safe statements "
         "(no prepared statements, settings per transaction); none = direct; auto = detect it when connecting",
     )
-    pool_min_size: int = Field(default=1, ge=0)
-    pool_max_size: int = Field(default=2, ge=1)
+    pool_min_size: int = Field(default=1, ge=0, description="PostgreSQL connections each process keeps open")
+    # 64 processes x 4 connections would pass PostgreSQL's default max_connections of 100.
+    pool_max_size: int = Field(
+        default=2, ge=1, description="Most PostgreSQL connections per process (processes x this <= max_connections)"
+    )
     pool_timeout_s: float = Field(default=10.0, gt=0, description="Wait for a pooled connection before PoolTimeout")
-    connect_timeout_s: float = Field(default=3.0, gt=0)
+    connect_timeout_s: float = Field(default=3.0, gt=0, description="Wait for a new PostgreSQL connection")
     lock_timeout_ms: int = Field(default=5000, gt=0, description="Advisory lock wait before LockTimeout")
-    statement_timeout_ms: int = Field(default=30000, gt=0)
+    statement_timeout_ms: int = Field(default=30000, gt=0, description="Longest a manifest statement may run")
     compute_lease_s: float = Field(default=600.0, gt=0, description="Longest a compute may hold the single-flight")
     lease_ttl_s: float = Field(
         default=30.0, gt=0, description="A compute lease not renewed for this long is free (its holder died)"
@@ -39,7 +41,12 @@ class FeatureStoreSettings(BaseSettings):
     pool_sample_interval_s: float = Field(
         default=1.0, gt=0, le=60, description="How often a worker samples its pool gauges in the multiprocess mode"
     )
-    symbol_label_cap: int = Field(default=DEFAULT_SYMBOL_CAP, ge=0, description="Distinct symbol label values")
+    symbol_label_cap: int = Field(
+        default=DEFAULT_SYMBOL_CAP,
+        ge=0,
+        description="Distinct symbol label values per process and per metrics folder; the rest are exported as "
+        "__other__",
+    )
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir.expanduser().resolve()

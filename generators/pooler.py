@@ -151,7 +151,7 @@ def _metadata(name: str) -> dict[str, Any]:
 
 
 def pgbouncer_ini() -> str:
-    """The pooler's configuration: transaction pooling, what the store needs (see the README's production section)."""
+    """The pooler's configuration: transaction pooling, what the store needs (see docs/deployment.md)."""
     return "\n".join(
         [
             "[databases]",

@@ -6,7 +6,7 @@ new key; with 0 < read_fraction <= 0.99 every operation is a get_or_compute look
 before with that probability, else a miss that publishes a new one, so the run also drives the hit, miss, hit-ratio and
 manifest-read-latency metrics. `hold_ms` (work held inside the lock) is the benchmark's (make bench), not a field
 here: a body with it is a 422 naming it, like any unknown field. An empty body is the guide's {"workers": 20,
-"duration_seconds": 30, "symbol": "TEST_CONTENTION"} (README "The service" says so beside the guide's curl); with
+"duration_seconds": 30, "symbol": "TEST_CONTENTION"} (docs/service.md says so beside the guide's curl); with
 "wait": true the call returns when the run ends. A run logs one line when it starts, one about every second while it
 goes (operations, errors, ops/s) and one when it ends.
 

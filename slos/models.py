@@ -346,7 +346,8 @@ PolicyName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", ma
 
 class BurnCondition(_Model):
     """An alert condition of a policy: the SLO's burn rate over `lookback_window` is above `threshold` for
-    `alert_after` (OpenSLO's AlertCondition of kind burnrate). Issue 14 phase B compiles it into a burn alert."""
+    `alert_after` (OpenSLO's AlertCondition of kind burnrate), compiled into one more burn alert of each SLO that
+    names the policy."""
 
     name: PolicyName
     description: str = ""

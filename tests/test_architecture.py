@@ -12,22 +12,24 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("featurestore", "slos", "generators", "service", "devstack", "bench")
-# devstack (make stack) and bench (make profile) are dev tools outside the distribution: production never imports them.
-DEV_TOOLS = {"devstack", "bench"}
+PACKAGES = ("featurestore", "slos", "generators", "service", "devstack", "bench", "docsgen")
+# devstack (make stack), bench (make profile) and docsgen (the generated tables of docs/) are dev tools outside the
+# distribution: production never imports them.
+DEV_TOOLS = {"devstack", "bench", "docsgen"}
 FORBIDDEN = {
     "featurestore": {"service", "generators", "slos", *DEV_TOOLS},
     "slos": {"service", "generators", *DEV_TOOLS},
     "service": {"generators", *DEV_TOOLS},
     "generators": {"service", *DEV_TOOLS},
-    "devstack": {"bench"},
-    "bench": {"devstack"},
+    "devstack": {"bench", "docsgen"},
+    "bench": {"devstack", "docsgen"},
+    "docsgen": {"devstack"},  # reads the committed reports in bench/results/
 }
 
 
 # Packages that could be imported at run time by name (a `-m` subprocess, import_module). "service" and "slos" are
 # also ordinary words in labels, paths and prefixes, so only these are looked for in strings.
-RUN_NAMES = {"generators", "devstack", "bench"}
+RUN_NAMES = {"generators", "devstack", "bench", "docsgen"}
 # What only the benchmark uses (bench/held_lock.py owns it): the production interfaces carry none of it.
 BENCHMARK_NAMES = re.compile(
     r"\b(?:LockScope|GLOBAL|GLOBAL_LOCK_SYMBOL|global_key|p_global_key|hold_ms|hold_s|p_hold_s|pg_sleep|Recording)\b"

@@ -1,10 +1,9 @@
 """The README's first-frame snippet runs as written, on the defaults (DuckDB under ~/.feature_cache), also beside
-`python -m service` on the defaults, whose scrape then counts the snippet's inserts and hits; the load endpoint's
-defaults it documents beside the guide's curl are the code's."""
+`python -m service` on the defaults, whose scrape then counts the snippet's inserts and hits; its two runs say which
+one computed the frame and which read it from the cache."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -15,7 +14,6 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from featurestore.metrics import HIT_RATIO, HITS, MANIFEST_INSERT_LATENCY, MISSES
-from service.load_runner import LoadRequest
 from tests.conftest import REPO
 from tests.service.conftest import API
 from tests.service.test_main import served
@@ -51,8 +49,8 @@ def test_the_first_frame_snippet_runs_as_written_beside_the_service_and_its_inse
                 written = files[0].stat().st_mtime_ns
         text = httpx.get(f"{base}{API}/metrics", timeout=30).text
     assert files[0].stat().st_mtime_ns == written  # the second run read the file, it did not write it again
-    assert outputs[0] == outputs[1]
-    assert outputs[0].startswith("8 rows: ['symbol', 'close', 'return_5']")
+    frame = "8 rows: ['symbol', 'close', 'return_5']"
+    assert outputs == [f"{frame} computed\n", f"{frame} read from the cache\n"]
     samples = {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)
@@ -63,19 +61,3 @@ def test_the_first_frame_snippet_runs_as_written_beside_the_service_and_its_inse
     assert samples.get((HITS.name, aapl)) == 1
     assert samples.get((f"{MANIFEST_INSERT_LATENCY.name}_count", (("backend", "duckdb"), *aapl))) == 1
     assert samples.get((HIT_RATIO.name, ())) == 0.5
-
-
-def test_the_readme_gives_the_load_endpoints_defaults_which_are_the_guides_body() -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    curl = r"an empty body `\{\}` means exactly this\):\n\n```bash\ncurl -X POST [^\n]*\n\s*-d '(\{.*?\})'"
-    found = re.search(curl, readme)
-    assert found is not None, "README.md does not show the load endpoint's defaults as a curl body"
-    documented = json.loads(found.group(1))
-    assert documented == {"workers": 20, "duration_seconds": 30, "symbol": "TEST_CONTENTION"}  # the guide's body
-    defaults = LoadRequest()
-    assert documented == {key: getattr(defaults, key) for key in documented}
-    for field, value in defaults.model_dump().items():
-        if field not in documented:
-            given = re.search(rf"`{field}` \(`?([^)`:\s]+)", readme)
-            assert given is not None, f"README.md does not give the default of {field}"
-            assert json.loads(given.group(1)) == value, field

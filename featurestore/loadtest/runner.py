@@ -134,7 +134,7 @@ def check_connections(dsn: str, needed: int, *, wait_s: float = 0.0, progress: P
             raise NotEnoughConnections(
                 f"the run needs {needed} PostgreSQL connections but only {free} are free (max_connections {limit}, "
                 f"{reserved} reserved, {used} in use by other sessions): lower --workers, raise max_connections, or "
-                "run through a connection pooler in transaction mode (PgBouncer; see the README's production section)"
+                "run through a connection pooler in transaction mode (PgBouncer; see docs/deployment.md)"
             )
         if progress is not None and not told:
             progress(f"loadtest: waiting up to {wait_s:g} s for {needed} free PostgreSQL connections ({free} now)")

@@ -25,8 +25,8 @@ from tests.deploy.dockerfile import Instruction, copy_sources, instructions, onl
 DOCKERFILE = REPO / "Dockerfile"
 FOUND = instructions(DOCKERFILE)
 APP_PATHS = {route.path for route in routes() if hasattr(route, "path")}
-FIRST_PARTY = {"featurestore", "slos", "generators", "service", "devstack", "bench"}
-DEV_ONLY = {"devstack", "bench"}  # make stack, make profile: never in the image
+FIRST_PARTY = {"featurestore", "slos", "generators", "service", "devstack", "bench", "docsgen"}
+DEV_ONLY = {"devstack", "bench", "docsgen"}  # make stack, make profile, python -m docsgen: never in the image
 
 
 def _cmd() -> list[str]:

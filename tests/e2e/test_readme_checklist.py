@@ -1,4 +1,5 @@
-"""The README's deployment checklist runs: its offline blocks on rendered/, its live blocks against a real stack."""
+"""The deployment checklist (docs/deployment.md) runs: its offline blocks on rendered/, its live blocks against a real
+stack. The blocks are found by their markers, `<!-- checklist: KIND -->`, wherever the page puts them."""
 
 from __future__ import annotations
 
@@ -14,14 +15,14 @@ import pytest
 from devstack.runner import Stack, StackConfig
 from tests.conftest import REPO, require_tool
 
-README = REPO / "README.md"
+CHECKLIST = REPO / "docs" / "deployment.md"
 _BLOCK = re.compile(r"^<!-- checklist: (\w+) -->\n```bash\n(.*?)^```", re.MULTILINE | re.DOTALL)
 KINDS = {"env", "offline", "live", "cluster"}
 
 
 def checklist(kind: str | None = None) -> list[str]:
-    """The bash blocks of the README's checklist, in order, optionally only those of one kind."""
-    return [body for found, body in _BLOCK.findall(README.read_text()) if kind is None or found == kind]
+    """The bash blocks of the checklist, in order, optionally only those of one kind."""
+    return [body for found, body in _BLOCK.findall(CHECKLIST.read_text()) if kind is None or found == kind]
 
 
 def _run(script: str, env: dict[str, str], timeout_s: float) -> subprocess.CompletedProcess[str]:
@@ -38,7 +39,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def test_the_checklist_has_every_kind_of_block_and_each_is_valid_bash() -> None:
-    kinds = [found for found, _ in _BLOCK.findall(README.read_text())]
+    kinds = [found for found, _ in _BLOCK.findall(CHECKLIST.read_text())]
     assert set(kinds) == KINDS
     for body in checklist():
         result = subprocess.run(["bash", "-n", "-c", body], capture_output=True, text=True, check=False)

@@ -199,7 +199,7 @@ def steps_of(panel: dict[str, Any]) -> list[tuple[str, float | None]]:
 
 
 GUIDE_PANELS = [
-    # red from the p95 SLO on: the p99 SLO (25 ms) is another one (issue 11, defect 6)
+    # red from the p95 SLO on: the p99 SLO (25 ms) is another one (a defect an audit of rendered/ found)
     ("Manifest Insert Latency (P95)", "stat", "ms", [("green", None), ("red", 5.0)]),
     ("Latency Comparison Over Time", "timeseries", "ms", [("green", None), ("yellow", 5.0), ("red", 25.0)]),
     ("Advisory Lock Wait Time", "timeseries", "ms", [("green", None), ("red", 10.0)]),

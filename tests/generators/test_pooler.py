@@ -1,5 +1,5 @@
 """The pooler's rendered bundle: its resources agree with each other and with the alert, and Debian's PgBouncer runs
-the rendered pgbouncer.ini in transaction mode with the sizes the README states."""
+the rendered pgbouncer.ini in transaction mode with the sizes docs/deployment.md states."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The spec is the one source of its numbers: a threshold changed in slos/specs/featurestore.yaml changes the rules,
-the generated tests, the dashboard's thresholds and texts and the alert texts together (issue 11, defect 7)."""
+the generated tests, the dashboard's thresholds and texts and the alert texts together."""
 
 from __future__ import annotations
 

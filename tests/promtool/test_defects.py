@@ -1,4 +1,4 @@
-"""The defects an audit of rendered/ found (issue 11), each held by a test that failed on the rules before the fix:
+"""The defects an audit of rendered/ found, each held by a test that failed on the rules before the fix:
 promtool groups of tests/promtool/defects_test.yml, one pytest case each, and the checks promtool cannot make."""
 
 from __future__ import annotations

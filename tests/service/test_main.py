@@ -134,7 +134,7 @@ def test_a_taken_port_stops_the_start_with_one_line_naming_the_port_and_the_flag
 def test_a_manifest_held_by_another_process_does_not_stop_the_start_and_a_load_run_names_its_pid(
     tmp_path: Path,
 ) -> None:
-    # The embedded default: the service does not hold manifest.duckdb (issue 10), so a training process may.
+    # The embedded default: the service does not hold manifest.duckdb, so a training process may.
     (tmp_path / "cache").mkdir()
     holder = subprocess.Popen(
         [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "

@@ -183,8 +183,8 @@ def rule_files(name: str, out: Path) -> tuple[Path, Path]:
 
     The period record is not compared (see the module docstring), and ours cannot be evaluated here for the wifi
     examples: their queries are subqueries, which over 30 days exceed promtool's sample limit (as they would a
-    Prometheus server's default --query.max-samples with a few thousand clients: issue 11 rebuilds period SLIs
-    from the short windows, as Sloth does)."""
+    Prometheus server's default --query.max-samples with a few thousand clients; our period SLIs are built
+    from the short windows, as Sloth's are)."""
     rendered = yaml.safe_load((out / "prometheus" / "rules" / f"{name}.yml").read_text())
     for group in rendered["groups"]:
         group["rules"] = [rule for rule in group["rules"] if rule.get("record") != "slo:sli_error:ratio_rate30d"]
