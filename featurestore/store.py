@@ -43,7 +43,7 @@ from featurestore.manifest.base import (
 from featurestore.manifest.duckdb import DuckDBManifest
 from featurestore.manifest.fallback import FallbackManifest
 from featurestore.manifest.postgres import PostgresManifest
-from featurestore.metrics import BACKEND_POSTGRESQL, COMPONENT_DUCKDB, COMPONENT_POSTGRESQL
+from featurestore.metrics import COMPONENT_DUCKDB, COMPONENT_POSTGRESQL, takes_advisory_lock
 from featurestore.settings import FeatureStoreSettings
 from featurestore.singleflight import KeyedLocks, SingleFlight
 
@@ -251,7 +251,7 @@ class FeatureStore:
             raise
         latency_ms = (perf_counter() - start) * 1000.0
         self.instruments.observe_insert(outcome.backend, key.symbol, latency_ms)
-        if outcome.backend == BACKEND_POSTGRESQL:
+        if takes_advisory_lock(outcome.backend):
             self.instruments.observe_lock_wait(key.symbol, outcome.lock_wait_ms)
         if not outcome.inserted and outcome.entry.path != stored.path:
             self.files.remove(stored.path)  # the key was already published with other bytes; that row stays

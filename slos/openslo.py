@@ -40,6 +40,7 @@ from slos.errors import SpecError, field_path
 from slos.models import (
     SLO,
     TIER_NAMES,
+    WINDOW_TEMPLATE,
     BurnRateAlerting,
     BurnTiers,
     Duration,
@@ -56,7 +57,6 @@ API_VERSION = "openslo/v1"
 # Metadata annotation giving the runbook base URL (runbook_url = <base>/<AlertName>.md), on the Service or the SLO.
 RUNBOOK_ANNOTATION = "featurestore.dev/runbook-base-url"
 DEFAULT_RUNBOOK_BASE_URL = "https://runbooks.example.com"  # a placeholder: set the annotation
-WINDOW_TEMPLATE = re.compile(r"\{\{\s*\.window\s*\}\}")
 
 
 class QuerySpec(_Model):

@@ -53,7 +53,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from slos.errors import SpecError, field_path
-from slos.models import SLO, TIER_NAMES, BurnRateAlerting, EventSelector, RatioObjective, Severity, SpecFile
+from slos.models import (
+    SLO,
+    TIER_NAMES,
+    WINDOW_TEMPLATE,
+    BurnRateAlerting,
+    EventSelector,
+    RatioObjective,
+    Severity,
+    SpecFile,
+)
 
 VERSION = "prometheus/v1"
 CRD_API_VERSION = "sloth.slok.dev/v1"
@@ -61,7 +70,6 @@ CRD_KIND = "PrometheusServiceLevel"
 # Sloth's default SLO period (its `--default-slo-period` flag); prometheus/v1 specs cannot set another.
 SLOTH_PERIOD = "30d"
 DEFAULT_RUNBOOK_BASE_URL = "https://runbooks.example.com"  # Sloth specs have none: a placeholder
-WINDOW_TEMPLATE = re.compile(r"\{\{\s*\.window\s*\}\}")
 TIER_DEFAULTS = {"page": Severity.CRITICAL, "ticket": Severity.WARNING}
 _USER_MAPS = frozenset({"labels", "annotations"})  # their keys are the user's, never renamed
 

@@ -15,7 +15,6 @@ The models check shapes; this module checks meaning:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +28,11 @@ from slos import openslo, sloth, templating
 from slos.errors import Problem, SpecError
 from slos.loader import LoadedSpec, SpecSet
 from slos.models import (
+    ALERT_NAME,
     POD_LABELS,
     SCOPE_LABELS,
     SLO,
+    WINDOW_TEMPLATE,
     EventSelector,
     GaugeObjective,
     LatencyBudgetObjective,
@@ -270,8 +271,8 @@ def _selector(selector: EventSelector, field: str, catalog: bool) -> Found:
                 yield from _labels_exist(spec, selector.matchers, f"{field}.matchers")
         return
     assert selector.query is not None
-    templated = openslo.WINDOW_TEMPLATE.search(selector.query) is not None
-    text = openslo.WINDOW_TEMPLATE.sub(WINDOW_PLACEHOLDER, selector.query)
+    templated = WINDOW_TEMPLATE.search(selector.query) is not None
+    text = WINDOW_TEMPLATE.sub(WINDOW_PLACEHOLDER, selector.query)
     try:
         expr = promql_parser.parse(text)
     except ValueError as exc:
@@ -370,7 +371,7 @@ def output_labels(slo: SLO, catalog: bool) -> frozenset[str] | None:
     if objective.error_ratio_query is not None:
         return None
     events = [selector for selector in (objective.good, objective.bad, objective.total) if selector is not None]
-    if any(event.query is not None and openslo.WINDOW_TEMPLATE.search(event.query) for event in events):
+    if any(event.query is not None and WINDOW_TEMPLATE.search(event.query) for event in events):
         return None
     return frozenset(("slo", *SCOPE_LABELS))
 
@@ -407,9 +408,6 @@ def alert_names(slo: SLO) -> Iterator[tuple[str, str]]:
         yield slo.sanity_alert, "burn_rate.name"
 
 
-_ALERT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
-
-
 def _duplicate_alerts(specs: SpecSet, overrides: dict[Path, Locator]) -> Iterator[Problem]:
     seen: dict[str, str] = {}
     for loaded in specs.specs:
@@ -417,7 +415,7 @@ def _duplicate_alerts(specs: SpecSet, overrides: dict[Path, Locator]) -> Iterato
         for index, slo in enumerate(loaded.spec.slos):
             for name, field in alert_names(slo):
                 where = locate(index, field)
-                if not _ALERT_NAME.match(name):
+                if not ALERT_NAME.match(name):
                     yield Problem(str(loaded.path), where, f"alert name {name!r} is longer than 63 characters")
                 if name in seen:
                     yield Problem(str(loaded.path), where, f"alert {name!r} is also defined at {seen[name]}")
