@@ -34,7 +34,7 @@ from featurestore.frames import as_table, refuse_by_annotation
 from featurestore.instruments import Instruments, build
 from featurestore.keys import FrameKey
 from featurestore.manifest.base import (
-    HEALTHY,
+    NOT_CONFIGURED,
     ComponentHealth,
     InsertOutcome,
     ManifestBackend,
@@ -273,13 +273,13 @@ class FeatureStore:
 
         The gauge is set here only ("health from the last check"), so it always agrees with what a check returned.
 
-        Without a DSN, PostgreSQL is reported healthy with `configured: False` and its gauge is left unset: the
-        embedded default is not a degraded state.
+        Without a DSN, PostgreSQL is reported `not_configured` with `configured: False` and its gauge is left unset:
+        the embedded default is not a degraded state.
         """
         if self._postgres is None:
             duck = self.manifest.health()
             duck = ComponentHealth(duck.status, {"role": "primary", **duck.details})
-            postgresql = ComponentHealth(HEALTHY, {"configured": False})
+            postgresql = ComponentHealth(NOT_CONFIGURED, {"configured": False})
         else:
             postgresql = self._postgres.health_postgresql()
             duck = self._postgres.health_duckdb()

@@ -191,7 +191,7 @@ def test_the_embedded_default_is_duckdb_in_the_cache_folder(tmp_path: Path, regi
         assert store.advisory_locks_held() == 0
     assert (tmp_path / "manifest.duckdb").exists()
     assert health["duckdb"].healthy and health["duckdb"].details["entries"] == 1
-    assert health["postgresql"].details == {"configured": False}
+    assert (health["postgresql"].status, health["postgresql"].details) == ("not_configured", {"configured": False})
     assert registry.get_sample_value("featurestore_health_check_status", {"component": "duckdb"}) == 1
     assert registry.get_sample_value("featurestore_health_check_status", {"component": "postgresql"}) is None
     assert registry.get_sample_value("manifest_insert_latency_ms_count", {"backend": "duckdb", "symbol": "AAPL"}) == 1
