@@ -233,7 +233,7 @@ def _labels(labels: dict[str, str | list[str]]) -> dict[str, str]:
     return {key: value if isinstance(value, str) else ",".join(value) for key, value in sorted(labels.items())}
 
 
-def convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> tuple[SpecFile, list[SloLocation]]:
+def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> tuple[SpecFile, list[SloLocation]]:
     """The spec and, per SLO, its locations; SpecError on any problem, unless `partial` keeps the SLOs that convert
     (SpecError only when none does or the file's top level is refused)."""
     problems = Problems()
@@ -359,14 +359,19 @@ def _file_field(loc: Sequence[int | str], locations: list[SloLocation]) -> str:
     return "documents" if loc[:1] == ("slos",) else field_path(loc)
 
 
+def convert(documents: Sequence[Any], path: Path) -> tuple[SpecFile, list[SloLocation]]:
+    """One OpenSLO v1 file (its non-empty YAML documents) as a native spec with, per SLO, where its fields are in the
+    file; SpecError naming document and field."""
+    return _convert(documents, path)
+
+
 def parse_documents(documents: Sequence[Any], path: Path) -> SpecFile:
-    """One OpenSLO v1 file (its non-empty YAML documents) as a native spec, or SpecError naming document and field."""
-    return convert(documents, path)[0]
+    return _convert(documents, path)[0]
 
 
 def salvage(documents: Sequence[Any], path: Path) -> tuple[SpecFile, list[SloLocation]] | None:
-    """The SLOs of a refused file that convert on their own, with their locations (see `convert`)."""
+    """The SLOs of a refused file that convert on their own, with their locations (see `_convert`)."""
     try:
-        return convert(documents, path, partial=True)
+        return _convert(documents, path, partial=True)
     except SpecError:
         return None
