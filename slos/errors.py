@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 
@@ -48,6 +48,14 @@ def field_path(loc: Iterable[int | str], slo_names: Sequence[str | None] = ()) -
         else:
             text += f".{part}" if text else str(part)
     return text
+
+
+def details(error: ValidationError) -> list[ErrorDetails]:
+    """The errors of a validation, less a too-short list whose items failed on their own (pydantic counts only the
+    items that passed, so one broken SLO also reads `Tuple should have at least 1 item`)."""
+    found = error.errors()
+    failed_below = {detail["loc"][:size] for detail in found for size in range(len(detail["loc"]))}
+    return [detail for detail in found if not (detail["type"] == "too_short" and detail["loc"] in failed_below)]
 
 
 def reason(detail: ErrorDetails, root: type[BaseModel] | None = None) -> str:

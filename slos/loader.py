@@ -15,7 +15,7 @@ from slos import openslo, sloth
 # Problem and SpecError stay importable from here, where they were first defined.
 from slos.errors import Problem as Problem
 from slos.errors import SpecError as SpecError
-from slos.errors import field_path, reason
+from slos.errors import details, field_path, reason
 from slos.locations import SloLocation
 from slos.models import NATIVE_VERSION, SLO, SpecFile
 
@@ -70,15 +70,8 @@ def native_location(labels: Sequence[str | None], index: int) -> SloLocation:
 
 
 def problems_of(error: ValidationError, names: Sequence[str | None] = ()) -> list[tuple[str, str]]:
-    """One (field, reason) per error of a native file; a too-short list whose items failed on their own is left out
-    (pydantic counts only the items that passed)."""
-    details = error.errors()
-    failed_below = {detail["loc"][:size] for detail in details for size in range(len(detail["loc"]))}
-    return [
-        (field_path(detail["loc"], names), reason(detail, SpecFile))
-        for detail in details
-        if not (detail["type"] == "too_short" and detail["loc"] in failed_below)
-    ]
+    """One (field, reason) per error of a native file."""
+    return [(field_path(detail["loc"], names), reason(detail, SpecFile)) for detail in details(error)]
 
 
 def duplicate_names(names: Sequence[str | None]) -> list[tuple[str, str]]:

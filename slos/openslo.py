@@ -36,7 +36,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from slos.errors import SpecError, field_path, reason
+from slos.errors import SpecError, details, field_path, reason
 from slos.locations import Locations, SloLocation
 from slos.models import (
     SLO,
@@ -320,7 +320,7 @@ def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> 
                 )
             )
         except ValidationError as exc:
-            for detail in exc.errors():
+            for detail in details(exc):
                 native = field_path(detail["loc"])
                 problems.add(SloLocation.mapped(fields).of(native), reason(detail))
             continue
@@ -348,7 +348,7 @@ def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> 
             alert_policies=tuple(alerting.policies[name] for name in sorted(alerting.policies)),
         )
     except ValidationError as exc:
-        problems.items = [(_file_field(detail["loc"], locations), reason(detail)) for detail in exc.errors()]
+        problems.items = [(_file_field(detail["loc"], locations), reason(detail)) for detail in details(exc)]
         raise SpecError(path, problems.items) from None
     return spec_file, locations
 

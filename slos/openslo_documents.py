@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from slos.errors import field_path, reason
+from slos.errors import details, field_path, reason
 
 _RFC1123 = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
@@ -54,7 +54,7 @@ class Problems:
         self.items.append((where, reason))
 
     def validation(self, prefix: str, error: ValidationError, root: type[BaseModel] | None = None) -> None:
-        for detail in error.errors():
+        for detail in details(error):
             tags = [part for part in detail["loc"] if part in REFERENCE_UNIONS]
             loc = field_path(part for part in detail["loc"] if part not in REFERENCE_UNIONS)
             text = reason(detail, root)

@@ -52,7 +52,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from slos.errors import SpecError, field_path, reason
+from slos.errors import SpecError, details, field_path, reason
 from slos.locations import SloLocation
 from slos.models import (
     SLO,
@@ -291,13 +291,13 @@ def _convert(
         try:
             body = _renamed(Resource.model_validate(document).spec, _snake)
         except ValidationError as exc:
-            return None, [(field_path(d["loc"]), reason(d, Resource)) for d in exc.errors()], [], fmt
+            return None, [(field_path(d["loc"]), reason(d, Resource)) for d in details(exc)], [], fmt
     try:
         spec = SlothSpec.model_validate(body)
     except ValidationError as exc:
         # A CRD's keys were renamed to snake_case: a suggestion would name a key it does not use.
         root = None if crd else SlothSpec
-        return None, [(fmt.path(field_path(d["loc"])), reason(d, root)) for d in exc.errors()], [], fmt
+        return None, [(fmt.path(field_path(d["loc"])), reason(d, root)) for d in details(exc)], [], fmt
     slos: list[SLO] = []
     locations: list[SloLocation] = []
     for index, slo in enumerate(spec.slos):
@@ -320,7 +320,7 @@ def _convert(
                 )
             )
         except ValidationError as exc:
-            problems += [(fields.of(field_path(d["loc"])), reason(d)) for d in exc.errors()]
+            problems += [(fields.of(field_path(d["loc"])), reason(d)) for d in details(exc)]
             continue
         locations.append(fields)
     if problems and not (partial and slos):
@@ -339,7 +339,7 @@ def _convert(
             fmt,
         )
     except ValidationError as exc:
-        return None, [(fmt.path(field_path(d["loc"])), reason(d)) for d in exc.errors()], locations, fmt
+        return None, [(fmt.path(field_path(d["loc"])), reason(d)) for d in details(exc)], locations, fmt
 
 
 def convert(document: dict[str, Any], path: Path) -> tuple[SpecFile, list[SloLocation]]:

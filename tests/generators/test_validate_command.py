@@ -217,3 +217,17 @@ def test_a_mistyped_field_of_a_tagged_objective_gets_a_suggestion(
     assert validated(tmp_path, text, capsys)[0] == (
         "slos[p95].objective.windw: Extra inputs are not permitted: did you mean 'window'?"
     )
+
+
+def test_a_sloth_file_with_a_mistyped_field_gets_a_suggestion_and_no_list_length_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (
+        "version: prometheus/v1\nservice: checkout\nslos:\n  - name: requests\n    objectve: 99.9\n"
+        "    sli: {events: {error_query: 'sum(rate(e[{{.window}}]))', total_query: 'sum(rate(t[{{.window}}]))'}}\n"
+    )
+    assert validated(tmp_path, text, capsys) == [
+        "slos[0].objective: Field required",
+        "slos[0].objectve: Extra inputs are not permitted: did you mean 'objective'?",
+        "generators validate: 2 problems in 1 file",
+    ]
