@@ -51,8 +51,8 @@ validate: $(STAMP) ## Check the specs (every problem of every file) without writ
 docs: $(STAMP) ## Regenerate the tables of docs/ from the settings, the metric catalog and bench/results/
 	$(PY) -m docsgen
 
-serve: $(STAMP) ## Run the monitoring service on 127.0.0.1:8000 (DuckDB unless FEATURESTORE_PG_DSN is set)
-	$(PY) -m service
+serve: $(STAMP) ## Run the monitoring service on HOST:PORT (default 127.0.0.1:8000; DuckDB unless FEATURESTORE_PG_DSN)
+	$(PY) -m service $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 bench: $(STAMP) ## Per-symbol vs global lock (think 100 ms and no think), direct vs PgBouncer, side by side (BENCH_ARGS)
 	$(PY) -m bench $(BENCH_ARGS)

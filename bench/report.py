@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,14 +14,14 @@ from bench.pooler_compare import PoolerReport
 from bench.probes import RecordingCost, ScrapeCost
 from featurestore.conventions import HEALTH_PATH
 from featurestore.loadtest.result import LoadResult, Percentiles
+from featurestore.metrics import ADVISORY_LOCK_WAIT, MANIFEST_INSERT_LATENCY
+from slos import SLO, Op, load_specs
+from slos.models import QuantileObjective
 
-# The targets on the 2-core machine kind this project is developed on, and the guide's SLOs.
+# The benchmark's own targets on this 2-core machine kind; the SLO run is held to the spec's SLOs (`slo_targets`).
 P99_RATIO_TARGET = 1 / (1 - 0.94)  # the guide's -94 % p99 (620 ms -> 34 ms) as a ratio: 16.7x
 THROUGHPUT_RATIO_TARGET = 8.0  # the guide's "8x training pipeline throughput", on the workload with no think time
 SINGLE_WORKER_CPU_TARGET_MS = 0.6  # client CPU of one publish, one worker, no contention
-INSERT_P95_SLO_MS = 5.0
-INSERT_P99_SLO_MS = 25.0
-LOCK_WAIT_P95_SLO_MS = 10.0
 SINGLE_WORKER_RATIO_TARGET = 1.5
 INSTRUMENTATION_FRACTION_TARGET = 0.01
 SCRAPE_TARGET_MS = 50.0
@@ -166,6 +168,7 @@ class CompareReport:
     throughput_symbol: LoadResult | None = None  # the same workload with no think time
     throughput_global: LoadResult | None = None
     pooler: PoolerReport | None = None
+    slos: tuple[SLO, ...] = dataclasses.field(default_factory=lambda: load_specs().slos)  # the shipped spec's
 
     @property
     def p99_ratio(self) -> float:
@@ -215,11 +218,9 @@ class CompareReport:
             )
         found.append(_at_most("errors + duplicates + fallbacks (lock runs)", bad, 0, "", strict=False))
         if self.slo is not None:
-            insert, wait, slo = self.slo.insert_latency_ms, self.slo.lock_wait_ms, self.slo
+            slo = self.slo
             found += [
-                _at_most("SLO run insert p95", insert.p95, INSERT_P95_SLO_MS, " ms"),
-                _at_most("SLO run insert p99", insert.p99, INSERT_P99_SLO_MS, " ms"),
-                _at_most("SLO run lock wait p95", wait.p95, LOCK_WAIT_P95_SLO_MS, " ms"),
+                *slo_targets(slo, self.slos),
                 _at_most(
                     "SLO run errors + duplicates + fallbacks",
                     slo.errors + slo.duplicates + slo.fallback_inserts,
@@ -377,6 +378,27 @@ class CompareReport:
             measured = f"{target.measured:.2f}{target.unit}" if target.unit else f"{target.measured:g}"
             lines.append(f"{target.name:<50}{measured:>12}  {target.target:<12}{'met' if target.met else 'MISSED'}")
         return "\n".join(lines)
+
+
+def slo_targets(run: LoadResult, slos: Iterable[SLO]) -> list[Target]:
+    """The run against each quantile SLO on what it measures (manifest insert latency, advisory lock wait), at the
+    objective's threshold as the spec states it: a number copied here would drift from the spec."""
+    measured = {
+        MANIFEST_INSERT_LATENCY.name: ("insert", run.insert_latency_ms),
+        ADVISORY_LOCK_WAIT.name: ("lock wait", run.lock_wait_ms),
+    }
+    found: list[Target] = []
+    for slo in slos:
+        objective = slo.objective
+        if not isinstance(objective, QuantileObjective) or objective.metric not in measured or objective.matchers:
+            continue
+        label, percentiles = measured[objective.metric]
+        value = {0.5: percentiles.p50, 0.95: percentiles.p95, 0.99: percentiles.p99}.get(objective.quantile)
+        if value is None or objective.op not in (Op.LT, Op.LE):
+            continue
+        name = f"SLO run {label} p{objective.quantile * 100:g}"
+        found.append(_at_most(name, value, objective.threshold, " ms", strict=objective.op is Op.LT))
+    return found
 
 
 def _side_by_side(symbol: LoadResult, global_: LoadResult) -> list[str]:

@@ -17,7 +17,7 @@ SLO_PATH = f"{API_PREFIX}/slo"
 PERFORMANCE_PATH = f"{API_PREFIX}/performance"
 METRICS_PATH = f"{API_PREFIX}/metrics"  # where Prometheus scrapes
 LOAD_TEST_PATH = f"{API_PREFIX}/test/load"
-METRICS_REDIRECT_PATH = "/metrics"  # the usual scrape path, redirected to METRICS_PATH
+METRICS_ROOT_PATH = "/metrics"  # the usual scrape path, serving what METRICS_PATH serves
 
 DEFAULT_PORT = 8000  # python -m service, the image, the Kubernetes Deployment and make stack
 PROMETHEUS_PORT = 9090  # Prometheus's own default (make stack)

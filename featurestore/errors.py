@@ -2,6 +2,7 @@
 
 FeatureStoreError
 ├── InvalidName            a symbol or feature name that is empty, too long or could escape the cache folder
+├── InvalidParams          params that are not plain JSON with finite numbers (they name the frame by their digest)
 ├── BackendUnavailable     the manifest database cannot be reached (PostgreSQL down, DuckDB file held elsewhere)
 │   └── ManifestLocked     the DuckDB file is held by another process (names its PID)
 ├── LockTimeout            an advisory lock was not granted within lock_timeout; the transaction was rolled back
@@ -17,6 +18,10 @@ class FeatureStoreError(Exception):
 
 class InvalidName(FeatureStoreError, ValueError):
     """A symbol or feature name that is not allowed."""
+
+
+class InvalidParams(FeatureStoreError, ValueError):
+    """A frame's params that have no canonical JSON form, so no stable digest."""
 
 
 class BackendUnavailable(FeatureStoreError):

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from featurestore.errors import InvalidName
+from featurestore.errors import InvalidName, InvalidParams
 
 # Namespaces keep our keys apart from other applications' advisory locks in the same database.
 LOCK_NAMESPACE = "featurestore.manifest"
@@ -36,7 +36,10 @@ def params_digest(params: dict[str, Any]) -> str:
     try:
         canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise InvalidName(f"params must be JSON-serialisable with finite numbers: {exc}") from None
+        raise InvalidParams(
+            "params must be plain JSON (strings, finite numbers, booleans, None, lists and dicts with string keys), "
+            f"since their canonical JSON names the frame: {exc}"
+        ) from None
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -33,6 +33,9 @@ LABEL_STATUS_CLASS = "status_class"
 BACKEND_POSTGRESQL = "postgresql"
 BACKEND_DUCKDB = "duckdb"
 BACKENDS = (BACKEND_POSTGRESQL, BACKEND_DUCKDB)
+# PostgreSQL inserts under the symbol's advisory lock; DuckDB serializes every write and takes none, so only the
+# inserts of these backends observe advisory_lock_wait_time_ms.
+ADVISORY_LOCK_BACKENDS = frozenset({BACKEND_POSTGRESQL})
 COMPONENT_POSTGRESQL = "postgresql"
 COMPONENT_DUCKDB = "duckdb"
 COMPONENT_METRICS = "metrics"
@@ -208,6 +211,11 @@ BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in CATALOG}
 # Computed by the exporter from other families (the hit ratio over the window, from the hit and miss counters).
 DERIVED: tuple[MetricSpec, ...] = (HIT_RATIO,)
 RECORDED: tuple[MetricSpec, ...] = tuple(spec for spec in CATALOG if spec not in DERIVED)
+
+
+def takes_advisory_lock(backend: str) -> bool:
+    """Whether an insert on `backend` waits for an advisory lock (and so observes the lock-wait histogram)."""
+    return backend in ADVISORY_LOCK_BACKENDS
 
 
 def find(name: str) -> MetricSpec | None:

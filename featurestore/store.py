@@ -34,7 +34,7 @@ from featurestore.frames import as_table, refuse_by_annotation
 from featurestore.instruments import Instruments, build
 from featurestore.keys import FrameKey
 from featurestore.manifest.base import (
-    HEALTHY,
+    NOT_CONFIGURED,
     ComponentHealth,
     InsertOutcome,
     ManifestBackend,
@@ -43,7 +43,7 @@ from featurestore.manifest.base import (
 from featurestore.manifest.duckdb import DuckDBManifest
 from featurestore.manifest.fallback import FallbackManifest
 from featurestore.manifest.postgres import PostgresManifest
-from featurestore.metrics import BACKEND_POSTGRESQL, COMPONENT_DUCKDB, COMPONENT_POSTGRESQL
+from featurestore.metrics import COMPONENT_DUCKDB, COMPONENT_POSTGRESQL, takes_advisory_lock
 from featurestore.settings import FeatureStoreSettings
 from featurestore.singleflight import KeyedLocks, SingleFlight
 
@@ -251,7 +251,7 @@ class FeatureStore:
             raise
         latency_ms = (perf_counter() - start) * 1000.0
         self.instruments.observe_insert(outcome.backend, key.symbol, latency_ms)
-        if outcome.backend == BACKEND_POSTGRESQL:
+        if takes_advisory_lock(outcome.backend):
             self.instruments.observe_lock_wait(key.symbol, outcome.lock_wait_ms)
         if not outcome.inserted and outcome.entry.path != stored.path:
             self.files.remove(stored.path)  # the key was already published with other bytes; that row stays
@@ -273,13 +273,13 @@ class FeatureStore:
 
         The gauge is set here only ("health from the last check"), so it always agrees with what a check returned.
 
-        Without a DSN, PostgreSQL is reported healthy with `configured: False` and its gauge is left unset: the
-        embedded default is not a degraded state.
+        Without a DSN, PostgreSQL is reported `not_configured` with `configured: False` and its gauge is left unset:
+        the embedded default is not a degraded state.
         """
         if self._postgres is None:
             duck = self.manifest.health()
             duck = ComponentHealth(duck.status, {"role": "primary", **duck.details})
-            postgresql = ComponentHealth(HEALTHY, {"configured": False})
+            postgresql = ComponentHealth(NOT_CONFIGURED, {"configured": False})
         else:
             postgresql = self._postgres.health_postgresql()
             duck = self._postgres.health_duckdb()

@@ -27,13 +27,13 @@ from generators.naming import SLO_LABEL
 from slos.models import (
     POD_LABELS,
     SCOPE_LABELS,
+    WINDOW_TEMPLATE,
     EventSelector,
     GaugeObjective,
     LatencyBudgetObjective,
     Op,
     RatioObjective,
 )
-from slos.openslo import WINDOW_TEMPLATE
 
 
 class GeneratorError(Exception):

@@ -27,9 +27,12 @@ from slos.loader import (
     SpecError,
     SpecSet,
     load_file,
+    native_location,
+    slo_labels,
+    slo_names,
 )
 from slos.models import NATIVE_VERSION, SLO, SpecFile
-from slos.validate import Locator, validate
+from slos.validate import validate
 
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -45,9 +48,9 @@ def spec_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def _salvage(path: Path) -> tuple[LoadedSpec, Locator] | None:
-    """A refused file reduced to its SLOs that parse on their own, and where each is in the file, so their semantic
-    problems are reported too; None when the file's top level itself is refused."""
+def _salvage(path: Path) -> LoadedSpec | None:
+    """A refused file reduced to its SLOs that parse on their own, each with where it is in the file, so their
+    semantic problems are reported too; None when the file's top level itself is refused."""
     try:
         documents = [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
@@ -57,42 +60,37 @@ def _salvage(path: Path) -> tuple[LoadedSpec, Locator] | None:
     first = documents[0]
     if str(first.get("apiVersion", "")).startswith("openslo/"):
         found = openslo.salvage(documents, path)
-        if found is None:
-            return None
-        spec, places = found
-        return LoadedSpec(path, spec, "openslo"), lambda index, field: openslo.locate(places[index], field)
+        return LoadedSpec(path, found[0], "openslo", tuple(found[1])) if found is not None else None
     if sloth.is_sloth(first):
         salvaged = sloth.salvage(first)
-        if salvaged is None:
-            return None
-        sloth_spec, fields = salvaged
-        return LoadedSpec(path, sloth_spec, "sloth"), lambda index, field: sloth.locate(fields[index], field)
+        return LoadedSpec(path, salvaged[0], "sloth", tuple(salvaged[1])) if salvaged is not None else None
     return _salvage_native(path, first)
 
 
-def _salvage_native(path: Path, document: dict[str, Any]) -> tuple[LoadedSpec, Locator] | None:
+def _salvage_native(path: Path, document: dict[str, Any]) -> LoadedSpec | None:
+    """The SLOs that parse on their own (the first of each name), placed by their position in the file."""
     if document.get("version") != NATIVE_VERSION or not isinstance(document.get("slos"), list):
         return None
-    kept: list[Any] = []
-    for raw in document["slos"]:
+    labels = slo_labels(slo_names(document))
+    kept: list[tuple[int, Any]] = []
+    names: set[str] = set()
+    for index, raw in enumerate(document["slos"]):
         try:
-            SLO.model_validate(raw)
+            slo = SLO.model_validate(raw)
         except ValidationError:
             continue
-        kept.append(raw)
+        if slo.name not in names:
+            kept.append((index, raw))
+            names.add(slo.name)
     if not kept:
         return None
     try:
-        spec = SpecFile.model_validate({**document, "slos": kept, "maintenance_windows": [], "alert_policies": []})
+        spec = SpecFile.model_validate(
+            {**document, "slos": [raw for _, raw in kept], "maintenance_windows": [], "alert_policies": []}
+        )
     except ValidationError:
         return None
-
-    names = [slo.name for slo in spec.slos]
-
-    def locate(index: int, field: str) -> str:
-        return f"slos[{names[index]}]" + (f".{field}" if field else "")
-
-    return LoadedSpec(path, spec, "native"), locate
+    return LoadedSpec(path, spec, "native", tuple(native_location(labels, index) for index, _ in kept))
 
 
 def check(paths: Sequence[Path]) -> tuple[list[Problem], int]:
@@ -100,7 +98,7 @@ def check(paths: Sequence[Path]) -> tuple[list[Problem], int]:
     files = spec_files(paths)
     problems: list[Problem] = []
     loaded: list[LoadedSpec] = []
-    salvaged: list[tuple[LoadedSpec, Locator]] = []
+    salvaged: list[LoadedSpec] = []
     for path in files:
         try:
             loaded.append(load_file(path))
@@ -109,10 +107,10 @@ def check(paths: Sequence[Path]) -> tuple[list[Problem], int]:
             partial = _salvage(path)
             if partial is not None:
                 salvaged.append(partial)
-    everything = [*loaded, *(spec for spec, _ in salvaged)]
+    everything = [*loaded, *salvaged]
     problems += _duplicate_slo_names(everything)
     try:
-        validate(SpecSet(tuple(everything)), locators={spec.path: locate for spec, locate in salvaged})
+        validate(SpecSet(tuple(everything)))
     except SpecError as exc:
         problems += exc.problems
     if not files:
@@ -160,7 +158,11 @@ def main(argv: Sequence[str]) -> int:
     elif problems:
         for problem in problems:
             print(problem)
-        print(f"generators validate: {len(problems)} problems in {count} files")
+        print(f"generators validate: {_count(len(problems), 'problem')} in {_count(count, 'file')}")
     else:
-        print(f"generators validate: {count} files valid")
+        print(f"generators validate: {_count(count, 'file')} valid")
     return EXIT_INVALID if problems else EXIT_VALID
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

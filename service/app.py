@@ -5,7 +5,7 @@ lifespan: registry + Instruments (featurestore.instruments.build: the metrics fo
           registry, or the folder's aggregate) → ServiceStore (held on PostgreSQL, opened per load run on DuckDB)
           → SampleRing, HealthChecker, LoadRunner; a background task snapshots the exporter every
           `snapshot_interval_s`
-routes:   / and /api/v1/monitoring (index), /metrics (redirect),
+routes:   / and /api/v1/monitoring (index), /metrics (the exposition, as under the prefix),
           /api/v1/monitoring/{health, health/ready, health/live, slo, performance, metrics, test/load}
 middleware (outermost first): HttpMetrics (request counter + duration), RequestGuard (413, JSON 500)
 """
@@ -38,6 +38,7 @@ from featurestore.conventions import (
     LIVE_PATH,
     LOAD_TEST_PATH,
     METRICS_PATH,
+    METRICS_ROOT_PATH,
     PERFORMANCE_PATH,
     READY_PATH,
     SLO_PATH,
@@ -162,6 +163,7 @@ def routes() -> list[BaseRoute]:
         Route(SLO_PATH, slo_status, methods=["GET"]),
         Route(PERFORMANCE_PATH, performance_summary, methods=["GET"]),
         Route(METRICS_PATH, MetricsEndpoint(), methods=["GET"], name="metrics"),
+        Route(METRICS_ROOT_PATH, MetricsEndpoint(), methods=["GET"]),
         Route(LOAD_TEST_PATH, start_load, methods=["POST"]),
         Route(LOAD_TEST_PATH, load_status, methods=["GET"], name="load_status"),
     ]

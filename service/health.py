@@ -2,13 +2,15 @@
 
 Each database check runs in a worker thread (never on the event loop) under a time cap; a check that does not answer
 in time is abandoned and reported `unhealthy` ("timed out"), and at most `health_check_threads` checks run at once, so
-a hung database cannot pile up threads. Status words are the manifest's: healthy / degraded / unhealthy.
+a hung database cannot pile up threads. Status words are the manifest's: healthy / degraded / unhealthy, and
+not_configured for a component the install does not use.
 
 - `overall_status` is the worst component, except that PostgreSQL unhealthy while the DuckDB fallback is healthy is
   `degraded`: inserts still land (in the fallback) and are replayed later.
-- PostgreSQL not configured (no FEATURESTORE_PG_DSN) is `healthy` with `details.configured: false`: a DuckDB-only
-  install is a supported setup, not a fault, and its status word stays one of the three clients already switch on.
-  Its `postgresql` series of the gauge is absent (not 0), so the health alert does not fire on such an install.
+- PostgreSQL not configured (no FEATURESTORE_PG_DSN) is `not_configured` with `details.configured: false`: a
+  DuckDB-only install is a supported setup, not a fault, so it counts as healthy towards `overall_status`, but it
+  does not claim a database it never checked is healthy. Its `postgresql` series of the gauge is absent (not 0), so
+  the health alert does not fire on such an install.
 - A pool with callers waiting, or with every connection lent out, is `degraded`. "Every connection" counts up to the
   pool's maximum size: psycopg's pool grows on demand, so its current size (`total`) all busy is not exhaustion yet.
 - `metrics` is healthy while the background task keeps snapshotting the registry (the collect a scrape does), so
@@ -26,12 +28,12 @@ import anyio
 import anyio.to_thread
 
 from featurestore.instruments import Instruments
-from featurestore.manifest.base import DEGRADED, HEALTHY, UNHEALTHY, ComponentHealth
+from featurestore.manifest.base import DEGRADED, HEALTHY, NOT_CONFIGURED, UNHEALTHY, ComponentHealth
 from featurestore.metrics import COMPONENT_DUCKDB, COMPONENT_METRICS, COMPONENT_POSTGRESQL
 from service.store_handle import ServiceStore
 from service.window import SampleRing
 
-SEVERITY = {HEALTHY: 0, DEGRADED: 1, UNHEALTHY: 2}
+SEVERITY = {HEALTHY: 0, NOT_CONFIGURED: 0, DEGRADED: 1, UNHEALTHY: 2}
 # Names of the components in the JSON body (the guide's), by the gauge's `component` label.
 COMPONENT_KEYS = {
     COMPONENT_POSTGRESQL: "postgresql_manifest",
@@ -56,16 +58,20 @@ class HealthReport:
 
     @property
     def overall_status(self) -> str:
-        statuses = {name: health.status for name, health in self.components.items()}
+        # A component the install does not use is no fault: the overall status is one of the three words.
+        statuses = {
+            name: HEALTHY if health.status == NOT_CONFIGURED else health.status
+            for name, health in self.components.items()
+        }
         if statuses.get(COMPONENT_POSTGRESQL) == UNHEALTHY and statuses.get(COMPONENT_DUCKDB) == HEALTHY:
             statuses[COMPONENT_POSTGRESQL] = DEGRADED
         return worst(list(statuses.values()))
 
     def reasons(self) -> list[str]:
-        """One line per component that is not healthy."""
+        """One line per component that is degraded or unhealthy."""
         lines = []
         for name, health in self.components.items():
-            if not health.healthy:
+            if SEVERITY.get(health.status, SEVERITY[UNHEALTHY]) > SEVERITY[HEALTHY]:
                 reason = health.details.get("reason") or health.details.get("error") or "no details"
                 lines.append(f"{COMPONENT_KEYS.get(name, name)} is {health.status}: {reason}")
         return lines
@@ -135,7 +141,7 @@ class HealthChecker:
     def _postgresql(self, store_health: object) -> ComponentHealth:
         if not self.pg_configured:
             return ComponentHealth(
-                HEALTHY,
+                NOT_CONFIGURED,
                 {
                     "configured": False,
                     "connection": False,

@@ -2,7 +2,7 @@
 
 The list is read from the app's own routes, so an endpoint cannot be served without being listed (a test holds every
 route to a line in ENDPOINTS). A browser (Accept: text/html) gets the same as a page of links; anything else JSON.
-`GET /metrics` redirects to the guide's metrics path, where Prometheus scrapes.
+`GET /metrics` serves the same exposition as the guide's metrics path, so a plain `curl /metrics` shows it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from importlib import metadata
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from featurestore.conventions import (
@@ -22,7 +22,7 @@ from featurestore.conventions import (
     LIVE_PATH,
     LOAD_TEST_PATH,
     METRICS_PATH,
-    METRICS_REDIRECT_PATH,
+    METRICS_ROOT_PATH,
     PERFORMANCE_PATH,
     READY_PATH,
     SLO_PATH,
@@ -35,7 +35,7 @@ DISTRIBUTION = "featurestore-monitoring"
 ENDPOINTS: dict[tuple[str, str], str] = {
     ("GET", "/"): "this index",
     ("GET", API_PREFIX): "this index",
-    ("GET", METRICS_REDIRECT_PATH): f"redirects to {METRICS_PATH}",
+    ("GET", METRICS_ROOT_PATH): f"Prometheus text format, the same as {METRICS_PATH}",
     ("GET", HEALTH_PATH): "health of PostgreSQL, the DuckDB fallback and the metrics, with details",
     ("GET", READY_PATH): "readiness probe: 200 while the store can serve, 503 with the reasons otherwise",
     ("GET", LIVE_PATH): "liveness probe: 200 while the event loop answers (touches no database)",
@@ -101,13 +101,8 @@ async def index(request: Request) -> Response:
     return HTMLResponse(page)
 
 
-async def metrics_redirect(request: Request) -> Response:
-    return RedirectResponse(METRICS_PATH, status_code=308)
-
-
 def index_routes() -> list[Route]:
     return [
         Route("/", index, methods=["GET"]),
         Route(API_PREFIX, index, methods=["GET"]),
-        Route(METRICS_REDIRECT_PATH, metrics_redirect, methods=["GET"]),
     ]

@@ -11,8 +11,11 @@ The thresholds come from the same models the generators render the rules from (`
 With grouping (`by`), `current` is the worst group, the one an alert would fire on. When the window holds no data
 (no events, no series, a zero denominator), `current` is null, `no_data` is true and `compliant` is null: an SLO
 without data is neither met nor broken (the rules do not fire on an empty vector either), so it never makes the whole
-compliant. `overall_compliant` is true only when every SLO has data and is met, false as soon as one with data is
-broken, else null; `overall_status` names the case: compliant, violated, partial_data or no_data.
+compliant. An SLO with `min_events` whose window holds fewer events than that reads `insufficient_data`: its
+`current` is shown, `compliant` is null, as its burn-rate alerts stay silent below the same floor (one request that
+failed out of three is not a broken 99.9 % objective). `overall_compliant` is true only when every SLO has enough data
+and is met, false as soon as one with enough data is broken, else null; `overall_status` names the case: compliant,
+violated, partial_data, insufficient_data (no SLO has enough data, some have a little) or no_data.
 """
 
 from __future__ import annotations
@@ -43,15 +46,26 @@ class SloStatus:
     slo: SLO
     current: float | None
     note: str | None = None
+    events: float | None = None  # events in the window, counted for an SLO with `min_events`
 
     @property
     def no_data(self) -> bool:
         return self.current is None
 
     @property
+    def insufficient_data(self) -> bool:
+        """Fewer events in the window than the spec's `min_events`: too little traffic to judge the objective."""
+        floor = self.slo.min_events
+        return not self.no_data and floor is not None and self.events is not None and self.events < floor
+
+    @property
+    def judged(self) -> bool:
+        return not self.no_data and not self.insufficient_data
+
+    @property
     def compliant(self) -> bool | None:
-        """Whether the objective is met; None without data (neither met nor broken)."""
-        return None if self.current is None else self.slo.compliant(self.current)
+        """Whether the objective is met; None without (enough) data: neither met nor broken."""
+        return self.slo.compliant(self.current) if self.judged and self.current is not None else None
 
     def to_json(self) -> dict[str, Any]:
         line: dict[str, Any] = {
@@ -61,7 +75,11 @@ class SloStatus:
             "op": str(self.slo.status_op),
             "kind": self.slo.objective.kind,
             "no_data": self.no_data,
+            "insufficient_data": self.insufficient_data,
         }
+        if self.slo.min_events is not None:
+            line["min_events"] = self.slo.min_events
+            line["events"] = None if self.events is None else round(self.events, 3)
         if self.note:
             line["note"] = self.note
         return line
@@ -137,10 +155,21 @@ def _latency_budget(objective: LatencyBudgetObjective, window: Window) -> list[f
     return [] if share is None else [share * 100.0]
 
 
+def _event_count(slo: SLO, window: Window) -> float | None:
+    """The events the objective counts in the window (what `min_events` is held against), None where it counts none."""
+    objective = slo.objective
+    if isinstance(objective, RatioObjective) and objective.total is not None:
+        return _events(objective.total, window)
+    if isinstance(objective, QuantileObjective | LatencyBudgetObjective):
+        return window.increase_total(f"{objective.metric}_count", objective.matchers)
+    return None
+
+
 def evaluate(slo: SLO, window: Window) -> SloStatus:
     """The SLO's current value over the window, or no data (with a note when it cannot be computed at all)."""
     objective = slo.objective
     try:
+        events = _event_count(slo, window) if slo.min_events is not None else None
         if isinstance(objective, QuantileObjective):
             values = _quantile(objective, window)
         elif isinstance(objective, GaugeObjective):
@@ -155,17 +184,18 @@ def evaluate(slo: SLO, window: Window) -> SloStatus:
     values = [value for value in values if not math.isnan(value)]
     if not values:
         return SloStatus(slo, None)
-    return SloStatus(slo, worst(values, slo.status_op, slo.status_threshold))
+    return SloStatus(slo, worst(values, slo.status_op, slo.status_threshold), events=events)
 
 
 COMPLIANT, VIOLATED, PARTIAL_DATA, NO_DATA = "compliant", "violated", "partial_data", "no_data"
+INSUFFICIENT_DATA = "insufficient_data"
 
 
 def overall(statuses: Sequence[SloStatus]) -> tuple[bool | None, str]:
     """`overall_compliant` and `overall_status` of a set of SLOs (see the module docstring)."""
-    measured = [status for status in statuses if not status.no_data]
+    measured = [status for status in statuses if status.judged]
     if not measured:
-        return None, NO_DATA
+        return None, INSUFFICIENT_DATA if any(status.insufficient_data for status in statuses) else NO_DATA
     if not all(status.compliant for status in measured):
         return False, VIOLATED
     if len(measured) < len(statuses):
@@ -181,6 +211,7 @@ def report(slos: Sequence[SLO], window: Window, window_s: float) -> dict[str, An
         "overall_compliant": compliant,
         "overall_status": status_word,
         "slos_without_data": sorted(status.slo.name for status in statuses if status.no_data),
+        "slos_with_insufficient_data": sorted(status.slo.name for status in statuses if status.insufficient_data),
         "window_seconds": window_s,
         "measured_seconds": round(window.seconds, 3),
         "slos": {status.slo.name: status.to_json() for status in statuses},

@@ -15,7 +15,8 @@ from slos import openslo, sloth
 # Problem and SpecError stay importable from here, where they were first defined.
 from slos.errors import Problem as Problem
 from slos.errors import SpecError as SpecError
-from slos.errors import field_path
+from slos.errors import details, field_path, reason
+from slos.locations import SloLocation
 from slos.models import NATIVE_VERSION, SLO, SpecFile
 
 DEFAULT_SPECS_DIR = Path(__file__).resolve().parent / "specs"
@@ -27,6 +28,11 @@ class LoadedSpec:
     path: Path
     spec: SpecFile
     source_format: Literal["native", "openslo", "sloth"]
+    locations: tuple[SloLocation, ...]  # per SLO of `spec`, where its fields are in the file (built while reading)
+
+    def locate(self, index: int, field: str) -> str:
+        """Where `field` (a native path such as `objective.threshold`) of the spec's SLO `index` is in the file."""
+        return self.locations[index].of(field)
 
 
 @dataclass(frozen=True)
@@ -52,15 +58,45 @@ def slo_names(document: Any) -> list[str | None]:
     return names
 
 
+def slo_labels(names: Sequence[str | None]) -> list[str | None]:
+    """How each SLO of a native file is named in messages: by its name where no other SLO of the file shares it,
+    else (None) by its position, so two SLOs of one name read as `slos[0]` and `slos[1]`."""
+    return [name if name is not None and names.count(name) == 1 else None for name in names]
+
+
+def native_location(labels: Sequence[str | None], index: int) -> SloLocation:
+    label = labels[index] if index < len(labels) else None
+    return SloLocation.native(f"slos[{label if label is not None else index}]")
+
+
 def problems_of(error: ValidationError, names: Sequence[str | None] = ()) -> list[tuple[str, str]]:
-    return [(field_path(detail["loc"], names), detail["msg"]) for detail in error.errors()]
+    """One (field, reason) per error of a native file."""
+    return [(field_path(detail["loc"], names), reason(detail, SpecFile)) for detail in details(error)]
 
 
-def parse_native(document: Any, path: Path) -> SpecFile:
+def duplicate_names(names: Sequence[str | None]) -> list[tuple[str, str]]:
+    """Each SLO that reuses an earlier SLO's name, by position: on the raw names, since pydantic skips the model's
+    own check (`SLO name … is used twice`) as soon as one SLO fails."""
+    first: dict[str, int] = {}
+    found: list[tuple[str, str]] = []
+    for index, name in enumerate(names):
+        if name is not None and name in first:
+            found.append((f"slos[{index}].name", f"SLO name {name!r} is also used by slos[{first[name]}]"))
+        first.setdefault(name or "", index)
+    return found
+
+
+def parse_native(document: Any, path: Path) -> LoadedSpec:
+    names = slo_names(document)
+    labels = slo_labels(names)
     try:
-        return SpecFile.model_validate(document)
+        spec = SpecFile.model_validate(document)
     except ValidationError as exc:
-        raise SpecError(path, problems_of(exc, slo_names(document))) from None
+        twice = duplicate_names(names)
+        # The model's check, when it ran, says the same as `twice` with less precision.
+        problems = [found for found in problems_of(exc, labels) if not (twice and found[1].endswith("used twice"))]
+        raise SpecError(path, problems + twice) from None
+    return LoadedSpec(path, spec, "native", tuple(native_location(labels, i) for i in range(len(spec.slos))))
 
 
 def load_file(path: Path) -> LoadedSpec:
@@ -80,14 +116,16 @@ def load_file(path: Path) -> LoadedSpec:
     if not isinstance(first, dict):
         raise SpecError(path, [("", f"expected a mapping at the top, got {type(first).__name__}")])
     if str(first.get("apiVersion", "")).startswith("openslo/"):
-        return LoadedSpec(path, openslo.parse_documents(documents, path), "openslo")
+        spec, locations = openslo.convert(documents, path)
+        return LoadedSpec(path, spec, "openslo", tuple(locations))
     if sloth.is_sloth(first):
         if len(documents) > 1:
             raise SpecError(path, [("", f"a Sloth spec is one YAML document here, found {len(documents)}")])
-        return LoadedSpec(path, sloth.parse_document(first, path), "sloth")
+        spec, locations = sloth.convert(first, path)
+        return LoadedSpec(path, spec, "sloth", tuple(locations))
     if len(documents) > 1:
         raise SpecError(path, [("", f"a {NATIVE_VERSION} spec is one YAML document, found {len(documents)}")])
-    return LoadedSpec(path, parse_native(first, path), "native")
+    return parse_native(first, path)
 
 
 def load_specs(folder: Path = DEFAULT_SPECS_DIR) -> SpecSet:

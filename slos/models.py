@@ -60,12 +60,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 NATIVE_VERSION = "featurestore/v1"
 
 _SELECTOR_NAME = re.compile(r"\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{|$)")
+# Where a PromQL template (OpenSLO, Sloth, `error_ratio_query`) takes the rate window.
+WINDOW_TEMPLATE = re.compile(r"\{\{\s*\.window\s*\}\}")
+ALERT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 Duration = Annotated[str, Field(pattern=_DURATION.pattern, description="Prometheus duration: 30s, 5m, 1h, 30d")]
 SloName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="snake_case, the /slo key")]
-AlertName = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]{0,62}$", description="CamelCase alert name")]
+AlertName = Annotated[str, Field(pattern=ALERT_NAME.pattern, description="CamelCase alert name")]
 MetricName = Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
 LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
 Fraction = Annotated[float, Field(gt=0, lt=1, description="between 0 and 1, exclusive: 0.999 = 99.9 %")]
@@ -221,7 +224,7 @@ class RatioObjective(_Model):
         if self.error_ratio_query is not None:
             if self.good is not None or self.bad is not None or self.total is not None:
                 raise ValueError("`error_ratio_query` is the whole SLI: give it without `good`, `bad` or `total`")
-            if re.search(r"\{\{\s*\.window\s*\}\}", self.error_ratio_query) is None:
+            if WINDOW_TEMPLATE.search(self.error_ratio_query) is None:
                 raise ValueError("`error_ratio_query` needs the {{.window}} template where the rate window goes")
             return self
         if (self.good is None) == (self.bad is None) or self.total is None:

@@ -36,10 +36,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from slos.errors import SpecError, field_path
+from slos.errors import SpecError, details, field_path, reason
+from slos.locations import Locations, SloLocation
 from slos.models import (
     SLO,
     TIER_NAMES,
+    WINDOW_TEMPLATE,
     BurnRateAlerting,
     BurnTiers,
     Duration,
@@ -49,14 +51,13 @@ from slos.models import (
     TierSettings,
 )
 from slos.openslo_alerting import KINDS, SPEC_MODELS, Registry
-from slos.openslo_documents import InlineDocument, Locations, Metadata, PolicyRef, Problems
+from slos.openslo_documents import InlineDocument, Metadata, PolicyRef, Problems
 from slos.openslo_documents import OpenSLOModel as _Model
 
 API_VERSION = "openslo/v1"
 # Metadata annotation giving the runbook base URL (runbook_url = <base>/<AlertName>.md), on the Service or the SLO.
 RUNBOOK_ANNOTATION = "featurestore.dev/runbook-base-url"
 DEFAULT_RUNBOOK_BASE_URL = "https://runbooks.example.com"  # a placeholder: set the annotation
-WINDOW_TEMPLATE = re.compile(r"\{\{\s*\.window\s*\}\}")
 
 
 class QuerySpec(_Model):
@@ -207,12 +208,13 @@ def _documents(documents: Sequence[Any], problems: Problems) -> list[tuple[int, 
         try:
             document = Document.model_validate(raw)
         except ValidationError as exc:
-            problems.validation(where, exc)
+            problems.validation(where, exc, Document)
             continue
+        model = spec_models[document.kind]
         try:
-            spec = spec_models[document.kind].model_validate(document.spec)
+            spec = model.model_validate(document.spec)
         except ValidationError as exc:
-            problems.validation(f"{where}.spec", exc)
+            problems.validation(f"{where}.spec", exc, model)
             continue
         parsed.append((index, document, spec))
     return parsed
@@ -231,7 +233,7 @@ def _labels(labels: dict[str, str | list[str]]) -> dict[str, str]:
     return {key: value if isinstance(value, str) else ",".join(value) for key, value in sorted(labels.items())}
 
 
-def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> tuple[SpecFile, list[Locations]]:
+def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> tuple[SpecFile, list[SloLocation]]:
     """The spec and, per SLO, its locations; SpecError on any problem, unless `partial` keeps the SLOs that convert
     (SpecError only when none does or the file's top level is refused)."""
     problems = Problems()
@@ -243,7 +245,7 @@ def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> 
     slis = {doc.metadata.name: (index, spec) for index, doc, spec in parsed if isinstance(spec, SLISpec)}
     services = {doc.metadata.name: (index, doc, spec) for index, doc, spec in parsed if isinstance(spec, ServiceSpec)}
     slos: list[SLO] = []
-    locations: list[Locations] = []
+    locations: list[SloLocation] = []
     service_names: list[tuple[str, str]] = []
     runbook = DEFAULT_RUNBOOK_BASE_URL
     for _, doc, _spec in services.values():
@@ -318,11 +320,11 @@ def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> 
                 )
             )
         except ValidationError as exc:
-            for detail in exc.errors():
+            for detail in details(exc):
                 native = field_path(detail["loc"])
-                problems.add(_locate(fields, native), detail["msg"].removeprefix("Value error, "))
+                problems.add(SloLocation.mapped(fields).of(native), reason(detail))
             continue
-        locations.append(fields)
+        locations.append(SloLocation.mapped(fields))
     if not parsed or not any(isinstance(spec, SLOSpec) for _, _, spec in parsed):
         if not problems.items:
             problems.add("", "an OpenSLO file needs at least one SLO document")
@@ -346,44 +348,30 @@ def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> 
             alert_policies=tuple(alerting.policies[name] for name in sorted(alerting.policies)),
         )
     except ValidationError as exc:
-        problems.items = [(_file_field(detail["loc"], locations), detail["msg"]) for detail in exc.errors()]
+        problems.items = [(_file_field(detail["loc"], locations), reason(detail)) for detail in details(exc)]
         raise SpecError(path, problems.items) from None
     return spec_file, locations
 
 
-def _locate(fields: Locations, native: str) -> str:
-    """The OpenSLO path of a native SLO field: the longest known prefix, else the SLO document."""
-    parts = native.split(".")
-    for size in range(len(parts), 0, -1):
-        key = ".".join(parts[:size])
-        if key in fields:
-            return fields[key]
-    return fields[""]
-
-
-def _file_field(loc: Sequence[int | str], locations: list[Locations]) -> str:
+def _file_field(loc: Sequence[int | str], locations: list[SloLocation]) -> str:
     if len(loc) >= 2 and loc[0] == "slos" and isinstance(loc[1], int) and loc[1] < len(locations):
-        return _locate(locations[loc[1]], field_path(loc[2:]))
+        return locations[loc[1]].of(field_path(loc[2:]))
     return "documents" if loc[:1] == ("slos",) else field_path(loc)
 
 
+def convert(documents: Sequence[Any], path: Path) -> tuple[SpecFile, list[SloLocation]]:
+    """One OpenSLO v1 file (its non-empty YAML documents) as a native spec with, per SLO, where its fields are in the
+    file; SpecError naming document and field."""
+    return _convert(documents, path)
+
+
 def parse_documents(documents: Sequence[Any], path: Path) -> SpecFile:
-    """One OpenSLO v1 file (its non-empty YAML documents) as a native spec, or SpecError naming document and field."""
     return _convert(documents, path)[0]
 
 
-def salvage(documents: Sequence[Any], path: Path) -> tuple[SpecFile, list[Locations]] | None:
+def salvage(documents: Sequence[Any], path: Path) -> tuple[SpecFile, list[SloLocation]] | None:
     """The SLOs of a refused file that convert on their own, with their locations (see `_convert`)."""
     try:
         return _convert(documents, path, partial=True)
     except SpecError:
         return None
-
-
-def locations(documents: Sequence[Any], path: Path) -> list[Locations]:
-    """Per SLO of `parse_documents`, where its native fields live in the OpenSLO file (for validation messages)."""
-    return _convert(documents, path)[1]
-
-
-def locate(fields: Locations, native: str) -> str:
-    return _locate(fields, native)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from slos.errors import field_path
+from slos.errors import details, field_path, reason
 
 _RFC1123 = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
@@ -44,7 +44,6 @@ REFERENCE_UNIONS = {
     "ConditionRef": "expected {conditionRef: <name>} or an inline AlertCondition (kind, metadata, spec)",
     "TargetRef": "expected {targetRef: <name>} or an inline AlertNotificationTarget (kind, metadata, spec)",
 }
-Locations = dict[str, str]  # native field path inside an SLO ("objective.target") -> path in the OpenSLO file
 
 
 class Problems:
@@ -54,13 +53,13 @@ class Problems:
     def add(self, where: str, reason: str) -> None:
         self.items.append((where, reason))
 
-    def validation(self, prefix: str, error: ValidationError) -> None:
-        for detail in error.errors():
+    def validation(self, prefix: str, error: ValidationError, root: type[BaseModel] | None = None) -> None:
+        for detail in details(error):
             tags = [part for part in detail["loc"] if part in REFERENCE_UNIONS]
             loc = field_path(part for part in detail["loc"] if part not in REFERENCE_UNIONS)
-            reason = detail["msg"].removeprefix("Value error, ")
+            text = reason(detail, root)
             if tags and detail["type"] in ("model_type", "dict_type"):
-                reason = REFERENCE_UNIONS[str(tags[0])]
+                text = REFERENCE_UNIONS[str(tags[0])]
             where = f"{prefix}.{loc}" if loc else prefix
-            if (where, reason) not in self.items:
-                self.add(where, reason)
+            if (where, text) not in self.items:
+                self.add(where, text)

@@ -52,8 +52,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from slos.errors import SpecError, field_path
-from slos.models import SLO, TIER_NAMES, BurnRateAlerting, EventSelector, RatioObjective, Severity, SpecFile
+from slos.errors import SpecError, details, field_path, reason
+from slos.locations import SloLocation
+from slos.models import (
+    SLO,
+    TIER_NAMES,
+    WINDOW_TEMPLATE,
+    BurnRateAlerting,
+    EventSelector,
+    RatioObjective,
+    Severity,
+    SpecFile,
+)
 
 VERSION = "prometheus/v1"
 CRD_API_VERSION = "sloth.slok.dev/v1"
@@ -61,7 +71,6 @@ CRD_KIND = "PrometheusServiceLevel"
 # Sloth's default SLO period (its `--default-slo-period` flag); prometheus/v1 specs cannot set another.
 SLOTH_PERIOD = "30d"
 DEFAULT_RUNBOOK_BASE_URL = "https://runbooks.example.com"  # Sloth specs have none: a placeholder
-WINDOW_TEMPLATE = re.compile(r"\{\{\s*\.window\s*\}\}")
 TIER_DEFAULTS = {"page": Severity.CRITICAL, "ticket": Severity.WARNING}
 _USER_MAPS = frozenset({"labels", "annotations"})  # their keys are the user's, never renamed
 
@@ -169,10 +178,7 @@ class _Format:
         return "spec." + "".join(words) if snake else "spec"
 
 
-Locations = dict[str, str]  # native field inside an SLO -> where it is in the Sloth file
-
-
-def _slo_locations(index: int, slo: SlothSLO, fmt: _Format) -> Locations:
+def _slo_location(index: int, slo: SlothSLO, fmt: _Format) -> SloLocation:
     at = f"slos[{index}]"
     raw = f"{at}.sli.raw.error_ratio_query"
     bad, total = f"{at}.sli.events.error_query", f"{at}.sli.events.total_query"
@@ -197,17 +203,7 @@ def _slo_locations(index: int, slo: SlothSLO, fmt: _Format) -> Locations:
         "burn_rate.page_labels": f"{at}.alerting.page_alert.labels",
         "burn_rate.ticket_labels": f"{at}.alerting.ticket_alert.labels",
     }
-    return {key: fmt.path(value) for key, value in native.items()}
-
-
-def locate(fields: Locations, native: str) -> str:
-    """The Sloth path of a native SLO field: the longest known prefix, else the SLO."""
-    parts = native.split(".")
-    for size in range(len(parts), 0, -1):
-        key = ".".join(parts[:size])
-        if key in fields:
-            return fields[key] + native[len(key) :] if key.endswith("labels") else fields[key]
-    return fields[""]
+    return SloLocation.mapped({key: fmt.path(value) for key, value in native.items()})
 
 
 def _severity(tier: str, labels: dict[str, str]) -> Severity:
@@ -284,7 +280,7 @@ def _objective(slo: SlothSLO, at: str, problems: list[tuple[str, str]]) -> Ratio
 
 def _convert(
     document: dict[str, Any], *, partial: bool = False
-) -> tuple[SpecFile | None, list[tuple[str, str]], list[Locations], _Format]:
+) -> tuple[SpecFile | None, list[tuple[str, str]], list[SloLocation], _Format]:
     """(the spec, or None on problems, unless `partial` keeps the SLOs that convert; problems; per kept SLO its
     locations; the file's format)."""
     crd = document.get("apiVersion") == CRD_API_VERSION
@@ -295,20 +291,22 @@ def _convert(
         try:
             body = _renamed(Resource.model_validate(document).spec, _snake)
         except ValidationError as exc:
-            return None, [(field_path(d["loc"]), d["msg"]) for d in exc.errors()], [], fmt
+            return None, [(field_path(d["loc"]), reason(d, Resource)) for d in details(exc)], [], fmt
     try:
         spec = SlothSpec.model_validate(body)
     except ValidationError as exc:
-        return None, [(fmt.path(field_path(d["loc"])), d["msg"]) for d in exc.errors()], [], fmt
+        # A CRD's keys were renamed to snake_case: a suggestion would name a key it does not use.
+        root = None if crd else SlothSpec
+        return None, [(fmt.path(field_path(d["loc"])), reason(d, root)) for d in details(exc)], [], fmt
     slos: list[SLO] = []
-    locations: list[Locations] = []
+    locations: list[SloLocation] = []
     for index, slo in enumerate(spec.slos):
         at = f"slos[{index}]"
         found: list[tuple[str, str]] = []
         objective = _objective(slo, at, found)
         burn_rate = _burn_rate(spec, slo, at, found)
         problems += [(fmt.path(where), reason) for where, reason in found]
-        fields = _slo_locations(index, slo, fmt)
+        fields = _slo_location(index, slo, fmt)
         if objective is None or found:
             continue
         try:
@@ -322,9 +320,7 @@ def _convert(
                 )
             )
         except ValidationError as exc:
-            problems += [
-                (locate(fields, field_path(d["loc"])), d["msg"].removeprefix("Value error, ")) for d in exc.errors()
-            ]
+            problems += [(fields.of(field_path(d["loc"])), reason(d)) for d in details(exc)]
             continue
         locations.append(fields)
     if problems and not (partial and slos):
@@ -343,24 +339,24 @@ def _convert(
             fmt,
         )
     except ValidationError as exc:
-        return None, [(fmt.path(field_path(d["loc"])), d["msg"]) for d in exc.errors()], locations, fmt
+        return None, [(fmt.path(field_path(d["loc"])), reason(d)) for d in details(exc)], locations, fmt
+
+
+def convert(document: dict[str, Any], path: Path) -> tuple[SpecFile, list[SloLocation]]:
+    """One Sloth spec (prometheus/v1 or a PrometheusServiceLevel) as a native spec with, per SLO, where its fields are
+    in the file; SpecError naming each field."""
+    spec, problems, locations, _ = _convert(document)
+    if spec is None:
+        raise SpecError(path, problems)
+    return spec, locations
 
 
 def parse_document(document: dict[str, Any], path: Path) -> SpecFile:
-    """One Sloth spec (prometheus/v1 or a PrometheusServiceLevel) as a native spec, or SpecError naming each field."""
-    spec, problems, _, _ = _convert(document)
-    if spec is None:
-        raise SpecError(path, problems)
-    return spec
+    return convert(document, path)[0]
 
 
-def salvage(document: dict[str, Any]) -> tuple[SpecFile, list[Locations]] | None:
+def salvage(document: dict[str, Any]) -> tuple[SpecFile, list[SloLocation]] | None:
     """The SLOs of a refused file that convert on their own, with their locations, so their semantic problems can
     be reported too; None when the file's top level itself is refused."""
     spec, _, found, _ = _convert(document, partial=True)
     return (spec, found) if spec is not None else None
-
-
-def locations(document: dict[str, Any]) -> list[Locations]:
-    """Per SLO of `parse_document`, where its native fields live in the Sloth file (for validation messages)."""
-    return _convert(document)[2]

@@ -15,23 +15,22 @@ The models check shapes; this module checks meaning:
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import promql_parser
-import yaml
 
 from featurestore import metrics
 from featurestore.metrics import MetricKind
-from slos import openslo, sloth, templating
+from slos import templating
 from slos.errors import Problem, SpecError
-from slos.loader import LoadedSpec, SpecSet
+from slos.loader import SpecSet
 from slos.models import (
+    ALERT_NAME,
     POD_LABELS,
     SCOPE_LABELS,
     SLO,
+    WINDOW_TEMPLATE,
     EventSelector,
     GaugeObjective,
     LatencyBudgetObjective,
@@ -84,26 +83,19 @@ class Timing:
         return duration_seconds(window) / self.window_divisor
 
 
-Locator = Callable[[int, str], str]  # (SLO index in the loaded spec, field inside the SLO) -> field path in its file
-
-
-def validate(specs: SpecSet, timing: Timing | None = None, locators: dict[Path, Locator] | None = None) -> None:
-    """Raise SpecError listing every problem of every spec; return quietly when the specs can be rendered.
-    `locators` places the SLOs of specs that are not their whole file (python -m generators validate salvages the
-    SLOs of a refused file)."""
+def validate(specs: SpecSet, timing: Timing | None = None) -> None:
+    """Raise SpecError listing every problem of every spec; return quietly when the specs can be rendered."""
     timing = timing or Timing()
-    overrides = locators or {}
     problems: list[Problem] = []
     for loaded in specs.specs:
         problems += [
             Problem(str(loaded.path), field, reason) for field, reason in _reserved(loaded.spec.labels, "labels")
         ]
-        locate = overrides.get(loaded.path) or _locator(loaded)
         for index, slo in enumerate(loaded.spec.slos):
             for field, reason in slo_problems(slo, loaded.spec, timing, unalerted=loaded.source_format == "sloth"):
-                problems.append(Problem(str(loaded.path), locate(index, field), reason))
-    problems.extend(_duplicate_alerts(specs, overrides))
-    problems.extend(_maintenance_problems(specs, overrides))
+                problems.append(Problem(str(loaded.path), loaded.locate(index, field), reason))
+    problems.extend(_duplicate_alerts(specs))
+    problems.extend(_maintenance_problems(specs))
     if problems:
         raise SpecError("", more=problems)
 
@@ -270,8 +262,8 @@ def _selector(selector: EventSelector, field: str, catalog: bool) -> Found:
                 yield from _labels_exist(spec, selector.matchers, f"{field}.matchers")
         return
     assert selector.query is not None
-    templated = openslo.WINDOW_TEMPLATE.search(selector.query) is not None
-    text = openslo.WINDOW_TEMPLATE.sub(WINDOW_PLACEHOLDER, selector.query)
+    templated = WINDOW_TEMPLATE.search(selector.query) is not None
+    text = WINDOW_TEMPLATE.sub(WINDOW_PLACEHOLDER, selector.query)
     try:
         expr = promql_parser.parse(text)
     except ValueError as exc:
@@ -370,7 +362,7 @@ def output_labels(slo: SLO, catalog: bool) -> frozenset[str] | None:
     if objective.error_ratio_query is not None:
         return None
     events = [selector for selector in (objective.good, objective.bad, objective.total) if selector is not None]
-    if any(event.query is not None and openslo.WINDOW_TEMPLATE.search(event.query) for event in events):
+    if any(event.query is not None and WINDOW_TEMPLATE.search(event.query) for event in events):
         return None
     return frozenset(("slo", *SCOPE_LABELS))
 
@@ -407,35 +399,17 @@ def alert_names(slo: SLO) -> Iterator[tuple[str, str]]:
         yield slo.sanity_alert, "burn_rate.name"
 
 
-_ALERT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
-
-
-def _duplicate_alerts(specs: SpecSet, overrides: dict[Path, Locator]) -> Iterator[Problem]:
+def _duplicate_alerts(specs: SpecSet) -> Iterator[Problem]:
     seen: dict[str, str] = {}
     for loaded in specs.specs:
-        locate = overrides.get(loaded.path) or _locator(loaded)
         for index, slo in enumerate(loaded.spec.slos):
             for name, field in alert_names(slo):
-                where = locate(index, field)
-                if not _ALERT_NAME.match(name):
+                where = loaded.locate(index, field)
+                if not ALERT_NAME.match(name):
                     yield Problem(str(loaded.path), where, f"alert name {name!r} is longer than 63 characters")
                 if name in seen:
                     yield Problem(str(loaded.path), where, f"alert {name!r} is also defined at {seen[name]}")
                 seen.setdefault(name, f"{loaded.path}: {where}")
-
-
-def _locator(loaded: LoadedSpec) -> Locator:
-    """Field paths of a spec's SLOs: `slos[<name>].…` in native files, the OpenSLO document and field otherwise."""
-    if loaded.source_format == "native":
-        names = [slo.name for slo in loaded.spec.slos]
-        return lambda index, field: f"slos[{names[index]}]" + (f".{field}" if field else "")
-    if loaded.source_format == "sloth":
-        document = yaml.safe_load(Path(loaded.path).read_text(encoding="utf-8"))
-        sloth_fields = sloth.locations(document)
-        return lambda index, field: sloth.locate(sloth_fields[index], field)
-    documents = [doc for doc in yaml.safe_load_all(Path(loaded.path).read_text(encoding="utf-8")) if doc is not None]
-    fields = openslo.locations(documents, loaded.path)
-    return lambda index, field: openslo.locate(fields[index], field)
 
 
 def _slo_label(spec: SpecFile, slo: SLO) -> str:
@@ -443,7 +417,7 @@ def _slo_label(spec: SpecFile, slo: SLO) -> str:
     return {"slo": slo.name, **spec.labels, **slo.labels}["slo"]
 
 
-def _maintenance_problems(specs: SpecSet, overrides: dict[Path, Locator]) -> Iterator[Problem]:
+def _maintenance_problems(specs: SpecSet) -> Iterator[Problem]:
     """Window names are unique across files (Alertmanager's are global); a window mutes by the `slo` label, so every
     SLO sharing a muted SLO's label value must be muted by the same windows, and no alert may relabel `slo`."""
     seen: dict[str, str] = {}
@@ -457,10 +431,9 @@ def _maintenance_problems(specs: SpecSet, overrides: dict[Path, Locator]) -> Ite
             seen.setdefault(window.name, str(loaded.path))
         if not spec.maintenance_windows:
             continue
-        locate = overrides.get(loaded.path) or _locator(loaded)
         for index, slo in enumerate(spec.slos):
             names, value = spec.muting(slo), _slo_label(spec, slo)
-            where = locate(index, "name")
+            where = loaded.locate(index, "name")
             if value in muting and muting[value][0] != names:
                 other = muting[value][1]
                 reason = f"shares the slo label {value!r} with {other}, muted by other maintenance windows"
@@ -475,7 +448,7 @@ def _maintenance_problems(specs: SpecSet, overrides: dict[Path, Locator]) -> Ite
                 for field, labels in own:
                     if "slo" in labels:
                         reason = "an SLO with maintenance windows keeps one slo label: its routes match on it"
-                        yield Problem(str(loaded.path), locate(index, field), reason)
+                        yield Problem(str(loaded.path), loaded.locate(index, field), reason)
 
 
 def _policy_problems(slo: SLO, spec: SpecFile, timing: Timing) -> Found:

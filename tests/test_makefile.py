@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 import pty
 import shutil
+import signal
+import socket
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -82,3 +86,37 @@ def test_make_install_says_what_it_is_doing(tmp_path: Path) -> None:
         "install: done; make help lists the targets",
     ]
     assert (venv / ".installed").exists()
+
+
+def test_make_serve_listens_on_the_port_and_host_it_is_given(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SERVICE_", "FEATURESTORE_", "PROMETHEUS_"))}
+    env["FEATURESTORE_CACHE_DIR"] = str(tmp_path)
+    process = subprocess.Popen(
+        [make(), "-s", "serve", f"PORT={port}", "HOST=127.0.0.1"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                    assert response.status == 200
+                    return
+            except OSError:
+                time.sleep(0.1)
+        pytest.fail(f"make serve PORT={port} did not answer on that port (exit status {process.poll()})")
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -11,7 +11,7 @@ from typing import Any
 from featurestore.loadtest.config import LoadConfig
 from featurestore.loadtest.cpu import CpuTimes
 from featurestore.loadtest.messages import InsertSample, LookupSample
-from featurestore.metrics import BACKEND_POSTGRESQL
+from featurestore.metrics import takes_advisory_lock
 
 
 def percentile(ordered: Sequence[float], q: float) -> float:
@@ -83,7 +83,7 @@ class Samples:
 
     def add_insert(self, sample: InsertSample) -> None:
         self.insert_ms.append(sample.insert_ms)
-        if sample.backend == BACKEND_POSTGRESQL:  # as the store observes it: a DuckDB insert waits for no advisory lock
+        if takes_advisory_lock(sample.backend):
             self.lock_wait_ms.append(sample.lock_wait_ms)
         self.publish_ms.append(sample.publish_ms)
         self.backends[sample.backend] += 1

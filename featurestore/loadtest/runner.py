@@ -37,7 +37,7 @@ from featurestore.loadtest.worker import (
     warm_up,
 )
 from featurestore.manifest.postgres import behind_pooler
-from featurestore.metrics import BACKEND_POSTGRESQL
+from featurestore.metrics import BACKEND_POSTGRESQL, takes_advisory_lock
 from featurestore.store import FeatureStore
 
 STARTUP_TIMEOUT_S = 120.0  # every worker opened its store and warmed up, or the run fails
@@ -345,7 +345,7 @@ class _Collector:
             samples.add_insert(insert)
             if instruments is not None:
                 instruments.observe_insert(insert.backend, insert.symbol, insert.insert_ms)
-                if insert.backend == BACKEND_POSTGRESQL:  # as the store does: DuckDB inserts take no advisory lock
+                if takes_advisory_lock(insert.backend):
                     instruments.observe_lock_wait(insert.symbol, insert.lock_wait_ms)
         for error in batch.errors:
             samples.add_error(error.kind, error.message)

@@ -10,6 +10,8 @@ from typing import Protocol
 HEALTHY = "healthy"
 DEGRADED = "degraded"
 UNHEALTHY = "unhealthy"
+# A component this install does not use (PostgreSQL without FEATURESTORE_PG_DSN): no fault, and no health to check.
+NOT_CONFIGURED = "not_configured"
 
 
 @dataclass(frozen=True)

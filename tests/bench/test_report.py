@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from bench.report import CpuCeiling, _side_by_side
+from bench.report import CpuCeiling, _side_by_side, slo_targets
 from featurestore.loadtest import LoadConfig, LoadResult
 from featurestore.loadtest.cpu import CpuTimes
 from featurestore.loadtest.messages import InsertSample
 from featurestore.loadtest.result import Samples
+from slos import load_specs
+from slos.models import QuantileObjective
 
 
 def run(operations: int, duration_s: float, *, client_s: float, machine: CpuTimes | None) -> LoadResult:
@@ -42,3 +44,25 @@ def test_the_table_shows_machine_cpu_per_publish_and_a_dash_where_it_was_not_mea
     global_ = run(150, 1.0, client_s=0.3, machine=None)
     row = next(line for line in _side_by_side(symbol, global_) if line.startswith("machine CPU (ms/op)"))
     assert row.split()[-2:] == ["1.90", "-"]
+
+
+def test_the_slo_run_is_held_to_the_thresholds_the_spec_states() -> None:
+    slos = load_specs().slos
+    thresholds = {
+        (slo.objective.metric, slo.objective.quantile): slo.objective.threshold
+        for slo in slos
+        if isinstance(slo.objective, QuantileObjective)
+    }
+    targets = {target.name: target for target in slo_targets(run(100, 1.0, client_s=0.1, machine=None), slos)}
+    assert targets["SLO run insert p95"].target == f"< {thresholds[('manifest_insert_latency_ms', 0.95)]:g} ms"
+    assert targets["SLO run insert p99"].target == f"< {thresholds[('manifest_insert_latency_ms', 0.99)]:g} ms"
+    assert targets["SLO run lock wait p95"].target == f"< {thresholds[('advisory_lock_wait_time_ms', 0.95)]:g} ms"
+    assert all(target.met for target in targets.values())  # 1 ms inserts, no lock wait
+
+
+def test_a_changed_spec_threshold_changes_the_target() -> None:
+    slo = next(slo for slo in load_specs().slos if slo.name == "manifest_insert_p95_ms")
+    assert isinstance(slo.objective, QuantileObjective)
+    tight = slo.model_copy(update={"objective": slo.objective.model_copy(update={"threshold": 0.5})})
+    (target,) = slo_targets(run(100, 1.0, client_s=0.1, machine=None), [tight])
+    assert (target.name, target.target, target.met) == ("SLO run insert p95", "< 0.5 ms", False)

@@ -14,8 +14,8 @@ def test_the_conventions_import_nothing_so_any_package_may_read_them() -> None:
     assert [ast.unparse(node) for node in imports] == ["from __future__ import annotations"]
 
 
-def test_every_route_path_lies_under_the_api_prefix_but_the_metrics_redirect() -> None:
+def test_every_route_path_lies_under_the_api_prefix_but_the_root_metrics_path() -> None:
     paths = {name: value for name, value in vars(conventions).items() if name.endswith("_PATH")}
     outside = {name for name, path in paths.items() if not path.startswith(conventions.API_PREFIX + "/")}
-    assert outside == {"METRICS_REDIRECT_PATH"}
+    assert outside == {"METRICS_ROOT_PATH"}
     assert len(set(paths.values())) == len(paths)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
-from featurestore.errors import InvalidName
+from featurestore.errors import FeatureStoreError, InvalidName, InvalidParams
 from featurestore.keys import (
     COMPUTE_NAMESPACE,
     FrameKey,
@@ -64,10 +65,16 @@ def test_params_digest_ignores_key_order_and_distinguishes_values() -> None:
     assert params_digest({}) == "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
 
 
-@pytest.mark.parametrize("params", [{"x": float("nan")}, {"x": object()}], ids=["nan", "an object"])
-def test_params_that_are_not_canonical_json_are_refused(params: dict[str, object]) -> None:
-    with pytest.raises(InvalidName, match="JSON"):
+@pytest.mark.parametrize(
+    "params",
+    [{"x": float("nan")}, {"x": float("inf")}, {"x": object()}, {"x": {1, 2}}, {("a", "b"): 1}],
+    ids=["nan", "infinity", "an object", "a set", "a tuple key"],
+)
+def test_params_that_are_not_canonical_json_are_refused_as_invalid_params_saying_so(params: dict[Any, object]) -> None:
+    with pytest.raises(InvalidParams, match=r"^params must be plain JSON \(") as raised:
         params_digest(params)
+    assert not isinstance(raised.value, InvalidName)
+    assert isinstance(raised.value, FeatureStoreError) and isinstance(raised.value, ValueError)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from featurestore import metrics
 from featurestore.instruments import Instruments
 from featurestore.instruments import build as build_instruments
+from featurestore.loadtest.messages import InsertSample
+from featurestore.loadtest.result import Samples
 
 # The guide's families (name, type, labels): the contract the dashboards, alerts and service build on.
 GUIDE = {
@@ -166,3 +168,11 @@ def test_cached_children_keep_each_backend_and_family_apart_and_fold_every_call_
     assert count("manifest_insert_latency_ms", backend="postgresql", symbol="MSFT") is None
     assert registry.get_sample_value("featurestore_misses_total", {"symbol": metrics.OTHER_SYMBOL}) == 3.0
     assert registry.get_sample_value("featurestore_symbol_labels_folded_total") == 9.0
+
+
+def test_only_postgresql_inserts_wait_for_an_advisory_lock_and_the_load_generator_counts_only_those() -> None:
+    assert [backend for backend in metrics.BACKENDS if metrics.takes_advisory_lock(backend)] == ["postgresql"]
+    samples = Samples()
+    samples.add_insert(InsertSample("AAPL", "postgresql", 2.0, 0.5, 2.5))
+    samples.add_insert(InsertSample("AAPL", "duckdb", 3.0, 0.0, 3.5))
+    assert samples.lock_wait_ms == [0.5]

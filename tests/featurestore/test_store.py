@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from prometheus_client import CollectorRegistry
 
-from featurestore import FeatureStore, InvalidName, LockTimeout
+from featurestore import FeatureStore, InvalidName, InvalidParams, LockTimeout
 from featurestore.files import FrameFiles
 from featurestore.instruments import build as build_instruments
 from featurestore.manifest.base import InsertOutcome, ManifestEntry
@@ -191,7 +191,17 @@ def test_the_embedded_default_is_duckdb_in_the_cache_folder(tmp_path: Path, regi
         assert store.advisory_locks_held() == 0
     assert (tmp_path / "manifest.duckdb").exists()
     assert health["duckdb"].healthy and health["duckdb"].details["entries"] == 1
-    assert health["postgresql"].details == {"configured": False}
+    assert (health["postgresql"].status, health["postgresql"].details) == ("not_configured", {"configured": False})
     assert registry.get_sample_value("featurestore_health_check_status", {"component": "duckdb"}) == 1
     assert registry.get_sample_value("featurestore_health_check_status", {"component": "postgresql"}) is None
     assert registry.get_sample_value("manifest_insert_latency_ms_count", {"backend": "duckdb", "symbol": "AAPL"}) == 1
+
+
+def test_params_that_are_not_json_are_refused_as_invalid_params_before_any_compute(
+    tmp_path: Path, registry: CollectorRegistry
+) -> None:
+    store = make_store(tmp_path / "cache", registry)
+    compute = Counting(frame())
+    with pytest.raises(InvalidParams, match="params must be plain JSON"):
+        store.get_or_compute("AAPL", "returns", {"window": float("nan")}, compute)
+    assert compute.calls == 0

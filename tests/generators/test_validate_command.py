@@ -43,7 +43,7 @@ def write_specs(folder: Path) -> None:
 
 def test_the_shipped_specs_are_valid(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate"]) == 0
-    assert "1 files valid" in capsys.readouterr().out
+    assert "1 file valid" in capsys.readouterr().out
 
 
 def test_every_problem_of_every_file_is_reported_and_one_bad_slo_hides_no_sibling(
@@ -160,3 +160,74 @@ def test_a_broken_slo_hides_no_siblings_problem(
     out = capsys.readouterr().out
     assert f"{path}: {broken}" in out
     assert f"{path}: {sibling}" in out
+
+
+SEVERAL_ERRORS = (
+    HEADER
+    + GOOD_SLO.format(name="latency_p95", threshold=5, alert="LatencyHigh")
+    + GOOD_SLO.format(name="latency_p95", threshold=5, alert="LatencyHighToo").replace("summary: s", "sumary: s")
+    + """\
+  - name: raw_and_events
+    description: both kinds of SLI at once
+    objective:
+      kind: ratio
+      target: 0.999
+      bad: {metric: featurestore_http_requests_total, matchers: {status_class: 5xx}}
+      total: {metric: featurestore_http_requests_total}
+      error_ratio_query: "sum(rate(x[{{.window}}]))"
+    burn_rate: {name: RawBurn, summary: s}
+"""
+)
+
+
+def validated(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    main(["validate", str(path)])
+    return [line.removeprefix(f"{path}: ") for line in capsys.readouterr().out.splitlines()]
+
+
+def test_a_file_with_several_errors_says_each_once_where_it_is_and_in_plain_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert validated(tmp_path, SEVERAL_ERRORS, capsys) == [
+        "slos[1].alerts[0].sumary: Extra inputs are not permitted: did you mean 'summary'?",
+        "slos[1].alerts[0].summary: Field required",
+        "slos[1].name: SLO name 'latency_p95' is also used by slos[0]",
+        "slos[raw_and_events].objective: `error_ratio_query` is the whole SLI: give it without `good`, `bad` or "
+        "`total`",
+        "generators validate: 4 problems in 1 file",
+    ]
+
+
+def test_an_slo_whose_fields_all_fail_brings_no_list_length_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = validated(tmp_path, HEADER + "  - {}\n", capsys)
+    assert lines[-1] == "generators validate: 3 problems in 1 file"
+    assert not [line for line in lines if "should have at least 1 item" in line]
+
+
+def test_a_mistyped_field_of_a_tagged_objective_gets_a_suggestion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = HEADER + GOOD_SLO.format(name="p95", threshold=5, alert="A").replace(
+        "quantile: 0.95", "quantile: 0.95, windw: 5m"
+    )
+    assert validated(tmp_path, text, capsys)[0] == (
+        "slos[p95].objective.windw: Extra inputs are not permitted: did you mean 'window'?"
+    )
+
+
+def test_a_sloth_file_with_a_mistyped_field_gets_a_suggestion_and_no_list_length_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (
+        "version: prometheus/v1\nservice: checkout\nslos:\n  - name: requests\n    objectve: 99.9\n"
+        "    sli: {events: {error_query: 'sum(rate(e[{{.window}}]))', total_query: 'sum(rate(t[{{.window}}]))'}}\n"
+    )
+    assert validated(tmp_path, text, capsys) == [
+        "slos[0].objective: Field required",
+        "slos[0].objectve: Extra inputs are not permitted: did you mean 'objective'?",
+        "generators validate: 2 problems in 1 file",
+    ]

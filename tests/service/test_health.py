@@ -145,3 +145,14 @@ def test_the_lock_count_is_what_pg_locks_shows(tmp_path: Path, own_database_dsn:
         assert locks() == 2
         holder.execute("SELECT pg_advisory_unlock_all()")
         assert locks() == 0
+
+
+def test_postgresql_without_a_dsn_reads_not_configured_and_leaves_the_overall_status_healthy(
+    duckdb_client: TestClient,
+) -> None:
+    body = duckdb_client.get(f"{API}/health").json()
+    postgresql = body["components"]["postgresql_manifest"]
+    assert postgresql["status"] == "not_configured"
+    assert postgresql["details"]["configured"] is False
+    assert body["overall_status"] == HEALTHY
+    assert duckdb_client.get(f"{API}/health/ready").status_code == 200

@@ -1,4 +1,4 @@
-"""GET / and GET /api/v1/monitoring list every endpoint; /metrics redirects to the guide's path; docs/service.md lists
+"""GET / and GET /api/v1/monitoring list every endpoint; /metrics serves the exposition itself; docs/service.md lists
 every endpoint too."""
 
 from __future__ import annotations
@@ -48,13 +48,17 @@ def test_a_browser_gets_the_index_as_a_page_of_links(duckdb_client: TestClient) 
     assert f'<a href="{API}/slo">' in page.text
 
 
-def test_metrics_at_the_root_redirects_to_the_guides_metrics_path(duckdb_client: TestClient) -> None:
+def test_metrics_at_the_root_is_the_exposition_itself_without_a_redirect(duckdb_client: TestClient) -> None:
     response = duckdb_client.get("/metrics", follow_redirects=False)
-    assert response.status_code == 308
-    assert response.headers["location"] == METRICS_PATH
-    followed = duckdb_client.get("/metrics")
-    assert followed.status_code == 200
-    assert "# TYPE manifest_insert_latency_ms histogram" in followed.text
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "# TYPE manifest_insert_latency_ms histogram" in response.text
+    assert "# TYPE manifest_insert_latency_ms histogram" in duckdb_client.get(f"{METRICS_PATH}").text
+
+
+def test_metrics_with_a_trailing_slash_still_reaches_the_exposition(duckdb_client: TestClient) -> None:
+    for path in ("/metrics/", f"{METRICS_PATH}/"):
+        assert "# TYPE manifest_insert_latency_ms histogram" in duckdb_client.get(path).text, path
 
 
 def test_the_service_page_lists_every_endpoint() -> None:

@@ -81,6 +81,7 @@ def test_no_data_in_the_window_is_null_and_neither_compliant_nor_violated() -> N
         "op": "<",
         "kind": "quantile",
         "no_data": True,
+        "insufficient_data": False,
     }
     assert status(SPEC["http_availability_percent"], ring)["no_data"] is True
     assert status(SPEC["manifest_insert_under_5ms_percent"], ring)["no_data"] is True
@@ -160,3 +161,23 @@ def test_every_slo_met_with_data_is_compliant_and_one_without_data_is_partial() 
     body = report([*both, SPEC["advisory_lock_wait_p95_ms"]], ring.window(), 300.0)
     assert (body["overall_compliant"], body["overall_status"]) == (None, "partial_data")
     assert body["slos_without_data"] == ["advisory_lock_wait_p95_ms"]
+
+
+def test_an_slo_below_its_min_events_reads_insufficient_data_not_violated() -> None:
+    slo = SPEC["http_availability_percent"]
+    assert slo.min_events is not None
+    instruments, ring = ring_with(Clock())
+    for index in range(3):
+        instruments.record_http("/api/v1/monitoring/health", "GET", 500 if index == 0 else 200, 1.0)
+    body = report([slo], ring.window(), 300.0)
+    line = body["slos"][slo.name]
+    assert line["current"] == pytest.approx(100 * 2 / 3)
+    assert (line["compliant"], line["insufficient_data"], line["no_data"]) == (None, True, False)
+    assert (line["events"], line["min_events"]) == (3, slo.min_events)
+    assert (body["overall_compliant"], body["overall_status"]) == (None, "insufficient_data")
+    assert body["slos_with_insufficient_data"] == [slo.name]
+
+    for _ in range(slo.min_events):
+        instruments.record_http("/api/v1/monitoring/health", "GET", 200, 1.0)
+    line = report([slo], ring.window(), 300.0)["slos"][slo.name]
+    assert (line["compliant"], line["insufficient_data"]) == (False, False)  # 1 in 103 failed: judged, and broken
