@@ -34,7 +34,8 @@ EPILOG = """\
 environment (flags win over the environment):
   SERVICE_HOST, SERVICE_PORT      where to listen (default 127.0.0.1:8000)
   SERVICE_ADMIN_TOKEN             bearer token for POST {api}/test/load;
-                                  unset = that endpoint accepts loopback clients only
+                                  unset = that endpoint accepts loopback clients only;
+                                  set but empty or blank = a startup error
   SERVICE_REQUIRE_POSTGRESQL      true = refuse to start unless PostgreSQL answers (default false: start on
                                   the DuckDB fallback and keep retrying PostgreSQL)
   SERVICE_SLO_WINDOW_S            window of /slo and /performance in seconds (default 300)

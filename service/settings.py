@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from featurestore.conventions import DEFAULT_PORT
@@ -34,3 +34,12 @@ class ServiceSettings(BaseSettings):
     load_max_workers: int = Field(default=128, ge=1, le=1024)
     load_max_duration_s: float = Field(default=300.0, gt=0, le=3600)
     top_symbols: int = Field(default=10, ge=1, le=100, description="Symbols listed by GET /performance")
+
+    @field_validator("admin_token")
+    @classmethod
+    def _token_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        # Set but blank is a mistake (an empty secret mounted, a template left unfilled), never "no token": it would
+        # make an empty bearer credential the password of the load endpoint.
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is set but empty or blank: set a token, or unset it to serve loopback clients only")
+        return value
