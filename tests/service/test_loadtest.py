@@ -152,7 +152,6 @@ def test_with_a_token_a_missing_one_is_401_a_wrong_one_403_and_the_right_one_pas
     assert (b"tok-3141", b"tok-3141") in compared
 
 
-
 @pytest.mark.parametrize("blank", ["", " ", "\t\n"])
 def test_a_set_but_blank_admin_token_is_a_settings_error(blank: str) -> None:
     with pytest.raises(ValidationError, match="admin_token") as caught:
@@ -171,6 +170,7 @@ def test_an_empty_bearer_credential_never_authenticates_even_against_a_blank_tok
             response = remote.post(LOAD, json=SHORT, headers={"Authorization": header})
             assert response.status_code == 403, header
     assert instant_runs == []
+
 
 BAD_FIELDS = [
     ({"workers": 0}, "workers"),
