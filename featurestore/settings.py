@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -76,8 +77,9 @@ def dsn_secrets(dsn: str | None) -> list[str]:
         return []
     try:
         params = conninfo_to_dict(dsn)
-    except Exception:
-        return []
+    except Exception:  # unparseable: the URL form's password is where a secret usually hides
+        password = urlsplit(dsn).password if "://" in dsn else None
+        return [unquote(password)] if password else []
     return [str(params[name]) for name in sorted(secret_parameters()) if params.get(name)]
 
 

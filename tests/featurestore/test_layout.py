@@ -40,6 +40,18 @@ def test_a_symbol_or_feature_named_like_a_store_file_is_an_ordinary_name(tmp_pat
         assert store.manifest.count() == 2
 
 
+@pytest.mark.postgres
+def test_on_postgresql_a_symbol_named_fallback_stays_out_of_the_fallback_folder(
+    tmp_path: Path, pg_schema_dsn: str
+) -> None:
+    settings = FeatureStoreSettings(pg_dsn=pg_schema_dsn, cache_dir=tmp_path)
+    with FeatureStore.open(settings=settings) as store:
+        store.publish(FALLBACK_FOLDER, "returns", {}, frame(1))
+        assert store.get_or_compute(FALLBACK_FOLDER, "returns", {}, lambda: frame(0)).equals(frame(1))
+    fallback = tmp_path / FALLBACK_FOLDER
+    assert [path for path in fallback.rglob("*") if path.suffix != ".duckdb"] == []
+
+
 def test_frame_paths_are_recognised_in_this_layout_and_the_one_before_it() -> None:
     current, legacy = paths_of(KEY, SHA)
     assert current == f"frames/AAPL/returns/{KEY.params_digest}-{SHA[:16]}.parquet"

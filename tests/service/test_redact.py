@@ -27,6 +27,7 @@ PASSWORD = "s3cret-pw"
         ("host=db user=u password='two words' sslpassword=k dbname=x", ["two words", "k"]),
         ("postgresql://postgres@127.0.0.1/postgres", []),
         ("host=db password='unterminated", []),
+        ("postgresql://u:pw%20x@db/x?bogus_option=1", ["pw x"]),  # libpq refuses it: read as a URL
         (None, []),
     ],
 )
