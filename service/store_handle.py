@@ -88,7 +88,8 @@ class ServiceStore:
                     closing.close()
 
     def health(self) -> dict[str, ComponentHealth]:
-        """The store's own checks while it is open; else the embedded default's, from the folder alone."""
+        """The store's own checks while it is open; else the embedded default's, from the folder and, when the
+        manifest's files changed since the last check, a read-only open of the manifest."""
         folder = self.settings.resolved_cache_dir()
         path = folder / MANIFEST_FILE
         with self._lock:  # not while a load run of this process opens or closes the file
