@@ -1,8 +1,9 @@
-"""The cache folder: where frames live on disk, how they are published atomically and verified when read.
+"""The cache folder's frames: how they are published atomically, verified when read and removed.
 
-Layout: `<cache_dir>/<symbol>/<feature>/<params_digest>-<sha256[:16]>.parquet`. The file name carries the content
-hash, so two writers of the same key with different bytes (a lease that expired, a replay after an outage) never
-overwrite each other's file: the manifest row says which one is current, the loser's file is removed.
+Where they live is featurestore/layout.py: `<cache_dir>/frames/<symbol>/<feature>/<params_digest>-<sha256[:16]>
+.parquet`. The file name carries the content hash, so two writers of the same key with different bytes (a lease that
+expired, a replay after an outage) never overwrite each other's file: the manifest row says which one is current, the
+loser's file is removed.
 """
 
 from __future__ import annotations
@@ -25,14 +26,9 @@ import pyarrow.parquet as pq
 
 from featurestore.errors import FeatureStoreError, InvalidName
 from featurestore.keys import FrameKey, validate_digest
+from featurestore.layout import TEMP_SUFFIX, frame_folder, is_frame_path, paths_of
 from featurestore.manifest.base import ManifestEntry
 
-PARQUET_SUFFIX = ".parquet"
-TEMP_SUFFIX = ".tmp"
-FALLBACK_FOLDER = "fallback"
-# The embedded default's metrics (featurestore.folder_values); no symbol starts with a dot, so no frame lands there.
-METRICS_FOLDER = ".metrics"
-MANIFEST_FILE = "manifest.duckdb"
 PROC_FD = "/proc/self/fd"  # names an open file, so linkat can give an unnamed one a name
 MAX_REMEMBERED_FOLDERS = 4096
 # Folder descriptors held open for publishing: each saves an open/close and a path walk per publish (about a fifth of
@@ -60,10 +56,6 @@ class StoredFrame:
     bytes: int
     sha256: str
     created: bool = True  # False when an identical file was already there (so it may be another row's)
-
-
-def is_temp_name(name: str) -> bool:
-    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
 def _write_all(fd: int, data: pa.Buffer) -> None:
@@ -225,7 +217,16 @@ class FrameFiles:
 
     def relative_path(self, key: FrameKey, sha256: str) -> str:
         validate_digest(sha256)
-        return f"{key.symbol}/{key.feature}/{key.params_digest}-{sha256[:16]}{PARQUET_SUFFIX}"
+        return paths_of(key, sha256)[0]
+
+    @staticmethod
+    def is_own_path(entry: ManifestEntry) -> bool:
+        """True when `entry.path` is where the layout puts the frame of its key and sha256 (this layout's path or
+        the one before `frames/`): a row naming any other file (a tampered one) is never read or followed."""
+        try:
+            return entry.path in paths_of(FrameKey(entry.symbol, entry.feature, entry.params_digest), entry.sha256)
+        except InvalidName:
+            return False
 
     def resolve(self, relative: str) -> Path:
         """The absolute path of `relative`, refusing anything that would land outside the cache folder."""
@@ -261,7 +262,7 @@ class FrameFiles:
         self._handles.close()
 
     def _folder(self, key: FrameKey) -> str:
-        """The key's folder (`<root>/<symbol>/<feature>`), resolved inside the cache folder and created if missing.
+        """The key's folder (`<root>/frames/<symbol>/<feature>`), resolved inside the cache folder, created if missing.
 
         Resolving walks every component with lstat (about a third of a publish's CPU time on this machine), so a
         folder is resolved once per process and remembered; symbol and feature are validated names and the file
@@ -270,7 +271,7 @@ class FrameFiles:
         parts = (key.symbol, key.feature)
         folder = self._folders.get(parts)
         if folder is None:
-            resolved = self.resolve(f"{key.symbol}/{key.feature}")
+            resolved = self.resolve(frame_folder(key))
             self._make_folders(resolved)
             if len(self._folders) >= MAX_REMEMBERED_FOLDERS:
                 self._folders.clear()
@@ -278,7 +279,10 @@ class FrameFiles:
         return folder
 
     def read(self, entry: ManifestEntry) -> pa.Table:
-        """The frame of `entry`, after checking its size and sha256; FrameUnreadable when it is missing or corrupt."""
+        """The frame of `entry`, after checking its size and sha256; FrameUnreadable when it is missing or corrupt
+        (a row naming a file that is not its key's frame counts as corrupt: that file is not read)."""
+        if not self.is_own_path(entry):
+            raise FrameUnreadable(f"{entry.path[:200]!r} is not where the frame of this row would be", "corrupt")
         path = self.resolve(entry.path)
         try:
             data = path.read_bytes()
@@ -294,6 +298,9 @@ class FrameFiles:
             raise FrameUnreadable(f"{entry.path} is not readable Parquet: {exc}", "corrupt") from None
 
     def remove(self, relative: str) -> None:
+        """Delete a frame file; a path outside the frame layout is refused (InvalidName), never deleted."""
+        if not is_frame_path(relative):
+            raise InvalidName(f"{relative[:200]!r} is not a frame file's path: not deleted")
         self.resolve(relative).unlink(missing_ok=True)
 
     def _make_folders(self, folder: Path) -> None:

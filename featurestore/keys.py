@@ -18,7 +18,8 @@ SCHEMA_NAMESPACE = "featurestore.schema"
 MAX_NAME_LENGTH = 64
 # Trading symbols look like AAPL, BRK.B, BTC-USD, ES_F, TEST_CONTENTION: letters, digits and . _ - only, starting
 # with a letter or digit, so no name is ".", "..", hidden, or contains a separator or NUL.
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+_NAME = re.compile(NAME_PATTERN)
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 

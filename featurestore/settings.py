@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
+from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,13 +62,44 @@ class FeatureStoreSettings(BaseSettings):
         return redact_dsn(self.dsn())
 
 
+# Secret conninfo parameters by name, for a libpq too old to mark them; libpq marks its own (see secret_parameters).
+KNOWN_SECRET_PARAMETERS = frozenset({"password", "sslpassword", "oauth_client_secret"})
+
+
+@functools.cache
+def secret_parameters() -> frozenset[str]:
+    """Every conninfo parameter that holds a secret: those libpq's PQconndefaults marks for hiding (display
+    character `*`: password, sslpassword, oauth_client_secret on libpq 18), plus the known ones."""
+    try:
+        marked = {option.keyword.decode() for option in pq.Conninfo.get_defaults() if option.dispchar == b"*"}
+    except Exception:  # a libpq wrapper without conndefaults: the known names still hold
+        marked = set()
+    return KNOWN_SECRET_PARAMETERS | marked
+
+
+def dsn_secrets(dsn: str | None) -> list[str]:
+    """The values of the secret parameters `dsn` carries (URL or key=value form); empty when it has none or does
+    not parse."""
+    if not dsn:
+        return []
+    try:
+        params = conninfo_to_dict(dsn)
+    except Exception:  # unparseable: the URL form's password is where a secret usually hides
+        password = urlsplit(dsn).password if "://" in dsn else None
+        return [unquote(password)] if password else []
+    return [str(params[name]) for name in sorted(secret_parameters()) if params.get(name)]
+
+
 def redact_dsn(dsn: str | None) -> str:
-    """`dsn` without its password, safe for logs and error messages."""
+    """`dsn` in key=value form without any secret parameter, safe for logs, error messages and /health.
+
+    The conninfo is parsed and the secrets dropped, never searched for as text: a password that happens to be a word
+    of the DSN (postgres) hides nothing else, and an unparseable DSN is not shown at all."""
     if not dsn:
         return "<none>"
     try:
         params = conninfo_to_dict(dsn)
     except Exception:
         return "<unparseable DSN>"
-    params.pop("password", None)
-    return make_conninfo("", **params)
+    secret = secret_parameters()
+    return make_conninfo("", **{name: value for name, value in params.items() if name not in secret})

@@ -29,10 +29,11 @@ import pyarrow as pa
 from pydantic import SecretStr
 
 from featurestore.errors import FeatureStoreError, error_kind
-from featurestore.files import FALLBACK_FOLDER, MANIFEST_FILE, METRICS_FOLDER, FrameFiles, FrameUnreadable
+from featurestore.files import FrameFiles, FrameUnreadable
 from featurestore.frames import as_table, refuse_by_annotation
 from featurestore.instruments import Instruments, build
 from featurestore.keys import FrameKey
+from featurestore.layout import FALLBACK_FOLDER, MANIFEST_FILE, METRICS_FOLDER
 from featurestore.manifest.base import (
     NOT_CONFIGURED,
     ComponentHealth,

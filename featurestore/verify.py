@@ -3,11 +3,14 @@
     python -m featurestore.verify [--cache-dir DIR] [--dsn DSN] [--repair] [--min-age-s S] [--json]
 
 Finds rows whose file is missing or whose size or sha256 do not match (`--repair` deletes the row, and the corrupt
-file: the next get_or_compute recomputes it), files no row points at and temp files left by crashed writers
-(`--repair` deletes them). Files younger than --min-age-s are left alone: a publish writes its file before its row,
-so a fresh file without a row may be a publish in flight. That gap is at most the wait for a pooled connection plus
-the insert statement's timeout (then the publisher removes its own file), so the default is that plus a margin, and
-never under a minute. Exit status 1 when a problem remains, else 0.
+file: the next get_or_compute recomputes it), rows that name a file outside the frame layout (`--repair` deletes the
+row only, never that file), frame files no row points at and temp files left by crashed writers (`--repair` deletes
+them). Only files of the frame layout (featurestore/layout.py) are ever deleted; any other file is left alone.
+
+Files younger than --min-age-s are left alone: a publish writes its file before its row, so a fresh file without a
+row may be a publish in flight. That gap is at most the wait for a pooled connection plus the insert statement's
+timeout (then the publisher removes its own file), so the default is that plus a margin, and never under a minute.
+Exit status 1 when a problem remains, else 0.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from featurestore.errors import FeatureStoreError
-from featurestore.files import FALLBACK_FOLDER, MANIFEST_FILE, METRICS_FOLDER, PARQUET_SUFFIX, is_temp_name
+from featurestore.layout import FALLBACK_FOLDER, METRICS_FOLDER, is_frame_path, is_temp_path
 from featurestore.settings import FeatureStoreSettings
 from featurestore.store import FeatureStore
 
@@ -49,6 +52,7 @@ class Report:
     files: int = 0
     missing_files: list[str] = field(default_factory=list)
     corrupt_files: list[str] = field(default_factory=list)
+    foreign_rows: list[str] = field(default_factory=list)  # rows naming a path outside the frame layout
     orphan_files: list[str] = field(default_factory=list)
     temp_files: list[str] = field(default_factory=list)
     young_files_skipped: int = 0
@@ -57,7 +61,10 @@ class Report:
 
     @property
     def problems(self) -> int:
-        return len(self.missing_files) + len(self.corrupt_files) + len(self.orphan_files) + len(self.temp_files)
+        return (
+            len(self.missing_files) + len(self.corrupt_files) + len(self.foreign_rows) + len(self.orphan_files)
+            + len(self.temp_files)
+        )  # fmt: skip
 
     @property
     def ok(self) -> bool:
@@ -75,6 +82,10 @@ def verify(store: FeatureStore, *, repair: bool = False, min_age_s: float = DEFA
     bad_rows = []
     for entry in store.entries():
         report.entries += 1
+        if not store.files.is_own_path(entry):
+            report.foreign_rows.append(entry.path)
+            bad_rows.append((entry, False))
+            continue
         path = store.files.resolve(entry.path)
         referenced.add(path)
         if not path.is_file():
@@ -87,13 +98,14 @@ def verify(store: FeatureStore, *, repair: bool = False, min_age_s: float = DEFA
     now = time.time()
     for path in _cache_files(root):
         report.files += 1
-        is_temp = is_temp_name(path.name)
-        if path in referenced or not (is_temp or path.name.endswith(PARQUET_SUFFIX)):
+        relative = path.relative_to(root).as_posix()
+        is_temp = is_temp_path(relative)
+        if path in referenced or not (is_temp or is_frame_path(relative)):
             continue
         if now - path.stat().st_mtime < min_age_s:
             report.young_files_skipped += 1
             continue
-        (report.temp_files if is_temp else report.orphan_files).append(path.relative_to(root).as_posix())
+        (report.temp_files if is_temp else report.orphan_files).append(relative)
         stray.append(path)
     if repair:
         for entry, corrupt in bad_rows:
@@ -107,13 +119,12 @@ def verify(store: FeatureStore, *, repair: bool = False, min_age_s: float = DEFA
 
 
 def _cache_files(root: Path) -> list[Path]:
-    """Every regular file of the cache folder except the manifest databases and the metrics folder."""
+    """Every regular file below the cache folder's top level except the fallback and metrics folders' (the manifest
+    lives at the top level, where no frame does)."""
     fallback, metrics = root / FALLBACK_FOLDER, root / METRICS_FOLDER
     files = []
     for path in sorted(root.rglob("*")):
-        if path.is_relative_to(fallback) or path.is_relative_to(metrics):
-            continue
-        if path.parent == root and path.name.startswith(MANIFEST_FILE):
+        if path.parent == root or path.is_relative_to(fallback) or path.is_relative_to(metrics):
             continue
         if path.is_file() and not path.is_symlink():
             files.append(path)
@@ -183,6 +194,7 @@ def _text(report: Report) -> str:
     for title, paths in (
         ("rows whose file is missing", report.missing_files),
         ("rows whose file does not match its size or sha256", report.corrupt_files),
+        ("rows naming a file outside the frame layout (repair deletes the row, never the file)", report.foreign_rows),
         ("files no row points at", report.orphan_files),
         ("temp files left by interrupted writers", report.temp_files),
     ):

@@ -15,6 +15,7 @@ from featurestore.settings import FeatureStoreSettings
 from service.app import create_app, routes
 from service.index import endpoints
 from service.redact import Redactor, redactor_for
+from service.server import server_config
 from service.settings import ServiceSettings
 from service.startup import (
     EXIT_STARTUP,
@@ -34,10 +35,17 @@ EPILOG = """\
 environment (flags win over the environment):
   SERVICE_HOST, SERVICE_PORT      where to listen (default 127.0.0.1:8000)
   SERVICE_ADMIN_TOKEN             bearer token for POST {api}/test/load;
-                                  unset = that endpoint accepts loopback clients only
+                                  unset = that endpoint accepts loopback clients only;
+                                  set but empty or blank = a startup error
   SERVICE_REQUIRE_POSTGRESQL      true = refuse to start unless PostgreSQL answers (default false: start on
                                   the DuckDB fallback and keep retrying PostgreSQL)
   SERVICE_SLO_WINDOW_S            window of /slo and /performance in seconds (default 300)
+  SERVICE_REQUEST_TIMEOUT_S       a request must arrive whole (line, headers, body) within this long, else its
+                                  connection is closed (default 10)
+  SERVICE_KEEP_ALIVE_TIMEOUT_S    an idle kept-alive connection is closed after this long (default 5)
+  SERVICE_MAX_CONNECTIONS         connections and requests in progress at once; beyond them 503 (default 256)
+  SERVICE_MAX_HEADER_BYTES        request line plus headers; beyond it 400 (default 16384)
+  SERVICE_MAX_BODY_BYTES          request body; beyond it 413 (default 65536)
   SERVICE_LOG_LEVEL               critical, error, warning, info (default), debug, trace
   FEATURESTORE_PG_DSN             PostgreSQL manifest DSN; unset = DuckDB only, no PostgreSQL needed
   FEATURESTORE_CACHE_DIR          folder of the Parquet files and manifest.duckdb (default ~/.feature_cache)
@@ -149,7 +157,7 @@ def _serve(argv: Sequence[str] | None) -> int:
         app,
         on_started=lambda: log.info("serving on %s (GET / lists every endpoint; Ctrl-C stops)", url),
     )
-    config = uvicorn.Config(guard, host=settings.host, port=port, log_level=settings.log_level)
+    config = server_config(guard, settings, port)
     server = uvicorn.Server(config)
     # uvicorn.Config has configured its loggers by now. Access lines keep their formatter's args (path and client
     # only); every other line, ours and the libraries' alike, passes the filter.

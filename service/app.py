@@ -44,8 +44,8 @@ from featurestore.conventions import (
     SLO_PATH,
 )
 from featurestore.exposition import CONTENT_TYPE as EXPOSITION_CONTENT_TYPE
-from featurestore.files import METRICS_FOLDER
 from featurestore.instruments import Instruments
+from featurestore.layout import METRICS_FOLDER
 from featurestore.manifest.base import UNHEALTHY
 from featurestore.settings import FeatureStoreSettings
 from featurestore.store import FeatureStore

@@ -3,7 +3,8 @@
 ApiError(status, message)      raised by endpoints for 400/401/403/409/413/422/503
 HTTPException (Starlette)      404 / 405 from the router
 RequestGuard (ASGI middleware) 413 for a declared Content-Length over the limit, and a catch-all 500 that logs
-                               the exception (secrets redacted) instead of letting it reach the server
+                               the exception (secrets redacted) instead of letting it reach the server; a client
+                               that went away mid-request is one INFO line, nothing sent (nobody is listening)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -98,6 +99,10 @@ class RequestGuard:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            # The client's doing, not a server error: HttpMetrics records it as 499.
+            log.info("client went away during %s %r before the request body arrived", scope.get("method"),
+                     scope.get("path"))  # fmt: skip
         except Exception as exc:
             text = "".join(traceback.format_exception(exc))
             log.error("unhandled error in %s %s\n%s", scope.get("method"), scope.get("path"), self.redactor.text(text))

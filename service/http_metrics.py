@@ -3,6 +3,10 @@
 A pure ASGI middleware (not BaseHTTPMiddleware: no task per request, streaming untouched). Labels stay bounded: the
 route is the matched route's path template, `unmatched` for any other path; a method outside the standard ones is
 `OTHER`. The availability SLO is computed from these series, the metrics endpoint's own requests included.
+
+A client that goes away before the response starts (it disconnected mid-body, or the server cut a request that did
+not arrive in time) is recorded as 499, nginx's "client closed request": a 4xx, never a server error, so it does not
+burn the availability budget.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from featurestore.instruments import Instruments
 UNMATCHED = "unmatched"
 OTHER_METHOD = "OTHER"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+CLIENT_CLOSED_REQUEST = 499
 
 
 def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:
@@ -50,8 +55,16 @@ class HttpMetrics:
             return
         instruments: Instruments = service.instruments
         route = route_template(self.routes, scope)
-        status = 500
+        status: int | None = None
+        client_gone = False
         start = perf_counter()
+
+        async def watching_receive() -> Message:
+            nonlocal client_gone
+            message = await receive()
+            if message["type"] == "http.disconnect" and status is None:
+                client_gone = True
+            return message
 
         async def recording_send(message: Message) -> None:
             nonlocal status
@@ -60,6 +73,8 @@ class HttpMetrics:
             await send(message)
 
         try:
-            await self.app(scope, receive, recording_send)
+            await self.app(scope, watching_receive, recording_send)
         finally:
+            if status is None:
+                status = CLIENT_CLOSED_REQUEST if client_gone else 500
             instruments.record_http(route, method_label(scope["method"]), status, (perf_counter() - start) * 1000.0)

@@ -51,9 +51,10 @@ def authorize(request: Request, token: SecretStr | None) -> None:
     header = request.headers.get("authorization")
     if header is None:
         raise ApiError(401, "this endpoint needs Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"})
-    scheme, _, given = header.partition(" ")
-    expected = token.get_secret_value().encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+    scheme, _, credential = header.partition(" ")
+    given, expected = credential.strip().encode(), token.get_secret_value().strip().encode()
+    # An empty credential never authenticates, even against a blank token that slipped past the settings.
+    if scheme.lower() != "bearer" or not given or not expected or not hmac.compare_digest(given, expected):
         raise ApiError(403, "the bearer token is not valid")
 
 

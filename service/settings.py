@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from featurestore.conventions import DEFAULT_PORT
@@ -44,8 +44,37 @@ class ServiceSettings(BaseSettings):
     )
     health_check_threads: int = Field(default=4, ge=1, le=64, description="Health checks running at once, at most")
     max_body_bytes: int = Field(default=64 * 1024, ge=1, description="Larger request bodies get 413")
+    # The server's own limits (service/server.py): a connection costs a socket and a little memory until cut.
+    max_header_bytes: int = Field(
+        default=16 * 1024, ge=1024, le=1024 * 1024, description="Larger request lines plus headers get 400"
+    )
+    request_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="A request's line, headers and body must arrive within this long of the connection opening (or "
+        "of its first byte, on a kept-alive connection); else the connection is closed",
+    )
+    keep_alive_timeout_s: int = Field(
+        default=5, ge=1, le=300, description="An idle kept-alive connection is closed after this long"
+    )
+    max_connections: int = Field(
+        default=256,
+        ge=1,
+        le=65536,
+        description="Open connections and requests in progress at once; a request beyond them gets 503",
+    )
     load_max_workers: int = Field(default=128, ge=1, le=1024, description="Most workers a load-test body may ask for")
     load_max_duration_s: float = Field(
         default=300.0, gt=0, le=3600, description="Longest duration_seconds a load-test body may ask for"
     )
     top_symbols: int = Field(default=10, ge=1, le=100, description="Symbols listed by GET /performance")
+
+    @field_validator("admin_token")
+    @classmethod
+    def _token_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        # Set but blank is a mistake (an empty secret mounted, a template left unfilled), never "no token": it would
+        # make an empty bearer credential the password of the load endpoint.
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is set but empty or blank: set a token, or unset it to serve loopback clients only")
+        return value

@@ -7,23 +7,43 @@ opens the store only while a load run needs it (a run started while another proc
 ManifestLocked, naming that process), and answers health from the cache folder without opening the file. With
 PostgreSQL the manifest is shared: the service holds its store (a pool of its own and a DuckDB fallback file of its
 own) as every worker does.
+
+Health on the embedded default probes the manifest file (featurestore.manifest.duckdb.cannot_open) when the file or
+its WAL changed since the last probe: a manifest that cannot be opened makes the service unready, with the reason.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from featurestore.files import MANIFEST_FILE
 from featurestore.instruments import Instruments
+from featurestore.layout import MANIFEST_FILE
 from featurestore.manifest.base import HEALTHY, UNHEALTHY, ComponentHealth
+from featurestore.manifest.duckdb import cannot_open, wal_path
 from featurestore.metrics import BACKEND_DUCKDB
 from featurestore.settings import FeatureStoreSettings
 from featurestore.store import FeatureStore
 
 StoreOpener = Callable[[FeatureStoreSettings, Instruments], FeatureStore]
+FileState = tuple[tuple[int, int, int, int] | None, ...]
+
+
+def file_state(*paths: Path) -> FileState:
+    """Identity, size, mtime and type of each path (None when missing): what changes when a file is written."""
+    states: list[tuple[int, int, int, int] | None] = []
+    for path in paths:
+        try:
+            found = path.stat()
+        except OSError:
+            states.append(None)
+        else:
+            states.append((found.st_ino, found.st_size, found.st_mtime_ns, stat.S_IFMT(found.st_mode)))
+    return tuple(states)
 
 
 class ServiceStore:
@@ -39,6 +59,7 @@ class ServiceStore:
         self.opened: FeatureStore | None = None
         self._lock = threading.Lock()
         self._borrowers = 0
+        self._probed: tuple[FileState, str | None] | None = None  # the manifest files as last probed, and why not
 
     def start(self) -> None:
         if self.hold:
@@ -67,12 +88,15 @@ class ServiceStore:
                     closing.close()
 
     def health(self) -> dict[str, ComponentHealth]:
-        """The store's own checks while it is open; else the embedded default's, from the folder alone."""
-        store = self.opened
-        if store is not None:
-            return store.health()
+        """The store's own checks while it is open; else the embedded default's, from the folder and, when the
+        manifest's files changed since the last check, a read-only open of the manifest."""
         folder = self.settings.resolved_cache_dir()
         path = folder / MANIFEST_FILE
+        with self._lock:  # not while a load run of this process opens or closes the file
+            store = self.opened
+            problem = self._manifest_problem(path) if store is None else None
+        if store is not None:
+            return store.health()
         existing = folder if folder.exists() else folder.parent
         writable = os.access(existing, os.W_OK)
         details: dict[str, object] = {
@@ -83,8 +107,8 @@ class ServiceStore:
             "open_in_service": False,
             "note": "the service opens the DuckDB manifest only for a load run: DuckDB admits one process per file",
         }
-        if not writable:
-            details["error"] = f"{existing} is not writable"
+        if problem is not None or not writable:
+            details["error"] = problem or f"{existing} is not writable"
             return {
                 "postgresql": ComponentHealth(HEALTHY, {"configured": False}),
                 "duckdb": ComponentHealth(UNHEALTHY, details),
@@ -93,6 +117,12 @@ class ServiceStore:
             "postgresql": ComponentHealth(HEALTHY, {"configured": False}),
             "duckdb": ComponentHealth(HEALTHY, details),
         }
+
+    def _manifest_problem(self, path: Path) -> str | None:
+        state = file_state(path, wal_path(path))
+        if self._probed is None or self._probed[0] != state:
+            self._probed = (state, cannot_open(path))
+        return self._probed[1]
 
     def pool_stats(self) -> dict[str, int]:
         store = self.opened

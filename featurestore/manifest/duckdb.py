@@ -80,6 +80,39 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
         ) from None
 
 
+def wal_path(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+def cannot_open(path: Path) -> str | None:
+    """Why the DuckDB manifest at `path` cannot be opened, or None: it opens, it does not exist yet (the first store
+    creates it) or another process holds it (that process is using it).
+
+    The probe opens the file read-only for a moment, so a process opening it read-write in that moment is told it is
+    held (ManifestLocked names this process): callers probe only when the files changed (ServiceStore does).
+    """
+    if is_open_here(path):
+        return None
+    for part in (path, wal_path(path)):
+        if part.exists() and not part.is_file():
+            return f"{part} is not a file: move it away, DuckDB cannot open its manifest"
+    if not path.exists():
+        return None
+    try:
+        duckdb.connect(str(path), read_only=True).close()
+    except duckdb.Error as exc:
+        message = str(exc)
+        if isinstance(exc, duckdb.IOException) and "lock" in message.lower():
+            return None
+        return f"cannot open the DuckDB manifest {path}: {message}"
+    return None
+
+
+def is_open_here(path: Path) -> bool:
+    with _open_paths_lock:
+        return path.expanduser().resolve() in _open_paths
+
+
 class DuckDBManifest:
     """One DuckDB file, one connection, every statement serialized by an in-process lock."""
 
@@ -110,8 +143,7 @@ class DuckDBManifest:
 
     @staticmethod
     def is_open_here(path: Path) -> bool:
-        with _open_paths_lock:
-            return path.expanduser().resolve() in _open_paths
+        return is_open_here(path)
 
     def insert(self, entry: ManifestEntry, *, replace: bool = False) -> InsertOutcome:
         start = perf_counter()
@@ -209,5 +241,5 @@ class DuckDBManifest:
 
     def remove_files(self) -> None:
         """Delete the database file and its WAL (call after close, once every entry was replayed)."""
-        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+        for path in (self.path, wal_path(self.path)):
             path.unlink(missing_ok=True)

@@ -27,8 +27,10 @@ def drain(db: DuckDBManifest, primary: PostgresManifest, files: FrameFiles, inst
     for entry in db.entries():
         outcome = primary.insert(entry)
         if not outcome.inserted and outcome.entry.path != entry.path:
-            # PostgreSQL already had the key (stored while we were cut off): our copy of the frame is surplus.
-            files.remove(entry.path)
+            # PostgreSQL already had the key (stored while we were cut off): our copy of the frame is surplus. A row
+            # naming a file outside the frame layout is not followed.
+            if files.is_own_path(entry):
+                files.remove(entry.path)
         db.delete(*entry.key)
         if outcome.inserted:
             inserted += 1

@@ -14,8 +14,9 @@ import pyarrow as pa
 import pytest
 
 from featurestore.errors import InvalidName
-from featurestore.files import FolderHandles, FrameFiles, FrameUnreadable, is_temp_name, links_unnamed_files
+from featurestore.files import FolderHandles, FrameFiles, FrameUnreadable, links_unnamed_files
 from featurestore.keys import FrameKey
+from featurestore.layout import is_temp_name
 from featurestore.manifest.base import ManifestEntry
 
 KEY = FrameKey.of("AAPL", "returns", {"window": 20})
@@ -38,7 +39,7 @@ def test_a_written_frame_reads_back_equal_and_its_checksum_is_the_file_bytes(tmp
     table = frame()
     stored = files.write(KEY, table)
     path = tmp_path / stored.path
-    assert stored.path.startswith(f"AAPL/returns/{KEY.params_digest}-") and stored.path.endswith(".parquet")
+    assert stored.path.startswith(f"frames/AAPL/returns/{KEY.params_digest}-") and stored.path.endswith(".parquet")
     assert stored.rows == 3 and stored.bytes == path.stat().st_size
     assert stored.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert stored.created
@@ -53,7 +54,7 @@ def test_publishing_leaves_no_temp_file_and_the_same_bytes_twice_reuse_one_file(
     first = files.write(KEY, frame())
     second = files.write(KEY, frame())
     other = files.write(KEY, frame(2.0))
-    names = [p.name for p in (tmp_path / "AAPL" / "returns").iterdir()]
+    names = [p.name for p in (tmp_path / "frames" / "AAPL" / "returns").iterdir()]
     assert not any(is_temp_name(name) for name in names)
     assert first.path == second.path and not second.created
     assert other.path != first.path
@@ -98,7 +99,8 @@ def test_a_symlinked_folder_pointing_outside_is_refused(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     files = FrameFiles(tmp_path / "cache")
-    (files.root / "EVIL").symlink_to(outside)
+    (files.root / "frames").mkdir()
+    (files.root / "frames" / "EVIL").symlink_to(outside)
     with pytest.raises(InvalidName):
         files.write(FrameKey.of("EVIL", "returns", {}), frame())
     assert list(outside.iterdir()) == []
@@ -112,7 +114,7 @@ def test_a_folder_removed_behind_the_store_is_created_again_and_its_old_descript
     before = _open_fds()
     files = FrameFiles(tmp_path)
     files.write(KEY, frame())
-    shutil.rmtree(tmp_path / "AAPL")
+    shutil.rmtree(tmp_path / "frames" / "AAPL")
     stored = files.write(KEY, frame(2.0))
     assert (tmp_path / stored.path).is_file() and stored.created
     assert len(_open_fds() - before) == 1  # the new folder's descriptor; the removed folder's one is closed
@@ -161,7 +163,7 @@ def test_on_linux_a_frame_is_written_unnamed_and_linked_under_its_name_without_a
     monkeypatch.setattr(os, "replace", None)  # the temp file + rename path would fail: the link path must be taken
     entry = entry_for(files, frame())
     assert files.read(entry).equals(frame())
-    assert [p.name for p in (tmp_path / "AAPL" / "returns").iterdir()] == [Path(entry.path).name]
+    assert [p.name for p in (tmp_path / "frames" / "AAPL" / "returns").iterdir()] == [Path(entry.path).name]
 
 
 @pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed file and link", "temp file and rename"])
@@ -184,7 +186,7 @@ def test_a_publish_that_fails_before_its_file_is_durable_leaves_no_file(
     files = FrameFiles(tmp_path)
     files._unnamed = unnamed and files._unnamed
     files.write(FrameKey.of("AAPL", "returns", {"other": 1}), frame())  # the folder exists
-    before = sorted(p.name for p in (tmp_path / "AAPL" / "returns").iterdir())
+    before = sorted(p.name for p in (tmp_path / "frames" / "AAPL" / "returns").iterdir())
 
     def failing_fsync(fd: int) -> None:
         raise OSError(5, "Input/output error")
@@ -192,4 +194,4 @@ def test_a_publish_that_fails_before_its_file_is_durable_leaves_no_file(
     monkeypatch.setattr(os, "fsync", failing_fsync)
     with pytest.raises(OSError):
         files.write(KEY, frame())
-    assert sorted(p.name for p in (tmp_path / "AAPL" / "returns").iterdir()) == before
+    assert sorted(p.name for p in (tmp_path / "frames" / "AAPL" / "returns").iterdir()) == before

@@ -18,9 +18,9 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from featurestore import FeatureStore
-from featurestore.files import METRICS_FOLDER
 from featurestore.fleet import FleetReader
 from featurestore.instruments import build
+from featurestore.layout import METRICS_FOLDER
 from featurestore.metrics import HITS, MISSES
 from featurestore.multiprocess import SYMBOLS_FILE
 from featurestore.verify import verify

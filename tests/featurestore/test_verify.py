@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -16,6 +17,10 @@ from featurestore.settings import FeatureStoreSettings
 from featurestore.verify import main, verify
 
 OLD = time.time() - 7200
+# Names of the frame layout (featurestore/layout.py), as a crashed writer or a lost row leaves them.
+ORPHAN = f"{'a' * 64}-{'b' * 16}.parquet"
+TEMP = f".{ORPHAN}.123-abcdef12.tmp"
+YOUNG = f"{'c' * 64}-{'d' * 16}.parquet"
 
 
 def frame(n: int) -> pa.Table:
@@ -30,7 +35,7 @@ def damaged_cache(store: FeatureStore) -> dict[str, str]:
     corrupt = root / paths["b"]
     corrupt.write_bytes(corrupt.read_bytes()[:-4] + b"XXXX")
     folder = (root / paths["c"]).parent
-    orphan, temp, young = folder / "orphan.parquet", folder / ".x.parquet.123-ab.tmp", folder / "young.parquet"
+    orphan, temp, young = folder / ORPHAN, folder / TEMP, folder / YOUNG
     for path in (orphan, temp, young):
         path.write_bytes(b"PAR1")
     for path in (orphan, temp):
@@ -93,7 +98,7 @@ def test_repair_on_the_defaults_removes_orphans_and_temp_files_older_than_a_publ
     with FeatureStore.open(settings=FeatureStoreSettings(pg_dsn=None, cache_dir=tmp_path)) as store:
         kept = store.publish("AAPL", "returns", {"n": 1}, frame(1)).entry.path
     folder = (tmp_path / kept).parent
-    orphan, temp, fresh = folder / "orphan.parquet", folder / ".x.parquet.123-ab.tmp", folder / "fresh.parquet"
+    orphan, temp, fresh = folder / ORPHAN, folder / TEMP, folder / YOUNG
     two_minutes_ago = time.time() - 120  # a crashed writer's leftovers, as found a little later
     for path in (orphan, temp, fresh):
         path.write_bytes(b"PAR1")
@@ -119,3 +124,48 @@ def test_help_gives_every_options_default() -> None:
         entry = options.split(option, 1)[1].split("\n  --", 1)[0]
         assert "default" in " ".join(entry.split()), option
     assert "(default: 60," in " ".join(options.split())
+
+
+def test_repair_deletes_only_files_of_the_frame_layout_whatever_a_row_names(tmp_path: Path) -> None:
+    settings = FeatureStoreSettings(pg_dsn=None, cache_dir=tmp_path)
+    with FeatureStore.open(settings=settings) as store:
+        good = store.publish("AAPL", "returns", {"n": 1}, frame(1)).entry
+        folder = (tmp_path / good.path).parent
+        bystanders = [folder / "notes.parquet", folder / ".notes.tmp", tmp_path / "exports" / "x.parquet",
+                      tmp_path / "frames" / "own.parquet", tmp_path / "keep.txt"]  # fmt: skip
+        for path in bystanders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"PAR1")
+            os.utime(path, (OLD, OLD))
+        tampered = {}
+        for n, target in enumerate(["manifest.duckdb", "keep.txt", "exports/x.parquet", "../outside", ORPHAN]):
+            entry = store.publish("MSFT", "returns", {"n": n}, frame(n)).entry
+            store.files.remove(entry.path)
+            store.manifest.insert(dataclasses.replace(entry, path=target), replace=True)
+            tampered[target] = entry
+        report = verify(store, repair=True, min_age_s=0)
+        assert sorted(report.foreign_rows) == sorted(tampered)
+        assert report.orphan_files == [] and report.temp_files == [] and report.corrupt_files == []
+        assert [entry.path for entry in store.entries()] == [good.path]
+    for path in [*bystanders, tmp_path / "manifest.duckdb"]:
+        assert path.exists(), path
+    with FeatureStore.open(settings=settings) as store:
+        assert verify(store, min_age_s=0).ok
+
+
+def test_frames_published_before_the_frames_folder_are_read_where_they_are_and_verify_clean(tmp_path: Path) -> None:
+    settings = FeatureStoreSettings(pg_dsn=None, cache_dir=tmp_path)
+    with FeatureStore.open(settings=settings) as store:
+        entry = store.publish("AAPL", "returns", {"n": 1}, frame(1)).entry
+        legacy = entry.path.removeprefix("frames/")
+        (tmp_path / legacy).parent.mkdir(parents=True)
+        (tmp_path / entry.path).rename(tmp_path / legacy)
+        store.manifest.insert(dataclasses.replace(entry, path=legacy), replace=True)
+    with FeatureStore.open(settings=settings) as store:
+        calls: list[int] = []
+        table = store.get_or_compute("AAPL", "returns", {"n": 1}, lambda: calls.append(1) or frame(1))
+        assert calls == [] and table.equals(frame(1))
+        assert verify(store, min_age_s=0).problems == 0
+        (tmp_path / legacy).with_name(ORPHAN).write_bytes(b"PAR1")
+        assert verify(store, repair=True, min_age_s=0).orphan_files == [f"AAPL/returns/{ORPHAN}"]
+        assert (tmp_path / legacy).exists()

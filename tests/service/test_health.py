@@ -10,8 +10,11 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from starlette.testclient import TestClient
 
+from featurestore import FeatureStore
+from featurestore.layout import MANIFEST_FILE
 from featurestore.manifest.base import DEGRADED, HEALTHY, UNHEALTHY, ComponentHealth
 from featurestore.metrics import COMPONENT_POSTGRESQL, HEALTH_STATUS
+from featurestore.settings import FeatureStoreSettings
 from service.app import create_app
 from service.window import SampleRing
 from tests.service.conftest import API, LOOPBACK, scripted_app, service_of, service_settings, store_settings
@@ -83,6 +86,45 @@ def test_readiness_is_503_with_the_reason_when_the_store_is_unhealthy(tmp_path: 
         body = response.json()
         assert body["status"] == "not_ready"
         assert body["error"] == "not ready: duckdb_fallback is unhealthy: disk full"
+
+
+def test_a_load_run_on_a_symbol_named_like_the_manifests_wal_leaves_the_manifest_usable(
+    duckdb_client: TestClient, duckdb_settings: FeatureStoreSettings
+) -> None:
+    with FeatureStore.open(settings=duckdb_settings):
+        pass  # the manifest exists, checkpointed: no WAL file until the next write
+    for symbol in ("manifest.duckdb.wal", "manifest.duckdb", "TEST_CONTENTION"):
+        run = duckdb_client.post(
+            f"{API}/test/load", json={"workers": 1, "duration_seconds": 1, "think_ms": 20, "symbol": symbol}
+        )
+        assert run.status_code == 200, run.text
+        assert run.json()["result"]["errors"] == 0, run.text
+    assert duckdb_client.get(f"{API}/health/ready").status_code == 200
+    with FeatureStore.open(settings=duckdb_settings) as store:
+        assert {entry.symbol for entry in store.entries()} == {
+            "manifest.duckdb.wal",
+            "manifest.duckdb",
+            "TEST_CONTENTION",
+        }
+
+
+@pytest.mark.parametrize("damage", ["wal is a folder", "manifest is not a database"])
+def test_readiness_is_503_with_the_reason_when_the_duckdb_manifest_cannot_be_opened(
+    duckdb_client: TestClient, duckdb_settings: FeatureStoreSettings, damage: str
+) -> None:
+    with FeatureStore.open(settings=duckdb_settings):
+        pass
+    assert duckdb_client.get(f"{API}/health/ready").status_code == 200
+    manifest = duckdb_settings.resolved_cache_dir() / MANIFEST_FILE
+    if damage == "wal is a folder":
+        manifest.with_name(f"{MANIFEST_FILE}.wal").mkdir()
+    else:
+        manifest.write_bytes(b"not a DuckDB file, " * 512)
+    response = duckdb_client.get(f"{API}/health/ready")
+    assert response.status_code == 503, response.text
+    assert "duckdb_fallback is unhealthy" in response.json()["error"] and str(manifest) in response.json()["error"]
+    health = duckdb_client.get(f"{API}/health").json()
+    assert health["components"]["duckdb_fallback"]["status"] == UNHEALTHY
 
 
 def test_a_failing_health_check_is_reported_not_raised(tmp_path: Path) -> None:

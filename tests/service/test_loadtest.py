@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr, ValidationError
 from starlette.testclient import TestClient
 
 import service.loadtest
@@ -149,6 +150,26 @@ def test_with_a_token_a_missing_one_is_401_a_wrong_one_403_and_the_right_one_pas
     assert right.status_code == 200
     assert len(instant_runs) == 1
     assert (b"tok-3141", b"tok-3141") in compared
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t\n"])
+def test_a_set_but_blank_admin_token_is_a_settings_error(blank: str) -> None:
+    with pytest.raises(ValidationError, match="admin_token") as caught:
+        service_settings(admin_token=blank)
+    assert "set but empty or blank" in str(caught.value)
+
+
+@pytest.mark.parametrize("token", ["", "  "])
+def test_an_empty_bearer_credential_never_authenticates_even_against_a_blank_token(
+    duckdb_settings: FeatureStoreSettings, instant_runs: list[Any], token: str
+) -> None:
+    # Built past validation, as a caller constructing the settings by hand could.
+    settings = service_settings().model_copy(update={"admin_token": SecretStr(token)})
+    with TestClient(create_app(settings, duckdb_settings), client=("203.0.113.7", 40000)) as remote:
+        for header in ("Bearer ", "Bearer", "Bearer    ", f"Bearer {token}"):
+            response = remote.post(LOAD, json=SHORT, headers={"Authorization": header})
+            assert response.status_code == 403, header
+    assert instant_runs == []
 
 
 BAD_FIELDS = [

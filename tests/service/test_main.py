@@ -172,6 +172,12 @@ def test_a_bad_setting_stops_the_start_with_one_line_naming_the_variable(tmp_pat
     assert "--port=70000" in start_fails(tmp_path, "--port", "70000")
 
 
+def test_a_set_but_empty_admin_token_stops_the_start(tmp_path: Path) -> None:
+    line = start_fails(tmp_path, SERVICE_ADMIN_TOKEN="")
+    assert "SERVICE_ADMIN_TOKEN: Value error, is set but empty or blank" in line
+    assert "SERVICE_ADMIN_TOKEN: Value error" in start_fails(tmp_path, SERVICE_ADMIN_TOKEN="   ")
+
+
 def test_the_service_says_where_it_serves_once_started(tmp_path: Path) -> None:
     with served(tmp_path) as (base, _):
         text = (tmp_path / "service.log").read_text()
