@@ -97,7 +97,7 @@ def project_violations(pod: dict[str, Any]) -> list[str]:
         name = container["name"]
         resources = container.get("resources", {})
         for section in ("requests", "limits"):
-            missing = {"cpu", "memory"} - set(resources.get(section, {}))
+            missing = {key for key in ("cpu", "memory") if not resources.get(section, {}).get(key)}
             if missing:
                 found.append(f"{name}: no {section} for {sorted(missing)}")
         if container.get("securityContext", {}).get("readOnlyRootFilesystem") is not True:
