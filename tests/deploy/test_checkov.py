@@ -73,7 +73,7 @@ def test_checkov_passes_with_the_committed_config(reports: dict[str, dict[str, A
 
 def test_every_skipped_check_has_its_reason_beside_it() -> None:
     skipped = yaml.safe_load(CONFIG.read_text())["skip-check"]
-    beside = re.finditer(r"^\s*- (CKV\w+)\s*#\s*(.*)$", CONFIG.read_text(), re.MULTILINE)
+    beside = re.finditer(r"^[ \t]*- (CKV\w+)[ \t]*#[ \t]*(.*)$", CONFIG.read_text(), re.MULTILINE)
     lines = {match.group(1): match.group(2) for match in beside}
     assert skipped and sorted(skipped) == sorted(lines)
     assert all(len(reason.split()) >= 5 for reason in lines.values()), lines
