@@ -49,7 +49,8 @@ _WHAT = (
     ("kubernetes/servicemonitor.yaml", "the scrape job as a ServiceMonitor (port http, same path and interval)"),
     (
         "kubernetes/deployment.yaml",
-        f"the monitoring service: python -m service on port {DEFAULT_PORT}, probes, requests",
+        f"the monitoring service: python -m service on port {DEFAULT_PORT}, probes, Pod Security restricted, "
+        "requests and limits, the DSN Secret required",
     ),
     ("kubernetes/service.yaml", f"the Service the ServiceMonitor selects (port {DEFAULT_PORT} named http)"),
     (
