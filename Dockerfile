@@ -1,5 +1,6 @@
 # The monitoring service: python -m service (Starlette + uvicorn) on port 8000, as a non-root user.
-# Build: docker build -t featurestore-monitoring .   Kubernetes: rendered/kubernetes/ (probes on the same endpoints).
+# Build: docker build -t featurestore-monitoring:<version in pyproject.toml> .   (the tag rendered/kubernetes/ runs,
+# with probes on the same endpoints).
 # The base: python:3.11.16-slim (Debian trixie), pinned by the digest of its multi-platform index so that a rebuild
 # gets the same bytes. To bump it, see "The image" in the deployment docs (docker buildx imagetools inspect).
 FROM python:3.11.16-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
