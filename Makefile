@@ -6,8 +6,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TOOLS := $(VENV)/tools
+TOOLS_STAMP := $(TOOLS)/.installed
+LOCK := requirements/image.txt
 
-.PHONY: help install test mutants lint typecheck render check-render validate docs serve bench profile stack stack-down clean
+.PHONY: help install tools test mutants lint lock typecheck render check-render validate docs serve bench profile stack stack-down clean
 
 # Colours only on a terminal (and never with NO_COLOR set): a pipe or a file gets plain text.
 help: ## Show this help
@@ -27,6 +30,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the project with its dev tools
 
+$(TOOLS_STAMP): pyproject.toml
+	@if [ ! -x $(TOOLS)/bin/python ]; then echo "tools: creating the virtual environment $(TOOLS) with $(PYTHON)"; \
+		$(PYTHON) -m venv $(TOOLS); fi
+	@echo "tools: installing pyproject.toml's dependency group tools (checkov, pip-tools) into $(TOOLS)"
+	@$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	@$(TOOLS)/bin/python -m pip install --quiet --group tools
+	@touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP) ## Create .venv/tools: checkov and pip-tools, apart from the project's dev tools
+
 test: lint ## Lint, drift check of rendered/, then pytest (needs PostgreSQL, promtool and the Prometheus binaries)
 	$(PY) -m generators --check
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -34,10 +47,18 @@ test: lint ## Lint, drift check of rendered/, then pytest (needs PostgreSQL, pro
 mutants: $(STAMP) ## Every single mutation of the rendered rules against the promtool tests (make test runs a sample)
 	$(PY) -m tests.promtool.mutants $(MUTANTS_ARGS)
 
-lint: $(STAMP) ## ruff and mypy --strict
+lint: $(STAMP) $(TOOLS_STAMP) ## ruff, mypy --strict, checkov on rendered/kubernetes/ and the Dockerfile (.checkov.yaml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(TOOLS)/bin/checkov -d rendered/kubernetes --framework kubernetes
+	$(TOOLS)/bin/checkov -f Dockerfile --framework dockerfile
+
+# Hashes of every file of each pinned version (all platforms); LOCK_ARGS=--upgrade moves every pin to the newest.
+lock: $(TOOLS_STAMP) ## Regenerate requirements/image.txt, the image's pinned and hashed dependencies, from pyproject.toml
+	CUSTOM_COMPILE_COMMAND="make lock" $(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+		--build-deps-for=wheel --strip-extras --no-emit-index-url --no-emit-find-links \
+		--output-file $(LOCK) $(LOCK_ARGS) pyproject.toml
 
 render: $(STAMP) ## Regenerate rendered/ from slos/specs
 	$(PY) -m generators

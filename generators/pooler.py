@@ -4,7 +4,7 @@ prometheus-community's pgbouncer_exporter beside it, the one alert on its metric
     prometheus/rules/pgbouncer.yml          group `pgbouncer`: PgBouncerClientWaitHigh (silent without the exporter)
     prometheus/tests/pgbouncer_test.yml     fires on a sustained wait, not on a short or small one
     kubernetes/prometheusrule-pgbouncer.yaml
-    kubernetes/pgbouncer-{configmap,deployment,service,servicemonitor}.yaml
+    kubernetes/pgbouncer-{configmap,deployment,service,servicemonitor,networkpolicy,pdb}.yaml
 
 Server-side pool metrics are PgBouncer's to export: the feature store's own pool gauges count each process's client
 connections to the pooler (see featurestore/manifest/postgres.py `pool_stats`), not PostgreSQL's.
@@ -16,6 +16,7 @@ from typing import Any
 
 from generators import kubernetes
 from generators.output import to_yaml
+from generators.pod_security import Resources, container, empty_dir, pod_spec
 from generators.profile import Profile
 from slos.models import duration_seconds
 
@@ -25,12 +26,16 @@ RULES_PATH = f"prometheus/rules/{STEM}.yml"
 TESTS_PATH = f"prometheus/tests/{STEM}_test.yml"
 IMAGE = "ghcr.io/cloudnative-pg/pgbouncer:1.22.1-16"  # PgBouncer >= 1.18; pin the digest your registry mirrors
 EXPORTER_IMAGE = "quay.io/prometheuscommunity/pgbouncer-exporter:v0.10.2"
+POOLER_RESOURCES = Resources(cpu="100m", memory="32Mi", cpu_limit="1", memory_limit="128Mi")
+EXPORTER_RESOURCES = Resources(cpu="10m", memory="16Mi", cpu_limit="100m", memory_limit="64Mi")
 PORT = 6432
 PORT_NAME = "postgresql"
 EXPORTER_PORT = 9127
 EXPORTER_PORT_NAME = "metrics"
 DATABASE = "featurestore"
 REPLICAS = 2
+# A node drain or a cluster upgrade takes one replica at a time: the other keeps serving the fleet.
+MIN_AVAILABLE = REPLICAS - 1
 # Each replica keeps its own server pool: REPLICAS x SERVER_POOL = 40 of PostgreSQL's default 100 connections.
 SERVER_POOL = 20
 MAX_CLIENT_CONN = 1000  # a fleet of 200 processes x pool 4 per replica, with room to spare
@@ -124,6 +129,11 @@ WHAT = (
     ("kubernetes/pgbouncer-deployment.yaml", "PgBouncer in front of PostgreSQL, pgbouncer_exporter beside it"),
     ("kubernetes/pgbouncer-service.yaml", "the pooler's Service: PostgreSQL protocol and the exporter's metrics"),
     ("kubernetes/pgbouncer-servicemonitor.yaml", "scrapes the exporter (job `pgbouncer`)"),
+    (
+        "kubernetes/pgbouncer-networkpolicy.yaml",
+        "the pooler's port admits the feature store's pods, the exporter's port Prometheus; nothing else",
+    ),
+    ("kubernetes/pgbouncer-pdb.yaml", "PodDisruptionBudget: a drain takes one PgBouncer replica at a time"),
 )
 
 
@@ -183,33 +193,36 @@ def config_map() -> dict[str, Any]:
 
 
 def deployment() -> dict[str, Any]:
-    pooler = {
-        "name": "pgbouncer",
-        "image": IMAGE,
-        "command": ["pgbouncer", "/etc/pgbouncer/pgbouncer.ini"],
-        "ports": [{"name": PORT_NAME, "containerPort": PORT, "protocol": "TCP"}],
-        "readinessProbe": {"tcpSocket": {"port": PORT_NAME}, "periodSeconds": 5},
-        "resources": {"requests": {"cpu": "100m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
-        "volumeMounts": [
+    pooler = container(
+        name="pgbouncer",
+        image=IMAGE,
+        resources=POOLER_RESOURCES,
+        command=["pgbouncer", "/etc/pgbouncer/pgbouncer.ini"],
+        ports=[{"name": PORT_NAME, "containerPort": PORT, "protocol": "TCP"}],
+        livenessProbe={"tcpSocket": {"port": PORT_NAME}, "periodSeconds": 10, "failureThreshold": 3},
+        readinessProbe={"tcpSocket": {"port": PORT_NAME}, "periodSeconds": 5},
+        volumeMounts=[
             {"name": "config", "mountPath": "/etc/pgbouncer/pgbouncer.ini", "subPath": "pgbouncer.ini"},
             {"name": "users", "mountPath": "/etc/pgbouncer/users", "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},  # unix_socket_dir's default, on a read-only root filesystem
         ],
-        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True},
-    }
-    exporter = {
-        "name": "exporter",
-        "image": EXPORTER_IMAGE,
-        "args": ["--pgBouncer.connectionString=$(PGBOUNCER_EXPORTER_DSN)", f"--web.listen-address=:{EXPORTER_PORT}"],
-        "env": [
+    )
+    exporter = container(
+        name="exporter",
+        image=EXPORTER_IMAGE,
+        resources=EXPORTER_RESOURCES,
+        args=["--pgBouncer.connectionString=$(PGBOUNCER_EXPORTER_DSN)", f"--web.listen-address=:{EXPORTER_PORT}"],
+        env=[
             {
                 "name": "PGBOUNCER_EXPORTER_DSN",
                 "valueFrom": {"secretKeyRef": {"name": f"{NAME}-exporter", "key": "dsn"}},
             }
         ],
-        "ports": [{"name": EXPORTER_PORT_NAME, "containerPort": EXPORTER_PORT, "protocol": "TCP"}],
-        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
-        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True},
-    }
+        ports=[{"name": EXPORTER_PORT_NAME, "containerPort": EXPORTER_PORT, "protocol": "TCP"}],
+        # The port, not /metrics: a scrape queries PgBouncer, and a pooler restart must not restart the exporter.
+        livenessProbe={"tcpSocket": {"port": EXPORTER_PORT_NAME}, "periodSeconds": 10, "failureThreshold": 3},
+        readinessProbe={"tcpSocket": {"port": EXPORTER_PORT_NAME}, "periodSeconds": 5},
+    )
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -219,17 +232,49 @@ def deployment() -> dict[str, Any]:
             "selector": {"matchLabels": dict(SELECTOR)},
             "template": {
                 "metadata": {"labels": dict(LABELS)},
-                "spec": {
-                    "securityContext": {"runAsNonRoot": True},
-                    "containers": [pooler, exporter],
-                    "volumes": [
+                "spec": pod_spec(
+                    containers=[pooler, exporter],
+                    volumes=[
                         {"name": "config", "configMap": {"name": NAME}},
                         {"name": "users", "secret": {"secretName": f"{NAME}-users"}},
+                        empty_dir("tmp", "16Mi"),
                     ],
-                },
+                    # The budget below means something only if the replicas are on different nodes.
+                    topologySpreadConstraints=[
+                        {
+                            "maxSkew": 1,
+                            "topologyKey": "kubernetes.io/hostname",
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": {"matchLabels": dict(SELECTOR)},
+                        }
+                    ],
+                ),
             },
         },
     }
+
+
+def pod_disruption_budget() -> dict[str, Any]:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _metadata(NAME),
+        "spec": {"minAvailable": MIN_AVAILABLE, "selector": {"matchLabels": dict(SELECTOR)}},
+    }
+
+
+def network_policy() -> dict[str, Any]:
+    """PostgreSQL's protocol from the feature store's pods (the service and the training workers) in this namespace,
+    the exporter's metrics from Prometheus; nothing else reaches the pooler."""
+    clients = {"podSelector": {"matchLabels": {kubernetes.JOB_LABEL: kubernetes.SELECTOR[kubernetes.JOB_LABEL]}}}
+    return kubernetes.network_policy(
+        _metadata(NAME),
+        SELECTOR,
+        [
+            kubernetes.ingress_from([clients], PORT_NAME),
+            kubernetes.ingress_from([kubernetes.PROMETHEUS_PODS], EXPORTER_PORT_NAME),
+        ],
+    )
 
 
 def service() -> dict[str, Any]:
@@ -256,6 +301,8 @@ def kubernetes_resources(profile: Profile) -> dict[str, dict[str, Any]]:
         "kubernetes/pgbouncer-deployment.yaml": deployment(),
         "kubernetes/pgbouncer-service.yaml": service(),
         "kubernetes/pgbouncer-servicemonitor.yaml": service_monitor(profile),
+        "kubernetes/pgbouncer-networkpolicy.yaml": network_policy(),
+        "kubernetes/pgbouncer-pdb.yaml": pod_disruption_budget(),
     }
 
 

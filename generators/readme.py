@@ -49,9 +49,14 @@ _WHAT = (
     ("kubernetes/servicemonitor.yaml", "the scrape job as a ServiceMonitor (port http, same path and interval)"),
     (
         "kubernetes/deployment.yaml",
-        f"the monitoring service: python -m service on port {DEFAULT_PORT}, probes, requests",
+        f"the monitoring service: python -m service on port {DEFAULT_PORT}, probes, Pod Security restricted, "
+        "requests and limits, the DSN Secret required",
     ),
     ("kubernetes/service.yaml", f"the Service the ServiceMonitor selects (port {DEFAULT_PORT} named http)"),
+    (
+        "kubernetes/networkpolicy.yaml",
+        "only Prometheus pods reach the service's port (its /metrics and its load endpoint alike)",
+    ),
     (
         "kubernetes/podmonitor-training.yaml",
         "scrapes each training pod's metrics sidecar (the aggregate of its workers)",
@@ -60,6 +65,7 @@ _WHAT = (
         "kubernetes/training/job.yaml",
         "a training Job template: workers and the service as a sidecar sharing an emptyDir metrics folder",
     ),
+    ("kubernetes/training/networkpolicy.yaml", "only Prometheus pods reach the training pods' metrics sidecar"),
     ("grafana/dashboards/", "Grafana dashboard JSON (see below)"),
     ("grafana/import/", "the dashboard wrapped for POST /api/dashboards/db (see below)"),
     ("grafana/provisioning/datasources/", "Grafana provisioning: the Prometheus datasource"),

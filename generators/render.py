@@ -7,8 +7,10 @@ alertmanager/alertmanager.yml        routes by severity, grouping, inhibition, p
 alertmanager/route-tests.yml         per alert label set, the receiver amtool must route it to
 alertmanager/maintenance-tests.yml   per alert label set of an SLO with maintenance windows, its routes' mute intervals
 alertmanager/policy-route-tests.yml  per SLO, alert policy and condition, the receivers of the policy's targets
-kubernetes/*.yaml                    PrometheusRule per spec, ServiceMonitor, Deployment, Service, PodMonitor
-kubernetes/training/job.yaml         a training Job: workers + the service as a sidecar sharing the metrics folder
+kubernetes/*.yaml                    PrometheusRule per spec, ServiceMonitor, Deployment, Service, NetworkPolicy,
+                                     PodMonitor
+kubernetes/training/*.yaml           a training Job: workers + the service as a sidecar sharing the metrics folder,
+                                     and its NetworkPolicy
 prometheus/rules/pgbouncer.yml, kubernetes/pgbouncer-*.yaml   the pooler (generators/pooler.py), with the catalog spec
 grafana/**                           generators.grafana.dashboard_files
 schema/featurestore-v1.json          JSON Schema of the native spec (generators.schema), for editors
@@ -118,9 +120,11 @@ def render(specs: SpecSet, profile: Profile, command: str, retention: str | None
     files["kubernetes/servicemonitor.yaml"] = to_yaml(kubernetes.service_monitor(profile), header)
     files["kubernetes/deployment.yaml"] = to_yaml(kubernetes.deployment(), header)
     files["kubernetes/service.yaml"] = to_yaml(kubernetes.service(), header)
+    files["kubernetes/networkpolicy.yaml"] = to_yaml(kubernetes.service_network_policy(), header)
     files["kubernetes/podmonitor-training.yaml"] = to_yaml(kubernetes.pod_monitor(profile), header)
     # In a folder of its own: `kubectl apply -f rendered/kubernetes/` must not start a job with a placeholder image.
     files["kubernetes/training/job.yaml"] = to_yaml(kubernetes.training_job(), header)
+    files["kubernetes/training/networkpolicy.yaml"] = to_yaml(kubernetes.training_network_policy(), header)
     files.update(dashboard_files(specs))
     files[schema.SCHEMA_PATH] = schema.schema_file()
     facts = pooler.readme_facts(catalog.spec.runbook_base_url, profile) if catalog is not None else None

@@ -47,8 +47,9 @@ def _healthcheck_url() -> str:
     return urls[0]
 
 
-def test_the_image_is_the_slim_python_311_base() -> None:
-    assert only(FOUND, "FROM").argument == "python:3.11-slim"
+def test_the_image_is_the_slim_python_311_base_pinned_by_digest() -> None:
+    base = only(FOUND, "FROM").argument
+    assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-[a-z]+)?@sha256:[0-9a-f]{64}", base), base
 
 
 def test_the_image_runs_as_a_numeric_non_root_user_created_in_it() -> None:
@@ -99,7 +100,8 @@ def test_the_image_copies_every_package_the_service_imports_and_what_pip_install
     sources = set(copy_sources(FOUND))
     assert sorted(needed - sources) == []
     assert {"pyproject.toml", "README.md"} <= sources
-    assert any("pip install ." in instruction.argument for instruction in FOUND if instruction.keyword == "RUN")
+    runs = [instruction.argument for instruction in FOUND if instruction.keyword == "RUN"]
+    assert any(re.search(r"pip install .*--no-deps .*\.( |$)", run) for run in runs), runs
 
 
 def test_the_build_context_leaves_out_the_venv_the_git_folder_local_state_tests_and_the_dev_tools() -> None:
@@ -140,6 +142,7 @@ def test_pip_install_of_only_the_copied_files_packages_the_service_and_the_slo_s
         if origin.is_dir():
             shutil.copytree(origin, context / source, ignore=shutil.ignore_patterns("__pycache__"))
         else:
+            (context / source).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(origin, context / source)
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path / "dist")],

@@ -143,7 +143,8 @@ def test_the_dsn_comes_from_a_secret_and_the_cache_lives_on_a_writable_volume() 
     container = _container()
     env = {item["name"]: item for item in container["env"]}
     assert "value" not in env["FEATURESTORE_PG_DSN"]  # never a literal password in the manifest
-    assert env["FEATURESTORE_PG_DSN"]["valueFrom"]["secretKeyRef"]["optional"] is True  # DuckDB without the Secret
+    # Required: without the Secret the pod does not start, rather than run on DuckDB in an emptyDir gone with the pod.
+    assert env["FEATURESTORE_PG_DSN"]["valueFrom"]["secretKeyRef"]["optional"] is False
     mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
     assert env["FEATURESTORE_CACHE_DIR"]["value"] in mounts
     assert container["securityContext"]["readOnlyRootFilesystem"] is True and "/tmp" in mounts

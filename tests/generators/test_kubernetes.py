@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import tomllib
 from typing import Any
 
 import yaml
 
 from generators.__main__ import DEFAULT_OUT
+from tests.conftest import REPO
 
 K8S = DEFAULT_OUT / "kubernetes"
+VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 
 def load(name: str) -> dict[str, Any]:
@@ -43,7 +46,7 @@ def test_service_monitor_service_and_deployment_agree_on_port_name_and_labels() 
 
 def test_the_deployment_runs_the_service_with_probes_and_requests() -> None:
     (container,) = load("deployment.yaml")["spec"]["template"]["spec"]["containers"]
-    assert container["image"] == "featurestore-monitoring:latest"
+    assert container["image"] == f"featurestore-monitoring:{VERSION}"
     assert container["command"] == ["python", "-m", "service", "--host", "0.0.0.0", "--port", "8000"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/api/v1/monitoring/health/live", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/api/v1/monitoring/health/ready", "port": "http"}
