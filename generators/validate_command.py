@@ -15,7 +15,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from slos import openslo, sloth
@@ -30,6 +29,7 @@ from slos.loader import (
 )
 from slos.models import NATIVE_VERSION, SLO, SpecFile
 from slos.validate import Locator, validate
+from slos.yaml_reader import read_documents
 
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -49,8 +49,8 @@ def _salvage(path: Path) -> tuple[LoadedSpec, Locator] | None:
     """A refused file reduced to its SLOs that parse on their own, and where each is in the file, so their semantic
     problems are reported too; None when the file's top level itself is refused."""
     try:
-        documents = [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        documents = read_documents(path)
+    except SpecError:
         return None
     if not documents or not isinstance(documents[0], dict):
         return None

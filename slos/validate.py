@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import promql_parser
-import yaml
 
 from featurestore import metrics
 from featurestore.metrics import MetricKind
@@ -42,6 +41,7 @@ from slos.models import (
     duration_seconds,
 )
 from slos.windows import SLI_WINDOWS, TIER_LABEL, enabled_pairs, sli_windows
+from slos.yaml_reader import read_documents
 
 CATALOG_SERVICE = "featurestore"  # specs about this service are checked against featurestore/metrics.py
 MIN_SAMPLES_PER_WINDOW = 4  # a rate window spans at least this many scrape intervals
@@ -430,11 +430,9 @@ def _locator(loaded: LoadedSpec) -> Locator:
         names = [slo.name for slo in loaded.spec.slos]
         return lambda index, field: f"slos[{names[index]}]" + (f".{field}" if field else "")
     if loaded.source_format == "sloth":
-        document = yaml.safe_load(Path(loaded.path).read_text(encoding="utf-8"))
-        sloth_fields = sloth.locations(document)
+        sloth_fields = sloth.locations(read_documents(loaded.path)[0])
         return lambda index, field: sloth.locate(sloth_fields[index], field)
-    documents = [doc for doc in yaml.safe_load_all(Path(loaded.path).read_text(encoding="utf-8")) if doc is not None]
-    fields = openslo.locations(documents, loaded.path)
+    fields = openslo.locations(read_documents(loaded.path), loaded.path)
     return lambda index, field: openslo.locate(fields[index], field)
 
 
