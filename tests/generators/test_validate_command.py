@@ -10,6 +10,11 @@ from pathlib import Path
 import pytest
 
 from generators.__main__ import main
+from generators.profile import PRODUCTION
+from generators.render import render
+from generators.validate_command import check
+from slos.errors import SpecError
+from slos.loader import SpecSet, load_file
 from tests.conftest import REPO
 
 GOOD_SLO = """\
@@ -160,3 +165,17 @@ def test_a_broken_slo_hides_no_siblings_problem(
     out = capsys.readouterr().out
     assert f"{path}: {broken}" in out
     assert f"{path}: {sibling}" in out
+
+
+INVALID = REPO / "tests" / "slos" / "invalid"
+
+
+@pytest.mark.parametrize("path", sorted(INVALID.glob("*.yaml")), ids=lambda path: path.stem.replace("_", " "))
+def test_validate_reports_every_spec_that_render_refuses_with_its_file_and_field(path: Path) -> None:
+    """`validate` says valid only where `render` succeeds: each refused spec is a problem of validate, at its field."""
+    field = path.read_text(encoding="utf-8").splitlines()[0].removeprefix("# expect: ").split(": ", 1)[0]
+    problems, files = check([path])
+    assert files == 1
+    assert (str(path), "" if field == "<document>" else field) in {(p.path, p.field) for p in problems}
+    with pytest.raises(SpecError):
+        render(SpecSet((load_file(path),)), PRODUCTION, "test")
