@@ -98,7 +98,7 @@ def validate(specs: SpecSet, timing: Timing | None = None, locators: dict[Path, 
         problems += [
             Problem(str(loaded.path), field, reason) for field, reason in _reserved(loaded.spec.labels, "labels")
         ]
-        locate = overrides.get(loaded.path) or _locator(loaded)
+        locate = overrides.get(loaded.path) or locator(loaded)
         for index, slo in enumerate(loaded.spec.slos):
             for field, reason in slo_problems(slo, loaded.spec, timing, unalerted=loaded.source_format == "sloth"):
                 problems.append(Problem(str(loaded.path), locate(index, field), reason))
@@ -413,7 +413,7 @@ _ALERT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
 def _duplicate_alerts(specs: SpecSet, overrides: dict[Path, Locator]) -> Iterator[Problem]:
     seen: dict[str, str] = {}
     for loaded in specs.specs:
-        locate = overrides.get(loaded.path) or _locator(loaded)
+        locate = overrides.get(loaded.path) or locator(loaded)
         for index, slo in enumerate(loaded.spec.slos):
             for name, field in alert_names(slo):
                 where = locate(index, field)
@@ -424,7 +424,7 @@ def _duplicate_alerts(specs: SpecSet, overrides: dict[Path, Locator]) -> Iterato
                 seen.setdefault(name, f"{loaded.path}: {where}")
 
 
-def _locator(loaded: LoadedSpec) -> Locator:
+def locator(loaded: LoadedSpec) -> Locator:
     """Field paths of a spec's SLOs: `slos[<name>].…` in native files, the OpenSLO document and field otherwise."""
     if loaded.source_format == "native":
         names = [slo.name for slo in loaded.spec.slos]
@@ -455,7 +455,7 @@ def _maintenance_problems(specs: SpecSet, overrides: dict[Path, Locator]) -> Ite
             seen.setdefault(window.name, str(loaded.path))
         if not spec.maintenance_windows:
             continue
-        locate = overrides.get(loaded.path) or _locator(loaded)
+        locate = overrides.get(loaded.path) or locator(loaded)
         for index, slo in enumerate(spec.slos):
             names, value = spec.muting(slo), _slo_label(spec, slo)
             where = locate(index, "name")

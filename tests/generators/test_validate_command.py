@@ -179,3 +179,20 @@ def test_validate_reports_every_spec_that_render_refuses_with_its_file_and_field
     assert (str(path), "" if field == "<document>" else field) in {(p.path, p.field) for p in problems}
     with pytest.raises(SpecError):
         render(SpecSet((load_file(path),)), PRODUCTION, "test")
+
+
+def test_validate_refuses_a_period_longer_than_the_retention_render_would_refuse_it_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "long.yaml"
+    spec.write_text(
+        HEADER.replace("service: featurestore", "service: checkout")
+        + "  - name: availability\n    description: 99.9 % over 60 days\n"
+        "    objective: {kind: ratio, target: 0.999, period: 60d, bad: {metric: errors_total}, "
+        "total: {metric: requests_total}}\n    burn_rate: {name: CheckoutBudgetBurn, summary: burning}\n"
+    )
+    assert main(["validate", str(spec)]) == 1
+    assert f"{spec}: slos[availability].objective.period: the period 60d is longer than the retention 30d" in (
+        capsys.readouterr().out
+    )
+    assert main(["validate", "--retention", "90d", str(spec)]) == 0
