@@ -16,7 +16,6 @@ from generators.promql import GeneratorError
 from generators.render import REPO, display, render
 from slos.errors import SpecError
 from slos.loader import DEFAULT_SPECS_DIR, load_specs
-from slos.models import duration_seconds
 
 DEFAULT_OUT = REPO / "rendered"
 EPILOG = """\
@@ -31,14 +30,6 @@ folder and exits 1 listing the files that differ from --out.
 
 `python -m generators validate [PATH...]` checks spec files without writing (see its --help).
 """
-
-
-def _duration(text: str) -> str:
-    try:
-        duration_seconds(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a Prometheus duration such as 30d: {text!r}") from None
-    return text
 
 
 def _command(specs: Path, out: Path, profile: str) -> str:
@@ -69,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", choices=sorted(PROFILES), default=PRODUCTION.name, help="see below")
     parser.add_argument(
         "--retention",
-        type=_duration,
+        type=validate_command.duration,
         help="the TSDB retention of the Prometheus that evaluates the rules (the profile's: 30d in production); "
         "a spec whose period is longer fails to render",
     )

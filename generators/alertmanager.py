@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from generators import naming
+from generators import naming, promql
 from generators.alerts import Alert
 from slos.models import POD_LABELS, TIER_NAMES, Severity
 
@@ -33,7 +33,9 @@ def tier_inhibitions() -> list[dict[str, Any]]:
     return [
         {
             "source_matchers": [f'{naming.TIER_LABEL}="{faster}"'],
-            "target_matchers": [f'{naming.TIER_LABEL}=~"{"|".join(TIER_NAMES[index + 1 :])}"'],
+            "target_matchers": [
+                f"{naming.TIER_LABEL}=~{promql.string('|'.join(map(promql.re2_literal, TIER_NAMES[index + 1 :])))}"
+            ],
             "equal": ["alertname", naming.SLO_LABEL, *POD_LABELS],
         }
         for index, faster in enumerate(TIER_NAMES[:-1])

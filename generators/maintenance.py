@@ -23,7 +23,7 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from generators import naming
+from generators import naming, promql
 from slos.loader import SpecSet
 from slos.models import TimeInterval
 
@@ -59,9 +59,11 @@ def muted_labels(specs: SpecSet) -> dict[str, tuple[str, ...]]:
     return muted
 
 
-def _regex(values: Iterable[str]) -> str:
-    escaped = (value.replace("\\", "\\\\").replace(".", "\\.").replace("|", "\\|") for value in sorted(values))
-    return "|".join(escaped).replace('"', '\\"')
+def slo_matcher(values: Iterable[str]) -> str:
+    """`slo=~"checkout \\\\(v2\\\\)|search\\\\+"`: exactly these label values (Alertmanager anchors the regex), each
+    escaped as RE2 reads it, then quoted as Alertmanager reads a matcher's value."""
+    pattern = "|".join(promql.re2_literal(value) for value in sorted(values))
+    return f"{naming.SLO_LABEL}=~{promql.string(pattern)}"
 
 
 def _muted(route: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
@@ -84,8 +86,7 @@ def with_maintenance(config: dict[str, Any], specs: SpecSet) -> dict[str, Any]:
     windowed = []
     for names, values in sorted(by_windows.items()):
         children = [_muted(route, names) for route in routes]
-        matcher = f'{naming.SLO_LABEL}=~"{_regex(values)}"'
-        windowed.append({"matchers": [matcher], "mute_time_intervals": list(names), "routes": children})
+        windowed.append({"matchers": [slo_matcher(values)], "mute_time_intervals": list(names), "routes": children})
     result = copy.deepcopy(config)
     result["time_intervals"] = time_intervals(specs)
     result["route"]["routes"] = windowed + copy.deepcopy(routes)
@@ -93,11 +94,11 @@ def with_maintenance(config: dict[str, Any], specs: SpecSet) -> dict[str, Any]:
 
 
 def route_cases(cases: Iterable[Mapping[str, Any]], specs: SpecSet) -> list[dict[str, Any]]:
-    """The route test cases (`alertmanager.route_tests`) of windowed SLOs, each with the mute intervals of its route."""
+    """The route test cases (`alertmanager.route_tests`), each with the mute intervals of its route: its SLO's windows,
+    none for an SLO outside every window (a matcher that matches too much mutes it); no case when no window exists."""
     muted = muted_labels(specs)
-    found = []
-    for case in cases:
-        names = muted.get(case["labels"].get(naming.SLO_LABEL, ""))
-        if names:
-            found.append({**case, "mute_time_intervals": list(names)})
-    return found
+    if not muted:
+        return []
+    return [
+        {**case, "mute_time_intervals": list(muted.get(case["labels"].get(naming.SLO_LABEL, ""), ()))} for case in cases
+    ]

@@ -60,8 +60,17 @@ def error_budget(target: float) -> float:
 
 
 def string(value: str) -> str:
+    """A double-quoted string as PromQL, promtool's series notation and Alertmanager matchers read it (Go escapes)."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
+
+
+_RE2_META = re.compile(r"([\\.+*?()|\[\]{}^$])")
+
+
+def re2_literal(value: str) -> str:
+    """`value` as an RE2 pattern matching exactly itself, as Go's regexp.QuoteMeta escapes it."""
+    return _RE2_META.sub(r"\\\1", value)
 
 
 def selector(metric: str, matchers: Mapping[str, str] | None = None, extra: Sequence[str] = ()) -> str:
@@ -72,7 +81,7 @@ def selector(metric: str, matchers: Mapping[str, str] | None = None, extra: Sequ
 def le_matcher(threshold: float) -> str:
     """`le=~"5(\\.0)?"`: the bucket as prometheus_client writes it (`5.0`) and as Prometheus 3 stores it (`5`)."""
     text = repr(float(threshold))
-    pattern = re.escape(text[:-2]) + r"(\.0)?" if text.endswith(".0") else re.escape(text)
+    pattern = re2_literal(text[:-2]) + r"(\.0)?" if text.endswith(".0") else re2_literal(text)
     return f"le=~{string(pattern)}"
 
 

@@ -48,23 +48,28 @@ def _header(sources: str, command: str, profile: Profile) -> str:
     return f"Generated from {sources} by `{command}`. Do not edit: change the spec and regenerate.{note}"
 
 
+def retention_problems(specs: SpecSet, profile: Profile, retention: str) -> list[Problem]:
+    """Every budgeted SLO whose period (in the profile's windows) is longer than `retention`: its period SLI averages
+    that far back, and Prometheus would silently average a shorter span."""
+    problems = []
+    for loaded in specs.specs:
+        for index, slo in enumerate(loaded.spec.slos):
+            if isinstance(slo.objective, RatioObjective | LatencyBudgetObjective) and duration_seconds(
+                profile.window(slo.objective.period)
+            ) > duration_seconds(retention):
+                reason = (
+                    f"the period {slo.objective.period} is longer than the retention {retention} the rules are "
+                    "rendered for (--retention): Prometheus would compute the SLO over a shorter span without a word. "
+                    "Raise --storage.tsdb.retention.time (prometheus-operator: spec.retention) and pass --retention, "
+                    "or shorten the period"
+                )
+                problems.append(Problem(str(loaded.path), loaded.locate(index, "objective.period"), reason))
+    return problems
+
+
 def check_retention(specs: SpecSet, profile: Profile, retention: str) -> None:
-    """SpecError naming every budgeted SLO whose period (in the profile's windows) is longer than `retention`: its
-    period SLI averages that far back, and Prometheus would silently average a shorter span."""
-    problems = [
-        Problem(
-            str(loaded.path),
-            f"slos[{index}].objective.period",
-            f"the period {slo.objective.period} is longer than the retention {retention} the rules are rendered for "
-            "(--retention): Prometheus would compute the SLO over a shorter span without a word. Raise "
-            "--storage.tsdb.retention.time (prometheus-operator: spec.retention) and pass --retention, or shorten "
-            "the period",
-        )
-        for loaded in specs.specs
-        for index, slo in enumerate(loaded.spec.slos)
-        if isinstance(slo.objective, RatioObjective | LatencyBudgetObjective)
-        and duration_seconds(profile.window(slo.objective.period)) > duration_seconds(retention)
-    ]
+    """SpecError listing `retention_problems`, if any."""
+    problems = retention_problems(specs, profile, retention)
     if problems:
         raise SpecError(problems[0].path, more=problems)
 

@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from generators.promql import string
+
 Values = list[float | None]  # one sample per tick; None = no sample (promtool's `_`)
 Matcher = tuple[str, str, str]  # (label, op, value), op one of = != =~ !~
 
@@ -27,8 +29,9 @@ class Series:
     values: tuple[float | None, ...]
 
     def selector(self) -> str:
+        """promtool's series notation: `name{label="value", ...}`, each value quoted and escaped as PromQL reads it."""
         name = self.labels["__name__"]
-        rest = ", ".join(f'{key}="{value}"' for key, value in sorted(self.labels.items()) if key != "__name__")
+        rest = ", ".join(f"{key}={string(value)}" for key, value in sorted(self.labels.items()) if key != "__name__")
         return f"{name}{{{rest}}}"
 
     def data(self) -> dict[str, str]:

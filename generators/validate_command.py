@@ -15,9 +15,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from generators.profile import PRODUCTION
+from generators.render import retention_problems
 from slos import openslo, sloth
 from slos.loader import (
     DEFAULT_SPECS_DIR,
@@ -31,10 +32,20 @@ from slos.loader import (
     slo_labels,
     slo_names,
 )
-from slos.models import NATIVE_VERSION, SLO, SpecFile
+from slos.models import NATIVE_VERSION, SLO, SpecFile, duration_seconds
 from slos.validate import validate
+from slos.yaml_reader import read_documents
 
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def duration(text: str) -> str:
+    """An argparse type: a Prometheus duration such as 30d."""
+    try:
+        duration_seconds(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a Prometheus duration such as 30d: {text!r}") from None
+    return text
 
 
 def spec_files(paths: Iterable[Path]) -> list[Path]:
@@ -52,8 +63,8 @@ def _salvage(path: Path) -> LoadedSpec | None:
     """A refused file reduced to its SLOs that parse on their own, each with where it is in the file, so their
     semantic problems are reported too; None when the file's top level itself is refused."""
     try:
-        documents = [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        documents = read_documents(path)
+    except SpecError:
         return None
     if not documents or not isinstance(documents[0], dict):
         return None
@@ -93,8 +104,9 @@ def _salvage_native(path: Path, document: dict[str, Any]) -> LoadedSpec | None:
     return LoadedSpec(path, spec, "native", tuple(native_location(labels, index) for index, _ in kept))
 
 
-def check(paths: Sequence[Path]) -> tuple[list[Problem], int]:
-    """(every problem of the spec files under `paths`, how many files were read)."""
+def check(paths: Sequence[Path], retention: str = PRODUCTION.retention) -> tuple[list[Problem], int]:
+    """(every problem of the spec files under `paths`, as `make render` with `retention` would find them, how many
+    files were read)."""
     files = spec_files(paths)
     problems: list[Problem] = []
     loaded: list[LoadedSpec] = []
@@ -113,6 +125,7 @@ def check(paths: Sequence[Path]) -> tuple[list[Problem], int]:
         validate(SpecSet(tuple(everything)))
     except SpecError as exc:
         problems += exc.problems
+    problems += retention_problems(SpecSet(tuple(everything)), PRODUCTION, retention)
     if not files:
         problems.append(Problem(", ".join(map(str, paths)), "", "no *.yaml spec files found"))
     return problems, len(files)
@@ -145,12 +158,18 @@ def main(argv: Sequence[str]) -> int:
         help=f"spec files or folders of them (default: {DEFAULT_SPECS_DIR})",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    parser.add_argument(
+        "--retention",
+        type=duration,
+        default=PRODUCTION.retention,
+        help=f"the TSDB retention the rules are rendered for, as render's --retention (default {PRODUCTION.retention})",
+    )
     args = parser.parse_args(argv)
     paths: list[Path] = args.paths or [DEFAULT_SPECS_DIR]
     missing = [path for path in paths if not path.exists()]
     if missing:
         parser.error(f"no such file or folder: {', '.join(map(str, missing))}")
-    problems, count = check(paths)
+    problems, count = check(paths, args.retention)
     problems = sorted(set(problems), key=lambda p: (p.path, p.field, p.reason))
     if args.format == "json":
         body = [{"path": p.path, "field": p.field, "reason": p.reason} for p in problems]

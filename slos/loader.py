@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import ValidationError
 
 from slos import openslo, sloth
@@ -18,6 +17,7 @@ from slos.errors import SpecError as SpecError
 from slos.errors import details, field_path, reason
 from slos.locations import SloLocation
 from slos.models import NATIVE_VERSION, SLO, SpecFile
+from slos.yaml_reader import read_documents
 
 DEFAULT_SPECS_DIR = Path(__file__).resolve().parent / "specs"
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -102,14 +102,7 @@ def parse_native(document: Any, path: Path) -> LoadedSpec:
 def load_file(path: Path) -> LoadedSpec:
     """Parse one spec file: native (`version: featurestore/v1`), OpenSLO v1 (one or several documents), or Sloth
     (`version: prometheus/v1`, or a `sloth.slok.dev/v1` PrometheusServiceLevel)."""
-    try:
-        documents = [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise SpecError(path, [(where, f"malformed YAML: {getattr(exc, 'problem', None) or exc}")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(path, [("", f"cannot read: {exc}")]) from None
+    documents = read_documents(path)
     if not documents:
         raise SpecError(path, [("", "the file holds no YAML document")])
     first = documents[0]

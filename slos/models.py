@@ -54,8 +54,10 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NATIVE_VERSION = "featurestore/v1"
 
@@ -72,6 +74,65 @@ AlertName = Annotated[str, Field(pattern=ALERT_NAME.pattern, description="CamelC
 MetricName = Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
 LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
 Fraction = Annotated[float, Field(gt=0, lt=1, description="between 0 and 1, exclusive: 0.999 = 99.9 %")]
+
+# Limits that keep every number the generated promtool tests compute a normal float64 with room on both sides of a
+# threshold (the tests put one series just over it and one just under): thresholds are 0 or between these magnitudes,
+# a gauge's scale is a unit conversion (100 for percent, 1000 for ms), and an event floor stays below the million
+# events per scrape interval the tests synthesise.
+THRESHOLD_MAGNITUDE = (1e-9, 1e12)
+SCALE_RANGE = (1e-6, 1e6)
+MAX_MIN_EVENTS = 100_000
+MIN_CONDITION_BURN_RATE = 0.1  # below it a condition's steady burn is too small for a test to straddle
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def _threshold(value: float) -> float:
+    low, high = THRESHOLD_MAGNITUDE
+    if value != 0 and not low <= abs(value) <= high:
+        raise ValueError(f"{value:g} is outside the supported range: 0, or a magnitude from {low:g} to {high:g}")
+    return value
+
+
+def _printable(value: str) -> str:
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise ValueError(f"control character {found.group()!r} at position {found.start()}: only printable text here")
+    return value
+
+
+def _text(value: str) -> str:
+    found = _CONTROL_BUT_NEWLINE.search(value)
+    if found is not None:
+        raise ValueError(f"control character {found.group()!r} at position {found.start()}: text may break lines only")
+    return value
+
+
+def _web_url(value: str) -> str:
+    _printable(value)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an http(s) URL: runbook links are opened by whoever is paged")
+    return value
+
+
+def _time_zone(value: str) -> str:
+    # Alertmanager reads `location` with Go's time.LoadLocation: "UTC", "Local" or a key of the tz database.
+    if value in ("UTC", "Local"):
+        return value
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{value!r} is not a time zone of the tz database (Europe/Berlin, America/New_York, UTC)"
+        ) from None
+    return value
+
+
+Threshold = Annotated[float, AfterValidator(_threshold)]
+LabelValue = Annotated[str, AfterValidator(_printable), Field(description="printable text, no control characters")]
+Text = Annotated[str, AfterValidator(_text), Field(description="text; line breaks, but no other control characters")]
+Labels = dict[LabelName, LabelValue]
 
 # Every SLI keeps the labels that tell one deployment from another, so two namespaces' `job="featurestore"` never
 # blend into one SLO; an alert about one pod keeps its `instance` too, so it can say which pod.
@@ -118,7 +179,7 @@ class Severity(StrEnum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class ThresholdAlert(_Model):
@@ -127,11 +188,11 @@ class ThresholdAlert(_Model):
     name: AlertName
     for_: Duration = Field(alias="for")
     severity: Severity
-    summary: str = Field(min_length=1)
-    description: str = Field(min_length=1)
+    summary: Text = Field(min_length=1)
+    description: Text = Field(min_length=1)
     # The alert's own threshold when it differs from the objective's (pool exhausted = utilization at 100 %).
-    threshold: float | None = None
-    labels: dict[LabelName, str] = Field(default_factory=dict)
+    threshold: Threshold | None = None
+    labels: Labels = Field(default_factory=dict)
 
 
 class TargetDownAlert(_Model):
@@ -140,9 +201,9 @@ class TargetDownAlert(_Model):
     name: AlertName
     for_: Duration = Field(default="2m", alias="for")
     severity: Severity = Severity.CRITICAL
-    summary: str = Field(min_length=1)
-    description: str = Field(min_length=1)
-    labels: dict[LabelName, str] = Field(default_factory=dict)
+    summary: Text = Field(min_length=1)
+    description: Text = Field(min_length=1)
+    labels: Labels = Field(default_factory=dict)
 
 
 class QuantileObjective(_Model):
@@ -152,10 +213,10 @@ class QuantileObjective(_Model):
     metric: MetricName
     quantile: Fraction
     op: Op = Op.LT
-    threshold: float = Field(gt=0)
+    threshold: Threshold = Field(gt=0)
     window: Duration = "5m"
     by: tuple[LabelName, ...] = ()
-    matchers: dict[LabelName, str] = Field(default_factory=dict)
+    matchers: Labels = Field(default_factory=dict)
 
 
 class GaugeObjective(_Model):
@@ -164,12 +225,12 @@ class GaugeObjective(_Model):
     kind: Literal["gauge"]
     metric: MetricName
     divide_by: MetricName | None = None
-    scale: float = Field(default=1.0, gt=0)
+    scale: float = Field(default=1.0, ge=SCALE_RANGE[0], le=SCALE_RANGE[1])
     op: Op
-    threshold: float
+    threshold: Threshold
     aggregate: Literal["min", "max", "sum", "avg"] | None = None
     by: tuple[LabelName, ...] = ()
-    matchers: dict[LabelName, str] = Field(default_factory=dict)
+    matchers: Labels = Field(default_factory=dict)
 
 
 class EventSelector(_Model):
@@ -180,7 +241,7 @@ class EventSelector(_Model):
     """
 
     metric: MetricName | None = None
-    matchers: dict[LabelName, str] = Field(default_factory=dict)
+    matchers: Labels = Field(default_factory=dict)
     query: str | None = Field(default=None, min_length=1)
 
     @property
@@ -253,10 +314,10 @@ class LatencyBudgetObjective(_Model):
 
     kind: Literal["latency_budget"]
     metric: MetricName
-    threshold: float = Field(gt=0)
+    threshold: Threshold = Field(gt=0)
     target: Fraction
     period: Duration = "30d"
-    matchers: dict[LabelName, str] = Field(default_factory=dict)
+    matchers: Labels = Field(default_factory=dict)
 
 
 Objective = Annotated[
@@ -309,16 +370,16 @@ class BurnRateAlerting(_Model):
     absent-metrics alert."""
 
     name: AlertName
-    summary: str = Field(min_length=1)
-    description: str = "{{ $labels.slo }} is burning its error budget {{ $value | humanize }}x faster than sustainable"
+    summary: Text = Field(min_length=1)
+    description: Text = "{{ $labels.slo }} is burning its error budget {{ $value | humanize }}x faster than sustainable"
     page_severity: Severity = Severity.CRITICAL
     ticket_severity: Severity = Severity.WARNING
     absent_for: Duration = "10m"
     absent_name: AlertName | None = Field(default=None, description="defaults to <name>MetricsAbsent")
-    labels: dict[LabelName, str] = Field(default_factory=dict)
-    page_labels: dict[LabelName, str] = Field(default_factory=dict, description="added to the page tier's alerts")
-    ticket_labels: dict[LabelName, str] = Field(default_factory=dict, description="added to the ticket tier's alerts")
-    annotations: dict[LabelName, str] = Field(
+    labels: Labels = Field(default_factory=dict)
+    page_labels: Labels = Field(default_factory=dict, description="added to the page tier's alerts")
+    ticket_labels: Labels = Field(default_factory=dict, description="added to the ticket tier's alerts")
+    annotations: dict[LabelName, Text] = Field(
         default_factory=dict, description="extra annotations of the burn-rate alerts (summary/description have fields)"
     )
     tiers: BurnTiers = Field(default_factory=BurnTiers, description="disable a tier or set its severity, by name")
@@ -353,10 +414,12 @@ class BurnCondition(_Model):
     names the policy."""
 
     name: PolicyName
-    description: str = ""
-    severity: str = Field(min_length=1, description="the alert's severity label (OpenSLO: page, ticket...)")
+    description: Text = ""
+    severity: LabelValue = Field(min_length=1, description="the alert's severity label (OpenSLO: page, ticket...)")
     op: Literal["gt", "gte"] = "gt"
-    threshold: float = Field(gt=0, description="burn rate: 1 spends the budget exactly over the period")
+    threshold: Threshold = Field(
+        ge=MIN_CONDITION_BURN_RATE, description="burn rate: 1 spends the budget exactly over the period"
+    )
     lookback_window: Duration
     alert_after: Duration = "0s"
 
@@ -386,9 +449,9 @@ class SLO(_Model):
     objective: Objective
     alerts: tuple[ThresholdAlert, ...] = ()
     burn_rate: BurnRateAlerting | None = None
-    labels: dict[LabelName, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     alert_policies: tuple[PolicyName, ...] = Field(default=(), description="names of the file's alert_policies")
-    min_events: Annotated[int, Field(ge=0, strict=True)] | None = Field(
+    min_events: Annotated[int, Field(ge=0, le=MAX_MIN_EVENTS, strict=True)] | None = Field(
         default=None,
         description="events per long window below which a burn-rate alert stays silent (absent or 0: no floor)",
     )
@@ -456,7 +519,9 @@ class TimeInterval(_Model):
     days_of_month: tuple[Annotated[str, Field(pattern=r"^-?\d{1,2}(:-?\d{1,2})?$")], ...] = ()
     months: tuple[Annotated[str, Field(pattern=r"^([a-z]+|\d{1,2})(:([a-z]+|\d{1,2}))?$")], ...] = ()
     years: tuple[Annotated[str, Field(pattern=r"^\d{4}(:\d{4})?$")], ...] = ()
-    location: str = Field(default="UTC", min_length=1, description="IANA time zone the times are read in")
+    location: Annotated[str, AfterValidator(_time_zone)] = Field(
+        default="UTC", min_length=1, description="IANA time zone the times are read in"
+    )
 
 
 class MaintenanceWindow(_Model):
@@ -474,8 +539,10 @@ class SpecFile(_Model):
     version: Literal["featurestore/v1"]
     service: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")]
     description: str = ""
-    runbook_base_url: str = Field(min_length=1, description="runbook_url = <this>/<AlertName>.md")
-    labels: dict[LabelName, str] = Field(default_factory=dict)
+    runbook_base_url: Annotated[str, AfterValidator(_web_url)] = Field(
+        min_length=1, description="runbook_url = <this>/<AlertName>.md"
+    )
+    labels: Labels = Field(default_factory=dict)
     target_down: TargetDownAlert | None = None
     slos: tuple[SLO, ...] = Field(min_length=1)
     maintenance_windows: tuple[MaintenanceWindow, ...] = ()

@@ -247,9 +247,11 @@ def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> 
     slos: list[SLO] = []
     locations: list[SloLocation] = []
     service_names: list[tuple[str, str]] = []
-    runbook = DEFAULT_RUNBOOK_BASE_URL
-    for _, doc, _spec in services.values():
-        runbook = doc.metadata.annotations.get(RUNBOOK_ANNOTATION, runbook)
+    runbook, runbook_at = DEFAULT_RUNBOOK_BASE_URL, "runbook_base_url"
+    for index, doc, _spec in services.values():
+        if RUNBOOK_ANNOTATION in doc.metadata.annotations:
+            runbook = doc.metadata.annotations[RUNBOOK_ANNOTATION]
+            runbook_at = f"documents[{index}].metadata.annotations.{RUNBOOK_ANNOTATION}"
     for index, doc, spec in parsed:
         if not isinstance(spec, SLOSpec):
             continue
@@ -291,7 +293,9 @@ def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> 
         fields.update(
             {f"objective.{role}": f"{sli_where}.ratioMetric.{role}.metricSource.spec.query" for role in roles}
         )
-        runbook = doc.metadata.annotations.get(RUNBOOK_ANNOTATION, runbook)
+        if RUNBOOK_ANNOTATION in doc.metadata.annotations:
+            runbook = doc.metadata.annotations[RUNBOOK_ANNOTATION]
+            runbook_at = f"{where}.metadata.annotations.{RUNBOOK_ANNOTATION}"
         display = doc.metadata.displayName or doc.metadata.name
         policies = tuple(alerting.slo_policies(spec.alertPolicies, f"{where}.spec.alertPolicies"))
         # An SLO with alert policies is alerted by their conditions alone, as OpenSLO means; without, by the tiers.
@@ -348,7 +352,13 @@ def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> 
             alert_policies=tuple(alerting.policies[name] for name in sorted(alerting.policies)),
         )
     except ValidationError as exc:
-        problems.items = [(_file_field(detail["loc"], locations), reason(detail)) for detail in details(exc)]
+        problems.items = [
+            (
+                runbook_at if detail["loc"] == ("runbook_base_url",) else _file_field(detail["loc"], locations),
+                reason(detail),
+            )
+            for detail in details(exc)
+        ]
         raise SpecError(path, problems.items) from None
     return spec_file, locations
 

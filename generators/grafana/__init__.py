@@ -102,12 +102,36 @@ def _sources(specs: SpecSet) -> str:
     return ", ".join(names)
 
 
+# What grafanalib writes and Grafana's current model (grafana-foundation-sdk's `Dashboard`) has no place for: the
+# pre-Grafana-7 row layout and the pre-5 crosshair switch (`graphTooltip` says it now).
+LEGACY_KEYS = ("rows", "hideControls", "sharedCrosshair")
+# A row of Grafana's model has these and nothing else (grafanalib gives it a panel's targets and field config).
+ROW_KEYS = frozenset({"type", "collapsed", "title", "datasource", "gridPos", "id", "panels", "repeat"})
+
+
 def _plain(dashboard: Any) -> dict[str, Any]:
+    """grafanalib's dashboard as JSON data in Grafana's current model: the one place its output is tidied."""
     plain: dict[str, Any] = json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder))
-    for panel in plain["panels"]:
-        if panel.get("maxDataPoints", 0) is None:
-            del panel["maxDataPoints"]  # unset: Grafana's own, one point per pixel
-    return plain
+    for key in LEGACY_KEYS:
+        plain.pop(key, None)
+    plain["panels"] = [
+        {key: value for key, value in panel.items() if key in ROW_KEYS} if panel["type"] == "row" else panel
+        for panel in plain["panels"]
+    ]
+    tidied: dict[str, Any] = _without_nulls(plain)
+    tidied["id"] = None  # the import API's "create or overwrite by uid"
+    return tidied
+
+
+def _without_nulls(node: Any) -> Any:
+    """`node` without its null members: grafanalib writes null for "unset" where Grafana's model wants the key left
+    out (an object or a list cannot be null there). A threshold step keeps its null `value`: that is the base step."""
+    if isinstance(node, list):
+        return [_without_nulls(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    step = set(node) == {"color", "value"}
+    return {key: _without_nulls(value) for key, value in node.items() if value is not None or (step and key == "value")}
 
 
 def _json(data: dict[str, Any]) -> str:

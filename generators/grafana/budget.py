@@ -38,8 +38,9 @@ def section(slo: SLO) -> p.Section:
     target = f"{objective.target * 100:g} % over {objective.period}"
     remaining = p.stat(
         f"{slo.name}: error budget remaining",
-        f"Share of the {objective.period} error budget of `{slo.name}` ({target}) still unspent: 100 % at the start "
-        "of the period, 0 % when the budget is gone, negative once overspent.",
+        f"{spec_text(slo.description, text_values(slo)).rstrip('.')}. Share of the {objective.period} error budget of "
+        f"`{slo.name}` ({target}) still unspent: 100 % at the start of the period, 0 % when the budget is gone, "
+        "negative once overspent.",
         [p.target(q.budget_remaining(slo.name), slo.name)],
         "percentunit",
         BUDGET_STEPS,
@@ -60,5 +61,5 @@ def section(slo: SLO) -> p.Section:
         "suffix:x",
         factor_steps(pairs),
     )
-    row = p.row(f"Error budget: {slo.name}", spec_text(slo.description, text_values(slo)))
+    row = p.row(f"Error budget: {slo.name}")
     return p.Section(row, ((remaining, 6, 8), (burn, 18, 8)))

@@ -179,7 +179,7 @@ def overview(limits: Limits) -> p.Section:
         HEALTH_STEPS,
         mappings=[HEALTH_MAPPING],
     )
-    row = p.row("SLO overview", "Current values of the guide's SLOs, coloured by their thresholds.")
+    row = p.row("SLO overview")
     return p.Section(row, ((insert_p95, 6, 6), (hit_ratio, 6, 6), (read_p95, 6, 6), (health, 6, 6)))
 
 
@@ -208,7 +208,7 @@ def latency(limits: Limits) -> p.Section:
         "ms",
         limits.lock_wait_steps,
     )
-    row = p.row("Latency", "Manifest insert latency by backend and advisory lock wait.")
+    row = p.row("Latency")
     return p.Section(row, ((comparison, 12, 9), (lock_wait, 12, 9)))
 
 
@@ -244,9 +244,7 @@ def throughput_cache_and_pool(limits: Limits) -> p.Section:
         axisLabel="connections",
         overrides=[_utilization_axis("D", limits)],
     )
-    row = p.row(
-        "Throughput, cache and connection pool", "Insert rate, cache effectiveness and PostgreSQL pool pressure."
-    )
+    row = p.row("Throughput, cache and connection pool")
     return p.Section(row, ((inserts, 8, 8), (hit_ratio, 8, 8), (pool, 8, 8)))
 
 
@@ -286,7 +284,7 @@ def hotspots() -> p.Section:
         {"Value": ("lock wait p95", "ms")},
         sort_by="lock wait p95",
     )
-    row = p.row("Hotspots", "Which symbols carry the load and which contend for their lock.")
+    row = p.row("Hotspots")
     return p.Section(row, ((activity, 12, 9), (contention, 12, 9)))
 
 

@@ -136,8 +136,9 @@ def table(
     )
 
 
-def row(title: str, description: str) -> Panel:
-    return g.RowPanel(title=title, description=description, maxDataPoints=None)
+def row(title: str) -> Panel:
+    """A row header: Grafana's row has a title and no description (say it on the panels under it)."""
+    return g.RowPanel(title=title, maxDataPoints=None)
 
 
 @dataclass(frozen=True)

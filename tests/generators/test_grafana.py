@@ -13,6 +13,9 @@ from typing import Any
 import promql_parser
 import pytest
 import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.cog.plugins import register_default_plugins
+from grafana_foundation_sdk.models import dashboard as sdk_dashboard
 
 import slos.models
 from featurestore import metrics
@@ -131,6 +134,40 @@ def test_panels_use_the_shapes_of_schema_39_that_grafana_would_not_migrate_to(da
     assert stat_colours and all(colour == {"mode": "thresholds"} for colour in stat_colours)
 
 
+def nulls(node: Any, path: str = "") -> list[str]:
+    if isinstance(node, dict):
+        return [found for key, value in node.items() for found in nulls(value, f"{path}.{key}")]
+    if isinstance(node, list):
+        return [found for index, item in enumerate(node) for found in nulls(item, f"{path}[{index}]")]
+    return [path] if node is None else []
+
+
+@pytest.mark.parametrize("path", [grafana.DASHBOARD_PATH, grafana.IMPORT_PATH])
+def test_the_dashboard_loads_in_grafanas_own_model_without_legacy_keys_or_nulls(
+    files: dict[str, str], path: str
+) -> None:
+    """grafana-foundation-sdk (Grafana's maintained schema, generated from its CUE) reads every panel as written."""
+    register_default_plugins()
+    data = json.loads(files[path])
+    dashboard = data.get("dashboard", data)
+    assert not set(grafana.LEGACY_KEYS) & set(dashboard)
+    # null only where Grafana means it: the base step of a threshold list, and the id the import API creates
+    assert {re.sub(r"\[\d+\]", "[]", found) for found in nulls(dashboard)} == {
+        ".id",
+        ".panels[].fieldConfig.defaults.thresholds.steps[].value",
+        ".panels[].fieldConfig.overrides[].properties[].value.steps[].value",
+    }
+    model = sdk_dashboard.Dashboard.from_json(dashboard)
+    again = json.loads(json.dumps(model, cls=JSONEncoder))
+
+    def summary(panel: dict[str, Any]) -> tuple[Any, ...]:
+        targets = [(t["expr"], t.get("legendFormat"), t["datasource"]) for t in panel.get("targets", [])]
+        return panel["type"], panel["title"], panel["gridPos"], panel.get("fieldConfig"), targets
+
+    assert [summary(p) for p in again["panels"]] == [summary(p) for p in dashboard["panels"]]
+    assert again["uid"] == dashboard["uid"] and again["templating"]["list"]
+
+
 def test_every_panel_and_target_uses_the_datasource_variable(dashboard: dict[str, Any]) -> None:
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
@@ -145,7 +182,7 @@ def test_every_panel_and_target_uses_the_datasource_variable(dashboard: dict[str
 
 
 def test_every_panel_has_a_description_and_at_least_one_query(dashboard: dict[str, Any]) -> None:
-    assert [p["title"] for p in dashboard["panels"] if not p["description"]] == []
+    assert [p["title"] for p in content_panels(dashboard) if not p["description"]] == []  # a row has none in Grafana
     assert [p["title"] for p in content_panels(dashboard) if not p["targets"]] == []
 
 

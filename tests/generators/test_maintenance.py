@@ -1,6 +1,6 @@
-"""Maintenance windows: the golden case's windows are Alertmanager time intervals that amtool accepts, and every alert
-of a windowed SLO resolves (amtool `config routes test --tree`) to a route muted by exactly its windows; alerts of
-other SLOs resolve to unmuted routes."""
+"""Maintenance windows: the golden case's windows are Alertmanager time intervals that amtool accepts, and every case of
+every generated `maintenance-tests.yml` (rendered/ and each golden case's expected/) resolves (amtool `config routes
+test --tree`) to a route muted by exactly its windows, none for an SLO outside every window."""
 
 from __future__ import annotations
 
@@ -17,7 +17,16 @@ from tests.conftest import require_tool
 
 pytestmark = pytest.mark.promtool
 
-CASE = Path(__file__).parent / "cases" / "native_payments"
+CASES = Path(__file__).parent / "cases"
+CASE = CASES / "native_payments"
+REPO = Path(__file__).resolve().parents[2]
+GENERATED = sorted(
+    path.parent
+    for path in (
+        *CASES.glob("*/expected/alertmanager/maintenance-tests.yml"),
+        *REPO.glob("rendered/alertmanager/maintenance-tests.yml"),
+    )
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +53,17 @@ def resolved_routes(config: dict[str, Any], labels: dict[str, str]) -> list[dict
         *(f"{k}={v}" for k, v in labels.items()),
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    path = re.findall(r"── (\{.*?\})", result.stdout)
+    # amtool prints each route of the path as `── {m1, m2}  receiver: r`, every matcher as the config writes it
+    path = [
+        re.sub(r"\s+receiver: \S+$", "", line.split("── ", 1)[1])
+        for line in result.stdout.splitlines()
+        if "── {" in line
+    ]
     route = config["route"]
     for step in path:
-        matchers = [m.strip() for m in step.strip("{}").split(",")]
-        route = next(child for child in route.get("routes", []) if child.get("matchers") == matchers)
+        route = next(
+            child for child in route.get("routes", []) if "{" + ", ".join(child.get("matchers", ())) + "}" == step
+        )
     fanned = [dict(child) for child in route.get("routes", []) if "matchers" not in child]
     return fanned or [dict(route)]
 
@@ -83,6 +98,22 @@ def test_every_alert_of_a_windowed_slo_resolves_to_a_route_muted_by_its_windows(
         for route in routes:  # an alert policy's targets are each muted, not only the policy's route
             assert route.get("mute_time_intervals") == case["mute_time_intervals"], case["labels"]
         assert ",".join(route.get("receiver", "default") for route in routes) == case["receiver"]
+
+
+@pytest.mark.parametrize("folder", GENERATED, ids=lambda path: path.relative_to(REPO).as_posix())
+def test_every_generated_maintenance_case_resolves_to_a_route_muted_by_exactly_its_windows(folder: Path) -> None:
+    config = load(folder)
+    cases = yaml.safe_load((folder / "maintenance-tests.yml").read_text())["cases"]
+    assert cases
+    for case in cases:
+        routes = resolved_routes(config, case["labels"])
+        for route in routes:
+            assert route.get("mute_time_intervals", []) == case["mute_time_intervals"], case["labels"]
+        assert ",".join(route.get("receiver", "default") for route in routes) == case["receiver"], case["labels"]
+
+
+def test_generated_maintenance_tests_exist_for_a_window_that_mutes_regex_characters() -> None:
+    assert CASES / "native_hostile_label_values" / "expected" / "alertmanager" in GENERATED
 
 
 def test_an_alert_outside_every_window_resolves_to_an_unmuted_route(rendered: Path) -> None:

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import math
+import re
 
+import promql_parser
 import pytest
 
-from generators.synthetic import VARIANTS, counter, encode, firing_times, histogram_quantile, rate, sample_value
+from generators.promql import re2_literal
+from generators.synthetic import (
+    VARIANTS,
+    Series,
+    counter,
+    encode,
+    firing_times,
+    histogram_quantile,
+    rate,
+    sample_value,
+)
 
 
 def test_series_are_encoded_in_promtools_expanding_notation() -> None:
@@ -52,3 +64,18 @@ def test_an_alert_fires_once_its_expression_held_for_the_whole_for() -> None:
 @pytest.mark.parametrize(("pattern", "value"), [("5..", "500"), ("2xx|3xx", "2xx"), ("GET", "GET")])
 def test_a_label_value_is_synthesized_for_simple_regexes(pattern: str, value: str) -> None:
     assert sample_value(pattern) == value
+
+
+@pytest.mark.parametrize("value", ['o"k', "back\\slash", '\\"', "line\nbreak", "5..|{x}"])
+def test_a_synthetic_series_quotes_its_label_values_as_promql_reads_them(value: str) -> None:
+    selector = Series({"__name__": "requests_total", "code": value}, (0.0,)).selector()
+    parsed = promql_parser.parse(selector)
+    assert [(m.name, m.value) for m in parsed.matchers.matchers] == [("code", value)]
+
+
+@pytest.mark.parametrize("value", ["checkout (v2)", "search+", "a.b|c", "back\\slash", "[x]{1}^$*?"])
+def test_a_label_value_escaped_for_re2_matches_itself_and_nothing_else(value: str) -> None:
+    pattern = re2_literal(value)
+    assert re.fullmatch(pattern, value)
+    assert not re.fullmatch(pattern, value + value[-1])  # `search+` would match `searchh`
+    assert not re.fullmatch(pattern, "x" * len(value))

@@ -10,6 +10,11 @@ from pathlib import Path
 import pytest
 
 from generators.__main__ import main
+from generators.profile import PRODUCTION
+from generators.render import render
+from generators.validate_command import check
+from slos.errors import SpecError
+from slos.loader import SpecSet, load_file
 from tests.conftest import REPO
 
 GOOD_SLO = """\
@@ -231,3 +236,34 @@ def test_a_sloth_file_with_a_mistyped_field_gets_a_suggestion_and_no_list_length
         "slos[0].objectve: Extra inputs are not permitted: did you mean 'objective'?",
         "generators validate: 2 problems in 1 file",
     ]
+
+
+INVALID = REPO / "tests" / "slos" / "invalid"
+
+
+@pytest.mark.parametrize("path", sorted(INVALID.glob("*.yaml")), ids=lambda path: path.stem.replace("_", " "))
+def test_validate_reports_every_spec_that_render_refuses_with_its_file_and_field(path: Path) -> None:
+    """`validate` says valid only where `render` succeeds: each refused spec is a problem of validate, at its field."""
+    field = path.read_text(encoding="utf-8").splitlines()[0].removeprefix("# expect: ").split(": ", 1)[0]
+    problems, files = check([path])
+    assert files == 1
+    assert (str(path), "" if field == "<document>" else field) in {(p.path, p.field) for p in problems}
+    with pytest.raises(SpecError):
+        render(SpecSet((load_file(path),)), PRODUCTION, "test")
+
+
+def test_validate_refuses_a_period_longer_than_the_retention_render_would_refuse_it_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "long.yaml"
+    spec.write_text(
+        HEADER.replace("service: featurestore", "service: checkout")
+        + "  - name: availability\n    description: 99.9 % over 60 days\n"
+        "    objective: {kind: ratio, target: 0.999, period: 60d, bad: {metric: errors_total}, "
+        "total: {metric: requests_total}}\n    burn_rate: {name: CheckoutBudgetBurn, summary: burning}\n"
+    )
+    assert main(["validate", str(spec)]) == 1
+    assert f"{spec}: slos[availability].objective.period: the period 60d is longer than the retention 30d" in (
+        capsys.readouterr().out
+    )
+    assert main(["validate", "--retention", "90d", str(spec)]) == 0

@@ -63,7 +63,7 @@ def test_defect_4_a_period_longer_than_the_retention_fails_the_render_naming_the
     out = tmp_path / "out"
     assert main(["--retention", "15d", "--out", str(out)]) == 2
     error = capsys.readouterr().err
-    assert "slos[7].objective.period: the period 30d is longer than the retention 15d" in error
-    assert "slos[8].objective.period" in error
+    assert "slos[http_availability_percent].objective.period: the period 30d is longer than the retention 15d" in error
+    assert "slos[manifest_insert_under_5ms_percent].objective.period" in error
     assert not out.exists()
     assert main(["--retention", "30d", "--out", str(out)]) == 0
