@@ -16,7 +16,8 @@ from featurestore.errors import MetricsFolderError
 from featurestore.fleet import FleetReader
 from featurestore.instruments import SymbolLabels, build
 from featurestore.metrics import OTHER_SYMBOL
-from featurestore.multiprocess import ENV, metrics_folder, reap_dead_processes
+from featurestore.compaction import compact
+from featurestore.multiprocess import ENV, metrics_folder
 from tests.conftest import REPO
 from tests.featurestore.test_fleet import as_process, folder  # noqa: F401  (the fixture)
 
@@ -73,17 +74,18 @@ def test_a_process_killed_with_sigkill_loses_its_live_gauges_and_keeps_its_count
             assert child.stdout is not None and child.stdout.readline() == b"ready\n"
         killed, alive = children
         reader = FleetReader(tmp_path)
-        assert reap_dead_processes(tmp_path) == []
+        assert compact(tmp_path) == []
         before = reader.read()
         assert (before.total("pg_manifest_pool_connections_active"), before.total("featurestore_hits")) == (4.0, 2.0)
 
         killed.send_signal(signal.SIGKILL)
         killed.wait(timeout=30)
-        assert reap_dead_processes(tmp_path) == [killed.pid]
-        assert reap_dead_processes(tmp_path) == []
+        (killed_identity,) = compact(tmp_path)
+        assert killed_identity.startswith(f"{killed.pid}-")
+        assert compact(tmp_path) == []
         after = reader.read()
-        assert list(tmp_path.glob(f"gauge_live*_{killed.pid}.db")) == []
-        assert list(tmp_path.glob(f"gauge_live*_{alive.pid}.db")) != []
+        assert list(tmp_path.glob(f"*_{killed.pid}-*")) == []  # live gauges gone, counts compacted, lock file gone
+        assert list(tmp_path.glob(f"gauge_live*_{alive.pid}-*.db")) != []
         assert after.total("pg_manifest_pool_connections_active") == 2.0  # the live process's only
         assert after.total("featurestore_hits") == 2.0  # the killed process's count stays
     finally:
