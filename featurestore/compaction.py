@@ -40,6 +40,12 @@ COMPACTED = "compacted"  # the identity part of a compacted file's name: counter
 LOCK_FILE = "compaction.lock"
 SUMMED_KINDS = ("counter", "histogram")
 Step = Callable[[str], None]  # called after each step with its name (tests inject crashes there)
+# The steps of one ended process, in order.
+STEPS = (
+    "live_gauges_removed",
+    *(f"{kind}_{step}" for kind in SUMMED_KINDS for step in ("written", "compacted", "source_removed")),
+    "alive_removed",
+)
 
 
 def _no_step(name: str) -> None:
