@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import Counter, Gauge, Histogram, values
 
-from featurestore import compaction
+from featurestore import compaction, value_files
 from featurestore.fleet import Aggregate, FleetReader
 from featurestore.multiprocess import ENV, alive_file, value_class
 
