@@ -18,8 +18,8 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from featurestore import FeatureStore
-from featurestore.files import METRICS_FOLDER
 from featurestore.compaction import compact
+from featurestore.files import METRICS_FOLDER
 from featurestore.fleet import FleetReader
 from featurestore.instruments import build
 from featurestore.metrics import HITS, MISSES

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, values
 
+from featurestore.compaction import compact
 from featurestore.errors import MetricsFolderError
 from featurestore.fleet import FleetReader
 from featurestore.instruments import SymbolLabels, build
 from featurestore.metrics import OTHER_SYMBOL
-from featurestore.compaction import compact
 from featurestore.multiprocess import ENV, metrics_folder
 from tests.conftest import REPO
 from tests.featurestore.test_fleet import as_process, folder  # noqa: F401  (the fixture)
