@@ -85,7 +85,7 @@ def compact(folder: Path, after_step: Step = _no_step) -> list[str]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return []
-        for stale in folder.glob(".*.tmp"):  # a compaction that crashed before its rename
+        for stale in folder.glob(f".*_{COMPACTED}.db.tmp"):  # a compaction that crashed before its rename
             stale.unlink(missing_ok=True)
         for path in sorted(folder.glob("process_*.alive")):
             match = ALIVE.fullmatch(path.name)

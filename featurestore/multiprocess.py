@@ -140,8 +140,17 @@ def register_process(folder: Path, *, tidy: bool = False) -> None:
 
 
 def _hold_alive_lock(folder: Path, identity: str) -> None:
-    fd = os.open(alive_file(folder, identity), os.O_RDONLY | os.O_CREAT, 0o644)  # a lock needs no write access
-    fcntl.flock(fd, fcntl.LOCK_SH)  # a fresh identity: no other process holds or removes this file
+    """Lock the liveness file before it has its name: a compaction never sees it unlocked while this process lives."""
+    path = alive_file(folder, identity)
+    unnamed = path.with_name(f".{path.name}.new")
+    fd = os.open(unnamed, os.O_RDONLY | os.O_CREAT, 0o644)  # a lock needs no write access
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        os.rename(unnamed, path)
+    except BaseException:
+        os.close(fd)
+        unnamed.unlink(missing_ok=True)
+        raise
     _registered[folder] = (identity, fd)
 
 
@@ -159,7 +168,7 @@ def _empty_if_unused(folder: Path) -> None:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return  # a process is alive: its files, and the counts of the dead it is scraped with, stay
-        leftovers = [*folder.glob("*.db"), *folder.glob("process_*.alive"), *folder.glob(".*.tmp")]
+        leftovers = [*folder.glob("*.db"), *folder.glob("process_*.alive"), *folder.glob(".*_compacted.db.tmp")]
         for path in [*leftovers, folder / SYMBOLS_FILE]:
             path.unlink(missing_ok=True)
     finally:
