@@ -1,10 +1,10 @@
 """Processes for tests/reliability/test_metrics_folder.py, run as `python -m tests.reliability.metrics_writers <role>`
 with PROMETHEUS_MULTIPROC_DIR set in their environment (as a launcher sets it).
 
-    grow <progress file> <seconds>   prometheus_client alone (no featurestore): a counter with a new label value per
-                                     increment, so its file grows through 64 KiB, 128 KiB, ...; every 2,100 values
-                                     it starts a file of a new identity. After each increment the count done so far
-                                     is written to <progress file> (8 bytes), so a reader knows a floor and a ceiling.
+    grow <progress file> <seconds>   forks one child after another; each increments a prometheus_client counter with a
+                                     new label value 600 times, so its file grows through 64 KiB, and ends. After
+                                     each increment the count done so far is written to <progress file> (8 bytes),
+                                     so a reader knows a floor and a ceiling.
     lookups <n>                      featurestore's instruments: n hits, prints its pid, then waits for stdin to close
     churn <processes> <hits>         a parent that forks <processes> short-lived children in batches of 10: each
                                      records <hits> hits and says so; a quarter of them are SIGKILLed, the rest exit.
@@ -20,29 +20,33 @@ import signal
 import struct
 import sys
 import time
+from pathlib import Path
 
-from prometheus_client import Counter, values
+from prometheus_client import Counter
 
-GROW_KEYS_PER_FILE = 2100  # about 270 KiB of entries: each file crosses 64, 128 and 256 KiB
+GROW_KEYS_PER_FILE = 600  # about 78 KiB of entries: each file crosses 64 KiB while the service reads it
 
 
 def grow(progress_path: str, seconds: float) -> None:
+    from featurestore import multiprocess
+
+    multiprocess.register_process(multiprocess.metrics_folder() or Path())  # each forked child registers its own
     with open(progress_path, "r+b") as progress_file:
         progress = mmap.mmap(progress_file.fileno(), 8)
-        done = 0
         deadline = time.monotonic() + seconds
-        segment = 0
         while time.monotonic() < deadline:
-            identity = f"{os.getpid()}-grow{segment}"
-            values.ValueClass = values.MultiProcessValue(lambda identity=identity: identity)  # type: ignore[no-untyped-call]
-            counter = Counter("featurestore_misses", "Cache misses (frame computed)", ["symbol"], registry=None)
-            for index in range(GROW_KEYS_PER_FILE):
-                counter.labels(f"S{index:05d}").inc()
-                done += 1
-                progress[0:8] = struct.pack("q", done)
-                if index % 50 == 0:
-                    time.sleep(0.005)  # paced: about 100 files in 30 s, not thousands
-            segment += 1
+            child = os.fork()
+            if child == 0:  # one short-lived writer per file: it ends, and the service compacts its file
+                done = struct.unpack("q", progress[0:8])[0]
+                counter = Counter("featurestore_misses", "Cache misses (frame computed)", ["symbol"], registry=None)
+                for index in range(GROW_KEYS_PER_FILE):
+                    counter.labels(f"S{index:05d}").inc()
+                    done += 1
+                    progress[0:8] = struct.pack("q", done)
+                    if index % 100 == 0:
+                        time.sleep(0.002)
+                os._exit(0)
+            os.waitpid(child, 0)
         progress.close()
 
 

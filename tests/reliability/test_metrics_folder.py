@@ -42,7 +42,9 @@ def _writer(role: str, *arguments: str, folder: Path, prefix: tuple[str, ...] = 
 
 
 def _misses(body: str) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith("featurestore_misses_total{"))
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith("featurestore_misses_total{")
+    )
 
 
 def test_a_file_growing_through_64_kib_while_the_service_scrapes_for_30_s_is_never_failed_or_over_counted(
@@ -80,8 +82,8 @@ def test_a_file_growing_through_64_kib_while_the_service_scrapes_for_30_s_is_nev
             assert scrapes > 100
             final = client.get(METRICS)
             assert _misses(final.text) == progress()
-            files = list((tmp_path / "cache" / METRICS_FOLDER).glob("counter_*-grow*.db"))
-            assert len(files) >= 3 and all(path.stat().st_size > 1 << 16 for path in files)  # grown past 64 KiB
+            compacted = tmp_path / "cache" / METRICS_FOLDER / "counter_compacted.db"
+            assert compacted.exists()  # the writers ended one after another and their files were compacted
         finally:
             if writer.poll() is None:
                 writer.kill()
