@@ -170,7 +170,7 @@ def test_300_short_lived_processes_a_quarter_sigkilled_are_counted_exactly_at_ev
             parent.stdin.write("\n")
             parent.stdin.flush()
             while totals.empty() and parent.poll() is None:  # a batch in flight: between what ended and all of it
-                served, files, cpu = scrape()
+                served, _, cpu = scrape()
                 during.append(cpu)
                 if not done <= served <= done + 10 * hits:
                     out_of_bounds.append((served, done))
