@@ -5,7 +5,8 @@ with PROMETHEUS_MULTIPROC_DIR set in their environment (as a launcher sets it).
                                      new label value 600 times, so its file grows through 64 KiB, and ends. After
                                      each increment the count done so far is written to <progress file> (8 bytes),
                                      so a reader knows a floor and a ceiling.
-    lookups <n>                      featurestore's instruments: n hits, prints its pid, then waits for stdin to close
+    lookups <n> [symbol]             featurestore's instruments: n hits (of AAPL), prints its pid, then waits for
+                                     stdin to close
     churn <processes> <hits>         a parent that forks <processes> short-lived children in batches of 10: each
                                      records <hits> hits and says so; a quarter of them are SIGKILLed, the rest exit.
                                      It prints "ready" and waits for a line on stdin, and after each batch prints
@@ -50,12 +51,12 @@ def grow(progress_path: str, seconds: float) -> None:
         progress.close()
 
 
-def lookups(count: int) -> None:
+def lookups(count: int, symbol: str) -> None:
     from featurestore.instruments import build
 
     instruments = build()
     for _ in range(count):
-        instruments.record_lookup("AAPL", hit=True)
+        instruments.record_lookup(symbol, hit=True)
     print(os.getpid(), flush=True)
     sys.stdin.read()
 
@@ -103,7 +104,7 @@ if __name__ == "__main__":
     if role == "grow":
         grow(arguments[0], float(arguments[1]))
     elif role == "lookups":
-        lookups(int(arguments[0]))
+        lookups(int(arguments[0]), arguments[1] if len(arguments) > 1 else "AAPL")
     elif role == "churn":
         churn(int(arguments[0]), int(arguments[1]))
     else:
