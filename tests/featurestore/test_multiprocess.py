@@ -14,17 +14,20 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, values
 
+from featurestore import FeatureStore
 from featurestore.compaction import compact
 from featurestore.errors import MetricsFolderError
 from featurestore.fleet import FleetReader
 from featurestore.instruments import SymbolLabels, build
 from featurestore.metrics import OTHER_SYMBOL
 from featurestore.multiprocess import ENV, metrics_folder
+from featurestore.settings import FeatureStoreSettings
 from tests.conftest import REPO, unavailable
 from tests.featurestore.test_fleet import as_process, folder  # noqa: F401  (the fixture)
 
@@ -200,3 +203,22 @@ def test_a_folder_shared_by_two_unix_users_of_one_group_serves_both_users_symbol
                 worker.wait(timeout=60)
                 if worker.stdout is not None:
                     worker.stdout.close()
+
+
+@pytest.mark.postgres
+def test_a_store_closed_in_a_process_that_lives_on_takes_its_pool_out_of_the_fleets_gauges_at_once(
+    folder: Path,  # noqa: F811
+    pg_schema_dsn: str,
+    tmp_path: Path,
+) -> None:
+    settings = FeatureStoreSettings(pool_sample_interval_s=0.05, cache_dir=tmp_path / "cache")
+    store = FeatureStore.open(pg_schema_dsn, settings=settings, instruments=build(CollectorRegistry()))
+    reader = FleetReader(folder)
+    deadline = time.monotonic() + 30
+    while reader.read().total("pg_manifest_pool_connections_total") == 0:
+        assert time.monotonic() < deadline, "the pool gauges were never sampled"
+        time.sleep(0.05)
+    store.close()
+    aggregate = reader.read()
+    assert aggregate.total("pg_manifest_pool_connections_total") == 0
+    assert aggregate.total("pg_manifest_pool_max_utilization_ratio") == 0
