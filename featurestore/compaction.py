@@ -1,14 +1,14 @@
 """Ended processes' files folded into one file per kind while the service runs, so churn does not grow the folder.
 
-    compact(folder), before each scrape, holding compaction.lock exclusively (readers hold it shared):
-      for each process_<id>.alive whose lock is free (its process ended; the kernel frees it on SIGKILL too)
-        1. live_gauges_removed     its gauge_live*_<id>.db go (prometheus_client's mark_process_dead)
-        2. <kind>_written          per summed kind (counter, histogram): <kind>_compacted.db's values plus
-                                   <kind>_<id>.db's, and <id> added to its absorbed list, in a temporary file, fsync'd
+    compact(folder), before each scrape, holding compaction.lock exclusively (readers hold it shared), for every
+    process_<id>.alive whose lock is free (its process ended; the kernel frees it on SIGKILL too):
+        1. live_gauges_removed     each one's gauge_live*_<id>.db go (prometheus_client's mark_process_dead)
+        2. <kind>_written          per summed kind (counter, histogram): <kind>_compacted.db's values plus every
+                                   <kind>_<id>.db's, the <id>s added to its absorbed list, in a temporary file, fsync'd
         3. <kind>_compacted        the temporary file renamed over <kind>_compacted.db: readers see the old or the
                                    new file, never a part of one
-        4. <kind>_source_removed   <kind>_<id>.db removed
-        5. alive_removed           process_<id>.alive removed: nothing of <id> is left to do
+        4. <kind>_source_removed   the <kind>_<id>.db files removed
+        5. alive_removed           each process_<id>.alive removed: nothing of <id> is left to do
 
 A crash between any two steps leaves process_<id>.alive, unlocked, so the next compaction runs them again: step 2
 adds nothing for an <id> the compacted file already absorbed, and until step 4 a reader skips a source file that a
@@ -33,14 +33,14 @@ from pathlib import Path
 from prometheus_client import multiprocess as upstream
 
 from featurestore import value_files
-from featurestore.multiprocess import ALIVE, open_shared, process_identity
+from featurestore.multiprocess import ALIVE, alive_file, open_shared, process_identity
 
 log = logging.getLogger(__name__)
 COMPACTED = "compacted"  # the identity part of a compacted file's name: counter_compacted.db
 LOCK_FILE = "compaction.lock"
 SUMMED_KINDS = ("counter", "histogram")
 Step = Callable[[str], None]  # called after each step with its name (tests inject crashes there)
-# The steps of one ended process, in order.
+# The steps of one compaction, in order: the first and the last once per ended process.
 STEPS = (
     "live_gauges_removed",
     *(f"{kind}_{step}" for kind in SUMMED_KINDS for step in ("written", "compacted", "source_removed")),
@@ -79,7 +79,6 @@ def compact(folder: Path, after_step: Step = _no_step) -> list[str]:
     except OSError as exc:
         log.warning("the metrics folder %s cannot be compacted: %s", folder, exc)
         return []
-    done: list[str] = []
     try:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -87,61 +86,73 @@ def compact(folder: Path, after_step: Step = _no_step) -> list[str]:
             return []
         for stale in folder.glob(f".*_{COMPACTED}.db.tmp"):  # a compaction that crashed before its rename
             stale.unlink(missing_ok=True)
-        for path in sorted(folder.glob("process_*.alive")):
-            match = ALIVE.fullmatch(path.name)
-            if match is None or match.group(1) == process_identity():
-                continue
-            try:
-                if _compact_process(folder, path, match.group(1), after_step):
-                    done.append(match.group(1))
-            except OSError as exc:  # a file we may not remove or write: the scrape goes on, and says why
-                log.warning("could not compact the files of ended process %s in %s: %s", match.group(1), folder, exc)
+        ended = [identity for identity in _identities(folder) if _ended(alive_file(folder, identity))]
+        if not ended:
+            return []
+        try:
+            for identity in ended:
+                upstream.mark_process_dead(identity, str(folder))  # type: ignore[no-untyped-call]
+                after_step("live_gauges_removed")
+            for kind in SUMMED_KINDS:  # one rewrite per kind for every process that ended since the last scrape
+                _absorb(folder, kind, ended, after_step)
+            for identity in ended:
+                alive_file(folder, identity).unlink(missing_ok=True)
+                after_step("alive_removed")
+        except OSError as exc:  # a file we may not remove or write: the scrape goes on, and says why
+            log.warning("could not compact the files of ended processes in %s: %s", folder, exc)
+            return []
+        return ended
     finally:
         os.close(lock)
-    return done
 
 
-def _compact_process(folder: Path, alive: Path, identity: str, after_step: Step) -> bool:
+def _identities(folder: Path) -> list[str]:
+    mine = process_identity()
+    found = (ALIVE.fullmatch(path.name) for path in folder.glob("process_*.alive"))
+    return sorted(match.group(1) for match in found if match is not None and match.group(1) != mine)
+
+
+def _ended(alive: Path) -> bool:
+    """Its process has ended: nobody holds the lock (a liveness file is locked before it is named, and an identity
+    is never used again, so the answer cannot change)."""
     try:
         fd = os.open(alive, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
+    except OSError:
+        return False  # gone already, or not ours to open: leave it
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False  # alive
-        upstream.mark_process_dead(identity, str(folder))  # type: ignore[no-untyped-call]
-        after_step("live_gauges_removed")
-        for kind in SUMMED_KINDS:
-            _absorb(folder, kind, identity, after_step)
-        alive.unlink()
-        after_step("alive_removed")
-        return True
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
     finally:
         os.close(fd)
+    return True
 
 
-def _absorb(folder: Path, kind: str, identity: str, after_step: Step) -> None:
-    source = folder / f"{kind}_{identity}.db"
+def _absorb(folder: Path, kind: str, identities: list[str], after_step: Step) -> None:
     target = compacted_file(folder, kind)
     try:
         values, absorbed = value_files.read_values(target.read_bytes())
     except FileNotFoundError:
         values, absorbed = {}, frozenset()
-    if identity not in absorbed:
+    added: list[str] = []
+    for identity in identities:
+        if identity in absorbed:
+            continue  # a compaction that stopped after its rename absorbed it already
         try:
-            added, _ = value_files.read_values(source.read_bytes())
+            found, _ = value_files.read_values((folder / f"{kind}_{identity}.db").read_bytes())
         except FileNotFoundError:
-            return  # the process wrote nothing of this kind
+            continue  # the process wrote nothing of this kind
         except value_files.DamagedFile as exc:
-            log.warning("metrics file %s is left uncompacted: %s", source, exc)
-            return
-        for key, value in added.items():
+            log.warning("metrics file %s is left uncompacted: %s", folder / f"{kind}_{identity}.db", exc)
+            continue
+        for key, value in found.items():
             values[key] = values.get(key, 0.0) + value
+        added.append(identity)
+    if added:
         still_there = {name for name in absorbed if (folder / f"{kind}_{name}.db").exists()}
-        _write_atomically(target, value_files.encode(values, still_there | {identity}), kind, after_step)
-    source.unlink(missing_ok=True)
+        _write_atomically(target, value_files.encode(values, still_there | set(added)), kind, after_step)
+    for identity in {*added, *(name for name in identities if name in absorbed)}:
+        (folder / f"{kind}_{identity}.db").unlink(missing_ok=True)
     after_step(f"{kind}_source_removed")
 
 

@@ -1,17 +1,23 @@
 """The aggregate of a multiprocess metrics folder: what prometheus_client's MultiProcessCollector serves, read fast.
 
-    <folder>/counter_<pid>.db, histogram_<pid>.db, gauge_<mode>_<pid>.db   (one per process and kind, mmap'd)
-        │ FleetReader.read(): per file, parse only the entries appended since the last read (a key never moves),
-        │ then add every value into its series (max, min or most recent for gauges of those modes)
+    <folder>/counter_<id>.db, histogram_<id>.db, gauge_<mode>_<id>.db   (one per process and kind, mmap'd)
+             counter_compacted.db, histogram_compacted.db               (ended processes', featurestore.compaction)
+        │ FleetReader.read(), holding the folder's compaction lock shared: compacted files first (they list the
+        │ process files they absorbed, which are then not read); per file, parse only the entries appended since the
+        │ last read (a key never moves), then add every value into its series (max, min or most recent for gauges
+        │ of those modes). A file that cannot be parsed is skipped whole, named in `Aggregate.skipped` and logged
+        │ once (featurestore.value_files says what is damage and what is a file growing while it is read).
         ▼
     Aggregate ──text()──▶ Prometheus text format 0.0.4 (each series' line prefix cached)
               ──samples()──▶ (name, labels, value) for the service's SampleRing
 
 MultiProcessCollector re-parses every key of every file and builds a Sample per value on each scrape: 1.4 s for 64
 processes at the symbol cap on this machine. Here a scrape costs a read and an add per value, plus formatting of the
-aggregated series only. The file layout (prometheus_client's mmap_dict: a used-bytes header, then entries of a length,
-a JSON key padded to 8 bytes, a value and a timestamp as doubles) is read without its internals; test_fleet.py checks
-the output against MultiProcessCollector's for the same folder.
+aggregated series only. The file layout (featurestore.value_files) is read without prometheus_client's internals;
+test_fleet.py checks the output against MultiProcessCollector's for the same folder.
+
+A parse builds the file's new index aside and the shared state learns its series only once every new entry is
+valid, so a failed parse leaves nothing behind: a retry cannot add an entry twice.
 """
 
 from __future__ import annotations
@@ -235,7 +241,7 @@ class FleetReader:
             if size < value_files.HEADER_BYTES:
                 raise value_files.DamagedFile(f"{stat.st_size} bytes, shorter than the header")
             with mmap.mmap(file.fileno(), size, access=mmap.ACCESS_READ) as data:
-                used = value_files.used_bytes(data, size)  # read once: the writer may move it meanwhile
+                used = value_files.used_bytes(data)  # read once: the writer may move it meanwhile
                 if used > size and os.fstat(file.fileno()).st_size < used:
                     raise value_files.DamagedFile(f"header says {used} bytes used, the file has {stat.st_size}")
                 end = min(used, size)  # past `size`: growth this mapping does not hold, read next time

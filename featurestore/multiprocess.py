@@ -168,7 +168,12 @@ def _empty_if_unused(folder: Path) -> None:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return  # a process is alive: its files, and the counts of the dead it is scraped with, stay
-        leftovers = [*folder.glob("*.db"), *folder.glob("process_*.alive"), *folder.glob(".*_compacted.db.tmp")]
+        leftovers = [
+            *folder.glob("*.db"),
+            *folder.glob("process_*.alive"),
+            *folder.glob(".*.tmp"),
+            *folder.glob(".*.new"),
+        ]
         for path in [*leftovers, folder / SYMBOLS_FILE]:
             path.unlink(missing_ok=True)
     finally:

@@ -48,7 +48,7 @@ class Entry:
     position: int  # byte offset of the value (the timestamp follows it)
 
 
-def used_bytes(data: Buffer, size: int) -> int:
+def used_bytes(data: Buffer) -> int:
     """The header's used-bytes count (0: a file prometheus_client has just created); DamagedFile when impossible."""
     used: int = _int.unpack_from(data, 0)[0]
     if used == 0:
@@ -101,7 +101,7 @@ def read_values(data: bytes) -> tuple[dict[bytes, float], frozenset[str]]:
     """Every key's value of a whole file, and the identities it absorbed (a compacted file's; none otherwise)."""
     if len(data) < HEADER_BYTES:
         raise DamagedFile(f"{len(data)} bytes, shorter than the header")
-    used = used_bytes(data, len(data))
+    used = used_bytes(data)
     if used > len(data):
         raise DamagedFile(f"header says {used} bytes used, the file has {len(data)}")
     found, _ = entries(data, HEADER_BYTES, used, complete=True) if used else ([], HEADER_BYTES)
