@@ -2,7 +2,7 @@
 
     compact(folder), before each scrape, holding compaction.lock exclusively (readers hold it shared), for every
     process_<id>.alive whose lock is free (its process ended; the kernel frees it on SIGKILL too):
-        1. live_gauges_removed     each one's gauge_live*_<id>.db go (prometheus_client's mark_process_dead)
+        1. live_gauges_removed     their gauge_live*_<id>.db go (what prometheus_client's mark_process_dead removes)
         2. <kind>_written          per summed kind (counter, histogram): <kind>_compacted.db's values plus every
                                    <kind>_<id>.db's, the <id>s added to its absorbed list, in a temporary file, fsync'd
         3. <kind>_compacted        the temporary file renamed over <kind>_compacted.db: readers see the old or the
@@ -30,7 +30,6 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from prometheus_client import multiprocess as upstream
 
 from featurestore import value_files
 from featurestore.multiprocess import ALIVE, alive_file, open_shared, process_identity
@@ -39,8 +38,10 @@ log = logging.getLogger(__name__)
 COMPACTED = "compacted"  # the identity part of a compacted file's name: counter_compacted.db
 LOCK_FILE = "compaction.lock"
 SUMMED_KINDS = ("counter", "histogram")
+# The gauge modes whose files prometheus_client's mark_process_dead removes (test_value_files.py holds it to them).
+LIVE_MODES = frozenset({"liveall", "livemin", "livemax", "livesum", "livemostrecent"})
 Step = Callable[[str], None]  # called after each step with its name (tests inject crashes there)
-# The steps of one compaction, in order: the first and the last once per ended process.
+# The steps of one compaction, in order: the last once per ended process.
 STEPS = (
     "live_gauges_removed",
     *(f"{kind}_{step}" for kind in SUMMED_KINDS for step in ("written", "compacted", "source_removed")),
@@ -90,9 +91,8 @@ def compact(folder: Path, after_step: Step = _no_step) -> list[str]:
         if not ended:
             return []
         try:
-            for identity in ended:
-                upstream.mark_process_dead(identity, str(folder))  # type: ignore[no-untyped-call]
-                after_step("live_gauges_removed")
+            _remove_live_gauges(folder, set(ended))
+            after_step("live_gauges_removed")
             for kind in SUMMED_KINDS:  # one rewrite per kind for every process that ended since the last scrape
                 _absorb(folder, kind, ended, after_step)
             for identity in ended:
@@ -104,6 +104,15 @@ def compact(folder: Path, after_step: Step = _no_step) -> list[str]:
         return ended
     finally:
         os.close(lock)
+
+
+def _remove_live_gauges(folder: Path, identities: set[str]) -> None:
+    """prometheus_client's mark_process_dead for each of `identities`, with one listing of the folder instead of a
+    glob per mode and process (1,000 processes that ended at once: 5,000 listings of a folder of 5,000 files)."""
+    for name in os.listdir(folder):
+        parts = name.removesuffix(".db").split("_")
+        if name.endswith(".db") and len(parts) == 3 and parts[1] in LIVE_MODES and parts[2] in identities:
+            (folder / name).unlink(missing_ok=True)
 
 
 def _identities(folder: Path) -> list[str]:

@@ -18,8 +18,8 @@ from featurestore.multiprocess import ENV, alive_file, value_class
 
 ENDED = {"11-aaaa": 3, "12-bbbb": 5}
 LIVE = "13-cccc"
-# A compaction of the two ended processes: the first and the last step once per process.
-STEPS = ["live_gauges_removed"] * 2 + list(compaction.STEPS[1:-1]) + ["alive_removed"] * 2
+# A compaction of the two ended processes: the last step once per process.
+STEPS = [*compaction.STEPS[:-1], "alive_removed", "alive_removed"]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import Counter, Gauge, Histogram, metrics, mmap_dict, multiprocess, values
 
-from featurestore import value_files
+from featurestore import compaction, value_files
 from featurestore.fleet import FleetReader
 
 COUNTS = {"AAPL": 3.0, "MSFT": 5.0, "A_SYMBOL_WITH_A_LONGER_NAME": 7.0, "X": 11.0}
@@ -64,6 +64,7 @@ def test_prometheus_client_still_writes_the_layout_and_has_the_private_names_thi
     assert sorted(p.name for p in tmp_path.glob("*_9-x.db")) == ["counter_9-x.db"], (
         "mark_process_dead no longer removes exactly the live gauges' files of an identity"
     )
+    assert multiprocess._LIVE_GAUGE_MULTIPROCESS_MODES == compaction.LIVE_MODES, "the live gauge modes changed"
     for family in (Counter, Gauge, Histogram):
         assert "values" in family._metric_init.__code__.co_names, f"{family.__name__}._metric_init changed"
     labelled = Counter("c", "c", ["a"], registry=None)
