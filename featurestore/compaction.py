@@ -30,7 +30,6 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-
 from featurestore import value_files
 from featurestore.multiprocess import ALIVE, alive_file, open_shared, process_identity
 
