@@ -21,6 +21,7 @@ from bench.pooler_compare import run_pooler_compare
 from bench.probes import (
     HealthProbe,
     bare_insert_latencies,
+    churned_scrape_cost,
     fleet_scrape_cost,
     paired_inserts,
     recording_cost,
@@ -203,7 +204,7 @@ def _side_measurements(options: CompareOptions, cache_root: Path, say: Progress)
             else:
                 dark.append(run_load(single, instruments=Instruments.disabled()))
         cost = recording_cost(single, cache_root / "spy")
-    scrapes = (scrape_cost((BACKEND_POSTGRESQL,)), scrape_cost(), fleet_scrape_cost())
+    scrapes = (scrape_cost((BACKEND_POSTGRESQL,)), scrape_cost(), fleet_scrape_cost(), churned_scrape_cost())
     return SideMeasurements(
         single_insert_ms=Percentiles.of(ours),
         bare_paired_ms=Percentiles.of(bare_paired),

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from prometheus_client import values
 
-from featurestore import metrics, multiprocess
+from featurestore import compaction, metrics, multiprocess
 from featurestore.conventions import HEALTH_PATH
 from featurestore.exposition import TextExposition
 from featurestore.files import FrameFiles, StoredFrame
@@ -180,12 +180,12 @@ def recording_cost(config: LoadConfig, cache_dir: Path, operations: int = 20, re
 
 
 @contextmanager
-def writing_to(folder: Path, pid: int) -> Iterator[None]:
-    """prometheus_client writing every value created inside to `folder` as process `pid` would: what
+def writing_to(folder: Path, identity: int | str) -> Iterator[None]:
+    """prometheus_client writing every value created inside to `folder` as process `identity` would: what
     PROMETHEUS_MULTIPROC_DIR set at the start of a worker does, here for one measurement."""
     saved_env, saved_class = os.environ.get(multiprocess.ENV), values.ValueClass
     os.environ[multiprocess.ENV] = str(folder)
-    values.ValueClass = values.MultiProcessValue(lambda: pid)  # type: ignore[no-untyped-call]
+    values.ValueClass = multiprocess.value_class(lambda: identity)
     try:
         yield
     finally:
@@ -260,11 +260,39 @@ def fleet_scrape_cost(processes: int = 64, symbols: int = metrics.DEFAULT_SYMBOL
         wall, cpu, size = [], [], 0
         for _ in range(scrapes):
             started, started_cpu = perf_counter(), time.process_time()
-            multiprocess.reap_dead_processes(folder)
+            compaction.compact(folder)
             size = len(reader.read().text().encode())
             wall.append((perf_counter() - started) * 1000.0)
             cpu.append((time.process_time() - started_cpu) * 1000.0)
     return ScrapeCost((f"{processes} processes",), Percentiles.of(wall), Percentiles.of(cpu), size)
+
+
+def churned_scrape_cost(ended: int = 1000, symbols: int = metrics.DEFAULT_SYMBOL_CAP, scrapes: int = 20) -> ScrapeCost:
+    """The service's scrape (compaction, then the read) with the history of `ended` processes that ended in the
+    folder: each wrote a few symbols (their union is the cap) and left its files and a released liveness lock, as a
+    worker that exits or is killed does. The first scrape, which folds them all into the compacted files, counts."""
+    with tempfile.TemporaryDirectory(prefix="bench-churn-") as name:
+        folder = Path(name)
+        for number in range(ended):
+            identity = f"{number + 1}-ended{number:04d}"
+            with writing_to(folder, identity):
+                instruments = build_instruments(symbol_cap=symbols)
+                for index in range(number, number + 5):
+                    symbol = f"SYM{index % symbols:03d}"
+                    instruments.observe_insert(BACKENDS[0], symbol, 1.5)
+                    instruments.observe_read(BACKENDS[0], symbol, 0.4)
+                    instruments.record_lookup(symbol, hit=index % 10 != 0)
+                instruments.set_pool(2, number % 3, 0)
+            multiprocess.alive_file(folder, identity).touch()  # registered, and its lock released: it ended
+        reader = FleetReader(folder)
+        wall, cpu, size = [], [], 0
+        for _ in range(scrapes):
+            started, started_cpu = perf_counter(), time.process_time()
+            compaction.compact(folder)
+            size = len(reader.read().text().encode())
+            wall.append((perf_counter() - started) * 1000.0)
+            cpu.append((time.process_time() - started_cpu) * 1000.0)
+    return ScrapeCost((f"{ended} ended processes",), Percentiles.of(wall), Percentiles.of(cpu), size)
 
 
 def _probe_main(config: LoadConfig, cache_dir: Path, service_url: str | None, conn: Any, halt: Any) -> None:

@@ -39,7 +39,8 @@ class SideMeasurements:
     single_live: LoadResult  # one worker, no contention, instrumented
     single_dark: LoadResult  # the same with Instruments.disabled()
     recording: RecordingCost
-    scrapes: tuple[ScrapeCost, ...]  # one backend in use, both (after a fallback episode), then 64 processes' files
+    # One backend in use, both (after a fallback episode), 64 processes' files, then 1,000 ended processes' history.
+    scrapes: tuple[ScrapeCost, ...]
     health_store_ms: Percentiles | None = None
     health_http_ms: Percentiles | None = None
 

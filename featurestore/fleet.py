@@ -1,22 +1,28 @@
 """The aggregate of a multiprocess metrics folder: what prometheus_client's MultiProcessCollector serves, read fast.
 
-    <folder>/counter_<pid>.db, histogram_<pid>.db, gauge_<mode>_<pid>.db   (one per process and kind, mmap'd)
-        │ FleetReader.read(): per file, parse only the entries appended since the last read (a key never moves),
-        │ then add every value into its series (max, min or most recent for gauges of those modes)
+    <folder>/counter_<id>.db, histogram_<id>.db, gauge_<mode>_<id>.db   (one per process and kind, mmap'd)
+             counter_compacted.db, histogram_compacted.db               (ended processes', featurestore.compaction)
+        │ FleetReader.read(), holding the folder's compaction lock shared: compacted files first (they list the
+        │ process files they absorbed, which are then not read); per file, parse only the entries appended since the
+        │ last read (a key never moves), then add every value into its series (max, min or most recent for gauges
+        │ of those modes). A file that cannot be parsed is skipped whole, named in `Aggregate.skipped` and logged
+        │ once (featurestore.value_files says what is damage and what is a file growing while it is read).
         ▼
     Aggregate ──text()──▶ Prometheus text format 0.0.4 (each series' line prefix cached)
               ──samples()──▶ (name, labels, value) for the service's SampleRing
 
 MultiProcessCollector re-parses every key of every file and builds a Sample per value on each scrape: 1.4 s for 64
 processes at the symbol cap on this machine. Here a scrape costs a read and an add per value, plus formatting of the
-aggregated series only. The file layout (prometheus_client's mmap_dict: a used-bytes header, then entries of a length,
-a JSON key padded to 8 bytes, a value and a timestamp as doubles) is read without its internals; test_fleet.py checks
-the output against MultiProcessCollector's for the same folder.
+aggregated series only. The file layout (featurestore.value_files) is read without prometheus_client's internals;
+test_fleet.py checks the output against MultiProcessCollector's for the same folder.
+
+A parse builds the file's new index aside and the shared state learns its series only once every new entry is
+valid, so a failed parse leaves nothing behind: a retry cannot add an entry twice.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import mmap
 import os
 import struct
@@ -30,11 +36,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from prometheus_client.utils import floatToGoString
 
+from featurestore import compaction, value_files
 from featurestore.metrics import CATALOG
 
+log = logging.getLogger(__name__)
 _number: Callable[[float], str] = floatToGoString
-_header = struct.Struct("i")
 _SUMMED_GAUGE_MODES = frozenset({"sum", "livesum"})
+_GAUGE_MODES = frozenset(
+    {"all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent"}
+)
 _ORDER = {spec.name: index for index, spec in enumerate(CATALOG)}
 Labels = tuple[tuple[str, str], ...]
 
@@ -81,6 +91,8 @@ class _FileIndex:
     offsets: list[int] = field(default_factory=list)  # value positions, in doubles
     slots: list[int] = field(default_factory=list)
     getter: Callable[[Any], Any] | None = None
+    absorbed: frozenset[str] = frozenset()  # a compacted file's: identities whose files it holds the counts of
+    absorbed_read: bool = False
     # A summed file's value positions in slot order, and those slots: files with the same series (whatever order
     # their process created them in) share a layout and are added together by pyarrow, without a float object each.
     layout: tuple[int, ...] = ()
@@ -89,11 +101,13 @@ class _FileIndex:
 
 @dataclass(frozen=True)
 class Aggregate:
-    """One read of the folder: a value per series slot, and which slots some file held."""
+    """One read of the folder: a value per series slot, which slots some file held, and the files skipped (by name,
+    with why)."""
 
     reader: FleetReader
     values: list[float]
     present: set[int]
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def families(self) -> Iterator[tuple[_Family, list[_Child]]]:
         families = sorted(self.reader.families.values(), key=lambda f: (_ORDER.get(f.name, len(_ORDER)), f.name))
@@ -172,29 +186,44 @@ class FleetReader:
         self._files: dict[str, _FileIndex] = {}
         self._slots: dict[tuple[bytes, str], int] = {}  # (raw key, file kind and pid part) -> slot
         self._combine: list[str] = []  # slot -> sum, max, min, mostrecent
+        self._warned: set[str] = set()  # skipped files already logged (each once while it stays)
 
     def read(self) -> Aggregate:
         values = [0.0] * len(self._combine)
         stamps: dict[int, float] = {}
         present: set[int] = set()
-        seen: set[str] = set()
         summed: dict[tuple[int, ...], pa.Array] = {}
-        for name in sorted(os.listdir(self.folder)):
-            if not name.endswith(".db"):
-                continue
-            seen.add(name)
-            try:
-                self._read_file(name, values, stamps, present, summed)
-            except FileNotFoundError:
-                continue  # a dead process's live gauges, removed since the listing
+        skipped: dict[str, str] = {}
+        absorbed: set[str] = set()  # file names a compacted file holds the counts of
+        with compaction.reading(self.folder):
+            names = [name for name in os.listdir(self.folder) if name.endswith(".db")]
+            # Compacted files first: they say which process files they absorbed.
+            names.sort(key=lambda name: (not name.endswith(f"_{compaction.COMPACTED}.db"), name))
+            for name in names:
+                if name in absorbed:
+                    continue
+                try:
+                    index = self._read_file(name, values, stamps, present, summed)
+                except FileNotFoundError:
+                    continue  # removed since the listing: a dead process's live gauges, or compacted
+                except (OSError, ValueError, TypeError, struct.error) as exc:  # DamagedFile is a ValueError
+                    self._files.pop(name, None)
+                    skipped[name] = str(exc) or type(exc).__name__
+                    continue
+                if index is not None:
+                    absorbed.update(f"{name.split('_', 1)[0]}_{identity}.db" for identity in index.absorbed)
         values.extend([0.0] * (len(self._combine) - len(values)))
         for layout, totals in summed.items():
             present.update(layout)
             for slot, total in zip(layout, totals.to_pylist(), strict=True):
                 values[slot] += total
+        seen = set(names)
         for gone in set(self._files) - seen:
             del self._files[gone]
-        return Aggregate(self, values, present)
+        for name in sorted(set(skipped) - self._warned):
+            log.warning("metrics file %s is skipped, its values are not served: %s", self.folder / name, skipped[name])
+        self._warned = (self._warned & seen) | set(skipped)
+        return Aggregate(self, values, present, skipped)
 
     def _read_file(
         self,
@@ -203,24 +232,34 @@ class FleetReader:
         stamps: dict[int, float],
         present: set[int],
         summed: dict[tuple[int, ...], pa.Array],
-    ) -> None:
+    ) -> _FileIndex | None:
         with open(self.folder / name, "rb") as file:
             stat = os.fstat(file.fileno())
-            if stat.st_size < 8:
-                return
-            with mmap.mmap(file.fileno(), stat.st_size, access=mmap.ACCESS_READ) as data:
-                used = _header.unpack_from(data, 0)[0]
+            if stat.st_size == 0:
+                return None  # created by prometheus_client an instant ago, not sized yet
+            size = stat.st_size - stat.st_size % 8  # whole doubles only
+            if size < value_files.HEADER_BYTES:
+                raise value_files.DamagedFile(f"{stat.st_size} bytes, shorter than the header")
+            with mmap.mmap(file.fileno(), size, access=mmap.ACCESS_READ) as data:
+                used = value_files.used_bytes(data)  # read once: the writer may move it meanwhile
+                if used > size and os.fstat(file.fileno()).st_size < used:
+                    raise value_files.DamagedFile(f"header says {used} bytes used, the file has {stat.st_size}")
+                end = min(used, size)  # past `size`: growth this mapping does not hold, read next time
                 index = self._files.get(name)
-                if index is None or index.inode != stat.st_ino or index.parsed > used:
-                    index = self._files[name] = _FileIndex(stat.st_ino)
-                if index.parsed < used:
-                    self._parse(name, data, used, index)
-                    values.extend([0.0] * (len(self._combine) - len(values)))
+                if index is None or index.inode != stat.st_ino or index.parsed > max(end, value_files.HEADER_BYTES):
+                    index = _FileIndex(stat.st_ino)
+                if index.parsed < end:
+                    index = self._parse(name, data, end, complete=used <= size, index=index)
+                if name.endswith(f"_{compaction.COMPACTED}.db") and used <= size and not index.absorbed_read:
+                    index.absorbed = value_files.absorbed(data, used)
+                    index.absorbed_read = True
+                self._files[name] = index
+                values.extend([0.0] * (len(self._combine) - len(values)))
                 if not index.offsets:
-                    return
+                    return index
                 if self._combine[index.slots[0]] == "sum":  # one kind per file: counters, histograms, sums
-                    self._add_file(data, stat.st_size, index, summed)  # present: once per layout, in read()
-                    return
+                    self._add_file(data, size, index, summed)  # present: once per layout, in read()
+                    return index
                 doubles = memoryview(data).cast("d")
                 try:
                     assert index.getter is not None
@@ -230,6 +269,7 @@ class FleetReader:
                 finally:
                     doubles.release()
         present.update(index.slots)
+        return index
 
     @staticmethod
     def _add_file(data: mmap.mmap, size: int, index: _FileIndex, summed: dict[tuple[int, ...], pa.Array]) -> None:
@@ -263,44 +303,53 @@ class FleetReader:
             elif combine == "mostrecent" and doubles[offset + 1] > stamps[slot]:
                 values[slot], stamps[slot] = value, doubles[offset + 1]
 
-    def _parse(self, name: str, data: mmap.mmap, used: int, index: _FileIndex) -> None:
-        parts = name[: -len(".db")].split("_")
-        kind = parts[0]
-        mode = parts[1] if kind == "gauge" and len(parts) >= 3 else ""
-        pid = parts[-1]
+    def _parse(self, name: str, data: mmap.mmap, end: int, *, complete: bool, index: _FileIndex) -> _FileIndex:
+        """`index` extended by the complete entries up to `end`, as a new index: a parse that fails changes nothing."""
+        kind, mode, pid = _file_kind(name)
         per_pid = mode in ("all", "liveall")
         combine = "sum" if kind != "gauge" or mode in _SUMMED_GAUGE_MODES else mode.removeprefix("live")
         qualifier = f"{kind}:{mode}:{pid if per_pid else ''}"
-        position = index.parsed
-        while position < used:
-            length = _header.unpack_from(data, position)[0]
-            position += 4
-            key = bytes(data[position : position + length])
-            position += length + (8 - (length + 4) % 8)
-            slot = self._slots.get((key, qualifier))
+        start = max(index.parsed, value_files.HEADER_BYTES)
+        found, position = value_files.entries(data, start, end, complete=complete)
+        for entry in found:
+            if kind == "histogram" and entry.sample_name.endswith("_bucket"):
+                try:
+                    float(entry.labels["le"])
+                except (KeyError, ValueError):
+                    raise value_files.DamagedFile(f"the bucket {entry.key[:80]!r} has no numeric le") from None
+        # Every entry is valid: the shared state may learn its series (a slot that no file holds is never served).
+        offsets, slots = [*index.offsets], [*index.slots]
+        for entry in found:
+            slot = self._slots.get((entry.key, qualifier))
             if slot is None:
-                slot = self._new_slot(key, qualifier, kind, combine, pid if per_pid else None)
-            index.offsets.append(position // 8)
-            index.slots.append(slot)
-            position += 16
-        index.parsed = position
-        index.getter = itemgetter(*index.offsets) if index.offsets else None
-        ordered = sorted(zip(index.slots, index.offsets, strict=True))
-        index.layout = tuple(slot for slot, _ in ordered)
-        index.by_slot = pa.array([offset for _, offset in ordered], type=pa.int32())  # files stay far below 16 GiB
+                slot = self._new_slot(entry, qualifier, kind, combine, pid if per_pid else None)
+            offsets.append(entry.position // 8)
+            slots.append(slot)
+        if len(set(slots)) != len(slots):
+            raise value_files.DamagedFile("a key appears twice")
+        ordered = sorted(zip(slots, offsets, strict=True))
+        return _FileIndex(
+            index.inode,
+            parsed=position,
+            offsets=offsets,
+            slots=slots,
+            getter=itemgetter(*offsets) if offsets else None,
+            layout=tuple(slot for slot, _ in ordered),
+            by_slot=pa.array([offset for _, offset in ordered], type=pa.int32()),  # files stay far below 16 GiB
+        )
 
-    def _new_slot(self, key: bytes, qualifier: str, kind: str, combine: str, pid: str | None) -> int:
-        metric_name, sample_name, labels, help_text = json.loads(key)
-        slot = self._slots[(key, qualifier)] = len(self._combine)
+    def _new_slot(self, entry: value_files.Entry, qualifier: str, kind: str, combine: str, pid: str | None) -> int:
+        labels = dict(entry.labels)
+        slot = self._slots[(entry.key, qualifier)] = len(self._combine)
         self._combine.append(combine)
-        family = self.families.get(metric_name)
+        family = self.families.get(entry.metric_name)
         if family is None:
-            family = self.families[metric_name] = _Family(metric_name, kind, help_text)
-        bound = labels.pop("le", None) if kind == "histogram" and sample_name.endswith("_bucket") else None
+            family = self.families[entry.metric_name] = _Family(entry.metric_name, kind, entry.help)
+        bound = labels.pop("le", None) if kind == "histogram" and entry.sample_name.endswith("_bucket") else None
         if pid is not None:
             labels["pid"] = pid
         pairs: Labels = tuple(sorted(labels.items()))
-        child_key = (metric_name if kind == "histogram" else sample_name, pairs)
+        child_key = (entry.metric_name if kind == "histogram" else entry.sample_name, pairs)
         child = family.children.get(child_key)
         if child is None:
             child = family.children[child_key] = _Child(pairs)
@@ -309,3 +358,14 @@ class FleetReader:
         else:
             child.slot = slot
         return slot
+
+
+def _file_kind(name: str) -> tuple[str, str, str]:
+    """(kind, gauge mode, identity) of `counter_<id>.db` or `gauge_<mode>_<id>.db`; DamagedFile for another name."""
+    parts = name[: -len(".db")].split("_")
+    kind = parts[0]
+    if kind == "gauge" and len(parts) == 3 and parts[1] in _GAUGE_MODES:
+        return kind, parts[1], parts[2]
+    if kind in ("counter", "histogram", "summary") and len(parts) == 2:
+        return kind, "", parts[1]
+    raise value_files.DamagedFile("not a prometheus_client value file name (<kind>_<id>.db, gauge_<mode>_<id>.db)")

@@ -5,7 +5,7 @@ PROMETHEUS_MULTIPROC_DIR and without changing any other prometheus_client metric
         │ build(default_folder=<cache>/.metrics): acquire() registers this process there (tidying a folder nobody
         │ uses), then the catalog's Counter, Gauge and Histogram are built from classes of our own
         ▼
-    <cache>/.metrics/counter_<pid>.db, histogram_<pid>.db, gauge_<mode>_<pid>.db, process_<pid>.alive
+    <cache>/.metrics/counter_<id>.db, histogram_<id>.db, gauge_<mode>_<id>.db, process_<id>.alive
         │ the layout of prometheus_client's multiprocess mode, so featurestore.fleet (and MultiProcessCollector) read
         ▼ it; the service on the same cache folder serves the aggregate
     python -m service: /api/v1/monitoring/metrics
@@ -19,7 +19,7 @@ A `FolderValue` keeps this registry's value in memory (what the registry's own c
 each increment to the process's file entry (read, add, write under this process's lock of its files; other
 processes write files of their own): two registries' counters in one process on one folder add up instead of
 overwriting each other (a gauge's `set` writes the value, so the last registry to set it wins), and a forked
-child writes its own `<pid>` files.
+child writes files of its own identity (featurestore.multiprocess.process_identity).
 
 Files of dead processes stay (their counts are part of the sums); when a process registers and no other process is
 alive in the folder (no scrape can be reading), it empties the folder first, so it does not grow run after run.
@@ -48,7 +48,7 @@ class FolderFiles:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.lock = threading.Lock()
-        self._pid = os.getpid()
+        self._identity = ""  # whose files `_files` holds
         self._files: dict[str, MmapedDict] = {}
         self.users = 0
         self.active = True  # False once released: a late write (an instrument used after its store closed) is dropped
@@ -57,13 +57,14 @@ class FolderFiles:
     def _file(self, prefix: str) -> MmapedDict | None:
         if not self.active:
             return None
-        pid = os.getpid()
-        if pid != self._pid:  # a forked child: the parent's files are the parent's; it registers as itself
-            self._pid, self._files = pid, {}
+        identity = multiprocess.process_identity()
+        if identity != self._identity:  # a forked child: the parent's files are the parent's; it registers as itself
             multiprocess.register_process(self.folder)
+            self._identity, self._files = identity, {}
         file = self._files.get(prefix)
         if file is None:
-            file = self._files[prefix] = MmapedDict(str(self.folder / f"{prefix}_{pid}.db"))  # type: ignore[no-untyped-call]
+            path = self.folder / f"{prefix}_{identity}.db"
+            file = self._files[prefix] = MmapedDict(str(path))  # type: ignore[no-untyped-call]
         return file
 
     def touch(self, prefix: str, key: str) -> None:

@@ -70,6 +70,7 @@ class SymbolLabels:
         self._folded = folded
         self._admit = admit
         self._full = False
+        self._logged: set[str] = set()  # the reasons already logged, each once per process
 
     def __call__(self, symbol: str) -> str:
         if symbol in self._seen:
@@ -81,6 +82,15 @@ class SymbolLabels:
                 if self._admit is None or self._admitted(symbol):
                     self._seen.add(symbol)
                     return symbol
+            if len(self._seen) >= self.cap or self._full:
+                self._log_once(
+                    "full",
+                    "symbol %r and every later new symbol are counted under %r: the symbol label cap of %d is "
+                    "reached (FEATURESTORE_SYMBOL_LABEL_CAP)",
+                    symbol,
+                    OTHER_SYMBOL,
+                    self.cap,
+                )
         if self._folded is not None:
             self._folded.inc()
         return OTHER_SYMBOL
@@ -89,10 +99,24 @@ class SymbolLabels:
         assert self._admit is not None
         try:
             admitted = self._admit(symbol)
-        except OSError:
-            return False  # the shared list cannot be read now: fold this observation, never fail the caller's work
+        except OSError as exc:
+            # The shared list cannot be read now: fold this observation, never fail the caller's work.
+            self._log_once(
+                "unreadable",
+                "symbol %r is counted under %r: the shared symbol list cannot be used (%s); a folder shared by "
+                "several users needs them in one group with write access to it",
+                symbol,
+                OTHER_SYMBOL,
+                exc,
+            )
+            return False
         self._full = not admitted
         return admitted
+
+    def _log_once(self, reason: str, message: str, *args: object) -> None:
+        if reason not in self._logged:
+            self._logged.add(reason)
+            log.warning(message, *args)
 
 
 def _instrument(
@@ -240,6 +264,11 @@ class Instruments:
                 self._gauge(HEALTH_STATUS).remove(component)
             except KeyError:
                 pass
+
+    def clear_pool(self) -> None:
+        """A closed store's pool gauges: zero, which adds nothing to the fleet's sums (live gauges cannot be removed
+        from a file while the process lives)."""
+        self.set_pool(0, 0, 0)
 
     def set_fallback_pending(self, entries: int) -> None:
         if self.enabled:

@@ -110,6 +110,11 @@ HIT_RATIO = MetricSpec(
     MetricKind.GAUGE,
     "Cache hits / (hits + misses) over the SLO window (5m), across every process of this exporter; NaN without lookups",
 )
+METRICS_FILES_SKIPPED = MetricSpec(
+    "featurestore_metrics_files_skipped",
+    MetricKind.GAUGE,
+    "Files of the metrics folder the last read skipped because they could not be parsed (their values are not served)",
+)
 HITS = MetricSpec("featurestore_hits_total", MetricKind.COUNTER, "Cache hits", (LABEL_SYMBOL,))
 MISSES = MetricSpec("featurestore_misses_total", MetricKind.COUNTER, "Cache misses (frame computed)", (LABEL_SYMBOL,))
 # A gauge ending in _total fails `promtool check metrics`; the guide's name is the contract, so it stays.
@@ -206,10 +211,11 @@ CATALOG: tuple[MetricSpec, ...] = (
     SYMBOL_LABELS_FOLDED,
     HTTP_REQUESTS,
     HTTP_REQUEST_DURATION,
+    METRICS_FILES_SKIPPED,
 )
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in CATALOG}
-# Computed by the exporter from other families (the hit ratio over the window, from the hit and miss counters).
-DERIVED: tuple[MetricSpec, ...] = (HIT_RATIO,)
+# Computed by the exporter (the hit ratio over the window from the hit and miss counters; the files its read skipped).
+DERIVED: tuple[MetricSpec, ...] = (HIT_RATIO, METRICS_FILES_SKIPPED)
 RECORDED: tuple[MetricSpec, ...] = tuple(spec for spec in CATALOG if spec not in DERIVED)
 
 

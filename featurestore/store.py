@@ -336,6 +336,7 @@ class FeatureStore:
         self._stop_sampling.set()
         if self._pool_sampler is not None:
             self._pool_sampler.join(timeout=5.0)
+            self.instruments.clear_pool()  # the process may live on: its closed pool must not count in the fleet's
         self._flight.close()
         self.manifest.close()
         self.files.close()

@@ -204,7 +204,11 @@ def create_app(
         default_folder = None if store_settings.dsn() else store_settings.resolved_cache_dir() / METRICS_FOLDER
         instruments = instruments_module.build(registry, store_settings.symbol_label_cap, default_folder=default_folder)
         instruments.initialize_series()
-        exporter: Exporter = exporter_for(instruments, settings.slo_window_s)
+        try:
+            exporter: Exporter = exporter_for(instruments, settings.slo_window_s)
+        except BaseException:
+            instruments.close()
+            raise
         hold = hold_store if hold_store is not None else store_settings.dsn() is not None
         store = ServiceStore(store_opener, store_settings, instruments, hold=hold)
         try:
@@ -219,6 +223,7 @@ def create_app(
                 snapshot_interval_s=settings.snapshot_interval_s,
                 timeout_s=settings.health_check_timeout_s,
                 max_threads=settings.health_check_threads,
+                skipped_files=exporter.skipped_files,
             )
             service = Service(
                 settings=settings,
@@ -243,6 +248,7 @@ def create_app(
                 await service.loads.close()
         finally:
             await anyio.to_thread.run_sync(store.close)
+            exporter.close()
             instruments.close()
 
     app_routes = routes()

@@ -2,9 +2,14 @@
 hit ratio it derives over its window.
 
     LocalExporter  (PostgreSQL, PROMETHEUS_MULTIPROC_DIR unset): the app's registry, written by featurestore.exposition
-    FleetExporter  (PROMETHEUS_MULTIPROC_DIR set, or the embedded default's <cache>/.metrics): reap dead processes'
-                   live gauges, then featurestore.fleet's aggregate of every process's files (the service's own too)
+    FleetExporter  (PROMETHEUS_MULTIPROC_DIR set, or the embedded default's <cache>/.metrics): compact ended
+                   processes' files (featurestore.compaction), then featurestore.fleet's aggregate of every process's
+                   files (the service's own too); a file it cannot parse is skipped and named in `skipped`
     both ──▶ read() ──▶ View: text for /metrics, samples for the SampleRing (/slo, /performance)
+
+One service per folder: FleetExporter holds `service.lock` there and refuses to start (MetricsFolderError, exit 2)
+while another service holds it. Two would both compact the folder (safe, but each would serve the same counts, and a
+Prometheus scraping both would add them up).
 
 `featurestore_hit_ratio` is hits / lookups over the trailing SLO window (the rules' 5m), computed here from the summed
 hit and miss counters at each read: a gauge that workers wrote could only be a per-process lifetime ratio (the
@@ -15,7 +20,9 @@ recording rule of the same name) keeps /slo, the dashboard and the alert reading
 
 from __future__ import annotations
 
+import fcntl
 import math
+import os
 import threading
 import time
 from collections import deque
@@ -27,11 +34,12 @@ from typing import Protocol
 from prometheus_client import generate_latest
 from prometheus_client.utils import floatToGoString
 
-from featurestore import multiprocess
+from featurestore import compaction, multiprocess
+from featurestore.errors import MetricsFolderError
 from featurestore.exposition import TextExposition
 from featurestore.fleet import Aggregate, FleetReader
 from featurestore.instruments import Instruments
-from featurestore.metrics import HIT_RATIO, HITS, MISSES
+from featurestore.metrics import HIT_RATIO, HITS, METRICS_FILES_SKIPPED, MISSES
 
 Sample = tuple[str, dict[str, str], float]
 _number: Callable[[float], str] = floatToGoString
@@ -78,22 +86,32 @@ class View:
     text: Callable[[set[str] | None], str]
     base_samples: Callable[[], Iterable[Sample]]
     hit_ratio: float
+    skipped_files: int = 0
 
     def render(self, names: set[str] | None = None) -> bytes:
         body = self.text(names)
         if names is None or HIT_RATIO.name in names:
             body += _gauge_text(HIT_RATIO.name, HIT_RATIO.help, self.hit_ratio)
+        if names is None or METRICS_FILES_SKIPPED.name in names:
+            body += _gauge_text(METRICS_FILES_SKIPPED.name, METRICS_FILES_SKIPPED.help, self.skipped_files)
         return body.encode("utf-8")
 
     def samples(self) -> Iterator[Sample]:
         yield from self.base_samples()
         yield HIT_RATIO.name, {}, self.hit_ratio
+        yield METRICS_FILES_SKIPPED.name, {}, float(self.skipped_files)
 
 
 class Exporter(Protocol):
     instruments: Instruments
 
     def read(self) -> View: ...
+
+    def skipped_files(self) -> dict[str, str]:
+        """The files the last read skipped, by path, with why (none outside the multiprocess mode)."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class LocalExporter:
@@ -127,6 +145,15 @@ class LocalExporter:
 
         return View(text, samples, ratio)
 
+    def skipped_files(self) -> dict[str, str]:
+        return {}
+
+    def close(self) -> None:
+        return None
+
+
+SERVICE_LOCK = "service.lock"
+
 
 class FleetExporter:
     """The aggregate of every process writing to `folder` (multiprocess mode); one read at a time."""
@@ -137,20 +164,48 @@ class FleetExporter:
         self.instruments = instruments
         self.folder = folder
         self.hit_ratio = HitRatioWindow(window_s, clock)
+        self._service_lock = _serve_alone(folder)
         self._reader = FleetReader(folder)
         self._lock = threading.Lock()
+        self._skipped: dict[str, str] = {}
 
     def aggregate(self) -> Aggregate:
         with self._lock:
-            multiprocess.reap_dead_processes(self.folder)
-            return self._reader.read()
+            compaction.compact(self.folder)
+            aggregate = self._reader.read()
+            self._skipped = {str(self.folder / name): why for name, why in aggregate.skipped.items()}
+            return aggregate
 
     def read(self) -> View:
         aggregate = self.aggregate()
         # Counter families are stored under their name without `_total`.
         hits = aggregate.total(HITS.name.removesuffix("_total"))
         misses = aggregate.total(MISSES.name.removesuffix("_total"))
-        return View(aggregate.text, aggregate.samples, self.hit_ratio.ratio(hits, misses))
+        ratio = self.hit_ratio.ratio(hits, misses)
+        return View(aggregate.text, aggregate.samples, ratio, len(aggregate.skipped))
+
+    def skipped_files(self) -> dict[str, str]:
+        return dict(self._skipped)
+
+    def close(self) -> None:
+        """Let another service serve the folder (idempotent)."""
+        fd, self._service_lock = self._service_lock, -1
+        if fd >= 0:
+            os.close(fd)
+
+
+def _serve_alone(folder: Path) -> int:
+    """An fd holding the folder's service lock; MetricsFolderError while another service holds it."""
+    fd = multiprocess.open_shared(folder / SERVICE_LOCK)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise MetricsFolderError(
+            f"another service already serves the metrics folder {folder} (it holds {folder / SERVICE_LOCK}): stop "
+            "it, or give this service a folder of its own (PROMETHEUS_MULTIPROC_DIR or FEATURESTORE_CACHE_DIR)"
+        ) from None
+    return fd
 
 
 def exporter_for(instruments: Instruments, window_s: float) -> Exporter:

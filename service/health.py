@@ -14,12 +14,14 @@ not_configured for a component the install does not use.
 - A pool with callers waiting, or with every connection lent out, is `degraded`. "Every connection" counts up to the
   pool's maximum size: psycopg's pool grows on demand, so its current size (`total`) all busy is not exhaustion yet.
 - `metrics` is healthy while the background task keeps snapshotting the registry (the collect a scrape does), so
-  a request does not pay for a collect of its own.
+  a request does not pay for a collect of its own; `degraded`, naming the files, while the metrics folder holds
+  files the last read skipped (the other processes' values are still served, and readiness does not change).
 - The gauge is 0 only for `unhealthy`: `degraded` still serves requests, and the pool alerts cover exhaustion.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -100,6 +102,7 @@ class HealthChecker:
         snapshot_interval_s: float,
         timeout_s: float,
         max_threads: int,
+        skipped_files: Callable[[], dict[str, str]] = dict,
     ) -> None:
         self.store = store
         self.instruments = instruments
@@ -109,6 +112,7 @@ class HealthChecker:
         self.snapshot_deadline_s = 3 * snapshot_interval_s + 2.0
         self.timeout_s = timeout_s
         self._limiter = anyio.CapacityLimiter(max_threads)
+        self._skipped_files = skipped_files
 
     async def check(self) -> HealthReport:
         store_health: object
@@ -136,6 +140,13 @@ class HealthChecker:
         if age is None or age > self.snapshot_deadline_s:
             details["error"] = f"no registry snapshot for {age if age is None else round(age, 1)} s"
             return ComponentHealth(UNHEALTHY, details)
+        skipped = self._skipped_files()
+        if skipped:
+            details["skipped_files"] = skipped
+            details["reason"] = f"{len(skipped)} metrics file(s) unreadable, their values not served: " + ", ".join(
+                sorted(skipped)
+            )
+            return ComponentHealth(DEGRADED, details)
         return ComponentHealth(HEALTHY, details)
 
     def _postgresql(self, store_health: object) -> ComponentHealth:

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from featurestore.fleet import FleetReader
 from featurestore.instruments import Instruments, build
-from featurestore.multiprocess import ENV
+from featurestore.multiprocess import ENV, value_class
 
 Samples = set[tuple[str, tuple[tuple[str, str], ...], float]]
 
@@ -28,11 +28,11 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     values.ValueClass.close_all_files()  # type: ignore[attr-defined]
 
 
-def as_process(pid: int) -> Callable[[], Instruments]:
-    """Instruments as process `pid` would build them (prometheus_client names its files by this pid)."""
+def as_process(pid: int | str) -> Callable[[], Instruments]:
+    """Instruments as process `pid` would build them (prometheus_client names its files by this identity)."""
 
     def make() -> Instruments:
-        values.ValueClass = values.MultiProcessValue(lambda: pid)
+        values.ValueClass = value_class(lambda: pid)
         return build(CollectorRegistry())
 
     return make

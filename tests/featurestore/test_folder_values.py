@@ -18,11 +18,12 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from featurestore import FeatureStore
+from featurestore.compaction import compact
 from featurestore.fleet import FleetReader
 from featurestore.instruments import build
 from featurestore.layout import METRICS_FOLDER
 from featurestore.metrics import HITS, MISSES
-from featurestore.multiprocess import SYMBOLS_FILE
+from featurestore.multiprocess import SYMBOLS_FILE, process_identity
 from featurestore.verify import verify
 from tests.conftest import REPO
 
@@ -51,14 +52,19 @@ def test_two_registries_of_one_process_keep_their_own_values_and_add_up_in_the_f
         MultiProcessCollector(client, path=str(folder))  # type: ignore[no-untyped-call]
         assert client.get_sample_value(HITS.name, {"symbol": "AAPL"}) == 4  # prometheus_client reads the same
         assert client.get_sample_value("pg_manifest_pool_connections_total") == 2
-        assert (folder / f"process_{os.getpid()}.alive").exists()
+        identity = process_identity()
+        assert identity.startswith(f"{os.getpid()}-") and (folder / f"process_{identity}.alive").exists()
     finally:
         first.close()
         second.close()
     names = sorted(path.name for path in folder.iterdir())
-    pid = os.getpid()  # left as an ended process: counts stay, live gauges and the liveness file go
-    assert f"counter_{pid}.db" in names
-    assert not [name for name in names if name.startswith("gauge_live") or name.endswith(".alive")], names
+    # Left as an ended process: counts stay, live gauges go, and the released liveness lock lets them be compacted.
+    assert f"counter_{identity}.db" in names and f"process_{identity}.alive" in names
+    assert not [name for name in names if name.startswith("gauge_live")], names
+    assert compact(folder) == [identity]
+    names = sorted(path.name for path in folder.iterdir())
+    assert not [name for name in names if identity in name], names
+    assert _hits(FleetReader(folder).read().samples()) == 4
 
 
 def test_other_metrics_of_the_process_keep_prometheus_clients_own_in_memory_values(tmp_path: Path) -> None:
