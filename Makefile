@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test mutants lint typecheck render check-render validate serve bench profile stack stack-down clean
+.PHONY: help install test check mutants lint typecheck render check-render validate serve bench profile stack stack-down clean
 
 # Colours only on a terminal (and never with NO_COLOR set): a pipe or a file gets plain text.
 help: ## Show this help
@@ -30,6 +30,12 @@ install: $(STAMP) ## Create .venv and install the project with its dev tools
 test: lint ## Lint, drift check of rendered/, then pytest (needs PostgreSQL, promtool and the Prometheus binaries)
 	$(PY) -m generators --check
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The inner loop: what needs no PostgreSQL, no Prometheus tool and no server process (markers in pyproject.toml).
+CHECK_TESTS := not postgres and not promtool and not e2e and not fault and not server
+
+check: lint ## Lint, types and the tests that start no server and need no PostgreSQL or promtool (about a minute)
+	$(PY) -m pytest -m "$(CHECK_TESTS)" $(PYTEST_ARGS)
 
 mutants: $(STAMP) ## Every single mutation of the rendered rules against the promtool tests (make test runs a sample)
 	$(PY) -m tests.promtool.mutants $(MUTANTS_ARGS)

@@ -16,10 +16,13 @@ import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
+import devstack.runner
+import generators.__main__
 from bench.pgbouncer import LocalPgBouncer
 from featurestore.instruments import Instruments
 from featurestore.instruments import build as build_instruments
 from featurestore.loadtest.schema import dsn_with_schema
+from tests.renders import cached_render
 
 DEFAULT_TEST_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REPO = Path(__file__).resolve().parent.parent
@@ -44,6 +47,19 @@ def require_tool(name: str) -> str:
         unavailable(f"{name} is not on PATH (apt-get install --no-install-recommends {DEBIAN_PACKAGES})")
     assert path is not None
     return path
+
+
+# A test that reaches one of these fixtures, directly or through another, carries the marker: `-m "not postgres"`
+# (make check) then leaves out every test that needs PostgreSQL, whether or not the test says so itself.
+MARKER_OF_FIXTURE = {"pg_dsn": "postgres", "binaries": "e2e"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        for fixture, marker in MARKER_OF_FIXTURE.items():
+            if fixture in fixtures and item.get_closest_marker(marker) is None:
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")
@@ -132,3 +148,13 @@ def server_is_past(dsn: str, moment: datetime) -> bool:
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SELECT clock_timestamp() > %s", (moment,)).fetchone()
     return bool(row and row[0])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def renders_computed_once() -> Iterator[None]:
+    """`python -m generators` (`generators.__main__.main`) and the stack's test-profile render go through
+    `tests.renders.cached_render` for the whole session: the same specs are rendered once, whoever asks."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(generators.__main__, "render", cached_render)
+        patch.setattr(devstack.runner, "render", cached_render)
+        yield
