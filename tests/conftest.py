@@ -54,12 +54,26 @@ def require_tool(name: str) -> str:
 MARKER_OF_FIXTURE = {"pg_dsn": "postgres", "binaries": "e2e"}
 
 
+# Tests that start a server process of their own (the service, PgBouncer, an HTTP child), by node id prefix: they
+# are `server` tests, which make check leaves out with the postgres, promtool, e2e and fault ones.
+SERVER_TESTS = (
+    "tests/service/test_main.py::",
+    "tests/test_readme.py::test_the_first_frame_snippet_runs_as_written_beside_the_service",
+    "tests/deploy/test_dockerfile.py::test_the_images_command_serves_the_app",
+    "tests/devstack/test_process.py::test_a_child_is_ready_when_its_url_answers",
+    "tests/generators/test_pooler.py::test_debians_pgbouncer_runs",
+    "tests/reliability/test_fleet.py::",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         for fixture, marker in MARKER_OF_FIXTURE.items():
             if fixture in fixtures and item.get_closest_marker(marker) is None:
                 item.add_marker(marker)
+        if item.nodeid.startswith(SERVER_TESTS):
+            item.add_marker(pytest.mark.server)
 
 
 @pytest.fixture(scope="session")
