@@ -5,6 +5,7 @@ Every group runs exactly once; the result fails when any part fails, with every 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -17,11 +18,20 @@ import yaml
 JOBS = min(2, os.cpu_count() or 1)
 
 
+_REPEAT = re.compile(r"x(\d+)")
+
+
+def _samples(values: str) -> int:
+    """How many samples a promtool `values` text expands to (`0+30x45` is 46, `1 2 _x3` is 5)."""
+    return sum(int(found.group(1)) + 1 if (found := _REPEAT.search(part)) else 1 for part in values.split())
+
+
 def _weight(group: dict[str, Any]) -> int:
-    """A group's rough cost: its series' text (their count and length of values) times the checks it makes."""
-    series = sum(len(str(item.get("values", ""))) + 1 for item in group.get("input_series", []))
-    checks = len(group.get("alert_rule_test", [])) + len(group.get("promql_expr_test", [])) + 1
-    return series * checks
+    """A group's rough cost: every evaluation step (as many as its longest series has samples) evaluates every rule
+    over every series."""
+    series = group.get("input_series", [])
+    steps = max((_samples(str(item.get("values", ""))) for item in series), default=1)
+    return steps * (len(series) + 10)
 
 
 def split(path: Path, jobs: int) -> list[dict[str, Any]]:
