@@ -10,7 +10,7 @@ TOOLS := $(VENV)/tools
 TOOLS_STAMP := $(TOOLS)/.installed
 LOCK := requirements/image.txt
 
-.PHONY: help install tools test mutants lint lock typecheck render check-render validate docs serve bench profile stack stack-down clean
+.PHONY: help install tools test check mutants lint lock typecheck render check-render validate docs serve bench profile stack stack-down clean
 
 # Colours only on a terminal (and never with NO_COLOR set): a pipe or a file gets plain text.
 help: ## Show this help
@@ -43,6 +43,12 @@ tools: $(TOOLS_STAMP) ## Create .venv/tools: checkov and pip-tools, apart from t
 test: lint ## Lint, drift check of rendered/, then pytest (needs PostgreSQL, promtool and the Prometheus binaries)
 	$(PY) -m generators --check
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The inner loop: what needs no PostgreSQL, no Prometheus tool and no server process (markers in pyproject.toml).
+CHECK_TESTS := not postgres and not promtool and not e2e and not fault and not server
+
+check: lint ## Lint, types and the tests that start no server and need no PostgreSQL or promtool (about a minute)
+	$(PY) -m pytest -m "$(CHECK_TESTS)" $(PYTEST_ARGS)
 
 mutants: $(STAMP) ## Every single mutation of the rendered rules against the promtool tests (make test runs a sample)
 	$(PY) -m tests.promtool.mutants $(MUTANTS_ARGS)

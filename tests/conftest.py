@@ -16,10 +16,13 @@ import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
+import devstack.runner
+import generators.__main__
 from bench.pgbouncer import LocalPgBouncer
 from featurestore.instruments import Instruments
 from featurestore.instruments import build as build_instruments
 from featurestore.loadtest.schema import dsn_with_schema
+from tests.renders import cached_render
 
 DEFAULT_TEST_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REPO = Path(__file__).resolve().parent.parent
@@ -44,6 +47,33 @@ def require_tool(name: str) -> str:
         unavailable(f"{name} is not on PATH (apt-get install --no-install-recommends {DEBIAN_PACKAGES})")
     assert path is not None
     return path
+
+
+# A test that reaches one of these fixtures, directly or through another, carries the marker: `-m "not postgres"`
+# (make check) then leaves out every test that needs PostgreSQL, whether or not the test says so itself.
+MARKER_OF_FIXTURE = {"pg_dsn": "postgres", "binaries": "e2e"}
+
+
+# Tests that start a server process of their own (the service, PgBouncer, an HTTP child), by node id prefix: they
+# are `server` tests, which make check leaves out with the postgres, promtool, e2e and fault ones.
+SERVER_TESTS = (
+    "tests/service/test_main.py::",
+    "tests/test_readme.py::test_the_first_frame_snippet_runs_as_written_beside_the_service",
+    "tests/deploy/test_dockerfile.py::test_the_images_command_serves_the_app",
+    "tests/devstack/test_process.py::test_a_child_is_ready_when_its_url_answers",
+    "tests/generators/test_pooler.py::test_debians_pgbouncer_runs",
+    "tests/reliability/test_fleet.py::",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        for fixture, marker in MARKER_OF_FIXTURE.items():
+            if fixture in fixtures and item.get_closest_marker(marker) is None:
+                item.add_marker(marker)
+        if item.nodeid.startswith(SERVER_TESTS):
+            item.add_marker(pytest.mark.server)
 
 
 @pytest.fixture(scope="session")
@@ -132,3 +162,13 @@ def server_is_past(dsn: str, moment: datetime) -> bool:
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SELECT clock_timestamp() > %s", (moment,)).fetchone()
     return bool(row and row[0])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def renders_computed_once() -> Iterator[None]:
+    """`python -m generators` (`generators.__main__.main`) and the stack's test-profile render go through
+    `tests.renders.cached_render` for the whole session: the same specs are rendered once, whoever asks."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(generators.__main__, "render", cached_render)
+        patch.setattr(devstack.runner, "render", cached_render)
+        yield

@@ -10,7 +10,8 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -118,3 +119,15 @@ class Fleet:
         """Every worker looks up at that hit rate; the summed hits and misses they counted."""
         replies = self.run({"op": "lookups", "hit": hit, "seconds": seconds, "per_s": per_s})
         return {key: sum(reply[key] for reply in replies) for key in ("hits", "misses")}
+
+    def lookups_until(
+        self, hit: float, per_s: float, done: Callable[[], bool], timeout_s: float, step_s: float = 1.0
+    ) -> dict[str, int]:
+        """`lookups` in steps of `step_s` until `done()` says so after a step, or `timeout_s` has passed."""
+        deadline = time.monotonic() + timeout_s
+        totals = {"hits": 0, "misses": 0}
+        while True:
+            counted = self.lookups(hit, seconds=step_s, per_s=per_s)
+            totals = {key: totals[key] + counted[key] for key in totals}
+            if done() or time.monotonic() >= deadline:
+                return totals

@@ -5,8 +5,9 @@
                                                                a key this worker published before (a hit), else a
                                                                new key (a miss: computed and published)
     -> {"hits": h, "misses": m}                                 counted by whether compute() ran
-    {"op": "hold_pool", "seconds": 5}                           lend out every connection of its pool (the one step
+    {"op": "hold_pool", "seconds": 60}                          lend out every connection of its pool (the one step
     -> {"held": true} ... {"released": true}                    outside the public API: a stuck worker on demand)
+                                                               until {"op": "release"} arrives, or `seconds` pass
     {"op": "exit"}                                              close the store and exit 0
 
 The environment configures it as a launcher would: FEATURESTORE_PG_DSN, FEATURESTORE_CACHE_DIR,
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import select
 import sys
 import time
 from contextlib import ExitStack
@@ -74,7 +76,9 @@ class Worker:
             for _ in range(self.store.settings.pool_max_size):
                 held.enter_context(primary.connection())
             _say({"held": True})
-            time.sleep(seconds)
+            # The launcher sends nothing else while this worker holds, so stdin's buffer is empty and select sees it.
+            if select.select([sys.stdin], [], [], seconds)[0]:
+                assert json.loads(sys.stdin.readline()) == {"op": "release"}
         _say({"released": True})
 
 

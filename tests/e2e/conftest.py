@@ -1,4 +1,4 @@
-"""Fixtures of the end-to-end tests: the test-profile render and a PostgreSQL schema that live as long as a module."""
+"""Fixtures of the end-to-end tests: the test-profile render (one per session) and a PostgreSQL schema per module."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from devstack.runner import render_profile
 from tests.conftest import fresh_schema, require_tool
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def test_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`python -m generators --profile test` rendered into a temporary folder: short windows and `for:`."""
     return render_profile("test", tmp_path_factory.mktemp("rendered-test"))

@@ -32,6 +32,9 @@ WORKERS = 8
 WINDOW_S = 20  # the test profile's 5m
 PER_S = 25  # lookups per second per worker
 HEALTHY, LOW = 0.99, 0.80
+HEALTHY_S = WINDOW_S + 5  # the first healthy phase: a window of 99 % hits, held past the alert's for: (15 s)
+PHASE_S = 60  # the deadline of a phase that waits for an alert to fire or resolve
+HIT_RATIO_ALERT, POOL_ALERT = "FeatureStoreHitRatioLow", "PostgreSQLPoolExhausted"
 HITS_TOTAL, MISSES_TOTAL, INSERTS_TOTAL = (
     "featurestore_hits_total",
     "featurestore_misses_total",
@@ -149,18 +152,26 @@ def job(
             idle = prometheus.query(f"count by (alertname) (count_over_time(ALERTS[{int(idle_s)}s]))")
             idle_alerts = [item["metric"]["alertname"] for item in idle.result]
 
+            # Healthy for longer than the window, so the ratio the rule reads has been 99 % for longer than its for:.
             timeline.enter("healthy")
-            totals = fleet.lookups(HEALTHY, seconds=1.5 * WINDOW_S, per_s=PER_S)
+            totals = fleet.lookups(HEALTHY, seconds=HEALTHY_S, per_s=PER_S)
+            # Each later phase lasts until what it waits for happened, or its deadline passed (the tests then fail).
             low_started = timeline.enter("low (80 % hits)")
-            low = fleet.lookups(LOW, seconds=1.5 * WINDOW_S, per_s=PER_S)
+            low = fleet.lookups_until(
+                LOW, PER_S, lambda: timeline.first(HIT_RATIO_ALERT, "firing", low_started) is not None, PHASE_S
+            )
             healthy_again = timeline.enter("healthy again")
-            again = fleet.lookups(HEALTHY, seconds=1.5 * WINDOW_S, per_s=PER_S)
+            again = fleet.lookups_until(
+                HEALTHY, PER_S, lambda: timeline.first(HIT_RATIO_ALERT, "inactive", healthy_again) is not None, PHASE_S
+            )
             recovered_by = timeline.enter("idle again")
             holder = fleet.workers[0]
             pool_held = timeline.enter("one worker holds its pool")
-            holder.send({"op": "hold_pool", "seconds": 8})
+            holder.send({"op": "hold_pool", "seconds": PHASE_S})
             assert holder.reply() == {"held": True}
-            assert holder.reply(timeout_s=60) == {"released": True}
+            poll(lambda: timeline.first(POOL_ALERT, "firing", pool_held), timeout_s=PHASE_S)
+            holder.send({"op": "release"})
+            assert holder.reply(timeout_s=PHASE_S + 10) == {"released": True}
             pool_released = timeline.enter("pool released")
             hits = totals["hits"] + low["hits"] + again["hits"]
             misses = totals["misses"] + low["misses"] + again["misses"]
@@ -182,7 +193,7 @@ def job(
                 time.sleep(0.5)
                 counted = scraped()
             resolved_deadline = time.monotonic() + 30
-            while timeline.first("PostgreSQLPoolExhausted", "inactive", pool_held) is None:
+            while timeline.first(POOL_ALERT, "inactive", pool_held) is None:
                 if time.monotonic() > resolved_deadline:
                     break
                 time.sleep(0.5)

@@ -13,6 +13,7 @@ import yaml
 
 from generators.__main__ import DEFAULT_OUT, main
 from tests.conftest import REPO, require_tool
+from tests.promtool import parallel
 
 pytestmark = pytest.mark.promtool
 
@@ -31,7 +32,7 @@ def promtool_proves(folder: Path) -> None:
     assert checked.returncode == 0, checked.stdout + checked.stderr
     tests = sorted((folder / "prometheus" / "tests").glob("*.yml"))
     assert tests
-    tested = run(promtool, "test", "rules", *tests)
+    tested = parallel.run_rule_tests(promtool, tests)
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
@@ -42,7 +43,7 @@ def test_the_rendered_rules_config_and_generated_tests_pass_promtool() -> None:
 def test_the_hand_written_tests_of_the_guides_three_alerts_pass_promtool() -> None:
     files = sorted(HAND_WRITTEN.glob("*_test.yml"))
     assert files
-    result = run(require_tool("promtool"), "test", "rules", *files)
+    result = parallel.run_rule_tests(require_tool("promtool"), files)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

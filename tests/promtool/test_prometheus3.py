@@ -17,6 +17,7 @@ import pytest
 from generators.__main__ import DEFAULT_OUT, main
 from slos.models import duration_seconds
 from tests.conftest import require_tool
+from tests.promtool import parallel
 
 pytestmark = pytest.mark.promtool
 
@@ -47,9 +48,7 @@ def promtool_tests(folder: Path) -> subprocess.CompletedProcess[str]:
     assert {"featurestore_test.yml", "featurestore_windows_test.yml", "featurestore_period_test.yml"} <= {
         path.name for path in tests
     }
-    return subprocess.run(
-        [require_tool("promtool"), "test", "rules", *map(str, tests)], capture_output=True, text=True, check=False
-    )
+    return parallel.run_rule_tests(require_tool("promtool"), tests)
 
 
 def test_left_open_emulation_shortens_every_range_by_one_millisecond() -> None:

@@ -27,6 +27,7 @@ from generators.render import render
 from slos.loader import load_specs
 from slos.sloth import parse_document
 from tests.conftest import REPO, require_tool, unavailable
+from tests.promtool import parallel
 
 pytestmark = pytest.mark.promtool
 
@@ -200,9 +201,7 @@ def run_side_by_side(name: str, out: Path) -> subprocess.CompletedProcess[str]:
     ours, theirs = rule_files(name, out)
     test = out / f"{name}_side_by_side_test.yml"
     test.write_text(yaml.safe_dump(side_by_side(name, ours, theirs), sort_keys=False))
-    return subprocess.run(
-        [require_tool("promtool"), "test", "rules", str(test)], capture_output=True, text=True, timeout=600, check=False
-    )
+    return parallel.run_rule_tests(require_tool("promtool"), [test])
 
 
 def render_example(name: str, tmp_path: Path) -> Path:
