@@ -209,26 +209,9 @@ class Stack:
             f"http://{alertmanager_address}",
             self.webhook.url,
         )
-        prometheus_overlay = state / "config" / "prometheus.yml"
-        prometheus_overlay_config = PrometheusOverlay(
-            service_address=service_address,
-            alertmanager_address=alertmanager_address,
-            rule_dir=prometheus_yml.parent,
-            scrape_interval=config.scrape_interval,
-            evaluation_interval=config.evaluation_interval,
+        prometheus_overlay, alertmanager_overlay = self._write_overlays(
+            state / "config", prometheus_yml, alertmanager_yml, service_address, alertmanager_address, self.webhook.url
         )
-        dump_yaml(prometheus_config(load_yaml(prometheus_yml), prometheus_overlay_config), prometheus_overlay,
-                  prometheus_yml)  # fmt: skip
-        alertmanager_overlay = state / "config" / "alertmanager.yml"
-        alertmanager_overlay_config = AlertmanagerOverlay(
-            receiver_url=self.webhook.url,
-            config_dir=alertmanager_yml.parent,
-            group_wait=config.group_wait,
-            group_interval=config.group_interval,
-            repeat_interval=config.repeat_interval,
-        )
-        dump_yaml(alertmanager_config(load_yaml(alertmanager_yml), alertmanager_overlay_config), alertmanager_overlay,
-                  alertmanager_yml)  # fmt: skip
         # Prometheus last: its first scrape and first alert push find the others ready.
         self._launch(
             (_service(config, state, service_port), f"{self.urls.service}{LIVE_PATH}"),
@@ -248,6 +231,32 @@ class Stack:
                 daemon=True,
             ).start()
         return self.urls
+
+    def _write_overlays(self, config_dir: Path, prometheus_yml: Path, alertmanager_yml: Path, service_address: str,
+                        alertmanager_address: str, webhook_url: str) -> tuple[Path, Path]:  # fmt: skip
+        """The rendered Prometheus and Alertmanager configurations pointed at this stack; their paths."""
+        config = self.config
+        prometheus_overlay = config_dir / "prometheus.yml"
+        prometheus_overlay_config = PrometheusOverlay(
+            service_address=service_address,
+            alertmanager_address=alertmanager_address,
+            rule_dir=prometheus_yml.parent,
+            scrape_interval=config.scrape_interval,
+            evaluation_interval=config.evaluation_interval,
+        )
+        dump_yaml(prometheus_config(load_yaml(prometheus_yml), prometheus_overlay_config), prometheus_overlay,
+                  prometheus_yml)  # fmt: skip
+        alertmanager_overlay = config_dir / "alertmanager.yml"
+        alertmanager_overlay_config = AlertmanagerOverlay(
+            receiver_url=webhook_url,
+            config_dir=alertmanager_yml.parent,
+            group_wait=config.group_wait,
+            group_interval=config.group_interval,
+            repeat_interval=config.repeat_interval,
+        )
+        dump_yaml(alertmanager_config(load_yaml(alertmanager_yml), alertmanager_overlay_config), alertmanager_overlay,
+                  alertmanager_yml)  # fmt: skip
+        return prometheus_overlay, alertmanager_overlay
 
     def _launch(self, *checks: tuple[ManagedProcess, str]) -> None:
         """Start each process in turn and wait until its URL answers; on any failure stop what started."""
