@@ -231,14 +231,7 @@ def _run_thread_workers(run: _Run, tick: _Ticker, store: FeatureStore, stop: thr
     ]
     for thread in threads:
         thread.start()
-    try:
-        barrier.wait(STARTUP_TIMEOUT_S)
-    except threading.BrokenBarrierError:
-        halt.set()
-        for thread in threads:
-            thread.join(10)
-        reason = repr(failures[0]) if failures else "the start barrier timed out"
-        raise RuntimeError(f"load workers did not start: {reason}") from None
+    _thread_barrier(barrier, threads, halt, failures)
     tick.start()
     started, cpu, machine = tick.started, time.process_time(), machine_cpu_times()
     hard_stop = started + config.duration_s + FINISH_GRACE_S
@@ -263,6 +256,19 @@ def _run_thread_workers(run: _Run, tick: _Ticker, store: FeatureStore, stop: thr
         client_cpu_s=cpu,
         machine_cpu=machine,
     )
+
+
+def _thread_barrier(barrier: threading.Barrier, threads: list[threading.Thread], halt: threading.Event,
+                    failures: list[BaseException]) -> None:  # fmt: skip
+    """Every worker thread has warmed up, or they are halted and the run fails saying why."""
+    try:
+        barrier.wait(STARTUP_TIMEOUT_S)
+    except threading.BrokenBarrierError:
+        halt.set()
+        for thread in threads:
+            thread.join(10)
+        reason = repr(failures[0]) if failures else "the start barrier timed out"
+        raise RuntimeError(f"load workers did not start: {reason}") from None
 
 
 def _process_main(run: _Run, worker: int, queue: SampleQueue, start: Waitable, halt: Waitable) -> None:
