@@ -328,7 +328,24 @@ class Plan:
     per_tick: float
     out: dict[str, str]
     pairs: tuple[WindowPair, ...]
-    conditions: tuple[tuple[Alert, BurnCondition], ...] = ()  # the SLO's alert policies' conditions, compiled
+    conditions: tuple[tuple[Alert, BurnCondition], ...]  # the SLO's alert policies' conditions, compiled
+    target: float
+    period: str
+
+    @property
+    def slo(self) -> str:
+        return self.out[naming.SLO_LABEL]
+
+    def case(self, name: str, series: Sequence[Series], *, checks: Sequence[Check] = (),
+             exprs: Sequence[ExprCheck] = (), file: str = "fine") -> Case:  # fmt: skip
+        """A case that proves this SLO's burn-rate alert."""
+        return _case(name, series, proves=(self.name,), checks=checks, exprs=exprs, file=file)
+
+    def pair_checks(self, pair: WindowPair, picked: Iterable[tuple[int, bool]], step: float,
+                    out: Mapping[str, str] | None = None) -> tuple[ExprCheck, ...]:  # fmt: skip
+        """The pair's alert at each (sample, firing) picked."""
+        rule = self.rules[(pair.long, pair.short)]
+        return _alert_checks(rule, pair_labels(pair), self.out if out is None else out, picked, step)
 
     def bad(self, burn: float) -> float:
         return round(burn * self.budget * self.per_tick)
@@ -367,6 +384,8 @@ def _plan(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> Plan:
             for policy in ctx.spec.policies(slo)
             for condition in policy.conditions
         ),
+        target=objective.target,
+        period=objective.period,
     )
 
 
@@ -383,20 +402,20 @@ def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, .
     cases = [_healthy(ctx, plan, fine), *_straddles(ctx, plan, fine), *_condition_straddles(ctx, plan, fine)]
     if plan.pairs:
         cases.append(_namespaces(ctx, plan, fine))
-    cases.append(_budget_values(ctx, plan, slo, sli_windows(objective.period)))
-    cases += _bursts(ctx, plan, fine, coarse, sli_windows(objective.period))
+    cases.append(_budget_values(ctx, plan))
+    cases += _bursts(ctx, plan, fine, coarse)
     for rule, condition in plan.conditions:
         if not averaged(condition.lookback_window):  # a lookback past 3d would need weeks of series
             small = windows[condition.lookback_window] <= duration_seconds(ctx.profile.window("30m"))
             cases.append(_condition_burst(plan, fine if small else coarse, rule, condition))
     if isinstance(objective, LatencyBudgetObjective):
         cases.append(_missing_bucket(ctx, plan, slo, rules))
-    cases.append(window_ratios_case(ctx, plan, coarse, slo))
-    cases.append(period_case(ctx, plan, slo))
+    cases.append(window_ratios_case(plan, coarse))
+    cases.append(period_case(ctx, plan))
     return tuple(cases)
 
 
-def _bursts(ctx: Context, plan: Plan, fine: Reading, coarse: Reading, windows: Sequence[str]) -> list[Case]:
+def _bursts(ctx: Context, plan: Plan, fine: Reading, coarse: Reading) -> list[Case]:
     """Per pair, a burst from the start (short windows only; with every window's burn-rate record where the rate
     variants agree) and a faster one after a healthy stretch: it reaches the long window's factor sooner, shorter
     series, while the long window's neighbours (half and twice as long) still fire at other evaluations."""
@@ -406,14 +425,7 @@ def _bursts(ctx: Context, plan: Plan, fine: Reading, coarse: Reading, windows: S
     for pair in plan.pairs:
         if fine.windows[pair.short] <= duration_seconds(ctx.profile.window("30m")):
             burst = _burst(plan, fine, pair, levels[pair.factor], healthy_ticks=0)
-            records = [
-                check
-                for exp in burst.exprs
-                for check in _record_checks(
-                    fine, plan, burst.series, round(exp.seconds / ctx.tick), exp.seconds, windows
-                )
-            ]
-            cases.append(replace(burst, exprs=(*burst.exprs, *records)))
+            cases.append(replace(burst, exprs=(*burst.exprs, *_record_checks(fine, plan, burst))))
         cases.append(_burst(plan, coarse, pair, fast[pair.factor], healthy_ticks=None))
     return cases
 
@@ -427,8 +439,7 @@ def _healthy(ctx: Context, plan: Plan, reading: Reading) -> Case:
         if any(reading.firing(series, at, p) is not False for p in plan.pairs):
             raise promql.GeneratorError(f"{plan.name}: burning at {burn:g}x fires an alert")
     checks = [Check(at * ctx.tick, plan.name, ()) for at in (1, ticks)]
-    return _case(f"{plan.name} stays silent burning {burn:.3g}x the error budget", series, checks=checks,
-                 proves=(plan.name,))  # fmt: skip
+    return plan.case(f"{plan.name} stays silent burning {burn:.3g}x the error budget", series, checks=checks)
 
 
 def _straddles(ctx: Context, plan: Plan, reading: Reading) -> list[Case]:
@@ -441,16 +452,12 @@ def _straddles(ctx: Context, plan: Plan, reading: Reading) -> list[Case]:
             series = plan.steady(ticks, plan.bad(burn))
             if any(reading.firing(series, at, pair) is not (sign > 0) for at in range(1, ticks + 1)):
                 raise promql.GeneratorError(f"{plan.name}: a steady {burn:g}x does not straddle {pair.factor:g}")
-            picked = [(at, sign > 0) for at in (1, ticks)]
             cases.append(
-                _case(
+                plan.case(
                     f"{plan.name} {pair.long}/{pair.short} {verb} at a steady {burn:.4g}x ({pair.factor:g}x "
                     f"{'+' if sign > 0 else '-'} {STRADDLE:.0%})",
                     series,
-                    proves=(plan.name,),
-                    exprs=_alert_checks(
-                        plan.rules[(pair.long, pair.short)], pair_labels(pair), plan.out, picked, ctx.tick
-                    ),
+                    exprs=plan.pair_checks(pair, [(at, sign > 0) for at in (1, ticks)], ctx.tick),
                 )
             )
     return cases
@@ -480,12 +487,11 @@ def _condition_straddles(ctx: Context, plan: Plan, reading: Reading) -> list[Cas
             else:
                 picked, when = [(1, False), (ticks, False)], f"through {clock(ticks * ctx.tick)}"
             cases.append(
-                _case(
+                plan.case(
                     f"{plan.name} policy {rule.labels[naming.POLICY_LABEL]} condition {condition.name} (burn rate "
                     f"over {condition.lookback_window} {'>=' if condition.op == 'gte' else '>'} "
                     f"{condition.threshold:g} for {condition.alert_after}) {verb} at a steady {burn:.4g}x {when}",
                     series,
-                    proves=(plan.name,),
                     exprs=_alert_checks(rule, _policy_labels(rule), plan.out, picked, ctx.tick),
                 )
             )
@@ -510,12 +516,11 @@ def _condition_burst(plan: Plan, reading: Reading, rule: Alert, condition: BurnC
     timelines = _condition_timelines(reading, series, condition, hold, samples, every * step)
     states = [col[0] if len(set(col)) == 1 else None for col in zip(*timelines, strict=True)]
     picked, fires, resolves = _fire_and_resolve(states, every, f"{plan.name}: the {condition.name}")
-    return _case(
+    return plan.case(
         f"{plan.name} policy {rule.labels[naming.POLICY_LABEL]} condition {condition.name}: a {level:.3g}x burst after "
         f"{clock(healthy * step)} without errors fires by {clock(fires * step)} once the {condition.lookback_window} "
         f"window holds enough of it and {condition.alert_after} have passed, resolves by {clock(resolves * step)}",
         series,
-        proves=(plan.name,),
         exprs=_alert_checks(rule, _policy_labels(rule), plan.out, picked, step),
         file="fine" if every == 1 else "windows",
     )
@@ -528,12 +533,10 @@ def _namespaces(ctx: Context, plan: Plan, reading: Reading) -> Case:
     burning = plan.steady(ticks, plan.bad(_burn_levels([pair.factor], plan.budget)[pair.factor]))
     if reading.firing(burning, ticks, pair) is not True:
         raise promql.GeneratorError(f"{plan.name}: the burning namespace does not fire")
-    out = {**plan.out, "namespace": "payments"}
-    return _case(
+    return plan.case(
         f"{plan.name} {pair.long}/{pair.short} fires for the burning namespace only, beside a healthy one",
         _in_namespace(burning, "payments") + _in_namespace(plan.steady(ticks, 0.0), "search"),
-        proves=(plan.name,),
-        exprs=_alert_checks(plan.rules[(pair.long, pair.short)], pair_labels(pair), out, [(ticks, True)], ctx.tick),
+        exprs=plan.pair_checks(pair, [(ticks, True)], ctx.tick, {**plan.out, "namespace": "payments"}),
     )
 
 
@@ -546,12 +549,10 @@ def _uncounted(events: Events, series: Sequence[Series]) -> tuple[Series, ...]:
     return tuple(s for s, (_, role) in zip(series, events.streams, strict=True) if role != "event")
 
 
-def _budget_values(ctx: Context, plan: Plan, slo: SLO, windows: Sequence[str]) -> Case:
+def _budget_values(ctx: Context, plan: Plan) -> Case:
     """What the dashboard's budget row reads, per namespace: remaining 1 without errors, 0 once the burn spends
     exactly the budget, every window's burn rate alike (steady series); a trickle of one event per tick still
     records, an idle namespace records nothing (no NaN); the objective and the budget as recorded."""
-    objective = slo.objective
-    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
     ticks = 6
     scenarios = {
         "clean": (plan.per_tick, 0.0, 0.0),
@@ -570,7 +571,7 @@ def _budget_values(ctx: Context, plan: Plan, slo: SLO, windows: Sequence[str]) -
         scenarios["uncounted"] = (0.0, 0.0, 0.0)
     elif not plan.events.latency:
         scenarios["uncounted"] = (0.0, 0.0, 1 / plan.budget)
-    own = {naming.SLO_LABEL: slo.name}
+    own = {naming.SLO_LABEL: plan.slo}
     at = ticks * ctx.tick
 
     def per_namespace(value: Callable[[float], float]) -> tuple[tuple[dict[str, str], float], ...]:
@@ -580,15 +581,15 @@ def _budget_values(ctx: Context, plan: Plan, slo: SLO, windows: Sequence[str]) -
             if burn is not None
         )
 
-    remaining = naming.BUDGET_REMAINING_RECORD + _slo_selector(slo.name)
+    remaining = naming.BUDGET_REMAINING_RECORD + _slo_selector(plan.slo)
     exprs = [ExprCheck(at, _rounded(remaining), per_namespace(lambda b: 1.0 - b))]
-    exprs += [_burn_check(at, slo.name, window, *per_namespace(lambda b: b)) for window in windows]
+    exprs += [_burn_check(at, plan.slo, window, *per_namespace(lambda b: b)) for window in sli_windows(plan.period)]
     exprs += [
-        ExprCheck(at, record + _slo_selector(slo.name), (({**own, "__name__": record}, value),))
-        for record, value in ((naming.OBJECTIVE_RECORD, objective.target), (naming.ERROR_BUDGET_RECORD, plan.budget))
+        ExprCheck(at, record + _slo_selector(plan.slo), (({**own, "__name__": record}, value),))
+        for record, value in ((naming.OBJECTIVE_RECORD, plan.target), (naming.ERROR_BUDGET_RECORD, plan.budget))
     ]
     return _case(
-        f"{slo.name}: the budget remaining reads 1 without errors and 0 when the errors spend exactly the budget, "
+        f"{plan.slo}: the budget remaining reads 1 without errors and 0 when the errors spend exactly the budget, "
         "every window's burn rate alike; a trickle of traffic records, an idle namespace records nothing, one without "
         "a series of its counted events reads as none counted",
         series,
@@ -596,12 +597,15 @@ def _budget_values(ctx: Context, plan: Plan, slo: SLO, windows: Sequence[str]) -
     )
 
 
-def _record_checks(reading: Reading, plan: Plan, series: Sequence[Series], at: int, seconds: float,
-                   windows: Sequence[str]) -> list[ExprCheck]:  # fmt: skip
-    """Every window's burn-rate record at sample `at`, where every rate variant rounds it alike."""
-    slo = plan.out[naming.SLO_LABEL]
-    agreed = {window: _agreed_burn(reading, series, at, window) for window in windows}
-    return [_burn_check(seconds, slo, w, (plan.out, value)) for w, value in agreed.items() if value is not None]
+def _record_checks(reading: Reading, plan: Plan, case: Case) -> list[ExprCheck]:
+    """At each of the case's checks, every window's burn-rate record where every rate variant rounds it alike."""
+    checks = []
+    for exp in case.exprs:
+        for window in sli_windows(plan.period):
+            value = _agreed_burn(reading, case.series, round(exp.seconds / reading.step), window)
+            if value is not None:
+                checks.append(_burn_check(exp.seconds, plan.slo, window, (plan.out, value)))
+    return checks
 
 
 def _burst(plan: Plan, reading: Reading, pair: WindowPair, level: float, healthy_ticks: int | None) -> Case:
@@ -620,13 +624,12 @@ def _burst(plan: Plan, reading: Reading, pair: WindowPair, level: float, healthy
     states = [reading.firing(series, j * every, pair) for j in range(ticks // every + 1)]
     picked, fires, resolves = _fire_and_resolve(states, every, f"{plan.name}: the {pair.long}/{pair.short}")
     where = "from the start" if healthy == 0 else f"after {clock(healthy * step)} without errors"
-    return _case(
+    return plan.case(
         f"{plan.name} {pair.long}/{pair.short} ({pair.tier}, over {pair.factor:g}x): a {level:.3g}x burst {where} "
         f"fires by {clock(fires * step)}, resolves by {clock(resolves * step)} once the {pair.short} window is clear "
         "of it",
         series,
-        proves=(plan.name,),
-        exprs=_alert_checks(plan.rules[(pair.long, pair.short)], pair_labels(pair), plan.out, picked, step),
+        exprs=plan.pair_checks(pair, picked, step),
         file="windows" if healthy_ticks is None else "fine",
     )
 
@@ -648,15 +651,13 @@ def _missing_bucket(ctx: Context, plan: Plan, slo: SLO, rules: dict[str, Alert])
     )
 
 
-def window_ratios_case(ctx: Context, plan: Plan, reading: Reading, slo: SLO) -> Case:
+def window_ratios_case(plan: Plan, reading: Reading) -> Case:
     """Every window's ratio reads exactly its window (the period's: `period_case`): the error ratio grows with the age
     of the events (0.5x the budget in the last 5 minutes, up to ~6x three days back), so half or twice a window, or
     another record, reads another ratio. Prometheus 3 leaves out the tick on a range's left edge: a raw window's edge
     tick has no traffic (and the 5m before an averaged window's edge, where no 5m ratio is then recorded), and the
     ratio only changes every other tick, at a 5m record's edge, so both versions read the same."""
-    objective = slo.objective
-    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
-    windows = [w for w in sli_windows(objective.period) if w != objective.period]
+    windows = [w for w in sli_windows(plan.period) if w != plan.period]
     ticks = {w: round(reading.windows[w] / reading.step) for w in windows}
     short = round(reading.windows[SHORTEST_WINDOW] / reading.step)
     at = reading.every * math.ceil((max(ticks.values()) + 2 * short) / reading.every + 1)
@@ -673,23 +674,21 @@ def window_ratios_case(ctx: Context, plan: Plan, reading: Reading, slo: SLO) -> 
         value = _agreed_burn(reading, series, at, window)
         if value is None:
             raise promql.GeneratorError(f"{plan.name}: the {window} ratio differs between Prometheus versions")
-        exprs.append(_burn_check(at * reading.step, slo.name, window, (plan.out, value)))
+        exprs.append(_burn_check(at * reading.step, plan.slo, window, (plan.out, value)))
     return _case(
-        f"{slo.name}: every window's burn rate reads exactly its window, errors growing with their age",
+        f"{plan.slo}: every window's burn rate reads exactly its window, errors growing with their age",
         series,
         exprs=exprs,
         file="windows",
     )
 
 
-def period_case(ctx: Context, plan: Plan, slo: SLO) -> Case:
+def period_case(ctx: Context, plan: Plan) -> Case:
     """The period SLI averages the recorded 5m ratios over exactly the period: 5m ratios every 6h (as input series) at
     3x the budget, then 1x, then 2x, each half a period long; at the end the period reads 1.5x, half the period
     2x, twice the period 2x; the sum over half the period divided by the count over all of it 1x."""
-    objective = slo.objective
-    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
     step = duration_seconds(ctx.profile.window(PERIOD_EVALUATION))
-    period = duration_seconds(ctx.profile.window(objective.period))
+    period = duration_seconds(ctx.profile.window(plan.period))
     third = round(period / 2 / step)  # three parts of half a period each
     ratios = [3 * plan.budget] * third + [1 * plan.budget] * (third + 2) + [2 * plan.budget] * third
     record = {**plan.out, "__name__": naming.sli_error_record(SHORTEST_WINDOW)}
@@ -702,9 +701,9 @@ def period_case(ctx: Context, plan: Plan, slo: SLO) -> Case:
         expected.add(math.floor(sum(window) / len(window) / plan.budget * 10 + 0.5) / 10)
     if len(expected) != 1:
         raise promql.GeneratorError(f"{plan.name}: the period case lands on a rounding edge")
-    expr = f"round({naming.burn_rate_record(objective.period)}{_slo_selector(slo.name)}, 0.1)"
+    expr = f"round({naming.burn_rate_record(plan.period)}{_slo_selector(plan.slo)}, 0.1)"
     return _case(
-        f"{slo.name}: the {objective.period} SLI averages exactly the last {objective.period} of 5m ratios",
+        f"{plan.slo}: the {plan.period} SLI averages exactly the last {plan.period} of 5m ratios",
         (Series(record, tuple(ratios)),),
         exprs=(ExprCheck(at * step, expr, ((plan.out, expected.pop()),)),),
         file="period",
@@ -743,8 +742,6 @@ def _is(rule: Alert, pair: WindowPair) -> bool:
 
 
 def absent_case(ctx: Context, slo: SLO, rule: Alert) -> Case:
-    objective = slo.objective
-    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
     events = events_of(ctx, slo)
     hold = duration_seconds(rule.for_ or "0s")
     missing = math.ceil(hold / ctx.tick) + 2
