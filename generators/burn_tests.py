@@ -282,13 +282,10 @@ def _agreed_burn(reading: Reading, series: Sequence[Series], at: int, window: st
     return rounded.pop() if len(rounded) == 1 else None
 
 
-def _budget(objective: RatioObjective | LatencyBudgetObjective) -> float:
-    return float(promql.number(promql.error_budget(objective.target)))
-
-
-def _per_tick(budget: float) -> float:
-    """Events per tick: enough that a burn of 1 % over a factor is a whole number of bad events."""
-    return 10.0 ** max(6, math.ceil(math.log10(1000 / budget)))
+def _budget(objective: RatioObjective | LatencyBudgetObjective) -> tuple[float, float]:
+    """The error budget, and events per tick enough that a burn 1 % over a factor is a whole number of bad events."""
+    budget = float(promql.number(promql.error_budget(objective.target)))
+    return budget, 10.0 ** max(6, math.ceil(math.log10(1000 / budget)))
 
 
 def _out(slo: SLO, events: Events) -> dict[str, str]:
@@ -301,20 +298,15 @@ def _policy_labels(rule: Alert) -> dict[str, str]:
     return {key: rule.labels[key] for key in (naming.POLICY_LABEL, naming.TIER_LABEL)}
 
 
-def _over(condition: BurnCondition, rate: float | None) -> bool:
-    threshold = float(promql.number(condition.threshold))
-    return rate is not None and (rate >= threshold if condition.op == "gte" else rate > threshold)
-
-
 def _condition_timelines(reading: Reading, series: Sequence[Series], condition: BurnCondition, hold: float,
                          samples: Sequence[int], interval: float) -> list[list[bool]]:  # fmt: skip
     """Per rate variant, whether the condition's alert fires at each of `samples` (`interval` seconds apart)."""
-    return [
-        firing_times(
-            [_over(condition, reading.burn(series, at, condition.lookback_window, v)) for at in samples], hold, interval
-        )
-        for v in VARIANTS
-    ]
+    threshold, timelines = float(promql.number(condition.threshold)), []
+    for variant in VARIANTS:
+        rates = [reading.burn(series, at, condition.lookback_window, variant) for at in samples]
+        above = [r is not None and (r >= threshold if condition.op == "gte" else r > threshold) for r in rates]
+        timelines.append(firing_times(above, hold, interval))
+    return timelines
 
 
 @dataclass(frozen=True)
@@ -364,7 +356,7 @@ def _plan(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> Plan:
     assert isinstance(objective, RatioObjective | LatencyBudgetObjective) and slo.burn_rate is not None
     name = slo.burn_rate.name
     pairs = enabled_pairs(slo)
-    budget = _budget(objective)
+    budget, per_tick = _budget(objective)
     events = events_of(ctx, slo)
     compiled = {
         (r.labels[naming.POLICY_LABEL], r.labels[naming.TIER_LABEL]): r
@@ -376,7 +368,7 @@ def _plan(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> Plan:
         rules={(p.long, p.short): next(r for r in rules.values() if r.alert == name and _is(r, p)) for p in pairs},
         events=events,
         budget=budget,
-        per_tick=_per_tick(budget),
+        per_tick=per_tick,
         out=_out(slo, events),
         pairs=pairs,
         conditions=tuple(
@@ -723,8 +715,8 @@ def together_case(ctx: Context, slos: Sequence[SLO]) -> Case | None:
             events = events_of(ctx, slo)
         except Untestable:
             continue
-        budget = _budget(objective)
-        series += events.series([_per_tick(budget)] * ticks, [round(budget * _per_tick(budget))] * ticks)
+        budget, per_tick = _budget(objective)
+        series += events.series([per_tick] * ticks, [round(budget * per_tick)] * ticks)
         labels = _out(slo, events)
         exprs += [_burn_check(ticks * ctx.tick, slo.name, w, (labels, 1.0)) for w in sli_windows(objective.period)]
     names = {str(labels[naming.SLO_LABEL]) for check in exprs for labels, _ in check.samples}
