@@ -257,10 +257,6 @@ def _fire_and_resolve(states: Sequence[bool | None], every: int, what: str) -> t
     return picked, fires, next(at for at, state in picked if not state and at > fires)
 
 
-def _slo_selector(slo: str) -> str:
-    return "{" + naming.SLO_LABEL + "=" + promql.string(slo) + "}"
-
-
 def _rounded(expr: str) -> str:
     return f"round({expr}, 0.001)"
 
@@ -272,7 +268,7 @@ def _round(value: float) -> float:
 
 def _burn_check(seconds: float, slo: str, window: str, *samples: tuple[Mapping[str, str], float]) -> ExprCheck:
     """The SLO's burn-rate record over `window`, rounded to 0.001, reads `samples` at `seconds`."""
-    return ExprCheck(seconds, _rounded(naming.burn_rate_record(window) + _slo_selector(slo)), samples)
+    return ExprCheck(seconds, _rounded(naming.burn_rate_record(window) + promql.slo_selector(slo)), samples)
 
 
 def _agreed_burn(reading: Reading, series: Sequence[Series], at: int, window: str) -> float | None:
@@ -573,11 +569,11 @@ def _budget_values(ctx: Context, plan: Plan) -> Case:
             if burn is not None
         )
 
-    remaining = naming.BUDGET_REMAINING_RECORD + _slo_selector(plan.slo)
+    remaining = naming.BUDGET_REMAINING_RECORD + promql.slo_selector(plan.slo)
     exprs = [ExprCheck(at, _rounded(remaining), per_namespace(lambda b: 1.0 - b))]
     exprs += [_burn_check(at, plan.slo, window, *per_namespace(lambda b: b)) for window in sli_windows(plan.period)]
     exprs += [
-        ExprCheck(at, record + _slo_selector(plan.slo), (({**own, "__name__": record}, value),))
+        ExprCheck(at, record + promql.slo_selector(plan.slo), (({**own, "__name__": record}, value),))
         for record, value in ((naming.OBJECTIVE_RECORD, plan.target), (naming.ERROR_BUDGET_RECORD, plan.budget))
     ]
     return _case(
@@ -693,7 +689,7 @@ def period_case(ctx: Context, plan: Plan) -> Case:
         expected.add(math.floor(sum(window) / len(window) / plan.budget * 10 + 0.5) / 10)
     if len(expected) != 1:
         raise promql.GeneratorError(f"{plan.name}: the period case lands on a rounding edge")
-    expr = f"round({naming.burn_rate_record(plan.period)}{_slo_selector(plan.slo)}, 0.1)"
+    expr = f"round({naming.burn_rate_record(plan.period)}{promql.slo_selector(plan.slo)}, 0.1)"
     return _case(
         f"{plan.slo}: the {plan.period} SLI averages exactly the last {plan.period} of 5m ratios",
         (Series(record, tuple(ratios)),),
