@@ -135,29 +135,18 @@ def _service(config: StackConfig, state: Path, port: int) -> ManagedProcess:
     return ManagedProcess("service", command, state_dir=state, env=env, cwd=REPO)
 
 
-def _alertmanager(binary: str, overlay: Path, address: str, state: Path) -> ManagedProcess:
+def _server(name: str, binary: str, overlay: Path, address: str, state: Path, storage_flag: str,
+            *flags: str) -> ManagedProcess:  # fmt: skip
+    """Prometheus or Alertmanager on `address`, with the overlay configuration and its data under `state`."""
     command = [
         binary,
         f"--config.file={overlay}",
-        f"--storage.path={state / 'alertmanager-data'}",
+        f"{storage_flag}={state / f'{name}-data'}",
         f"--web.listen-address={address}",
         f"--web.external-url=http://{address}",
-        "--cluster.listen-address=",  # no gossip port: two stacks on one machine must not find each other
-        "--log.level=info",
+        *flags,
     ]
-    return ManagedProcess("alertmanager", command, state_dir=state)
-
-
-def _prometheus(binary: str, overlay: Path, address: str, state: Path) -> ManagedProcess:
-    command = [
-        binary,
-        f"--config.file={overlay}",
-        f"--storage.tsdb.path={state / 'prometheus-data'}",
-        f"--web.listen-address={address}",
-        f"--web.external-url=http://{address}",
-        "--web.enable-lifecycle",
-    ]
-    return ManagedProcess("prometheus", command, state_dir=state)
+    return ManagedProcess(name, command, state_dir=state)
 
 
 class Stack:
@@ -212,14 +201,17 @@ class Stack:
         prometheus_overlay, alertmanager_overlay = self._write_overlays(
             state / "config", prometheus_yml, alertmanager_yml, service_address, alertmanager_address, self.webhook.url
         )
+        # No gossip port for Alertmanager: two stacks on one machine must not find each other.
+        alertmanager = _server("alertmanager", alertmanager_bin, alertmanager_overlay, alertmanager_address, state,
+                               "--storage.path", "--cluster.listen-address=", "--log.level=info")  # fmt: skip
+        prometheus = _server("prometheus", prometheus_bin, prometheus_overlay, prometheus_address, state,
+                             "--storage.tsdb.path", "--web.enable-lifecycle")  # fmt: skip
         # Prometheus last: its first scrape and first alert push find the others ready.
         self._launch(
             (_service(config, state, service_port), f"{self.urls.service}{LIVE_PATH}"),
-            (_alertmanager(alertmanager_bin, alertmanager_overlay, alertmanager_address, state),
-             f"{self.urls.alertmanager}/-/ready"),
-            (_prometheus(prometheus_bin, prometheus_overlay, prometheus_address, state),
-             f"{self.urls.prometheus}/-/ready"),
-        )  # fmt: skip
+            (alertmanager, f"{self.urls.alertmanager}/-/ready"),
+            (prometheus, f"{self.urls.prometheus}/-/ready"),
+        )
         # Debian builds Prometheus without the React UI: its pages live under /classic only.
         if not http_ok(f"{self.urls.prometheus}/alerts"):
             self.urls = replace(self.urls, prometheus_ui="/classic")
