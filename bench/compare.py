@@ -104,28 +104,8 @@ def run_compare(options: CompareOptions, progress: Progress | None = None) -> Co
     try:
         info = machine(options.dsn, cache_root / "file-probe")
         side = _side_measurements(options, cache_root, say)
-        runs: dict[LockScope, list[LoadResult]] = {LockScope.SYMBOL: [], LockScope.GLOBAL: []}
-        health_store: list[float] = []
-        health_http: list[float] = []
-        order = slice_order(options.slices)
-        for index, lock in enumerate(order, start=1):
-            say(f"compare: slice {index}/{len(order)}, {lock} lock, {options.duration_s / options.slices:g} s")
-            folder = cache_root / f"slice-{index}"
-            result, probed = _slice(options, options.load(options.dsn), options.stores(lock), lock, folder, say)
-            runs[lock].append(result)
-            health_store.extend(probed[0])
-            health_http.extend(probed[1])
-        throughput: dict[LockScope, list[LoadResult]] = {LockScope.SYMBOL: [], LockScope.GLOBAL: []}
-        if options.throughput_run:
-            for index, lock in enumerate(order, start=1):
-                say(
-                    f"compare: throughput slice {index}/{len(order)}, {lock} lock, no think time, "
-                    f"{options.duration_s / options.slices:g} s"
-                )
-                config = options.load(options.dsn, think_ms=0.0)
-                folder = cache_root / f"throughput-{index}"
-                result, _ = _slice(options, config, options.stores(lock), lock, folder, say, probe=False)
-                throughput[lock].append(result)
+        runs, health_store, health_http = _latency_slices(options, cache_root, say)
+        throughput = _throughput_slices(options, cache_root, say) if options.throughput_run else None
         slo = None
         if options.slo_run:
             say(f"compare: SLO run, symbol lock, no hold, {options.duration_s / 2:g} s")
@@ -154,12 +134,46 @@ def run_compare(options: CompareOptions, progress: Progress | None = None) -> Co
             slo=slo,
             side=side,
             machine=info,
-            throughput_symbol=merge(throughput[LockScope.SYMBOL]) if options.throughput_run else None,
-            throughput_global=merge(throughput[LockScope.GLOBAL]) if options.throughput_run else None,
+            throughput_symbol=merge(throughput[LockScope.SYMBOL]) if throughput is not None else None,
+            throughput_global=merge(throughput[LockScope.GLOBAL]) if throughput is not None else None,
             pooler=pooler,
         )
     finally:
         shutil.rmtree(cache_root, ignore_errors=True)
+
+
+def _latency_slices(
+    options: CompareOptions, cache_root: Path, say: Progress
+) -> tuple[dict[LockScope, list[LoadResult]], list[float], list[float]]:
+    """The latency workload's slices in ABBA order: the runs per lock, and the health probes' times under load."""
+    runs: dict[LockScope, list[LoadResult]] = {LockScope.SYMBOL: [], LockScope.GLOBAL: []}
+    health_store: list[float] = []
+    health_http: list[float] = []
+    order = slice_order(options.slices)
+    for index, lock in enumerate(order, start=1):
+        say(f"compare: slice {index}/{len(order)}, {lock} lock, {options.duration_s / options.slices:g} s")
+        folder = cache_root / f"slice-{index}"
+        result, probed = _slice(options, options.load(options.dsn), options.stores(lock), lock, folder, say)
+        runs[lock].append(result)
+        health_store.extend(probed[0])
+        health_http.extend(probed[1])
+    return runs, health_store, health_http
+
+
+def _throughput_slices(options: CompareOptions, cache_root: Path, say: Progress) -> dict[LockScope, list[LoadResult]]:
+    """The same slices with no think time: every worker publishes back to back."""
+    throughput: dict[LockScope, list[LoadResult]] = {LockScope.SYMBOL: [], LockScope.GLOBAL: []}
+    order = slice_order(options.slices)
+    for index, lock in enumerate(order, start=1):
+        say(
+            f"compare: throughput slice {index}/{len(order)}, {lock} lock, no think time, "
+            f"{options.duration_s / options.slices:g} s"
+        )
+        config = options.load(options.dsn, think_ms=0.0)
+        folder = cache_root / f"throughput-{index}"
+        result, _ = _slice(options, config, options.stores(lock), lock, folder, say, probe=False)
+        throughput[lock].append(result)
+    return throughput
 
 
 def _slice(

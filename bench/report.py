@@ -210,7 +210,6 @@ class CompareReport:
         return CpuCeiling.of(symbol, global_.throughput_ops_s, THROUGHPUT_RATIO_TARGET)
 
     def targets(self) -> list[Target]:
-        side = self.side
         bad = sum(run.errors + run.duplicates + run.fallback_inserts for run in self._runs())
         found = [_at_least("p99 ratio global/per-symbol", self.p99_ratio, P99_RATIO_TARGET, "x")]
         if self.unthrottled_ratio is not None:
@@ -230,7 +229,17 @@ class CompareReport:
                     strict=False,
                 ),
             ]
-        found += [
+        found += self._side_targets()
+        if self.pooler is not None and not self.pooler.skipped:
+            found.append(
+                _at_most("through PgBouncer: errors + duplicates + fallbacks", self.pooler.bad(), 0, "", strict=False)
+            )
+        return found
+
+    def _side_targets(self) -> list[Target]:
+        """The single worker's, the metrics', the scrapes' and the health probes' targets."""
+        side = self.side
+        found = [
             _at_most(
                 "single worker client CPU per publish",
                 side.single_live.client_cpu_ms_per_op,
@@ -263,10 +272,6 @@ class CompareReport:
         for label, probed in (("store.health()", side.health_store_ms), ("GET /health", side.health_http_ms)):
             if probed is not None:
                 found.append(_at_most(f"{label} p99 under load", probed.p99, HEALTH_P99_TARGET_MS, " ms"))
-        if self.pooler is not None and not self.pooler.skipped:
-            found.append(
-                _at_most("through PgBouncer: errors + duplicates + fallbacks", self.pooler.bad(), 0, "", strict=False)
-            )
         return found
 
     def to_json(self) -> dict[str, Any]:
@@ -345,8 +350,16 @@ class CompareReport:
                 f"{_triple(s.insert_latency_ms)} ms, lock wait {_triple(s.lock_wait_ms)} ms, "
                 f"{s.throughput_ops_s:.0f} ops/s, {s.errors} errors, {s.duplicates} duplicates",
             ]
+        lines += self._side_lines()
+        if self.pooler is not None:
+            lines += self.pooler.render()
+        lines += ["", *self._target_table()]
+        return "\n".join(lines)
+
+    def _side_lines(self) -> list[str]:
+        """The single worker, the metrics' cost, the scrapes and the health probes under load."""
         side = self.side
-        lines += [
+        lines = [
             f"single worker, client CPU per publish: {side.single_live.client_cpu_ms_per_op:.3f} ms "
             f"({side.single_live.operations} publishes, instrumented)",
             f"single worker, insert p50/p95/p99: ours {_triple(side.single_insert_ms)} ms; bare psycopg INSERT+COMMIT "
@@ -371,14 +384,15 @@ class CompareReport:
         if side.health_store_ms is not None:
             lines.append(f"store.health() under load: {_triple(side.health_store_ms)} ms")
         if side.health_http_ms is not None:
-            lines.append(f"GET {options.service_url}{HEALTH_PATH} under load: {_triple(side.health_http_ms)} ms")
-        if self.pooler is not None:
-            lines += self.pooler.render()
-        lines += ["", f"{'target':<50}{'measured':>12}  {'goal':<12}result"]
+            lines.append(f"GET {self.options.service_url}{HEALTH_PATH} under load: {_triple(side.health_http_ms)} ms")
+        return lines
+
+    def _target_table(self) -> list[str]:
+        lines = [f"{'target':<50}{'measured':>12}  {'goal':<12}result"]
         for target in self.targets():
             measured = f"{target.measured:.2f}{target.unit}" if target.unit else f"{target.measured:g}"
             lines.append(f"{target.name:<50}{measured:>12}  {target.target:<12}{'met' if target.met else 'MISSED'}")
-        return "\n".join(lines)
+        return lines
 
 
 def slo_targets(run: LoadResult, slos: Iterable[SLO]) -> list[Target]:

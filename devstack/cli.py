@@ -93,23 +93,11 @@ def up(args: argparse.Namespace) -> int:
     if _live_pid_files(state):
         print(f"stack: an earlier stack in {state} did not stop cleanly; stopping what it left behind")
         down(args)
-    test_profile = args.profile == "test"
     try:
-        rendered = render_profile("test", state / "rendered-test") if test_profile else args.rendered_dir
+        config = _stack_config(args, state)
     except StackError as exc:
         print(f"stack: {exc}", file=sys.stderr)
         return 1
-    config = StackConfig(
-        state_dir=state,
-        rendered_dir=rendered,
-        service_port=args.service_port,
-        prometheus_port=args.prometheus_port,
-        alertmanager_port=args.alertmanager_port,
-        webhook_port=args.webhook_port,
-        pg_dsn=args.pg_dsn,
-    )
-    if test_profile:
-        config = config.with_test_timings()
 
     def print_notification(notification: Notification) -> None:
         print(f"stack: webhook {notification.describe()}", flush=True)
@@ -148,6 +136,21 @@ def up(args: argparse.Namespace) -> int:
         _supervisor_pid_path(state).unlink(missing_ok=True)
         if codes:
             print("stack: stopped " + ", ".join(f"{name} (exit {code})" for name, code in codes.items()))
+
+
+def _stack_config(args: argparse.Namespace, state: Path) -> StackConfig:
+    """The stack's configuration from the command line; the test profile renders its own rules first."""
+    test_profile = args.profile == "test"
+    config = StackConfig(
+        state_dir=state,
+        rendered_dir=render_profile("test", state / "rendered-test") if test_profile else args.rendered_dir,
+        service_port=args.service_port,
+        prometheus_port=args.prometheus_port,
+        alertmanager_port=args.alertmanager_port,
+        webhook_port=args.webhook_port,
+        pg_dsn=args.pg_dsn,
+    )
+    return config.with_test_timings() if test_profile else config
 
 
 def down(args: argparse.Namespace) -> int:

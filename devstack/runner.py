@@ -126,6 +126,29 @@ def prometheus_binary() -> str:
     return path
 
 
+def _service(config: StackConfig, state: Path, port: int) -> ManagedProcess:
+    env = {**os.environ, "FEATURESTORE_CACHE_DIR": str(state / "feature_cache"), **config.service_env}
+    env.pop("FEATURESTORE_PG_DSN", None)  # config.pg_dsn decides, not whatever the caller exported
+    if config.pg_dsn:
+        env["FEATURESTORE_PG_DSN"] = config.pg_dsn
+    command = [sys.executable, "-m", "service", "--host", LOOPBACK, "--port", str(port)]
+    return ManagedProcess("service", command, state_dir=state, env=env, cwd=REPO)
+
+
+def _server(name: str, binary: str, overlay: Path, address: str, state: Path, storage_flag: str,
+            *flags: str) -> ManagedProcess:  # fmt: skip
+    """Prometheus or Alertmanager on `address`, with the overlay configuration and its data under `state`."""
+    command = [
+        binary,
+        f"--config.file={overlay}",
+        f"{storage_flag}={state / f'{name}-data'}",
+        f"--web.listen-address={address}",
+        f"--web.external-url=http://{address}",
+        *flags,
+    ]
+    return ManagedProcess(name, command, state_dir=state)
+
+
 class Stack:
     """Start with `start()` (or `with Stack(config) as stack:`); `stop()` leaves nothing running."""
 
@@ -175,89 +198,20 @@ class Stack:
             f"http://{alertmanager_address}",
             self.webhook.url,
         )
-
-        config_dir = state / "config"
-        prometheus_overlay = config_dir / "prometheus.yml"
-        dump_yaml(
-            prometheus_config(
-                load_yaml(prometheus_yml),
-                PrometheusOverlay(
-                    service_address=service_address,
-                    alertmanager_address=alertmanager_address,
-                    rule_dir=prometheus_yml.parent,
-                    scrape_interval=config.scrape_interval,
-                    evaluation_interval=config.evaluation_interval,
-                ),
-            ),
-            prometheus_overlay,
-            prometheus_yml,
+        prometheus_overlay, alertmanager_overlay = self._write_overlays(
+            state / "config", prometheus_yml, alertmanager_yml, service_address, alertmanager_address, self.webhook.url
         )
-        alertmanager_overlay = config_dir / "alertmanager.yml"
-        dump_yaml(
-            alertmanager_config(
-                load_yaml(alertmanager_yml),
-                AlertmanagerOverlay(
-                    receiver_url=self.webhook.url,
-                    config_dir=alertmanager_yml.parent,
-                    group_wait=config.group_wait,
-                    group_interval=config.group_interval,
-                    repeat_interval=config.repeat_interval,
-                ),
-            ),
-            alertmanager_overlay,
-            alertmanager_yml,
-        )
-
-        service_env = {**os.environ, "FEATURESTORE_CACHE_DIR": str(state / "feature_cache"), **config.service_env}
-        service_env.pop("FEATURESTORE_PG_DSN", None)  # config.pg_dsn decides, not whatever the caller exported
-        if config.pg_dsn:
-            service_env["FEATURESTORE_PG_DSN"] = config.pg_dsn
-        service = ManagedProcess(
-            "service",
-            [sys.executable, "-m", "service", "--host", LOOPBACK, "--port", str(service_port)],
-            state_dir=state,
-            env=service_env,
-            cwd=REPO,
-        )
-        alertmanager = ManagedProcess(
-            "alertmanager",
-            [
-                alertmanager_bin,
-                f"--config.file={alertmanager_overlay}",
-                f"--storage.path={state / 'alertmanager-data'}",
-                f"--web.listen-address={alertmanager_address}",
-                f"--web.external-url=http://{alertmanager_address}",
-                "--cluster.listen-address=",  # no gossip port: two stacks on one machine must not find each other
-                "--log.level=info",
-            ],
-            state_dir=state,
-        )
-        prometheus = ManagedProcess(
-            "prometheus",
-            [
-                prometheus_bin,
-                f"--config.file={prometheus_overlay}",
-                f"--storage.tsdb.path={state / 'prometheus-data'}",
-                f"--web.listen-address={prometheus_address}",
-                f"--web.external-url=http://{prometheus_address}",
-                "--web.enable-lifecycle",
-            ],
-            state_dir=state,
-        )
-        checks = (
-            (service, f"{self.urls.service}{LIVE_PATH}"),
+        # No gossip port for Alertmanager: two stacks on one machine must not find each other.
+        alertmanager = _server("alertmanager", alertmanager_bin, alertmanager_overlay, alertmanager_address, state,
+                               "--storage.path", "--cluster.listen-address=", "--log.level=info")  # fmt: skip
+        prometheus = _server("prometheus", prometheus_bin, prometheus_overlay, prometheus_address, state,
+                             "--storage.tsdb.path", "--web.enable-lifecycle")  # fmt: skip
+        # Prometheus last: its first scrape and first alert push find the others ready.
+        self._launch(
+            (_service(config, state, service_port), f"{self.urls.service}{LIVE_PATH}"),
             (alertmanager, f"{self.urls.alertmanager}/-/ready"),
             (prometheus, f"{self.urls.prometheus}/-/ready"),
         )
-        try:
-            # Prometheus last: its first scrape and first alert push find the others ready.
-            for process, url in checks:
-                self.processes.append(process)
-                process.start()
-                self.ready_s[process.name] = process.wait_ready(url, READY_TIMEOUT_S)
-        except BaseException:
-            self.stop()
-            raise
         # Debian builds Prometheus without the React UI: its pages live under /classic only.
         if not http_ok(f"{self.urls.prometheus}/alerts"):
             self.urls = replace(self.urls, prometheus_ui="/classic")
@@ -269,6 +223,43 @@ class Stack:
                 daemon=True,
             ).start()
         return self.urls
+
+    def _write_overlays(self, config_dir: Path, prometheus_yml: Path, alertmanager_yml: Path, service_address: str,
+                        alertmanager_address: str, webhook_url: str) -> tuple[Path, Path]:  # fmt: skip
+        """The rendered Prometheus and Alertmanager configurations pointed at this stack; their paths."""
+        config = self.config
+        prometheus_overlay = config_dir / "prometheus.yml"
+        prometheus_overlay_config = PrometheusOverlay(
+            service_address=service_address,
+            alertmanager_address=alertmanager_address,
+            rule_dir=prometheus_yml.parent,
+            scrape_interval=config.scrape_interval,
+            evaluation_interval=config.evaluation_interval,
+        )
+        dump_yaml(prometheus_config(load_yaml(prometheus_yml), prometheus_overlay_config), prometheus_overlay,
+                  prometheus_yml)  # fmt: skip
+        alertmanager_overlay = config_dir / "alertmanager.yml"
+        alertmanager_overlay_config = AlertmanagerOverlay(
+            receiver_url=webhook_url,
+            config_dir=alertmanager_yml.parent,
+            group_wait=config.group_wait,
+            group_interval=config.group_interval,
+            repeat_interval=config.repeat_interval,
+        )
+        dump_yaml(alertmanager_config(load_yaml(alertmanager_yml), alertmanager_overlay_config), alertmanager_overlay,
+                  alertmanager_yml)  # fmt: skip
+        return prometheus_overlay, alertmanager_overlay
+
+    def _launch(self, *checks: tuple[ManagedProcess, str]) -> None:
+        """Start each process in turn and wait until its URL answers; on any failure stop what started."""
+        try:
+            for process, url in checks:
+                self.processes.append(process)
+                process.start()
+                self.ready_s[process.name] = process.wait_ready(url, READY_TIMEOUT_S)
+        except BaseException:
+            self.stop()
+            raise
 
     def _probe_readiness(self, url: str, period_s: float) -> None:
         """What the kubelet does in production: the health checks behind /ready also set the health gauges."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import promql_parser
@@ -68,11 +68,6 @@ _OPS = (
 
 def _op(op: promql_parser.MatchOp) -> str:
     return next(text for candidate, text in _OPS if candidate == op)
-
-
-# Errors last at most this many ticks: promtool evaluates every rule at every tick, so long cases are slow, and the
-# first two evaluations already prove the factor and the labels.
-MAX_BAD_TICKS = 10
 
 
 class Untestable(Exception):
@@ -224,11 +219,6 @@ def firing_sample(rule: Alert, out: Mapping[str, str]) -> tuple[dict[str, str], 
     return labels, 1.0
 
 
-def pair_check(seconds: float, rule: Alert, pair: WindowPair, fires: bool, out: Mapping[str, str]) -> ExprCheck:
-    query = alerts_selector(rule.alert, pair_labels(pair))
-    return ExprCheck(seconds, query, (firing_sample(rule, out),) if fires else ())
-
-
 def transition_checks(states: Sequence[bool | None]) -> list[tuple[int, bool]]:
     """(evaluation, firing) around every change of an agreed state: the last agreed evaluation before it and the
     first after, skipping the evaluations where Prometheus versions would disagree."""
@@ -245,6 +235,76 @@ def _burn_levels(factors: Sequence[float], budget: float, times: float = 2) -> d
     return {factor: min(times * factor, (factor + 1 / budget) / 2) for factor in factors}
 
 
+def _case(name: str, series: Sequence[Series], *, proves: Sequence[str] = (), checks: Sequence[Check] = (),
+          exprs: Sequence[ExprCheck] = (), file: str = "fine") -> Case:  # fmt: skip
+    return Case(name, tuple(series), tuple(checks), tuple(proves), tuple(exprs), file=file)
+
+
+def _alert_checks(rule: Alert, labels: Mapping[str, str], out: Mapping[str, str], picked: Iterable[tuple[int, bool]],
+                  step: float) -> tuple[ExprCheck, ...]:  # fmt: skip
+    """At each (sample, firing) picked, `ALERTS` of the rule's alert with `labels` holds its sample or nothing."""
+    query = alerts_selector(rule.alert, labels)
+    return tuple(ExprCheck(at * step, query, (firing_sample(rule, out),) if on else ()) for at, on in picked)
+
+
+def _fire_and_resolve(states: Sequence[bool | None], every: int, what: str) -> tuple[list[tuple[int, bool]], int, int]:
+    """A burst's checks from its agreed state per evaluation, as (sample, firing), with the samples where it first
+    fires and then resolves."""
+    picked = [(j * every, state) for j, state in transition_checks(states)]
+    if not any(state for _, state in picked) or all(state for _, state in picked[1:]):
+        raise promql.GeneratorError(f"{what} burst does not fire and resolve")
+    fires = next(at for at, state in picked if state)
+    return picked, fires, next(at for at, state in picked if not state and at > fires)
+
+
+def _rounded(expr: str) -> str:
+    return f"round({expr}, 0.001)"
+
+
+def _round(value: float) -> float:
+    """round(value, 0.001) as Prometheus computes it."""
+    return math.floor(value * 1000 + 0.5) / 1000
+
+
+def _burn_check(seconds: float, slo: str, window: str, *samples: tuple[Mapping[str, str], float]) -> ExprCheck:
+    """The SLO's burn-rate record over `window`, rounded to 0.001, reads `samples` at `seconds`."""
+    return ExprCheck(seconds, _rounded(naming.burn_rate_record(window) + promql.slo_selector(slo)), samples)
+
+
+def _agreed_burn(reading: Reading, series: Sequence[Series], at: int, window: str) -> float | None:
+    """The burn rate over `window` at sample `at`, rounded as the check does, when every rate variant reads it alike."""
+    values = {reading.burn(series, at, window, variant) for variant in VARIANTS}
+    rounded = {None if value is None else _round(value) for value in values}
+    return rounded.pop() if len(rounded) == 1 else None
+
+
+def _budget(objective: RatioObjective | LatencyBudgetObjective) -> tuple[float, float]:
+    """The error budget, and events per tick enough that a burn 1 % over a factor is a whole number of bad events."""
+    budget = float(promql.number(promql.error_budget(objective.target)))
+    return budget, 10.0 ** max(6, math.ceil(math.log10(1000 / budget)))
+
+
+def _out(slo: SLO, events: Events) -> dict[str, str]:
+    """The labels the SLO's records and alerts carry: its name and the scope of its series."""
+    scope = events.streams[0][0]
+    return {naming.SLO_LABEL: slo.name, **{label: scope[label] for label in SCOPE_LABELS if label in scope}}
+
+
+def _policy_labels(rule: Alert) -> dict[str, str]:
+    return {key: rule.labels[key] for key in (naming.POLICY_LABEL, naming.TIER_LABEL)}
+
+
+def _condition_timelines(reading: Reading, series: Sequence[Series], condition: BurnCondition, hold: float,
+                         samples: Sequence[int], interval: float) -> list[list[bool]]:  # fmt: skip
+    """Per rate variant, whether the condition's alert fires at each of `samples` (`interval` seconds apart)."""
+    threshold, timelines = float(promql.number(condition.threshold)), []
+    for variant in VARIANTS:
+        rates = [reading.burn(series, at, condition.lookback_window, variant) for at in samples]
+        above = [r is not None and (r >= threshold if condition.op == "gte" else r > threshold) for r in rates]
+        timelines.append(firing_times(above, hold, interval))
+    return timelines
+
+
 @dataclass(frozen=True)
 class Plan:
     """Everything the cases of one SLO share."""
@@ -256,88 +316,118 @@ class Plan:
     per_tick: float
     out: dict[str, str]
     pairs: tuple[WindowPair, ...]
-    conditions: tuple[tuple[Alert, BurnCondition], ...] = ()  # the SLO's alert policies' conditions, compiled
+    conditions: tuple[tuple[Alert, BurnCondition], ...]  # the SLO's alert policies' conditions, compiled
+    target: float
+    period: str
+
+    @property
+    def slo(self) -> str:
+        return self.out[naming.SLO_LABEL]
+
+    def case(self, name: str, series: Sequence[Series], *, checks: Sequence[Check] = (),
+             exprs: Sequence[ExprCheck] = (), file: str = "fine") -> Case:  # fmt: skip
+        """A case that proves this SLO's burn-rate alert."""
+        return _case(name, series, proves=(self.name,), checks=checks, exprs=exprs, file=file)
+
+    def pair_checks(self, pair: WindowPair, picked: Iterable[tuple[int, bool]], step: float,
+                    out: Mapping[str, str] | None = None) -> tuple[ExprCheck, ...]:  # fmt: skip
+        """The pair's alert at each (sample, firing) picked."""
+        rule = self.rules[(pair.long, pair.short)]
+        return _alert_checks(rule, pair_labels(pair), self.out if out is None else out, picked, step)
 
     def bad(self, burn: float) -> float:
         return round(burn * self.budget * self.per_tick)
 
+    def steady(self, ticks: int, bad: float) -> tuple[Series, ...]:
+        return self.events.series([self.per_tick] * ticks, [bad] * ticks)
 
-def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, ...]:
+    def burst(self, ticks: int, healthy: int, length: int, level: float) -> tuple[Series, ...]:
+        """`ticks` of traffic: `healthy` without errors, `length` burning at `level`, then none again."""
+        bads = [0.0] * healthy + [self.bad(level)] * length
+        return self.events.series([self.per_tick] * ticks, bads + [0.0] * (ticks - len(bads)))
+
+
+def _plan(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> Plan:
     objective = slo.objective
     assert isinstance(objective, RatioObjective | LatencyBudgetObjective) and slo.burn_rate is not None
     name = slo.burn_rate.name
     pairs = enabled_pairs(slo)
-    budget = float(promql.number(promql.error_budget(objective.target)))
+    budget, per_tick = _budget(objective)
     events = events_of(ctx, slo)
-    scope = events.streams[0][0]
     compiled = {
         (r.labels[naming.POLICY_LABEL], r.labels[naming.TIER_LABEL]): r
         for r in rules.values()
         if r.alert == name and naming.POLICY_LABEL in r.labels
     }
-    conditions = tuple(
-        (compiled[(policy.name, condition.name)], condition)
-        for policy in ctx.spec.policies(slo)
-        for condition in policy.conditions
+    return Plan(
+        name=name,
+        rules={(p.long, p.short): next(r for r in rules.values() if r.alert == name and _is(r, p)) for p in pairs},
+        events=events,
+        budget=budget,
+        per_tick=per_tick,
+        out=_out(slo, events),
+        pairs=pairs,
+        conditions=tuple(
+            (compiled[(policy.name, condition.name)], condition)
+            for policy in ctx.spec.policies(slo)
+            for condition in policy.conditions
+        ),
+        target=objective.target,
+        period=objective.period,
     )
-    plan = Plan(
-        name,
-        {(p.long, p.short): next(r for r in rules.values() if r.alert == name and _is(r, p)) for p in pairs},
-        events,
-        budget,
-        10.0 ** max(6, math.ceil(math.log10(1000 / budget))),
-        {naming.SLO_LABEL: slo.name, **{label: scope[label] for label in SCOPE_LABELS if label in scope}},
-        pairs,
-        conditions,
-    )
-    names = {SHORTEST_WINDOW, *slo_windows(ctx.spec, slo)}
-    windows = {w: duration_seconds(ctx.profile.window(w)) for w in names}
+
+
+def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, ...]:
+    objective = slo.objective
+    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
+    plan = _plan(ctx, slo, rules)
+    windows = {w: duration_seconds(ctx.profile.window(w)) for w in {SHORTEST_WINDOW, *slo_windows(ctx.spec, slo)}}
     floor = ctx.profile.events(slo.min_events or 0)
-    fine = Reading(events, ctx.tick, 1, budget, windows, floor)
+    fine = Reading(plan.events, ctx.tick, 1, plan.budget, windows, floor)
     step = duration_seconds(ctx.profile.window(LONG_SCRAPE))
     every = round(duration_seconds(ctx.profile.window(LONG_EVALUATION)) / step)
-    coarse = Reading(events, step, every, budget, windows, floor)
+    coarse = Reading(plan.events, step, every, plan.budget, windows, floor)
     cases = [_healthy(ctx, plan, fine), *_straddles(ctx, plan, fine), *_condition_straddles(ctx, plan, fine)]
-    if pairs:
+    if plan.pairs:
         cases.append(_namespaces(ctx, plan, fine))
-    cases.append(_budget_values(ctx, plan, slo, sli_windows(objective.period)))
-    levels = _burn_levels([p.factor for p in pairs], budget)
-    # a faster burst reaches the long window's factor sooner: shorter series, while the long window's neighbours
-    # (half and twice as long) still fire at other evaluations
-    fast = _burn_levels([p.factor for p in pairs], budget, times=4)
-    for pair in pairs:
-        if windows[pair.short] <= duration_seconds(ctx.profile.window("30m")):
-            burst = _burst(ctx, plan, fine, pair, levels[pair.factor], healthy_ticks=0)
-            records = [
-                check
-                for exp in burst.exprs
-                for check in _record_checks(
-                    fine, plan, burst.series, round(exp.seconds / ctx.tick), exp.seconds, sli_windows(objective.period)
-                )
-            ]
-            cases.append(replace(burst, exprs=(*burst.exprs, *records)))
-        cases.append(_burst(ctx, plan, coarse, pair, fast[pair.factor], healthy_ticks=None))
-    for rule, condition in conditions:
+    cases.append(_budget_values(ctx, plan))
+    cases += _bursts(ctx, plan, fine, coarse)
+    for rule, condition in plan.conditions:
         if not averaged(condition.lookback_window):  # a lookback past 3d would need weeks of series
             small = windows[condition.lookback_window] <= duration_seconds(ctx.profile.window("30m"))
             cases.append(_condition_burst(plan, fine if small else coarse, rule, condition))
     if isinstance(objective, LatencyBudgetObjective):
         cases.append(_missing_bucket(ctx, plan, slo, rules))
-    cases.append(window_ratios_case(ctx, plan, coarse, slo))
-    cases.append(period_case(ctx, plan, slo))
+    cases.append(window_ratios_case(plan, coarse))
+    cases.append(period_case(ctx, plan))
     return tuple(cases)
+
+
+def _bursts(ctx: Context, plan: Plan, fine: Reading, coarse: Reading) -> list[Case]:
+    """Per pair, a burst from the start (short windows only; with every window's burn-rate record where the rate
+    variants agree) and a faster one after a healthy stretch: it reaches the long window's factor sooner, shorter
+    series, while the long window's neighbours (half and twice as long) still fire at other evaluations."""
+    levels = _burn_levels([p.factor for p in plan.pairs], plan.budget)
+    fast = _burn_levels([p.factor for p in plan.pairs], plan.budget, times=4)
+    cases = []
+    for pair in plan.pairs:
+        if fine.windows[pair.short] <= duration_seconds(ctx.profile.window("30m")):
+            burst = _burst(plan, fine, pair, levels[pair.factor], healthy_ticks=0)
+            cases.append(replace(burst, exprs=(*burst.exprs, *_record_checks(fine, plan, burst))))
+        cases.append(_burst(plan, coarse, pair, fast[pair.factor], healthy_ticks=None))
+    return cases
 
 
 def _healthy(ctx: Context, plan: Plan, reading: Reading) -> Case:
     thresholds = [p.factor for p in plan.pairs] + [condition.threshold for _, condition in plan.conditions]
     burn = min(0.5, min(thresholds) / 2)
     ticks = 10
-    series = plan.events.series([plan.per_tick] * ticks, [plan.bad(burn)] * ticks)
+    series = plan.steady(ticks, plan.bad(burn))
     for at in (1, ticks):
         if any(reading.firing(series, at, p) is not False for p in plan.pairs):
             raise promql.GeneratorError(f"{plan.name}: burning at {burn:g}x fires an alert")
-    checks = tuple(Check(at * ctx.tick, plan.name, ()) for at in (1, ticks))
-    return Case(f"{plan.name} stays silent burning {burn:.3g}x the error budget", series, checks, (plan.name,))
+    checks = [Check(at * ctx.tick, plan.name, ()) for at in (1, ticks)]
+    return plan.case(f"{plan.name} stays silent burning {burn:.3g}x the error budget", series, checks=checks)
 
 
 def _straddles(ctx: Context, plan: Plan, reading: Reading) -> list[Case]:
@@ -345,22 +435,17 @@ def _straddles(ctx: Context, plan: Plan, reading: Reading) -> list[Case]:
     cases = []
     ticks = 3
     for pair in plan.pairs:
-        rule = plan.rules[(pair.long, pair.short)]
         for sign, verb in ((1, "fires"), (-1, "stays silent")):
             burn = pair.factor * (1 + sign * STRADDLE)
-            series = plan.events.series([plan.per_tick] * ticks, [plan.bad(burn)] * ticks)
-            states = [reading.firing(series, at, pair) for at in range(1, ticks + 1)]
-            if any(state is not (sign > 0) for state in states):
+            series = plan.steady(ticks, plan.bad(burn))
+            if any(reading.firing(series, at, pair) is not (sign > 0) for at in range(1, ticks + 1)):
                 raise promql.GeneratorError(f"{plan.name}: a steady {burn:g}x does not straddle {pair.factor:g}")
-            exprs = tuple(pair_check(at * ctx.tick, rule, pair, sign > 0, plan.out) for at in (1, ticks))
             cases.append(
-                Case(
+                plan.case(
                     f"{plan.name} {pair.long}/{pair.short} {verb} at a steady {burn:.4g}x ({pair.factor:g}x "
                     f"{'+' if sign > 0 else '-'} {STRADDLE:.0%})",
                     series,
-                    (),
-                    (plan.name,),
-                    exprs,
+                    exprs=plan.pair_checks(pair, [(at, sign > 0) for at in (1, ticks)], ctx.tick),
                 )
             )
     return cases
@@ -373,41 +458,29 @@ def _condition_straddles(ctx: Context, plan: Plan, reading: Reading) -> list[Cas
     for rule, condition in plan.conditions:
         hold = duration_seconds(rule.for_ or "0s")
         ticks = math.ceil(hold / ctx.tick) + 3
-        threshold = float(promql.number(condition.threshold))
-        own = {key: rule.labels[key] for key in (naming.POLICY_LABEL, naming.TIER_LABEL)}
         for sign, verb in ((1, "fires"), (-1, "stays silent")):
-            burn = threshold * (1 + sign * STRADDLE)
-            series = plan.events.series([plan.per_tick] * ticks, [plan.bad(burn)] * ticks)
-            states = set()
-            for variant in VARIANTS:
-                rates = [reading.burn(series, at, condition.lookback_window, variant) for at in range(ticks + 1)]
-                above = [r is not None and (r >= threshold if condition.op == "gte" else r > threshold) for r in rates]
-                states.add(tuple(firing_times(above, hold, ctx.tick)))
+            burn = float(promql.number(condition.threshold)) * (1 + sign * STRADDLE)
+            series = plan.steady(ticks, plan.bad(burn))
+            states = {tuple(t) for t in _condition_timelines(reading, series, condition, hold, range(ticks + 1),
+                                                             ctx.tick)}  # fmt: skip
             if len(states) != 1:
                 raise promql.GeneratorError(f"{plan.name}: {condition.name} differs between Prometheus versions")
             firing = states.pop()
             if any(firing) is not (sign > 0):
                 raise promql.GeneratorError(f"{plan.name}: a steady {burn:g}x does not straddle {condition.name}")
-            query = alerts_selector(rule.alert, own)
             if sign > 0:
                 fires = firing.index(True)
                 picked = [(fires - 1, False), (fires, True), (ticks, True)]
                 when = f"by {clock(fires * ctx.tick)}, not before"
             else:
                 picked, when = [(1, False), (ticks, False)], f"through {clock(ticks * ctx.tick)}"
-            exprs = tuple(
-                ExprCheck(at * ctx.tick, query, (firing_sample(rule, plan.out),) if on else ()) for at, on in picked
-            )
-            op = ">=" if condition.op == "gte" else ">"
             cases.append(
-                Case(
+                plan.case(
                     f"{plan.name} policy {rule.labels[naming.POLICY_LABEL]} condition {condition.name} (burn rate "
-                    f"over {condition.lookback_window} {op} {condition.threshold:g} for {condition.alert_after}) "
-                    f"{verb} at a steady {burn:.4g}x {when}",
+                    f"over {condition.lookback_window} {'>=' if condition.op == 'gte' else '>'} "
+                    f"{condition.threshold:g} for {condition.alert_after}) {verb} at a steady {burn:.4g}x {when}",
                     series,
-                    (),
-                    (plan.name,),
-                    exprs,
+                    exprs=_alert_checks(rule, _policy_labels(rule), plan.out, picked, ctx.tick),
                 )
             )
     return cases
@@ -426,34 +499,17 @@ def _condition_burst(plan: Plan, reading: Reading, rule: Alert, condition: BurnC
     burst = math.ceil(threshold / level * lookback / step) + math.ceil(hold / step) + 2 * every
     ticks = healthy + burst + round(lookback / step) + 3 * every
     ticks += -ticks % every
-    series = plan.events.series(
-        [plan.per_tick] * ticks, [0.0] * healthy + [plan.bad(level)] * burst + [0.0] * (ticks - healthy - burst)
-    )
-    evaluations = range(ticks // every + 1)
-    per_variant = []
-    for variant in VARIANTS:
-        rates = [reading.burn(series, j * every, condition.lookback_window, variant) for j in evaluations]
-        above = [r is not None and (r >= threshold if condition.op == "gte" else r > threshold) for r in rates]
-        per_variant.append(firing_times(above, hold, every * step))
-    states: list[bool | None] = [col[0] if len(set(col)) == 1 else None for col in zip(*per_variant, strict=True)]
-    picked = transition_checks(states)
-    if [state for _, state in picked].count(True) < 1 or not any(not s for _, s in picked[1:]):
-        raise promql.GeneratorError(f"{plan.name}: the {condition.name} burst does not fire and resolve")
-    own = {key: rule.labels[key] for key in (naming.POLICY_LABEL, naming.TIER_LABEL)}
-    query = alerts_selector(rule.alert, own)
-    exprs = tuple(
-        ExprCheck(j * every * step, query, (firing_sample(rule, plan.out),) if state else ()) for j, state in picked
-    )
-    fires = next(j for j, state in picked if state) * every * step
-    resolves = next(j for j, state in picked if not state and j * every * step > fires) * every * step
-    return Case(
+    series = plan.burst(ticks, healthy, burst, level)
+    samples = [j * every for j in range(ticks // every + 1)]
+    timelines = _condition_timelines(reading, series, condition, hold, samples, every * step)
+    states = [col[0] if len(set(col)) == 1 else None for col in zip(*timelines, strict=True)]
+    picked, fires, resolves = _fire_and_resolve(states, every, f"{plan.name}: the {condition.name}")
+    return plan.case(
         f"{plan.name} policy {rule.labels[naming.POLICY_LABEL]} condition {condition.name}: a {level:.3g}x burst after "
-        f"{clock(healthy * step)} without errors fires by {clock(fires)} once the {condition.lookback_window} window "
-        f"holds enough of it and {condition.alert_after} have passed, resolves by {clock(resolves)}",
+        f"{clock(healthy * step)} without errors fires by {clock(fires * step)} once the {condition.lookback_window} "
+        f"window holds enough of it and {condition.alert_after} have passed, resolves by {clock(resolves * step)}",
         series,
-        (),
-        (plan.name,),
-        exprs,
+        exprs=_alert_checks(rule, _policy_labels(rule), plan.out, picked, step),
         file="fine" if every == 1 else "windows",
     )
 
@@ -461,22 +517,14 @@ def _condition_burst(plan: Plan, reading: Reading, rule: Alert, condition: BurnC
 def _namespaces(ctx: Context, plan: Plan, reading: Reading) -> Case:
     """Two namespaces run the same job: the one burning pages, named; the healthy one stays out of it."""
     pair = max(plan.pairs, key=lambda p: p.factor)
-    rule = plan.rules[(pair.long, pair.short)]
     ticks = 3
-    burning = plan.events.series(
-        [plan.per_tick] * ticks, [plan.bad(_burn_levels([pair.factor], plan.budget)[pair.factor])] * ticks
-    )
-    healthy = plan.events.series([plan.per_tick] * ticks, [0.0] * ticks)
-    series = _in_namespace(burning, "payments") + _in_namespace(healthy, "search")
+    burning = plan.steady(ticks, plan.bad(_burn_levels([pair.factor], plan.budget)[pair.factor]))
     if reading.firing(burning, ticks, pair) is not True:
         raise promql.GeneratorError(f"{plan.name}: the burning namespace does not fire")
-    out = {**plan.out, "namespace": "payments"}
-    return Case(
+    return plan.case(
         f"{plan.name} {pair.long}/{pair.short} fires for the burning namespace only, beside a healthy one",
-        series,
-        (),
-        (plan.name,),
-        (ExprCheck(ticks * ctx.tick, alerts_selector(rule.alert, pair_labels(pair)), (firing_sample(rule, out),)),),
+        _in_namespace(burning, "payments") + _in_namespace(plan.steady(ticks, 0.0), "search"),
+        exprs=plan.pair_checks(pair, [(ticks, True)], ctx.tick, {**plan.out, "namespace": "payments"}),
     )
 
 
@@ -484,16 +532,15 @@ def _in_namespace(series: Sequence[Series], namespace: str) -> tuple[Series, ...
     return tuple(replace(s, labels={**s.labels, "namespace": namespace}) for s in series)
 
 
-def _rounded(expr: str) -> str:
-    return f"round({expr}, 0.001)"
+def _uncounted(events: Events, series: Sequence[Series]) -> tuple[Series, ...]:
+    """The series without those of the counted events (the good or bad selector, or the threshold bucket)."""
+    return tuple(s for s, (_, role) in zip(series, events.streams, strict=True) if role != "event")
 
 
-def _budget_values(ctx: Context, plan: Plan, slo: SLO, windows: Sequence[str]) -> Case:
+def _budget_values(ctx: Context, plan: Plan) -> Case:
     """What the dashboard's budget row reads, per namespace: remaining 1 without errors, 0 once the burn spends
     exactly the budget, every window's burn rate alike (steady series); a trickle of one event per tick still
     records, an idle namespace records nothing (no NaN); the objective and the budget as recorded."""
-    objective = slo.objective
-    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
     ticks = 6
     scenarios = {
         "clean": (plan.per_tick, 0.0, 0.0),
@@ -507,105 +554,70 @@ def _budget_values(ctx: Context, plan: Plan, slo: SLO, windows: Sequence[str]) -
     # no series of the counted events at all: bad events never happened (0), a latency bucket is missing (no value:
     # the absent alert speaks), good events never happened (all bad)
     none_counted = 0.0 if plan.events.counts_bad else plan.per_tick  # bad events: none; good ones: none either
-    silent = plan.events.series([plan.per_tick] * ticks, [none_counted] * ticks)
-    series += _in_namespace(
-        tuple(s for s, (_, role) in zip(silent, plan.events.streams, strict=True) if role != "event"), "uncounted"
-    )
+    series += _in_namespace(_uncounted(plan.events, plan.steady(ticks, none_counted)), "uncounted")
     if plan.events.counts_bad:
         scenarios["uncounted"] = (0.0, 0.0, 0.0)
     elif not plan.events.latency:
         scenarios["uncounted"] = (0.0, 0.0, 1 / plan.budget)
-    own = {naming.SLO_LABEL: slo.name}
-    selector = "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
-    labels = {**plan.out, **own}
+    own = {naming.SLO_LABEL: plan.slo}
     at = ticks * ctx.tick
 
     def per_namespace(value: Callable[[float], float]) -> tuple[tuple[dict[str, str], float], ...]:
         return tuple(
-            ({**labels, "namespace": namespace}, value(burn))
+            ({**plan.out, **own, "namespace": namespace}, value(burn))
             for namespace, (_, _, burn) in sorted(scenarios.items())
             if burn is not None
         )
 
-    exprs = [ExprCheck(at, _rounded(naming.BUDGET_REMAINING_RECORD + selector), per_namespace(lambda b: 1.0 - b))]
+    remaining = naming.BUDGET_REMAINING_RECORD + promql.slo_selector(plan.slo)
+    exprs = [ExprCheck(at, _rounded(remaining), per_namespace(lambda b: 1.0 - b))]
+    exprs += [_burn_check(at, plan.slo, window, *per_namespace(lambda b: b)) for window in sli_windows(plan.period)]
     exprs += [
-        ExprCheck(at, _rounded(naming.burn_rate_record(window) + selector), per_namespace(lambda b: b))
-        for window in windows
+        ExprCheck(at, record + promql.slo_selector(plan.slo), (({**own, "__name__": record}, value),))
+        for record, value in ((naming.OBJECTIVE_RECORD, plan.target), (naming.ERROR_BUDGET_RECORD, plan.budget))
     ]
-    exprs += [
-        ExprCheck(
-            at,
-            record + selector,
-            (({**own, "__name__": record}, value),),
-        )
-        for record, value in ((naming.OBJECTIVE_RECORD, objective.target), (naming.ERROR_BUDGET_RECORD, plan.budget))
-    ]
-    return Case(
-        f"{slo.name}: the budget remaining reads 1 without errors and 0 when the errors spend exactly the budget, "
+    return _case(
+        f"{plan.slo}: the budget remaining reads 1 without errors and 0 when the errors spend exactly the budget, "
         "every window's burn rate alike; a trickle of traffic records, an idle namespace records nothing, one without "
         "a series of its counted events reads as none counted",
         series,
-        (),
-        (),
-        tuple(exprs),
+        exprs=exprs,
     )
 
 
-def _record_checks(reading: Reading, plan: Plan, series: Sequence[Series], at: int, seconds: float,
-                   windows: Sequence[str]) -> list[ExprCheck]:  # fmt: skip
-    """Every window's burn-rate record at sample `at`, where every rate variant rounds it alike."""
+def _record_checks(reading: Reading, plan: Plan, case: Case) -> list[ExprCheck]:
+    """At each of the case's checks, every window's burn-rate record where every rate variant rounds it alike."""
     checks = []
-    selector = "{" + naming.SLO_LABEL + "=" + promql.string(plan.out[naming.SLO_LABEL]) + "}"
-    for window in windows:
-        values = {reading.burn(series, at, window, variant) for variant in VARIANTS}
-        if None in values:
-            continue
-        rounded = {_round(value) for value in values if value is not None}
-        if len(rounded) == 1:
-            checks.append(
-                ExprCheck(seconds, _rounded(naming.burn_rate_record(window) + selector), ((plan.out, rounded.pop()),))
-            )
+    for exp in case.exprs:
+        for window in sli_windows(plan.period):
+            value = _agreed_burn(reading, case.series, round(exp.seconds / reading.step), window)
+            if value is not None:
+                checks.append(_burn_check(exp.seconds, plan.slo, window, (plan.out, value)))
     return checks
 
 
-def _round(value: float) -> float:
-    """round(value, 0.001) as Prometheus computes it."""
-    return math.floor(value * 1000 + 0.5) / 1000
-
-
-def _burst(ctx: Context, plan: Plan, reading: Reading, pair: WindowPair, level: float,
-           healthy_ticks: int | None) -> Case:  # fmt: skip
+def _burst(plan: Plan, reading: Reading, pair: WindowPair, level: float, healthy_ticks: int | None) -> Case:
     """`healthy_ticks` without errors (None: as long as the long window), then a burst at `level` until the long window
     has fired and the short one is full, then no errors again."""
     step, every = reading.step, reading.every
     long, short = reading.windows[pair.long], reading.windows[pair.short]
     healthy = round(long / step) if healthy_ticks is None else healthy_ticks
-    onset = math.ceil(pair.factor / level * long / step) if healthy_ticks is None else 0
     if healthy_ticks is None:
-        burst = onset + math.ceil(short / step) + 2 * every
+        burst = math.ceil(pair.factor / level * long / step) + math.ceil(short / step) + 2 * every
     else:  # from the start every window reads the burst: long enough that the long window outlasts the short one
         burst = max(math.ceil(short / step), math.ceil(1.2 * pair.factor * short / (level - pair.factor) / step))
     ticks = healthy + burst + math.ceil(short / step) + 3 * every
     ticks += -ticks % every
-    series = plan.events.series(
-        [plan.per_tick] * ticks, [0.0] * healthy + [plan.bad(level)] * burst + [0.0] * (ticks - healthy - burst)
-    )
+    series = plan.burst(ticks, healthy, burst, level)
     states = [reading.firing(series, j * every, pair) for j in range(ticks // every + 1)]
-    picked = transition_checks(states)
-    if [state for _, state in picked].count(True) < 1 or not any(not s for _, s in picked[1:]):
-        raise promql.GeneratorError(f"{plan.name}: the {pair.long}/{pair.short} burst does not fire and resolve")
-    rule = plan.rules[(pair.long, pair.short)]
-    exprs = tuple(pair_check(j * every * step, rule, pair, state, plan.out) for j, state in picked)
-    fires = next(j for j, state in picked if state) * every * step
-    resolves = next(j for j, state in picked if not state and j * every * step > fires) * every * step
+    picked, fires, resolves = _fire_and_resolve(states, every, f"{plan.name}: the {pair.long}/{pair.short}")
     where = "from the start" if healthy == 0 else f"after {clock(healthy * step)} without errors"
-    return Case(
+    return plan.case(
         f"{plan.name} {pair.long}/{pair.short} ({pair.tier}, over {pair.factor:g}x): a {level:.3g}x burst {where} "
-        f"fires by {clock(fires)}, resolves by {clock(resolves)} once the {pair.short} window is clear of it",
+        f"fires by {clock(fires * step)}, resolves by {clock(resolves * step)} once the {pair.short} window is clear "
+        "of it",
         series,
-        (),
-        (plan.name,),
-        exprs,
+        exprs=plan.pair_checks(pair, picked, step),
         file="windows" if healthy_ticks is None else "fine",
     )
 
@@ -614,37 +626,26 @@ def _missing_bucket(ctx: Context, plan: Plan, slo: SLO, rules: dict[str, Alert])
     """The threshold bucket is not scraped: the count alone must not read as every request slow."""
     assert slo.burn_rate is not None
     absent_rule = next(r for r in rules.values() if r.alert == slo.burn_rate.absent_alert)
-    hold = duration_seconds(absent_rule.for_ or "0s")
-    ticks = math.ceil(hold / ctx.tick) + 2
-    series = tuple(
-        s
-        for s, (_, role) in zip(
-            plan.events.series([plan.per_tick] * ticks, [0.0] * ticks), plan.events.streams, strict=True
-        )
-        if role != "event"
-    )
+    ticks = math.ceil(duration_seconds(absent_rule.for_ or "0s") / ctx.tick) + 2
     at = ticks * ctx.tick
-    return Case(
+    return _case(
         f"{plan.name} stays silent and {absent_rule.alert} fires when the threshold bucket is missing",
-        series,
-        (),
-        (plan.name, absent_rule.alert),
-        (
+        _uncounted(plan.events, plan.steady(ticks, 0.0)),
+        proves=(plan.name, absent_rule.alert),
+        exprs=(
             ExprCheck(at, alerts_selector(plan.name), ()),
             ExprCheck(at, alerts_selector(absent_rule.alert), (firing_sample(absent_rule, {}),)),
         ),
     )
 
 
-def window_ratios_case(ctx: Context, plan: Plan, reading: Reading, slo: SLO) -> Case:
+def window_ratios_case(plan: Plan, reading: Reading) -> Case:
     """Every window's ratio reads exactly its window (the period's: `period_case`): the error ratio grows with the age
     of the events (0.5x the budget in the last 5 minutes, up to ~6x three days back), so half or twice a window, or
     another record, reads another ratio. Prometheus 3 leaves out the tick on a range's left edge: a raw window's edge
     tick has no traffic (and the 5m before an averaged window's edge, where no 5m ratio is then recorded), and the
     ratio only changes every other tick, at a 5m record's edge, so both versions read the same."""
-    objective = slo.objective
-    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
-    windows = [w for w in sli_windows(objective.period) if w != objective.period]
+    windows = [w for w in sli_windows(plan.period) if w != plan.period]
     ticks = {w: round(reading.windows[w] / reading.step) for w in windows}
     short = round(reading.windows[SHORTEST_WINDOW] / reading.step)
     at = reading.every * math.ceil((max(ticks.values()) + 2 * short) / reading.every + 1)
@@ -656,63 +657,43 @@ def window_ratios_case(ctx: Context, plan: Plan, reading: Reading, slo: SLO) -> 
         for tick, total in zip(range(1, at + 1), totals, strict=True)
     ]
     series = plan.events.series(totals, bads)
-    selector = "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
     exprs = []
     for window in windows:
-        rounded = {_round(value) for v in VARIANTS if (value := reading.burn(series, at, window, v)) is not None}
-        if len(rounded) != 1:
+        value = _agreed_burn(reading, series, at, window)
+        if value is None:
             raise promql.GeneratorError(f"{plan.name}: the {window} ratio differs between Prometheus versions")
-        exprs.append(
-            ExprCheck(
-                at * reading.step,
-                _rounded(naming.burn_rate_record(window) + selector),
-                ((plan.out, rounded.pop()),),
-            )
-        )
-    return Case(
-        f"{slo.name}: every window's burn rate reads exactly its window, errors growing with their age",
+        exprs.append(_burn_check(at * reading.step, plan.slo, window, (plan.out, value)))
+    return _case(
+        f"{plan.slo}: every window's burn rate reads exactly its window, errors growing with their age",
         series,
-        (),
-        (),
-        tuple(exprs),
+        exprs=exprs,
         file="windows",
     )
 
 
-def period_case(ctx: Context, plan: Plan, slo: SLO) -> Case:
+def period_case(ctx: Context, plan: Plan) -> Case:
     """The period SLI averages the recorded 5m ratios over exactly the period: 5m ratios every 6h (as input series) at
     3x the budget, then 1x, then 2x, each half a period long; at the end the period reads 1.5x, half the period
     2x, twice the period 2x; the sum over half the period divided by the count over all of it 1x."""
-    objective = slo.objective
-    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
     step = duration_seconds(ctx.profile.window(PERIOD_EVALUATION))
-    period = duration_seconds(ctx.profile.window(objective.period))
+    period = duration_seconds(ctx.profile.window(plan.period))
     third = round(period / 2 / step)  # three parts of half a period each
     ratios = [3 * plan.budget] * third + [1 * plan.budget] * (third + 2) + [2 * plan.budget] * third
     record = {**plan.out, "__name__": naming.sli_error_record(SHORTEST_WINDOW)}
-    series = (Series(record, tuple(ratios)),)
     at = len(ratios) - 1
     # the window's first sample falls on its left edge (Prometheus 2 includes it, 3 does not): one sample more or less
     # in ~120, so the check rounds to 0.1x, where the period's neighbours (half, twice) still differ by 0.5x
-    selector = "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
-    expected = []
+    expected = set()
     for first in (at - round(period / step), at - round(period / step) + 1):
         window = ratios[max(first, 0) : at + 1]
-        expected.append(math.floor(sum(window) / len(window) / plan.budget * 10 + 0.5) / 10)
-    if len(set(expected)) != 1:
+        expected.add(math.floor(sum(window) / len(window) / plan.budget * 10 + 0.5) / 10)
+    if len(expected) != 1:
         raise promql.GeneratorError(f"{plan.name}: the period case lands on a rounding edge")
-    return Case(
-        f"{slo.name}: the {objective.period} SLI averages exactly the last {objective.period} of 5m ratios",
-        series,
-        (),
-        (),
-        (
-            ExprCheck(
-                at * step,
-                f"round({naming.burn_rate_record(objective.period)}{selector}, 0.1)",
-                ((plan.out, expected[0]),),
-            ),
-        ),
+    expr = f"round({naming.burn_rate_record(plan.period)}{promql.slo_selector(plan.slo)}, 0.1)"
+    return _case(
+        f"{plan.slo}: the {plan.period} SLI averages exactly the last {plan.period} of 5m ratios",
+        (Series(record, tuple(ratios)),),
+        exprs=(ExprCheck(at * step, expr, ((plan.out, expected.pop()),)),),
         file="period",
     )
 
@@ -730,25 +711,17 @@ def together_case(ctx: Context, slos: Sequence[SLO]) -> Case | None:
             events = events_of(ctx, slo)
         except Untestable:
             continue
-        budget = float(promql.number(promql.error_budget(objective.target)))
-        per_tick = 10.0 ** max(6, math.ceil(math.log10(1000 / budget)))
+        budget, per_tick = _budget(objective)
         series += events.series([per_tick] * ticks, [round(budget * per_tick)] * ticks)
-        scope = events.streams[0][0]
-        labels = {naming.SLO_LABEL: slo.name, **{label: scope[label] for label in SCOPE_LABELS if label in scope}}
-        selector = "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
-        exprs += [
-            ExprCheck(ticks * ctx.tick, _rounded(naming.burn_rate_record(window) + selector), ((labels, 1.0),))
-            for window in sli_windows(objective.period)
-        ]
+        labels = _out(slo, events)
+        exprs += [_burn_check(ticks * ctx.tick, slo.name, w, (labels, 1.0)) for w in sli_windows(objective.period)]
     names = {str(labels[naming.SLO_LABEL]) for check in exprs for labels, _ in check.samples}
     if len(names) < 2:
         return None
-    return Case(
+    return _case(
         f"{', '.join(sorted(names))} spend exactly their budgets at once: every SLO's burn rates read its own events",
-        tuple(series),
-        (),
-        (),
-        tuple(exprs),
+        series,
+        exprs=exprs,
     )
 
 
@@ -757,8 +730,6 @@ def _is(rule: Alert, pair: WindowPair) -> bool:
 
 
 def absent_case(ctx: Context, slo: SLO, rule: Alert) -> Case:
-    objective = slo.objective
-    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
     events = events_of(ctx, slo)
     hold = duration_seconds(rule.for_ or "0s")
     missing = math.ceil(hold / ctx.tick) + 2
@@ -769,10 +740,10 @@ def absent_case(ctx: Context, slo: SLO, rule: Alert) -> Case:
     predictions = [None if p else Prediction(True, (1.0,)) for p in present]
     out = {label: value for label, op, value in selector if op == "=" and label != "__name__"}
     checks, fires, resolves = timeline_checks(rule, predictions, hold, ctx.tick, out)
-    return Case(
+    return _case(
         f"{rule.alert} fires at {clock(fires)} while the total series is missing, resolves at {clock(resolves)} "
         "when it appears",
         series,
-        checks,
-        (rule.alert,),
+        checks=checks,
+        proves=(rule.alert,),
     )

@@ -230,3 +230,8 @@ def with_floor(alert: str, count: str, min_events: float) -> str:
     """`alert` only where `count` reached `min_events`. `ignoring (slo)`: the burn records carry the SLI's labels and
     `slo`, the count the SLI's labels alone, so the alert keeps the records' labels."""
     return checked(f"{alert} and ignoring ({SLO_LABEL}) {count} >= {number(min_events)}")
+
+
+def slo_selector(slo: str) -> str:
+    """`{slo="…"}`: the series one SLO's records carry."""
+    return "{" + SLO_LABEL + "=" + string(slo) + "}"

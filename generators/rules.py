@@ -74,7 +74,7 @@ def budget_recordings(spec: SpecFile, slo: SLO, profile: Profile) -> tuple[Recor
     windows = slo_windows(spec, slo)
     budget = promql.number(promql.error_budget(objective.target))
     own = {naming.SLO_LABEL: slo.name}
-    selector = "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
+    selector = promql.slo_selector(slo.name)
     short = naming.sli_error_record(SHORTEST_WINDOW)
     ratios = [
         Recording(

@@ -21,7 +21,7 @@ SANITY_FOR = "15m"
 
 
 def sanity_expr(slo: SLO, window: str) -> str:
-    record = naming.sli_error_record(window) + "{" + naming.SLO_LABEL + "=" + promql.string(slo.name) + "}"
+    record = naming.sli_error_record(window) + promql.slo_selector(slo.name)
     return promql.checked(f"{record} < 0 or {record} > 1")
 
 

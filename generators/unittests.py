@@ -247,21 +247,33 @@ def quantile_cases(ctx: Context, slo: SLO, alert: ThresholdAlert, rule: Alert) -
         raise promql.GeneratorError(f"{rule.alert}: the healthy series violate the threshold")
     what = f"p{objective.quantile * 100:g} of {objective.metric}"
     recovered = ticks_to_fire * ctx.tick
+    return _silent_then_firing(
+        rule,
+        silent=f"{rule.alert} stays silent while every observation is at most {healthy:g}",
+        healthy=healthy_series,
+        silent_at=(fires, len(bad_phases) * ctx.tick),
+        firing=f"{rule.alert} fires at {clock(fires)} with every observation in ({_bound(bad, bounds)}] ({what} "
+        f"{objective.op.violated} {limit:g} from the first rate), resolves at {clock(resolves)} after the "
+        f"observations return at {clock(recovered)}",
+        bad=bad_series,
+        checks=checks,
+    )
+
+
+def _silent_then_firing(
+    rule: Alert,
+    *,
+    silent: str,
+    healthy: tuple[Series, ...],
+    silent_at: tuple[float, float],
+    firing: str,
+    bad: tuple[Series, ...],
+    checks: tuple[Check, ...],
+) -> tuple[Case, Case]:
+    """A threshold alert's two cases: silent on the healthy series (checked at `silent_at`), firing on the bad ones."""
     return (
-        Case(
-            f"{rule.alert} stays silent while every observation is at most {healthy:g}",
-            healthy_series,
-            (Check(fires, rule.alert, ()), Check(len(bad_phases) * ctx.tick, rule.alert, ())),
-            (rule.alert,),
-        ),
-        Case(
-            f"{rule.alert} fires at {clock(fires)} with every observation in ({_bound(bad, bounds)}] ({what} "
-            f"{objective.op.violated} {limit:g} from the first rate), resolves at {clock(resolves)} after the "
-            f"observations return at {clock(recovered)}",
-            bad_series,
-            checks,
-            (rule.alert,),
-        ),
+        Case(silent, healthy, tuple(Check(at, rule.alert, ()) for at in silent_at), (rule.alert,)),
+        Case(firing, bad, checks, (rule.alert,)),
     )
 
 
@@ -325,20 +337,15 @@ def gauge_cases(ctx: Context, slo: SLO, alert: ThresholdAlert, rule: Alert) -> t
     shown = f"{objective.metric} / {objective.divide_by}" if objective.divide_by else objective.metric
     if objective.scale != 1:
         shown += f" x {objective.scale:g}"
-    return (
-        Case(
-            f"{rule.alert} stays silent while {shown} is {healthy:g}",
-            healthy_series,
-            (Check(fires, rule.alert, ()), Check((ticks + 2) * ctx.tick, rule.alert, ())),
-            (rule.alert,),
-        ),
-        Case(
-            f"{rule.alert} fires at {clock(fires)} when {shown} is {bad:g} from the start, resolves at "
-            f"{clock(resolves)} when it returns to {healthy:g}",
-            bad_series,
-            checks,
-            (rule.alert,),
-        ),
+    return _silent_then_firing(
+        rule,
+        silent=f"{rule.alert} stays silent while {shown} is {healthy:g}",
+        healthy=healthy_series,
+        silent_at=(fires, (ticks + 2) * ctx.tick),
+        firing=f"{rule.alert} fires at {clock(fires)} when {shown} is {bad:g} from the start, resolves at "
+        f"{clock(resolves)} when it returns to {healthy:g}",
+        bad=bad_series,
+        checks=checks,
     )
 
 

@@ -191,7 +191,9 @@ def create_app(
 ) -> Starlette:
     """The app. Settings default to the SERVICE_* and FEATURESTORE_* environment, read now (not at import).
 
-    `hold_store`: keep the store open from start to stop; by default only with PostgreSQL (ServiceStore says why)."""
+    `hold_store`: keep the store open from start to stop; by default only with PostgreSQL (ServiceStore says why).
+    Long on purpose: the lifespan opens the instruments, the store, the sample ring and the snapshot task in order and
+    closes them in reverse through nested `finally`s; in one place, each open reads beside its close."""
     settings = settings if settings is not None else ServiceSettings()
     store_settings = store_settings if store_settings is not None else FeatureStoreSettings()
     slos = load_specs().slos

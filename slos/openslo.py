@@ -256,97 +256,35 @@ def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> 
         if not isinstance(spec, SLOSpec):
             continue
         where = f"documents[{index}]"
-        if spec.indicatorRef is not None:
-            if spec.indicatorRef not in slis:
-                problems.add(f"{where}.spec.indicatorRef", f"no SLI named {spec.indicatorRef!r} in this file")
-                continue
-            sli_index, sli = slis[spec.indicatorRef]
-            sli_where = f"documents[{sli_index}].spec"
-        else:
-            assert spec.indicator is not None
-            sli, sli_where = spec.indicator.spec, f"{where}.spec.indicator.spec"
+        indicator = _indicator(spec, where, slis, problems)
+        if indicator is None:
+            continue
         if services and spec.service not in services:
             problems.add(f"{where}.spec.service", f"no Service named {spec.service!r} in this file")
         service_names.append((spec.service, f"{where}.spec.service"))
-        ratio = sli.ratioMetric
-        assert ratio is not None
-        roles = {role: getattr(ratio, role) for role in ("good", "bad", "total") if getattr(ratio, role) is not None}
-        for role, metric in roles.items():
-            if not ratio.counter and not WINDOW_TEMPLATE.search(metric.metricSource.spec.query):
-                problems.add(
-                    f"{sli_where}.ratioMetric.{role}.metricSource.spec.query",
-                    "without `counter: true` a query must contain {{.window}}: the generator cannot window it",
-                )
-        objective = spec.objectives[0]
-        target_field = "target" if objective.target is not None else "targetPercent"
-        fields: Locations = {
-            "": where,
-            "name": f"{where}.metadata.name",
-            "labels": f"{where}.metadata.labels",
-            "description": f"{where}.spec.description",
-            "objective": f"{where}.spec",
-            "objective.target": f"{where}.spec.objectives[0].{target_field}",
-            "objective.period": f"{where}.spec.timeWindow[0].duration",
-            "burn_rate": f"{where}.metadata.name",
-            "alert_policies": f"{where}.spec.alertPolicies",
-        }
-        fields.update(
-            {f"objective.{role}": f"{sli_where}.ratioMetric.{role}.metricSource.spec.query" for role in roles}
-        )
         if RUNBOOK_ANNOTATION in doc.metadata.annotations:
             runbook = doc.metadata.annotations[RUNBOOK_ANNOTATION]
             runbook_at = f"{where}.metadata.annotations.{RUNBOOK_ANNOTATION}"
-        display = doc.metadata.displayName or doc.metadata.name
-        policies = tuple(alerting.slo_policies(spec.alertPolicies, f"{where}.spec.alertPolicies"))
-        # An SLO with alert policies is alerted by their conditions alone, as OpenSLO means; without, by the tiers.
-        disabled = TierSettings(enabled=False)
-        tiers = BurnTiers(**dict.fromkeys(TIER_NAMES, disabled)) if spec.alertPolicies else BurnTiers()
-        try:
-            slos.append(
-                SLO(
-                    name=doc.metadata.name.replace("-", "_"),
-                    description=spec.description or display,
-                    labels=_labels(doc.metadata.labels),
-                    objective=RatioObjective(
-                        kind="ratio",
-                        target=objective.fraction,
-                        period=spec.timeWindow[0].duration,
-                        good=_selector(ratio.good) if ratio.good else None,
-                        bad=_selector(ratio.bad) if ratio.bad else None,
-                        total=_selector(roles["total"]),
-                    ),
-                    burn_rate=BurnRateAlerting(
-                        name=f"{_camel(doc.metadata.name)}BudgetBurn",
-                        summary=f"{display} error budget is burning too fast",
-                        tiers=tiers,
-                    ),
-                    alert_policies=policies,
-                )
-            )
-        except ValidationError as exc:
-            for detail in details(exc):
-                native = field_path(detail["loc"])
-                problems.add(SloLocation.mapped(fields).of(native), reason(detail))
-            continue
-        locations.append(SloLocation.mapped(fields))
-    if not parsed or not any(isinstance(spec, SLOSpec) for _, _, spec in parsed):
-        if not problems.items:
-            problems.add("", "an OpenSLO file needs at least one SLO document")
+        converted = _slo(doc, spec, where, indicator, alerting, problems)
+        if converted is not None:
+            slos.append(converted[0])
+            locations.append(converted[1])
+    if not any(isinstance(spec, SLOSpec) for _, _, spec in parsed) and not problems.items:
+        problems.add("", "an OpenSLO file needs at least one SLO document")
     distinct = sorted({name for name, _ in service_names})
     if len(distinct) > 1:
         problems.add(service_names[-1][1], f"one service per file, found {', '.join(distinct)}")
     if problems.items and not (partial and slos and len(distinct) <= 1):
         raise SpecError(path, problems.items)
     service = service_names[0][0]
-    service_spec = services[service][2] if service in services else None
-    description = service_spec.description if isinstance(service_spec, ServiceSpec) else ""
+    _, service_doc, service_spec = services.get(service, (0, None, None))
     try:
         spec_file = SpecFile(
             version="featurestore/v1",
             service=service,
-            description=description,
+            description=service_spec.description if isinstance(service_spec, ServiceSpec) else "",
             runbook_base_url=runbook,
-            labels=_labels(services[service][1].metadata.labels) if service in services else {},
+            labels=_labels(service_doc.metadata.labels) if service_doc is not None else {},
             slos=tuple(slos),
             notification_targets=tuple(alerting.targets[name] for name in sorted(alerting.targets)),
             alert_policies=tuple(alerting.policies[name] for name in sorted(alerting.policies)),
@@ -361,6 +299,78 @@ def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> 
         ]
         raise SpecError(path, problems.items) from None
     return spec_file, locations
+
+
+def _indicator(spec: SLOSpec, where: str, slis: dict[str, tuple[int, SLISpec]],
+               problems: Problems) -> tuple[SLISpec, str] | None:  # fmt: skip
+    """The SLO's SLI (inline or referenced) and where its spec is; None, with a problem, for a missing reference."""
+    if spec.indicatorRef is None:
+        assert spec.indicator is not None
+        return spec.indicator.spec, f"{where}.spec.indicator.spec"
+    if spec.indicatorRef not in slis:
+        problems.add(f"{where}.spec.indicatorRef", f"no SLI named {spec.indicatorRef!r} in this file")
+        return None
+    sli_index, sli = slis[spec.indicatorRef]
+    return sli, f"documents[{sli_index}].spec"
+
+
+def _slo(doc: Document, spec: SLOSpec, where: str, indicator: tuple[SLISpec, str], alerting: Registry,
+         problems: Problems) -> tuple[SLO, SloLocation] | None:  # fmt: skip
+    """One SLO document as a native SLO with its field locations; None when it does not convert (problems say why)."""
+    sli, sli_where = indicator
+    ratio = sli.ratioMetric
+    assert ratio is not None
+    roles = {role: getattr(ratio, role) for role in ("good", "bad", "total") if getattr(ratio, role) is not None}
+    for role, metric in roles.items():
+        if not ratio.counter and not WINDOW_TEMPLATE.search(metric.metricSource.spec.query):
+            problems.add(
+                f"{sli_where}.ratioMetric.{role}.metricSource.spec.query",
+                "without `counter: true` a query must contain {{.window}}: the generator cannot window it",
+            )
+    objective = spec.objectives[0]
+    target_field = "target" if objective.target is not None else "targetPercent"
+    fields: Locations = {
+        "": where,
+        "name": f"{where}.metadata.name",
+        "labels": f"{where}.metadata.labels",
+        "description": f"{where}.spec.description",
+        "objective": f"{where}.spec",
+        "objective.target": f"{where}.spec.objectives[0].{target_field}",
+        "objective.period": f"{where}.spec.timeWindow[0].duration",
+        "burn_rate": f"{where}.metadata.name",
+        "alert_policies": f"{where}.spec.alertPolicies",
+        **{f"objective.{role}": f"{sli_where}.ratioMetric.{role}.metricSource.spec.query" for role in roles},
+    }
+    display = doc.metadata.displayName or doc.metadata.name
+    policies = tuple(alerting.slo_policies(spec.alertPolicies, f"{where}.spec.alertPolicies"))
+    # An SLO with alert policies is alerted by their conditions alone, as OpenSLO means; without, by the tiers.
+    disabled = TierSettings(enabled=False)
+    tiers = BurnTiers(**dict.fromkeys(TIER_NAMES, disabled)) if spec.alertPolicies else BurnTiers()
+    try:
+        slo = SLO(
+            name=doc.metadata.name.replace("-", "_"),
+            description=spec.description or display,
+            labels=_labels(doc.metadata.labels),
+            objective=RatioObjective(
+                kind="ratio",
+                target=objective.fraction,
+                period=spec.timeWindow[0].duration,
+                good=_selector(ratio.good) if ratio.good else None,
+                bad=_selector(ratio.bad) if ratio.bad else None,
+                total=_selector(roles["total"]),
+            ),
+            burn_rate=BurnRateAlerting(
+                name=f"{_camel(doc.metadata.name)}BudgetBurn",
+                summary=f"{display} error budget is burning too fast",
+                tiers=tiers,
+            ),
+            alert_policies=policies,
+        )
+    except ValidationError as exc:
+        for detail in details(exc):
+            problems.add(SloLocation.mapped(fields).of(field_path(detail["loc"])), reason(detail))
+        return None
+    return slo, SloLocation.mapped(fields)
 
 
 def _file_field(loc: Sequence[int | str], locations: list[SloLocation]) -> str:

@@ -285,7 +285,6 @@ def _convert(
     locations; the file's format)."""
     crd = document.get("apiVersion") == CRD_API_VERSION
     fmt = _Format(crd)
-    problems: list[tuple[str, str]] = []
     body: Any = document
     if crd:
         try:
@@ -298,6 +297,29 @@ def _convert(
         # A CRD's keys were renamed to snake_case: a suggestion would name a key it does not use.
         root = None if crd else SlothSpec
         return None, [(fmt.path(field_path(d["loc"])), reason(d, root)) for d in details(exc)], [], fmt
+    slos, locations, problems = _slos(spec, fmt)
+    if problems and not (partial and slos):
+        return None, problems, locations, fmt
+    try:
+        return (
+            SpecFile(
+                version="featurestore/v1",
+                service=spec.service,
+                runbook_base_url=DEFAULT_RUNBOOK_BASE_URL,
+                labels=spec.labels,
+                slos=tuple(slos),
+            ),
+            problems,
+            locations,
+            fmt,
+        )
+    except ValidationError as exc:
+        return None, [(fmt.path(field_path(d["loc"])), reason(d)) for d in details(exc)], locations, fmt
+
+
+def _slos(spec: SlothSpec, fmt: _Format) -> tuple[list[SLO], list[SloLocation], list[tuple[str, str]]]:
+    """The SLOs that convert, each one's locations, and the problems of those that do not."""
+    problems: list[tuple[str, str]] = []
     slos: list[SLO] = []
     locations: list[SloLocation] = []
     for index, slo in enumerate(spec.slos):
@@ -323,23 +345,7 @@ def _convert(
             problems += [(fields.of(field_path(d["loc"])), reason(d)) for d in details(exc)]
             continue
         locations.append(fields)
-    if problems and not (partial and slos):
-        return None, problems, locations, fmt
-    try:
-        return (
-            SpecFile(
-                version="featurestore/v1",
-                service=spec.service,
-                runbook_base_url=DEFAULT_RUNBOOK_BASE_URL,
-                labels=spec.labels,
-                slos=tuple(slos),
-            ),
-            problems,
-            locations,
-            fmt,
-        )
-    except ValidationError as exc:
-        return None, [(fmt.path(field_path(d["loc"])), reason(d)) for d in details(exc)], locations, fmt
+    return slos, locations, problems
 
 
 def convert(document: dict[str, Any], path: Path) -> tuple[SpecFile, list[SloLocation]]:

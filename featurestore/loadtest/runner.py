@@ -231,14 +231,7 @@ def _run_thread_workers(run: _Run, tick: _Ticker, store: FeatureStore, stop: thr
     ]
     for thread in threads:
         thread.start()
-    try:
-        barrier.wait(STARTUP_TIMEOUT_S)
-    except threading.BrokenBarrierError:
-        halt.set()
-        for thread in threads:
-            thread.join(10)
-        reason = repr(failures[0]) if failures else "the start barrier timed out"
-        raise RuntimeError(f"load workers did not start: {reason}") from None
+    _thread_barrier(barrier, threads, halt, failures)
     tick.start()
     started, cpu, machine = tick.started, time.process_time(), machine_cpu_times()
     hard_stop = started + config.duration_s + FINISH_GRACE_S
@@ -263,6 +256,19 @@ def _run_thread_workers(run: _Run, tick: _Ticker, store: FeatureStore, stop: thr
         client_cpu_s=cpu,
         machine_cpu=machine,
     )
+
+
+def _thread_barrier(barrier: threading.Barrier, threads: list[threading.Thread], halt: threading.Event,
+                    failures: list[BaseException]) -> None:  # fmt: skip
+    """Every worker thread has warmed up, or they are halted and the run fails saying why."""
+    try:
+        barrier.wait(STARTUP_TIMEOUT_S)
+    except threading.BrokenBarrierError:
+        halt.set()
+        for thread in threads:
+            thread.join(10)
+        reason = repr(failures[0]) if failures else "the start barrier timed out"
+        raise RuntimeError(f"load workers did not start: {reason}") from None
 
 
 def _process_main(run: _Run, worker: int, queue: SampleQueue, start: Waitable, halt: Waitable) -> None:
@@ -392,38 +398,10 @@ def _run_processes(
         for process in processes:
             process.start()
             launched.append(process)
-        # The start barrier: every worker has opened its store and warmed up, or the run fails saying why.
-        give_up = time.monotonic() + STARTUP_TIMEOUT_S
-        while len(collector.ready) < config.workers and not collector.failures:
-            try:
-                collector.handle(queue.get(timeout=0.25))
-            except Empty:
-                collector.notice_exits(launched, queue)
-                if time.monotonic() > give_up or stop.is_set():
-                    collector.failures.setdefault(-1, "the start barrier timed out or the run was stopped")
-        if collector.failures:
-            _drain(queue, collector, seconds=1.0)
-            raise RuntimeError(f"load workers did not start: {collector.reasons()}")
+        _start_barrier(collector, queue, launched, stop)
         start.set()
         tick.start()
-        machine: CpuTimes | None = machine_cpu_times()
-        started = tick.started
-        hard_stop = started + config.duration_s + FINISH_GRACE_S
-        while collector.finished < config.workers:
-            if stop.is_set() or time.monotonic() > hard_stop:
-                halt.set()
-            try:
-                collector.handle(queue.get(timeout=0.25))
-            except Empty:
-                collector.notice_exits(launched, queue)
-                if time.monotonic() > hard_stop + FINISH_GRACE_S:
-                    break
-            tick(collector.samples.operations, sum(collector.samples.errors.values()))
-        machine = since(machine)  # the last worker is done: what follows (joins, duplicates) is not the run's
-        _drain(queue, collector, seconds=0.0)
-        for worker in range(config.workers):
-            if worker not in collector.ends:
-                collector.failures.setdefault(worker, "did not finish within the grace period")
+        machine = _until_finished(collector, queue, launched, tick, halt, stop)
     finally:
         halt.set()
         for process in launched:
@@ -443,12 +421,50 @@ def _run_processes(
     return LoadResult(
         config=config,
         samples=collector.samples,
-        duration_s=max(collector.ends.values()) - started,
+        duration_s=max(collector.ends.values()) - tick.started,
         per_worker_operations=tuple(collector.per_worker),
         duplicates=duplicates,
         client_cpu_s=collector.cpu_s,
         machine_cpu=machine,
     )
+
+
+def _start_barrier(collector: _Collector, queue: Any, launched: list[Any], stop: threading.Event) -> None:
+    """Every worker has opened its store and warmed up, or the run fails saying why."""
+    give_up = time.monotonic() + STARTUP_TIMEOUT_S
+    while len(collector.ready) < collector.config.workers and not collector.failures:
+        try:
+            collector.handle(queue.get(timeout=0.25))
+        except Empty:
+            collector.notice_exits(launched, queue)
+            if time.monotonic() > give_up or stop.is_set():
+                collector.failures.setdefault(-1, "the start barrier timed out or the run was stopped")
+    if collector.failures:
+        _drain(queue, collector, seconds=1.0)
+        raise RuntimeError(f"load workers did not start: {collector.reasons()}")
+
+
+def _until_finished(collector: _Collector, queue: Any, launched: list[Any], tick: _Ticker,
+                    halt: Any, stop: threading.Event) -> CpuTimes | None:  # fmt: skip
+    """Collect until every worker has finished (halted past the duration's grace); the machine's CPU times meanwhile."""
+    machine = machine_cpu_times()
+    hard_stop = tick.started + collector.config.duration_s + FINISH_GRACE_S
+    while collector.finished < collector.config.workers:
+        if stop.is_set() or time.monotonic() > hard_stop:
+            halt.set()
+        try:
+            collector.handle(queue.get(timeout=0.25))
+        except Empty:
+            collector.notice_exits(launched, queue)
+            if time.monotonic() > hard_stop + FINISH_GRACE_S:
+                break
+        tick(collector.samples.operations, sum(collector.samples.errors.values()))
+    machine = since(machine)  # the last worker is done: what follows (joins, duplicates) is not the run's
+    _drain(queue, collector, seconds=0.0)
+    for worker in range(collector.config.workers):
+        if worker not in collector.ends:
+            collector.failures.setdefault(worker, "did not finish within the grace period")
+    return machine
 
 
 def _drain(queue: Any, collector: _Collector, *, seconds: float) -> None:
