@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed
 TOOLS := $(VENV)/tools
 TOOLS_STAMP := $(TOOLS)/.installed
 LOCK := requirements/image.txt
+# pytest-xdist workers of make test; the tests that share PostgreSQL or ports stay on one (tests/conftest.py).
+TEST_WORKERS ?= 2
 
 .PHONY: help install tools test check mutants lint lock typecheck render check-render validate docs serve bench profile stack stack-down clean
 
@@ -40,9 +42,9 @@ $(TOOLS_STAMP): pyproject.toml
 
 tools: $(TOOLS_STAMP) ## Create .venv/tools: checkov and pip-tools, apart from the project's dev tools
 
-test: lint ## Lint, drift check of rendered/, then pytest (needs PostgreSQL, promtool and the Prometheus binaries)
+test: lint ## Lint, drift check of rendered/, then pytest on two workers (needs PostgreSQL, promtool, Prometheus)
 	$(PY) -m generators --check
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The inner loop: what needs no PostgreSQL, no Prometheus tool and no server process (markers in pyproject.toml).
 CHECK_TESTS := not postgres and not promtool and not e2e and not fault and not server

@@ -66,6 +66,14 @@ SERVER_TESTS = (
 )
 
 
+# `make test` runs the suite on two pytest-xdist workers (`--dist loadgroup`). Every test that reaches PostgreSQL,
+# starts a server or the Prometheus binaries, or injects a fault runs in one group, on one worker, in file order: two
+# of them at once could exhaust max_connections (a 64-process load takes 66 of 100), race for a port or kill the
+# other's server. The rest (promtool, renders, models, pure functions) shares the other worker.
+SERIAL_MARKERS = ("postgres", "e2e", "fault", "server")
+SERIAL_GROUP = "serial"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
@@ -74,6 +82,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(marker)
         if item.nodeid.startswith(SERVER_TESTS):
             item.add_marker(pytest.mark.server)
+        if any(item.get_closest_marker(marker) for marker in SERIAL_MARKERS):
+            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP))
 
 
 @pytest.fixture(scope="session")
