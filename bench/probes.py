@@ -256,15 +256,7 @@ def fleet_scrape_cost(processes: int = 64, symbols: int = metrics.DEFAULT_SYMBOL
                     instruments.observe_lock_wait(symbol, 0.2)
                     instruments.record_lookup(symbol, hit=index % 10 != 0)
                 instruments.set_pool(2, pid % 3, 0)
-        reader = FleetReader(folder)
-        wall, cpu, size = [], [], 0
-        for _ in range(scrapes):
-            started, started_cpu = perf_counter(), time.process_time()
-            compaction.compact(folder)
-            size = len(reader.read().text().encode())
-            wall.append((perf_counter() - started) * 1000.0)
-            cpu.append((time.process_time() - started_cpu) * 1000.0)
-    return ScrapeCost((f"{processes} processes",), Percentiles.of(wall), Percentiles.of(cpu), size)
+        return _folder_scrapes(folder, f"{processes} processes", scrapes)
 
 
 def churned_scrape_cost(ended: int = 1000, symbols: int = metrics.DEFAULT_SYMBOL_CAP, scrapes: int = 20) -> ScrapeCost:
@@ -284,15 +276,20 @@ def churned_scrape_cost(ended: int = 1000, symbols: int = metrics.DEFAULT_SYMBOL
                     instruments.record_lookup(symbol, hit=index % 10 != 0)
                 instruments.set_pool(2, number % 3, 0)
             multiprocess.alive_file(folder, identity).touch()  # registered, and its lock released: it ended
-        reader = FleetReader(folder)
-        wall, cpu, size = [], [], 0
-        for _ in range(scrapes):
-            started, started_cpu = perf_counter(), time.process_time()
-            compaction.compact(folder)
-            size = len(reader.read().text().encode())
-            wall.append((perf_counter() - started) * 1000.0)
-            cpu.append((time.process_time() - started_cpu) * 1000.0)
-    return ScrapeCost((f"{ended} ended processes",), Percentiles.of(wall), Percentiles.of(cpu), size)
+        return _folder_scrapes(folder, f"{ended} ended processes", scrapes)
+
+
+def _folder_scrapes(folder: Path, name: str, scrapes: int) -> ScrapeCost:
+    """`scrapes` scrapes of a metrics folder as the service makes them (compaction, then the read), timed."""
+    reader = FleetReader(folder)
+    wall, cpu, size = [], [], 0
+    for _ in range(scrapes):
+        started, started_cpu = perf_counter(), time.process_time()
+        compaction.compact(folder)
+        size = len(reader.read().text().encode())
+        wall.append((perf_counter() - started) * 1000.0)
+        cpu.append((time.process_time() - started_cpu) * 1000.0)
+    return ScrapeCost((name,), Percentiles.of(wall), Percentiles.of(cpu), size)
 
 
 def _probe_main(config: LoadConfig, cache_dir: Path, service_url: str | None, conn: Any, halt: Any) -> None:
