@@ -251,3 +251,21 @@ def test_the_global_records_hold_one_series_per_slo_and_one_per_cluster_and_slo(
     ]
     result = promtool_test(tmp_path, global_case(exprs), THANOS)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.promtool
+def test_the_fleet_period_weighs_a_cluster_by_its_events_not_by_how_often_it_evaluates(tmp_path: Path) -> None:
+    """Cluster b records its 5m counts every other minute (a slower evaluation interval): its mean count still
+    stands for its events, and the fleet's period ratio stays 1 %. Summing the samples would count cluster a's
+    twice as often and say 1.7 %."""
+    labels = {**SCOPE, "cluster": "b", "slo": AVAILABILITY}
+    sparse = [
+        series(name, labels, " ".join([str(value), "_"] * 10))
+        for name, value in (("slo:sli_bad_events:increase5m", 0), ("slo:sli_events:increase5m", 9000))
+    ]
+    dense = [s for s in cluster_events("a", 100, 1000) if "increase5m{" in s["series"]]
+    record = f'fleet_slo:sli_error:ratio_rate30d{{slo="{AVAILABILITY}"}}'
+    exprs = [{"expr": record, "eval_time": "10m", "exp_samples": [{"labels": record, "value": 0.01}]}]
+    tests = [{"interval": "1m", "input_series": dense + sparse, "promql_expr_test": exprs}]
+    result = promtool_test(tmp_path, tests, THANOS)
+    assert result.returncode == 0, result.stdout + result.stderr
