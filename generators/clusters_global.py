@@ -79,17 +79,13 @@ def scope_recordings(slo: SLO, scope: tuple[str, ...], profile: Profile) -> tupl
     budget = promql.number(promql.error_budget(objective.target))
     selector = promql.slo_selector(slo.name)
     own = {naming.SLO_LABEL: slo.name}
-    windows = (*event_windows(slo), objective.period)
-    ratios = [
-        Recording(
-            error_record(scope, window),
-            weighted_ratio(slo, scope, SHORTEST_WINDOW, profile.window(window))
-            if window == objective.period
-            else weighted_ratio(slo, scope, window),
-            own,
-        )
-        for window in windows
-    ]
+    counted = event_windows(slo)
+    ratios = [Recording(error_record(scope, window), weighted_ratio(slo, scope, window), own) for window in counted]
+    windows = list(counted)
+    if objective.period not in counted:  # a period no pair reads: the mean of the 5m counts over it
+        period = weighted_ratio(slo, scope, SHORTEST_WINDOW, profile.window(objective.period))
+        ratios.append(Recording(error_record(scope, objective.period), period, own))
+        windows.append(objective.period)
     burns = [
         Recording(burn_record(scope, w), promql.checked(f"{error_record(scope, w)}{selector} / {budget}"), own)
         for w in windows

@@ -20,7 +20,7 @@ import yaml
 from featurestore import metrics
 from generators.__main__ import DEFAULT_OUT
 from slos.loader import load_specs
-from slos.models import ALERT_NAME
+from slos.models import ALERT_NAME, SLO
 from slos.windows import enabled_pairs
 from tests.conftest import require_tool
 
@@ -80,18 +80,19 @@ def cluster_events(cluster: str, bad: int, total: int) -> list[dict[str, str]]:
     return out + [series(f"slo:sli_events:increase{w}", labels, f"{total}+0x20") for w in windows]
 
 
-def availability() -> Any:
+def availability() -> SLO:
     (slo,) = [slo for slo in load_specs().specs[0].spec.slos if slo.name == AVAILABILITY]
     return slo
 
 
-# Cluster a: 100 bad of 1,000 (10 %, a 100x burn of the 0.1 % budget). Cluster b: 0 of 9,000. The fleet: 100 of
-# 10,000, 1 % (10x: past the 6x, 3x and 1x pairs, short of 14.4x); the mean of the two ratios, 5 %, would page at 14.4x.
-TWO_CLUSTERS = [*cluster_events("a", 100, 1000), *cluster_events("b", 0, 9000)]
+def two_clusters() -> list[dict[str, str]]:
+    """Cluster a: 100 bad of 1,000 (10 %, a 100x burn of the 0.1 % budget). Cluster b: 0 of 9,000. The fleet: 100 of
+    10,000, 1 % (10x: past the 6x, 3x and 1x pairs, short of 14.4x); the mean of the two ratios, 5 %, pages at 14.4x."""
+    return [*cluster_events("a", 100, 1000), *cluster_events("b", 0, 9000)]
 
 
-def global_case(exprs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"interval": "1m", "input_series": TWO_CLUSTERS, "promql_expr_test": exprs}]
+def global_case(exprs: list[dict[str, Any]], *more: dict[str, str]) -> list[dict[str, Any]]:
+    return [{"interval": "1m", "input_series": [*two_clusters(), *more], "promql_expr_test": exprs}]
 
 
 def test_the_per_cluster_rules_leave_the_cluster_label_to_the_external_labels() -> None:
@@ -193,8 +194,9 @@ def test_the_per_cluster_rules_count_the_bad_and_all_events_of_one_prometheus(tm
 
 @pytest.mark.promtool
 def test_a_burning_cluster_alerts_with_its_label_and_a_healthy_one_does_not(tmp_path: Path) -> None:
-    """Cluster a pages and tickets on every pair; cluster b, healthy, raises nothing; the fleet, at 10x, alerts on
-    the three pairs below it, without a `cluster` label."""
+    """Cluster a pages and tickets on every pair; cluster b, healthy, raises nothing; cluster c, 5 bad of 10, burns
+    500x but stays under the SLO's 100-event floor; the fleet, at 10.5x, alerts on the three pairs below it, without
+    a `cluster` label."""
     firing = (
         f'count by (cluster, burnrate_scope, burnrate_tier) (ALERTS{{alertname="{BURN_ALERT}", alertstate="firing"}})'
     )
@@ -204,7 +206,7 @@ def test_a_burning_cluster_alerts_with_its_label_and_a_healthy_one_does_not(tmp_
     exprs = [
         {"expr": firing, "eval_time": "10m", "exp_samples": [{"labels": x, "value": 1} for x in cluster_a + fleet]}
     ]
-    result = promtool_test(tmp_path, global_case(exprs), THANOS)
+    result = promtool_test(tmp_path, global_case(exprs, *cluster_events("c", 5, 10)), THANOS)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
