@@ -28,6 +28,7 @@ CLUSTERS = DEFAULT_OUT / "clusters"
 PER_CLUSTER = CLUSTERS / "per-cluster" / "featurestore.yml"
 THANOS = CLUSTERS / "thanos" / "featurestore.yml"
 MIMIR = CLUSTERS / "mimir" / "featurestore.yml"
+KUBERNETES = CLUSTERS / "kubernetes"
 SINGLE = DEFAULT_OUT / "prometheus" / "rules" / "featurestore.yml"
 AVAILABILITY = "http_availability_percent"
 BURN_ALERT = "FeatureStoreAvailabilityBudgetBurn"
@@ -133,6 +134,15 @@ def test_the_mimir_namespace_file_holds_the_thanos_groups_under_the_spec_name() 
     mimir = load(MIMIR)
     assert list(mimir) == ["namespace", "groups"]
     assert mimir == {"namespace": "featurestore", **load(THANOS)}
+
+
+def test_the_prometheus_rules_wrap_the_rule_files_and_only_a_thanos_ruler_selects_the_global_one() -> None:
+    """A cluster's Prometheus selects `role: alert-rules` (docs/deployment.md): the global rules must not match it."""
+    per_cluster = load(KUBERNETES / "prometheusrule-featurestore-per-cluster.yaml")
+    global_rule = load(KUBERNETES / "prometheusrule-featurestore-global.yaml")
+    assert per_cluster["spec"] == load(PER_CLUSTER) and global_rule["spec"] == load(THANOS)
+    assert per_cluster["metadata"]["labels"]["role"] == "alert-rules"
+    assert global_rule["metadata"]["labels"]["role"] == "thanos-rules"
 
 
 @pytest.mark.promtool
