@@ -22,7 +22,7 @@ from generators.rules import SHORTEST_WINDOW, Group
 from slos.models import SCOPE_LABELS, SLO, EventSelector, LatencyBudgetObjective, RatioObjective, duration_seconds
 from slos.windows import enabled_pairs
 
-CLUSTER_LABEL = "cluster"  # the external label naming each cluster's Prometheus (its series carry it upstream)
+CLUSTER_LABEL = naming.CLUSTER_LABEL  # each cluster's Prometheus adds it as an external label
 
 
 def bad_events_record(window: str) -> str:
