@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+# the per-SLO record names live upstream, in slos.records, for the SLO report that reads them back
+from slos.records import BUDGET_REMAINING_RECORD as BUDGET_REMAINING_RECORD
+from slos.records import ERROR_BUDGET_RECORD as ERROR_BUDGET_RECORD
+from slos.records import OBJECTIVE_RECORD as OBJECTIVE_RECORD
+from slos.records import SLO_LABEL as SLO_LABEL
+from slos.records import burn_rate_record as burn_rate_record
+from slos.records import sli_error_record as sli_error_record
+
 # on burn-rate alerts: the tier (page_fast...), or the name of the alert policy's condition (defined beside the tiers)
 from slos.windows import TIER_LABEL as TIER_LABEL
 
-SLO_LABEL = "slo"  # the SLO's name on every per-SLO recording rule
 CLUSTER_LABEL = "cluster"  # the external label of each cluster's Prometheus (docs/clusters.md)
 WINDOW_LABELS = ("long_window", "short_window")  # on burn-rate alerts, naming the firing window pair
 POLICY_LABEL = "alert_policy"  # the routing label of an alert policy's alerts
@@ -37,21 +44,6 @@ def gauge_ratio_record(metric: str, divide_by: str) -> str:
     """`job:pg_manifest_pool_connections_active_per_total:ratio`-style name for a ratio of two gauges."""
     common = _common_prefix(metric, divide_by)
     return f"job:{common}{metric.removeprefix(common)}_per_{divide_by.removeprefix(common)}:ratio"
-
-
-def sli_error_record(window: str) -> str:
-    """Error ratio of a budgeted SLO over `window`, labelled `slo="<name>"`."""
-    return f"slo:sli_error:ratio_rate{window}"
-
-
-OBJECTIVE_RECORD = "slo:objective:ratio"
-ERROR_BUDGET_RECORD = "slo:error_budget:ratio"
-BUDGET_REMAINING_RECORD = "slo:error_budget_remaining:ratio"  # 1 - (error ratio over the period / budget)
-
-
-def burn_rate_record(window: str) -> str:
-    """Burn rate over `window`: the error ratio divided by the error budget."""
-    return f"slo:burn_rate:ratio_rate{window}"
 
 
 def _common_prefix(a: str, b: str) -> str:
