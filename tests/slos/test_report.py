@@ -1,0 +1,231 @@
+"""`python -m slos report` against a fake Prometheus HTTP API on loopback: the error paths, "no data", the status
+and the escaping of label values. tests/slos/test_report_prometheus.py runs it against the real binary."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from slos.__main__ import main as slos_main
+from slos.loader import DEFAULT_SPECS_DIR, load_specs
+from slos.records import BUDGET_REMAINING_RECORD, OBJECTIVE_RECORD, burn_rate_record
+from slos.report import PAGE_NAME, main
+from slos.report_data import BurnWindow, SloReport
+from slos.report_html import page as html_page
+from slos.report_prometheus import Series, TimeRange
+from slos.windows import window_pairs
+
+Answer = Callable[[str], tuple[int, bytes]]
+BUDGETED = [slo.name for slo in load_specs(DEFAULT_SPECS_DIR).slos if slo.budgeted]
+HOSTILE = '<script>alert("x")</script> & $\\alpha$'
+
+
+def matrix(*series: tuple[dict[str, str], list[float]]) -> bytes:
+    """A query_range answer: each series' labels and values, one point a minute up to now."""
+    now = time.time()
+    result = [
+        {"metric": labels, "values": [[now - 60 * (len(values) - i), str(v)] for i, v in enumerate(values)]}
+        for labels, values in series
+    ]
+    return json.dumps({"status": "success", "data": {"resultType": "matrix", "result": result}}).encode()
+
+
+def empty(query: str) -> tuple[int, bytes]:
+    return 200, matrix()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    answer: Answer
+    queries: list[str]
+
+    def do_GET(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query).get("query", [""])[0]
+        self.queries.append(query)
+        status, body = self.answer(query) if url.path == "/api/v1/query_range" else (404, b"not found")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_prometheus() -> Iterator[Callable[[Answer], tuple[str, list[str]]]]:
+    """Start a fake API on loopback answering with `answer(query)`; gives its URL and the queries it saw."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(answer: Answer) -> tuple[str, list[str]]:
+        queries: list[str] = []
+        handler = type("Handler", (_Handler,), {"answer": staticmethod(answer), "queries": queries})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}", queries
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def report(url: str, out: Path, *extra: str) -> int:
+    return main(["--prometheus", url, "--out", str(out), "--range", "1h", "--step", "1m", *extra])
+
+
+def test_an_unreachable_prometheus_is_one_line_and_exit_2_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert report(f"http://127.0.0.1:{port}", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot reach Prometheus at http://127.0.0.1:{port}" in err
+    assert not (tmp_path / "out" / PAGE_NAME).exists()
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1:9090", "127.0.0.1:9090", "http://", "http://host:port"])
+def test_a_bad_url_is_refused_in_one_line(url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert report(url, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("slos report: bad Prometheus URL")
+
+
+def test_an_out_dir_that_cannot_be_written_is_refused_before_any_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_prometheus: Callable[[Answer], tuple[str, list[str]]]
+) -> None:
+    url, queries = fake_prometheus(empty)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert report(url, blocker / "out") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot write to --out {blocker / 'out'}" in err
+    assert queries == []
+
+
+def test_an_api_error_is_one_line_naming_the_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_prometheus: Callable[[Answer], tuple[str, list[str]]]
+) -> None:
+    error = {"status": "error", "errorType": "bad_data", "error": "exceeded maximum resolution of 11,000 points"}
+    url, _ = fake_prometheus(lambda query: (400, json.dumps(error).encode()))
+    assert report(url, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad_data: exceeded maximum resolution" in err
+    assert not (tmp_path / PAGE_NAME).exists()
+
+
+def test_a_server_that_is_not_prometheus_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_prometheus: Callable[[Answer], tuple[str, list[str]]]
+) -> None:
+    url, _ = fake_prometheus(lambda query: (200, b"<html>a login page</html>"))
+    assert report(url, tmp_path) == 2
+    assert "did not answer with the Prometheus API's JSON" in capsys.readouterr().err
+
+
+def test_slos_without_data_get_a_chart_that_says_no_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_prometheus: Callable[[Answer], tuple[str, list[str]]]
+) -> None:
+    url, queries = fake_prometheus(empty)
+    assert report(url, tmp_path) == 0
+    out = capsys.readouterr().out
+    for index, name in enumerate(BUDGETED, 1):
+        assert f"[{index}/{len(BUDGETED)}] {name}: no data" in out
+    page = (tmp_path / PAGE_NAME).read_text()
+    assert page.count("<svg") == len(BUDGETED)
+    assert page.count("no data: no error budget remaining recorded") == len(BUDGETED)
+    assert f'{BUDGET_REMAINING_RECORD}{{slo="{BUDGETED[0]}"}}' in queries
+
+
+def _hostile(query: str) -> tuple[int, bytes]:
+    """Two jobs per record, one with a label value that is markup, an entity and matplotlib math."""
+    jobs = [({"job": "featurestore"}, [1.0, 0.9, 0.8]), ({"job": HOSTILE}, [0.5, 0.4, 0.3])]
+    if query.startswith(OBJECTIVE_RECORD):
+        return 200, matrix(({"slo": "x"}, [0.999]))
+    return 200, matrix(*jobs)
+
+
+def test_label_values_are_escaped_in_the_page_and_its_charts(
+    tmp_path: Path, fake_prometheus: Callable[[Answer], tuple[str, list[str]]]
+) -> None:
+    url, _ = fake_prometheus(_hostile)
+    assert report(url, tmp_path) == 0
+    page = (tmp_path / PAGE_NAME).read_text()
+    assert "<script" not in page
+    # in the charts' legends, as SVG text; the `$` stayed text, not matplotlib's math
+    assert '(job=&lt;script&gt;alert("x")&lt;/script&gt; &amp; $\\alpha$)' in page
+
+
+def test_names_in_the_page_itself_are_html_escaped() -> None:
+    hostile = SloReport(HOSTILE, 0.999, "30d", None, (), ())
+    text = html_page([hostile], ["<svg></svg>"], TimeRange(0, 3600, 60), f"http://p/?q={HOSTILE}")
+    assert "<script" not in text
+    assert text.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; $\\alpha$") == 5
+
+
+def test_the_page_loads_nothing_from_the_network(
+    tmp_path: Path, fake_prometheus: Callable[[Answer], tuple[str, list[str]]]
+) -> None:
+    url, _ = fake_prometheus(_hostile)
+    assert report(url, tmp_path) == 0
+    page = (tmp_path / PAGE_NAME).read_text()
+    assert re.findall(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//|url\((?!#)|<link|@import""", page) == []
+
+
+def _burn(factor: float, long: float, short: float) -> BurnWindow:
+    pair = next(pair for pair in window_pairs("30d") if pair.factor == factor)
+    return BurnWindow(pair, (Series((), ((0.0, long),)),), (Series((), ((0.0, short),)),))
+
+
+def _slo(budget: float, *burns: BurnWindow) -> SloReport:
+    return SloReport("availability", 0.999, "30d", 0.999, (Series((), ((0.0, budget),)),), burns)
+
+
+@pytest.mark.parametrize(
+    ("slo", "status"),
+    [
+        (_slo(0.5, _burn(14.4, 20, 3)), "healthy"),
+        (_slo(0.5, _burn(14.4, 20, 15), _burn(6, 7, 7)), "burning (page_fast, page_slow)"),
+        (_slo(0.0, _burn(14.4, 20, 15)), "budget exhausted"),
+        (SloReport("availability", 0.999, "30d", None, (), ()), "no data"),
+    ],
+    ids=[
+        "a pair over its factor on one window only is healthy",
+        "pairs over on both windows burn",
+        "a spent budget is exhausted",
+        "no series is no data",
+    ],
+)
+def test_the_status_says_what_the_numbers_mean(slo: SloReport, status: str) -> None:
+    assert slo.status == status
+
+
+def test_python_m_slos_names_its_commands_and_report_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert slos_main(["--help"]) == 0
+    assert "report" in capsys.readouterr().out
+    assert slos_main(["nonsense"]) == 2
+    with pytest.raises(SystemExit):
+        slos_main(["report", "--help"])
+    text = capsys.readouterr().out
+    assert "--prometheus URL" in text and "exit codes" in text
+
+
+def test_the_report_queries_the_burn_rate_of_each_alert_pair(
+    tmp_path: Path, fake_prometheus: Callable[[Answer], tuple[str, list[str]]]
+) -> None:
+    url, queries = fake_prometheus(empty)
+    assert report(url, tmp_path) == 0
+    for pair in window_pairs("30d"):
+        assert f'{burn_rate_record(pair.long)}{{slo="{BUDGETED[0]}"}}' in queries
