@@ -23,12 +23,12 @@ from pathlib import Path
 
 from slos.errors import SpecError
 from slos.loader import DEFAULT_SPECS_DIR, load_specs
-from slos.models import duration_seconds
+from slos.models import SLO, LatencyBudgetObjective, RatioObjective, duration_seconds
 from slos.report_data import SloReport, read_slo
 from slos.report_prometheus import PrometheusError, PrometheusReader, TimeRange
 
 PAGE_NAME = "slo-report.html"
-DEFAULT_RANGE = "30d"
+DAY_S = 86400.0
 DEFAULT_POINTS = 400  # per series when --step is not given: smooth at a page's width, far under the API's 11,000
 PROG = "python -m slos report"
 EPILOG = f"""\
@@ -63,7 +63,7 @@ def parser() -> argparse.ArgumentParser:
     )
     command.add_argument("--prometheus", required=True, metavar="URL", help="e.g. http://127.0.0.1:9090")
     command.add_argument("--out", required=True, type=Path, metavar="DIR", help=f"folder that receives {PAGE_NAME}")
-    command.add_argument("--range", type=duration, default=DEFAULT_RANGE, help=f"how far back ({DEFAULT_RANGE})")
+    command.add_argument("--range", type=duration, help="how far back (default: the longest period of the SLOs)")
     command.add_argument("--step", type=duration, help=f"resolution (default: the range / {DEFAULT_POINTS})")
     command.add_argument("--specs", type=Path, default=DEFAULT_SPECS_DIR, help="folder of spec files (slos/specs)")
     return command
@@ -94,11 +94,21 @@ def write_page(out: Path, text: str) -> Path:
     return target
 
 
-def read_reports(reader: PrometheusReader, specs: Path, span: TimeRange) -> list[SloReport]:
+def budgeted_slos(specs: Path) -> list[SLO]:
     try:
-        slos = [slo for slo in load_specs(specs).slos if slo.budgeted]
+        return [slo for slo in load_specs(specs).slos if slo.budgeted]
     except SpecError as exc:
         raise ReportError(f"the specs of {specs} are invalid:\n{exc}") from None
+
+
+def longest_period_s(slos: Sequence[SLO]) -> float:
+    """The range the report covers by default: the longest period of `slos` (one day when there is none)."""
+    objectives = [slo.objective for slo in slos]
+    periods = [o.period for o in objectives if isinstance(o, RatioObjective | LatencyBudgetObjective)]
+    return max((duration_seconds(period) for period in periods), default=DAY_S)
+
+
+def read_reports(reader: PrometheusReader, slos: Sequence[SLO], span: TimeRange) -> list[SloReport]:
     reports = []
     for index, slo in enumerate(slos, 1):
         report = read_slo(reader, slo, span)
@@ -117,8 +127,9 @@ def run(args: argparse.Namespace) -> Path:
 
     reader = PrometheusReader(args.prometheus)
     out = writable_folder(args.out)
-    span = time_range(args.range, args.step, time.time())
-    reports = read_reports(reader, args.specs, span)
+    slos = budgeted_slos(args.specs)
+    span = time_range(args.range or longest_period_s(slos), args.step, time.time())
+    reports = read_reports(reader, slos, span)
     charts = [slo_chart(report) for report in reports]
     return write_page(out, page(reports, charts, span, reader.url))
 

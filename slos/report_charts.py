@@ -1,6 +1,7 @@
 """One SVG chart per SLO (matplotlib, no pyplot state): the error budget remaining over the range above, the burn rate
 of each alert pair's long window below, with the factor that fires the pair dashed in the same colour.
 
+Each line carries an SVG id (`budget-0`, `burn-1h-0`: the record, the window, the series' rank) that tests find it by.
 Text stays text in the SVG (`svg.fonttype: none`), so the page is searchable and small; matplotlib escapes it as
 XML. Label values reach the chart as literal text (`text.parse_math: false`): a `$` would otherwise start
 matplotlib's math mode.
@@ -47,7 +48,8 @@ def _budget(axes: Axes, report: SloReport) -> None:
     for index, series in enumerate(plotted):
         values = [value * 100 for _, value in series.points]
         label = _legend_label("remaining", series, len(plotted) > 1)
-        axes.plot(_days(series), values, color=COLOURS[index % len(COLOURS)], label=label, linewidth=1.6)
+        colour = COLOURS[index % len(COLOURS)]
+        axes.plot(_days(series), values, color=colour, label=label, linewidth=1.6, gid=f"budget-{index}")
     axes.axhline(0, color="#d62728", linewidth=1, label="budget spent")
     axes.set_ylabel("% of the budget")
     axes.legend(loc="lower left", fontsize=8)
@@ -63,12 +65,13 @@ def _burn(axes: Axes, report: SloReport) -> None:
     for index, burn in enumerate(report.burns):
         colour = COLOURS[index % len(COLOURS)]
         plotted = [series for series in burn.long if series.points]
-        for series in plotted:
-            prefix = f"{burn.pair.long} window"
-            axes.plot(_days(series), [v for _, v in series.points], color=colour, linewidth=1.4,
-                      label=_legend_label(prefix, series, len(plotted) > 1))  # fmt: skip
-        axes.axhline(burn.pair.factor, color=colour, linestyle="--", linewidth=1,
-                     label=f"{burn.pair.name} fires over {burn.pair.factor:g}x")  # fmt: skip
+        for number, series in enumerate(plotted):
+            label = _legend_label(f"{burn.pair.long} window", series, len(plotted) > 1)
+            values = [value for _, value in series.points]
+            gid = f"burn-{burn.pair.long}-{number}"
+            axes.plot(_days(series), values, color=colour, linewidth=1.4, label=label, gid=gid)
+        factor = f"{burn.pair.name} fires over {burn.pair.factor:g}x"
+        axes.axhline(burn.pair.factor, color=colour, linestyle="--", linewidth=1, label=factor)
     axes.set_ylabel("burn rate (x)")
     axes.legend(loc="upper left", fontsize=8, ncols=2)
     axes.grid(True, alpha=0.3)

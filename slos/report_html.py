@@ -53,7 +53,7 @@ def _objective_note(report: SloReport) -> str:
         return "Prometheus records no objective for this SLO: are the rendered rules loaded?"
     if abs(report.recorded_target - report.target) > 1e-12:
         return f"Prometheus records an objective of {_percent(report.recorded_target)}, not the spec's."
-    return "The objective Prometheus records is the spec's."
+    return "Prometheus records the same objective."
 
 
 def _section(report: SloReport, chart: str) -> str:

@@ -10,6 +10,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -17,8 +18,9 @@ import pytest
 
 from slos.__main__ import main as slos_main
 from slos.loader import DEFAULT_SPECS_DIR, load_specs
+from slos.models import duration_seconds
 from slos.records import BUDGET_REMAINING_RECORD, OBJECTIVE_RECORD, burn_rate_record
-from slos.report import PAGE_NAME, main
+from slos.report import DEFAULT_POINTS, PAGE_NAME, main
 from slos.report_data import BurnWindow, SloReport
 from slos.report_html import page as html_page
 from slos.report_prometheus import Series, TimeRange
@@ -46,11 +48,14 @@ def empty(query: str) -> tuple[int, bytes]:
 class _Handler(BaseHTTPRequestHandler):
     answer: Answer
     queries: list[str]
+    params: list[dict[str, str]]
 
     def do_GET(self) -> None:
         url = urllib.parse.urlsplit(self.path)
-        query = urllib.parse.parse_qs(url.query).get("query", [""])[0]
+        params = {name: values[0] for name, values in urllib.parse.parse_qs(url.query).items()}
+        query = params.get("query", "")
         self.queries.append(query)
+        self.params.append(params)
         status, body = self.answer(query) if url.path == "/api/v1/query_range" else (404, b"not found")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -62,18 +67,30 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+@dataclass(frozen=True)
+class Fake:
+    """A running fake API: its URL, and the query and the whole query string of each request it answered."""
+
+    url: str
+    queries: list[str]
+    params: list[dict[str, str]]
+
+
+Start = Callable[[Answer], Fake]
+
+
 @pytest.fixture
-def fake_prometheus() -> Iterator[Callable[[Answer], tuple[str, list[str]]]]:
-    """Start a fake API on loopback answering with `answer(query)`; gives its URL and the queries it saw."""
+def fake_prometheus() -> Iterator[Start]:
+    """Start a fake API on loopback answering with `answer(query)`."""
     servers: list[ThreadingHTTPServer] = []
 
-    def start(answer: Answer) -> tuple[str, list[str]]:
-        queries: list[str] = []
-        handler = type("Handler", (_Handler,), {"answer": staticmethod(answer), "queries": queries})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    def start(answer: Answer) -> Fake:
+        fake = Fake("", [], [])
+        attributes = {"answer": staticmethod(answer), "queries": fake.queries, "params": fake.params}
+        server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_Handler,), attributes))
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}", queries
+        return Fake(f"http://127.0.0.1:{server.server_address[1]}", fake.queries, fake.params)
 
     yield start
     for server in servers:
@@ -105,9 +122,10 @@ def test_a_bad_url_is_refused_in_one_line(url: str, tmp_path: Path, capsys: pyte
 
 
 def test_an_out_dir_that_cannot_be_written_is_refused_before_any_query(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_prometheus: Callable[[Answer], tuple[str, list[str]]]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_prometheus: Start
 ) -> None:
-    url, queries = fake_prometheus(empty)
+    fake = fake_prometheus(empty)
+    url, queries = fake.url, fake.queries
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     assert report(url, blocker / "out") == 2
@@ -117,10 +135,10 @@ def test_an_out_dir_that_cannot_be_written_is_refused_before_any_query(
 
 
 def test_an_api_error_is_one_line_naming_the_query(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_prometheus: Callable[[Answer], tuple[str, list[str]]]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_prometheus: Start
 ) -> None:
     error = {"status": "error", "errorType": "bad_data", "error": "exceeded maximum resolution of 11,000 points"}
-    url, _ = fake_prometheus(lambda query: (400, json.dumps(error).encode()))
+    url = fake_prometheus(lambda query: (400, json.dumps(error).encode())).url
     assert report(url, tmp_path) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bad_data: exceeded maximum resolution" in err
@@ -128,17 +146,18 @@ def test_an_api_error_is_one_line_naming_the_query(
 
 
 def test_a_server_that_is_not_prometheus_is_named(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_prometheus: Callable[[Answer], tuple[str, list[str]]]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_prometheus: Start
 ) -> None:
-    url, _ = fake_prometheus(lambda query: (200, b"<html>a login page</html>"))
+    url = fake_prometheus(lambda query: (200, b"<html>a login page</html>")).url
     assert report(url, tmp_path) == 2
     assert "did not answer with the Prometheus API's JSON" in capsys.readouterr().err
 
 
 def test_slos_without_data_get_a_chart_that_says_no_data(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_prometheus: Callable[[Answer], tuple[str, list[str]]]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_prometheus: Start
 ) -> None:
-    url, queries = fake_prometheus(empty)
+    fake = fake_prometheus(empty)
+    url, queries = fake.url, fake.queries
     assert report(url, tmp_path) == 0
     out = capsys.readouterr().out
     for index, name in enumerate(BUDGETED, 1):
@@ -157,10 +176,8 @@ def _hostile(query: str) -> tuple[int, bytes]:
     return 200, matrix(*jobs)
 
 
-def test_label_values_are_escaped_in_the_page_and_its_charts(
-    tmp_path: Path, fake_prometheus: Callable[[Answer], tuple[str, list[str]]]
-) -> None:
-    url, _ = fake_prometheus(_hostile)
+def test_label_values_are_escaped_in_the_page_and_its_charts(tmp_path: Path, fake_prometheus: Start) -> None:
+    url = fake_prometheus(_hostile).url
     assert report(url, tmp_path) == 0
     page = (tmp_path / PAGE_NAME).read_text()
     assert "<script" not in page
@@ -175,10 +192,8 @@ def test_names_in_the_page_itself_are_html_escaped() -> None:
     assert text.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; $\\alpha$") == 5
 
 
-def test_the_page_loads_nothing_from_the_network(
-    tmp_path: Path, fake_prometheus: Callable[[Answer], tuple[str, list[str]]]
-) -> None:
-    url, _ = fake_prometheus(_hostile)
+def test_the_page_loads_nothing_from_the_network(tmp_path: Path, fake_prometheus: Start) -> None:
+    url = fake_prometheus(_hostile).url
     assert report(url, tmp_path) == 0
     page = (tmp_path / PAGE_NAME).read_text()
     assert re.findall(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//|url\((?!#)|<link|@import""", page) == []
@@ -222,10 +237,19 @@ def test_python_m_slos_names_its_commands_and_report_has_help(capsys: pytest.Cap
     assert "--prometheus URL" in text and "exit codes" in text
 
 
-def test_the_report_queries_the_burn_rate_of_each_alert_pair(
-    tmp_path: Path, fake_prometheus: Callable[[Answer], tuple[str, list[str]]]
-) -> None:
-    url, queries = fake_prometheus(empty)
+def test_the_report_queries_the_burn_rate_of_each_alert_pair(tmp_path: Path, fake_prometheus: Start) -> None:
+    fake = fake_prometheus(empty)
+    url, queries = fake.url, fake.queries
     assert report(url, tmp_path) == 0
     for pair in window_pairs("30d"):
         assert f'{burn_rate_record(pair.long)}{{slo="{BUDGETED[0]}"}}' in queries
+
+
+def test_the_default_range_is_the_longest_period_of_the_slos(tmp_path: Path, fake_prometheus: Start) -> None:
+    fake = fake_prometheus(empty)
+    assert main(["--prometheus", fake.url, "--out", str(tmp_path)]) == 0
+    periods = [slo.objective.period for slo in load_specs(DEFAULT_SPECS_DIR).slos if slo.budgeted]
+    longest = max(duration_seconds(period) for period in periods)
+    first = fake.params[0]
+    assert float(first["end"]) - float(first["start"]) == pytest.approx(longest, abs=0.01)
+    assert float(first["step"]) == longest // DEFAULT_POINTS
