@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sys
 import threading
 import time
 import urllib.parse
@@ -254,3 +255,12 @@ def test_the_default_range_is_the_longest_period_of_the_slos(tmp_path: Path, fak
     first = fake.params[0]
     assert float(first["end"]) - float(first["start"]) == pytest.approx(longest, abs=0.01)
     assert float(first["step"]) == longest // DEFAULT_POINTS
+
+
+def test_without_matplotlib_the_report_names_the_extra_to_install(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.delitem(sys.modules, "slos.report_charts", raising=False)
+    assert report("http://127.0.0.1:9", tmp_path) == 2
+    assert capsys.readouterr().err == "slos report: needs matplotlib: pip install 'featurestore-monitoring[report]'\n"
