@@ -29,7 +29,8 @@ from slos.report_prometheus import PrometheusError, PrometheusReader, TimeRange
 
 PAGE_NAME = "slo-report.html"
 DAY_S = 86400.0
-DEFAULT_POINTS = 400  # per series when --step is not given: smooth at a page's width, far under the API's 11,000
+DEFAULT_POINTS = 400  # per series when --step is not given: smooth at a page's width, far under the API's limit
+MAX_POINTS = 11_000  # per series: Prometheus refuses a query_range that asks for more
 PROG = "python -m slos report"
 EPILOG = f"""\
 It reads, per budgeted SLO of --specs, the recording rules `python -m generators` renders: the error budget
@@ -63,14 +64,22 @@ def parser() -> argparse.ArgumentParser:
     )
     command.add_argument("--prometheus", required=True, metavar="URL", help="e.g. http://127.0.0.1:9090")
     command.add_argument("--out", required=True, type=Path, metavar="DIR", help=f"folder that receives {PAGE_NAME}")
-    command.add_argument("--range", type=duration, help="how far back (default: the longest period of the SLOs)")
-    command.add_argument("--step", type=duration, help=f"resolution (default: the range / {DEFAULT_POINTS})")
-    command.add_argument("--specs", type=Path, default=DEFAULT_SPECS_DIR, help="folder of spec files (slos/specs)")
+    longest = "how far back (default: the longest period of the SLOs)"
+    command.add_argument("--range", type=duration, metavar="DURATION", help=longest)
+    step = f"one point every DURATION (default: the range / {DEFAULT_POINTS})"
+    command.add_argument("--step", type=duration, metavar="DURATION", help=step)
+    specs = "folder of spec files (slos/specs)"
+    command.add_argument("--specs", type=Path, default=DEFAULT_SPECS_DIR, metavar="DIR", help=specs)
     return command
 
 
 def time_range(range_s: float, step_s: float | None, end: float) -> TimeRange:
     step = step_s if step_s is not None else max(1.0, float(int(range_s / DEFAULT_POINTS)))
+    if range_s / step > MAX_POINTS:
+        raise ReportError(
+            f"--range / --step asks for {range_s / step:,.0f} points per series, Prometheus answers at most "
+            f"{MAX_POINTS:,}: give a --step of {range_s / MAX_POINTS:.0f}s or more"
+        )
     return TimeRange(start=end - range_s, end=end, step=step)
 
 

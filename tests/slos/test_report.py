@@ -264,3 +264,15 @@ def test_without_matplotlib_the_report_names_the_extra_to_install(
     monkeypatch.delitem(sys.modules, "slos.report_charts", raising=False)
     assert report("http://127.0.0.1:9", tmp_path) == 2
     assert capsys.readouterr().err == "slos report: needs matplotlib: pip install 'featurestore-monitoring[report]'\n"
+
+
+def test_a_step_too_fine_for_prometheus_is_refused_before_any_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_prometheus: Start
+) -> None:
+    fake = fake_prometheus(empty)
+    assert main(["--prometheus", fake.url, "--out", str(tmp_path), "--range", "30d", "--step", "1m"]) == 2
+    assert capsys.readouterr().err == (
+        "slos report: --range / --step asks for 43,200 points per series, Prometheus answers at most 11,000: "
+        "give a --step of 236s or more\n"
+    )
+    assert fake.queries == []
