@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from slos.errors import SpecError
@@ -55,6 +56,17 @@ def duration(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a Prometheus duration: {text!r} (e.g. 30s, 1h, 7d)") from None
 
 
+def moment(text: str) -> float:
+    """An ISO 8601 time with its offset (2026-11-30T00:00:00Z) as a unix time."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-30T00:00:00Z)") from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no offset: add Z for UTC or +01:00")
+    return when.timestamp()
+
+
 def parser() -> argparse.ArgumentParser:
     command = argparse.ArgumentParser(
         prog=PROG,
@@ -68,6 +80,8 @@ def parser() -> argparse.ArgumentParser:
     command.add_argument("--range", type=duration, metavar="DURATION", help=longest)
     step = f"one point every DURATION (default: the range / {DEFAULT_POINTS})"
     command.add_argument("--step", type=duration, metavar="DURATION", help=step)
+    end = "the end of the range, e.g. 2026-11-30T00:00:00Z for a weekly report that can be made again (default: now)"
+    command.add_argument("--end", type=moment, metavar="TIME", help=end)
     specs = "folder of spec files (slos/specs)"
     command.add_argument("--specs", type=Path, default=DEFAULT_SPECS_DIR, metavar="DIR", help=specs)
     return command
@@ -137,7 +151,7 @@ def run(args: argparse.Namespace) -> Path:
     reader = PrometheusReader(args.prometheus)
     out = writable_folder(args.out)
     slos = budgeted_slos(args.specs)
-    span = time_range(args.range or longest_period_s(slos), args.step, time.time())
+    span = time_range(args.range or longest_period_s(slos), args.step, time.time() if args.end is None else args.end)
     reports = read_reports(reader, slos, span)
     charts = [slo_chart(report) for report in reports]
     return write_page(out, page(reports, charts, span, reader.url))

@@ -276,3 +276,18 @@ def test_a_step_too_fine_for_prometheus_is_refused_before_any_query(
         "give a --step of 236s or more\n"
     )
     assert fake.queries == []
+
+
+def test_end_fixes_the_range_so_a_weekly_report_can_be_made_again(tmp_path: Path, fake_prometheus: Start) -> None:
+    fake = fake_prometheus(empty)
+    end = "2026-11-30T00:00:00+01:00"
+    assert report(fake.url, tmp_path, "--end", end, "--range", "7d") == 0
+    assert {(p["start"], p["end"]) for p in fake.params} == {("1795388400.000", "1795993200.000")}
+    assert "From 2026-11-22 23:00 UTC to 2026-11-29 23:00 UTC" in (tmp_path / PAGE_NAME).read_text()
+
+
+@pytest.mark.parametrize("end", ["2026-11-30T00:00:00", "yesterday"])
+def test_an_end_without_offset_or_not_a_time_is_refused(end: str, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        report("http://127.0.0.1:9", tmp_path, "--end", end)
+    assert exit_info.value.code == 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -143,7 +144,7 @@ def report_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         wait_for_points(url, exporter)
         out = base / "report"
         stdout = subprocess.run(
-            [str(REPO / ".venv/bin/python"), "-m", "slos", "report", "--prometheus", url, "--out", str(out),
+            [sys.executable, "-m", "slos", "report", "--prometheus", url, "--out", str(out),
              "--range", "3m", "--step", "1s"],
             cwd=REPO, capture_output=True, text=True, check=True, timeout=120,
         ).stdout  # fmt: skip
