@@ -283,7 +283,8 @@ def test_end_fixes_the_range_so_a_weekly_report_can_be_made_again(tmp_path: Path
     end = "2026-11-30T00:00:00+01:00"
     assert report(fake.url, tmp_path, "--end", end, "--range", "7d") == 0
     assert {(p["start"], p["end"]) for p in fake.params} == {("1795388400.000", "1795993200.000")}
-    assert "From 2026-11-22 23:00 UTC to 2026-11-29 23:00 UTC" in (tmp_path / PAGE_NAME).read_text()
+    text = (tmp_path / PAGE_NAME).read_text()
+    assert "From 2026-11-22 23:00" in text and "to 2026-11-29 23:00" in text
 
 
 @pytest.mark.parametrize("end", ["2026-11-30T00:00:00", "yesterday"])
