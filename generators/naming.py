@@ -48,6 +48,14 @@ ERROR_BUDGET_RECORD = "slo:error_budget:ratio"
 BUDGET_REMAINING_RECORD = "slo:error_budget_remaining:ratio"  # 1 - (error ratio over the period / budget)
 
 
+# Time-slice SLOs (generators/timeslices.py): an evaluation's verdict on a threshold SLI, a slice's good fraction (0
+# or 1 with a slice target), and a calendar SLO's current period start and error ratio since then.
+THRESHOLD_GOOD_RECORD = "slo:sli_threshold_good:bool"
+TIMESLICE_GOOD_RECORD = "slo:sli_timeslice_good:ratio"
+CALENDAR_START_RECORD = "slo:calendar_period_start:timestamp"
+CALENDAR_ERROR_RECORD = "slo:sli_error:ratio_calendar"
+
+
 def burn_rate_record(window: str) -> str:
     """Burn rate over `window`: the error ratio divided by the error budget."""
     return f"slo:burn_rate:ratio_rate{window}"

@@ -31,7 +31,7 @@ from generators.spec_output import SpecOutput
 from generators.testfile import plan, test_files
 from slos.errors import Problem, SpecError
 from slos.loader import SpecSet
-from slos.models import LatencyBudgetObjective, RatioObjective, duration_seconds
+from slos.models import BUDGETED, duration_seconds
 from slos.validate import CATALOG_SERVICE, validate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,7 +54,7 @@ def retention_problems(specs: SpecSet, profile: Profile, retention: str) -> list
     problems = []
     for loaded in specs.specs:
         for index, slo in enumerate(loaded.spec.slos):
-            if isinstance(slo.objective, RatioObjective | LatencyBudgetObjective) and duration_seconds(
+            if isinstance(slo.objective, BUDGETED) and duration_seconds(
                 profile.window(slo.objective.period)
             ) > duration_seconds(retention):
                 reason = (
