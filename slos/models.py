@@ -46,7 +46,9 @@ alert of that SLO, routed to the policy's targets.
 Objective kinds: `quantile` (a histogram quantile against a threshold in the histogram's unit), `gauge` (a gauge, or
 a ratio of two gauges, times `scale`, against a threshold with <, <=, >, >=, ==), `ratio` (good/total or bad/total
 events with an error budget), `latency_budget` (the fraction of a histogram's events under a bucket boundary, with an
-error budget). The first two are alerted by `alerts`; the budgeted ones by multi-window multi-burn-rate `burn_rate`.
+error budget), `timeslices` (the share of good time slices, or of good evaluations of a threshold query, with an error
+budget over a rolling period or a calendar week or month; docs/slo-specs.md, "OpenSLO v1 coverage"). The first two
+are alerted by `alerts`; the budgeted ones by multi-window multi-burn-rate `burn_rate`.
 """
 
 from __future__ import annotations

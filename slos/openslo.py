@@ -18,13 +18,14 @@ spec:
   objectives: [{target: 0.995}]    # or targetPercent: 99.5
 ```
 
-Each SLO becomes a native `ratio` SLO (its name with `-` turned into `_`) alerted by the native burn-rate defaults:
-`<CamelName>BudgetBurn` and `<CamelName>BudgetBurnMetricsAbsent`; an SLO with `alertPolicies` is alerted by its
-policies' conditions instead of the four default tiers (and keeps the absent alert). A query containing
-`{{.window}}` is a template used as is. What the generators cannot honour is refused with a reason, never ignored:
-calendar windows, Timeslices, threshold and raw metrics, several objectives, other kinds. Alert policies, conditions
-and notification targets are read by `slos.openslo_alerting`. Errors name `documents[<index>]` and the field path
-inside that document.
+Each SLO becomes a native SLO per objective (its name with `-` turned into `_`, and for several objectives
+`_<displayName>`) alerted by the native burn-rate defaults: `<CamelName>BudgetBurn` and
+`<CamelName>BudgetBurnMetricsAbsent`; an SLO with `alertPolicies` (not empty) is alerted by its policies' conditions
+instead of the four default tiers (and keeps the absent alert). A ratio metric with Occurrences becomes a `ratio`
+objective; Timeslices, RatioTimeslices, threshold metrics and calendar windows become a `timeslices` objective
+(`slos.openslo_objectives` has the table). A query containing `{{.window}}` is a template used as is. What the
+generators cannot honour is refused with a reason, never ignored. Alert policies, conditions and notification targets
+are read by `slos.openslo_alerting`. Errors name `documents[<index>]` and the field path inside that document.
 """
 
 from __future__ import annotations

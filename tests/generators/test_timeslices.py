@@ -96,7 +96,7 @@ def test_a_calendar_slo_spends_its_budget_since_the_period_start() -> None:
 @pytest.mark.parametrize(
     ("now", "began"),
     [
-        ("2024-07-01T16:59:59", "2024-06-01T17:00:00"),  # noon in New York standard time is 17:00 UTC, all year
+        ("2024-07-01T16:59:59", "2024-06-01T17:00:00"),  # noon in New York standard time, in summer too
         ("2024-07-01T17:00:00", "2024-07-01T17:00:00"),
         ("2024-03-01T16:59:59", "2024-02-01T17:00:00"),
         ("2024-03-20T00:00:00", "2024-03-01T17:00:00"),
