@@ -25,10 +25,12 @@ def threshold_query(objective: TimeslicesObjective, profile: Profile) -> str:
 
 
 def verdict(objective: TimeslicesObjective, profile: Profile) -> str:
-    """1 while the threshold holds, 0 while it does not (`op bool`), per series of the query."""
+    """1 while the threshold holds, 0 while it does not (`op bool`), per series of the query; nothing where the query
+    is NaN (a quantile without traffic), which `op bool` would count as a bad event."""
     assert objective.threshold is not None
     sli = objective.threshold
-    return promql.checked(f"{threshold_query(objective, profile)} {sli.op} bool {promql.number(sli.threshold)}")
+    query = threshold_query(objective, profile)
+    return promql.checked(f"({query} == {query}) {sli.op} bool {promql.number(sli.threshold)}")
 
 
 def slice_good(slo: SLO, profile: Profile) -> str:

@@ -14,9 +14,12 @@ import yaml
 from generators import naming
 from generators.calendar import period_start
 from generators.profile import PRODUCTION
+from generators.render import retention_problems
 from generators.rules import rule_groups
 from generators.timeslice_tests import period_start as predicted_start
 from generators.unittests import clock
+from slos.loader import LoadedSpec, SpecSet
+from slos.locations import SloLocation
 from slos.models import Calendar, SpecFile
 from tests.conftest import require_tool
 
@@ -78,11 +81,21 @@ def test_alert_windows_step_through_the_slices_and_the_period_averages_the_5m_ra
 
 def test_a_threshold_without_slices_reads_every_evaluations_verdict() -> None:
     found = records({"threshold": {"query": "probe_duration_seconds", "op": "<", "threshold": 0.5}, "period": "28d"})
-    assert found[naming.THRESHOLD_GOOD_RECORD] == "(probe_duration_seconds) < bool 0.5"
+    assert found[naming.THRESHOLD_GOOD_RECORD] == "((probe_duration_seconds) == (probe_duration_seconds)) < bool 0.5"
     assert found[naming.sli_error_record("5m")] == (
         f'1 - avg_over_time({naming.THRESHOLD_GOOD_RECORD}{{slo="checkout_minutes"}}[5m])'
     )
     assert naming.TIMESLICE_GOOD_RECORD not in found
+
+
+def test_a_monthly_calendar_needs_a_retention_of_31_days(tmp_path: Path) -> None:
+    calendar = {"duration": "1M", "start": "2024-01-01 00:00:00"}
+    objective = {"slice": "1m", "slice_target": 0.95, "calendar": calendar, **EVENTS}
+    location = SloLocation.native("slos[checkout_minutes]")
+    loaded = LoadedSpec(tmp_path / "checkout.yaml", spec(objective), "native", (location,))
+    (problem,) = retention_problems(SpecSet((loaded,)), PRODUCTION, "30d")
+    assert "the period 31d is longer than the retention 30d" in problem.reason
+    assert retention_problems(SpecSet((loaded,)), PRODUCTION, "31d") == []
 
 
 def test_a_calendar_slo_spends_its_budget_since_the_period_start() -> None:
