@@ -24,12 +24,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import promql_parser
+
 from generators import naming, promql
 from generators.alerts import Alert
 from generators.burn_tests import Untestable, events_of
-from generators.synthetic import VARIANTS, Prediction, Series, Variant, agreed
+from generators.synthetic import VARIANTS, Prediction, Series, Variant, agreed, satisfy
 from generators.unittests import Case, Check, Context, ExprCheck, timeline_checks
-from slos.models import SLO, Calendar, TimeslicesObjective, duration_seconds
+from slos.models import SLO, WINDOW_TEMPLATE, Calendar, Op, TimeslicesObjective, duration_seconds
 from slos.windows import enabled_pairs
 
 FILE = "timeslices"  # generators.testfile.FILES
@@ -148,6 +150,53 @@ def slice_case(ctx: Context, slo: SLO) -> Case | None:
             _bool_check(half * clock.tick, expr, labels, 1.0),
             _bool_check(2 * half * clock.tick, expr, labels, 0.0),
         ),
+        file=FILE,
+    )
+
+
+_MATCH_OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
+
+
+def _gauge_labels(ctx: Context, query: str) -> dict[str, str] | None:
+    """Labels of a series a plain selector query reads (a gauge, such as a summary's quantile), or None."""
+    try:
+        expr = promql_parser.parse(query)
+    except ValueError:
+        return None
+    if not isinstance(expr, promql_parser.VectorSelector) or expr.offset is not None or not expr.name:
+        return None
+    matchers = [("__name__", "=", expr.name)]
+    matchers += [(m.name, _MATCH_OPS[str(m.op)], m.value) for m in expr.matchers.matchers]
+    return satisfy(matchers, {"job": ctx.spec.service, "instance": ctx.profile.scrape_target})
+
+
+def verdict_case(ctx: Context, slo: SLO) -> Case | None:
+    """A gauge just on the good side of the threshold, then just on the bad side: the verdict reads 1, then 0."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    if objective.threshold is None or WINDOW_TEMPLATE.search(objective.threshold.query):
+        return None
+    labels = _gauge_labels(ctx, objective.threshold.query)
+    if labels is None:
+        return None
+    sli = objective.threshold
+    margin = abs(sli.threshold) * STRADDLE or STRADDLE
+    above = sli.op in (Op.LT, Op.LE)  # the bad side
+    good, bad = sli.threshold + (-margin if above else margin), sli.threshold + (margin if above else -margin)
+    if sli.op is Op.EQ:
+        good = sli.threshold
+    clock = _Clock.of(ctx, objective)
+    half = clock.ticks("10m", ctx)
+    record = {k: v for k, v in labels.items() if k != "__name__"}
+    expected = {"__name__": naming.THRESHOLD_GOOD_RECORD, **record, naming.SLO_LABEL: slo.name}
+    probe = f"{naming.THRESHOLD_GOOD_RECORD}{promql.slo_selector(slo.name)}"
+    moments = (math.floor((half - 1) * clock.tick / clock.evaluation) * clock.evaluation, 2 * half * clock.tick)
+    return Case(
+        name=f"{slo.name}: an evaluation is good just on the good side of {sli.threshold:g} and bad just past it",
+        series=(Series(labels, (good,) * half + (bad,) * (half + 1)),),
+        checks=(),
+        proves=(),
+        exprs=(_bool_check(moments[0], probe, expected, 1.0), _bool_check(moments[1], probe, expected, 0.0)),
         file=FILE,
     )
 
@@ -289,6 +338,7 @@ def timeslice_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple
     assert isinstance(objective, TimeslicesObjective)
     made = [
         slice_case(ctx, slo) if objective.slice else None,
+        verdict_case(ctx, slo),
         budget_case(ctx, slo),
         burn_case(ctx, slo, rules),
         calendar_case(ctx, slo),

@@ -14,11 +14,11 @@ import yaml
 from generators import naming
 from generators.calendar import period_start
 from generators.profile import PRODUCTION
-from generators.render import retention_problems
+from generators.render import render, retention_problems
 from generators.rules import rule_groups
 from generators.timeslice_tests import period_start as predicted_start
 from generators.unittests import clock
-from slos.loader import LoadedSpec, SpecSet
+from slos.loader import LoadedSpec, SpecSet, load_specs
 from slos.locations import SloLocation
 from slos.models import Calendar, SpecFile
 from tests.conftest import require_tool
@@ -149,4 +149,28 @@ def test_the_promql_period_start_is_the_predicted_one_at_every_probe(tmp_path: P
     }
     (tmp_path / "test.yml").write_text(yaml.safe_dump(test_file))
     ran = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+
+
+@pytest.mark.promtool
+@pytest.mark.parametrize("op", ["<", ">="])
+def test_the_generated_cases_of_a_gauge_threshold_pass_promtool(tmp_path: Path, op: str) -> None:
+    promtool = require_tool("promtool")
+    gauge = {"query": 'kafka_request_time_ms{request="Produce", quantile="0.99"}', "op": op, "threshold": 100}
+    document = spec({"threshold": gauge, "slice": "1m", "slice_target": 0.9, "period": "7d"}).model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "checkout.yaml").write_text(yaml.safe_dump(document))
+    files = render(load_specs(specs), PRODUCTION, "test")
+    cases = yaml.safe_load(files["prometheus/tests/checkout_timeslices_test.yml"])
+    names = [case["name"] for case in cases["tests"]]
+    assert any("an evaluation is good just on the good side of 100" in name for name in names)
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    tests = tmp_path / "prometheus" / "tests"
+    ran = subprocess.run([promtool, "test", "rules", "checkout_timeslices_test.yml"], cwd=tests, capture_output=True,
+                         text=True)  # fmt: skip
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
