@@ -2,8 +2,10 @@
 series every minute, rules evaluated every 5 minutes, both scaled by the profile).
 
 - slice target: counters whose good fraction is just over, then just under, the slice target (RatioTimeslices: the
-  SLO's target); the slice record reads 1 then 0 (`>= bool`). Event SLIs only: a threshold query's inputs are not
-  synthesized, its verdicts are fed as they are recorded.
+  SLO's target); the slice record reads 1 then 0 (`>= bool`). Event SLIs only.
+- verdict: a threshold query that is a plain selector (a gauge, a summary's quantile) just on the good side of its
+  value, then just past it: the verdict reads 1, then 0. Other threshold queries' inputs are not synthesized: the
+  cases below feed their verdicts as recorded.
 - budget: the slice record (or the verdicts) fed directly, good fractions leaving just under, then just over, the
   error budget over the period: `slo:error_budget_remaining:ratio > bool 0` reads 1, then 0.
 - burn: the same record burning just under, then just over, the factor of the fastest enabled pair, then recovering:
