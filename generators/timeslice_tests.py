@@ -119,6 +119,11 @@ def _fed(slo: SLO, values: Sequence[float]) -> Series:
     return Series({"__name__": _record(objective), naming.SLO_LABEL: slo.name}, tuple(values))
 
 
+def _expr_case(name: str, series: tuple[Series, ...], exprs: tuple[ExprCheck, ...]) -> Case:
+    """A case that checks expressions (records), no alert."""
+    return Case(name=name, series=series, checks=(), proves=(), exprs=exprs, file=FILE)
+
+
 def _bool_check(seconds: float, expr: str, labels: Mapping[str, str], value: float) -> ExprCheck:
     return ExprCheck(seconds, expr, ((labels, value),))
 
@@ -143,16 +148,13 @@ def slice_case(ctx: Context, slo: SLO) -> Case | None:
     labels = {**{k: v for k, v in events.streams[-1][0].items() if k in ("namespace", "job")}, "slo": slo.name}
     if objective.slice_target is not None:
         labels = {"__name__": naming.TIMESLICE_GOOD_RECORD, **labels}
-    return Case(
-        name=f"{slo.name}: a slice is good just over its target and bad just under it",
-        series=series,
-        checks=(),
-        proves=(),
-        exprs=(
+    return _expr_case(
+        f"{slo.name}: a slice is good just over its target and bad just under it",
+        series,
+        (
             _bool_check(half * clock.tick, expr, labels, 1.0),
             _bool_check(2 * half * clock.tick, expr, labels, 0.0),
         ),
-        file=FILE,
     )
 
 
@@ -193,13 +195,10 @@ def verdict_case(ctx: Context, slo: SLO) -> Case | None:
     expected = {"__name__": naming.THRESHOLD_GOOD_RECORD, **record, naming.SLO_LABEL: slo.name}
     probe = f"{naming.THRESHOLD_GOOD_RECORD}{promql.slo_selector(slo.name)}"
     moments = (math.floor((half - 1) * clock.tick / clock.evaluation) * clock.evaluation, 2 * half * clock.tick)
-    return Case(
-        name=f"{slo.name}: an evaluation is good just on the good side of {sli.threshold:g} and bad just past it",
-        series=(Series(labels, (good,) * half + (bad,) * (half + 1)),),
-        checks=(),
-        proves=(),
-        exprs=(_bool_check(moments[0], probe, expected, 1.0), _bool_check(moments[1], probe, expected, 0.0)),
-        file=FILE,
+    return _expr_case(
+        f"{slo.name}: an evaluation is good just on the good side of {sli.threshold:g} and bad just past it",
+        (Series(labels, (good,) * half + (bad,) * (half + 1)),),
+        (_bool_check(moments[0], probe, expected, 1.0), _bool_check(moments[1], probe, expected, 0.0)),
     )
 
 
@@ -223,13 +222,10 @@ def budget_case(ctx: Context, slo: SLO) -> Case:
         if any(r is None or (r < budget) != healthy for r in ratios):
             raise promql.GeneratorError(f"{slo.name}: the budget case does not straddle the budget at {moment:g}s")
         checks.append(_bool_check(moment, expr, labels, 1.0 if healthy else 0.0))
-    return Case(
-        name=f"{slo.name}: the error budget remains just under it and is overspent just over it",
-        series=(_fed(slo, values),),
-        checks=(),
-        proves=(),
-        exprs=tuple(checks),
-        file=FILE,
+    return _expr_case(
+        f"{slo.name}: the error budget remains just under it and is overspent just over it",
+        (_fed(slo, values),),
+        tuple(checks),
     )
 
 
@@ -324,13 +320,8 @@ def calendar_case(ctx: Context, slo: SLO) -> Case | None:
         exprs.append(_bool_check(moment, f"{naming.CALENDAR_ERROR_RECORD}{selector} == bool {ratio:g}", labels, 1.0))
         started = period_start(objective.calendar, moment)
         exprs.append(_bool_check(moment, f"{start_record}{selector}", {"__name__": start_record, **labels}, started))
-    return Case(
-        name=f"{slo.name}: the calendar period's budget resets at the boundary",
-        series=(_fed(slo, values),),
-        checks=(),
-        proves=(),
-        exprs=tuple(exprs),
-        file=FILE,
+    return _expr_case(
+        f"{slo.name}: the calendar period's budget resets at the boundary", (_fed(slo, values),), tuple(exprs)
     )
 
 
