@@ -220,7 +220,7 @@ def budget_case(ctx: Context, slo: SLO) -> Case:
         window = duration_seconds(ctx.profile.window(objective.period))
         ratios = {timeline.error_ratio(moment, window, v, since) for v in VARIANTS}
         if any(r is None or (r < budget) != healthy for r in ratios):
-            raise promql.GeneratorError(f"{slo.name}: the budget case does not straddle the budget at {moment:g}s")
+            raise Untestable(f"the budget case does not straddle the budget at {moment:g}s")
         checks.append(_bool_check(moment, expr, labels, 1.0 if healthy else 0.0))
     return _expr_case(
         f"{slo.name}: the error budget remains just under it and is overspent just over it",
