@@ -139,9 +139,9 @@ def slice_case(ctx: Context, slo: SLO) -> Case | None:
     bar = objective.slice_target if objective.slice_target is not None else objective.target
     per_tick = 100_000.0
     half = clock.ticks("10m", ctx)
-    bads = [per_tick * (1 - bar) * (1 - STRADDLE)] * half + [per_tick * (1 - bar) * (1 + STRADDLE)] * half
-    if (1 - bar) * (1 + STRADDLE) > 1 or bar == 1:
-        raise Untestable("a slice target of 100 % leaves no good fraction over it")
+    # a slice target of 100 %: no bad event, then one per tick
+    over = max(per_tick * (1 - bar) * (1 + STRADDLE), 1.0)
+    bads = [per_tick * (1 - bar) * (1 - STRADDLE)] * half + [over] * half
     series = events.series([per_tick] * len(bads), bads)
     probe = naming.TIMESLICE_GOOD_RECORD + promql.slo_selector(slo.name)
     expr = probe if objective.slice_target is not None else f"{probe} >= bool {promql.number(bar)}"

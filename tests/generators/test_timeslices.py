@@ -174,3 +174,22 @@ def test_the_generated_cases_of_a_gauge_threshold_pass_promtool(tmp_path: Path, 
     ran = subprocess.run([promtool, "test", "rules", "checkout_timeslices_test.yml"], cwd=tests, capture_output=True,
                          text=True)  # fmt: skip
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+
+
+@pytest.mark.promtool
+def test_a_slice_target_of_100_percent_is_straddled_by_one_bad_event(tmp_path: Path) -> None:
+    promtool = require_tool("promtool")
+    objective = {"slice": "1m", "slice_target": 1, "period": "7d", "bad": {"query": 'http_total{code="5xx"}'},
+                 "total": {"query": "http_total"}}  # fmt: skip
+    document = spec(objective).model_dump(mode="json", by_alias=True, exclude_none=True)
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "checkout.yaml").write_text(yaml.safe_dump(document))
+    for path, text in render(load_specs(specs), PRODUCTION, "test").items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    cases = yaml.safe_load((tmp_path / "prometheus" / "tests" / "checkout_timeslices_test.yml").read_text())
+    assert any("a slice is good just over its target" in case["name"] for case in cases["tests"])
+    ran = subprocess.run([promtool, "test", "rules", "checkout_timeslices_test.yml"],
+                         cwd=tmp_path / "prometheus" / "tests", capture_output=True, text=True)  # fmt: skip
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
