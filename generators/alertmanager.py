@@ -1,13 +1,14 @@
 """alertmanager.yml and its route tests: critical pages, warning opens a ticket, info goes to the default receiver.
 
 Alerts are grouped by alertname and SLO; a critical alert inhibits the warnings of the same `slo` label in the same
-namespace, job and pod (a page about an SLO makes its ticket noise redundant there, and only there: pod A's exhausted
-pool must not mute pod B's utilization ticket; Alertmanager compares a label missing on both sides as equal, so
-per-job alerts still inhibit each other). A burn-rate tier firing inhibits every slower tier of the same alert and
-`slo` in the same namespace and job (`burnrate_tier`: page_fast > page_slow > ticket_fast > ticket_slow), whatever
-severities the spec gives them: the slower tier is delivered once the faster one resolves, if it still fires.
-Receivers are webhook placeholders on 127.0.0.1 for the user to replace with PagerDuty, Slack or e-mail; `make
-stack` points them at its local receiver.
+cluster, namespace, job and pod (a page about an SLO makes its ticket noise redundant there, and only there: pod A's
+exhausted pool must not mute pod B's utilization ticket, nor a page in one cluster another cluster's ticket;
+Alertmanager compares a label missing on both sides as equal, so per-job alerts and single-cluster rules still inhibit
+each other). A burn-rate tier firing inhibits every slower tier of the same alert and `slo` in the same cluster,
+namespace and job (`burnrate_tier`: page_fast > page_slow > ticket_fast > ticket_slow), whatever severities the spec
+gives them: the slower tier is delivered once the faster one resolves, if it still fires. Receivers are webhook
+placeholders on 127.0.0.1 for the user to replace with PagerDuty, Slack or e-mail; `make stack` points them at its
+local receiver.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def tier_inhibitions() -> list[dict[str, Any]]:
             "target_matchers": [
                 f"{naming.TIER_LABEL}=~{promql.string('|'.join(map(promql.re2_literal, TIER_NAMES[index + 1 :])))}"
             ],
-            "equal": ["alertname", naming.SLO_LABEL, *POD_LABELS],
+            "equal": ["alertname", naming.SLO_LABEL, naming.CLUSTER_LABEL, *POD_LABELS],
         }
         for index, faster in enumerate(TIER_NAMES[:-1])
     ]
@@ -60,7 +61,7 @@ def config() -> dict[str, Any]:
             {
                 "source_matchers": [f'severity="{Severity.CRITICAL.value}"'],
                 "target_matchers": [f'severity="{Severity.WARNING.value}"'],
-                "equal": [naming.SLO_LABEL, *POD_LABELS],
+                "equal": [naming.SLO_LABEL, naming.CLUSTER_LABEL, *POD_LABELS],
             },
             *tier_inhibitions(),
         ],

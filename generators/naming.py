@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from slos.windows import TIER_LABEL as TIER_LABEL
 
 SLO_LABEL = "slo"  # the SLO's name on every per-SLO recording rule
+CLUSTER_LABEL = "cluster"  # the external label of each cluster's Prometheus (docs/clusters.md)
 WINDOW_LABELS = ("long_window", "short_window")  # on burn-rate alerts, naming the firing window pair
 POLICY_LABEL = "alert_policy"  # the routing label of an alert policy's alerts
 

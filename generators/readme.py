@@ -9,7 +9,7 @@ from typing import Any
 import jinja2
 
 from featurestore.conventions import DEFAULT_PORT
-from generators import alertmanager, naming, pooler
+from generators import alertmanager, clusters, naming, pooler
 from generators.output import MARKER
 from generators.profile import PRODUCTION, TEST, Profile
 from generators.rules import SHORTEST_WINDOW
@@ -28,6 +28,7 @@ _ENV = jinja2.Environment(
 )
 _WHAT = (
     *pooler.WHAT,
+    *clusters.WHAT,
     ("prometheus/rules/", "Prometheus rule groups: one per SLO (recording rules, then alerts), plus recording rules"),
     ("prometheus/tests/", "generated promtool unit tests of those rules (`promtool test rules`)"),
     (

@@ -9,6 +9,7 @@ alertmanager/maintenance-tests.yml   per alert label set of an SLO with maintena
 alertmanager/policy-route-tests.yml  per SLO, alert policy and condition, the receivers of the policy's targets
 kubernetes/*.yaml                    PrometheusRule per spec, ServiceMonitor, Deployment, Service, NetworkPolicy,
                                      PodMonitor
+clusters/**                          per-cluster and global (Thanos Ruler, Mimir) rules (generators.clusters)
 kubernetes/training/*.yaml           a training Job: workers + the service as a sidecar sharing the metrics folder,
                                      and its NetworkPolicy
 prometheus/rules/pgbouncer.yml, kubernetes/pgbouncer-*.yaml   the pooler (generators/pooler.py), with the catalog spec
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from generators import alertmanager, kubernetes, maintenance, policies, pooler, prometheus, schema
+from generators import alertmanager, clusters, kubernetes, maintenance, policies, pooler, prometheus, schema
 from generators.calendar import CALENDAR_LOOKBACK
 from generators.grafana import dashboard_files
 from generators.output import to_yaml
@@ -106,6 +107,7 @@ def render(specs: SpecSet, profile: Profile, command: str, retention: str | None
         files[f"kubernetes/prometheusrule-{output.stem}.yaml"] = to_yaml(
             kubernetes.prometheus_rule(output.stem, rules), header, sort_keys=False
         )
+        files.update(clusters.files(loaded.spec, output.stem, profile, header))
         outputs.append(output)
     sources = ", ".join(display(loaded.path) for loaded in specs.specs)
     header = _header(sources, command, profile)

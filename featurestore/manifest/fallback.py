@@ -276,9 +276,9 @@ class FallbackManifest:
             try:
                 return call()
             except PoolTimeout as exc:
-                if probe(self._dsn, self._settings.connect_timeout_s) is None:
-                    raise  # PostgreSQL answers: the pool is saturated, not down
-                reason = str(exc)
+                if self.primary.saturated() and probe(self._dsn, self._settings.connect_timeout_s) is None:
+                    raise  # every connection lent out and PostgreSQL answers: back-pressure, not an outage
+                reason = str(exc)  # the pool could not open a connection in time (PostgreSQL just came back)
             except BackendUnavailable as exc:
                 reason = str(exc)
             if attempt == 1 and probe(self._dsn, self._settings.connect_timeout_s) is None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC
@@ -214,9 +215,10 @@ class PostgresManifest:
                         self._lent -= 1
         except psycopg_pool.PoolTimeout:
             waited = timeout if timeout is not None else self.settings.pool_timeout_s
+            stats = self.pool_stats()
             raise PoolTimeout(
                 f"no pooled manifest connection free within {waited:g} s (pool_timeout_s; pool_max_size="
-                f"{self.settings.pool_max_size}, {self.pool_stats()['waiting']} callers waiting)"
+                f"{self.settings.pool_max_size}, {stats['active']} lent out, {stats['waiting']} callers waiting)"
             ) from None
         except pg_errors.LockNotAvailable:
             raise LockTimeout(
@@ -335,6 +337,18 @@ class PostgresManifest:
             )
             return ComponentHealth(DEGRADED, details)
         return ComponentHealth(HEALTHY, details)
+
+    def saturated(self) -> bool:
+        """Every connection the pool may open is lent out: a PoolTimeout then is back-pressure, not an outage."""
+        return self._lent >= max(self.settings.pool_max_size, self.settings.pool_min_size)
+
+    def yield_to_callers(self, limit_s: float) -> None:
+        """Wait until no caller queues for a pooled connection, at most `limit_s`: background work (the fallback's
+        replay) takes a connection only between the callers' requests, so it never makes one wait for a whole
+        backlog, and still moves on when they never pause."""
+        deadline = time.monotonic() + limit_s
+        while self.pool_stats()["waiting"] and time.monotonic() < deadline:
+            time.sleep(0.002)
 
     def check_pool(self) -> None:
         """Drop broken idle connections (after PostgreSQL came back)."""

@@ -25,6 +25,7 @@ def drain(db: DuckDBManifest, primary: PostgresManifest, files: FrameFiles, inst
     """Replay every entry of `db` into `primary`; the number PostgreSQL did not have yet."""
     inserted = 0
     for entry in db.entries():
+        primary.yield_to_callers(primary.settings.pool_timeout_s / 4)
         outcome = primary.insert(entry)
         if not outcome.inserted and outcome.entry.path != entry.path:
             # PostgreSQL already had the key (stored while we were cut off): our copy of the frame is surplus. A row

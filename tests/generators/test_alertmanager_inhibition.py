@@ -1,4 +1,5 @@
-"""The rendered inhibition on a live Alertmanager: a page mutes the ticket of the same SLO on the same pod only."""
+"""The rendered inhibition on a live Alertmanager: a page mutes the ticket of the same SLO on the same pod, in the same
+cluster, only."""
 
 from __future__ import annotations
 
@@ -70,13 +71,16 @@ def post(url: str, alerts: list[dict[str, Any]]) -> None:
 
 
 def states(url: str) -> dict[tuple[str, str], list[str]]:
-    """(alertname, instance) -> the fingerprints of the alerts that inhibit it."""
+    """(alertname, instance, or cluster when set) -> the fingerprints of the alerts that inhibit it."""
     with urllib.request.urlopen(f"{url}/api/v2/alerts", timeout=5) as response:
         found = json.loads(response.read())
-    return {(a["labels"]["alertname"], a["labels"]["instance"]): a["status"]["inhibitedBy"] for a in found}
+    return {
+        (a["labels"]["alertname"], a["labels"].get("cluster", a["labels"]["instance"])): a["status"]["inhibitedBy"]
+        for a in found
+    }
 
 
-def alert(name: str, severity: str, instance: str) -> dict[str, Any]:
+def alert(name: str, severity: str, instance: str, cluster: str | None = None) -> dict[str, Any]:
     labels = {
         "alertname": name,
         "severity": severity,
@@ -85,7 +89,19 @@ def alert(name: str, severity: str, instance: str) -> dict[str, Any]:
         "namespace": "prod",
         "instance": instance,
     }
+    if cluster is not None:
+        labels["cluster"] = cluster
     return {"labels": labels, "annotations": {"summary": "test."}}
+
+
+def wait_inhibited(url: str, key: tuple[str, str], count: int) -> dict[tuple[str, str], list[str]]:
+    deadline = time.monotonic() + 30
+    while True:
+        found = states(url)
+        if len(found) == count and found.get(key):
+            return found
+        assert time.monotonic() < deadline, f"{key} never got inhibited: {found}"
+        time.sleep(0.2)
 
 
 def test_an_exhausted_pool_on_one_pod_mutes_that_pods_utilization_ticket_only(alertmanager: str) -> None:
@@ -97,12 +113,20 @@ def test_an_exhausted_pool_on_one_pod_mutes_that_pods_utilization_ticket_only(al
             alert("FeatureStorePoolUtilizationHigh", "warning", "pod-b:8000"),
         ],
     )
-    deadline = time.monotonic() + 30
-    while True:
-        found = states(alertmanager)
-        if len(found) == 3 and found[("FeatureStorePoolUtilizationHigh", "pod-a:8000")]:
-            break
-        assert time.monotonic() < deadline, f"pod A's ticket never got inhibited: {found}"
-        time.sleep(0.2)
+    found = wait_inhibited(alertmanager, ("FeatureStorePoolUtilizationHigh", "pod-a:8000"), 3)
     assert found[("FeatureStorePoolUtilizationHigh", "pod-b:8000")] == []
     assert found[("PostgreSQLPoolExhausted", "pod-a:8000")] == []
+
+
+def test_a_page_in_one_cluster_mutes_the_ticket_of_that_cluster_only(alertmanager: str) -> None:
+    """The rules of many clusters (docs/clusters.md) send one SLO's alerts from every cluster, with `cluster`."""
+    post(
+        alertmanager,
+        [
+            alert("PostgreSQLPoolExhausted", "critical", "pod-a:8000", cluster="eu"),
+            alert("FeatureStorePoolUtilizationHigh", "warning", "pod-a:8000", cluster="eu"),
+            alert("FeatureStorePoolUtilizationHigh", "warning", "pod-a:8000", cluster="us"),
+        ],
+    )
+    found = wait_inhibited(alertmanager, ("FeatureStorePoolUtilizationHigh", "eu"), 3)
+    assert found[("FeatureStorePoolUtilizationHigh", "us")] == []

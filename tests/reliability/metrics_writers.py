@@ -1,10 +1,10 @@
 """Processes for tests/reliability/test_metrics_folder.py, run as `python -m tests.reliability.metrics_writers <role>`
 with PROMETHEUS_MULTIPROC_DIR set in their environment (as a launcher sets it).
 
-    grow <progress file> <seconds>   forks one child after another; each increments a prometheus_client counter with a
-                                     new label value 600 times, so its file grows through 64 KiB, and ends. After
-                                     each increment the count done so far is written to <progress file> (8 bytes),
-                                     so a reader knows a floor and a ceiling.
+    grow <progress file> <stop file> forks one child after another until <stop file> exists; each increments a
+                                     prometheus_client counter with a new label value 600 times, so its file grows
+                                     through 64 KiB, and ends. After each increment the count done so far is written
+                                     to <progress file> (8 bytes), so a reader knows a floor and a ceiling.
     lookups <n> [symbol]             featurestore's instruments: n hits (of AAPL), prints its pid, then waits for
                                      stdin to close
     churn <processes> <hits>         a parent that forks <processes> short-lived children in batches of 10: each
@@ -28,14 +28,14 @@ from prometheus_client import Counter
 GROW_KEYS_PER_FILE = 600  # about 78 KiB of entries: each file crosses 64 KiB while the service reads it
 
 
-def grow(progress_path: str, seconds: float) -> None:
+def grow(progress_path: str, stop_path: str) -> None:
     from featurestore import multiprocess
 
     multiprocess.register_process(multiprocess.metrics_folder() or Path())  # each forked child registers its own
     with open(progress_path, "r+b") as progress_file:
         progress = mmap.mmap(progress_file.fileno(), 8)
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        stop = Path(stop_path)
+        while not stop.exists():
             child = os.fork()
             if child == 0:  # one short-lived writer per file: it ends, and the service compacts its file
                 done = struct.unpack("q", progress[0:8])[0]
@@ -102,7 +102,7 @@ def churn(processes: int, hits: int) -> None:
 if __name__ == "__main__":
     role, *arguments = sys.argv[1:]
     if role == "grow":
-        grow(arguments[0], float(arguments[1]))
+        grow(arguments[0], arguments[1])
     elif role == "lookups":
         lookups(int(arguments[0]), arguments[1] if len(arguments) > 1 else "AAPL")
     elif role == "churn":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -24,6 +25,11 @@ from featurestore.settings import FeatureStoreSettings
 pytestmark = pytest.mark.postgres
 
 Connection = psycopg.Connection[tuple[Any, ...]]
+
+# Advisory locks are server-wide and other test processes publish "AAPL" too: the tests that read pg_locks lock
+# symbols of their own, so another process's holder or waiter never shows up in theirs.
+_RUN = uuid.uuid4().hex[:12]
+LOCKED, FREE = f"LOCKED-{_RUN}", f"FREE-{_RUN}"
 
 
 def entry(symbol: str = "AAPL", n: int = 0) -> ManifestEntry:
@@ -64,17 +70,13 @@ def lock_holders(conn: Connection, key: int) -> list[tuple[int, bool]]:
     return [(int(pid), bool(granted)) for pid, granted in rows]
 
 
-def wait_for_advisory_waiter(conn: Connection, deadline_s: float = 30.0) -> int:
-    """The pid of a backend blocked on an advisory lock while running our insert function."""
+def wait_for_advisory_waiter(conn: Connection, key: int, deadline_s: float = 30.0) -> int:
+    """The pid of a backend blocked on the advisory lock `key`."""
     limit = time.monotonic() + deadline_s
     while time.monotonic() < limit:
-        row = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' "
-            "AND query LIKE %s AND pid <> pg_backend_pid()",
-            (f"%{pg_schema.INSERT_FUNCTION}%",),
-        ).fetchone()
-        if row is not None:
-            return int(row[0])
+        waiting = [pid for pid, granted in lock_holders(conn, key) if not granted]
+        if waiting:
+            return waiting[0]
         time.sleep(0.01)
     raise AssertionError("no insert ever waited on the advisory lock")
 
@@ -131,14 +133,13 @@ def test_sixteen_sessions_racing_one_symbol_get_versions_one_to_n_without_errors
 def test_the_advisory_lock_is_taken_before_the_insert_and_its_wait_is_measured_server_side(
     manifest: PostgresManifest, other: Connection
 ) -> None:
-    key = advisory_key("AAPL")
+    key = advisory_key(LOCKED)
     other.execute("SELECT pg_advisory_lock(%s)", (key,))
     result: dict[str, Any] = {}
-    writer = threading.Thread(target=lambda: result.update(outcome=manifest.insert(entry("AAPL", 7))))
+    writer = threading.Thread(target=lambda: result.update(outcome=manifest.insert(entry(LOCKED, 7))))
     writer.start()
     try:
-        waiter = wait_for_advisory_waiter(other)
-        assert (waiter, False) in lock_holders(other, key)
+        wait_for_advisory_waiter(other, key)
         assert other.execute("SELECT count(*) FROM manifest_entries").fetchone() == (0,)
         blocked_at = time.monotonic()
         time.sleep(0.2)
@@ -183,10 +184,10 @@ def test_a_schema_of_the_previous_release_gets_this_releases_insert_function_and
 def test_other_symbols_do_not_wait_for_a_held_symbol(pg_schema_dsn: str, other: Connection) -> None:
     manifest = open_manifest(pg_schema_dsn, lock_timeout_ms=300)
     try:
-        other.execute("SELECT pg_advisory_lock(%s)", (advisory_key("AAPL"),))
-        assert manifest.insert(entry("MSFT", 0)).inserted
+        other.execute("SELECT pg_advisory_lock(%s)", (advisory_key(LOCKED),))
+        assert manifest.insert(entry(FREE, 0)).inserted
         with pytest.raises(LockTimeout):
-            manifest.insert(entry("AAPL", 0))
+            manifest.insert(entry(LOCKED, 0))
     finally:
         other.execute("SELECT pg_advisory_unlock_all()")
         manifest.close()
@@ -196,16 +197,16 @@ def test_a_lock_timeout_raises_lock_timeout_rolls_back_and_leaves_no_lock_of_our
     pg_schema_dsn: str, other: Connection
 ) -> None:
     manifest = open_manifest(pg_schema_dsn, lock_timeout_ms=200, pool_max_size=1)
-    key = advisory_key("AAPL")
+    key = advisory_key(LOCKED)
     try:
         other.execute("SELECT pg_advisory_lock(%s)", (key,))
         with pytest.raises(LockTimeout, match="lock_timeout=200 ms"):
-            manifest.insert(entry("AAPL", 0))
+            manifest.insert(entry(LOCKED, 0))
         assert lock_holders(other, key) == [(other.info.backend_pid, True)]
         other.execute("SELECT pg_advisory_unlock(%s)", (key,))
         assert lock_holders(other, key) == []
-        assert manifest.get("AAPL", "returns", params_digest({"n": 0})) is None
-        assert manifest.insert(entry("AAPL", 0)).inserted, "the pooled connection is usable after the timeout"
+        assert manifest.get(LOCKED, "returns", params_digest({"n": 0})) is None
+        assert manifest.insert(entry(LOCKED, 0)).inserted, "the pooled connection is usable after the timeout"
     finally:
         other.execute("SELECT pg_advisory_unlock_all()")
         manifest.close()
@@ -221,12 +222,12 @@ def test_an_error_while_holding_the_lock_releases_it(pg_schema_dsn: str, other: 
         hold_ms=10_000,
     )
     manifest.connect()
-    key = advisory_key("AAPL")
+    key = advisory_key(LOCKED)
     failure: dict[str, BaseException] = {}
 
     def insert() -> None:
         try:
-            manifest.insert(entry("AAPL", 0))  # canceled by statement_timeout inside the lock
+            manifest.insert(entry(LOCKED, 0))  # canceled by statement_timeout inside the lock
         except BaseException as exc:
             failure["error"] = exc
 
@@ -340,4 +341,44 @@ def test_health_is_degraded_with_the_reason_while_every_pooled_connection_is_len
             time.sleep(0.05)
         assert manifest.health().status == HEALTHY
     finally:
+        manifest.close()
+
+
+def test_background_work_yields_the_pool_to_a_queueing_caller_and_a_full_pool_reads_as_saturated(
+    pg_schema_dsn: str,
+) -> None:
+    """The fallback's replay calls yield_to_callers before each insert: a caller that queues for the only connection
+    gets it before the replay takes it again."""
+    manifest = open_manifest(pg_schema_dsn, pool_min_size=1, pool_max_size=1)
+    order: list[str] = []
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with manifest.connection():
+            held.set()
+            release.wait(30)
+
+    def caller() -> None:
+        with manifest.connection():
+            order.append("caller")
+
+    try:
+        threads = [threading.Thread(target=holder), threading.Thread(target=caller)]
+        threads[0].start()
+        assert held.wait(30)
+        assert manifest.saturated()
+        threads[1].start()
+        limit = time.monotonic() + 30
+        while manifest.pool_stats()["waiting"] == 0:
+            assert time.monotonic() < limit, "the caller never queued"
+            time.sleep(0.005)
+        release.set()
+        manifest.yield_to_callers(30.0)
+        order.append("replay")
+        for thread in threads:
+            thread.join(30)
+        assert order == ["caller", "replay"]
+        assert not manifest.saturated()
+    finally:
+        release.set()
         manifest.close()
