@@ -21,9 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from generators import naming, prometheus, promql
+from generators import naming, prometheus, promql, timeslice_promql
 from generators.profile import Profile
 from slos.models import (
+    BUDGETED,
     SLO,
     AlertPolicy,
     BurnCondition,
@@ -35,6 +36,7 @@ from slos.models import (
     SpecFile,
     TargetDownAlert,
     ThresholdAlert,
+    TimeslicesObjective,
     duration_seconds,
 )
 from slos.windows import WindowPair, enabled_pairs
@@ -108,7 +110,7 @@ def text_values(slo: SLO, alert: ThresholdAlert | None = None) -> dict[str, str]
         values["for"] = alert.for_
     if isinstance(objective, QuantileObjective):
         values["window"] = objective.window
-    if isinstance(objective, RatioObjective | LatencyBudgetObjective):
+    if isinstance(objective, BUDGETED):
         values["target"] = f"{objective.target * 100:g}"
         values["period"] = objective.period
         if isinstance(objective, LatencyBudgetObjective):
@@ -212,12 +214,16 @@ def floored(alert: Alert, slo: SLO, pair: WindowPair, profile: Profile) -> Alert
 
 def absent_alert(spec: SpecFile, slo: SLO, profile: Profile) -> Alert:
     objective = slo.objective
-    assert isinstance(objective, RatioObjective | LatencyBudgetObjective) and slo.burn_rate is not None
+    assert slo.burn_rate is not None
     burn = slo.burn_rate
-    missing = promql.absent_selectors(objective, profile.window("5m"))
+    if isinstance(objective, TimeslicesObjective):
+        missing = timeslice_promql.absent_selectors(slo, profile)
+    else:
+        assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
+        missing = promql.absent_selectors(objective, profile.window("5m"))
     return Alert(
         alert=burn.absent_alert,
-        expr=promql.absent(objective, profile.window("5m")),
+        expr=promql.checked(" or ".join(f"absent({found})" for found in missing)),
         for_=profile.hold(burn.absent_for),
         labels=labels(spec, slo, burn.ticket_severity, burn.labels),
         annotations={
@@ -251,8 +257,7 @@ def slo_alerts(spec: SpecFile, slo: SLO, profile: Profile) -> tuple[Alert, ...]:
     if slo.burn_rate is None:
         found = [threshold_alert(spec, slo, alert, profile) for alert in slo.alerts]
     else:
-        objective = slo.objective
-        assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
+        assert isinstance(slo.objective, BUDGETED)
         found = [floored(burn_rate_alert(spec, slo, pair), slo, pair, profile) for pair in enabled_pairs(slo)]
         found += [
             condition_alert(spec, slo, policy, condition, profile)

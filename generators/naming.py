@@ -46,6 +46,14 @@ def gauge_ratio_record(metric: str, divide_by: str) -> str:
     return f"job:{common}{metric.removeprefix(common)}_per_{divide_by.removeprefix(common)}:ratio"
 
 
+# Time-slice SLOs (generators/timeslices.py): an evaluation's verdict on a threshold SLI, a slice's good fraction (0
+# or 1 with a slice target), and a calendar SLO's current period start and error ratio since then.
+THRESHOLD_GOOD_RECORD = "slo:sli_threshold_good:bool"
+TIMESLICE_GOOD_RECORD = "slo:sli_timeslice_good:ratio"
+CALENDAR_START_RECORD = "slo:calendar_period_start:timestamp"
+CALENDAR_ERROR_RECORD = "slo:sli_error:ratio_calendar"
+
+
 def _common_prefix(a: str, b: str) -> str:
     parts_a, parts_b = a.split("_"), b.split("_")
     common: list[str] = []

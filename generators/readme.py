@@ -15,7 +15,7 @@ from generators.profile import PRODUCTION, TEST, Profile
 from generators.rules import SHORTEST_WINDOW
 from generators.sanity import SANITY_FOR
 from generators.spec_output import SpecOutput
-from slos.models import BurnRateAlerting, LatencyBudgetObjective, RatioObjective, Severity
+from slos.models import BUDGETED, BurnRateAlerting, Severity
 from slos.windows import SRE_WORKBOOK_WINDOWS, window_pairs
 
 _ENV = jinja2.Environment(
@@ -103,7 +103,7 @@ def _windows(outputs: Sequence[SpecOutput]) -> list[dict[str, str]]:
             slo.objective.period
             for output in outputs
             for slo in output.loaded.spec.slos
-            if isinstance(slo.objective, RatioObjective | LatencyBudgetObjective)
+            if isinstance(slo.objective, BUDGETED)
         }
     ) or ["30d"]
     rows = []

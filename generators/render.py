@@ -23,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from generators import alertmanager, clusters, kubernetes, maintenance, policies, pooler, prometheus, schema
+from generators.calendar import CALENDAR_LOOKBACK
 from generators.grafana import dashboard_files
 from generators.output import to_yaml
 from generators.profile import Profile
@@ -32,7 +33,7 @@ from generators.spec_output import SpecOutput
 from generators.testfile import plan, test_files
 from slos.errors import Problem, SpecError
 from slos.loader import SpecSet
-from slos.models import LatencyBudgetObjective, RatioObjective, duration_seconds
+from slos.models import BUDGETED, LatencyBudgetObjective, RatioObjective, TimeslicesObjective, duration_seconds
 from slos.validate import CATALOG_SERVICE, validate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,17 +50,23 @@ def _header(sources: str, command: str, profile: Profile) -> str:
     return f"Generated from {sources} by `{command}`. Do not edit: change the spec and regenerate.{note}"
 
 
+def read_back(objective: RatioObjective | LatencyBudgetObjective | TimeslicesObjective) -> str:
+    """How far back the period's error ratio reads: the period, or a calendar window's longest length."""
+    if isinstance(objective, TimeslicesObjective) and objective.calendar is not None:
+        return CALENDAR_LOOKBACK[objective.calendar.duration]
+    return objective.period
+
+
 def retention_problems(specs: SpecSet, profile: Profile, retention: str) -> list[Problem]:
     """Every budgeted SLO whose period (in the profile's windows) is longer than `retention`: its period SLI averages
     that far back, and Prometheus would silently average a shorter span."""
     problems = []
     for loaded in specs.specs:
         for index, slo in enumerate(loaded.spec.slos):
-            if isinstance(slo.objective, RatioObjective | LatencyBudgetObjective) and duration_seconds(
-                profile.window(slo.objective.period)
-            ) > duration_seconds(retention):
+            span = read_back(slo.objective) if isinstance(slo.objective, BUDGETED) else None
+            if span is not None and duration_seconds(profile.window(span)) > duration_seconds(retention):
                 reason = (
-                    f"the period {slo.objective.period} is longer than the retention {retention} the rules are "
+                    f"the period {span} is longer than the retention {retention} the rules are "
                     "rendered for (--retention): Prometheus would compute the SLO over a shorter span without a word. "
                     "Raise --storage.tsdb.retention.time (prometheus-operator: spec.retention) and pass --retention, "
                     "or shorten the period"

@@ -21,6 +21,7 @@ from generators import naming, promql
 from generators.alerts import Alert, Recording, slo_alerts, target_down_alert
 from generators.profile import Profile
 from generators.sanity import sanity_alerts
+from generators.timeslices import timeslice_recordings
 from slos.models import (
     SLO,
     GaugeObjective,
@@ -28,6 +29,7 @@ from slos.models import (
     QuantileObjective,
     RatioObjective,
     SpecFile,
+    TimeslicesObjective,
     duration_seconds,
 )
 from slos.validate import CATALOG_SERVICE
@@ -104,7 +106,10 @@ def budget_recordings(spec: SpecFile, slo: SLO, profile: Profile) -> tuple[Recor
 
 
 def slo_group(spec: SpecFile, slo: SLO, profile: Profile) -> Group:
-    records = budget_recordings(spec, slo, profile) if slo.budgeted else ()
+    if isinstance(slo.objective, TimeslicesObjective):
+        records = timeslice_recordings(spec, slo, profile)
+    else:
+        records = budget_recordings(spec, slo, profile) if slo.budgeted else ()
     return Group(
         f"{spec.service}.{slo.name}",
         (*records, *slo_alerts(spec, slo, profile), *sanity_alerts(spec, slo, profile, SHORTEST_WINDOW)),

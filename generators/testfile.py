@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from generators import timeslice_tests
 from generators.burn_tests import (
     LONG_EVALUATION,
     LONG_SCRAPE,
@@ -21,8 +22,9 @@ from generators.profile import Profile
 from generators.promql import string
 from generators.rules import Group, dashboard_group
 from generators.sanity_tests import sanity_cases
+from generators.timeslice_tests import timeslice_cases
 from generators.unittests import Case, Check, Context, ExprCheck, clock, threshold_cases
-from slos.models import SpecFile
+from slos.models import SpecFile, TimeslicesObjective
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,13 @@ def plan(spec: SpecFile, profile: Profile, groups: tuple[Group, ...]) -> Plan:
     for slo in spec.slos:
         if slo.burn_rate is None:
             cases.extend(threshold_cases(ctx, slo, by_name))
+            continue
+        if isinstance(slo.objective, TimeslicesObjective):
+            try:
+                cases.extend(timeslice_cases(ctx, slo, rules))
+            except Untestable as exc:
+                untested.append((slo.burn_rate.name, str(exc)))
+            untested.append((slo.burn_rate.absent_alert, "the inputs of a time-slice SLO are not synthesized"))
             continue
         try:
             cases.extend(burn_cases(ctx, slo, rules))
@@ -121,6 +130,7 @@ FILES: dict[str, TestFileKind] = {
     "windows": TestFileKind("_windows_test.yml", LONG_EVALUATION, LONG_SCRAPE),
     "period": TestFileKind("_period_test.yml", PERIOD_EVALUATION, PERIOD_EVALUATION),
     "floors": TestFileKind("_floors_test.yml", FLOOR_EVALUATION, LONG_SCRAPE),
+    timeslice_tests.FILE: TestFileKind("_timeslices_test.yml", timeslice_tests.EVALUATION, timeslice_tests.SCRAPE),
 }
 
 

@@ -176,8 +176,10 @@ def evaluate(slo: SLO, window: Window) -> SloStatus:
             values = _gauge(objective, window)
         elif isinstance(objective, RatioObjective):
             values = _ratio(objective, window)
-        else:
+        elif isinstance(objective, LatencyBudgetObjective):
             values = _latency_budget(objective, window)
+        else:
+            return SloStatus(slo, None, note="a time-slice SLO is evaluated by the Prometheus rules only")
     except (LookupError, ValueError) as exc:
         return SloStatus(slo, None, note=str(exc))
     # A NaN gauge (the hit ratio before the first lookup) is no data, as in Prometheus, where NaN compares false.

@@ -43,7 +43,7 @@ def field_path(loc: Iterable[int | str], slo_names: Sequence[str | None] = ()) -
         if isinstance(part, int):
             named = position == 1 and parts[0] == "slos" and part < len(slo_names) and slo_names[part]
             text += f"[{slo_names[part]}]" if named else f"[{part}]"
-        elif part in {"quantile", "gauge", "ratio", "latency_budget"} and text.endswith("objective"):
+        elif part in {"quantile", "gauge", "ratio", "latency_budget", "timeslices"} and text.endswith("objective"):
             continue
         else:
             text += f".{part}" if text else str(part)

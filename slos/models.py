@@ -46,18 +46,21 @@ alert of that SLO, routed to the policy's targets.
 Objective kinds: `quantile` (a histogram quantile against a threshold in the histogram's unit), `gauge` (a gauge, or
 a ratio of two gauges, times `scale`, against a threshold with <, <=, >, >=, ==), `ratio` (good/total or bad/total
 events with an error budget), `latency_budget` (the fraction of a histogram's events under a bucket boundary, with an
-error budget). The first two are alerted by `alerts`; the budgeted ones by multi-window multi-burn-rate `burn_rate`.
+error budget), `timeslices` (the share of good time slices, or of good evaluations of a threshold query, with an error
+budget over a rolling period or a calendar week or month; docs/slo-specs.md, "OpenSLO v1 coverage"). The first two
+are alerted by `alerts`; the budgeted ones by multi-window multi-burn-rate `burn_rate`.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 NATIVE_VERSION = "featurestore/v1"
 
@@ -320,10 +323,147 @@ class LatencyBudgetObjective(_Model):
     matchers: Labels = Field(default_factory=dict)
 
 
+# --- Time slices and calendar windows (OpenSLO Timeslices, RatioTimeslices, threshold metrics; docs/slo-specs.md
+# "OpenSLO v1 coverage"). The rules are built by generators/timeslices.py and generators/calendar.py.
+
+CalendarDuration = Literal["1w", "1M"]
+# A calendar window's nominal length, for the burn-rate factors of its alerts (a month's budget spent in 1h is 2 %
+# whether the month has 28 or 31 days: the factors are computed for 30d, as for a rolling 30d SLO).
+CALENDAR_PERIODS: dict[str, str] = {"1w": "7d", "1M": "30d"}
+LAST_BOUNDARY_DAY = 28  # the 29th to the 31st are missing from some months
+_START = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})$")
+
+
+class Calendar(_Model):
+    """A calendar-aligned budget period: weeks or months from `start` (a wall-clock time in `time_zone`, the way
+    OpenSLO's `calendar.startTime` is written), the budget reset at each boundary."""
+
+    duration: CalendarDuration
+    start: Annotated[str, Field(pattern=_START.pattern, description="YYYY-MM-DD HH:MM:SS, wall clock of time_zone")]
+    time_zone: Annotated[str, AfterValidator(_time_zone)] = "UTC"
+
+    @field_validator("start")
+    @classmethod
+    def _a_real_time(cls, value: str, info: ValidationInfo) -> str:
+        year, month, day, hour, minute, second = (int(part) for part in _START.findall(value)[0])
+        try:
+            datetime(year, month, day, hour, minute, second)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a date and time: {exc}") from None
+        if info.data.get("duration") == "1M" and day > LAST_BOUNDARY_DAY:
+            raise ValueError(
+                f"a monthly window starting on day {day} has no boundary in shorter months: "
+                f"start it on day 1 to {LAST_BOUNDARY_DAY}"
+            )
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _one_standard_offset(cls, value: str, info: ValidationInfo) -> str:
+        if value == "Local":
+            raise ValueError("`Local` is the Prometheus server's zone, unknown here: name one (UTC, Europe/Berlin)")
+        start = info.data.get("start")
+        if value == "UTC" or start is None:
+            return value
+        # PromQL has no zone database: the rules use one offset, so it must hold for the periods they compute.
+        calendar = Calendar.model_construct(start=start, time_zone=value)
+        first = calendar.standard_offset()
+        for day in range(0, 366, 7):
+            moment = calendar.when + timedelta(days=day)
+            if calendar.standard_offset(moment) != first:
+                raise ValueError(
+                    f"{value!r} changes its standard offset by {moment:%Y-%m-%d}: the rules use one fixed offset "
+                    "(pick a zone, or UTC, whose standard time stays the same)"
+                )
+        return value
+
+    @property
+    def when(self) -> datetime:
+        """`start` as a naive wall-clock datetime."""
+        return datetime.fromisoformat(self.start.replace(" ", "T"))
+
+    def standard_offset(self, when: datetime | None = None) -> int:
+        """Seconds east of UTC of the zone's standard time (daylight saving time left out) at `when`, or at `start`."""
+        if self.time_zone == "UTC":
+            return 0
+        moment = (when or self.when).replace(tzinfo=ZoneInfo(self.time_zone))
+        offset, dst = moment.utcoffset(), moment.dst()
+        assert offset is not None
+        return int((offset - (dst or timedelta(0))).total_seconds())
+
+    @property
+    def start_seconds(self) -> int:
+        """The Unix time of `start` on the zone's standard-time clock."""
+        return int(self.when.replace(tzinfo=UTC).timestamp()) - self.standard_offset()
+
+
+class ThresholdSLI(_Model):
+    """A gauge, or a latency quantile, compared with a value: an evaluation is good while `query op threshold` holds.
+    `{{.window}}` in the query takes the slice (or, without slices, the shortest SLI window)."""
+
+    query: str = Field(min_length=1, description="PromQL of a gauge or a quantile")
+    op: Op
+    threshold: Threshold
+
+
+class TimeslicesObjective(_Model):
+    """The share of good time slices over `period` (or the `calendar` window) is at least `target`.
+
+    A slice of `slice` is good when its SLI met `slice_target` (OpenSLO Timeslices); without `slice_target` each
+    slice counts its good fraction (RatioTimeslices). The SLI is events (`good` or `bad`, with `total`) or a
+    `threshold` query. Without `slice`, each rule evaluation of the threshold query is one event (OpenSLO Occurrences
+    of a threshold metric).
+    """
+
+    kind: Literal["timeslices"]
+    target: Fraction
+    period: Duration = "30d"
+    calendar: Calendar | None = None
+    slice: Duration | None = Field(default=None, description="the time slice, such as 1m; none: each evaluation")
+    slice_target: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        default=None, description="a slice is good when its good fraction reaches this; none: slices are averaged"
+    )
+    good: EventSelector | None = None
+    bad: EventSelector | None = None
+    total: EventSelector | None = None
+    threshold: ThresholdSLI | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _calendar_period(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("calendar"), dict) and "period" not in data:
+            nominal = CALENDAR_PERIODS.get(str(data["calendar"].get("duration")))
+            if nominal is not None:
+                return {**data, "period": nominal}
+        return data
+
+    @model_validator(mode="after")
+    def _one_sli(self) -> TimeslicesObjective:
+        events = self.good is not None or self.bad is not None or self.total is not None
+        if (self.threshold is None) == (not events):
+            raise ValueError("give either `threshold` or events (`good` or `bad`, with `total`)")
+        if events and ((self.good is None) == (self.bad is None) or self.total is None):
+            raise ValueError("give exactly one of `good` or `bad`, with `total`")
+        if self.slice is None and (events or self.slice_target is not None):
+            raise ValueError("without `slice` only a `threshold` SLI is read, one event per evaluation")
+        if self.calendar is not None and self.period != CALENDAR_PERIODS[self.calendar.duration]:
+            nominal = CALENDAR_PERIODS[self.calendar.duration]
+            raise ValueError(f"a {self.calendar.duration} calendar window has the period {nominal}, not {self.period}")
+        return self
+
+    def events(self) -> RatioObjective:
+        """The event SLI as a ratio objective, whose error ratio over a slice is the slice's bad fraction."""
+        assert self.total is not None
+        return RatioObjective(kind="ratio", target=self.target, good=self.good, bad=self.bad, total=self.total)
+
+
+# --- end of time slices and calendar windows
+
 Objective = Annotated[
-    QuantileObjective | GaugeObjective | RatioObjective | LatencyBudgetObjective, Field(discriminator="kind")
+    QuantileObjective | GaugeObjective | RatioObjective | LatencyBudgetObjective | TimeslicesObjective,
+    Field(discriminator="kind"),
 ]
-BUDGETED = (RatioObjective, LatencyBudgetObjective)
+BUDGETED = (RatioObjective, LatencyBudgetObjective, TimeslicesObjective)
 
 
 # The tiers of the multi-window burn-rate alerts, fastest first (their windows: slos/windows.py). A faster tier firing
@@ -480,13 +620,13 @@ class SLO(_Model):
     @property
     def status_threshold(self) -> float:
         """The threshold GET /slo reports: the objective's threshold, or the target in percent for budgeted SLOs."""
-        if isinstance(self.objective, RatioObjective | LatencyBudgetObjective):
+        if isinstance(self.objective, BUDGETED):
             return round(self.objective.target * 100, 6)
         return self.objective.threshold
 
     @property
     def status_op(self) -> Op:
-        if isinstance(self.objective, RatioObjective | LatencyBudgetObjective):
+        if isinstance(self.objective, BUDGETED):
             return Op.GE
         return self.objective.op
 

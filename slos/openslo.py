@@ -18,13 +18,14 @@ spec:
   objectives: [{target: 0.995}]    # or targetPercent: 99.5
 ```
 
-Each SLO becomes a native `ratio` SLO (its name with `-` turned into `_`) alerted by the native burn-rate defaults:
-`<CamelName>BudgetBurn` and `<CamelName>BudgetBurnMetricsAbsent`; an SLO with `alertPolicies` is alerted by its
-policies' conditions instead of the four default tiers (and keeps the absent alert). A query containing
-`{{.window}}` is a template used as is. What the generators cannot honour is refused with a reason, never ignored:
-calendar windows, Timeslices, threshold and raw metrics, several objectives, other kinds. Alert policies, conditions
-and notification targets are read by `slos.openslo_alerting`. Errors name `documents[<index>]` and the field path
-inside that document.
+Each SLO becomes a native SLO per objective (its name with `-` turned into `_`, and for several objectives
+`_<displayName>`) alerted by the native burn-rate defaults: `<CamelName>BudgetBurn` and
+`<CamelName>BudgetBurnMetricsAbsent`; an SLO with `alertPolicies` (not empty) is alerted by its policies' conditions
+instead of the four default tiers (and keeps the absent alert). A ratio metric with Occurrences becomes a `ratio`
+objective; Timeslices, RatioTimeslices, threshold metrics and calendar windows become a `timeslices` objective
+(`slos.openslo_objectives` has the table). A query containing `{{.window}}` is a template used as is. What the
+generators cannot honour is refused with a reason, never ignored. Alert policies, conditions and notification targets
+are read by `slos.openslo_alerting`. Errors name `documents[<index>]` and the field path inside that document.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
@@ -44,15 +45,14 @@ from slos.models import (
     WINDOW_TEMPLATE,
     BurnRateAlerting,
     BurnTiers,
-    Duration,
     EventSelector,
-    RatioObjective,
     SpecFile,
     TierSettings,
 )
 from slos.openslo_alerting import KINDS, SPEC_MODELS, Registry
 from slos.openslo_documents import InlineDocument, Metadata, PolicyRef, Problems
 from slos.openslo_documents import OpenSLOModel as _Model
+from slos.openslo_objectives import Method, Objective, Refusal, TimeWindow, native_objective
 
 API_VERSION = "openslo/v1"
 # Metadata annotation giving the runbook base URL (runbook_url = <base>/<AlertName>.md), on the Service or the SLO.
@@ -103,14 +103,12 @@ class RatioMetric(_Model):
 class SLISpec(_Model):
     description: str = ""
     ratioMetric: RatioMetric | None = None
-    thresholdMetric: Any = None
+    thresholdMetric: Metric | None = None
 
     @model_validator(mode="after")
-    def _ratio(self) -> SLISpec:
-        if self.thresholdMetric is not None:
-            raise ValueError("threshold metrics are not supported: use `ratioMetric` (good or bad, and total)")
-        if self.ratioMetric is None:
-            raise ValueError("`ratioMetric` is required")
+    def _one_metric(self) -> SLISpec:
+        if (self.ratioMetric is None) == (self.thresholdMetric is None):
+            raise ValueError("give exactly one of `ratioMetric` or `thresholdMetric`")
         return self
 
 
@@ -119,61 +117,15 @@ class InlineIndicator(_Model):
     spec: SLISpec
 
 
-class TimeWindow(_Model):
-    duration: Duration
-    isRolling: bool = True
-    calendar: Any = None
-
-    @model_validator(mode="after")
-    def _rolling(self) -> TimeWindow:
-        if self.calendar is not None or not self.isRolling:
-            raise ValueError("calendar windows are not supported: use a rolling `duration` such as 30d")
-        return self
-
-
-class Objective(_Model):
-    displayName: str | None = None
-    target: Annotated[float, Field(gt=0, lt=1)] | None = None
-    targetPercent: Annotated[float, Field(gt=0, lt=100)] | None = None
-    op: Any = None
-    value: Any = None
-    timeSliceTarget: Any = None
-    timeSliceWindow: Any = None
-
-    @model_validator(mode="after")
-    def _one_target(self) -> Objective:
-        if self.op is not None or self.value is not None:
-            raise ValueError("threshold objectives (op/value) are not supported: give `target` or `targetPercent`")
-        if self.timeSliceTarget is not None or self.timeSliceWindow is not None:
-            raise ValueError("time slices are not supported (budgetingMethod: Occurrences)")
-        if (self.target is None) == (self.targetPercent is None):
-            raise ValueError("give exactly one of `target` (0-1) or `targetPercent` (0-100)")
-        return self
-
-    @property
-    def fraction(self) -> float:
-        if self.target is not None:
-            return self.target
-        assert self.targetPercent is not None
-        return round(self.targetPercent / 100, 12)
-
-
 class SLOSpec(_Model):
     description: str = ""
     service: str = Field(min_length=1)
     indicator: InlineIndicator | None = None
     indicatorRef: str | None = None
     timeWindow: list[TimeWindow] = Field(min_length=1, max_length=1)
-    budgetingMethod: str
-    objectives: list[Objective] = Field(min_length=1, max_length=1)
-    alertPolicies: list[PolicyRef | InlineDocument] = Field(default_factory=list)
-
-    @field_validator("budgetingMethod")
-    @classmethod
-    def _occurrences(cls, value: str) -> str:
-        if value != "Occurrences":
-            raise ValueError(f"only Occurrences is supported, not {value!r} (time slices need other rules)")
-        return value
+    budgetingMethod: Method
+    objectives: list[Objective] = Field(min_length=1)
+    alertPolicies: list[PolicyRef | InlineDocument] | None = Field(default=None, description="null or [] is none")
 
     @model_validator(mode="after")
     def _one_indicator(self) -> SLOSpec:
@@ -265,10 +217,9 @@ def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> 
         if RUNBOOK_ANNOTATION in doc.metadata.annotations:
             runbook = doc.metadata.annotations[RUNBOOK_ANNOTATION]
             runbook_at = f"{where}.metadata.annotations.{RUNBOOK_ANNOTATION}"
-        converted = _slo(doc, spec, where, indicator, alerting, problems)
-        if converted is not None:
-            slos.append(converted[0])
-            locations.append(converted[1])
+        for slo, location in _slo(doc, spec, where, indicator, alerting, problems):
+            slos.append(slo)
+            locations.append(location)
     if not any(isinstance(spec, SLOSpec) for _, _, spec in parsed) and not problems.items:
         problems.add("", "an OpenSLO file needs at least one SLO document")
     distinct = sorted({name for name, _ in service_names})
@@ -314,63 +265,111 @@ def _indicator(spec: SLOSpec, where: str, slis: dict[str, tuple[int, SLISpec]],
     return sli, f"documents[{sli_index}].spec"
 
 
-def _slo(doc: Document, spec: SLOSpec, where: str, indicator: tuple[SLISpec, str], alerting: Registry,
-         problems: Problems) -> tuple[SLO, SloLocation] | None:  # fmt: skip
-    """One SLO document as a native SLO with its field locations; None when it does not convert (problems say why)."""
-    sli, sli_where = indicator
+def _sli_fields(sli: SLISpec, sli_where: str) -> tuple[dict[str, Any] | None, str | None, Locations]:
+    """The SLI as native event selectors or a threshold query, and where their fields are."""
+    if sli.thresholdMetric is not None:
+        at = f"{sli_where}.thresholdMetric.metricSource.spec.query"
+        return None, sli.thresholdMetric.metricSource.spec.query.strip(), {"objective.threshold.query": at}
     ratio = sli.ratioMetric
     assert ratio is not None
     roles = {role: getattr(ratio, role) for role in ("good", "bad", "total") if getattr(ratio, role) is not None}
-    for role, metric in roles.items():
-        if not ratio.counter and not WINDOW_TEMPLATE.search(metric.metricSource.spec.query):
+    fields = {f"objective.{role}": f"{sli_where}.ratioMetric.{role}.metricSource.spec.query" for role in roles}
+    return {role: _selector(metric) for role, metric in roles.items()}, None, fields
+
+
+def _objective_fields(where: str, index: int, objective: Objective) -> Locations:
+    at = f"{where}.spec.objectives[{index}]"
+    target_field = "target" if objective.target is not None else "targetPercent"
+    return {
+        "objective": f"{where}.spec",
+        "objective.target": f"{at}.{target_field}",
+        "objective.period": f"{where}.spec.timeWindow[0].duration",
+        "objective.calendar": f"{where}.spec.timeWindow[0].calendar",
+        "objective.calendar.start": f"{where}.spec.timeWindow[0].calendar.startTime",
+        "objective.calendar.time_zone": f"{where}.spec.timeWindow[0].calendar.timeZone",
+        "objective.slice": f"{at}.timeSliceWindow",
+        "objective.slice_target": f"{at}.timeSliceTarget",
+        "objective.threshold.op": f"{at}.op",
+        "objective.threshold.threshold": f"{at}.value",
+    }
+
+
+def _suffixes(objectives: list[Objective]) -> list[str]:
+    """Per objective, what tells its SLO from its siblings': nothing for one objective, else its displayName in
+    snake_case when that is unique, else its position."""
+    if len(objectives) == 1:
+        return [""]
+    names = [re.sub(r"[^a-z0-9]+", "_", (o.displayName or "").lower()).strip("_") for o in objectives]
+    unique = all(names) and len(set(names)) == len(names) and all(name[:1].isalpha() for name in names)
+    return names if unique else [f"objective_{index}" for index in range(len(objectives))]
+
+
+def _check_queries(sli: SLISpec, sli_where: str, problems: Problems) -> None:
+    ratio = sli.ratioMetric
+    if ratio is None:
+        return
+    for role in ("good", "bad", "total"):
+        metric = getattr(ratio, role)
+        if metric is not None and not ratio.counter and not WINDOW_TEMPLATE.search(metric.metricSource.spec.query):
             problems.add(
                 f"{sli_where}.ratioMetric.{role}.metricSource.spec.query",
                 "without `counter: true` a query must contain {{.window}}: the generator cannot window it",
             )
-    objective = spec.objectives[0]
-    target_field = "target" if objective.target is not None else "targetPercent"
-    fields: Locations = {
-        "": where,
-        "name": f"{where}.metadata.name",
-        "labels": f"{where}.metadata.labels",
-        "description": f"{where}.spec.description",
-        "objective": f"{where}.spec",
-        "objective.target": f"{where}.spec.objectives[0].{target_field}",
-        "objective.period": f"{where}.spec.timeWindow[0].duration",
-        "burn_rate": f"{where}.metadata.name",
-        "alert_policies": f"{where}.spec.alertPolicies",
-        **{f"objective.{role}": f"{sli_where}.ratioMetric.{role}.metricSource.spec.query" for role in roles},
-    }
+
+
+def _slo(doc: Document, spec: SLOSpec, where: str, indicator: tuple[SLISpec, str], alerting: Registry,
+         problems: Problems) -> list[tuple[SLO, SloLocation]]:  # fmt: skip
+    """One SLO document as native SLOs, one per objective, with their field locations; those that do not convert are
+    left out (problems say why)."""
+    sli, sli_where = indicator
+    _check_queries(sli, sli_where, problems)
+    events, threshold_query, sli_fields = _sli_fields(sli, sli_where)
     display = doc.metadata.displayName or doc.metadata.name
-    policies = tuple(alerting.slo_policies(spec.alertPolicies, f"{where}.spec.alertPolicies"))
+    policies = tuple(alerting.slo_policies(spec.alertPolicies or [], f"{where}.spec.alertPolicies"))
     # An SLO with alert policies is alerted by their conditions alone, as OpenSLO means; without, by the tiers.
     disabled = TierSettings(enabled=False)
     tiers = BurnTiers(**dict.fromkeys(TIER_NAMES, disabled)) if spec.alertPolicies else BurnTiers()
-    try:
-        slo = SLO(
-            name=doc.metadata.name.replace("-", "_"),
-            description=spec.description or display,
-            labels=_labels(doc.metadata.labels),
-            objective=RatioObjective(
-                kind="ratio",
-                target=objective.fraction,
-                period=spec.timeWindow[0].duration,
-                good=_selector(ratio.good) if ratio.good else None,
-                bad=_selector(ratio.bad) if ratio.bad else None,
-                total=_selector(roles["total"]),
-            ),
-            burn_rate=BurnRateAlerting(
-                name=f"{_camel(doc.metadata.name)}BudgetBurn",
-                summary=f"{display} error budget is burning too fast",
-                tiers=tiers,
-            ),
-            alert_policies=policies,
-        )
-    except ValidationError as exc:
-        for detail in details(exc):
-            problems.add(SloLocation.mapped(fields).of(field_path(detail["loc"])), reason(detail))
-        return None
-    return slo, SloLocation.mapped(fields)
+    converted: list[tuple[SLO, SloLocation]] = []
+    for index, (objective, suffix) in enumerate(zip(spec.objectives, _suffixes(spec.objectives), strict=True)):
+        fields: Locations = {
+            "": where,
+            "name": f"{where}.metadata.name",
+            "labels": f"{where}.metadata.labels",
+            "description": f"{where}.spec.description",
+            "burn_rate": f"{where}.metadata.name",
+            "alert_policies": f"{where}.spec.alertPolicies",
+            **_objective_fields(where, index, objective),
+            **sli_fields,
+        }
+        try:
+            data = native_objective(spec.budgetingMethod, objective, spec.timeWindow[0], events, threshold_query)
+        except Refusal as refusal:
+            at = refusal.field if refusal.field.startswith("timeWindow") else f"objectives[{index}].{refusal.field}"
+            problems.add(f"{where}.spec.{at}", refusal.reason)
+            continue
+        name = "_".join(part for part in (doc.metadata.name.replace("-", "_"), suffix) if part)
+        title = f"{display} ({objective.displayName})" if suffix and objective.displayName else display
+        try:
+            slo = SLO.model_validate(
+                {
+                    "name": name,
+                    "description": spec.description or title,
+                    "labels": _labels(doc.metadata.labels),
+                    "objective": data,
+                    "burn_rate": BurnRateAlerting(
+                        name=f"{_camel(name)}BudgetBurn",
+                        summary=f"{title} error budget is burning too fast",
+                        tiers=tiers,
+                    ),
+                    "alert_policies": policies,
+                }
+            )
+        except ValidationError as exc:
+            for detail in details(exc):
+                problems.add(SloLocation.mapped(fields).of(field_path(detail["loc"])), reason(detail))
+            continue
+        converted.append((slo, SloLocation.mapped(fields)))
+    return converted
 
 
 def _file_field(loc: Sequence[int | str], locations: list[SloLocation]) -> str:

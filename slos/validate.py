@@ -27,6 +27,7 @@ from slos.errors import Problem, SpecError
 from slos.loader import SpecSet
 from slos.models import (
     ALERT_NAME,
+    BUDGETED,
     POD_LABELS,
     SCOPE_LABELS,
     SLO,
@@ -38,8 +39,10 @@ from slos.models import (
     QuantileObjective,
     RatioObjective,
     SpecFile,
+    TimeslicesObjective,
     duration_seconds,
 )
+from slos.timeslice_checks import timeslice_problems
 from slos.windows import SLI_WINDOWS, TIER_LABEL, enabled_pairs, sli_windows
 
 CATALOG_SERVICE = "featurestore"  # specs about this service are checked against featurestore/metrics.py
@@ -112,10 +115,14 @@ def slo_problems(slo: SLO, spec: SpecFile, timing: Timing, *, unalerted: bool = 
         yield from _gauge(objective, catalog)
     elif isinstance(objective, RatioObjective):
         yield from _ratio(objective, catalog)
+    elif isinstance(objective, TimeslicesObjective):
+        if objective.threshold is None:
+            yield from _ratio(objective.events(), catalog)
+        yield from timeslice_problems(slo, objective, timing.scrape_seconds, timing.window_divisor)
     else:
         yield from _latency_budget(objective, catalog)
     yield from _annotation_problems(slo, catalog)
-    if isinstance(objective, RatioObjective | LatencyBudgetObjective):
+    if isinstance(objective, BUDGETED):
         yield from _burn_rate(slo, objective, timing, unalerted)
     yield from _min_events(slo)
     yield from _policy_problems(slo, spec, timing)
@@ -319,7 +326,9 @@ def _window(window: str, field: str, timing: Timing) -> Found:
         )
 
 
-def _burn_rate(slo: SLO, objective: RatioObjective | LatencyBudgetObjective, timing: Timing, unalerted: bool) -> Found:
+def _burn_rate(
+    slo: SLO, objective: RatioObjective | LatencyBudgetObjective | TimeslicesObjective, timing: Timing, unalerted: bool
+) -> Found:
     if slo.burn_rate is None and not unalerted:
         yield "burn_rate", "an error-budget SLO needs `burn_rate` alerting"
     period = duration_seconds(objective.period)
@@ -359,7 +368,7 @@ def output_labels(slo: SLO, catalog: bool) -> frozenset[str] | None:
         return frozenset(("__name__", *SCRAPE_LABELS, *spec.labels)) if spec is not None else None
     if isinstance(objective, LatencyBudgetObjective):
         return frozenset(("slo", *SCOPE_LABELS))
-    if objective.error_ratio_query is not None:
+    if isinstance(objective, TimeslicesObjective) or objective.error_ratio_query is not None:
         return None
     events = [selector for selector in (objective.good, objective.bad, objective.total) if selector is not None]
     if any(event.query is not None and WINDOW_TEMPLATE.search(event.query) for event in events):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from slos.models import SLO, LatencyBudgetObjective, RatioObjective, TierName, duration_seconds
+from slos.models import BUDGETED, SLO, TierName, duration_seconds
 
 Tier = Literal["page", "ticket"]
 # The label naming a burn alert's tier (`page_fast`...; a policy condition's alert: the condition's name). Not `tier`:
@@ -64,7 +64,7 @@ def window_pairs(period: str) -> tuple[WindowPair, ...]:
 def enabled_pairs(slo: SLO) -> tuple[WindowPair, ...]:
     """The window pairs of the SLO's enabled tiers (none without `burn_rate`)."""
     objective = slo.objective
-    if slo.burn_rate is None or not isinstance(objective, RatioObjective | LatencyBudgetObjective):
+    if slo.burn_rate is None or not isinstance(objective, BUDGETED):
         return ()
     enabled = slo.burn_rate.tiers.enabled
     return tuple(pair for pair in window_pairs(objective.period) if pair.name in enabled)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from generators.alerts import spec_text, text_values
 from generators.grafana import panels as p
 from generators.grafana import queries as q
-from slos.models import SLO, LatencyBudgetObjective, RatioObjective
+from slos.models import BUDGETED, SLO
 from slos.windows import SLI_WINDOWS, Tier, WindowPair, enabled_pairs
 
 # Lines from the slowest pair up: ticket pairs in yellow/orange, page pairs in red/dark red.
@@ -34,7 +34,7 @@ def budgeted(slos: Sequence[SLO]) -> list[SLO]:
 
 def section(slo: SLO) -> p.Section:
     objective = slo.objective
-    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
+    assert isinstance(objective, BUDGETED)
     target = f"{objective.target * 100:g} % over {objective.period}"
     remaining = p.stat(
         f"{slo.name}: error budget remaining",

@@ -79,3 +79,13 @@ def test_the_native_example_is_a_spec_that_validates(tmp_path: Path) -> None:
     SpecFile.model_validate(yaml.safe_load(block("native")))
     (tmp_path / "featurestore.yaml").write_text(block("native"))
     assert main(["validate", str(tmp_path)]) == 0
+
+
+def test_the_timeslices_example_validates_as_a_calendar_week_of_minutes(tmp_path: Path) -> None:
+    document = yaml.safe_load(CASE.read_text())
+    document["slos"] = yaml.safe_load(block("timeslices"))
+    document.pop("maintenance_windows", None)
+    (tmp_path / "checkout.yaml").write_text(yaml.safe_dump(document))
+    assert main(["validate", str(tmp_path)]) == 0
+    (slo,) = SpecFile.model_validate(document).slos
+    assert slo.objective.kind == "timeslices" and slo.objective.period == "7d"  # type: ignore[union-attr]

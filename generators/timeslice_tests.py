@@ -1,0 +1,339 @@
+"""Generated promtool cases of time-slice SLOs (`kind: timeslices`), in their own file (`_timeslices_test.yml`:
+series every minute, rules evaluated every 5 minutes, both scaled by the profile).
+
+- slice target: counters whose good fraction is just over, then just under, the slice target (RatioTimeslices: the
+  SLO's target); the slice record reads 1 then 0 (`>= bool`). Event SLIs only.
+- verdict: a threshold query that is a plain selector (a gauge, a summary's quantile) just on the good side of its
+  value, then just past it: the verdict reads 1, then 0. Other threshold queries' inputs are not synthesized: the
+  cases below feed their verdicts as recorded.
+- budget: the slice record (or the verdicts) fed directly, good fractions leaving just under, then just over, the
+  error budget over the period: `slo:error_budget_remaining:ratio > bool 0` reads 1, then 0.
+- burn: the same record burning just under, then just over, the factor of the fastest enabled pair, then recovering:
+  the alert is silent one evaluation before it fires, fires with its labels and annotations, and resolves (checked
+  with `unittests.timeline_checks`, on the evaluations where Prometheus 2 and 3 ranges agree).
+- calendar (production profile: the test profile shrinks windows but not the calendar): bad slices up to a period
+  boundary and good ones after it; the period's error ratio reads 1 before and 0 after, and the recorded period start
+  is the boundary the spec names.
+
+Predictions come from `Timeline`, which evaluates the subqueries as Prometheus does: steps at multiples of the step,
+each reading the latest sample at or before it, in ranges closed (Prometheus 2) or open (3) on the left.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import promql_parser
+
+from generators import naming, promql
+from generators.alerts import Alert
+from generators.burn_tests import Untestable, events_of
+from generators.synthetic import VARIANTS, Prediction, Series, Variant, agreed, satisfy
+from generators.unittests import Case, Check, Context, ExprCheck, timeline_checks
+from slos.models import SLO, WINDOW_TEMPLATE, Calendar, Op, TimeslicesObjective, duration_seconds
+from slos.windows import enabled_pairs
+
+FILE = "timeslices"  # generators.testfile.FILES
+EVALUATION = "5m"
+SCRAPE = "1m"
+LOOKBACK = 300.0  # Prometheus's staleness lookback: a step reads a sample at most this old
+UNDER, OVER = 0.5, 2.0  # error ratios as a multiple of the budget, well apart from it
+STRADDLE = 0.01  # burns this far under and over a factor
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The values of the record the window ratios read, one per tick from 0, and how the ratios read them."""
+
+    values: tuple[float, ...]
+    tick: float
+    step: float | None  # the subquery step (the slice); None: the raw samples (one event per evaluation)
+
+    def _at(self, moment: float) -> float | None:
+        index = math.floor(moment / self.tick + 1e-9)
+        if index < 0:
+            return None
+        index = min(index, len(self.values) - 1)
+        return self.values[index] if moment - index * self.tick <= LOOKBACK else None
+
+    def error_ratio(self, now: float, window: float, variant: Variant, since: float | None = None) -> float | None:
+        left_open = bool(variant & 2)
+        start = now - window
+        spacing = self.step or self.tick
+        first = math.floor(start / spacing) * spacing
+        moments = [first + k * spacing for k in range(round((now - first) / spacing) + 1)]
+        kept = [m for m in moments if (m > start if left_open else m >= start) and m <= now + 1e-9]
+        if since is not None:
+            kept = [m for m in kept if m >= since]
+        found = [v for v in (self._at(m) for m in kept) if v is not None]
+        return 1 - sum(found) / len(found) if found else None
+
+
+def period_start(calendar: Calendar, now: float) -> float:
+    """When the calendar period holding `now` began (what generators.calendar records)."""
+    if calendar.duration == "1w":
+        return now - (now - calendar.start_seconds) % 604800
+    local = now + calendar.standard_offset()
+    clock = datetime.fromtimestamp(local, UTC)
+    into = (clock.day - 1) * 86400 + local % 86400
+    when = calendar.when
+    boundary = (when.day - 1) * 86400 + when.hour * 3600 + when.minute * 60 + when.second
+    if into >= boundary:
+        return now - (into - boundary)
+    previous = datetime.fromtimestamp(local - into - 1, UTC)
+    days = (datetime(previous.year + previous.month // 12, previous.month % 12 + 1, 1) - datetime(
+        previous.year, previous.month, 1)).days  # fmt: skip
+    return now - (into - boundary + days * 86400)
+
+
+def _record(objective: TimeslicesObjective) -> str:
+    return naming.TIMESLICE_GOOD_RECORD if objective.slice else naming.THRESHOLD_GOOD_RECORD
+
+
+def _budget(objective: TimeslicesObjective) -> float:
+    return float(promql.number(promql.error_budget(objective.target)))
+
+
+@dataclass(frozen=True)
+class _Clock:
+    tick: float
+    evaluation: float
+    step: float | None
+
+    @classmethod
+    def of(cls, ctx: Context, objective: TimeslicesObjective) -> _Clock:
+        profile = ctx.profile
+        step = duration_seconds(profile.window(objective.slice)) if objective.slice else None
+        return cls(duration_seconds(profile.window(SCRAPE)), duration_seconds(profile.window(EVALUATION)), step)
+
+    def ticks(self, window: str, ctx: Context) -> int:
+        return math.ceil(duration_seconds(ctx.profile.window(window)) / self.tick)
+
+
+def _fed(slo: SLO, values: Sequence[float]) -> Series:
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    return Series({"__name__": _record(objective), naming.SLO_LABEL: slo.name}, tuple(values))
+
+
+def _expr_case(name: str, series: tuple[Series, ...], exprs: tuple[ExprCheck, ...]) -> Case:
+    """A case that checks expressions (records), no alert."""
+    return Case(name=name, series=series, checks=(), proves=(), exprs=exprs, file=FILE)
+
+
+def _bool_check(seconds: float, expr: str, labels: Mapping[str, str], value: float) -> ExprCheck:
+    return ExprCheck(seconds, expr, ((labels, value),))
+
+
+def slice_case(ctx: Context, slo: SLO) -> Case | None:
+    """Counters whose good fraction is just over, then just under, what makes a slice good."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective) and objective.slice is not None
+    if objective.threshold is not None:
+        return None
+    events = events_of(ctx, slo.model_copy(update={"objective": objective.events()}))
+    clock = _Clock.of(ctx, objective)
+    bar = objective.slice_target if objective.slice_target is not None else objective.target
+    per_tick = 100_000.0
+    half = clock.ticks("10m", ctx)
+    # a slice target of 100 %: no bad event, then one per tick
+    over = max(per_tick * (1 - bar) * (1 + STRADDLE), 1.0)
+    bads = [per_tick * (1 - bar) * (1 - STRADDLE)] * half + [over] * half
+    series = events.series([per_tick] * len(bads), bads)
+    probe = naming.TIMESLICE_GOOD_RECORD + promql.slo_selector(slo.name)
+    expr = probe if objective.slice_target is not None else f"{probe} >= bool {promql.number(bar)}"
+    labels = {**{k: v for k, v in events.streams[-1][0].items() if k in ("namespace", "job")}, "slo": slo.name}
+    if objective.slice_target is not None:
+        labels = {"__name__": naming.TIMESLICE_GOOD_RECORD, **labels}
+    return _expr_case(
+        f"{slo.name}: a slice is good just over its target and bad just under it",
+        series,
+        (
+            _bool_check(half * clock.tick, expr, labels, 1.0),
+            _bool_check(2 * half * clock.tick, expr, labels, 0.0),
+        ),
+    )
+
+
+_MATCH_OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
+
+
+def _gauge_labels(ctx: Context, query: str) -> dict[str, str] | None:
+    """Labels of a series a plain selector query reads (a gauge, such as a summary's quantile), or None."""
+    try:
+        expr = promql_parser.parse(query)
+    except ValueError:
+        return None
+    if not isinstance(expr, promql_parser.VectorSelector) or expr.offset is not None or not expr.name:
+        return None
+    matchers = [("__name__", "=", expr.name)]
+    matchers += [(m.name, _MATCH_OPS[str(m.op)], m.value) for m in expr.matchers.matchers]
+    return satisfy(matchers, {"job": ctx.spec.service, "instance": ctx.profile.scrape_target})
+
+
+def verdict_case(ctx: Context, slo: SLO) -> Case | None:
+    """A gauge just on the good side of the threshold, then just on the bad side: the verdict reads 1, then 0."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    if objective.threshold is None or WINDOW_TEMPLATE.search(objective.threshold.query):
+        return None
+    labels = _gauge_labels(ctx, objective.threshold.query)
+    if labels is None:
+        return None
+    sli = objective.threshold
+    margin = abs(sli.threshold) * STRADDLE or STRADDLE
+    above = sli.op in (Op.LT, Op.LE)  # the bad side
+    good, bad = sli.threshold + (-margin if above else margin), sli.threshold + (margin if above else -margin)
+    if sli.op is Op.EQ:
+        good = sli.threshold
+    clock = _Clock.of(ctx, objective)
+    half = clock.ticks("10m", ctx)
+    record = {k: v for k, v in labels.items() if k != "__name__"}
+    expected = {"__name__": naming.THRESHOLD_GOOD_RECORD, **record, naming.SLO_LABEL: slo.name}
+    probe = f"{naming.THRESHOLD_GOOD_RECORD}{promql.slo_selector(slo.name)}"
+    moments = (math.floor((half - 1) * clock.tick / clock.evaluation) * clock.evaluation, 2 * half * clock.tick)
+    return _expr_case(
+        f"{slo.name}: an evaluation is good just on the good side of {sli.threshold:g} and bad just past it",
+        (Series(labels, (good,) * half + (bad,) * (half + 1)),),
+        (_bool_check(moments[0], probe, expected, 1.0), _bool_check(moments[1], probe, expected, 0.0)),
+    )
+
+
+def budget_case(ctx: Context, slo: SLO) -> Case:
+    """Slices spending just under, then just over, the error budget over the period."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    budget = _budget(objective)
+    clock = _Clock.of(ctx, objective)
+    phase = clock.ticks("1h", ctx)
+    values = [1 - UNDER * budget] * phase + [1 - (2 * OVER - UNDER) * budget] * phase
+    expr = f"{naming.BUDGET_REMAINING_RECORD}{promql.slo_selector(slo.name)} > bool 0"
+    labels = {naming.SLO_LABEL: slo.name}
+    timeline = Timeline(tuple(values), clock.tick, clock.step)
+    checks = []
+    for moment, healthy in (((phase - 1) * clock.tick, True), ((2 * phase - 1) * clock.tick, False)):
+        moment = math.floor(moment / clock.evaluation) * clock.evaluation
+        since = period_start(objective.calendar, moment) if objective.calendar else None
+        window = duration_seconds(ctx.profile.window(objective.period))
+        ratios = {timeline.error_ratio(moment, window, v, since) for v in VARIANTS}
+        if any(r is None or (r < budget) != healthy for r in ratios):
+            raise Untestable(f"the budget case does not straddle the budget at {moment:g}s")
+        checks.append(_bool_check(moment, expr, labels, 1.0 if healthy else 0.0))
+    return _expr_case(
+        f"{slo.name}: the error budget remains just under it and is overspent just over it",
+        (_fed(slo, values),),
+        tuple(checks),
+    )
+
+
+def _fastest(slo: SLO, rules: Mapping[str, Alert]) -> tuple[Alert, float, str, str] | None:
+    """The alert rule of the fastest enabled window pair, its factor and windows; None without tiers."""
+    pairs = enabled_pairs(slo)
+    if not pairs or slo.burn_rate is None:
+        return None
+    pair = max(pairs, key=lambda p: p.factor)
+    rule = next(
+        r for r in rules.values() if r.alert == slo.burn_rate.name and r.labels.get(naming.TIER_LABEL) == pair.name
+    )
+    return rule, pair.factor, pair.long, pair.short
+
+
+def burn_case(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> Case | None:
+    """Slices burning just under, then just over, the fastest pair's factor, then recovering."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    found = _fastest(slo, rules)
+    if found is None:
+        return None
+    rule, factor, long, short = found
+    budget = _budget(objective)
+    if factor * budget * (1 + STRADDLE) >= 1:
+        raise Untestable(f"a burn of {factor:g}x the budget is over 100 % errors: no slice can burn over it")
+    clock = _Clock.of(ctx, objective)
+    phase = clock.ticks(long, ctx) + clock.ticks("10m", ctx)
+    recovery = clock.ticks(short, ctx) * 3
+    values = [1 - factor * budget * (1 - STRADDLE)] * phase + [1 - factor * budget * (1 + STRADDLE)] * phase
+    values += [1.0] * recovery
+    timeline = Timeline(tuple(values), clock.tick, clock.step)
+    windows = (duration_seconds(ctx.profile.window(long)), duration_seconds(ctx.profile.window(short)))
+
+    def predict(now: float) -> Prediction | None:
+        def one(variant: Variant) -> Prediction | None:
+            ratios = [timeline.error_ratio(now, window, variant) for window in windows]
+            if ratios[0] is None or ratios[1] is None:
+                return None
+            burns = [ratio / budget for ratio in ratios if ratio is not None]
+            return Prediction(all(burn > factor for burn in burns), (burns[0],))
+
+        return agreed(one, rule.alert)
+
+    evaluations = math.floor((len(values) - 1) * clock.tick / clock.evaluation) + 1
+    predictions = [predict(index * clock.evaluation) for index in range(evaluations)]
+    # The alert's value is the long window's burn: only its labels are checked where its annotations would differ.
+    active = [p if p is not None and p.active else None for p in predictions]
+    checks, _, _ = timeline_checks(rule, active, 0, clock.evaluation, {naming.SLO_LABEL: slo.name})
+    return Case(
+        name=f"{slo.name}: {rule.alert} stays silent just under {factor:g}x and fires just over it",
+        series=(_fed(slo, values),),
+        checks=(),
+        proves=(rule.alert,),
+        exprs=tuple(_tier_firing(check, rule) for check in checks),
+        file=FILE,
+    )
+
+
+def _tier_firing(check: Check, rule: Alert) -> ExprCheck:
+    """An alert check on `ALERTS` of the rule's tier alone: the slower tiers of the same name fire too."""
+    tier = rule.labels[naming.TIER_LABEL]
+    query = (
+        f'ALERTS{{alertname={promql.string(check.alertname)}, alertstate="firing", '
+        f"{naming.TIER_LABEL}={promql.string(tier)}}}"
+    )
+    samples = tuple(
+        ({**alert.labels, "__name__": "ALERTS", "alertname": check.alertname, "alertstate": "firing"}, 1.0)
+        for alert in check.alerts
+    )
+    return ExprCheck(check.seconds, query, samples)
+
+
+def calendar_case(ctx: Context, slo: SLO) -> Case | None:
+    """Bad slices up to the first period boundary after an hour, good ones after it: the budget resets."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    if objective.calendar is None or not ctx.profile.committed:
+        return None
+    clock = _Clock.of(ctx, objective)
+    boundary = period_start(objective.calendar, 3600 + 40 * 86400)
+    while (previous := period_start(objective.calendar, boundary - 1)) > 3600:  # the first boundary after an hour
+        boundary = previous
+    before = math.floor((boundary - 1) / clock.evaluation) * clock.evaluation
+    after = math.ceil((boundary + 3600) / clock.evaluation) * clock.evaluation
+    values = [0.0 if k * clock.tick < boundary else 1.0 for k in range(math.ceil(after / clock.tick) + 1)]
+    selector = promql.slo_selector(slo.name)
+    labels = {naming.SLO_LABEL: slo.name}
+    start_record = naming.CALENDAR_START_RECORD
+    exprs = []
+    for moment, ratio in ((before, 1.0), (after, 0.0)):
+        exprs.append(_bool_check(moment, f"{naming.CALENDAR_ERROR_RECORD}{selector} == bool {ratio:g}", labels, 1.0))
+        started = period_start(objective.calendar, moment)
+        exprs.append(_bool_check(moment, f"{start_record}{selector}", {"__name__": start_record, **labels}, started))
+    return _expr_case(
+        f"{slo.name}: the calendar period's budget resets at the boundary", (_fed(slo, values),), tuple(exprs)
+    )
+
+
+def timeslice_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple[Case, ...]:
+    """Every case of one time-slice SLO."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    made = [
+        slice_case(ctx, slo) if objective.slice else None,
+        verdict_case(ctx, slo),
+        budget_case(ctx, slo),
+        burn_case(ctx, slo, rules),
+        calendar_case(ctx, slo),
+    ]
+    return tuple(case for case in made if case is not None)

@@ -1,0 +1,195 @@
+"""Rules of time-slice SLOs (generators/timeslices.py, generators/calendar.py): each slice decided once, long windows
+averaged, a calendar period starting where the spec says, in PromQL as in the Python model the cases predict with."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from generators import naming
+from generators.calendar import period_start
+from generators.profile import PRODUCTION
+from generators.render import render, retention_problems
+from generators.rules import rule_groups
+from generators.timeslice_tests import period_start as predicted_start
+from generators.unittests import clock
+from slos.loader import LoadedSpec, SpecSet, load_specs
+from slos.locations import SloLocation
+from slos.models import Calendar, SpecFile
+from tests.conftest import require_tool
+
+NEW_YORK_MONTH = Calendar(duration="1M", start="2022-01-01 12:00:00", time_zone="America/New_York")
+BERLIN_WEEK = Calendar(duration="1w", start="2024-01-01 06:30:00", time_zone="Europe/Berlin")
+
+
+def spec(objective: dict[str, Any]) -> SpecFile:
+    return SpecFile.model_validate(
+        {
+            "version": "featurestore/v1",
+            "service": "checkout",
+            "runbook_base_url": "https://example.com/runbooks",
+            "slos": [
+                {
+                    "name": "checkout_minutes",
+                    "description": "Good checkout minutes",
+                    "objective": {"kind": "timeslices", "target": 0.99, **objective},
+                    "burn_rate": {"name": "CheckoutMinutesBudgetBurn", "summary": "Budget burning"},
+                }
+            ],
+        }
+    )
+
+
+EVENTS = {"good": {"query": 'http_total{code="2xx"}'}, "total": {"query": "http_total"}}
+
+
+def records(objective: dict[str, Any]) -> dict[str, str]:
+    (group,) = rule_groups(spec(objective), PRODUCTION, dashboards=False)
+    return {rule.record: rule.expr for rule in group.rules if hasattr(rule, "record")}  # type: ignore[attr-defined]
+
+
+def seconds(moment: str) -> int:
+    return int(datetime.fromisoformat(moment).replace(tzinfo=UTC).timestamp())
+
+
+def test_a_slice_is_good_when_its_good_fraction_reaches_the_slice_target() -> None:
+    found = records({"slice": "1m", "slice_target": 0.95, "period": "28d", **EVENTS})
+    assert found[naming.TIMESLICE_GOOD_RECORD].endswith(">= bool 0.95")
+    assert "[1m]" in found[naming.TIMESLICE_GOOD_RECORD]
+
+
+def test_ratio_timeslices_keep_each_slices_good_fraction() -> None:
+    found = records({"slice": "1m", "period": "28d", **EVENTS})
+    assert "bool" not in found[naming.TIMESLICE_GOOD_RECORD]
+
+
+def test_alert_windows_step_through_the_slices_and_the_period_averages_the_5m_ratios() -> None:
+    found = records({"slice": "1m", "slice_target": 0.95, "period": "28d", **EVENTS})
+    assert found[naming.sli_error_record("1h")] == (
+        f'1 - avg_over_time({naming.TIMESLICE_GOOD_RECORD}{{slo="checkout_minutes"}}[1h:1m])'
+    )
+    assert found[naming.sli_error_record("28d")] == (
+        f'avg_over_time({naming.sli_error_record("5m")}{{slo="checkout_minutes"}}[28d])'
+    )
+    assert naming.sli_error_record("28d") in found[naming.BUDGET_REMAINING_RECORD]
+
+
+def test_a_threshold_without_slices_reads_every_evaluations_verdict() -> None:
+    found = records({"threshold": {"query": "probe_duration_seconds", "op": "<", "threshold": 0.5}, "period": "28d"})
+    assert found[naming.THRESHOLD_GOOD_RECORD] == "((probe_duration_seconds) == (probe_duration_seconds)) < bool 0.5"
+    assert found[naming.sli_error_record("5m")] == (
+        f'1 - avg_over_time({naming.THRESHOLD_GOOD_RECORD}{{slo="checkout_minutes"}}[5m])'
+    )
+    assert naming.TIMESLICE_GOOD_RECORD not in found
+
+
+def test_a_monthly_calendar_needs_a_retention_of_31_days(tmp_path: Path) -> None:
+    calendar = {"duration": "1M", "start": "2024-01-01 00:00:00"}
+    objective = {"slice": "1m", "slice_target": 0.95, "calendar": calendar, **EVENTS}
+    location = SloLocation.native("slos[checkout_minutes]")
+    loaded = LoadedSpec(tmp_path / "checkout.yaml", spec(objective), "native", (location,))
+    (problem,) = retention_problems(SpecSet((loaded,)), PRODUCTION, "30d")
+    assert "the period 31d is longer than the retention 30d" in problem.reason
+    assert retention_problems(SpecSet((loaded,)), PRODUCTION, "31d") == []
+
+
+def test_a_calendar_slo_spends_its_budget_since_the_period_start() -> None:
+    calendar = {"duration": "1w", "start": "2024-01-01 06:30:00", "time_zone": "Europe/Berlin"}
+    found = records({"slice": "1m", "slice_target": 0.95, "calendar": calendar, **EVENTS})
+    assert naming.CALENDAR_START_RECORD in found
+    assert found[naming.BUDGET_REMAINING_RECORD].startswith(f"1 - {naming.CALENDAR_ERROR_RECORD}")
+    assert naming.sli_error_record("7d") not in found
+
+
+@pytest.mark.parametrize(
+    ("now", "began"),
+    [
+        ("2024-07-01T16:59:59", "2024-06-01T17:00:00"),  # noon in New York standard time, in summer too
+        ("2024-07-01T17:00:00", "2024-07-01T17:00:00"),
+        ("2024-03-01T16:59:59", "2024-02-01T17:00:00"),
+        ("2024-03-20T00:00:00", "2024-03-01T17:00:00"),
+        ("2025-01-15T00:00:00", "2025-01-01T17:00:00"),
+    ],
+)
+def test_the_predicted_month_start_is_noon_new_york_standard_time_on_the_first(now: str, began: str) -> None:
+    assert predicted_start(NEW_YORK_MONTH, seconds(now)) == seconds(began)
+
+
+def test_the_predicted_week_start_is_monday_06_30_berlin_standard_time() -> None:
+    assert predicted_start(BERLIN_WEEK, seconds("2024-08-14T12:00:00")) == seconds("2024-08-12T05:30:00")
+    assert predicted_start(BERLIN_WEEK, seconds("2024-08-12T05:29:59")) == seconds("2024-08-05T05:30:00")
+
+
+@pytest.mark.promtool
+def test_the_promql_period_start_is_the_predicted_one_at_every_probe(tmp_path: Path) -> None:
+    promtool = require_tool("promtool")
+    moments = ["2024-01-01T16:59:59", "2024-02-29T23:00:00", "2024-03-01T17:00:00", "2024-07-01T16:59:59",
+               "2024-11-03T07:00:00", "2024-12-31T23:59:59"]  # fmt: skip
+    tests = []
+    for calendar in (NEW_YORK_MONTH, BERLIN_WEEK):
+        for moment in moments:
+            at = seconds(moment)
+            tests.append(
+                {
+                    "expr": period_start(calendar),
+                    "eval_time": clock(at),
+                    "exp_samples": [{"labels": "{}", "value": predicted_start(calendar, at)}],
+                }
+            )
+    (tmp_path / "rules.yml").write_text("groups: []\n")
+    test_file = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1000h",
+        "tests": [{"interval": "1000h", "input_series": [], "promql_expr_test": tests}],
+    }
+    (tmp_path / "test.yml").write_text(yaml.safe_dump(test_file))
+    ran = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+
+
+@pytest.mark.promtool
+@pytest.mark.parametrize("op", ["<", ">="])
+def test_the_generated_cases_of_a_gauge_threshold_pass_promtool(tmp_path: Path, op: str) -> None:
+    promtool = require_tool("promtool")
+    gauge = {"query": 'kafka_request_time_ms{request="Produce", quantile="0.99"}', "op": op, "threshold": 100}
+    document = spec({"threshold": gauge, "slice": "1m", "slice_target": 0.9, "period": "7d"}).model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "checkout.yaml").write_text(yaml.safe_dump(document))
+    files = render(load_specs(specs), PRODUCTION, "test")
+    cases = yaml.safe_load(files["prometheus/tests/checkout_timeslices_test.yml"])
+    names = [case["name"] for case in cases["tests"]]
+    assert any("an evaluation is good just on the good side of 100" in name for name in names)
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    tests = tmp_path / "prometheus" / "tests"
+    ran = subprocess.run([promtool, "test", "rules", "checkout_timeslices_test.yml"], cwd=tests, capture_output=True,
+                         text=True)  # fmt: skip
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+
+
+@pytest.mark.promtool
+def test_a_slice_target_of_100_percent_is_straddled_by_one_bad_event(tmp_path: Path) -> None:
+    promtool = require_tool("promtool")
+    objective = {"slice": "1m", "slice_target": 1, "period": "7d", "bad": {"query": 'http_total{code="5xx"}'},
+                 "total": {"query": "http_total"}}  # fmt: skip
+    document = spec(objective).model_dump(mode="json", by_alias=True, exclude_none=True)
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "checkout.yaml").write_text(yaml.safe_dump(document))
+    for path, text in render(load_specs(specs), PRODUCTION, "test").items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    cases = yaml.safe_load((tmp_path / "prometheus" / "tests" / "checkout_timeslices_test.yml").read_text())
+    assert any("a slice is good just over its target" in case["name"] for case in cases["tests"])
+    ran = subprocess.run([promtool, "test", "rules", "checkout_timeslices_test.yml"],
+                         cwd=tmp_path / "prometheus" / "tests", capture_output=True, text=True)  # fmt: skip
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
