@@ -325,7 +325,7 @@ class FrameFiles:
         if (known is None or identity != known.identity) and hashlib.sha256(data).hexdigest() != entry.sha256:
             raise FrameUnreadable(f"{entry.path} does not match its sha256", "corrupt")
         try:
-            table = pq.read_table(pa.BufferReader(data))
+            table = pq.ParquetFile(pa.BufferReader(data)).read()
         except (pa.ArrowException, OSError) as exc:
             raise FrameUnreadable(f"{entry.path} is not readable Parquet: {exc}", "corrupt") from None
         return table, VerifiedFrame(entry, path, identity)
