@@ -170,7 +170,9 @@ class FeatureStore:
             return self._hit(key, table)
         refuse_by_annotation(compute)  # a miss: before any lock, lease or compute
         with self._inflight.hold(key):
-            table, stale = self._cached(key)  # another thread of this process may have published it meanwhile
+            # Another thread of this process may have published or read it meanwhile: either is remembered, so the
+            # manifest is not asked twice; another process's publish is found by the read after the lease claim.
+            table = self._remembered(key)
             if table is not None:
                 return self._hit(key, table)
             while True:
@@ -203,16 +205,9 @@ class FeatureStore:
         return table
 
     def _cached(self, key: FrameKey) -> tuple[pa.Table | None, _Stale | None]:
-        known = self._verified.get(key)
-        if known is not None:
-            try:
-                table, seen = self.files.read_verified(known.entry, known)
-            except FrameUnreadable:
-                self._verified.forget(key)  # gone or damaged: the manifest and the file are checked again below
-            else:
-                if seen.identity != known.identity:
-                    self._verified.remember(key, seen)
-                return table, None
+        table = self._remembered(key)
+        if table is not None:
+            return table, None
         backend = self.backend_name
         start = perf_counter()
         entry = self._current(key)
@@ -220,6 +215,21 @@ class FeatureStore:
         if entry is None:
             return None, None
         return self._load(key, entry)
+
+    def _remembered(self, key: FrameKey) -> pa.Table | None:
+        """The frame of a key this process verified, read without the manifest (verified.py); None when unknown,
+        gone or damaged (then forgotten, so the caller asks the manifest and checks the file as before)."""
+        known = self._verified.get(key)
+        if known is None:
+            return None
+        try:
+            table, seen = self.files.read_verified(known.entry, known)
+        except FrameUnreadable:
+            self._verified.forget(key)
+            return None
+        if seen.identity != known.identity:
+            self._verified.remember(key, seen)
+        return table
 
     def _current(self, key: FrameKey) -> ManifestEntry | None:
         return self.manifest.get(key.symbol, key.feature, key.params_digest)
