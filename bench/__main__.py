@@ -48,6 +48,9 @@ Each <run> is the JSON of python -m featurestore.loadtest, with "lock" and "hold
 """
 
 
+FLOOR_SHARE = 0.4  # a floor slice against a lock scope's --duration
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -87,9 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--no-pooler", dest="pooler", action="store_false", help="skip the direct vs PgBouncer comparison")
     add("--fleet", type=_fleet, default=(40, 4), metavar="PxN",
         help="the fleet run through PgBouncer, P processes x pool N (default 40x4)")  # fmt: skip
-    add("--floor-rounds", type=int, default=3, metavar="N",
-        help="floor rounds of pgbench, publish and 90%% hits (default 3; 0 skips the floor)")  # fmt: skip
-    add("--floor-slice", type=float, default=10.0, metavar="S", help="seconds per floor slice (default 10)")
+    add("--floor-rounds", type=int, default=2, metavar="N",
+        help="floor rounds of pgbench, publish and 90%% hits (default 2; 0 skips the floor)")  # fmt: skip
+    add("--floor-slice", type=float, metavar="S",
+        help="seconds per floor slice (default: 0.4 x --duration, at least 1: 8 s by default)")  # fmt: skip
     add("--floor-only", action="store_true", help="run the floor alone (no lock comparison)")
     return parser
 
@@ -129,8 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.floor_rounds > 0:
             floor = FloorOptions(
-                dsn=options.dsn, workers=args.workers, symbols=args.symbols, slice_s=args.floor_slice,
-                rounds=args.floor_rounds,
+                dsn=options.dsn, workers=args.workers, symbols=args.symbols, rounds=args.floor_rounds,
+                slice_s=args.floor_slice if args.floor_slice is not None else max(1.0, FLOOR_SHARE * args.duration),
             )  # fmt: skip
     except ValueError as exc:
         parser.error(str(exc))

@@ -48,8 +48,8 @@ class FloorOptions:
     dsn: str
     workers: int = 64
     symbols: int = 64
-    slice_s: float = 10.0
-    rounds: int = 3
+    slice_s: float = 8.0
+    rounds: int = 2
     read_fraction: float = 0.9
 
     def __post_init__(self) -> None:
