@@ -49,6 +49,7 @@ Each <run> is the JSON of python -m featurestore.loadtest, with "lock" and "hold
 
 
 FLOOR_SHARE = 0.4  # a floor slice against a lock scope's --duration
+QUICK_DURATION_S = 8.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--floor-slice", type=float, metavar="S",
         help="seconds per floor slice (default: 0.4 x --duration, at least 1: 8 s by default)")  # fmt: skip
     add("--floor-only", action="store_true", help="run the floor alone (no lock comparison)")
+    add("--quick", action="store_true",
+        help=f"a shorter run: --duration {QUICK_DURATION_S:g} at most, --no-pooler, one floor round")  # fmt: skip
     return parser
 
 
@@ -112,6 +115,9 @@ def _fleet(text: str) -> tuple[int, int]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.pooler = min(args.duration, QUICK_DURATION_S), False
+        args.floor_rounds = min(args.floor_rounds, 1)
     try:
         options = CompareOptions(
             dsn=args.dsn or os.environ.get("FEATURESTORE_PG_DSN") or DEFAULT_DSN,

@@ -114,7 +114,8 @@ class FloorReport:
                 f"  pgbench (the publish's statement, prepared): {self.pgbench_tps:,.0f} tps, latency avg "
                 f"{latencies} ms, failed {sum(run.failed for run in self.pgbench)}",
                 f"  production publish path: {publish.throughput_ops_s:,.0f} publishes/s, errors {publish.errors}, "
-                f"duplicates {publish.duplicates}, client CPU {publish.client_cpu_ms_per_op:.3f} ms per publish",
+                f"duplicates {publish.duplicates}, fallbacks {publish.fallback_inserts}, client CPU "
+                f"{publish.client_cpu_ms_per_op:.3f} ms per publish",
                 f"  share {100 * self.share:.1f} % (goal >= {100 * SHARE_GOAL:.0f} %: "
                 f"{_verdict(self.share >= SHARE_GOAL)})",
                 f"  hit: client CPU {self.hit_cpu_ms:.3f} ms per hit (goal <= {HIT_CPU_GOAL_MS} ms: "

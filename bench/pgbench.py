@@ -13,8 +13,11 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import psycopg
 
 from featurestore.loadtest.config import SYMBOL_PREFIX
 from featurestore.manifest.pg_schema import INSERT_FUNCTION
@@ -24,6 +27,8 @@ FRAME_BYTES = 550  # about the load generator's 64-row frame
 _TPS = re.compile(r"^tps = ([\d.]+)", re.MULTILINE)
 _LATENCY = re.compile(r"^latency average = ([\d.]+) ms", re.MULTILINE)
 _FAILED = re.compile(r"^number of failed transactions: (\d+)", re.MULTILINE)
+APPLICATION_NAME = "pgbench"  # what pgbench's sessions show in pg_stat_activity
+EXIT_WAIT_S = 30.0
 _DONE = re.compile(r"^number of transactions actually processed: (\d+)", re.MULTILINE)
 
 
@@ -75,4 +80,21 @@ def run_pgbench(dsn: str, *, clients: int, duration_s: float, symbols: int) -> P
         done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=duration_s + 120)
     if done.returncode != 0:
         raise RuntimeError(f"pgbench failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    wait_for_exit(dsn)
     return PgbenchRun.parse(done.stdout)
+
+
+def wait_for_exit(dsn: str, timeout_s: float = EXIT_WAIT_S) -> None:
+    """Return once pgbench's server sessions are gone: a backend outlives its client's exit for a moment, and the
+    workers that follow need every connection pgbench held."""
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND pid <> pg_backend_pid()",
+                [APPLICATION_NAME],
+            ).fetchone()
+            if row is not None and row[0] == 0:
+                return
+            time.sleep(0.05)
+    raise RuntimeError(f"pgbench's sessions were still open {timeout_s:g} s after it ended")
