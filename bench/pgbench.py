@@ -27,7 +27,6 @@ FRAME_BYTES = 550  # about the load generator's 64-row frame
 _TPS = re.compile(r"^tps = ([\d.]+)", re.MULTILINE)
 _LATENCY = re.compile(r"^latency average = ([\d.]+) ms", re.MULTILINE)
 _FAILED = re.compile(r"^number of failed transactions: (\d+)", re.MULTILINE)
-APPLICATION_NAME = "pgbench"  # what pgbench's sessions show in pg_stat_activity
 EXIT_WAIT_S = 30.0
 _DONE = re.compile(r"^number of transactions actually processed: (\d+)", re.MULTILINE)
 
@@ -77,22 +76,27 @@ def run_pgbench(dsn: str, *, clients: int, duration_s: float, symbols: int) -> P
         script.flush()
         command = [binary, "--no-vacuum", "--protocol=prepared", f"--client={clients}", f"--jobs={threads}"]
         command += [f"--time={max(1, round(duration_s))}", f"--file={script.name}", dsn]
-        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=duration_s + 120)
+        # A name of this run's own, so the wait below is for these sessions and not another pgbench's.
+        application = f"pgbench-floor-{os.getpid()}"
+        environment = {**os.environ, "PGAPPNAME": application}
+        done = subprocess.run(
+            command, capture_output=True, text=True, check=False, timeout=duration_s + 120, env=environment
+        )
     if done.returncode != 0:
         raise RuntimeError(f"pgbench failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-    wait_for_exit(dsn)
+    wait_for_exit(dsn, application)
     return PgbenchRun.parse(done.stdout)
 
 
-def wait_for_exit(dsn: str, timeout_s: float = EXIT_WAIT_S) -> None:
-    """Return once pgbench's server sessions are gone: a backend outlives its client's exit for a moment, and the
-    workers that follow need every connection pgbench held."""
+def wait_for_exit(dsn: str, application: str, timeout_s: float = EXIT_WAIT_S) -> None:
+    """Return once the server sessions named `application` are gone: a backend outlives its client's exit for a
+    moment, and the workers that follow need every connection pgbench held."""
     deadline = time.monotonic() + timeout_s
     with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
         while time.monotonic() < deadline:
             row = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND pid <> pg_backend_pid()",
-                [APPLICATION_NAME],
+                [application],
             ).fetchone()
             if row is not None and row[0] == 0:
                 return
