@@ -146,7 +146,7 @@ def test_a_row_that_verify_repair_deleted_for_its_corrupt_file_is_recomputed_her
     assert compute.calls == 1
 
 
-def test_a_key_published_by_another_writer_first_is_not_remembered_with_the_losing_file(
+def test_a_key_published_first_by_another_writer_is_served_with_that_writers_frame(
     tmp_path: Path, registry: CollectorRegistry
 ) -> None:
     manifest = CountingManifest()
