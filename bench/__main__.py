@@ -15,6 +15,7 @@ import psycopg
 from bench.compare import run_compare
 from bench.floor import FloorOptions, FloorReport, run_floor
 from bench.options import CompareOptions
+from bench.pgbench import pgbench_path
 from bench.pooler_compare import PoolerOptions
 from bench.report import CompareReport
 from featurestore.errors import FeatureStoreError
@@ -146,6 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     if args.floor_only and floor is None:
         parser.error("--floor-only needs --floor-rounds >= 1")
+    if floor is not None and pgbench_path() is None:
+        if args.floor_only:
+            parser.error("the floor needs pgbench (apt-get install postgresql-client)")
+        print("bench: pgbench is not installed: the floor is skipped", file=sys.stderr)
+        floor = None
     try:
         report = None if args.floor_only else run_compare(options, progress=stderr)
         floor_report = run_floor(floor, progress=stderr) if floor is not None else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from bench import __main__ as bench_main
 from bench.floor import FloorOptions, run_floor
 
 pytestmark = pytest.mark.postgres
@@ -37,3 +38,10 @@ def test_a_small_floor_measures_every_side_and_drops_what_it_inserted(pg_dsn: st
 def test_the_floor_needs_a_round_and_a_positive_slice() -> None:
     with pytest.raises(ValueError, match="floor rounds"):
         FloorOptions(dsn="postgresql://x", rounds=0)
+
+
+def test_without_pgbench_the_floor_alone_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench_main, "pgbench_path", lambda: None)
+    with pytest.raises(SystemExit) as refused:
+        bench_main.main(["--floor-only", "--dsn", "postgresql://127.0.0.1:1/nowhere"])
+    assert refused.value.code == 2
