@@ -13,8 +13,11 @@ from typing import Any
 import psycopg
 
 from bench.compare import run_compare
+from bench.floor import FloorOptions, FloorReport, run_floor
 from bench.options import CompareOptions
+from bench.pgbench import pgbench_path
 from bench.pooler_compare import PoolerOptions
+from bench.report import CompareReport
 from featurestore.errors import FeatureStoreError
 from featurestore.loadtest.cli import DEFAULT_DSN, EPILOG, stderr
 
@@ -28,6 +31,9 @@ The global baseline and the hold are the benchmark's (bench/held_lock.py): its o
 schema (bench_…) takes one shared advisory key as well as the symbol's and sleeps --hold-ms inside the lock, in the
 same single round trip as production's insert; the SLO run uses production's insert unchanged.
 
+Then the floor (bench/floor.py): pgbench running the publish's own statement next to the production publish path
+and the same workers at 90 % hits, in alternating rounds, with the share production/pgbench and a hit's client CPU.
+
 With pgbouncer installed it also runs the per-symbol workload directly and through a local PgBouncer in transaction
 mode (server pool 20) side by side, then a fleet through it with more client connections than max_connections.
 """
@@ -36,10 +42,15 @@ BENCH_EPILOG = """\
 JSON (--json): {"symbol": <run>, "global": <run>, "ratios": {"throughput": per-symbol/global, "p99": global/per-
 symbol}, "slo": <run>, "single_worker", "instrumentation", "scrape", "health_probe", "targets", "workload", "machine",
 "pooler": {"server_pool", "direct", "pgbouncer", "fleet": <run> + client_connections, server_connections_peak,
-client_wait_ms_peak; "fleet_direct", "skipped"} (null with --no-pooler)}. Each <run> is the JSON of python -m
-featurestore.loadtest with "lock" and "hold_ms" added:
+client_wait_ms_peak; "fleet_direct", "skipped"} (null with --no-pooler), "floor": {"pgbench_tps", "publish": <run>,
+"reads": <run>, "share", "hit_client_cpu_ms", "hit_rate_ratio", "load_averages", …} (null with --floor-rounds 0)}.
+Each <run> is the JSON of python -m featurestore.loadtest, with "lock" and "hold_ms" added in the lock runs:
 
 """
+
+
+FLOOR_SHARE = 0.4  # a floor slice against a lock scope's --duration
+QUICK_DURATION_S = 8.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--no-pooler", dest="pooler", action="store_false", help="skip the direct vs PgBouncer comparison")
     add("--fleet", type=_fleet, default=(40, 4), metavar="PxN",
         help="the fleet run through PgBouncer, P processes x pool N (default 40x4)")  # fmt: skip
+    add("--floor-rounds", type=int, default=2, metavar="N",
+        help="floor rounds of pgbench, publish and 90%% hits (default 2; 0 skips the floor)")  # fmt: skip
+    add("--floor-slice", type=float, metavar="S",
+        help="seconds per floor slice (default: 0.4 x --duration, at least 1: 8 s by default)")  # fmt: skip
+    add("--floor-only", action="store_true", help="run the floor alone (no lock comparison)")
+    add("--quick", action="store_true",
+        help=f"a shorter run: --duration {QUICK_DURATION_S:g} at most, --no-pooler, one floor round")  # fmt: skip
     return parser
 
 
@@ -98,6 +116,9 @@ def _fleet(text: str) -> tuple[int, int]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.pooler = min(args.duration, QUICK_DURATION_S), False
+        args.floor_rounds = min(args.floor_rounds, 1)
     try:
         options = CompareOptions(
             dsn=args.dsn or os.environ.get("FEATURESTORE_PG_DSN") or DEFAULT_DSN,
@@ -115,13 +136,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as exc:
         parser.error(str(exc))
+    floor = None
     try:
-        report = run_compare(options, progress=stderr)
+        if args.floor_rounds > 0:
+            floor = FloorOptions(
+                dsn=options.dsn, workers=args.workers, symbols=args.symbols, rounds=args.floor_rounds,
+                slice_s=args.floor_slice if args.floor_slice is not None else max(1.0, FLOOR_SHARE * args.duration),
+            )  # fmt: skip
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.floor_only and floor is None:
+        parser.error("--floor-only needs --floor-rounds >= 1")
+    if floor is not None and pgbench_path() is None:
+        if args.floor_only:
+            parser.error("the floor needs pgbench (apt-get install postgresql-client)")
+        print("bench: pgbench is not installed: the floor is skipped", file=sys.stderr)
+        floor = None
+    try:
+        report = None if args.floor_only else run_compare(options, progress=stderr)
+        floor_report = run_floor(floor, progress=stderr) if floor is not None else None
     except (RuntimeError, OSError, psycopg.Error, FeatureStoreError) as exc:
         print(f"bench: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print(_dumps(report.to_json()) if args.json else report.render())
+    print(_dumps(_document(report, floor_report)) if args.json else _text(report, floor_report))
     return 0
+
+
+def _document(report: CompareReport | None, floor: FloorReport | None) -> dict[str, Any]:
+    document = report.to_json() if report is not None else {}
+    document["floor"] = floor.to_json() if floor is not None else None
+    return document
+
+
+def _text(report: CompareReport | None, floor: FloorReport | None) -> str:
+    parts = [report.render()] if report is not None else []
+    if floor is not None:
+        parts.append(floor.render())
+    return "\n\n".join(parts)
 
 
 def _dumps(document: dict[str, Any]) -> str:

@@ -28,6 +28,7 @@ from featurestore.errors import FeatureStoreError, InvalidName
 from featurestore.keys import FrameKey, validate_digest
 from featurestore.layout import TEMP_SUFFIX, frame_folder, is_frame_path, paths_of
 from featurestore.manifest.base import ManifestEntry
+from featurestore.verified import FileIdentity, VerifiedFrame, WrittenFile
 
 PROC_FD = "/proc/self/fd"  # names an open file, so linkat can give an unnamed one a name
 MAX_REMEMBERED_FOLDERS = 4096
@@ -56,6 +57,15 @@ class StoredFrame:
     bytes: int
     sha256: str
     created: bool = True  # False when an identical file was already there (so it may be another row's)
+    written: WrittenFile | None = None  # where it was written and the file's identity then (verified.py)
+
+
+def _read_up_to(fd: int, limit: int) -> bytes:
+    parts: list[bytes] = []
+    while limit > 0 and (chunk := os.read(fd, limit)):
+        parts.append(chunk)
+        limit -= len(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _write_all(fd: int, data: pa.Buffer) -> None:
@@ -247,15 +257,23 @@ class FrameFiles:
         name = relative.rpartition("/")[2]
         folder = self._folder(key)
         try:
-            with self._handles.use(folder) as folder_fd:
-                existed = _publish_at(folder_fd, name, data, unnamed=self._unnamed)
+            existed, stat = self._publish_in(folder, name, data)
         except FileNotFoundError:
             # The remembered folder was removed behind our back (cache cleared): find or create it again, once.
             self._handles.forget(folder)
             self._folders.pop((key.symbol, key.feature), None)
-            with self._handles.use(self._folder(key)) as folder_fd:
-                existed = _publish_at(folder_fd, name, data, unnamed=self._unnamed)
-        return StoredFrame(relative, table.num_rows, data.size, sha256, created=not existed)
+            folder = self._folder(key)
+            existed, stat = self._publish_in(folder, name, data)
+        return StoredFrame(
+            relative, table.num_rows, data.size, sha256, created=not existed,
+            written=WrittenFile(f"{folder}/{name}", FileIdentity.of(stat)),
+        )  # fmt: skip
+
+    def _publish_in(self, folder: str, name: str, data: pa.Buffer) -> tuple[bool, os.stat_result]:
+        """`_publish_at` in `folder`, and the stat of the file it left there (what verified.py remembers)."""
+        with self._handles.use(folder) as folder_fd:
+            existed = _publish_at(folder_fd, name, data, unnamed=self._unnamed)
+            return existed, os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
 
     def close(self) -> None:
         """Close the folder descriptors held for publishing."""
@@ -281,21 +299,36 @@ class FrameFiles:
     def read(self, entry: ManifestEntry) -> pa.Table:
         """The frame of `entry`, after checking its size and sha256; FrameUnreadable when it is missing or corrupt
         (a row naming a file that is not its key's frame counts as corrupt: that file is not read)."""
-        if not self.is_own_path(entry):
-            raise FrameUnreadable(f"{entry.path[:200]!r} is not where the frame of this row would be", "corrupt")
-        path = self.resolve(entry.path)
+        return self.read_verified(entry)[0]
+
+    def read_verified(self, entry: ManifestEntry, known: VerifiedFrame | None = None) -> tuple[pa.Table, VerifiedFrame]:
+        """The frame of `entry` and what was verified of it (featurestore/verified.py). With `known`, a frame this
+        process verified before, the sha256 is skipped while the open file keeps `known.identity`; any other state of
+        the file is checked as `read` checks it. FrameUnreadable when it is missing or corrupt."""
+        if known is None:
+            if not self.is_own_path(entry):
+                raise FrameUnreadable(f"{entry.path[:200]!r} is not where the frame of this row would be", "corrupt")
+            path = str(self.resolve(entry.path))
+        else:
+            path = known.path
         try:
-            data = path.read_bytes()
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             raise FrameUnreadable(f"{entry.path} is missing", "missing") from None
+        try:
+            identity = FileIdentity.of(os.fstat(fd))
+            data = _read_up_to(fd, identity.size + 1)  # one byte more: a file that grew meanwhile shows it
+        finally:
+            os.close(fd)
         if len(data) != entry.bytes:
             raise FrameUnreadable(f"{entry.path} has {len(data)} bytes, the manifest says {entry.bytes}", "corrupt")
-        if hashlib.sha256(data).hexdigest() != entry.sha256:
+        if (known is None or identity != known.identity) and hashlib.sha256(data).hexdigest() != entry.sha256:
             raise FrameUnreadable(f"{entry.path} does not match its sha256", "corrupt")
         try:
-            return pq.read_table(pa.BufferReader(data))
+            table = pq.ParquetFile(pa.BufferReader(data)).read()
         except (pa.ArrowException, OSError) as exc:
             raise FrameUnreadable(f"{entry.path} is not readable Parquet: {exc}", "corrupt") from None
+        return table, VerifiedFrame(entry, path, identity)
 
     def remove(self, relative: str) -> None:
         """Delete a frame file; a path outside the frame layout is refused (InvalidName), never deleted."""

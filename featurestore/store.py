@@ -1,6 +1,9 @@
 """FeatureStore: the compute-once feature cache over a manifest backend.
 
-get_or_compute(key) ── manifest row? ── file verified (size, sha256)? ──▶ hit
+get_or_compute(key) ── verified by this process before, file unchanged? (verified.py) ──▶ hit, no manifest query
+        │ no
+        ▼
+manifest row? ── file verified (size, sha256)? ──▶ hit (remembered)
         │ no / missing / corrupt
         ▼
 threads of this process: one computes, the others wait (KeyedLocks)
@@ -47,6 +50,7 @@ from featurestore.manifest.postgres import PostgresManifest
 from featurestore.metrics import COMPONENT_DUCKDB, COMPONENT_POSTGRESQL, takes_advisory_lock
 from featurestore.settings import FeatureStoreSettings
 from featurestore.singleflight import KeyedLocks, SingleFlight
+from featurestore.verified import VerifiedFrame, VerifiedFrames
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +86,7 @@ class FeatureStore:
         self.instruments = instruments
         self._postgres = postgres
         self._inflight = KeyedLocks()
+        self._verified = VerifiedFrames()
         owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._flight = SingleFlight(
             postgres, self._current, owner=owner, ttl_s=settings.lease_ttl_s, wait_s=settings.compute_lease_s
@@ -165,13 +170,15 @@ class FeatureStore:
             return self._hit(key, table)
         refuse_by_annotation(compute)  # a miss: before any lock, lease or compute
         with self._inflight.hold(key):
-            table, stale = self._cached(key)  # another thread of this process may have published it meanwhile
+            # Another thread of this process may have published or read it meanwhile: either is remembered, so the
+            # manifest is not asked twice; another process's publish is found by the read after the lease claim.
+            table = self._remembered(key)
             if table is not None:
                 return self._hit(key, table)
             while True:
                 with self._flight.turn(key, stale.entry if stale else None) as turn:
                     if turn.entry is not None:
-                        table, bad = self._load(turn.entry)
+                        table, bad = self._load(key, turn.entry)
                         if table is not None:
                             return self._hit(key, table)
                         stale = bad
@@ -198,22 +205,47 @@ class FeatureStore:
         return table
 
     def _cached(self, key: FrameKey) -> tuple[pa.Table | None, _Stale | None]:
+        table = self._remembered(key)
+        if table is not None:
+            return table, None
         backend = self.backend_name
         start = perf_counter()
         entry = self._current(key)
         self.instruments.observe_read(backend, key.symbol, (perf_counter() - start) * 1000.0)
         if entry is None:
             return None, None
-        return self._load(entry)
+        return self._load(key, entry)
+
+    def _remembered(self, key: FrameKey) -> pa.Table | None:
+        """The frame of a key this process verified, read without the manifest (verified.py); None when unknown,
+        gone or damaged (then forgotten, so the caller asks the manifest and checks the file as before)."""
+        known = self._verified.get(key)
+        if known is None:
+            return None
+        try:
+            table, seen = self.files.read_verified(known.entry, known)
+        except FrameUnreadable:
+            self._verified.forget(key)
+            return None
+        if seen.identity != known.identity:
+            self._verified.remember(key, seen)
+        return table
 
     def _current(self, key: FrameKey) -> ManifestEntry | None:
         return self.manifest.get(key.symbol, key.feature, key.params_digest)
 
-    def _load(self, entry: ManifestEntry) -> tuple[pa.Table | None, _Stale | None]:
+    def _load(self, key: FrameKey, entry: ManifestEntry) -> tuple[pa.Table | None, _Stale | None]:
         try:
-            return self.files.read(entry), None
+            table, verified = self.files.read_verified(entry)
         except FrameUnreadable as exc:
+            self._verified.forget(key)
             return None, _Stale(entry, exc.reason, str(exc))
+        self._verified.remember(key, verified)
+        return table, None
+
+    def forget(self, symbol: str, feature: str, params: dict[str, Any]) -> None:
+        """Drop what this process verified of the key (verified.py), so its next lookup asks the manifest."""
+        self._verified.forget(FrameKey.of(symbol, feature, params))
 
     # Publishing
 
@@ -245,6 +277,7 @@ class FeatureStore:
         try:
             outcome = self.manifest.insert(entry, replace=replace)
         except BaseException as exc:
+            self._verified.forget(key)
             self.instruments.observe_insert(backend, key.symbol, (perf_counter() - start) * 1000.0)
             self.instruments.count_insert_error(backend, error_kind(exc))
             if stored.created:
@@ -256,6 +289,10 @@ class FeatureStore:
             self.instruments.observe_lock_wait(key.symbol, outcome.lock_wait_ms)
         if not outcome.inserted and outcome.entry.path != stored.path:
             self.files.remove(stored.path)  # the key was already published with other bytes; that row stays
+            self._verified.forget(key)
+        elif stored.written is not None:
+            # The row names the file just written from bytes hashed in memory: verified without reading it back.
+            self._verified.remember(key, VerifiedFrame(outcome.entry, stored.written.path, stored.written.identity))
         return dataclasses.replace(outcome, latency_ms=latency_ms)
 
     # Introspection for the service and the load generator
