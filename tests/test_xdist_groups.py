@@ -47,7 +47,9 @@ def test_loose(index):
 """
 
 
-def test_each_group_runs_on_one_worker_in_order_and_builds_its_module_fixture_once(tmp_path: Path) -> None:
+def test_each_group_runs_on_one_worker_in_order_builds_its_module_fixture_once_and_has_its_time_printed(
+    tmp_path: Path,
+) -> None:
     for group in ("alpha", "beta"):
         (tmp_path / f"test_{group}.py").write_text(textwrap.dedent(MODULE.format(group=group)))
     (tmp_path / "test_loose.py").write_text(LOOSE)
@@ -62,6 +64,7 @@ def test_each_group_runs_on_one_worker_in_order_and_builds_its_module_fixture_on
         assert [line[0] for line in mine].count("built") == 1, mine
         assert len({line[-1] for line in mine}) == 1, f"group {group} ran on more than one worker: {mine}"
         assert [int(line[2]) for line in mine if line[0] == "ran"] == list(range(6))
+        assert f"   6 tests  {group}" in result.stdout  # the time per group, printed at the end
 
 
 class Item:

@@ -53,12 +53,39 @@ class FileGroupScheduling(LoadGroupScheduling):
         self.folder = folder
         self._groups: dict[str, str] | None = None
 
-    def _split_scope(self, nodeid: str) -> str:
-        if self._groups is None:  # first asked once every worker has finished collecting, so every file is there
+    @property
+    def groups(self) -> dict[str, str]:
+        """Node id to group of every grouped test; read once every worker has finished collecting."""
+        if self._groups is None:
             self._groups = {}
             for path in sorted(self.folder.glob("*.json")):
                 self._groups.update(json.loads(path.read_text()))
-        return self._groups.get(nodeid, nodeid)
+        return self._groups
+
+    def _split_scope(self, nodeid: str) -> str:
+        return self.groups.get(nodeid, nodeid)
+
+
+class GroupTimes:
+    """On the controller: each group's time (the sum of its tests' setup, call and teardown), printed at the end: the
+    longest group is the floor of the run's wall time."""
+
+    UNGROUPED = "(no group)"
+
+    def __init__(self, scheduler: FileGroupScheduling) -> None:
+        self.scheduler = scheduler
+        self.seconds: dict[str, float] = {}
+        self.tests: dict[str, int] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        group = self.scheduler.groups.get(report.nodeid, self.UNGROUPED)
+        self.seconds[group] = self.seconds.get(group, 0.0) + report.duration
+        self.tests[group] = self.tests.get(group, 0) + (report.when == "call")
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        terminalreporter.section("time per xdist group (setup + call + teardown)")
+        for group, seconds in sorted(self.seconds.items(), key=lambda item: -item[1]):
+            terminalreporter.write_line(f"{seconds:8.1f} s  {self.tests[group]:4d} tests  {group}")
 
 
 _FOLDER = pytest.StashKey[Path]()
@@ -85,4 +112,8 @@ def pytest_configure_node(node: Any) -> None:
 @pytest.hookimpl(optionalhook=True, tryfirst=True)  # before pytest-xdist's own, which would pick its loadgroup
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> FileGroupScheduling | None:
     folder = config.stash.get(_FOLDER, None)
-    return None if folder is None else FileGroupScheduling(config, log, folder)
+    if folder is None:
+        return None
+    scheduler = FileGroupScheduling(config, log, folder)
+    config.pluginmanager.register(GroupTimes(scheduler), "tests.xdist_groups.times")
+    return scheduler
