@@ -69,14 +69,14 @@ SERVER_TESTS = (
 
 # `make test` runs the suite on two pytest-xdist workers (`--dist loadgroup`, tests/xdist_groups.py). A group's tests
 # run on one worker, one after another, in file order; the two workers run two groups (or ungrouped tests) at once.
-# - "connections": the tests that open many PostgreSQL connections at once (the 64-process race, the fleets of 8 and
-#   more workers with their pools, PgBouncer's server pool of 20), so that at most one of them runs at a time: its
-#   peak (66 of max_connections 100) plus the few connections of whatever runs beside it stays under 90.
+# - "connections": the tests that open many PostgreSQL connections at once (the 64-process race, PgBouncer's server
+#   pool of 20), one at a time: the peak (66 of max_connections 100) plus whatever runs beside it stays under 90.
 # - "fault": the tests that inject a fault (SIGKILL, a throwaway PostgreSQL cluster stopped under 32 writers, a
-#   growing file raced by scrapes), one at a time: each was made to judge timing on a machine it has to itself.
+#   growing file raced by scrapes), one at a time: two at once would starve the timing each of them judges.
 # - every other test that reaches PostgreSQL or starts a server or the Prometheus binaries: a group of its module, so
 #   its module fixtures (a stack, a load run) are built once, on one worker. Such a module keeps to itself: its own
-#   schema or database (`pg_schema_dsn`, `module_schema_dsn`), free ports, at most a handful of connections.
+#   schema or database (`pg_schema_dsn`, `module_schema_dsn`), free ports, at most ~20 connections
+#   (the fleet e2e: 4 workers' pools of 4 and the service).
 # - the rest (promtool, renders, models, pure functions): no group, dealt out test by test.
 # A new test needs nothing more than its markers or fixtures; one that opens more than ten connections at once adds
 # its node id prefix to MANY_CONNECTIONS, and `@pytest.mark.xdist_group("...")` on a test is kept as it is.
@@ -84,8 +84,6 @@ SERIAL_MARKERS = ("postgres", "e2e", "fault", "server")
 CONNECTIONS_GROUP, FAULT_GROUP = "connections", "fault"
 MANY_CONNECTIONS = (
     "tests/featurestore/test_singleflight.py::",  # 64 processes, a connection each
-    "tests/e2e/test_fleet.py::",  # 8 workers with pools of 4, and the service
-    "tests/reliability/test_fleet.py::",
     "tests/bench/test_compare.py::",  # make bench's pooler part: a fleet behind PgBouncer
 )
 MANY_CONNECTIONS_FIXTURES = ("pooled",)  # PgBouncer's server pool of 20

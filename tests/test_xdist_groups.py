@@ -85,9 +85,10 @@ class Item:
         (Item("tests/reliability/test_outage.py::test_x", (), ("fault", "postgres")), "fault"),
         (Item("tests/service/test_app.py::test_x", ("pg_dsn",), ("postgres",)), "tests/service/test_app.py"),
         (Item("tests/e2e/test_monitoring_stack.py::test_x", (), ("e2e",)), "tests/e2e/test_monitoring_stack.py"),
+        (Item("tests/e2e/test_fleet.py::test_x", ("pg_dsn",), ("e2e", "postgres")), "tests/e2e/test_fleet.py"),
         (Item("tests/generators/test_rules.py::test_x"), None),
     ],
-    ids=["many connections", "pgbouncer", "fault", "postgres module", "stack module", "pure"],
+    ids=["many connections", "pgbouncer", "fault", "postgres module", "stack module", "fleet of 4", "pure"],
 )
 def test_a_test_is_grouped_by_what_it_shares(item: Item, group: str | None) -> None:
     assert xdist_group(item) == group  # type: ignore[arg-type]
