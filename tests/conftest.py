@@ -69,19 +69,22 @@ SERVER_TESTS = (
 
 # `make test` runs the suite on two pytest-xdist workers (`--dist loadgroup`, tests/xdist_groups.py). A group's tests
 # run on one worker, one after another, in file order; the two workers run two groups (or ungrouped tests) at once.
-# - "connections": the tests that open many PostgreSQL connections at once (the 64-process race, PgBouncer's server
-#   pool of 20), one at a time: the peak (66 of max_connections 100) plus whatever runs beside it stays under 90.
+# - "postgresql": the tests that reach the shared PostgreSQL, except the end-to-end stacks and the faults. One at a
+#   time: a symbol's advisory lock is one per database whatever the schema, and tests read who holds AAPL's lock
+#   (tests/featurestore/manifest/test_postgres.py) while others publish AAPL; and the ones that open many
+#   connections at once (MANY_CONNECTIONS: the 64-process race, PgBouncer's server pool of 20) must not add up:
+#   this group's peak (66 of max_connections 100) plus whatever runs beside it stays under 90.
 # - "fault": the tests that inject a fault (SIGKILL, a throwaway PostgreSQL cluster stopped under 32 writers, a
 #   growing file raced by scrapes), one at a time: two at once would starve the timing each of them judges.
-# - every other test that reaches PostgreSQL or starts a server or the Prometheus binaries: a group of its module, so
-#   its module fixtures (a stack, a load run) are built once, on one worker. Such a module keeps to itself: its own
-#   schema or database (`pg_schema_dsn`, `module_schema_dsn`), free ports, at most ~20 connections
-#   (the fleet e2e: 4 workers' pools of 4 and the service).
+# - an end-to-end test (marker e2e) or one that starts a server without PostgreSQL: a group of its module, so its
+#   module fixtures (a stack, a load run) are built once, on one worker. Such a module keeps to itself: its own schema
+#   (`module_schema_dsn`) and symbols, free ports, at most ~20 connections (the fleet e2e: 4 workers' pools of 4 and
+#   the service).
 # - the rest (promtool, renders, models, pure functions): no group, dealt out test by test.
 # A new test needs nothing more than its markers or fixtures; one that opens more than ten connections at once adds
 # its node id prefix to MANY_CONNECTIONS, and `@pytest.mark.xdist_group("...")` on a test is kept as it is.
 SERIAL_MARKERS = ("postgres", "e2e", "fault", "server")
-CONNECTIONS_GROUP, FAULT_GROUP = "connections", "fault"
+POSTGRESQL_GROUP, FAULT_GROUP = "postgresql", "fault"
 MANY_CONNECTIONS = (
     "tests/featurestore/test_singleflight.py::",  # 64 processes, a connection each
     "tests/bench/test_compare.py::",  # make bench's pooler part: a fleet behind PgBouncer
@@ -93,10 +96,14 @@ def xdist_group(item: pytest.Item) -> str | None:
     """The group a test runs in, by the rules above; None for a test that needs no group."""
     fixtures = getattr(item, "fixturenames", ())
     if item.nodeid.startswith(MANY_CONNECTIONS) or any(name in fixtures for name in MANY_CONNECTIONS_FIXTURES):
-        return CONNECTIONS_GROUP
+        return POSTGRESQL_GROUP
     if item.get_closest_marker("fault") is not None:
         return FAULT_GROUP
-    if any(item.get_closest_marker(marker) for marker in SERIAL_MARKERS):
+    if item.get_closest_marker("e2e") is not None:
+        return item.nodeid.split("::", 1)[0]
+    if item.get_closest_marker("postgres") is not None:
+        return POSTGRESQL_GROUP
+    if item.get_closest_marker("server") is not None:
         return item.nodeid.split("::", 1)[0]
     return None
 

@@ -80,15 +80,29 @@ class Item:
 @pytest.mark.parametrize(
     ("item", "group"),
     [
-        (Item("tests/featurestore/test_singleflight.py::test_race", ("pg_schema_dsn",), ("postgres",)), "connections"),
-        (Item("tests/featurestore/test_store_pooler.py::test_x", ("pooled",), ("postgres",)), "connections"),
+        (Item("tests/featurestore/test_singleflight.py::test_race", ("pg_schema_dsn",), ("postgres",)), "postgresql"),
+        (Item("tests/bench/test_compare.py::test_x", ("pg_dsn",)), "postgresql"),
+        (Item("tests/featurestore/test_store_pooler.py::test_x", ("pooled",), ("postgres", "fault")), "postgresql"),
         (Item("tests/reliability/test_outage.py::test_x", (), ("fault", "postgres")), "fault"),
-        (Item("tests/service/test_app.py::test_x", ("pg_dsn",), ("postgres",)), "tests/service/test_app.py"),
+        (Item("tests/service/test_app.py::test_x", ("pg_dsn",), ("postgres",)), "postgresql"),
+        (Item("tests/test_readme.py::test_x", ("pg_dsn",), ("postgres", "server")), "postgresql"),
+        (Item("tests/service/test_main.py::test_x", (), ("server",)), "tests/service/test_main.py"),
         (Item("tests/e2e/test_monitoring_stack.py::test_x", (), ("e2e",)), "tests/e2e/test_monitoring_stack.py"),
         (Item("tests/e2e/test_fleet.py::test_x", ("pg_dsn",), ("e2e", "postgres")), "tests/e2e/test_fleet.py"),
         (Item("tests/generators/test_rules.py::test_x"), None),
     ],
-    ids=["many connections", "pgbouncer", "fault", "postgres module", "stack module", "fleet of 4", "pure"],
+    ids=[
+        "many connections",
+        "bench",
+        "pgbouncer",
+        "fault",
+        "postgres",
+        "server on postgres",
+        "server",
+        "stack",
+        "fleet",
+        "pure",
+    ],
 )
 def test_a_test_is_grouped_by_what_it_shares(item: Item, group: str | None) -> None:
     assert xdist_group(item) == group  # type: ignore[arg-type]
