@@ -44,7 +44,7 @@ tools: $(TOOLS_STAMP) ## Create .venv/tools: checkov and pip-tools, apart from t
 
 test: lint ## Lint, drift check of rendered/, then pytest on two workers (needs PostgreSQL, promtool, Prometheus)
 	$(PY) -m generators --check
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=30 $(PYTEST_ARGS)
 
 # The inner loop: what needs no PostgreSQL, no Prometheus tool and no server process (markers in pyproject.toml).
 CHECK_TESTS := not postgres and not promtool and not e2e and not fault and not server

@@ -22,6 +22,7 @@ from bench.pgbouncer import LocalPgBouncer
 from featurestore.instruments import Instruments
 from featurestore.instruments import build as build_instruments
 from featurestore.loadtest.schema import dsn_with_schema
+from tests import xdist_groups
 from tests.renders import cached_render
 
 DEFAULT_TEST_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -66,12 +67,45 @@ SERVER_TESTS = (
 )
 
 
-# `make test` runs the suite on two pytest-xdist workers (`--dist loadgroup`). Every test that reaches PostgreSQL,
-# starts a server or the Prometheus binaries, or injects a fault runs in one group, on one worker, in file order: two
-# of them at once could exhaust max_connections (a 64-process load takes 66 of 100), race for a port or kill the
-# other's server. The rest (promtool, renders, models, pure functions) shares the other worker.
+# `make test` runs the suite on two pytest-xdist workers (`--dist loadgroup`, tests/xdist_groups.py). A group's tests
+# run on one worker, one after another, in file order; the two workers run two groups (or ungrouped tests) at once.
+# - "postgresql": the tests that reach the shared PostgreSQL, except the end-to-end stacks and the faults. One at a
+#   time: a symbol's advisory lock is one per database whatever the schema, and tests read who holds AAPL's lock
+#   (tests/featurestore/manifest/test_postgres.py) while others publish AAPL; and the ones that open many
+#   connections at once (MANY_CONNECTIONS: the 64-process race, PgBouncer's server pool of 20) must not add up:
+#   this group's peak (66 of max_connections 100) plus whatever runs beside it stays under 90.
+# - "fault": the tests that inject a fault (SIGKILL, a throwaway PostgreSQL cluster stopped under 32 writers, a
+#   growing file raced by scrapes), one at a time: two at once would starve the timing each of them judges.
+# - an end-to-end test (marker e2e) or one that starts a server without PostgreSQL: a group of its module, so its
+#   module fixtures (a stack, a load run) are built once, on one worker. Such a module keeps to itself: its own schema
+#   (`module_schema_dsn`) and symbols, free ports, at most ~20 connections (the fleet e2e: 4 workers' pools of 4 and
+#   the service).
+# - the rest (promtool, renders, models, pure functions): no group, dealt out test by test.
+# A new test needs nothing more than its markers or fixtures; one that opens more than ten connections at once adds
+# its node id prefix to MANY_CONNECTIONS, and `@pytest.mark.xdist_group("...")` on a test is kept as it is.
 SERIAL_MARKERS = ("postgres", "e2e", "fault", "server")
-SERIAL_GROUP = "serial"
+POSTGRESQL_GROUP, FAULT_GROUP = "postgresql", "fault"
+MANY_CONNECTIONS = (
+    "tests/featurestore/test_singleflight.py::",  # 64 processes, a connection each
+    "tests/bench/test_compare.py::",  # make bench's pooler part: a fleet behind PgBouncer
+)
+MANY_CONNECTIONS_FIXTURES = ("pooled",)  # PgBouncer's server pool of 20
+
+
+def xdist_group(item: pytest.Item) -> str | None:
+    """The group a test runs in, by the rules above; None for a test that needs no group."""
+    fixtures = getattr(item, "fixturenames", ())
+    if item.nodeid.startswith(MANY_CONNECTIONS) or any(name in fixtures for name in MANY_CONNECTIONS_FIXTURES):
+        return POSTGRESQL_GROUP
+    if item.get_closest_marker("fault") is not None:
+        return FAULT_GROUP
+    if item.get_closest_marker("e2e") is not None:
+        return item.nodeid.split("::", 1)[0]
+    if item.get_closest_marker("postgres") is not None:
+        return POSTGRESQL_GROUP
+    if item.get_closest_marker("server") is not None:
+        return item.nodeid.split("::", 1)[0]
+    return None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -82,8 +116,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(marker)
         if item.nodeid.startswith(SERVER_TESTS):
             item.add_marker(pytest.mark.server)
-        if any(item.get_closest_marker(marker) for marker in SERIAL_MARKERS):
-            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP))
+        group = xdist_group(item)
+        if group is not None and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.is_registered(xdist_groups):  # `-p tests.xdist_groups` may have loaded it already
+        config.pluginmanager.register(xdist_groups, "tests.xdist_groups")
 
 
 @pytest.fixture(scope="session")

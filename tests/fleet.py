@@ -3,6 +3,7 @@ with it, as a job spec would (PROMETHEUS_MULTIPROC_DIR set before each process s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -36,6 +37,7 @@ class WorkerProcess:
             text=True,
         )
         self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._exit_asked = False
         threading.Thread(target=self._read, name=f"{name}-replies", daemon=True).start()
 
     def _read(self) -> None:
@@ -66,12 +68,19 @@ class WorkerProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
 
+    def ask_to_exit(self) -> None:
+        """Tell the worker to exit, without waiting for it (`stop` waits): a fleet's workers then wind down at once."""
+        if self.process.poll() is None and not self._exit_asked:
+            self._exit_asked = True
+            with contextlib.suppress(OSError):  # it is gone already: stop() reaps it
+                self.send({"op": "exit"})
+
     def stop(self) -> None:
+        self.ask_to_exit()
         if self.process.poll() is None:
             try:
-                self.send({"op": "exit"})
                 self.process.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
+            except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=30)
         for stream in (self.process.stdin, self.process.stdout):
@@ -105,6 +114,8 @@ class Fleet:
         self.stop()
 
     def stop(self) -> None:
+        for worker in self.workers:
+            worker.ask_to_exit()
         for worker in self.workers:
             worker.stop()
 

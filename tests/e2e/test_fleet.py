@@ -1,4 +1,4 @@
-"""A training job observed end to end: 8 worker processes that use only the public API (`FeatureStore.open()`,
+"""A training job observed end to end: 4 worker processes that use only the public API (`FeatureStore.open()`,
 `get_or_compute`) on PostgreSQL, sharing a metrics folder with `python -m service`, scraped by `make stack`'s real
 Prometheus on the test profile (1 s scrape and evaluation, 5m windows as 20 s, `for:` divided by 60).
 
@@ -28,7 +28,7 @@ from tests.fleet import Fleet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
-WORKERS = 8
+WORKERS = 4  # a fleet: what the tests check needs more than one process, not many (4 pools of 4: 16 connections)
 WINDOW_S = 20  # the test profile's 5m
 PER_S = 25  # lookups per second per worker
 HEALTHY, LOW = 0.99, 0.80
