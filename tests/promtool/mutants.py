@@ -16,7 +16,7 @@ mutant is killed when promtool fails. `equivalent` names the mutants no input ca
 
     python -m tests.promtool.mutants [--sample N] [--workers 2]     (make mutants runs them all)
 
-`make test` runs a fixed sample (tests/promtool/test_mutants.py).
+`make test` runs a sample that moves by one mutant a day (tests/promtool/test_mutants.py).
 """
 
 from __future__ import annotations
