@@ -3,6 +3,7 @@ spiky traffic (generators/period_tests.py), which passes on the rendered rules a
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ from generators.__main__ import DEFAULT_OUT
 from tests.conftest import require_tool
 
 RULES = DEFAULT_OUT / "prometheus" / "rules" / "featurestore.yml"
+DASHBOARD = DEFAULT_OUT / "grafana" / "dashboards" / "featurestore.json"
 PERIOD_TESTS = DEFAULT_OUT / "prometheus" / "tests" / "featurestore_period_test.yml"
 BUDGETED = ("http_availability_percent", "manifest_insert_under_5ms_percent")
 _PERIOD = re.compile(
@@ -83,3 +85,19 @@ def test_the_spiky_period_case_fails_on_the_average_of_the_5m_ratios(tmp_path: P
     output = result.stdout + result.stderr
     for slo in BUDGETED:
         assert f'round(slo:sli_error:ratio_rate30d{{slo=\\"{slo}\\"}}' in output
+
+
+@pytest.mark.parametrize("slo", BUDGETED)
+def test_the_budget_panels_read_the_period_ratio_of_the_events(slo: str) -> None:
+    """The budget-remaining stat and the period's burn-rate line select records computed from the period ratio."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = [p for row in dashboard["panels"] for p in (row, *row.get("panels", ()))]
+    queries = [t["expr"] for p in panels for t in p.get("targets", ()) if f'slo="{slo}"' in t.get("expr", "")]
+    remaining = naming.BUDGET_REMAINING_RECORD
+    assert f'{remaining}{{slo="{slo}"}}' in queries
+    assert f'{naming.burn_rate_record("30d")}{{slo="{slo}"}}' in queries
+    found = records()
+    period = f'{naming.sli_error_record("30d")}{{slo="{slo}"}}'
+    assert found[(remaining, slo)].startswith(f"1 - {period} / ")
+    assert found[(naming.burn_rate_record("30d"), slo)].startswith(f"{period} / ")
+    assert _PERIOD.fullmatch(found[(naming.sli_error_record("30d"), slo)])
