@@ -683,7 +683,8 @@ def window_ratios_case(plan: Plan, reading: Reading) -> Case:
 
 
 def together_case(ctx: Context, slos: Sequence[SLO]) -> Case | None:
-    """Every budgeted SLO spending exactly its budget at once: each SLO's records read its own events only."""
+    """Every budgeted SLO spending exactly its budget at once: each SLO's records (burn rates, budget remaining) read
+    its own events only."""
     series: list[Series] = []
     exprs: list[ExprCheck] = []
     ticks = 3
@@ -699,11 +700,14 @@ def together_case(ctx: Context, slos: Sequence[SLO]) -> Case | None:
         series += events.series([per_tick] * ticks, [round(budget * per_tick)] * ticks)
         labels = _out(slo, events)
         exprs += [_burn_check(ticks * ctx.tick, slo.name, w, (labels, 1.0)) for w in sli_windows(objective.period)]
+        remaining = naming.BUDGET_REMAINING_RECORD + promql.slo_selector(slo.name)
+        exprs.append(ExprCheck(ticks * ctx.tick, _rounded(remaining), ((labels, 0.0),)))
     names = {str(labels[naming.SLO_LABEL]) for check in exprs for labels, _ in check.samples}
     if len(names) < 2:
         return None
     return _case(
-        f"{', '.join(sorted(names))} spend exactly their budgets at once: every SLO's burn rates read its own events",
+        f"{', '.join(sorted(names))} spend exactly their budgets at once: every SLO's burn rates and budget remaining "
+        "read its own events",
         series,
         exprs=exprs,
     )

@@ -13,15 +13,16 @@ reads records back: the period's error ratio is the bad events it holds over its
     sum_over_time(slo:sli_bad_events:increase5m[30d]) / (sum_over_time(slo:sli_total_events:increase5m[30d]) > 0)
 
 and not sloth's average of the 5m ratios, which weighs a quiet night's 5 minutes like a peak's: one failed request
-of ten at 3 am counts as much as 10,000 of 100,000. The event records are `increase(…[5m])` at every evaluation (30s):
-the windows overlap, so each event is counted window / evaluation interval times (10), in the bad and the total sums
-alike, and the factor cancels in the ratio. That choice, rather than an evaluation interval equal to the window, keeps
-the records in the SLO's group (one interval, read in the same evaluation) and a window of 10 scrapes, where
-`increase` extrapolates over a tenth of a scrape interval per window at most, alike for bad and total; it leaves the
-ratio exact up to the 5m at either edge of the period, 1/8640 of it. No traffic records a total of 0 and the `> 0`
-keeps a period without events from dividing by zero: no sample, never a NaN. A raw `error_ratio_query` counts no
-events: its period still averages its 5m ratios, as sloth's does. Either way the period is read back, so `render`
-refuses a period longer than the retention the rules are rendered for.
+of ten at 3 am counts as much as 10,000 of 100,000. The event records are `increase(…[5m])`, that is rate * window,
+at every evaluation (30s), not at an evaluation interval equal to the window: the windows overlap, so each event is
+counted window / evaluation interval times (10), in the bad and the total sums alike, and the factor cancels in the
+ratio. An interval equal to the window would need a group of its own, read a step late by the period, and `increase`
+over back-to-back windows still extrapolates across their shared edges; overlapping windows of 10 scrapes weigh every
+event alike, and `increase` extrapolates the bad and the total counters of the same scrapes alike. The ratio is exact
+up to the 5m at either edge of the period (1/8640 of it), where events are in fewer of its windows. No traffic
+records a total of 0 and the `> 0` keeps a period without events from dividing by zero: no sample, never a NaN. A raw
+`error_ratio_query` counts no events: its period still averages its 5m ratios, as sloth's does. Either way the period
+is read back, so `render` refuses a period longer than the retention the rules are rendered for.
 """
 
 from __future__ import annotations

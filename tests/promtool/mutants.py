@@ -78,11 +78,6 @@ BURN_PAIR_SLO = (
 # fails on any other survivor.
 KNOWN_SURVIVORS: tuple[tuple[str, str], ...] = (
     (
-        r"slo:error_budget_remaining:ratio: expr: drop slo=",
-        "no case has two SLOs' period ratios at once while reading the budget remaining (the both-SLOs case reads "
-        "the burn records only)",
-    ),
-    (
         r"BudgetBurn: expr: (14\.4 -> 14\.112|6 -> 5\.88|3 -> 2\.94|1 -> 0\.98)( \(occurrence 2\))?$",
         "a factor 2 % down on one side of the pair's `and`: the straddles burn both windows alike, so one side's "
         "factor alone never decides; a case with one window 1 % under while the other burns far over is designed "
