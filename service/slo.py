@@ -17,11 +17,11 @@ failed out of three is not a broken 99.9 % objective). `overall_compliant` is tr
 and is met, false as soon as one with enough data is broken, else null; `overall_status` names the case: compliant,
 violated, partial_data, insufficient_data (no SLO has enough data, some have a little) or no_data.
 
-A budgeted SLO (ratio, latency_budget) also reports `period`: its bad events over its events as the counters hold them
-since the process started (a Window from an empty snapshot: every counter from zero), the same formula as the rules'
-period SLI (the period's bad events over its events, never an average of short-window ratios), and the error budget
-left at that ratio. The process holds its own lifetime, not the period: `since` says so, and Prometheus's
-`slo:sli_error:ratio_rate<period>` is the figure over the period itself.
+An SLO whose budget is spent by events (ratio, latency_budget) also reports `period`: its bad events over its events
+as the counters hold them since the process started (a Window from an empty snapshot: every counter from zero), the
+same formula as the rules' period SLI (the period's bad events over its events, never an average of short-window
+ratios), and the error budget left at that ratio. The process holds its own lifetime, not the period: `since` says
+so, and Prometheus's `slo:sli_error:ratio_rate<period>` is the figure over the period itself.
 """
 
 from __future__ import annotations
@@ -218,6 +218,11 @@ def bad_and_total(objective: RatioObjective | LatencyBudgetObjective, window: Wi
     return total - _events(objective.good, window), total
 
 
+def counts_events(slo: SLO) -> bool:
+    """Whether the SLO's budget is spent by events (ratio, latency_budget), so `/slo` reports its period figures."""
+    return isinstance(slo.objective, RatioObjective | LatencyBudgetObjective)
+
+
 def period_figures(slo: SLO, window: Window) -> dict[str, Any]:
     """A budgeted SLO's `period` line: bad events over events since the process started, and the budget left."""
     objective = slo.objective
@@ -267,7 +272,7 @@ def report(slos: Sequence[SLO], window: Window, window_s: float) -> dict[str, An
         "measured_seconds": round(window.seconds, 3),
         "slos": {
             status.slo.name: status.to_json()
-            | ({"period": period_figures(status.slo, window)} if status.slo.budgeted else {})
+            | ({"period": period_figures(status.slo, window)} if counts_events(status.slo) else {})
             for status in statuses
         },
     }
