@@ -43,13 +43,14 @@ def sli_error_record(window: str) -> str:
     return f"slo:sli_error:ratio_rate{window}"
 
 
-BAD_EVENTS, TOTAL_EVENTS = "bad", "total"  # the two event records of a budgeted SLO
+# the two event records of a budgeted SLO (the names the multi-cluster layer's event records use too)
+BAD_EVENTS, TOTAL_EVENTS = "sli_bad_events", "sli_events"
 
 
 def sli_events_record(kind: str, window: str) -> str:
     """The BAD_EVENTS or TOTAL_EVENTS of a budgeted SLO over `window`, recorded at every evaluation and labelled
-    `slo="<name>"`: `slo:sli_bad_events:increase5m`, `slo:sli_total_events:increase5m`."""
-    return f"slo:sli_{kind}_events:increase{window}"
+    `slo="<name>"`: `slo:sli_bad_events:increase5m`, `slo:sli_events:increase5m`."""
+    return f"slo:{kind}:increase{window}"
 
 
 OBJECTIVE_RECORD = "slo:objective:ratio"

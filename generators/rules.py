@@ -10,7 +10,7 @@ compares them with sloth's rules). A raw `rate(…[30d])` reads every sample of 
 silently cut short by a retention under the period (15d by default, 24h under prometheus-operator), so the period
 reads records back: the period's error ratio is the bad events it holds over its total events,
 
-    sum_over_time(slo:sli_bad_events:increase5m[30d]) / (sum_over_time(slo:sli_total_events:increase5m[30d]) > 0)
+    sum_over_time(slo:sli_bad_events:increase5m[30d]) / (sum_over_time(slo:sli_events:increase5m[30d]) > 0)
 
 and not sloth's average of the 5m ratios, which weighs a quiet night's 5 minutes like a peak's: one failed request
 of ten at 3 am counts as much as 10,000 of 100,000. The event records are `increase(…[5m])`, that is rate * window,

@@ -23,7 +23,7 @@ PERIOD_TESTS = DEFAULT_OUT / "prometheus" / "tests" / "featurestore_period_test.
 BUDGETED = ("http_availability_percent", "manifest_insert_under_5ms_percent")
 _PERIOD = re.compile(
     r"sum_over_time\(slo:sli_bad_events:increase5m(?P<slo>\{[^}]*\})\[(?P<w>\w+)\]\) / "
-    r"\(sum_over_time\(slo:sli_total_events:increase5m\{[^}]*\}\[\w+\]\) > 0\)"
+    r"\(sum_over_time\(slo:sli_events:increase5m\{[^}]*\}\[\w+\]\) > 0\)"
 )
 
 

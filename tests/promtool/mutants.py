@@ -89,7 +89,7 @@ KNOWN_SURVIVORS: tuple[tuple[str, str], ...] = (
         "records cross 14.4x at the same evaluation as the 1h one",
     ),
     (
-        r"slo:sli_total_events:increase5m: expr: \[5m\] -> \[(150s|10m)\] \(occurrence 2\)$",
+        r"slo:sli_events:increase5m: expr: \[5m\] -> \[(150s|10m)\] \(occurrence 2\)$",
         "the window of a latency budget's bucket-presence test (`count and sum(increase(bucket[5m]))`), which only "
         "decides whether a window's events count: half or twice it differs only in the minutes after the threshold "
         "bucket first appears or before it vanishes, which the period case aligns with an evaluation",
@@ -131,9 +131,7 @@ _MASKED = re.compile(rf"{_QUOTED}|[A-Za-z_:][A-Za-z0-9_:]*")
 _MASKED_QUOTES = re.compile(_QUOTED)
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _RANGE = re.compile(r"\[(\d+(?:ms|s|m|h|d|w))\]")
-_RECORD_WINDOW = re.compile(
-    r"(slo:(?:(?:sli_error|burn_rate):ratio_rate|sli_(?:bad|total)_events:increase))(\d+[smhdw])\b"
-)
+_RECORD_WINDOW = re.compile(r"(slo:(?:(?:sli_error|burn_rate):ratio_rate|sli_(?:bad_)?events:increase))(\d+[smhdw])\b")
 _SET = re.compile(r" (and|or|unless) ")
 _BRACES = re.compile(rf"\{{((?:{_STRING}|[^}}\"])*)\}}")
 _MATCHER = re.compile(rf"\s*[A-Za-z_][A-Za-z0-9_]*\s*(?:=~|!~|!=|=)\s*{_STRING}\s*")
