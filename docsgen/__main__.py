@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from docsgen.catalog_table import catalog_table
+from docsgen.period_cost_table import period_cost_table
 from docsgen.regions import region, replace_region
 from docsgen.results_table import Run, results_table
 from docsgen.settings_table import settings_table
@@ -29,6 +30,7 @@ REGIONS: dict[tuple[str, str], Callable[[], str]] = {
     ("configuration.md", "service-settings"): lambda: settings_table(ServiceSettings),
     ("metrics.md", "catalog"): catalog_table,
     ("performance.md", "results"): lambda: results_table([Run.load(path) for path in RESULTS]),
+    ("slo-specs.md", "period-cost"): period_cost_table,
 }
 
 

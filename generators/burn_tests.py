@@ -30,7 +30,7 @@ import promql_parser
 
 from generators import naming, promql
 from generators.alerts import Alert, pair_labels
-from generators.rules import SHORTEST_WINDOW, averaged, slo_windows
+from generators.rules import SHORTEST_WINDOW, from_records, slo_windows
 from generators.synthetic import (
     VARIANTS,
     Matcher,
@@ -146,7 +146,6 @@ def events_of(ctx: Context, slo: SLO) -> Events:
 
 LONG_SCRAPE = "150s"  # series interval of the long cases (production windows; the profile scales them)
 LONG_EVALUATION = "15m"  # evaluation interval of the long-case file
-PERIOD_EVALUATION = "6h"  # evaluation and series interval of the period file (its series are the recorded 5m ratios)
 STRADDLE = 0.01  # steady burns this far over and under a factor
 
 
@@ -167,20 +166,33 @@ class Reading:
         total = sum_rate(series, self.events.total, self.step, at, seconds, variant)
         return None if total is None else total * seconds
 
+    def short_events(self, series: Sequence[Series], at: int, variant: Variant) -> tuple[float, float] | None:
+        """(bad, total) events of the 5m event records at sample `at`: no record without traffic samples, nor where a
+        latency budget's bucket is missing."""
+        seconds = self.windows[SHORTEST_WINDOW]
+        total = sum_rate(series, self.events.total, self.step, at, seconds, variant)
+        if total is None:
+            return None
+        event = sum_rate(series, self.events.event, self.step, at, seconds, variant)
+        if event is None and self.events.latency:
+            return None
+        if self.events.counts_bad:
+            return (event or 0.0) * seconds, total * seconds
+        return (total - (event or 0.0)) * seconds, total * seconds
+
+    def recorded_ratio(self, series: Sequence[Series], at: int, window: str, variant: Variant) -> float | None:
+        """The 5m event records at every evaluation in range: bad summed over total summed."""
+        first = range_start(at, self.step, self.windows[window], variant)
+        evaluations = [t for t in range(first, at + 1) if t % self.every == 0]
+        recorded = [self.short_events(series, t, variant) for t in evaluations]
+        present = [r for r in recorded if r is not None]
+        bad, counted = math.fsum(b for b, _ in present), math.fsum(t for _, t in present)
+        return bad / counted if counted > 0 else None
+
     def error_ratio(self, series: Sequence[Series], at: int, window: str, variant: Variant) -> float | None:
+        if from_records(window):
+            return self.recorded_ratio(series, at, window, variant)
         seconds = self.windows[window]
-        if averaged(window):
-            # sum_over_time / count_over_time of the 5m ratio recorded at every evaluation in range
-            first = range_start(at, self.step, seconds, variant)
-            evaluations = [t for t in range(first, at + 1) if t % self.every == 0]
-            recorded = [self.error_ratio(series, t, SHORTEST_WINDOW, variant) for t in evaluations]
-            present = [r for r in recorded if r is not None]
-            if not present:
-                return None
-            summed = 0.0
-            for ratio in present:
-                summed += ratio
-            return summed / len(present)
         total = sum_rate(series, self.events.total, self.step, at, seconds, variant)
         if total is None or total <= 0:
             return None
@@ -347,7 +359,7 @@ class Plan:
         return self.events.series([self.per_tick] * ticks, bads + [0.0] * (ticks - len(bads)))
 
 
-def _plan(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> Plan:
+def burn_plan(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> Plan:
     objective = slo.objective
     assert isinstance(objective, RatioObjective | LatencyBudgetObjective) and slo.burn_rate is not None
     name = slo.burn_rate.name
@@ -380,7 +392,7 @@ def _plan(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> Plan:
 def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, ...]:
     objective = slo.objective
     assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
-    plan = _plan(ctx, slo, rules)
+    plan = burn_plan(ctx, slo, rules)
     windows = {w: duration_seconds(ctx.profile.window(w)) for w in {SHORTEST_WINDOW, *slo_windows(ctx.spec, slo)}}
     floor = ctx.profile.events(slo.min_events or 0)
     fine = Reading(plan.events, ctx.tick, 1, plan.budget, windows, floor)
@@ -393,13 +405,12 @@ def burn_cases(ctx: Context, slo: SLO, rules: dict[str, Alert]) -> tuple[Case, .
     cases.append(_budget_values(ctx, plan))
     cases += _bursts(ctx, plan, fine, coarse)
     for rule, condition in plan.conditions:
-        if not averaged(condition.lookback_window):  # a lookback past 3d would need weeks of series
+        if not from_records(condition.lookback_window):  # a lookback past 3d would need weeks of series
             small = windows[condition.lookback_window] <= duration_seconds(ctx.profile.window("30m"))
             cases.append(_condition_burst(plan, fine if small else coarse, rule, condition))
     if isinstance(objective, LatencyBudgetObjective):
         cases.append(_missing_bucket(ctx, plan, slo, rules))
     cases.append(window_ratios_case(plan, coarse))
-    cases.append(period_case(ctx, plan))
     return tuple(cases)
 
 
@@ -640,17 +651,17 @@ def _missing_bucket(ctx: Context, plan: Plan, slo: SLO, rules: dict[str, Alert])
 
 
 def window_ratios_case(plan: Plan, reading: Reading) -> Case:
-    """Every window's ratio reads exactly its window (the period's: `period_case`): the error ratio grows with the age
-    of the events (0.5x the budget in the last 5 minutes, up to ~6x three days back), so half or twice a window, or
-    another record, reads another ratio. Prometheus 3 leaves out the tick on a range's left edge: a raw window's edge
-    tick has no traffic (and the 5m before an averaged window's edge, where no 5m ratio is then recorded), and the
-    ratio only changes every other tick, at a 5m record's edge, so both versions read the same."""
+    """Every window's ratio reads exactly its window (the period's: `generators.period_tests`): the error ratio grows
+    with the age of the events (0.5x the budget in the last 5 minutes, up to ~6x three days back), so half or twice a
+    window, or another record, reads another ratio. Prometheus 3 leaves out the tick on a range's left edge: a raw
+    window's edge tick has no traffic (and the 5m before a recorded window's edge), and the ratio only changes every
+    other tick, at a 5m record's edge, so both versions read the same."""
     windows = [w for w in sli_windows(plan.period) if w != plan.period]
     ticks = {w: round(reading.windows[w] / reading.step) for w in windows}
     short = round(reading.windows[SHORTEST_WINDOW] / reading.step)
     at = reading.every * math.ceil((max(ticks.values()) + 2 * short) / reading.every + 1)
-    idle = {at - ticks[w] + 1 for w in windows if not averaged(w)}
-    idle |= {at - ticks[w] - k for w in windows if averaged(w) for k in range(short)}
+    idle = {at - ticks[w] + 1 for w in windows if not from_records(w)}
+    idle |= {at - ticks[w] - k for w in windows if from_records(w) for k in range(short)}
     totals = [0.0 if tick in idle else plan.per_tick for tick in range(1, at + 1)]
     bads = [
         float(round(total * (1 + math.floor(math.log2((at - tick) // short + 1))) / 2 * plan.budget))
@@ -671,35 +682,9 @@ def window_ratios_case(plan: Plan, reading: Reading) -> Case:
     )
 
 
-def period_case(ctx: Context, plan: Plan) -> Case:
-    """The period SLI averages the recorded 5m ratios over exactly the period: 5m ratios every 6h (as input series) at
-    3x the budget, then 1x, then 2x, each half a period long; at the end the period reads 1.5x, half the period
-    2x, twice the period 2x; the sum over half the period divided by the count over all of it 1x."""
-    step = duration_seconds(ctx.profile.window(PERIOD_EVALUATION))
-    period = duration_seconds(ctx.profile.window(plan.period))
-    third = round(period / 2 / step)  # three parts of half a period each
-    ratios = [3 * plan.budget] * third + [1 * plan.budget] * (third + 2) + [2 * plan.budget] * third
-    record = {**plan.out, "__name__": naming.sli_error_record(SHORTEST_WINDOW)}
-    at = len(ratios) - 1
-    # the window's first sample falls on its left edge (Prometheus 2 includes it, 3 does not): one sample more or less
-    # in ~120, so the check rounds to 0.1x, where the period's neighbours (half, twice) still differ by 0.5x
-    expected = set()
-    for first in (at - round(period / step), at - round(period / step) + 1):
-        window = ratios[max(first, 0) : at + 1]
-        expected.add(math.floor(sum(window) / len(window) / plan.budget * 10 + 0.5) / 10)
-    if len(expected) != 1:
-        raise promql.GeneratorError(f"{plan.name}: the period case lands on a rounding edge")
-    expr = f"round({naming.burn_rate_record(plan.period)}{promql.slo_selector(plan.slo)}, 0.1)"
-    return _case(
-        f"{plan.slo}: the {plan.period} SLI averages exactly the last {plan.period} of 5m ratios",
-        (Series(record, tuple(ratios)),),
-        exprs=(ExprCheck(at * step, expr, ((plan.out, expected.pop()),)),),
-        file="period",
-    )
-
-
 def together_case(ctx: Context, slos: Sequence[SLO]) -> Case | None:
-    """Every budgeted SLO spending exactly its budget at once: each SLO's records read its own events only."""
+    """Every budgeted SLO spending exactly its budget at once: each SLO's records (burn rates, budget remaining) read
+    its own events only."""
     series: list[Series] = []
     exprs: list[ExprCheck] = []
     ticks = 3
@@ -715,11 +700,14 @@ def together_case(ctx: Context, slos: Sequence[SLO]) -> Case | None:
         series += events.series([per_tick] * ticks, [round(budget * per_tick)] * ticks)
         labels = _out(slo, events)
         exprs += [_burn_check(ticks * ctx.tick, slo.name, w, (labels, 1.0)) for w in sli_windows(objective.period)]
+        remaining = naming.BUDGET_REMAINING_RECORD + promql.slo_selector(slo.name)
+        exprs.append(ExprCheck(ticks * ctx.tick, _rounded(remaining), ((labels, 0.0),)))
     names = {str(labels[naming.SLO_LABEL]) for check in exprs for labels, _ in check.samples}
     if len(names) < 2:
         return None
     return _case(
-        f"{', '.join(sorted(names))} spend exactly their budgets at once: every SLO's burn rates read its own events",
+        f"{', '.join(sorted(names))} spend exactly their budgets at once: every SLO's burn rates and budget remaining "
+        "read its own events",
         series,
         exprs=exprs,
     )

@@ -54,6 +54,16 @@ CALENDAR_START_RECORD = "slo:calendar_period_start:timestamp"
 CALENDAR_ERROR_RECORD = "slo:sli_error:ratio_calendar"
 
 
+# the two event records of a budgeted SLO (the names the multi-cluster layer's event records use too)
+BAD_EVENTS, TOTAL_EVENTS = "sli_bad_events", "sli_events"
+
+
+def sli_events_record(kind: str, window: str) -> str:
+    """The BAD_EVENTS or TOTAL_EVENTS of a budgeted SLO over `window`, recorded at every evaluation and labelled
+    `slo="<name>"`: `slo:sli_bad_events:increase5m`, `slo:sli_events:increase5m`."""
+    return f"slo:{kind}:increase{window}"
+
+
 def _common_prefix(a: str, b: str) -> str:
     parts_a, parts_b = a.split("_"), b.split("_")
     common: list[str] = []

@@ -178,13 +178,64 @@ def error_ratio(objective: RatioObjective | LatencyBudgetObjective, window: str)
     return checked(f"1 - {_or_zero(objective.good, events(objective.good, window), total)} / {_some(total)}")
 
 
-def period_ratio(short_record: str, slo: str, window: str) -> str:
-    """The error ratio over a long window as sloth builds its period SLI: the short-window ratios averaged, which reads
-    one recorded series instead of every raw sample of the window."""
-    matcher = "{slo=" + string(slo) + "}"
+def averaged_ratio(short_record: str, slo: str, window: str) -> str:
+    """The error ratio over a long window as sloth builds its period SLI: the short-window ratios averaged. Only for
+    a raw `error_ratio_query`, which counts no events to sum."""
+    matcher = slo_selector(slo)
     return checked(
         f"sum_over_time({short_record}{matcher}[{window}]) / count_over_time({short_record}{matcher}[{window}])"
     )
+
+
+def period_ratio(bad_record: str, total_record: str, slo: str, window: str) -> str:
+    """The error ratio over a long window: the recorded bad events summed over it, divided by the recorded total
+    events summed over it; no sample when the window holds no events."""
+    matcher = slo_selector(slo)
+    return checked(
+        f"sum_over_time({bad_record}{matcher}[{window}]) / (sum_over_time({total_record}{matcher}[{window}]) > 0)"
+    )
+
+
+def _increase(selection: EventSelector, window: str, seconds: float) -> str:
+    """The selection's events over `window` per namespace and job: `increase` of its counter, or a `{{.window}}`
+    template's rate times the window."""
+    if selection.query is not None and templated(selection.query):
+        return f"{events(selection, window)} * {number(seconds)}"
+    counted = selector(selection.metric, selection.matchers) if selection.metric is not None else selection.query
+    return f"sum{by_clause(SCOPE_LABELS)} (increase({counted}[{window}]))"
+
+
+def _latency_events(objective: LatencyBudgetObjective, window: str) -> tuple[str, str]:
+    """(events under the threshold, all events) of a latency budget over `window`."""
+    scope = by_clause(SCOPE_LABELS)
+    good = selector(f"{objective.metric}_bucket", objective.matchers, [le_matcher(objective.threshold)])
+    count = selector(f"{objective.metric}_count", objective.matchers)
+    return f"sum{scope} (increase({good}[{window}]))", f"sum{scope} (increase({count}[{window}]))"
+
+
+def total_events(objective: RatioObjective | LatencyBudgetObjective, window: str, seconds: float) -> str | None:
+    """The SLI's events over `window` (of `seconds`), None for a raw error ratio. A latency budget's count only where
+    its threshold bucket is scraped, so a window without the bucket counts neither bad nor total events."""
+    if isinstance(objective, LatencyBudgetObjective):
+        good, count = _latency_events(objective, window)
+        return checked(f"{count} and {good}")
+    if objective.total is None:
+        return None
+    return checked(_increase(objective.total, window, seconds))
+
+
+def bad_events(objective: RatioObjective | LatencyBudgetObjective, window: str, seconds: float) -> str | None:
+    """The SLI's bad events over `window` (of `seconds`), None for a raw error ratio; 0 when its traffic had none."""
+    if isinstance(objective, LatencyBudgetObjective):
+        good, count = _latency_events(objective, window)
+        return checked(f"{count} - {good}")
+    if objective.total is None:
+        return None
+    total = _increase(objective.total, window, seconds)
+    if objective.bad is not None:
+        return checked(_or_zero(objective.bad, _increase(objective.bad, window, seconds), total))
+    assert objective.good is not None
+    return checked(f"{total} - {_or_zero(objective.good, _increase(objective.good, window, seconds), total)}")
 
 
 def absent_selectors(objective: RatioObjective | LatencyBudgetObjective, window: str) -> tuple[str, ...]:
@@ -215,15 +266,10 @@ def burn_alert(long_record: str, short_record: str, slo: str, factor: float) -> 
 def event_count(objective: RatioObjective | LatencyBudgetObjective, window: str, seconds: float) -> str:
     """The SLI's total events over `window` (of `seconds`), with the error ratio's labels: `increase` of the total's
     counter, or a `{{.window}}` template's rate times the window."""
-    scope = by_clause(SCOPE_LABELS)
     if isinstance(objective, LatencyBudgetObjective):
-        return f"sum{scope} (increase({selector(f'{objective.metric}_count', objective.matchers)}[{window}]))"
-    total = objective.total
-    assert total is not None, "a raw error ratio counts no events (slos.validate refuses its floor)"
-    if total.query is not None and templated(total.query):
-        return f"{events(total, window)} * {number(seconds)}"
-    counted = selector(total.metric, total.matchers) if total.metric is not None else total.query
-    return f"sum{scope} (increase({counted}[{window}]))"
+        return _latency_events(objective, window)[1]
+    assert objective.total is not None, "a raw error ratio counts no events (slos.validate refuses its floor)"
+    return _increase(objective.total, window, seconds)
 
 
 def with_floor(alert: str, count: str, min_events: float) -> str:

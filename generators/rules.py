@@ -2,14 +2,27 @@
 reads the records of the same evaluation), plus the recording rules the dashboards query.
 
 Recording rules follow `level:metric:operations` through `generators.naming`. A budgeted SLO records, labelled
-`slo="<name>"` and kept per namespace and job, its error ratio and burn rate over every SLI window and its period,
-its objective, its error budget and the budget remaining over the period.
+`slo="<name>"` and kept per namespace and job, its bad and total events over 5m, its error ratio and burn rate over
+every SLI window and its period, its objective, its error budget and the budget remaining over the period.
 
-Windows up to the longest alert window (3d) rate the raw counters; longer ones (the period) average the 5m ratios,
-as sloth builds its period SLI: a raw `rate(…[30d])` reads every sample of every series each evaluation and is
-silently cut short by a retention under the period (15d by default, 24h under prometheus-operator). The averaged
-ratio still reads the period back, so `render` refuses a period longer than the retention the rules are rendered for.
-The alert windows stay raw, as sloth's do (tests/slos/test_sloth_equivalence.py compares them with sloth's rules).
+Windows up to the longest alert window (3d) rate the raw counters, as sloth's do (tests/slos/test_sloth_equivalence.py
+compares them with sloth's rules). A raw `rate(…[30d])` reads every sample of every series each evaluation and is
+silently cut short by a retention under the period (15d by default, 24h under prometheus-operator), so the period
+reads records back: the period's error ratio is the bad events it holds over its total events,
+
+    sum_over_time(slo:sli_bad_events:increase5m[30d]) / (sum_over_time(slo:sli_events:increase5m[30d]) > 0)
+
+and not sloth's average of the 5m ratios, which weighs a quiet night's 5 minutes like a peak's: one failed request
+of ten at 3 am counts as much as 10,000 of 100,000. The event records are `increase(…[5m])`, that is rate * window,
+at every evaluation (30s), not at an evaluation interval equal to the window: the windows overlap, so each event is
+counted window / evaluation interval times (10), in the bad and the total sums alike, and the factor cancels in the
+ratio. An interval equal to the window would need a group of its own, read a step late by the period, and `increase`
+over back-to-back windows still extrapolates across their shared edges; overlapping windows of 10 scrapes weigh every
+event alike, and `increase` extrapolates the bad and the total counters of the same scrapes alike. The ratio is exact
+up to the 5m at either edge of the period (1/8640 of it), where events are in fewer of its windows. No traffic
+records a total of 0 and the `> 0` keeps a period without events from dividing by zero: no sample, never a NaN. A raw
+`error_ratio_query` counts no events: its period still averages its 5m ratios, as sloth's does. Either way the period
+is read back, so `render` refuses a period longer than the retention the rules are rendered for.
 """
 
 from __future__ import annotations
@@ -35,13 +48,18 @@ from slos.models import (
 from slos.validate import CATALOG_SERVICE
 from slos.windows import sli_windows
 
-LONGEST_RAW_WINDOW = "3d"  # the longest alert window; the period, longer, is averaged
-SHORTEST_WINDOW = "5m"  # the ratio longer windows average
+LONGEST_RAW_WINDOW = "3d"  # the longest alert window; the period, longer, reads the records back
+SHORTEST_WINDOW = "5m"  # the window of the event records (and of the ratio a raw error ratio's period averages)
 
 
-def averaged(window: str) -> bool:
-    """Whether the error ratio over `window` averages the 5m ratios rather than rating the raw counters."""
+def from_records(window: str) -> bool:
+    """Whether the error ratio over `window` reads the 5m records back rather than rating the raw counters."""
     return duration_seconds(window) > duration_seconds(LONGEST_RAW_WINDOW)
+
+
+def counts_events(objective: RatioObjective | LatencyBudgetObjective) -> bool:
+    """Whether the SLI counts events (a raw `error_ratio_query` does not): its period divides them."""
+    return isinstance(objective, LatencyBudgetObjective) or objective.total is not None
 
 
 Rule = Alert | Recording
@@ -70,6 +88,32 @@ class Group:
         return tuple(rule for rule in self.rules if isinstance(rule, Alert))
 
 
+def event_recordings(slo: SLO, profile: Profile) -> tuple[Recording, ...]:
+    """The SLO's bad and total events over the shortest window, which its period sums (none for a raw ratio)."""
+    objective = slo.objective
+    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
+    if not counts_events(objective):
+        return ()
+    window = profile.window(SHORTEST_WINDOW)
+    seconds = duration_seconds(window)
+    made = {
+        naming.BAD_EVENTS: promql.bad_events(objective, window, seconds),
+        naming.TOTAL_EVENTS: promql.total_events(objective, window, seconds),
+    }
+    own = {naming.SLO_LABEL: slo.name}
+    return tuple(Recording(naming.sli_events_record(k, SHORTEST_WINDOW), str(e), own) for k, e in made.items())
+
+
+def long_ratio(slo: SLO, window: str) -> str:
+    """The error ratio over a window past the longest raw one, read back from the SLO's 5m records."""
+    objective = slo.objective
+    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
+    if not counts_events(objective):
+        return promql.averaged_ratio(naming.sli_error_record(SHORTEST_WINDOW), slo.name, window)
+    bad, total = (naming.sli_events_record(kind, SHORTEST_WINDOW) for kind in (naming.BAD_EVENTS, naming.TOTAL_EVENTS))
+    return promql.period_ratio(bad, total, slo.name, window)
+
+
 def budget_recordings(spec: SpecFile, slo: SLO, profile: Profile) -> tuple[Recording, ...]:
     objective = slo.objective
     assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
@@ -77,12 +121,11 @@ def budget_recordings(spec: SpecFile, slo: SLO, profile: Profile) -> tuple[Recor
     budget = promql.number(promql.error_budget(objective.target))
     own = {naming.SLO_LABEL: slo.name}
     selector = promql.slo_selector(slo.name)
-    short = naming.sli_error_record(SHORTEST_WINDOW)
     ratios = [
         Recording(
             naming.sli_error_record(window),
-            promql.period_ratio(short, slo.name, profile.window(window))
-            if averaged(window)
+            long_ratio(slo, profile.window(window))
+            if from_records(window)
             else promql.error_ratio(objective, profile.window(window)),
             own,
         )
@@ -102,7 +145,7 @@ def budget_recordings(spec: SpecFile, slo: SLO, profile: Profile) -> tuple[Recor
         Recording(naming.ERROR_BUDGET_RECORD, promql.checked(f"vector({budget})"), own),
         Recording(naming.BUDGET_REMAINING_RECORD, promql.checked(f"1 - {period_ratio}{selector} / {budget}"), own),
     ]
-    return (*ratios, *burns, *meta)
+    return (*event_recordings(slo, profile), *ratios, *burns, *meta)
 
 
 def slo_group(spec: SpecFile, slo: SLO, profile: Profile) -> Group:

@@ -10,13 +10,13 @@ from generators import timeslice_tests
 from generators.burn_tests import (
     LONG_EVALUATION,
     LONG_SCRAPE,
-    PERIOD_EVALUATION,
     Untestable,
     absent_case,
     burn_cases,
     together_case,
 )
 from generators.floor_tests import FLOOR_EVALUATION, floor_cases
+from generators.period_tests import PERIOD_EVALUATION, PERIOD_SCRAPE, period_cases
 from generators.probes import probe_cases
 from generators.profile import Profile
 from generators.promql import string
@@ -53,6 +53,7 @@ def plan(spec: SpecFile, profile: Profile, groups: tuple[Group, ...]) -> Plan:
         try:
             cases.extend(burn_cases(ctx, slo, rules))
             cases.extend(floor_cases(ctx, slo, rules))
+            cases.extend(period_cases(ctx, slo, rules))
             cases.append(absent_case(ctx, slo, by_name[slo.burn_rate.absent_alert]))
         except Untestable as exc:
             untested += [(slo.burn_rate.name, str(exc)), (slo.burn_rate.absent_alert, str(exc))]
@@ -123,12 +124,13 @@ class TestFileKind:
     scrape: str | None
 
 
-# fine: every 30s, minutes of series; windows: hours to days, evaluated every 15m; period: 1.5 periods, every 6h;
+# fine: every 30s, minutes of series; windows: hours to days, evaluated every 15m; period: 1.5 periods of series
+# every 150s, evaluated every 6h;
 # floors: up to days of series, evaluated hourly (generators.floor_tests).
 FILES: dict[str, TestFileKind] = {
     "fine": TestFileKind("_test.yml", None, None),
     "windows": TestFileKind("_windows_test.yml", LONG_EVALUATION, LONG_SCRAPE),
-    "period": TestFileKind("_period_test.yml", PERIOD_EVALUATION, PERIOD_EVALUATION),
+    "period": TestFileKind("_period_test.yml", PERIOD_EVALUATION, PERIOD_SCRAPE),
     "floors": TestFileKind("_floors_test.yml", FLOOR_EVALUATION, LONG_SCRAPE),
     timeslice_tests.FILE: TestFileKind("_timeslices_test.yml", timeslice_tests.EVALUATION, timeslice_tests.SCRAPE),
 }

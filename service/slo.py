@@ -16,16 +16,24 @@ compliant. An SLO with `min_events` whose window holds fewer events than that re
 failed out of three is not a broken 99.9 % objective). `overall_compliant` is true only when every SLO has enough data
 and is met, false as soon as one with enough data is broken, else null; `overall_status` names the case: compliant,
 violated, partial_data, insufficient_data (no SLO has enough data, some have a little) or no_data.
+
+An SLO whose budget is spent by events (ratio, latency_budget) also reports `period`: its bad events over its events
+as the counters hold them since the process started (a Window from an empty snapshot: every counter from zero), the
+same formula as the rules' period SLI (the period's bad events over its events, never an average of short-window
+ratios), and the error budget left at that ratio. The process holds its own lifetime, not the period: `since` says
+so, and Prometheus's `slo:sli_error:ratio_rate<period>` is the figure over the period itself.
 """
 
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from service.window import Group, Window
+from service.window import Group, Snapshot, Window
 from slos.models import (
     SLO,
     EventSelector,
@@ -189,6 +197,54 @@ def evaluate(slo: SLO, window: Window) -> SloStatus:
     return SloStatus(slo, worst(values, slo.status_op, slo.status_threshold), events=events)
 
 
+PERIOD_SINCE = "process_start"  # what the `period` figures count: the process's counters, from zero
+
+
+def since_start(window: Window) -> Window:
+    """The counters' whole life: `now` against an empty snapshot, from which every counter counts from zero."""
+    return Window(window.index, Snapshot(window.now.at, array("d")), window.now)
+
+
+def bad_and_total(objective: RatioObjective | LatencyBudgetObjective, window: Window) -> tuple[float, float]:
+    """The SLI's bad and total events in the window, as the rules' 5m event records count them."""
+    if isinstance(objective, LatencyBudgetObjective):
+        share = window.bucket_share(objective.metric, objective.threshold, objective.matchers)
+        total = window.increase_total(f"{objective.metric}_count", objective.matchers)
+        return (0.0, 0.0) if share is None else (total * (1.0 - share), total)
+    if objective.total is None:
+        raise LookupError("a raw `error_ratio_query` counts no events")
+    total = _events(objective.total, window)
+    if objective.bad is not None:
+        return _events(objective.bad, window), total
+    assert objective.good is not None
+    return total - _events(objective.good, window), total
+
+
+def counts_events(slo: SLO) -> bool:
+    """Whether the SLO's budget is spent by events (ratio, latency_budget), so `/slo` reports its period figures."""
+    return isinstance(slo.objective, RatioObjective | LatencyBudgetObjective)
+
+
+def period_figures(slo: SLO, window: Window) -> dict[str, Any]:
+    """A budgeted SLO's `period` line: bad events over events since the process started, and the budget left."""
+    objective = slo.objective
+    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
+    line: dict[str, Any] = {"period": objective.period, "since": PERIOD_SINCE}
+    try:
+        bad, total = bad_and_total(objective, since_start(window))
+    except (LookupError, ValueError) as exc:
+        return {**line, "error_ratio": None, "budget_remaining": None, "note": str(exc)}
+    budget = float(Decimal(1) - Decimal(repr(objective.target)))
+    ratio = bad / total if total > 0 else None
+    return {
+        **line,
+        "events": round(total, 3),
+        "bad_events": round(bad, 3),
+        "error_ratio": None if ratio is None else round(ratio, _DIGITS + 3),
+        "budget_remaining": None if ratio is None else round(1.0 - ratio / budget, _DIGITS),
+    }
+
+
 COMPLIANT, VIOLATED, PARTIAL_DATA, NO_DATA = "compliant", "violated", "partial_data", "no_data"
 INSUFFICIENT_DATA = "insufficient_data"
 
@@ -216,5 +272,9 @@ def report(slos: Sequence[SLO], window: Window, window_s: float) -> dict[str, An
         "slos_with_insufficient_data": sorted(status.slo.name for status in statuses if status.insufficient_data),
         "window_seconds": window_s,
         "measured_seconds": round(window.seconds, 3),
-        "slos": {status.slo.name: status.to_json() for status in statuses},
+        "slos": {
+            status.slo.name: status.to_json()
+            | ({"period": period_figures(status.slo, window)} if counts_events(status.slo) else {})
+            for status in statuses
+        },
     }

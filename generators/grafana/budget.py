@@ -1,6 +1,7 @@
 """One row per budgeted SLO (kinds `ratio` and `latency_budget`): the error budget left over the SLO's period, and
-the burn rate over each alert window with the alert factors drawn as lines. Windows and factors are the rules'
-(`slos.windows`, after the SRE workbook), so a line sits exactly where its alert fires."""
+the burn rate over each alert window and over the period with the alert factors drawn as lines. Windows and factors
+are the rules' (`slos.windows`, after the SRE workbook), so a line sits exactly where its alert fires. The period's
+figures are its bad events over its events (generators/rules.py), not an average of 5m ratios."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from generators.alerts import spec_text, text_values
 from generators.grafana import panels as p
 from generators.grafana import queries as q
 from slos.models import BUDGETED, SLO
-from slos.windows import SLI_WINDOWS, Tier, WindowPair, enabled_pairs
+from slos.windows import Tier, WindowPair, enabled_pairs, sli_windows
 
 # Lines from the slowest pair up: ticket pairs in yellow/orange, page pairs in red/dark red.
 FACTOR_COLOURS: dict[Tier, tuple[str, ...]] = {"ticket": ("yellow", "orange"), "page": ("red", "dark-red")}
@@ -39,8 +40,8 @@ def section(slo: SLO) -> p.Section:
     remaining = p.stat(
         f"{slo.name}: error budget remaining",
         f"{spec_text(slo.description, text_values(slo)).rstrip('.')}. Share of the {objective.period} error budget of "
-        f"`{slo.name}` ({target}) still unspent: 100 % at the start of the period, 0 % when the budget is gone, "
-        "negative once overspent.",
+        f"`{slo.name}` ({target}) still unspent: 1 - (bad events / events over the last {objective.period}) / error "
+        "budget. 100 % without errors, 0 % when the budget is gone, negative once overspent.",
         [p.target(q.budget_remaining(slo.name), slo.name)],
         "percentunit",
         BUDGET_STEPS,
@@ -56,8 +57,9 @@ def section(slo: SLO) -> p.Section:
     burn = p.timeseries(
         f"{slo.name}: burn rate",
         f"How many times faster than sustainable `{slo.name}` spends its budget, over each alert window. 1x spends "
-        f"exactly the budget in {objective.period}. {lines}",
-        p.targets(*((q.burn_rate(slo.name, window), window) for window in SLI_WINDOWS)),
+        f"exactly the budget in {objective.period}; the {objective.period} line is the period's bad events over its "
+        f"events. {lines}",
+        p.targets(*((q.burn_rate(slo.name, window), window) for window in sli_windows(objective.period))),
         "suffix:x",
         factor_steps(pairs),
     )

@@ -361,7 +361,7 @@ def test_every_budgeted_slo_has_budget_remaining_and_burn_rates_for_every_alert_
 ) -> None:
     budgeted = [slo.name for slo in specs.slos if slo.budgeted]
     assert budgeted == ["http_availability_percent", "manifest_insert_under_5ms_percent"]
-    windows = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]
+    windows = ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"]  # the alert windows and the period
     for name in budgeted:
         remaining, burn = budget_panels(dashboard, name)
         assert remaining == [f"{name}: error budget remaining"]

@@ -52,13 +52,14 @@ STEP = 0.02  # numbers move this share up and down
 EQUIVALENT_RULES: tuple[tuple[str, str], ...] = (
     (
         r"slo:sli_error:ratio_rate\w+: expr: drop slo=\"[^\"]+\"( \(occurrence 2\))?$",
-        "an averaged window's sum_over_time / count_over_time: the other side keeps the slo matcher and the "
-        "division matches one to one on every label, slo included, so another SLO's ratios find no partner",
+        "a period ratio's two `_over_time` sides (bad events over total events, or a raw ratio's sum over count): the "
+        "other side keeps the slo matcher and the division matches one to one on every label, slo included, so "
+        "another SLO's records find no partner",
     ),
 )
 
 
-_FALLBACK = re.compile(r" or 0 \* (sum by \([^)]*\) \(rate\([^\[]*\[(?P<window>[^\]]+)\]\)\))")
+_FALLBACK = re.compile(r" or 0 \* (sum by \([^)]*\) \((?:rate|increase)\([^\[]*\[(?P<window>[^\]]+)\]\)\))")
 FALLBACK_WINDOW = (
     "the window of the `0 * total` fallback, which only lends the total's labels when no bad series exists: twice the "
     "window sees a superset of the samples (the same labels), half of it differs only while a target that vanished "
@@ -77,20 +78,21 @@ BURN_PAIR_SLO = (
 # fails on any other survivor.
 KNOWN_SURVIVORS: tuple[tuple[str, str], ...] = (
     (
-        r"slo:error_budget_remaining:ratio: expr: drop slo=",
-        "no case has two SLOs' period ratios at once while reading the budget remaining (the both-SLOs case reads "
-        "the burn records only)",
-    ),
-    (
         r"BudgetBurn: expr: (14\.4 -> 14\.112|6 -> 5\.88|3 -> 2\.94|1 -> 0\.98)( \(occurrence 2\))?$",
         "a factor 2 % down on one side of the pair's `and`: the straddles burn both windows alike, so one side's "
         "factor alone never decides; a case with one window 1 % under while the other burns far over is designed "
         "(generators/burn_tests.py) but not landed: it tripled the fine file's time",
     ),
     (
-        r"\[19\] \w+BudgetBurn: expr: slo:burn_rate:ratio_rate1h -> slo:burn_rate:ratio_rate(30m|2h)$",
+        r"\] \w+BudgetBurn: expr: slo:burn_rate:ratio_rate1h -> slo:burn_rate:ratio_rate(30m|2h)$",
         "the 1h/5m page's long window is told apart only in the 15-minute long-case file, where the 30m and 2h "
         "records cross 14.4x at the same evaluation as the 1h one",
+    ),
+    (
+        r"slo:sli_events:increase5m: expr: \[5m\] -> \[(150s|10m)\] \(occurrence 2\)$",
+        "the window of a latency budget's bucket-presence test (`count and sum(increase(bucket[5m]))`), which only "
+        "decides whether a window's events count: half or twice it differs only in the minutes after the threshold "
+        "bucket first appears or before it vanishes, which the period case aligns with an evaluation",
     ),
 )
 
@@ -108,7 +110,7 @@ def equivalent(mutant: Mutant) -> str | None:
         and " and " in mutant.value
     ):
         return BURN_PAIR_SLO
-    if not mutant.rule.startswith("slo:sli_error:"):
+    if not mutant.rule.startswith(("slo:sli_error:", "slo:sli_bad_events:")):
         return None
     fallback = _FALLBACK.search(mutant.value)
     if (
@@ -129,7 +131,7 @@ _MASKED = re.compile(rf"{_QUOTED}|[A-Za-z_:][A-Za-z0-9_:]*")
 _MASKED_QUOTES = re.compile(_QUOTED)
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _RANGE = re.compile(r"\[(\d+(?:ms|s|m|h|d|w))\]")
-_RECORD_WINDOW = re.compile(r"(slo:(?:sli_error|burn_rate):ratio_rate)(\d+[smhdw])\b")
+_RECORD_WINDOW = re.compile(r"(slo:(?:(?:sli_error|burn_rate):ratio_rate|sli_(?:bad_)?events:increase))(\d+[smhdw])\b")
 _SET = re.compile(r" (and|or|unless) ")
 _BRACES = re.compile(rf"\{{((?:{_STRING}|[^}}\"])*)\}}")
 _MATCHER = re.compile(rf"\s*[A-Za-z_][A-Za-z0-9_]*\s*(?:=~|!~|!=|=)\s*{_STRING}\s*")

@@ -41,7 +41,7 @@ def test_a_defect_of_the_audit_stays_fixed(group: dict[str, Any], tmp_path: Path
 
 def test_defect_4_no_rule_rates_a_raw_series_over_more_than_the_longest_alert_window() -> None:
     """A raw `rate(…[30d])` reads every sample of every series at each evaluation and is cut short by a retention
-    under the period; the period averages the recorded 5m ratios instead, as sloth does."""
+    under the period; the period sums the recorded 5m events instead."""
     rules = yaml.safe_load(RULES.read_text())
     long = [
         (rule.get("record") or rule.get("alert"), match.group(0))
@@ -51,10 +51,10 @@ def test_defect_4_no_rule_rates_a_raw_series_over_more_than_the_longest_alert_wi
         if duration_seconds(match.group("window")) > duration_seconds(LONGEST_RAW_WINDOW)
     ]
     assert long == []
-    averaged = [
+    period = [
         r["expr"] for g in rules["groups"] for r in g["rules"] if r.get("record") == "slo:sli_error:ratio_rate30d"
     ]
-    assert averaged and all(expr.startswith("sum_over_time(slo:sli_error:ratio_rate5m{") for expr in averaged)
+    assert period and all(expr.startswith("sum_over_time(slo:sli_bad_events:increase5m{") for expr in period)
 
 
 def test_defect_4_a_period_longer_than_the_retention_fails_the_render_naming_the_field(

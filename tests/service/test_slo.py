@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
@@ -181,3 +183,57 @@ def test_an_slo_below_its_min_events_reads_insufficient_data_not_violated() -> N
         instruments.record_http("/api/v1/monitoring/health", "GET", 200, 1.0)
     line = report([slo], ring.window(), 300.0)["slos"][slo.name]
     assert (line["compliant"], line["insufficient_data"]) == (False, False)  # 1 in 103 failed: judged, and broken
+
+
+def _busy_then_quiet(clock: Clock, instruments: Instruments, ring: SampleRing, record: Callable[[bool], None]) -> None:
+    """A busy 5 minutes with few failures, then a quiet 5 minutes failing often: `record(failed)` per event."""
+    for index in range(10_000):
+        record(index < 5)
+    for _ in range(70):
+        clock.now += 5
+        ring.record()
+    for index in range(10):
+        record(index < 2)
+
+
+def test_the_period_figures_divide_the_bad_events_since_start_by_all_events_not_the_windows_ratios() -> None:
+    clock = Clock()
+    instruments, ring = ring_with(clock)
+    _busy_then_quiet(
+        clock, instruments, ring, lambda failed: instruments.record_http("/x", "GET", 500 if failed else 200, 1.0)
+    )
+    slo = SPEC["http_availability_percent"]
+    body = report([slo], ring.window(), 300.0)["slos"][slo.name]
+    assert body["current"] == pytest.approx(80.0)  # the last 5 minutes alone: 2 of 10 failed
+    period = body["period"]
+    assert (period["period"], period["since"], period["events"], period["bad_events"]) == (
+        "30d",
+        "process_start",
+        10_010,
+        7,
+    )
+    assert period["error_ratio"] == pytest.approx(7 / 10_010)  # the two windows' ratios averaged: 10 %
+    assert period["budget_remaining"] == pytest.approx(1 - 7 / 10_010 / 0.001, abs=1e-6)
+
+
+def test_the_latency_budgets_period_figures_count_the_inserts_over_the_threshold_as_bad_events() -> None:
+    clock = Clock()
+    instruments, ring = ring_with(clock)
+    _busy_then_quiet(
+        clock, instruments, ring, lambda slow: instruments.observe_insert("duckdb", "MSFT", 8.0 if slow else 4.0)
+    )
+    slo = SPEC["manifest_insert_under_5ms_percent"]
+    period = report([slo], ring.window(), 300.0)["slos"][slo.name]["period"]
+    assert (period["events"], period["bad_events"]) == (10_010, 7)
+    assert period["budget_remaining"] == pytest.approx(1 - 7 / 10_010 / 0.05, abs=1e-6)
+
+
+def test_only_slos_counting_events_report_period_figures_and_without_events_they_are_null() -> None:
+    _, ring = ring_with(Clock())
+    body = report(list(SPEC.values()), ring.window(), 300.0)["slos"]
+    assert {name for name, line in body.items() if "period" in line} == {
+        "http_availability_percent",
+        "manifest_insert_under_5ms_percent",
+    }
+    period = body["http_availability_percent"]["period"]
+    assert (period["events"], period["error_ratio"], period["budget_remaining"]) == (0, None, None)
