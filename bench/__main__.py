@@ -25,7 +25,7 @@ DESCRIPTION = """\
 Drive FeatureStore.publish with N worker processes (python -m featurestore.loadtest does one run), each publishing a
 new key per operation, with --lock symbol and --lock global in alternating slices (ABBA), plus an SLO run
 (per-symbol, no hold), a single worker against a bare psycopg INSERT+COMMIT, the cost of our metrics, the scrape
-cost at the symbol cap and store.health() latency under load, and print each issue-7 target met or missed.
+cost at the symbol cap and store.health() latency under load, and print each target met or missed.
 
 The global baseline and the hold are the benchmark's (bench/held_lock.py): its own insert function in the scratch
 schema (bench_…) takes one shared advisory key as well as the symbol's and sleeps --hold-ms inside the lock, in the
