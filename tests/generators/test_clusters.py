@@ -13,7 +13,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import promql_parser
 import pytest
 import yaml
 
@@ -23,6 +22,7 @@ from slos.loader import load_specs
 from slos.models import ALERT_NAME, SLO
 from slos.windows import enabled_pairs
 from tests.conftest import require_tool
+from tests.generators.promql_names import selectors
 
 CLUSTERS = DEFAULT_OUT / "clusters"
 PER_CLUSTER = CLUSTERS / "per-cluster" / "featurestore.yml"
@@ -46,17 +46,6 @@ def rules(path: Path) -> list[dict[str, Any]]:
 
 def records(path: Path) -> set[str]:
     return {rule["record"] for rule in rules(path) if "record" in rule}
-
-
-def selectors(expr: str) -> list[str]:
-    names: list[str] = []
-
-    def visit(node: promql_parser.Expr) -> None:
-        if isinstance(node, promql_parser.VectorSelector) and node.name:
-            names.append(node.name)
-
-    promql_parser.walk(promql_parser.parse(expr), visit)
-    return names
 
 
 def series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:

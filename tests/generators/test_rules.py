@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import promql_parser
 import pytest
 import yaml
 
@@ -16,6 +15,7 @@ from generators.profile import PRODUCTION
 from generators.rules import rule_groups
 from slos import load_specs
 from slos.models import Severity
+from tests.generators.promql_names import selectors
 
 RULES = DEFAULT_OUT / "prometheus" / "rules" / "featurestore.yml"
 
@@ -26,17 +26,6 @@ def rules() -> list[dict[str, Any]]:
 
 def alerts() -> dict[tuple[str, str], dict[str, Any]]:
     return {(r["alert"], r["labels"].get("long_window", "")): r for r in rules() if "alert" in r}
-
-
-def selectors(expr: str) -> list[str]:
-    names: list[str] = []
-
-    def visit(node: promql_parser.Expr) -> None:
-        if isinstance(node, promql_parser.VectorSelector) and node.name:
-            names.append(node.name)
-
-    promql_parser.walk(promql_parser.parse(expr), visit)
-    return names
 
 
 def test_the_guides_three_alerts_keep_their_names_and_meaning() -> None:
