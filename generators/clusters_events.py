@@ -22,17 +22,16 @@ from generators.rules import SHORTEST_WINDOW, Group
 from slos.models import SCOPE_LABELS, SLO, EventSelector, LatencyBudgetObjective, RatioObjective, duration_seconds
 from slos.windows import enabled_pairs
 
-CLUSTER_LABEL = naming.CLUSTER_LABEL  # each cluster's Prometheus adds it as an external label
-
 
 def bad_events_record(window: str) -> str:
-    """`slo:sli_bad_events:increase1h`: bad events of one SLO over `window`, per namespace and job."""
-    return f"{naming.SLO_LABEL}:sli_bad_events:increase{window}"
+    """`slo:sli_bad_events:increase1h`: bad events of one SLO over `window`, per namespace and job (the name the
+    single-cluster rules give their 5m record)."""
+    return naming.sli_events_record(naming.BAD_EVENTS, window)
 
 
 def events_record(window: str) -> str:
     """`slo:sli_events:increase1h`: all events of one SLO over `window`, per namespace and job."""
-    return f"{naming.SLO_LABEL}:sli_events:increase{window}"
+    return naming.sli_events_record(naming.TOTAL_EVENTS, window)
 
 
 def counted(slo: SLO) -> bool:

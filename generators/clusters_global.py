@@ -25,13 +25,13 @@ from dataclasses import replace
 
 from generators import naming, promql
 from generators.alerts import Alert, Recording, burn_rate_alert, with_runbook
-from generators.clusters_events import CLUSTER_LABEL, bad_events_record, event_windows, events_record
+from generators.clusters_events import bad_events_record, event_windows, events_record
 from generators.profile import Profile
 from generators.rules import SHORTEST_WINDOW, Group
 from slos.models import SLO, LatencyBudgetObjective, RatioObjective, SpecFile
 from slos.windows import WindowPair, enabled_pairs
 
-CLUSTER_SCOPE = (CLUSTER_LABEL, naming.SLO_LABEL)
+CLUSTER_SCOPE = (naming.CLUSTER_LABEL, naming.SLO_LABEL)
 FLEET_SCOPE = (naming.SLO_LABEL,)
 # On every global alert, `cluster` or `fleet`: routes and silences tell a cluster's page from the fleet's, and the two
 # rules of one window pair differ in their labels (promtool's duplicate-rules lint). Named like `burnrate_tier`.
@@ -39,7 +39,7 @@ SCOPE_LABEL = "burnrate_scope"
 
 
 def scope_name(scope: tuple[str, ...]) -> str:
-    return CLUSTER_LABEL if CLUSTER_LABEL in scope else "fleet"
+    return naming.CLUSTER_LABEL if naming.CLUSTER_LABEL in scope else "fleet"
 
 
 def level(scope: tuple[str, ...]) -> str:
