@@ -97,9 +97,14 @@ def behind_pooler(conn: psycopg.Connection[Any]) -> bool:
     return row is not None and int(row[0]) != conn.info.backend_pid
 
 
+def all_lent(stats: dict[str, int]) -> bool:
+    """Every connection of the pool's capacity (`pool_stats()`) lent out."""
+    return 0 < stats["total"] <= stats["active"]
+
+
 def pool_exhausted(stats: dict[str, int]) -> bool:
     """Every connection of the pool's capacity lent out, or callers queueing: what PostgreSQLPoolExhausted means."""
-    return stats["waiting"] > 0 or 0 < stats["total"] <= stats["active"]
+    return stats["waiting"] > 0 or all_lent(stats)
 
 
 class PostgresManifest:
@@ -340,7 +345,7 @@ class PostgresManifest:
 
     def saturated(self) -> bool:
         """Every connection the pool may open is lent out: a PoolTimeout then is back-pressure, not an outage."""
-        return self._lent >= max(self.settings.pool_max_size, self.settings.pool_min_size)
+        return all_lent(self.pool_stats())
 
     def yield_to_callers(self, limit_s: float) -> None:
         """Wait until no caller queues for a pooled connection, at most `limit_s`: background work (the fallback's
