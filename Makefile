@@ -9,8 +9,9 @@ STAMP := $(VENV)/.installed
 TOOLS := $(VENV)/tools
 TOOLS_STAMP := $(TOOLS)/.installed
 LOCK := requirements/image.txt
-# pytest-xdist workers of make test; the tests that share PostgreSQL or ports stay on one (tests/conftest.py).
-TEST_WORKERS ?= 2
+# pytest-xdist workers of make test, on two cores: a third keeps the CPUs busy while another waits on a stack;
+# the tests that share PostgreSQL or ports stay on one (tests/conftest.py).
+TEST_WORKERS ?= 3
 
 .PHONY: help install tools test check mutants lint lock typecheck render check-render validate docs serve bench profile stack stack-down clean
 
@@ -42,7 +43,7 @@ $(TOOLS_STAMP): pyproject.toml
 
 tools: $(TOOLS_STAMP) ## Create .venv/tools: checkov and pip-tools, apart from the project's dev tools
 
-test: lint ## Lint, drift check of rendered/, then pytest on two workers (needs PostgreSQL, promtool, Prometheus)
+test: lint ## Lint, drift check of rendered/, then pytest on three workers (needs PostgreSQL, promtool, Prometheus)
 	$(PY) -m generators --check
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=30 $(PYTEST_ARGS)
 

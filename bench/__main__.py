@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the throughput workload (the same slices with no think time)",
     )
     add("--service-url", metavar="URL", help="also probe URL/api/v1/monitoring/health during the load")
+    add("--scrape-processes", type=int, default=64, metavar="N",
+        help="live processes' metrics files in the fleet scrape probe (default 64)")  # fmt: skip
+    add("--ended-processes", type=int, default=1000, metavar="N",
+        help="ended processes' metrics files in the churn scrape probe (default 1000)")  # fmt: skip
     add("--no-pooler", dest="pooler", action="store_false", help="skip the direct vs PgBouncer comparison")
     add("--fleet", type=_fleet, default=(40, 4), metavar="PxN",
         help="the fleet run through PgBouncer, P processes x pool N (default 40x4)")  # fmt: skip
@@ -132,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             slo_run=args.slo_run,
             throughput_run=args.throughput_run,
             service_url=args.service_url,
+            scrape_processes=args.scrape_processes,
+            ended_processes=args.ended_processes,
             pooler=PoolerOptions(fleet_workers=args.fleet[0], fleet_pool_size=args.fleet[1]) if args.pooler else None,
         )
     except ValueError as exc:

@@ -218,7 +218,12 @@ def _side_measurements(options: CompareOptions, cache_root: Path, say: Progress)
             else:
                 dark.append(run_load(single, instruments=Instruments.disabled()))
         cost = recording_cost(single, cache_root / "spy")
-    scrapes = (scrape_cost((BACKEND_POSTGRESQL,)), scrape_cost(), fleet_scrape_cost(), churned_scrape_cost())
+    scrapes = (
+        scrape_cost((BACKEND_POSTGRESQL,)),
+        scrape_cost(),
+        fleet_scrape_cost(options.scrape_processes),
+        churned_scrape_cost(options.ended_processes),
+    )
     return SideMeasurements(
         single_insert_ms=Percentiles.of(ours),
         bare_paired_ms=Percentiles.of(bare_paired),

@@ -28,6 +28,8 @@ class CompareOptions:
     slo_run: bool = True  # also the guide's SLO workload: per-symbol, no hold, half the duration
     throughput_run: bool = True  # also the same workload with no think time: the seed's throughput claim
     service_url: str | None = None  # also probe this service's health endpoint during the load
+    scrape_processes: int = 64  # live processes' files in the fleet scrape probe
+    ended_processes: int = 1000  # ended processes' files in the churn scrape probe
     pooler: PoolerOptions | None = field(
         default_factory=PoolerOptions
     )  # also direct vs PgBouncer, and a fleet through it (None: skip)
@@ -35,6 +37,10 @@ class CompareOptions:
     def __post_init__(self) -> None:
         if self.slices < 1:
             raise ValueError(f"slices must be >= 1, got {self.slices}")
+        if min(self.scrape_processes, self.ended_processes) < 1:
+            raise ValueError(
+                f"the scrape probes need >= 1 process, got {self.scrape_processes} live, {self.ended_processes} ended"
+            )
         if not math.isfinite(self.hold_ms) or self.hold_ms < 0:
             raise ValueError(f"hold_ms must be a finite number >= 0, got {self.hold_ms!r}")
         self.load(self.dsn)  # validates the shared fields

@@ -67,19 +67,21 @@ SERVER_TESTS = (
 )
 
 
-# `make test` runs the suite on two pytest-xdist workers (`--dist loadgroup`, tests/xdist_groups.py). A group's tests
-# run on one worker, one after another, in file order; the two workers run two groups (or ungrouped tests) at once.
-# - "postgresql": the tests that reach the shared PostgreSQL, except the end-to-end stacks and the faults. One at a
-#   time: a symbol's advisory lock is one per database whatever the schema, and tests read who holds AAPL's lock
-#   (tests/featurestore/manifest/test_postgres.py) while others publish AAPL; and the ones that open many
-#   connections at once (MANY_CONNECTIONS: the 64-process race, PgBouncer's server pool of 20) must not add up:
-#   this group's peak (66 of max_connections 100) plus whatever runs beside it stays under 90.
+# `make test` runs the suite on three pytest-xdist workers (`--dist loadgroup`, tests/xdist_groups.py) on two cores: a
+# third worker keeps both cores busy while one of them waits on a stack (an alert's `for:`, a scrape interval). A
+# group's tests run on one worker, one after another, in file order; the workers run three groups (or ungrouped tests)
+# at once.
+# - "postgresql": the tests that reach the shared PostgreSQL, except the faults and the end-to-end stacks that open
+#   few connections. One at a time: a symbol's advisory lock is one per database whatever the schema, and tests read
+#   who holds a symbol's lock while others publish; and the ones that open many connections at once
+#   (MANY_CONNECTIONS: the 64-process race, PgBouncer's server pool of 20, the fleet e2e's ~20) must not add up: this
+#   group's peak (66 of max_connections 100) plus the two groups beside it (a stack e2e's ~8, a fault's few) stays
+#   under 90.
 # - "fault": the tests that inject a fault (SIGKILL, a throwaway PostgreSQL cluster stopped under 32 writers, a
 #   growing file raced by scrapes), one at a time: two at once would starve the timing each of them judges.
 # - an end-to-end test (marker e2e) or one that starts a server without PostgreSQL: a group of its module, so its
 #   module fixtures (a stack, a load run) are built once, on one worker. Such a module keeps to itself: its own schema
-#   (`module_schema_dsn`) and symbols, free ports, at most ~20 connections (the fleet e2e: 4 workers' pools of 4 and
-#   the service).
+#   (`module_schema_dsn`) and symbols, free ports, at most ~10 connections (more: MANY_CONNECTIONS).
 # - the rest (promtool, renders, models, pure functions): no group, dealt out test by test.
 # A new test needs nothing more than its markers or fixtures; one that opens more than ten connections at once adds
 # its node id prefix to MANY_CONNECTIONS, and `@pytest.mark.xdist_group("...")` on a test is kept as it is.
@@ -88,6 +90,7 @@ POSTGRESQL_GROUP, FAULT_GROUP = "postgresql", "fault"
 MANY_CONNECTIONS = (
     "tests/featurestore/test_singleflight.py::",  # 64 processes, a connection each
     "tests/bench/test_compare.py::",  # make bench's pooler part: a fleet behind PgBouncer
+    "tests/e2e/test_fleet.py::",  # 4 workers' pools of 4, their lease renewals and the service
 )
 MANY_CONNECTIONS_FIXTURES = ("pooled",)  # PgBouncer's server pool of 20
 

@@ -88,7 +88,7 @@ class Item:
         (Item("tests/test_readme.py::test_x", ("pg_dsn",), ("postgres", "server")), "postgresql"),
         (Item("tests/service/test_main.py::test_x", (), ("server",)), "tests/service/test_main.py"),
         (Item("tests/e2e/test_monitoring_stack.py::test_x", (), ("e2e",)), "tests/e2e/test_monitoring_stack.py"),
-        (Item("tests/e2e/test_fleet.py::test_x", ("pg_dsn",), ("e2e", "postgres")), "tests/e2e/test_fleet.py"),
+        (Item("tests/e2e/test_fleet.py::test_x", ("pg_dsn",), ("e2e", "postgres")), "postgresql"),
         (Item("tests/generators/test_rules.py::test_x"), None),
     ],
     ids=[
@@ -100,7 +100,7 @@ class Item:
         "server on postgres",
         "server",
         "stack",
-        "fleet",
+        "fleet: many connections",
         "pure",
     ],
 )

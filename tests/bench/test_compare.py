@@ -46,8 +46,11 @@ def test_the_global_lock_serializes_every_insert_and_still_loses_nothing(pg_sche
 def test_compare_json_has_both_locks_their_ratios_and_every_target(
     pg_dsn: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # A small run of the whole benchmark, its pooler part included (a 2x2 fleet: make bench runs 40x4).
+    # A small run of the whole benchmark, its pooler part included (a 2x2 fleet: make bench runs 40x4), one slice per
+    # lock (the ABBA order is the unit test's above), its scrape probes on a few processes' files (make bench: 64 live,
+    # 1,000 ended) and one floor round.
     argv = ["--json", "--workers", "4", "--duration", "1", "--symbols", "8", "--fleet", "2x2", "--dsn", pg_dsn]
+    argv += ["--slices", "1", "--scrape-processes", "4", "--ended-processes", "20", "--floor-rounds", "1"]
     code = main(argv)
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -79,7 +82,10 @@ def test_compare_json_has_both_locks_their_ratios_and_every_target(
         "scrape at the symbol cap, postgresql+duckdb p95",
         "store.health() p99 under load",
     }
-    assert "compare: slice 4/4" in captured.err and "compare: throughput slice 4/4" in captured.err
+    assert "compare: slice 2/2" in captured.err and "compare: throughput slice 2/2" in captured.err
+    floor = document["floor"]
+    assert floor["pgbench_tps"] > 0 and floor["publish"]["operations"] > 0 and floor["reads"]["operations"] > 0
+    assert floor["share"] > 0 and floor["hit_client_cpu_ms"] > 0 and floor["hit_rate_ratio"] > 0
     with psycopg.connect(pg_dsn) as conn:
         pattern = f"bench\\_{os.getpid()}\\_%"
         left = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE %s", [pattern]).fetchone()
