@@ -3,6 +3,8 @@ the share and the ratio are what their parts say, a hit never computes, and noth
 
 from __future__ import annotations
 
+import os
+
 import psycopg
 import pytest
 
@@ -13,8 +15,10 @@ pytestmark = pytest.mark.postgres
 
 
 def floor_schemas(dsn: str) -> list[str]:
+    """This process's floor schemas (`floor_<pid>_…`): another benchmark on the same server has its own."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        rows = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'floor\\_%'").fetchall()
+        pattern = f"floor\\_{os.getpid()}\\_%"
+        rows = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", [pattern]).fetchall()
     return sorted(row[0] for row in rows)
 
 
