@@ -227,7 +227,7 @@ class FeatureStore:
         except FrameUnreadable:
             self._verified.forget(key)
             return None
-        if seen.identity != known.identity:
+        if seen is not known:  # read from the file: its identity refreshed, or its table parsed to be kept
             self._verified.remember(key, seen)
         return table
 
