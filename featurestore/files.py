@@ -317,6 +317,8 @@ class FrameFiles:
             raise FrameUnreadable(f"{entry.path} is missing", "missing") from None
         try:
             identity = FileIdentity.of(os.fstat(fd))
+            if known is not None and known.table is not None and identity == known.identity:
+                return known.table, known  # the bytes verified before, parsed before (verified.py)
             data = _read_up_to(fd, identity.size + 1)  # one byte more: a file that grew meanwhile shows it
         finally:
             os.close(fd)
@@ -328,7 +330,7 @@ class FrameFiles:
             table = pq.ParquetFile(pa.BufferReader(data)).read()
         except (pa.ArrowException, OSError) as exc:
             raise FrameUnreadable(f"{entry.path} is not readable Parquet: {exc}", "corrupt") from None
-        return table, VerifiedFrame(entry, path, identity)
+        return table, VerifiedFrame(entry, path, identity, table)
 
     def remove(self, relative: str) -> None:
         """Delete a frame file; a path outside the frame layout is refused (InvalidName), never deleted."""

@@ -140,7 +140,12 @@ def register_process(folder: Path, *, tidy: bool = False) -> None:
 
 
 def _hold_alive_lock(folder: Path, identity: str) -> None:
-    """Lock the liveness file before it has its name: a compaction never sees it unlocked while this process lives."""
+    _registered[folder] = (identity, hold_liveness(folder, identity))
+
+
+def hold_liveness(folder: Path, identity: str) -> int:
+    """The fd holding `identity`'s liveness lock in `folder` (closing it ends that identity's life there). The file is
+    locked before it has its name: a compaction never sees it unlocked while its holder lives."""
     path = alive_file(folder, identity)
     unnamed = path.with_name(f".{path.name}.new")
     fd = os.open(unnamed, os.O_RDONLY | os.O_CREAT, 0o644)  # a lock needs no write access
@@ -151,7 +156,7 @@ def _hold_alive_lock(folder: Path, identity: str) -> None:
         os.close(fd)
         unnamed.unlink(missing_ok=True)
         raise
-    _registered[folder] = (identity, fd)
+    return fd
 
 
 def _empty_if_unused(folder: Path) -> None:

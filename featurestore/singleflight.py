@@ -1,9 +1,10 @@
 """Compute once: the threads of a process share one computation per key, and processes on any machine take turns
 through a lease row in PostgreSQL (`compute_leases`).
 
-A lease is claimed in one statement (insert, or take over a row whose holder stopped renewing it), renewed by a
-background thread every ttl/3 while the frame is computed, and deleted when the frame is published. Waiters poll the
-manifest with a backoff and read the frame as soon as its row appears.
+A lease is claimed in one statement (insert, or take over a row whose holder stopped renewing it), sent with the read
+of the key's manifest row in one round trip (granted or not, the caller learns whether the frame was published
+meanwhile), renewed by a background thread every ttl/3 while the frame is computed, and deleted when the frame is
+published. Waiters claim again with a backoff and read the frame as soon as its row appears.
 
 Why a lease and not a session advisory lock held on a dedicated connection: the lock needs one extra connection per
 *waiting* process, on top of its pool. 64 workers missing the same key at once then hold 128 connections, past
@@ -16,14 +17,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
 from featurestore.errors import ComputeTimeout, FeatureStoreError
 from featurestore.keys import FrameKey
-from featurestore.manifest.base import ManifestEntry
+from featurestore.manifest.base import LeaseClaim, ManifestEntry
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,10 @@ LAST_POLL_S = 0.5
 
 
 class LeaseBackend(Protocol):
-    """Where leases live. `claim_lease` returns None when leases are unavailable (PostgreSQL down)."""
+    """Where leases live. `claim_lease` returns None when leases are unavailable (PostgreSQL down), else the claim
+    and the key's manifest row read after it."""
 
-    def claim_lease(self, key: FrameKey, owner: str, ttl_s: float) -> bool | None: ...
+    def claim_lease(self, key: FrameKey, owner: str, ttl_s: float) -> LeaseClaim | None: ...
 
     def renew_leases(self, owner: str, ttl_s: float) -> None: ...
 
@@ -84,17 +86,8 @@ class Turn:
 class SingleFlight:
     """Cross-process turns for computing a key. Without a lease backend every caller computes (one process)."""
 
-    def __init__(
-        self,
-        leases: LeaseBackend | None,
-        read: Callable[[FrameKey], ManifestEntry | None],
-        *,
-        owner: str,
-        ttl_s: float,
-        wait_s: float,
-    ) -> None:
+    def __init__(self, leases: LeaseBackend | None, *, owner: str, ttl_s: float, wait_s: float) -> None:
         self._leases = leases
-        self._read = read
         self.owner = owner
         self._ttl_s = ttl_s
         self._wait_s = wait_s
@@ -112,15 +105,14 @@ class SingleFlight:
         deadline = time.monotonic() + self._wait_s
         delay = FIRST_POLL_S
         while True:
-            claimed = self._leases.claim_lease(key, self.owner, self._ttl_s)
-            if claimed is None:
+            claim = self._leases.claim_lease(key, self.owner, self._ttl_s)
+            if claim is None:
                 yield Turn(True, None)  # PostgreSQL is down: no one to coordinate with
                 return
-            if claimed:
+            if claim.claimed:
                 break
-            entry = self._read(key)
-            if entry is not None and entry != stale:
-                yield Turn(False, entry)
+            if claim.entry is not None and claim.entry != stale:
+                yield Turn(False, claim.entry)
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -132,8 +124,8 @@ class SingleFlight:
             delay = min(delay * 2, LAST_POLL_S)
         self._hold(key)
         try:
-            entry = self._read(key)  # published between our miss and our claim?
-            yield Turn(True, entry if entry != stale else None)
+            # Read with the claim: published between our miss and our claim?
+            yield Turn(True, claim.entry if claim.entry != stale else None)
         finally:
             self._release(key)
 

@@ -88,9 +88,7 @@ class FeatureStore:
         self._inflight = KeyedLocks()
         self._verified = VerifiedFrames()
         owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self._flight = SingleFlight(
-            postgres, self._current, owner=owner, ttl_s=settings.lease_ttl_s, wait_s=settings.compute_lease_s
-        )
+        self._flight = SingleFlight(postgres, owner=owner, ttl_s=settings.lease_ttl_s, wait_s=settings.compute_lease_s)
         self._closed = False
         self._owns_instruments = False  # open() built them: close() closes them
         self._pool_sampler: threading.Thread | None = None
@@ -227,7 +225,7 @@ class FeatureStore:
         except FrameUnreadable:
             self._verified.forget(key)
             return None
-        if seen.identity != known.identity:
+        if seen is not known:  # read from the file: its identity refreshed, or its table parsed to be kept
             self._verified.remember(key, seen)
         return table
 

@@ -45,6 +45,15 @@ class InsertOutcome:
 
 
 @dataclass(frozen=True)
+class LeaseClaim:
+    """A compute lease claim: `claimed` when this caller may compute the key, and `entry`, the key's manifest row as
+    read right after the claim (a row published before the previous holder released the lease is seen)."""
+
+    claimed: bool
+    entry: ManifestEntry | None
+
+
+@dataclass(frozen=True)
 class ComponentHealth:
     """A component's status word (`healthy` / `degraded` / `unhealthy`) and what the check saw."""
 

@@ -15,6 +15,7 @@ insert, so it is stored once whatever crashes in between, and PostgreSQL assigns
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -31,7 +32,14 @@ from featurestore.errors import BackendUnavailable, FeatureStoreError, PoolTimeo
 from featurestore.files import FrameFiles
 from featurestore.instruments import Instruments
 from featurestore.keys import FrameKey
-from featurestore.manifest.base import HEALTHY, UNHEALTHY, ComponentHealth, InsertOutcome, ManifestEntry
+from featurestore.manifest.base import (
+    HEALTHY,
+    UNHEALTHY,
+    ComponentHealth,
+    InsertOutcome,
+    LeaseClaim,
+    ManifestEntry,
+)
 from featurestore.manifest.duckdb import DuckDBManifest
 from featurestore.manifest.postgres import PostgresManifest, probe
 from featurestore.manifest.replay import drain, drain_orphans
@@ -187,13 +195,18 @@ class FallbackManifest:
 
     # Compute leases: available only while PostgreSQL answers (None = coordinate within this process only).
 
-    def claim_lease(self, key: FrameKey, owner: str, ttl_s: float) -> bool | None:
+    def claim_lease(self, key: FrameKey, owner: str, ttl_s: float) -> LeaseClaim | None:
+        """The claim and the row read with it, as `get` reads it: PostgreSQL's row, else this process's pending one."""
         if not self._up:
             return None
         try:
-            return self._on_primary(lambda: self.primary.claim_lease(key, owner, ttl_s))
+            claim = self._on_primary(lambda: self.primary.claim_lease(key, owner, ttl_s))
         except _Down:
             return None
+        local = self._local
+        if claim.entry is None and local is not None:
+            claim = dataclasses.replace(claim, entry=local.get(key.symbol, key.feature, key.params_digest))
+        return claim
 
     def renew_leases(self, owner: str, ttl_s: float) -> None:
         if self._up:

@@ -37,6 +37,7 @@ from featurestore.manifest.base import (
     UNHEALTHY,
     ComponentHealth,
     InsertOutcome,
+    LeaseClaim,
     ManifestEntry,
 )
 from featurestore.metrics import BACKEND_POSTGRESQL
@@ -362,12 +363,23 @@ class PostgresManifest:
 
     # Compute leases: the cross-process single-flight, without pinning a connection while a frame is computed.
 
-    def claim_lease(self, key: FrameKey, owner: str, ttl_s: float) -> bool:
+    def claim_lease(self, key: FrameKey, owner: str, ttl_s: float) -> LeaseClaim:
+        """Claim the key's lease, then read its manifest row, in one round trip: a pipeline with one Sync, so one
+        transaction whose second statement takes its own snapshot (read committed) after the claim has settled, and
+        sees a row its previous holder published before releasing the lease, as a read after the claim would."""
+        digest = (key.symbol, key.feature, key.params_digest)
         with self.connection() as conn:
-            row = self._execute(
-                conn, sql.CLAIM_LEASE, (key.symbol, key.feature, key.params_digest, owner, ttl_s)
-            ).fetchone()
-        return row is not None
+            with conn.pipeline():
+                if self.pooled:
+                    conn.execute(
+                        sql.LOCAL_TIMEOUTS,
+                        (str(self.settings.lock_timeout_ms), str(self.settings.statement_timeout_ms)),
+                    )
+                claim = conn.execute(sql.CLAIM_LEASE, (*digest, owner, ttl_s))
+                found = conn.run(sql.GET, digest)
+            claimed = claim.fetchone() is not None
+            row = found.fetchone()
+        return LeaseClaim(claimed, _entry(row) if row is not None else None)
 
     def renew_leases(self, owner: str, ttl_s: float) -> int:
         with self.connection() as conn:

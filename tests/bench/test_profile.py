@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.profile import top_frames
+from bench.profile import LOOKUP_ROOT_FRAME, top_frames
 from tests.conftest import REPO
 
 
@@ -45,3 +45,30 @@ def test_make_profile_writes_a_flame_graph_and_prints_where_a_publish_spends_its
     assert len(svgs) == 1 and "FeatureStore.publish" in svgs[0].read_text()
     assert "client CPU" in result.stdout
     assert "(featurestore/" in result.stdout.split("inside FeatureStore.publish", 1)[1]
+
+
+def test_the_summary_of_a_lookup_profile_counts_what_runs_inside_get_or_compute() -> None:
+    svg = "".join(
+        [
+            _frame("main (bench/profile.py:70)", 0, 0, 100),
+            _frame("FeatureStore.get_or_compute (featurestore/store.py:160)", 16, 0, 60),
+            _frame("FrameFiles.read_verified (featurestore/files.py:300)", 32, 0, 40),
+            _frame("FeatureStore.publish (featurestore/store.py:193)", 16, 60, 40),  # not inside a lookup
+        ]
+    )
+    assert top_frames(svg, 3, LOOKUP_ROOT_FRAME) == [("FrameFiles.read_verified (featurestore/files.py)", 40)]
+
+
+def test_make_profile_with_hits_writes_a_flame_graph_of_lookups_and_prints_where_they_spend_their_samples(
+    tmp_path: Path,
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.profile", "--backend", "duckdb", "--hits", "0.9", "--publishes", "300",
+         "--out", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    svgs = list(tmp_path.glob("lookups-duckdb-*.svg"))
+    assert len(svgs) == 1 and "FeatureStore.get_or_compute" in svgs[0].read_text()
+    assert "ms per lookup" in result.stdout
+    assert "(featurestore/" in result.stdout.split("inside FeatureStore.get_or_compute", 1)[1]

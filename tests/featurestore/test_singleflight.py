@@ -15,6 +15,7 @@ import pytest
 
 from featurestore import ComputeTimeout, FeatureStore
 from featurestore.keys import FrameKey, advisory_key
+from featurestore.manifest.base import LeaseClaim, ManifestEntry
 from featurestore.manifest.postgres import PostgresManifest
 from featurestore.settings import FeatureStoreSettings
 from featurestore.singleflight import KeyedLocks
@@ -99,7 +100,7 @@ def _foreign_lease(dsn: str, key: FrameKey, ttl_s: float) -> None:
     manifest = PostgresManifest(dsn, FeatureStoreSettings())
     manifest.connect()
     try:
-        assert manifest.claim_lease(key, "dead-host:1:0", ttl_s)
+        assert manifest.claim_lease(key, "dead-host:1:0", ttl_s).claimed
     finally:
         manifest.close()
 
@@ -116,6 +117,28 @@ def test_a_lease_whose_holder_stopped_renewing_it_is_taken_over(pg_schema_dsn: s
         )
     assert table.equals(pa.table({"a": [1]}))
     assert len(calls) == 1 and calls[0] - began >= 0.4, "computed before the foreign lease expired"
+
+
+@pytest.mark.postgres
+def test_a_frame_published_between_the_miss_and_the_lease_claim_is_read_with_the_claim_not_computed_again(
+    pg_schema_dsn: str, tmp_path: Path
+) -> None:
+    params = {"window": 7}
+    with (
+        FeatureStore.open(settings=_settings(pg_schema_dsn, tmp_path)) as late,
+        FeatureStore.open(settings=_settings(pg_schema_dsn, tmp_path)) as first,
+    ):
+        miss = late.manifest.get
+
+        def read_then_lose_the_race(symbol: str, feature: str, digest: str) -> ManifestEntry | None:
+            found = miss(symbol, feature, digest)  # nothing yet; the other store publishes (lease and all) right after
+            first.get_or_compute("RACED", "returns", params, lambda: pa.table({"a": [1]}))
+            return found
+
+        late.manifest.get = read_then_lose_the_race  # type: ignore[method-assign]
+        calls: list[int] = []
+        table = late.get_or_compute("RACED", "returns", params, lambda: calls.append(1) or pa.table({"a": [2]}))
+    assert calls == [] and table.equals(pa.table({"a": [1]}))
 
 
 @pytest.mark.postgres
@@ -158,9 +181,10 @@ def test_a_holder_computing_longer_than_the_lease_ttl_keeps_its_lease_by_renewin
         assert leases is not None
         claim = leases.claim_lease
 
-        def spy(key: FrameKey, owner: str, ttl_s: float) -> bool | None:
-            waiter_claims.append(claim(key, owner, ttl_s))
-            return waiter_claims[-1]
+        def spy(key: FrameKey, owner: str, ttl_s: float) -> LeaseClaim | None:
+            claimed = claim(key, owner, ttl_s)
+            waiter_claims.append(claimed.claimed if claimed is not None else None)
+            return claimed
 
         leases.claim_lease = spy  # type: ignore[method-assign]
         thread = threading.Thread(

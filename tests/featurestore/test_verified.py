@@ -80,13 +80,39 @@ def other_frame_of_the_same_size(data: bytes) -> bytes:
     raise AssertionError("no other frame of the same size")
 
 
+class CountingParquet:
+    """pyarrow.parquet as files.py calls it, counting the frames parsed."""
+
+    def __init__(self) -> None:
+        self.parsed = 0
+
+    def ParquetFile(self, source: Any) -> Any:
+        self.parsed += 1
+        return pq.ParquetFile(source)
+
+
+def test_a_frame_hit_again_is_not_parsed_again_while_its_file_keeps_its_identity(
+    tmp_path: Path, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, manifest, _path = published(tmp_path, registry)
+    parquet = CountingParquet()
+    monkeypatch.setattr(files, "pq", parquet)
+    first = store.get_or_compute("AAPL", "returns", PARAMS, Counting(frame(9.0)))
+    again = [store.get_or_compute("AAPL", "returns", PARAMS, Counting(frame(9.0))) for _ in range(3)]
+    assert first.equals(frame(1.0)) and all(table is first for table in again)
+    assert parquet.parsed == 1 and manifest.gets == 0
+
+
+@pytest.mark.parametrize("parsed_before", [False, True], ids=["before any hit", "after a hit kept its table"])
 @pytest.mark.parametrize(
     "damage", ["deleted", "truncated", "rewritten in place, mtime set back", "replaced by another file"]
 )
 def test_a_hit_without_the_manifest_still_detects_a_damaged_or_deleted_file_and_recomputes(
-    tmp_path: Path, registry: CollectorRegistry, damage: str
+    tmp_path: Path, registry: CollectorRegistry, damage: str, parsed_before: bool
 ) -> None:
     store, manifest, path = published(tmp_path, registry)
+    if parsed_before:
+        assert store.get_or_compute("AAPL", "returns", PARAMS, Counting(frame(9.0))).equals(frame(1.0))
     before = path.stat()
     data = path.read_bytes()
     if damage == "deleted":
@@ -169,3 +195,19 @@ def test_the_verified_frames_keep_the_most_recently_used_within_their_bound() ->
     assert frames.get(keys[0]) is not None  # now the most recent
     frames.remember(keys[2], VerifiedFrame(frames.get(keys[0]).entry, "/p", identity))  # type: ignore[union-attr]
     assert frames.get(keys[1]) is None and frames.get(keys[0]) is not None and len(frames) == 2
+
+
+def test_the_verified_frames_keep_parsed_tables_within_their_byte_budget_most_recent_first() -> None:
+    table = frame(1.0)
+    frames = VerifiedFrames(table_bytes=2 * table.nbytes)
+    keys = [FrameKey.of("AAPL", "returns", {"n": n}) for n in range(3)]
+    identity = FileIdentity(1, 2, 3, 4, 5)
+    for key in keys:
+        entry = ManifestEntry(key.symbol, key.feature, key.params_digest, 1, "p", 1, 3, "0" * 64, datetime.now(UTC))
+        frames.remember(key, VerifiedFrame(entry, "/p", identity, table))
+        frames.get(keys[0])  # the first stays the most recently used
+    kept = [frames.get(key) for key in keys]
+    assert [frame is not None and frame.table is not None for frame in kept] == [True, False, True]
+    assert len(frames) == 3 and frames.table_bytes == 2 * table.nbytes
+    frames.forget(keys[0])
+    assert frames.table_bytes == table.nbytes
