@@ -44,6 +44,13 @@ class FeatureStoreSettings(BaseSettings):
     pool_sample_interval_s: float = Field(
         default=1.0, gt=0, le=60, description="How often a worker samples its pool gauges in the multiprocess mode"
     )
+    kept_tables_mb: int = Field(
+        default=64,
+        ge=0,
+        le=65_536,
+        description="Memory per process for the parsed tables of verified frames a hit returns without parsing their "
+        "file again (0: parse at every hit); 64 workers x 64 MiB is 4 GiB at most",
+    )
     symbol_label_cap: int = Field(
         default=DEFAULT_SYMBOL_CAP,
         ge=0,

@@ -86,7 +86,7 @@ class FeatureStore:
         self.instruments = instruments
         self._postgres = postgres
         self._inflight = KeyedLocks()
-        self._verified = VerifiedFrames()
+        self._verified = VerifiedFrames(table_bytes=settings.kept_tables_mb * 1024 * 1024)
         owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._flight = SingleFlight(postgres, owner=owner, ttl_s=settings.lease_ttl_s, wait_s=settings.compute_lease_s)
         self._closed = False

@@ -40,7 +40,8 @@ from featurestore.manifest.base import ManifestEntry
 
 # A remembered frame costs a few hundred bytes (its row, its path, the identity): 65,536 stay under ~30 MiB.
 MAX_VERIFIED_FRAMES = 65_536
-# Parsed tables kept with their entries: a worker's hot frames, not its whole cache (a bigger table is not kept).
+# Parsed tables kept with their entries: a worker's hot frames, not its whole cache (a bigger table is not kept); the
+# store passes FEATURESTORE_KEPT_TABLES_MB.
 MAX_KEPT_TABLE_BYTES = 64 * 1024 * 1024
 
 

@@ -15,9 +15,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from featurestore import FeatureStore, files
+from featurestore.files import FrameFiles
+from featurestore.instruments import build
 from featurestore.keys import FrameKey
 from featurestore.manifest.base import ManifestEntry
 from featurestore.manifest.memory import MemoryManifest
+from featurestore.settings import FeatureStoreSettings
 from featurestore.verified import FileIdentity, VerifiedFrame, VerifiedFrames
 from featurestore.verify import verify
 from tests.featurestore.test_store import PARAMS, Counting, frame, make_store
@@ -101,6 +104,19 @@ def test_a_frame_hit_again_is_not_parsed_again_while_its_file_keeps_its_identity
     again = [store.get_or_compute("AAPL", "returns", PARAMS, Counting(frame(9.0))) for _ in range(3)]
     assert first.equals(frame(1.0)) and all(table is first for table in again)
     assert parquet.parsed == 1 and manifest.gets == 0
+
+
+def test_with_no_memory_for_kept_tables_every_hit_parses_its_file_again(
+    tmp_path: Path, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = FeatureStoreSettings(pg_dsn=None, cache_dir=tmp_path, kept_tables_mb=0)
+    store = FeatureStore(MemoryManifest(), FrameFiles(tmp_path), settings=settings, instruments=build(registry))
+    store.get_or_compute("AAPL", "returns", PARAMS, Counting(frame(1.0)))
+    parquet = CountingParquet()
+    monkeypatch.setattr(files, "pq", parquet)
+    for _ in range(3):
+        assert store.get_or_compute("AAPL", "returns", PARAMS, Counting(frame(9.0))).equals(frame(1.0))
+    assert parquet.parsed == 3
 
 
 @pytest.mark.parametrize("parsed_before", [False, True], ids=["before any hit", "after a hit kept its table"])
