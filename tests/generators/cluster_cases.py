@@ -1,0 +1,163 @@
+"""The promtool cases of the cluster target (generators/clusters*.py), as test groups: tests/generators/test_clusters.py
+runs them against the committed rule files and the mutation harness (tests/promtool/mutants.py) against its mutants.
+
+The per-cluster case feeds one Prometheus's raw series (no `cluster` anywhere); the global cases feed the per-cluster
+records of two clusters, carrying `cluster` the way Thanos Query or Mimir returns them after each Prometheus attached
+its external label.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slos.loader import load_specs
+from slos.models import SLO
+from slos.windows import enabled_pairs
+
+AVAILABILITY = "http_availability_percent"
+BURN_ALERT = "FeatureStoreAvailabilityBudgetBurn"
+SCOPE = {"job": "featurestore", "namespace": "featurestore"}
+
+
+def series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
+    inner = ", ".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    return {"series": f"{name}{{{inner}}}", "values": values}
+
+
+def availability() -> SLO:
+    (slo,) = [slo for slo in load_specs().specs[0].spec.slos if slo.name == AVAILABILITY]
+    return slo
+
+
+def cluster_events(cluster: str, bad: int, total: int) -> list[dict[str, str]]:
+    """The availability SLO's per-cluster records of one cluster, steady over every window, with its label."""
+    windows = sorted({w for pair in enabled_pairs(availability()) for w in (pair.long, pair.short)} | {"5m"})
+    labels = {**SCOPE, "cluster": cluster, "slo": AVAILABILITY}
+    out = [series(f"slo:sli_bad_events:increase{w}", labels, f"{bad}+0x20") for w in windows]
+    return out + [series(f"slo:sli_events:increase{w}", labels, f"{total}+0x20") for w in windows]
+
+
+def two_clusters() -> list[dict[str, str]]:
+    """Cluster a: 100 bad of 1,000 (10 %, a 100x burn of the 0.1 % budget). Cluster b: 0 of 9,000. The fleet: 100 of
+    10,000, 1 % (10x: past the 6x, 3x and 1x pairs, short of 14.4x); the mean of the two ratios, 5 %, pages at 14.4x."""
+    return [*cluster_events("a", 100, 1000), *cluster_events("b", 0, 9000)]
+
+
+def global_case(exprs: list[dict[str, Any]], *more: dict[str, str]) -> list[dict[str, Any]]:
+    return [{"interval": "1m", "input_series": [*two_clusters(), *more], "promql_expr_test": exprs}]
+
+
+def _sample(name: str, value: float, **labels: str) -> dict[str, Any]:
+    return {"labels": series(name, labels, "")["series"], "value": value}
+
+
+def per_cluster_events() -> list[dict[str, Any]]:
+    """Per minute: 90 2xx and 10 5xx requests in one namespace, 50 2xx (its 5xx counter never created) in another;
+    100 inserts, 95 of them within 5 ms. Exact label sets: a `cluster` label would fail the match."""
+    quiet = {**SCOPE, "namespace": "quiet"}
+    requests = "featurestore_http_requests_total"
+    inputs = [
+        series(requests, {**SCOPE, "status_class": "2xx"}, "0+90x70"),
+        series(requests, {**SCOPE, "status_class": "5xx"}, "0+10x70"),
+        series(requests, {**quiet, "status_class": "2xx"}, "0+50x70"),
+        series("manifest_insert_latency_ms_count", SCOPE, "0+100x70"),
+        series("manifest_insert_latency_ms_bucket", {**SCOPE, "le": "5.0"}, "0+95x70"),
+    ]
+    available, inserts = {"slo": AVAILABILITY}, {"slo": "manifest_insert_under_5ms_percent"}
+    expected = {
+        "slo:sli_bad_events:increase5m": (50, 0, 25),
+        "slo:sli_events:increase5m": (500, 250, 500),
+        "slo:sli_bad_events:increase1h": (600, 0, 300),
+        "slo:sli_events:increase1h": (6000, 3000, 6000),
+    }
+    exprs = [
+        {
+            "expr": name,
+            "eval_time": "60m",
+            "exp_samples": [
+                _sample(name, busy, **SCOPE, **available),
+                _sample(name, idle, **quiet, **available),
+                _sample(name, slow, **SCOPE, **inserts),
+            ],
+        }
+        for name, (busy, idle, slow) in expected.items()
+    ]
+    return [{"interval": "1m", "input_series": inputs, "promql_expr_test": exprs}]
+
+
+def burning_cluster() -> list[dict[str, Any]]:
+    """Cluster a pages and tickets on every pair; cluster b, healthy, raises nothing; cluster c, 5 bad of 10, burns
+    500x but stays under the SLO's 100-event floor; the fleet, at 10.5x, alerts on the three pairs below it, without
+    a `cluster` label."""
+    firing = (
+        f'count by (cluster, burnrate_scope, burnrate_tier) (ALERTS{{alertname="{BURN_ALERT}", alertstate="firing"}})'
+    )
+    tiers = ("page_fast", "page_slow", "ticket_fast", "ticket_slow")
+    cluster_a = [f'{{burnrate_scope="cluster", burnrate_tier="{t}", cluster="a"}}' for t in tiers]
+    fleet = [f'{{burnrate_scope="fleet", burnrate_tier="{t}"}}' for t in ("page_slow", "ticket_fast", "ticket_slow")]
+    exprs = [
+        {"expr": firing, "eval_time": "10m", "exp_samples": [{"labels": x, "value": 1} for x in cluster_a + fleet]}
+    ]
+    return global_case(exprs, *cluster_events("c", 5, 10))
+
+
+def fleet_weights() -> list[dict[str, Any]]:
+    """100 bad of 10,000 is 1 %, over every window and the period; the mean of the clusters' ratios would be 5 %."""
+    selector = f'{{slo="{AVAILABILITY}"}}'
+    exprs = [
+        {
+            "expr": f"fleet_slo:sli_error:ratio_rate{w}{selector}",
+            "eval_time": "10m",
+            "exp_samples": [{"labels": f"fleet_slo:sli_error:ratio_rate{w}{selector}", "value": 0.01}],
+        }
+        for w in ("1h", "30d")
+    ]
+    exprs.append(
+        {
+            "expr": f"cluster_slo:sli_error:ratio_rate1h{selector}",
+            "eval_time": "10m",
+            "exp_samples": [
+                {"labels": f'cluster_slo:sli_error:ratio_rate1h{{cluster="{c}", slo="{AVAILABILITY}"}}', "value": v}
+                for c, v in (("a", 0.1), ("b", 0.0))
+            ],
+        }
+    )
+    return global_case(exprs)
+
+
+def one_series_each() -> list[dict[str, Any]]:
+    """The global records hold one series per SLO (fleet) and one per cluster and SLO."""
+    windows = ("5m", "1h", "3d", "30d")
+    exprs = [
+        {
+            "expr": f'count by (__name__) ({{__name__=~"{level}:(sli_error|burn_rate):ratio_rate{w}"}})',
+            "eval_time": "10m",
+            "exp_samples": [
+                {"labels": f'{{__name__="{level}:{kind}:ratio_rate{w}"}}', "value": count}
+                for kind in ("burn_rate", "sli_error")
+            ],
+        }
+        for level, count in (("fleet_slo", 1), ("cluster_slo", 2))
+        for w in windows
+    ]
+    return global_case(exprs)
+
+
+def sparse_cluster_period() -> list[dict[str, Any]]:
+    """Cluster b records its 5m counts every other minute (a slower evaluation interval): its mean count still
+    stands for its events, and the fleet's period ratio stays 1 %. Summing the samples would count cluster a's
+    twice as often and say 1.7 %."""
+    labels = {**SCOPE, "cluster": "b", "slo": AVAILABILITY}
+    sparse = [
+        series(name, labels, " ".join([str(value), "_"] * 10))
+        for name, value in (("slo:sli_bad_events:increase5m", 0), ("slo:sli_events:increase5m", 9000))
+    ]
+    dense = [s for s in cluster_events("a", 100, 1000) if "increase5m{" in s["series"]]
+    record = f'fleet_slo:sli_error:ratio_rate30d{{slo="{AVAILABILITY}"}}'
+    exprs = [{"expr": record, "eval_time": "10m", "exp_samples": [{"labels": record, "value": 0.01}]}]
+    return [{"interval": "1m", "input_series": dense + sparse, "promql_expr_test": exprs}]
+
+
+def global_cases() -> list[dict[str, Any]]:
+    """Every case of the global rules (Thanos Ruler, Mimir)."""
+    return [*burning_cluster(), *fleet_weights(), *one_series_each(), *sparse_cluster_period()]
