@@ -3,11 +3,19 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
 
 - slice target: counters whose good fraction is just over, then just under, the slice target (RatioTimeslices: the
   SLO's target); the slice record reads 1 then 0 (`>= bool`). Event SLIs only.
+- threshold slice: verdicts fed as recorded, a slice of them all good but one, then all bad but one: the slice record
+  reads 1, then 0 (against the slice target, or against one half where the slice keeps its share of good
+  evaluations), so a slice is its share of good evaluations, not its worst or its best one.
+- windows: two good slices (or evaluations), then a bad one, for six hours: every window's error ratio (the longer
+  ones over those six hours) reads the share of bad slices, within a band around what Prometheus 2 and 3 read (not
+  the worst or the best slice, not shifted by 2 %); a rolling period too (the mean of the 5m ratios).
 - verdict: a threshold query that is a plain selector (a gauge, a summary's quantile) just on the good side of its
   value, then just past it: the verdict reads 1, then 0. Other threshold queries' inputs are not synthesized: the
   cases below feed their verdicts as recorded.
 - budget: the slice record (or the verdicts) fed directly, good fractions leaving just under, then just over, the
-  error budget over the period: `slo:error_budget_remaining:ratio > bool 0` reads 1, then 0.
+  error budget over the period: `slo:error_budget_remaining:ratio > bool 0` reads 1, then 0. Another SLO's record,
+  all good, is fed beside it (here, in the burn and in the threshold slice cases) for the rules that would read past
+  their `slo` matcher.
 - burn: the same record burning just under, then just over, the factor of the fastest enabled pair, then recovering:
   the alert is silent one evaluation before it fires, fires with its labels and annotations, and resolves (checked
   with `unittests.timeline_checks`, on the evaluations where Prometheus 2 and 3 ranges agree).
@@ -28,7 +36,7 @@ from datetime import UTC, datetime
 
 import promql_parser
 
-from generators import naming, promql
+from generators import naming, promql, timeslices
 from generators.alerts import Alert
 from generators.burn_tests import Untestable, events_of
 from generators.synthetic import VARIANTS, Prediction, Series, Variant, agreed, satisfy
@@ -119,6 +127,14 @@ def _fed(slo: SLO, values: Sequence[float]) -> Series:
     return Series({"__name__": _record(objective), naming.SLO_LABEL: slo.name}, tuple(values))
 
 
+def _beside(ctx: Context, slo: SLO, values: Sequence[float]) -> tuple[Series, Series]:
+    """The SLO's fed record and, all good beside it, another time-slice SLO's (of the spec where it has one, so that
+    SLO's own records exist too): a rule that reads past its `slo` matcher meets them."""
+    others = [o for o in ctx.spec.slos if o.name != slo.name and isinstance(o.objective, TimeslicesObjective)]
+    other = others[0] if others else slo.model_copy(update={"name": f"{slo.name}_neighbour"})
+    return _fed(slo, values), _fed(other, [1.0] * len(values))
+
+
 def _expr_case(name: str, series: tuple[Series, ...], exprs: tuple[ExprCheck, ...]) -> Case:
     """A case that checks expressions (records), no alert."""
     return Case(name=name, series=series, checks=(), proves=(), exprs=exprs, file=FILE)
@@ -155,6 +171,86 @@ def slice_case(ctx: Context, slo: SLO) -> Case | None:
             _bool_check(half * clock.tick, expr, labels, 1.0),
             _bool_check(2 * half * clock.tick, expr, labels, 0.0),
         ),
+    )
+
+
+def threshold_slice_case(ctx: Context, slo: SLO) -> Case | None:
+    """Verdicts of a slice all good but one, then all bad but one: the slice is good, then bad, by its share of good
+    evaluations. None where a slice holds too few evaluations for one odd verdict to keep its side of the bar."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    if objective.threshold is None or objective.slice is None:
+        return None
+    clock = _Clock.of(ctx, objective)
+    assert clock.step is not None
+    per_slice = round(clock.step / clock.tick)  # verdicts in a slice; one more where ranges are closed on the left
+    bar = objective.slice_target if objective.slice_target is not None else 0.5
+    if 1 / per_slice > min(1 - bar, bar) or 1 / per_slice == bar:
+        return None
+    every = round(clock.evaluation / clock.tick)
+    odd_bad = math.ceil(per_slice / every) * every  # a full slice of good verdicts before it, at an evaluation
+    odd_good = math.ceil((odd_bad + per_slice + 2) / every) * every  # a full slice of bad ones before it
+    values = [1.0] * odd_bad + [0.0] * (odd_good - odd_bad) + [1.0, 0.0]
+    verdicts = Series({"__name__": naming.THRESHOLD_GOOD_RECORD, naming.SLO_LABEL: slo.name}, tuple(values))
+    neighbour = _beside(ctx, slo, values)[1]
+    probe = naming.TIMESLICE_GOOD_RECORD + promql.slo_selector(slo.name)
+    labels: dict[str, str] = {naming.SLO_LABEL: slo.name}
+    if objective.slice_target is None:
+        probe = f"{probe} >= bool {promql.number(bar)}"
+    else:
+        labels = {"__name__": naming.TIMESLICE_GOOD_RECORD, **labels}
+    return _expr_case(
+        f"{slo.name}: a slice of verdicts all good but one is good and one all bad but one is bad",
+        (verdicts, neighbour),
+        (_bool_check(odd_bad * clock.tick, probe, labels, 1.0), _bool_check(odd_good * clock.tick, probe, labels, 0.0)),
+    )
+
+
+BAND = 0.005  # how far past what Prometheus 2 and 3 read a window's ratio may be
+# The window case's length: longer windows read all of it. Up to 3d, each evaluation's subqueries step through the
+# whole window, and promtool's time grows with its square.
+WINDOW_CASE = "6h"
+
+
+def _window_ratios(timeline: Timeline, now: float, window: str, ctx: Context) -> list[float]:
+    """A window's error ratio at `now` as each Prometheus reads it; a period window averages the 5m ratios."""
+    if not timeslices.averaged(window):
+        seconds = duration_seconds(ctx.profile.window(window))
+        return [r for v in VARIANTS if (r := timeline.error_ratio(now, seconds, v)) is not None]
+    short = duration_seconds(ctx.profile.window(timeslices.SHORTEST_WINDOW))
+    evaluation = duration_seconds(ctx.profile.window(EVALUATION))
+    found = []
+    for variant in VARIANTS:
+        ratios = [timeline.error_ratio(k * evaluation, short, variant) for k in range(round(now / evaluation) + 1)]
+        kept = [r for r in ratios if r is not None]
+        found.append(sum(kept) / len(kept))
+    return found
+
+
+def window_case(ctx: Context, slo: SLO) -> Case:
+    """Two good slices (or evaluations) and a bad one, over and over: each window reads one bad in three."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    clock = _Clock.of(ctx, objective)
+    spacing = clock.step or clock.tick
+    now = duration_seconds(ctx.profile.window(WINDOW_CASE))
+    values = [
+        0.0 if math.floor(k * clock.tick / spacing + 1e-9) % 3 == 2 else 1.0 for k in range(round(now / clock.tick) + 1)
+    ]
+    timeline = Timeline(tuple(values), clock.tick, clock.step)
+    labels = {naming.SLO_LABEL: slo.name}
+    every = [w for w in timeslices.windows(ctx.spec, slo) if objective.calendar is None or not timeslices.averaged(w)]
+    exprs = []
+    for window in every:
+        ratios = _window_ratios(timeline, now, window, ctx)
+        record = f"{naming.sli_error_record(window)}{promql.slo_selector(slo.name)}"
+        low, high = promql.number(min(ratios) - BAND), promql.number(max(ratios) + BAND)
+        exprs += [
+            _bool_check(now, f"{record} > bool {low}", labels, 1.0),
+            _bool_check(now, f"{record} < bool {high}", labels, 1.0),
+        ]
+    return _expr_case(
+        f"{slo.name}: every window reads its share of bad slices, one in three", _beside(ctx, slo, values), tuple(exprs)
     )
 
 
@@ -224,7 +320,7 @@ def budget_case(ctx: Context, slo: SLO) -> Case:
         checks.append(_bool_check(moment, expr, labels, 1.0 if healthy else 0.0))
     return _expr_case(
         f"{slo.name}: the error budget remains just under it and is overspent just over it",
-        (_fed(slo, values),),
+        _beside(ctx, slo, values),
         tuple(checks),
     )
 
@@ -277,7 +373,7 @@ def burn_case(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> Case | None
     checks, _, _ = timeline_checks(rule, active, 0, clock.evaluation, {naming.SLO_LABEL: slo.name})
     return Case(
         name=f"{slo.name}: {rule.alert} stays silent just under {factor:g}x and fires just over it",
-        series=(_fed(slo, values),),
+        series=_beside(ctx, slo, values),
         checks=(),
         proves=(rule.alert,),
         exprs=tuple(_tier_firing(check, rule) for check in checks),
@@ -331,6 +427,8 @@ def timeslice_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple
     assert isinstance(objective, TimeslicesObjective)
     made = [
         slice_case(ctx, slo) if objective.slice else None,
+        threshold_slice_case(ctx, slo),
+        window_case(ctx, slo),
         verdict_case(ctx, slo),
         budget_case(ctx, slo),
         burn_case(ctx, slo, rules),
