@@ -8,6 +8,7 @@ its external label.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from slos.loader import load_specs
@@ -51,36 +52,38 @@ def _sample(name: str, value: float, **labels: str) -> dict[str, Any]:
     return {"labels": series(name, labels, "")["series"], "value": value}
 
 
+# The windows the per-cluster case checks, in minutes: all but the day-long ones, whose six hours of counters
+# would multiply promtool's time by twelve.
+PER_CLUSTER_WINDOWS = {"5m": 5, "30m": 30, "1h": 60, "2h": 120, "6h": 360}
+
+
 def per_cluster_events() -> list[dict[str, Any]]:
-    """Per minute: 90 2xx and 10 5xx requests in one namespace, 50 2xx (its 5xx counter never created) in another;
-    100 inserts, 95 of them within 5 ms. Exact label sets: a `cluster` label would fail the match."""
+    """Per minute for six hours: 90 2xx and 10 5xx requests in one namespace, 50 2xx (its 5xx counter never created)
+    in another; 100 inserts, 95 of them within 5 ms. Exact label sets: a `cluster` label would fail the match."""
     quiet = {**SCOPE, "namespace": "quiet"}
     requests = "featurestore_http_requests_total"
     inputs = [
-        series(requests, {**SCOPE, "status_class": "2xx"}, "0+90x70"),
-        series(requests, {**SCOPE, "status_class": "5xx"}, "0+10x70"),
-        series(requests, {**quiet, "status_class": "2xx"}, "0+50x70"),
-        series("manifest_insert_latency_ms_count", SCOPE, "0+100x70"),
-        series("manifest_insert_latency_ms_bucket", {**SCOPE, "le": "5.0"}, "0+95x70"),
+        series(requests, {**SCOPE, "status_class": "2xx"}, "0+90x370"),
+        series(requests, {**SCOPE, "status_class": "5xx"}, "0+10x370"),
+        series(requests, {**quiet, "status_class": "2xx"}, "0+50x370"),
+        series("manifest_insert_latency_ms_count", SCOPE, "0+100x370"),
+        series("manifest_insert_latency_ms_bucket", {**SCOPE, "le": "5.0"}, "0+95x370"),
     ]
     available, inserts = {"slo": AVAILABILITY}, {"slo": "manifest_insert_under_5ms_percent"}
-    expected = {
-        "slo:sli_bad_events:increase5m": (50, 0, 25),
-        "slo:sli_events:increase5m": (500, 250, 500),
-        "slo:sli_bad_events:increase1h": (600, 0, 300),
-        "slo:sli_events:increase1h": (6000, 3000, 6000),
-    }
+    # per minute: (busy namespace, quiet namespace, inserts) bad events, then all events
+    rates = {"slo:sli_bad_events:increase": (10, 0, 5), "slo:sli_events:increase": (100, 50, 100)}
     exprs = [
         {
-            "expr": name,
-            "eval_time": "60m",
+            "expr": f"{prefix}{window}",
+            "eval_time": "6h",
             "exp_samples": [
-                _sample(name, busy, **SCOPE, **available),
-                _sample(name, idle, **quiet, **available),
-                _sample(name, slow, **SCOPE, **inserts),
+                _sample(f"{prefix}{window}", busy * minutes, **SCOPE, **available),
+                _sample(f"{prefix}{window}", idle * minutes, **quiet, **available),
+                _sample(f"{prefix}{window}", slow * minutes, **SCOPE, **inserts),
             ],
         }
-        for name, (busy, idle, slow) in expected.items()
+        for window, minutes in PER_CLUSTER_WINDOWS.items()
+        for prefix, (busy, idle, slow) in rates.items()
     ]
     return [{"interval": "1m", "input_series": inputs, "promql_expr_test": exprs}]
 
@@ -158,6 +161,56 @@ def sparse_cluster_period() -> list[dict[str, Any]]:
     return [{"interval": "1m", "input_series": dense + sparse, "promql_expr_test": exprs}]
 
 
+# Per SLO: its error budget, and the bad events of clusters a and b in the 5m window (of 1,000); window n of
+# EVERY_WINDOW holds n times as many.
+BUDGETS = {AVAILABILITY: (0.001, 10, 30), "manifest_insert_under_5ms_percent": (0.05, 20, 60)}
+EVERY_WINDOW = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+SAMPLES = 11  # one a minute, 0m to 10m
+
+
+def _rounded(expr: str, found: list[tuple[dict[str, str], float]], scale: float) -> dict[str, Any]:
+    """A check of `expr` to 1/scale: float division leaves the last digits to chance."""
+    samples = [
+        {"labels": "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}",
+         "value": math.floor(value * scale + 0.5)}
+        for labels, value in found
+    ]  # fmt: skip
+    return {"expr": f"round({expr} * {scale:g})", "eval_time": "10m", "exp_samples": samples}
+
+
+def every_window() -> list[dict[str, Any]]:
+    """Both SLOs' per-cluster records, window n holding n times the 5m window's bad events, and the 5m counts
+    alternating between half and one and a half of it: every global record reads its own window and SLO, sums the
+    clusters' events, averages the 5m counts over the period and divides by its SLO's budget."""
+    inputs: list[dict[str, str]] = []
+    exprs: list[dict[str, Any]] = []
+    for slo, (budget, *bads) in BUDGETS.items():
+        for cluster, bad in zip("ab", bads, strict=True):
+            labels = {**SCOPE, "cluster": cluster, "slo": slo}
+            half = " ".join(str(bad // 2 if k % 2 == 0 else bad * 3 // 2) for k in range(SAMPLES))
+            inputs.append(series("slo:sli_bad_events:increase5m", labels, half))
+            inputs += [series(f"slo:sli_bad_events:increase{w}", labels, f"{bad * n}+0x10") for n, w in
+                       enumerate(EVERY_WINDOW[1:], start=2)]  # fmt: skip
+            inputs += [series(f"slo:sli_events:increase{w}", labels, "1000+0x10") for w in EVERY_WINDOW]
+        period: list[float] = [
+            sum(b // 2 if k % 2 == 0 else b * 3 // 2 for k in range(SAMPLES)) / SAMPLES for b in bads
+        ]
+        counts = {w: [b * n for b in bads] for n, w in enumerate(EVERY_WINDOW, start=1)}
+        counts["5m"] = [b // 2 for b in bads]  # the sample at 10m
+        counts["30d"] = period
+        for window, (a, b) in counts.items():
+            selector = f'{{slo="{slo}"}}'
+            levels = {
+                "cluster_slo": [({"cluster": "a", "slo": slo}, a / 1000), ({"cluster": "b", "slo": slo}, b / 1000)],
+                "fleet_slo": [({"slo": slo}, (a + b) / 2000)],
+            }
+            for level, found in levels.items():
+                burns = [(labels, ratio / budget) for labels, ratio in found]
+                exprs.append(_rounded(f"{level}:sli_error:ratio_rate{window}{selector}", found, 1e6))
+                exprs.append(_rounded(f"{level}:burn_rate:ratio_rate{window}{selector}", burns, 1e3))
+    return [{"interval": "1m", "input_series": inputs, "promql_expr_test": exprs}]
+
+
 def global_cases() -> list[dict[str, Any]]:
     """Every case of the global rules (Thanos Ruler, Mimir)."""
-    return [*burning_cluster(), *fleet_weights(), *one_series_each(), *sparse_cluster_period()]
+    return [*burning_cluster(), *fleet_weights(), *one_series_each(), *sparse_cluster_period(), *every_window()]

@@ -150,3 +150,9 @@ def test_the_global_records_hold_one_series_per_slo_and_one_per_cluster_and_slo(
 def test_the_fleet_period_weighs_a_cluster_by_its_events_not_by_how_often_it_evaluates(tmp_path: Path) -> None:
     result = promtool_test(tmp_path, cluster_cases.sparse_cluster_period(), THANOS)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.promtool
+def test_every_global_record_reads_its_own_window_and_slo_and_divides_by_its_budget(tmp_path: Path) -> None:
+    result = promtool_test(tmp_path, cluster_cases.every_window(), THANOS)
+    assert result.returncode == 0, result.stdout + result.stderr
