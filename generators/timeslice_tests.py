@@ -10,10 +10,11 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
   ones over those six hours) reads the share of bad slices, within a band around what Prometheus 2 and 3 read (not
   the worst or the best slice, not shifted by 2 %); a rolling period too (the mean of the 5m ratios).
 - verdict: a threshold query that is a plain selector (a gauge, a summary's quantile) just on the good side of its
-  value, then just past it: the verdict reads 1, then 0. Other threshold queries' inputs are not synthesized: the
-  cases below feed their verdicts as recorded.
+  value, then just past it, the threshold itself on the side the op puts it: the verdict reads 1, then 0. Other
+  threshold queries' inputs are not synthesized: the cases below feed their verdicts as recorded.
 - budget: the slice record (or the verdicts) fed directly, good fractions leaving just under, then just over, the
-  error budget over the period: `slo:error_budget_remaining:ratio > bool 0` reads 1, then 0. Another SLO's record,
+  error budget over the period: `slo:error_budget_remaining:ratio > bool 0` reads 1, then 0; the objective and
+  budget records read the spec's. Another SLO's record,
   all good, is fed beside it (here, in the burn and in the threshold slice cases) for the rules that would read past
   their `slo` matcher.
 - burn: the same record burning just under, then just over, the factor of the fastest enabled pair, then recovering:
@@ -188,9 +189,11 @@ def threshold_slice_case(ctx: Context, slo: SLO) -> Case | None:
     if 1 / per_slice > min(1 - bar, bar) or 1 / per_slice == bar:
         return None
     every = round(clock.evaluation / clock.tick)
-    odd_bad = math.ceil(per_slice / every) * every  # a full slice of good verdicts before it, at an evaluation
-    odd_good = math.ceil((odd_bad + per_slice + 2) / every) * every  # a full slice of bad ones before it
-    values = [1.0] * odd_bad + [0.0] * (odd_good - odd_bad) + [1.0, 0.0]
+    # At an evaluation, after a slice of good verdicts, itself after a slice of bad ones: a range twice the slice's
+    # would read them too.
+    odd_bad = math.ceil(2 * per_slice / every) * every
+    odd_good = math.ceil((odd_bad + per_slice + 2) / every) * every  # a full slice of bad verdicts before it
+    values = [0.0] * (odd_bad - per_slice) + [1.0] * per_slice + [0.0] * (odd_good - odd_bad) + [1.0, 0.0]
     verdicts = Series({"__name__": naming.THRESHOLD_GOOD_RECORD, naming.SLO_LABEL: slo.name}, tuple(values))
     neighbour = _beside(ctx, slo, values)[1]
     probe = naming.TIMESLICE_GOOD_RECORD + promql.slo_selector(slo.name)
@@ -283,7 +286,10 @@ def verdict_case(ctx: Context, slo: SLO) -> Case | None:
     margin = abs(sli.threshold) * STRADDLE or STRADDLE
     above = sli.op in (Op.LT, Op.LE)  # the bad side
     good, bad = sli.threshold + (-margin if above else margin), sli.threshold + (margin if above else -margin)
-    if sli.op is Op.EQ:
+    # the threshold itself on the side the op puts it: `<` and `<=` (or `>` and `>=`) told apart
+    if sli.op in (Op.LT, Op.GT):
+        bad = sli.threshold
+    else:
         good = sli.threshold
     clock = _Clock.of(ctx, objective)
     half = clock.ticks("10m", ctx)
@@ -292,7 +298,8 @@ def verdict_case(ctx: Context, slo: SLO) -> Case | None:
     probe = f"{naming.THRESHOLD_GOOD_RECORD}{promql.slo_selector(slo.name)}"
     moments = (math.floor((half - 1) * clock.tick / clock.evaluation) * clock.evaluation, 2 * half * clock.tick)
     return _expr_case(
-        f"{slo.name}: an evaluation is good just on the good side of {sli.threshold:g} and bad just past it",
+        f"{slo.name}: an evaluation is good just on the good side of {sli.threshold:g} and bad just past it, the "
+        "threshold itself on the side its op puts it",
         (Series(labels, (good,) * half + (bad,) * (half + 1)),),
         (_bool_check(moments[0], probe, expected, 1.0), _bool_check(moments[1], probe, expected, 0.0)),
     )
@@ -318,6 +325,9 @@ def budget_case(ctx: Context, slo: SLO) -> Case:
         if any(r is None or (r < budget) != healthy for r in ratios):
             raise Untestable(f"the budget case does not straddle the budget at {moment:g}s")
         checks.append(_bool_check(moment, expr, labels, 1.0 if healthy else 0.0))
+    target, budget_record = naming.OBJECTIVE_RECORD, naming.ERROR_BUDGET_RECORD
+    for record, value in ((target, objective.target), (budget_record, budget)):
+        checks.append(_bool_check(0, record + promql.slo_selector(slo.name), {"__name__": record, **labels}, value))
     return _expr_case(
         f"{slo.name}: the error budget remains just under it and is overspent just over it",
         _beside(ctx, slo, values),
