@@ -76,6 +76,7 @@ class Mutant:
     field: str  # "expr" or "for"
     value: str  # the mutated field
     target: str = DEFAULT
+    tier: str = ""  # a burn-rate alert's burnrate_tier label
 
     @property
     def key(self) -> str:
@@ -167,6 +168,7 @@ def mutants(rules: dict[str, Any], target: str = DEFAULT) -> list[Mutant]:
     for group in rules["groups"]:
         for index, rule in enumerate(group["rules"]):
             name = rule.get("alert") or rule["record"]
+            tier = rule.get("labels", {}).get("burnrate_tier", "")
             seen: set[str] = set()
             described: dict[str, int] = {}
             for what, changed in expr_mutations(rule["expr"]):
@@ -179,12 +181,12 @@ def mutants(rules: dict[str, Any], target: str = DEFAULT) -> list[Mutant]:
                     continue
                 described[what] = described.get(what, 0) + 1
                 nth = f" (occurrence {described[what]})" if described[what] > 1 else ""
-                found.append(Mutant(group["name"], index, name, f"expr: {what}{nth}", "expr", changed, target))
+                found.append(Mutant(group["name"], index, name, f"expr: {what}{nth}", "expr", changed, target, tier))
             if rule.get("for"):
                 for factor in (0.5, 2):
                     changed = _window(rule["for"], factor)
                     what = f"for: {rule['for']} -> {changed}"
-                    found.append(Mutant(group["name"], index, name, what, "for", changed, target))
+                    found.append(Mutant(group["name"], index, name, what, "for", changed, target, tier))
     return found
 
 
