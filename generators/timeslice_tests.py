@@ -10,9 +10,8 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
   ones over those six hours) reads the share of bad slices, within a band around what Prometheus 2 and 3 read (not
   the worst or the best slice, not shifted by 2 %); a rolling period too (the mean of the 5m ratios).
 - verdict: a threshold query that is a plain selector (a gauge, a summary's quantile) just on the good side of its
-  value, then just past it, the threshold itself on the side the op puts it: the verdict reads 1, then 0 (beside
-  it, for each `label="value"` matcher, a series with another value). Other threshold queries' inputs are not
-  synthesized: the cases below feed their verdicts as recorded.
+  value, then just past it, the threshold itself on the side the op puts it: the verdict reads 1, then 0. Other
+  threshold queries' inputs are not synthesized: the cases below feed their verdicts as recorded.
 - budget: the slice record (or the verdicts) fed directly, good fractions leaving just under, then just over, the
   error budget over the period: `slo:error_budget_remaining:ratio > bool 0` reads 1, then 0; the objective and
   budget records read the spec's. Another SLO's record,
@@ -274,15 +273,6 @@ def _gauge_labels(ctx: Context, query: str) -> dict[str, str] | None:
     return satisfy(matchers, {"job": ctx.spec.service, "instance": ctx.profile.scrape_target})
 
 
-def _siblings(query: str, labels: Mapping[str, str]) -> list[dict[str, str]]:
-    """For each `label="value"` matcher of a plain selector, the series with another value: a verdict that reads past
-    the matcher meets it."""
-    expr = promql_parser.parse(query)
-    assert isinstance(expr, promql_parser.VectorSelector)
-    equal = [m.name for m in expr.matchers.matchers if _MATCH_OPS[str(m.op)] == "=" and m.name != "__name__"]
-    return [{**labels, name: f"{labels[name]}_other"} for name in equal]
-
-
 def verdict_case(ctx: Context, slo: SLO) -> Case | None:
     """A gauge just on the good side of the threshold, then just on the bad side: the verdict reads 1, then 0."""
     objective = slo.objective
@@ -310,10 +300,7 @@ def verdict_case(ctx: Context, slo: SLO) -> Case | None:
     return _expr_case(
         f"{slo.name}: an evaluation is good just on the good side of {sli.threshold:g} and bad just past it, the "
         "threshold itself on the side its op puts it",
-        (
-            Series(labels, (good,) * half + (bad,) * (half + 1)),
-            *(Series(other, (bad,) * (2 * half + 1)) for other in _siblings(objective.threshold.query, labels)),
-        ),
+        (Series(labels, (good,) * half + (bad,) * (half + 1)),),
         (_bool_check(moments[0], probe, expected, 1.0), _bool_check(moments[1], probe, expected, 0.0)),
     )
 
