@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from slos.loader import load_specs
-from slos.models import SLO
+from slos.models import SLO, duration_seconds
 from slos.windows import enabled_pairs
 
 AVAILABILITY = "http_availability_percent"
@@ -52,42 +52,53 @@ def _sample(name: str, value: float, **labels: str) -> dict[str, Any]:
     return {"labels": series(name, labels, "")["series"], "value": value}
 
 
-# The windows the per-cluster case checks, in minutes, an hour after the counters start (so twice a window reads
-# more): all but the day-long ones, whose days of counters would multiply promtool's time by ten or more.
-PER_CLUSTER_WINDOWS = {"5m": 5, "30m": 30, "1h": 60, "2h": 120, "6h": 360}
+# The per-cluster cases: (input interval, samples, when checked, windows with their minutes). Each is checked an
+# hour or a day after the counters start, so twice a window reads more; the day-long windows on half-hourly samples,
+# which keep four days of counters as cheap as seven hours of minutes.
+PER_CLUSTER_CASES = (
+    ("1m", 430, "7h", {"5m": 5, "30m": 30, "1h": 60, "2h": 120, "6h": 360}),
+    ("30m", 193, "4d", {"1d": 1440, "3d": 4320}),
+)
+PER_CLUSTER_EVALUATION = "5m"  # the test file's evaluation_interval: every check falls on one
 
 
 def per_cluster_events() -> list[dict[str, Any]]:
-    """Per minute for seven hours: 90 2xx and 10 5xx requests in one namespace, 50 2xx (its 5xx counter never
-    created) in another; 100 inserts, 95 of them within 5 ms, 98 within 10 ms. Exact label sets: a `cluster` label
-    would fail the match."""
+    """Per minute: 90 2xx and 10 5xx requests in one namespace, 50 2xx (its 5xx counter never created) in another;
+    100 inserts, 95 of them within 5 ms, 98 within 10 ms. Exact label sets: a `cluster` label would fail the match."""
     quiet = {**SCOPE, "namespace": "quiet"}
     requests = "featurestore_http_requests_total"
-    inputs = [
-        series(requests, {**SCOPE, "status_class": "2xx"}, "0+90x430"),
-        series(requests, {**SCOPE, "status_class": "5xx"}, "0+10x430"),
-        series(requests, {**quiet, "status_class": "2xx"}, "0+50x430"),
-        series("manifest_insert_latency_ms_count", SCOPE, "0+100x430"),
-        series("manifest_insert_latency_ms_bucket", {**SCOPE, "le": "5.0"}, "0+95x430"),
-        series("manifest_insert_latency_ms_bucket", {**SCOPE, "le": "10.0"}, "0+98x430"),
-    ]
     available, inserts = {"slo": AVAILABILITY}, {"slo": "manifest_insert_under_5ms_percent"}
     # per minute: (busy namespace, quiet namespace, inserts) bad events, then all events
     rates = {"slo:sli_bad_events:increase": (10, 0, 5), "slo:sli_events:increase": (100, 50, 100)}
-    exprs = [
-        {
-            "expr": f"{prefix}{window}",
-            "eval_time": "7h",
-            "exp_samples": [
-                _sample(f"{prefix}{window}", busy * minutes, **SCOPE, **available),
-                _sample(f"{prefix}{window}", idle * minutes, **quiet, **available),
-                _sample(f"{prefix}{window}", slow * minutes, **SCOPE, **inserts),
-            ],
-        }
-        for window, minutes in PER_CLUSTER_WINDOWS.items()
-        for prefix, (busy, idle, slow) in rates.items()
-    ]
-    return [{"interval": "1m", "input_series": inputs, "promql_expr_test": exprs}]
+    cases = []
+    for interval, samples, at, windows in PER_CLUSTER_CASES:
+        every = round(duration_seconds(interval) / 60)
+        inputs = [
+            series(name, labels, f"0+{per_minute * every}x{samples}")
+            for name, labels, per_minute in (
+                (requests, {**SCOPE, "status_class": "2xx"}, 90),
+                (requests, {**SCOPE, "status_class": "5xx"}, 10),
+                (requests, {**quiet, "status_class": "2xx"}, 50),
+                ("manifest_insert_latency_ms_count", SCOPE, 100),
+                ("manifest_insert_latency_ms_bucket", {**SCOPE, "le": "5.0"}, 95),
+                ("manifest_insert_latency_ms_bucket", {**SCOPE, "le": "10.0"}, 98),
+            )
+        ]
+        exprs = [
+            {
+                "expr": f"{prefix}{window}",
+                "eval_time": at,
+                "exp_samples": [
+                    _sample(f"{prefix}{window}", busy * minutes, **SCOPE, **available),
+                    _sample(f"{prefix}{window}", idle * minutes, **quiet, **available),
+                    _sample(f"{prefix}{window}", slow * minutes, **SCOPE, **inserts),
+                ],
+            }
+            for window, minutes in windows.items()
+            for prefix, (busy, idle, slow) in rates.items()
+        ]
+        cases.append({"interval": interval, "input_series": inputs, "promql_expr_test": exprs})
+    return cases
 
 
 def burning_cluster() -> list[dict[str, Any]]:

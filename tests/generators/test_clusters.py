@@ -45,9 +45,12 @@ def records(path: Path) -> set[str]:
     return {rule["record"] for rule in rules(path) if "record" in rule}
 
 
-def promtool_test(tmp_path: Path, tests: list[dict[str, Any]], *rule_files: Path) -> subprocess.CompletedProcess[str]:
+def promtool_test(
+    tmp_path: Path, tests: list[dict[str, Any]], *rule_files: Path, evaluation: str = "1m"
+) -> subprocess.CompletedProcess[str]:
     test_file = tmp_path / "clusters_test.yml"
-    test_file.write_text(yaml.safe_dump({"rule_files": [str(f) for f in rule_files], "tests": tests}))
+    rules = [str(f) for f in rule_files]
+    test_file.write_text(yaml.safe_dump({"rule_files": rules, "evaluation_interval": evaluation, "tests": tests}))
     promtool = require_tool("promtool")
     return subprocess.run(
         [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=120, check=False
@@ -122,7 +125,8 @@ def test_every_rendered_cluster_rule_file_passes_promtool_check_rules(tmp_path: 
 @pytest.mark.promtool
 def test_the_per_cluster_rules_count_the_bad_and_all_events_of_one_prometheus(tmp_path: Path) -> None:
     """Each namespace and SLO gets its own count, without a `cluster` label (cluster_cases.per_cluster_events)."""
-    result = promtool_test(tmp_path, cluster_cases.per_cluster_events(), PER_CLUSTER)
+    evaluation = cluster_cases.PER_CLUSTER_EVALUATION
+    result = promtool_test(tmp_path, cluster_cases.per_cluster_events(), PER_CLUSTER, evaluation=evaluation)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -83,13 +83,6 @@ KNOWN_SURVIVORS: dict[str, tuple[tuple[str, str], ...]] = {
             "terms is never the difference; a case spending the budget to within 1 % is left to do",
         ),
     ),
-    "clusters-per-cluster": (
-        (
-            r"\] slo:sli_(bad_)?events:increase(1d|3d): ",
-            "the day-long windows: the per-cluster case checks the windows up to 6h, since three days of counters "
-            "would multiply its time by ten or more; the global cases read these records as given",
-        ),
-    ),
 }
 
 

@@ -98,9 +98,9 @@ def openslo(short: str) -> Target:
     return rendered_target(f"openslo-{short}", files, example)
 
 
-def clusters(name: str, layer: str, cases: list[dict[str, Any]]) -> Target:
+def clusters(name: str, layer: str, cases: list[dict[str, Any]], evaluation: str = "1m") -> Target:
     rule_path = Path("rendered/clusters") / layer / "featurestore.yml"
-    test = {"rule_files": [f"../{layer}/featurestore.yml"], "tests": cases}
+    test = {"rule_files": [f"../{layer}/featurestore.yml"], "evaluation_interval": evaluation, "tests": cases}
     tests = (TestFile(Path(f"rendered/clusters/tests/{name}.yml"), test),)
     return Target(name, rule_path, _load(REPO / rule_path), tests)
 
@@ -116,7 +116,9 @@ TARGETS: dict[str, Callable[[], Target]] = {
     DEFAULT: featurestore,
     "timeslices": timeslices,
     **{f"openslo-{short}": (lambda short=short: openslo(short)) for short in OPENSLO_EXAMPLES},  # type: ignore[misc]
-    "clusters-per-cluster": lambda: clusters("clusters-per-cluster", "per-cluster", cluster_cases.per_cluster_events()),
+    "clusters-per-cluster": lambda: clusters(
+        "clusters-per-cluster", "per-cluster", cluster_cases.per_cluster_events(), cluster_cases.PER_CLUSTER_EVALUATION
+    ),
     "clusters-global": lambda: clusters("clusters-global", "thanos", cluster_cases.global_cases()),
 }
 
