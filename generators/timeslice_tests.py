@@ -128,12 +128,20 @@ def _fed(slo: SLO, values: Sequence[float]) -> Series:
     return Series({"__name__": _record(objective), naming.SLO_LABEL: slo.name}, tuple(values))
 
 
-def _beside(ctx: Context, slo: SLO, values: Sequence[float]) -> tuple[Series, Series]:
-    """The SLO's fed record and, all good beside it, another time-slice SLO's (of the spec where it has one, so that
-    SLO's own records exist too): a rule that reads past its `slo` matcher meets them."""
+def _beside(ctx: Context, slo: SLO, values: Sequence[float]) -> tuple[Series, ...]:
+    """The SLO's fed record and, all good beside it, another time-slice SLO's: a rule that reads past its `slo`
+    matcher meets them. Another SLO of the spec, whose rules record the rest; else a made-up one, its window ratios
+    fed too."""
     others = [o for o in ctx.spec.slos if o.name != slo.name and isinstance(o.objective, TimeslicesObjective)]
-    other = others[0] if others else slo.model_copy(update={"name": f"{slo.name}_neighbour"})
-    return _fed(slo, values), _fed(other, [1.0] * len(values))
+    if others:
+        return _fed(slo, values), _fed(others[0], [1.0] * len(values))
+    name = f"{slo.name}_neighbour"
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    records = [naming.sli_error_record(w) for w in timeslices.windows(ctx.spec, slo)]
+    records += [naming.CALENDAR_ERROR_RECORD] if objective.calendar else []
+    ratios = [Series({"__name__": r, naming.SLO_LABEL: name}, (0.0,) * len(values)) for r in records]
+    return _fed(slo, values), _fed(slo.model_copy(update={"name": name}), [1.0] * len(values)), *ratios
 
 
 def _expr_case(name: str, series: tuple[Series, ...], exprs: tuple[ExprCheck, ...]) -> Case:
@@ -195,7 +203,7 @@ def threshold_slice_case(ctx: Context, slo: SLO) -> Case | None:
     odd_good = math.ceil((odd_bad + per_slice + 2) / every) * every  # a full slice of bad verdicts before it
     values = [0.0] * (odd_bad - per_slice) + [1.0] * per_slice + [0.0] * (odd_good - odd_bad) + [1.0, 0.0]
     verdicts = Series({"__name__": naming.THRESHOLD_GOOD_RECORD, naming.SLO_LABEL: slo.name}, tuple(values))
-    neighbour = _beside(ctx, slo, values)[1]
+    neighbours = _beside(ctx, slo, values)[1:]
     probe = naming.TIMESLICE_GOOD_RECORD + promql.slo_selector(slo.name)
     labels: dict[str, str] = {naming.SLO_LABEL: slo.name}
     if objective.slice_target is None:
@@ -204,7 +212,7 @@ def threshold_slice_case(ctx: Context, slo: SLO) -> Case | None:
         labels = {"__name__": naming.TIMESLICE_GOOD_RECORD, **labels}
     return _expr_case(
         f"{slo.name}: a slice of verdicts all good but one is good and one all bad but one is bad",
-        (verdicts, neighbour),
+        (verdicts, *neighbours),
         (_bool_check(odd_bad * clock.tick, probe, labels, 1.0), _bool_check(odd_good * clock.tick, probe, labels, 0.0)),
     )
 
