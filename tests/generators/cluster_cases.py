@@ -174,11 +174,15 @@ def sparse_cluster_period() -> list[dict[str, Any]]:
     return [{"interval": "1m", "input_series": dense + sparse, "promql_expr_test": exprs}]
 
 
-# Per SLO: its error budget, and the bad events of clusters a and b in the 5m window (of 1,000); window n of
-# EVERY_WINDOW holds n times as many.
+# Per SLO: its error budget, and the bad events of clusters a and b in the 5m window; window n of EVERY_WINDOW holds
+# n times as many, of 1,000 + 100 n events. Cluster c counts 1 event, none bad; cluster d none: its ratios are absent.
 BUDGETS = {AVAILABILITY: (0.001, 10, 30), "manifest_insert_under_5ms_percent": (0.05, 20, 60)}
 EVERY_WINDOW = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
-SAMPLES = 11  # one a minute, 0m to 10m
+SAMPLES = 11  # one a minute, 0m to 10m; the 5m counts alternate between half and one and a half of their mean
+
+
+def _alternating(mean: int) -> list[int]:
+    return [mean // 2 if k % 2 == 0 else mean * 3 // 2 for k in range(SAMPLES)]
 
 
 def _rounded(expr: str, found: list[tuple[dict[str, str], float]], scale: float) -> dict[str, Any]:
@@ -191,36 +195,54 @@ def _rounded(expr: str, found: list[tuple[dict[str, str], float]], scale: float)
     return {"expr": f"round({expr} * {scale:g})", "eval_time": "10m", "exp_samples": samples}
 
 
+def _window_events(slo: str, bads: list[int]) -> tuple[list[dict[str, str]], dict[str, dict[str, tuple[int, float]]]]:
+    """The per-cluster records of one SLO, and per window each cluster's (bad, total) events as the rules read them
+    at 10m (the 5m counts' latest sample; the period, their means)."""
+    inputs = []
+    read: dict[str, dict[str, tuple[int, float]]] = {}
+    clusters = {"a": (bads[0], 1000), "b": (bads[1], 1000), "c": (0, 1), "d": (0, 0)}
+    for cluster, (bad, total) in clusters.items():
+        labels = {**SCOPE, "cluster": cluster, "slo": slo}
+        scale = 100 if total >= 1000 else 0
+        per_window = {w: (bad * n, total + scale * n) for n, w in enumerate(EVERY_WINDOW, start=1)}
+        per_window["5m"] = (bad, total)
+        for window, (bads_in, events) in per_window.items():
+            counts = (_alternating(bads_in), _alternating(events)) if window == "5m" else ([bads_in], [events])
+            for name, values in zip(("slo:sli_bad_events", "slo:sli_events"), counts, strict=True):
+                text = " ".join(map(str, values)) if window == "5m" else f"{values[0]}+0x{SAMPLES - 1}"
+                inputs.append(series(f"{name}:increase{window}", labels, text))
+        bad5, total5 = _alternating(bad), _alternating(total)
+        read[cluster] = {w: per_window[w] for w in EVERY_WINDOW[1:]}
+        read[cluster]["5m"] = (bad5[-1], total5[-1])
+        read[cluster]["30d"] = (sum(bad5), sum(total5))  # the means' ratio: SAMPLES cancels
+    return inputs, read
+
+
 def every_window() -> list[dict[str, Any]]:
-    """Both SLOs' per-cluster records, window n holding n times the 5m window's bad events, and the 5m counts
-    alternating between half and one and a half of it: every global record reads its own window and SLO, sums the
-    clusters' events, averages the 5m counts over the period and divides by its SLO's budget."""
+    """Both SLOs' per-cluster records, each window its own share of bad events, the 5m counts alternating: every
+    global record reads its own window and SLO, sums the clusters' events, averages the 5m counts over the period,
+    divides by its SLO's budget, and records nothing for a cluster without events."""
     inputs: list[dict[str, str]] = []
     exprs: list[dict[str, Any]] = []
     for slo, (budget, *bads) in BUDGETS.items():
-        for cluster, bad in zip("ab", bads, strict=True):
-            labels = {**SCOPE, "cluster": cluster, "slo": slo}
-            half = " ".join(str(bad // 2 if k % 2 == 0 else bad * 3 // 2) for k in range(SAMPLES))
-            inputs.append(series("slo:sli_bad_events:increase5m", labels, half))
-            inputs += [series(f"slo:sli_bad_events:increase{w}", labels, f"{bad * n}+0x10") for n, w in
-                       enumerate(EVERY_WINDOW[1:], start=2)]  # fmt: skip
-            inputs += [series(f"slo:sli_events:increase{w}", labels, "1000+0x10") for w in EVERY_WINDOW]
-        period: list[float] = [
-            sum(b // 2 if k % 2 == 0 else b * 3 // 2 for k in range(SAMPLES)) / SAMPLES for b in bads
-        ]
-        counts = {w: [b * n for b in bads] for n, w in enumerate(EVERY_WINDOW, start=1)}
-        counts["5m"] = [b // 2 for b in bads]  # the sample at 10m
-        counts["30d"] = period
-        for window, (a, b) in counts.items():
-            selector = f'{{slo="{slo}"}}'
+        found, read = _window_events(slo, bads)
+        inputs += found
+        selector = f'{{slo="{slo}"}}'
+        for window in (*EVERY_WINDOW, "30d"):
+            counted = {c: read[c][window] for c in read if read[c][window][1] > 0}
             levels = {
-                "cluster_slo": [({"cluster": "a", "slo": slo}, a / 1000), ({"cluster": "b", "slo": slo}, b / 1000)],
-                "fleet_slo": [({"slo": slo}, (a + b) / 2000)],
+                "cluster_slo": [({"cluster": c, "slo": slo}, bad / total) for c, (bad, total) in counted.items()],
+                "fleet_slo": [
+                    ({"slo": slo}, sum(b for b, _ in counted.values()) / sum(t for _, t in counted.values()))
+                ],
             }
-            for level, found in levels.items():
-                burns = [(labels, ratio / budget) for labels, ratio in found]
-                exprs.append(_rounded(f"{level}:sli_error:ratio_rate{window}{selector}", found, 1e6))
+            for level, ratios in levels.items():
+                burns = [(labels, ratio / budget) for labels, ratio in ratios]
+                exprs.append(_rounded(f"{level}:sli_error:ratio_rate{window}{selector}", ratios, 1e6))
                 exprs.append(_rounded(f"{level}:burn_rate:ratio_rate{window}{selector}", burns, 1e3))
+                if window == "30d":
+                    left = [(labels, 1 - ratio / budget) for labels, ratio in ratios]
+                    exprs.append(_rounded(f"{level}:error_budget_remaining:ratio{selector}", left, 1e3))
     return [{"interval": "1m", "input_series": inputs, "promql_expr_test": exprs}]
 
 

@@ -24,6 +24,15 @@ EQUIVALENT_RULES: dict[str, tuple[tuple[str, str, str], ...]] = {
             "so another SLO's records find no partner",
         ),
     ),
+    "clusters-global": (
+        (
+            r"_slo:sli_error:ratio_rate\w+: expr: drop slo=\"[^\"]+\"( \(occurrence 2\))?$",
+            r" / \(sum by \(",
+            "one side of a cluster or fleet ratio `sum by (…, slo) (bad{slo=…}) / (sum by (…, slo) (all{slo=…}) > 0)`: "
+            "the other side keeps the slo matcher and the division matches one to one on every label, slo included, "
+            "so another SLO's sums find no partner",
+        ),
+    ),
 }
 
 
