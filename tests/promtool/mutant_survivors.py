@@ -79,12 +79,63 @@ KNOWN_SURVIVORS: dict[str, tuple[tuple[str, str], ...]] = {
             "bucket first appears or before it vanishes, which the period case aligns with an evaluation",
         ),
     ),
+    "clusters-global": (
+        (
+            r"\] \w+BudgetBurn: (expr|for): ",
+            "the global burn alerts are checked by one case (cluster_cases.burning_cluster): steady records far from "
+            "every factor and from the event floor; the straddles and window cases generators/burn_tests.py gives the "
+            "single-cluster alerts are not generated for the cluster target yet",
+        ),
+        (
+            r"_slo:sli_error:ratio_rate30d: expr: \[30d\] -> \[(15d|60d)\]( \(occurrence 2\))?$",
+            "the period's window: the global cases last ten minutes, which 15, 30 and 60 days all cover; a case of a "
+            "month of 5m counts is left to do",
+        ),
+    ),
     # every time-slice target: tests/promtool/specs/checkout.yaml and the OpenSLO examples
     "time-slices": (
         (
             r"\] slo:burn_rate:ratio_rate(?!1h:|5m:)\w+: ",
             "a burn-rate record that only the slower pairs read (or none, the period's): the generated cases burn the "
             "fastest pair only (SLOW_TIERS)",
+        ),
+        (
+            r"\] (\w+BudgetBurn: expr: (slo:burn_rate:ratio_rate\w+ -> \S+|[\d.]+ -> [\d.]+)"
+            r"|slo:burn_rate:ratio_rate(1h|5m): expr: (slo:sli_error:ratio_rate\w+ -> \S+|[\d.]+ -> [\d.]+))"
+            r"( \(occurrence 2\))?$",
+            "the fastest pair's windows and factors: the burn case checks the evaluations where Prometheus 2 and 3 "
+            "agree (the last silent one of the under phase, firing late in the over phase, the resolution), where "
+            "a neighbouring window or a factor 2 % off reads the same side; a case with one window under while the "
+            "other burns over, as generators/burn_tests.py has, is not generated for time slices",
+        ),
+        (
+            r"\] slo:sli_timeslice_good:ratio: expr: ([\d.]+ -> [\d.]+|>= bool -> > bool)$",
+            "the slice target moved 2 % or made strict: a slice of 5 verdicts holds a good share of 0.8 or 0.83 next "
+            "to a target of 0.75, never within 2 % of it; an event slice's share meets the target exactly only by "
+            "chance; a case with 20 verdicts a slice, or events exactly at the target, is left to do",
+        ),
+        (
+            r"\] slo:sli_timeslice_good:ratio: expr: (0 -> -?1|\[\w+\] -> \[\w+\]|or -> (and|unless)"
+            r"|by \([^)]*\): drop \w+)( \(occurrence \d\))?$",
+            "inside an event slice's good share `1 - (bad or 0 * total) / (total > 0)`: the slice case feeds one "
+            "namespace's steady counters, all of them present, so the `or 0 *` fallback, the `> 0` guard, a doubled "
+            "rate window and the grouping labels are told apart by no time-slice case (the featurestore target's "
+            "cases check the same expression of its ratio SLOs)",
+        ),
+        (
+            r"\] slo:sli_error:ratio_rate(5m|30m): expr: 1 -> (1\.02|0\.98)$",
+            "a short window holds one slice more under Prometheus 2's closed ranges than under 3's left-open ones, "
+            "so the window case's band around both is wider than a 2 % move",
+        ),
+        (
+            r"\] slo:sli_error:ratio_rate(7d|14d|2w|28d|30d|4w): expr: (\[\w+\] -> \[\w+\]"
+            r"|slo:sli_error:ratio_rate5m -> \S+|avg_over_time -> \w+)$",
+            "the rolling period's record: the window case lasts 6 hours, which half, the whole and twice the period "
+            "all cover; the budget case straddles the budget by half of it either side",
+        ),
+        (
+            r"\] \w+MetricsAbsent: (expr|for): ",
+            "the absent-metrics alert of a time-slice SLO: no generated time-slice case lets its series vanish",
         ),
         (
             r"\] slo:error_budget_remaining:ratio: expr: [\d.]+ -> ",
