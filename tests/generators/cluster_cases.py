@@ -59,9 +59,8 @@ PER_CLUSTER_CASES = (
     ("1m", 430, "7h", {"5m": 5, "30m": 30, "1h": 60, "2h": 120, "6h": 360}),
     ("30m", 193, "4d", {"1d": 1440, "3d": 4320}),
 )
-PER_CLUSTER_EVALUATION = (
-    "30m"  # the test file's evaluation_interval: every check falls on one, and a day-long case stays cheap
-)
+# The test file's evaluation_interval: every check falls on one, and the four-day case stays cheap.
+PER_CLUSTER_EVALUATION = "30m"
 
 
 def per_cluster_events() -> list[dict[str, Any]]:
