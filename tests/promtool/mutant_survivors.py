@@ -92,6 +92,14 @@ KNOWN_SURVIVORS: dict[str, tuple[tuple[str, str], ...]] = {
             "month of 5m counts is left to do",
         ),
     ),
+    "openslo-occurrences": (
+        (
+            r"\] slo:sli_threshold_good:bool: expr: ",
+            "the verdict of a histogram quantile: the generated cases synthesize inputs for a plain selector only "
+            "and feed this SLO's verdicts as recorded (tests/promtool/specs/checkout.yaml's gauge verdicts are killed)",
+        ),
+    ),
+    "": (),
     # every time-slice target: tests/promtool/specs/checkout.yaml and the OpenSLO examples
     "time-slices": (
         (
@@ -160,7 +168,9 @@ def known_survivor(mutant: Mutant) -> str | None:
     """Why a mutant the tests do not kill yet survives, or None."""
     if time_slices(mutant.target) and mutant.tier not in ("", "page_fast"):
         return SLOW_TIERS
-    known = KNOWN_SURVIVORS.get("time-slices" if time_slices(mutant.target) else mutant.target, ())
+    known = (
+        KNOWN_SURVIVORS.get(mutant.target, ()) + KNOWN_SURVIVORS["time-slices" if time_slices(mutant.target) else ""]
+    )
     return next((reason for pattern, reason in known if re.search(pattern, mutant.key)), None)
 
 
