@@ -99,7 +99,6 @@ KNOWN_SURVIVORS: dict[str, tuple[tuple[str, str], ...]] = {
             "and feed this SLO's verdicts as recorded (tests/promtool/specs/checkout.yaml's gauge verdicts are killed)",
         ),
     ),
-    "": (),
     # every time-slice target: tests/promtool/specs/checkout.yaml and the OpenSLO examples
     "time-slices": (
         (
@@ -168,9 +167,8 @@ def known_survivor(mutant: Mutant) -> str | None:
     """Why a mutant the tests do not kill yet survives, or None."""
     if time_slices(mutant.target) and mutant.tier not in ("", "page_fast"):
         return SLOW_TIERS
-    known = (
-        KNOWN_SURVIVORS.get(mutant.target, ()) + KNOWN_SURVIVORS["time-slices" if time_slices(mutant.target) else ""]
-    )
+    shared = KNOWN_SURVIVORS["time-slices"] if time_slices(mutant.target) else ()
+    known = KNOWN_SURVIVORS.get(mutant.target, ()) + shared
     return next((reason for pattern, reason in known if re.search(pattern, mutant.key)), None)
 
 
