@@ -127,7 +127,8 @@ KNOWN_SURVIVORS: dict[str, tuple[tuple[str, str], ...]] = {
             "inside an event slice's good share `1 - (bad or 0 * total) / (total > 0)`: the slice case feeds one "
             "namespace's steady counters, all of them present, so the `or 0 *` fallback, the `> 0` guard, a doubled "
             "rate window and the grouping labels are told apart by no time-slice case (the featurestore target's "
-            "cases check the same expression of its ratio SLOs)",
+            "cases check the same expression of its ratio SLOs); a threshold slice kept as its share is probed "
+            "against one half, on which side half its verdicts still fall",
         ),
         (
             r"\] slo:sli_error:ratio_rate(5m|30m): expr: 1 -> (1\.02|0\.98)$",
