@@ -247,6 +247,31 @@ def every_window() -> list[dict[str, Any]]:
     return [{"interval": "1m", "input_series": inputs, "promql_expr_test": exprs}]
 
 
+def idle_fleet() -> list[dict[str, Any]]:
+    """A fleet without events records no ratio (no 0/0); a fleet of one good event records 0."""
+    cases = []
+    for events, expected in ((0, None), (1, 0.0)):
+        inputs, exprs = [], []
+        for slo in BUDGETS:
+            labels = {**SCOPE, "cluster": "a", "slo": slo}
+            for window in EVERY_WINDOW:
+                inputs.append(series(f"slo:sli_bad_events:increase{window}", labels, f"0+0x{SAMPLES - 1}"))
+                inputs.append(series(f"slo:sli_events:increase{window}", labels, f"{events}+0x{SAMPLES - 1}"))
+            for window in (*EVERY_WINDOW, "30d"):
+                for level, own in (("cluster_slo", {"cluster": "a", "slo": slo}), ("fleet_slo", {"slo": slo})):
+                    found = [] if expected is None else [(own, expected)]
+                    exprs.append(_rounded(f'{level}:sli_error:ratio_rate{window}{{slo="{slo}"}}', found, 1e6))
+        cases.append({"interval": "1m", "input_series": inputs, "promql_expr_test": exprs})
+    return cases
+
+
 def global_cases() -> list[dict[str, Any]]:
     """Every case of the global rules (Thanos Ruler, Mimir)."""
-    return [*burning_cluster(), *fleet_weights(), *one_series_each(), *sparse_cluster_period(), *every_window()]
+    return [
+        *burning_cluster(),
+        *fleet_weights(),
+        *one_series_each(),
+        *sparse_cluster_period(),
+        *every_window(),
+        *idle_fleet(),
+    ]

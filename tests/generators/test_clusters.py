@@ -160,3 +160,9 @@ def test_the_fleet_period_weighs_a_cluster_by_its_events_not_by_how_often_it_eva
 def test_every_global_record_reads_its_own_window_and_slo_and_divides_by_its_budget(tmp_path: Path) -> None:
     result = promtool_test(tmp_path, cluster_cases.every_window(), THANOS)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.promtool
+def test_a_fleet_without_events_records_no_ratio_and_one_of_a_good_event_records_0(tmp_path: Path) -> None:
+    result = promtool_test(tmp_path, cluster_cases.idle_fleet(), THANOS)
+    assert result.returncode == 0, result.stdout + result.stderr
