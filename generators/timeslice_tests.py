@@ -3,11 +3,20 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
 
 - slice target: counters whose good fraction is just over, then just under, the slice target (RatioTimeslices: the
   SLO's target); the slice record reads 1 then 0 (`>= bool`). Event SLIs only.
+- threshold slice: verdicts fed as recorded, a slice of them all good but one, then all bad but one: the slice record
+  reads 1, then 0 (against the slice target, or against one half where the slice keeps its share of good
+  evaluations), so a slice is its share of good evaluations, not its worst or its best one.
+- windows: two good slices (or evaluations), then a bad one, for six hours: every window's error ratio (the longer
+  ones over those six hours) reads the share of bad slices, within a band around what Prometheus 2 and 3 read (not
+  the worst or the best slice, not shifted by 2 %); a rolling period too (the mean of the 5m ratios).
 - verdict: a threshold query that is a plain selector (a gauge, a summary's quantile) just on the good side of its
-  value, then just past it: the verdict reads 1, then 0. Other threshold queries' inputs are not synthesized: the
-  cases below feed their verdicts as recorded.
+  value, then just past it, the threshold itself on the side the op puts it: the verdict reads 1, then 0. Other
+  threshold queries' inputs are not synthesized: the cases below feed their verdicts as recorded.
 - budget: the slice record (or the verdicts) fed directly, good fractions leaving just under, then just over, the
-  error budget over the period: `slo:error_budget_remaining:ratio > bool 0` reads 1, then 0.
+  error budget over the period: `slo:error_budget_remaining:ratio > bool 0` reads 1, then 0; the objective and
+  budget records read the spec's. Another SLO's record,
+  all good, is fed beside it (here, in the burn and in the threshold slice cases) for the rules that would read past
+  their `slo` matcher.
 - burn: the same record burning just under, then just over, the factor of the fastest enabled pair, then recovering:
   the alert is silent one evaluation before it fires, fires with its labels and annotations, and resolves (checked
   with `unittests.timeline_checks`, on the evaluations where Prometheus 2 and 3 ranges agree).
@@ -28,7 +37,7 @@ from datetime import UTC, datetime
 
 import promql_parser
 
-from generators import naming, promql
+from generators import naming, promql, timeslices
 from generators.alerts import Alert
 from generators.burn_tests import Untestable, events_of
 from generators.synthetic import VARIANTS, Prediction, Series, Variant, agreed, satisfy
@@ -119,6 +128,22 @@ def _fed(slo: SLO, values: Sequence[float]) -> Series:
     return Series({"__name__": _record(objective), naming.SLO_LABEL: slo.name}, tuple(values))
 
 
+def _beside(ctx: Context, slo: SLO, values: Sequence[float]) -> tuple[Series, ...]:
+    """The SLO's fed record and, all good beside it, another time-slice SLO's: a rule that reads past its `slo`
+    matcher meets them. Another SLO of the spec, whose rules record the rest; else a made-up one, its window ratios
+    fed too."""
+    others = [o for o in ctx.spec.slos if o.name != slo.name and isinstance(o.objective, TimeslicesObjective)]
+    if others:
+        return _fed(slo, values), _fed(others[0], [1.0] * len(values))
+    name = f"{slo.name}_neighbour"
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    records = [naming.sli_error_record(w) for w in timeslices.windows(ctx.spec, slo)]
+    records += [naming.CALENDAR_ERROR_RECORD] if objective.calendar else []
+    ratios = [Series({"__name__": r, naming.SLO_LABEL: name}, (0.0,) * len(values)) for r in records]
+    return _fed(slo, values), _fed(slo.model_copy(update={"name": name}), [1.0] * len(values)), *ratios
+
+
 def _expr_case(name: str, series: tuple[Series, ...], exprs: tuple[ExprCheck, ...]) -> Case:
     """A case that checks expressions (records), no alert."""
     return Case(name=name, series=series, checks=(), proves=(), exprs=exprs, file=FILE)
@@ -158,6 +183,88 @@ def slice_case(ctx: Context, slo: SLO) -> Case | None:
     )
 
 
+def threshold_slice_case(ctx: Context, slo: SLO) -> Case | None:
+    """Verdicts of a slice all good but one, then all bad but one: the slice is good, then bad, by its share of good
+    evaluations. None where a slice holds too few evaluations for one odd verdict to keep its side of the bar."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    if objective.threshold is None or objective.slice is None:
+        return None
+    clock = _Clock.of(ctx, objective)
+    assert clock.step is not None
+    per_slice = round(clock.step / clock.tick)  # verdicts in a slice; one more where ranges are closed on the left
+    bar = objective.slice_target if objective.slice_target is not None else 0.5
+    if 1 / per_slice > min(1 - bar, bar) or 1 / per_slice == bar:
+        return None
+    every = round(clock.evaluation / clock.tick)
+    # At an evaluation, after a slice of good verdicts, itself after a slice of bad ones: a range twice the slice's
+    # would read them too.
+    odd_bad = math.ceil(2 * per_slice / every) * every
+    odd_good = math.ceil((odd_bad + per_slice + 2) / every) * every  # a full slice of bad verdicts before it
+    values = [0.0] * (odd_bad - per_slice) + [1.0] * per_slice + [0.0] * (odd_good - odd_bad) + [1.0, 0.0]
+    verdicts = Series({"__name__": naming.THRESHOLD_GOOD_RECORD, naming.SLO_LABEL: slo.name}, tuple(values))
+    neighbours = _beside(ctx, slo, values)[1:]
+    probe = naming.TIMESLICE_GOOD_RECORD + promql.slo_selector(slo.name)
+    labels: dict[str, str] = {naming.SLO_LABEL: slo.name}
+    if objective.slice_target is None:
+        probe = f"{probe} >= bool {promql.number(bar)}"
+    else:
+        labels = {"__name__": naming.TIMESLICE_GOOD_RECORD, **labels}
+    return _expr_case(
+        f"{slo.name}: a slice of verdicts all good but one is good and one all bad but one is bad",
+        (verdicts, *neighbours),
+        (_bool_check(odd_bad * clock.tick, probe, labels, 1.0), _bool_check(odd_good * clock.tick, probe, labels, 0.0)),
+    )
+
+
+BAND = 0.005  # how far past what Prometheus 2 and 3 read a window's ratio may be
+# The window case's length: longer windows read all of it. Up to 3d, each evaluation's subqueries step through the
+# whole window, and promtool's time grows with its square.
+WINDOW_CASE = "6h"
+
+
+def _window_ratios(timeline: Timeline, now: float, window: str, ctx: Context) -> list[float]:
+    """A window's error ratio at `now` as each Prometheus reads it; a period window averages the 5m ratios."""
+    if not timeslices.averaged(window):
+        seconds = duration_seconds(ctx.profile.window(window))
+        return [r for v in VARIANTS if (r := timeline.error_ratio(now, seconds, v)) is not None]
+    short = duration_seconds(ctx.profile.window(timeslices.SHORTEST_WINDOW))
+    evaluation = duration_seconds(ctx.profile.window(EVALUATION))
+    found = []
+    for variant in VARIANTS:
+        ratios = [timeline.error_ratio(k * evaluation, short, variant) for k in range(round(now / evaluation) + 1)]
+        kept = [r for r in ratios if r is not None]
+        found.append(sum(kept) / len(kept))
+    return found
+
+
+def window_case(ctx: Context, slo: SLO) -> Case:
+    """Two good slices (or evaluations) and a bad one, over and over: each window reads one bad in three."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    clock = _Clock.of(ctx, objective)
+    spacing = clock.step or clock.tick
+    now = duration_seconds(ctx.profile.window(WINDOW_CASE))
+    values = [
+        0.0 if math.floor(k * clock.tick / spacing + 1e-9) % 3 == 2 else 1.0 for k in range(round(now / clock.tick) + 1)
+    ]
+    timeline = Timeline(tuple(values), clock.tick, clock.step)
+    labels = {naming.SLO_LABEL: slo.name}
+    every = [w for w in timeslices.windows(ctx.spec, slo) if objective.calendar is None or not timeslices.averaged(w)]
+    exprs = []
+    for window in every:
+        ratios = _window_ratios(timeline, now, window, ctx)
+        record = f"{naming.sli_error_record(window)}{promql.slo_selector(slo.name)}"
+        low, high = promql.number(min(ratios) - BAND), promql.number(max(ratios) + BAND)
+        exprs += [
+            _bool_check(now, f"{record} > bool {low}", labels, 1.0),
+            _bool_check(now, f"{record} < bool {high}", labels, 1.0),
+        ]
+    return _expr_case(
+        f"{slo.name}: every window reads its share of bad slices, one in three", _beside(ctx, slo, values), tuple(exprs)
+    )
+
+
 _MATCH_OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
 
 
@@ -187,7 +294,10 @@ def verdict_case(ctx: Context, slo: SLO) -> Case | None:
     margin = abs(sli.threshold) * STRADDLE or STRADDLE
     above = sli.op in (Op.LT, Op.LE)  # the bad side
     good, bad = sli.threshold + (-margin if above else margin), sli.threshold + (margin if above else -margin)
-    if sli.op is Op.EQ:
+    # the threshold itself on the side the op puts it: `<` and `<=` (or `>` and `>=`) told apart
+    if sli.op in (Op.LT, Op.GT):
+        bad = sli.threshold
+    else:
         good = sli.threshold
     clock = _Clock.of(ctx, objective)
     half = clock.ticks("10m", ctx)
@@ -196,7 +306,8 @@ def verdict_case(ctx: Context, slo: SLO) -> Case | None:
     probe = f"{naming.THRESHOLD_GOOD_RECORD}{promql.slo_selector(slo.name)}"
     moments = (math.floor((half - 1) * clock.tick / clock.evaluation) * clock.evaluation, 2 * half * clock.tick)
     return _expr_case(
-        f"{slo.name}: an evaluation is good just on the good side of {sli.threshold:g} and bad just past it",
+        f"{slo.name}: an evaluation is good just on the good side of {sli.threshold:g} and bad just past it, the "
+        "threshold itself on the side its op puts it",
         (Series(labels, (good,) * half + (bad,) * (half + 1)),),
         (_bool_check(moments[0], probe, expected, 1.0), _bool_check(moments[1], probe, expected, 0.0)),
     )
@@ -222,9 +333,12 @@ def budget_case(ctx: Context, slo: SLO) -> Case:
         if any(r is None or (r < budget) != healthy for r in ratios):
             raise Untestable(f"the budget case does not straddle the budget at {moment:g}s")
         checks.append(_bool_check(moment, expr, labels, 1.0 if healthy else 0.0))
+    target, budget_record = naming.OBJECTIVE_RECORD, naming.ERROR_BUDGET_RECORD
+    for record, value in ((target, objective.target), (budget_record, budget)):
+        checks.append(_bool_check(0, record + promql.slo_selector(slo.name), {"__name__": record, **labels}, value))
     return _expr_case(
         f"{slo.name}: the error budget remains just under it and is overspent just over it",
-        (_fed(slo, values),),
+        _beside(ctx, slo, values),
         tuple(checks),
     )
 
@@ -277,7 +391,7 @@ def burn_case(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> Case | None
     checks, _, _ = timeline_checks(rule, active, 0, clock.evaluation, {naming.SLO_LABEL: slo.name})
     return Case(
         name=f"{slo.name}: {rule.alert} stays silent just under {factor:g}x and fires just over it",
-        series=(_fed(slo, values),),
+        series=_beside(ctx, slo, values),
         checks=(),
         proves=(rule.alert,),
         exprs=tuple(_tier_firing(check, rule) for check in checks),
@@ -331,6 +445,8 @@ def timeslice_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple
     assert isinstance(objective, TimeslicesObjective)
     made = [
         slice_case(ctx, slo) if objective.slice else None,
+        threshold_slice_case(ctx, slo),
+        window_case(ctx, slo),
         verdict_case(ctx, slo),
         budget_case(ctx, slo),
         burn_case(ctx, slo, rules),

@@ -2,9 +2,8 @@
 external labels, the global rules weight clusters by their events, alert per cluster with its label and for the
 fleet without it, and record one series per SLO (or per cluster and SLO), never more.
 
-promtool evaluates the two layers apart, as they run: the per-cluster rules over one Prometheus's raw series (no
-`cluster` anywhere), and the global rules over the per-cluster records of two clusters, written as input series that
-carry `cluster` the way Thanos Query or Mimir returns them after each Prometheus attached its external label.
+promtool evaluates the two layers apart, as they run, on the cases of tests/generators/cluster_cases.py (which the
+mutation harness, tests/promtool/mutants.py, runs against the rules' mutants too).
 """
 
 from __future__ import annotations
@@ -19,9 +18,10 @@ import yaml
 from featurestore import metrics
 from generators.__main__ import DEFAULT_OUT
 from slos.loader import load_specs
-from slos.models import ALERT_NAME, SLO
+from slos.models import ALERT_NAME
 from slos.windows import enabled_pairs
 from tests.conftest import require_tool
+from tests.generators import cluster_cases
 from tests.generators.promql_names import selectors
 
 CLUSTERS = DEFAULT_OUT / "clusters"
@@ -30,9 +30,6 @@ THANOS = CLUSTERS / "thanos" / "featurestore.yml"
 MIMIR = CLUSTERS / "mimir" / "featurestore.yml"
 KUBERNETES = CLUSTERS / "kubernetes"
 SINGLE = DEFAULT_OUT / "prometheus" / "rules" / "featurestore.yml"
-AVAILABILITY = "http_availability_percent"
-BURN_ALERT = "FeatureStoreAvailabilityBudgetBurn"
-SCOPE = {"job": "featurestore", "namespace": "featurestore"}
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -48,41 +45,16 @@ def records(path: Path) -> set[str]:
     return {rule["record"] for rule in rules(path) if "record" in rule}
 
 
-def series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
-    inner = ", ".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
-    return {"series": f"{name}{{{inner}}}", "values": values}
-
-
-def promtool_test(tmp_path: Path, tests: list[dict[str, Any]], *rule_files: Path) -> subprocess.CompletedProcess[str]:
+def promtool_test(
+    tmp_path: Path, tests: list[dict[str, Any]], *rule_files: Path, evaluation: str = "1m"
+) -> subprocess.CompletedProcess[str]:
     test_file = tmp_path / "clusters_test.yml"
-    test_file.write_text(yaml.safe_dump({"rule_files": [str(f) for f in rule_files], "tests": tests}))
+    rules = [str(f) for f in rule_files]
+    test_file.write_text(yaml.safe_dump({"rule_files": rules, "evaluation_interval": evaluation, "tests": tests}))
     promtool = require_tool("promtool")
     return subprocess.run(
         [promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=120, check=False
     )
-
-
-def cluster_events(cluster: str, bad: int, total: int) -> list[dict[str, str]]:
-    """The availability SLO's per-cluster records of one cluster, steady over every window, with its label."""
-    windows = sorted({w for pair in enabled_pairs(availability()) for w in (pair.long, pair.short)} | {"5m"})
-    labels = {**SCOPE, "cluster": cluster, "slo": AVAILABILITY}
-    out = [series(f"slo:sli_bad_events:increase{w}", labels, f"{bad}+0x20") for w in windows]
-    return out + [series(f"slo:sli_events:increase{w}", labels, f"{total}+0x20") for w in windows]
-
-
-def availability() -> SLO:
-    (slo,) = [slo for slo in load_specs().specs[0].spec.slos if slo.name == AVAILABILITY]
-    return slo
-
-
-def two_clusters() -> list[dict[str, str]]:
-    """Cluster a: 100 bad of 1,000 (10 %, a 100x burn of the 0.1 % budget). Cluster b: 0 of 9,000. The fleet: 100 of
-    10,000, 1 % (10x: past the 6x, 3x and 1x pairs, short of 14.4x); the mean of the two ratios, 5 %, pages at 14.4x."""
-    return [*cluster_events("a", 100, 1000), *cluster_events("b", 0, 9000)]
-
-
-def global_case(exprs: list[dict[str, Any]], *more: dict[str, str]) -> list[dict[str, Any]]:
-    return [{"interval": "1m", "input_series": [*two_clusters(), *more], "promql_expr_test": exprs}]
 
 
 def test_the_per_cluster_rules_leave_the_cluster_label_to_the_external_labels() -> None:
@@ -152,121 +124,45 @@ def test_every_rendered_cluster_rule_file_passes_promtool_check_rules(tmp_path: 
 
 @pytest.mark.promtool
 def test_the_per_cluster_rules_count_the_bad_and_all_events_of_one_prometheus(tmp_path: Path) -> None:
-    """Per minute: 90 2xx and 10 5xx requests in one namespace, 50 2xx (its 5xx counter never created) in another;
-    100 inserts, 95 of them within 5 ms. Exact label sets: a `cluster` label would fail the match."""
-    quiet = {**SCOPE, "namespace": "quiet"}
-    requests = "featurestore_http_requests_total"
-    inputs = [
-        series(requests, {**SCOPE, "status_class": "2xx"}, "0+90x70"),
-        series(requests, {**SCOPE, "status_class": "5xx"}, "0+10x70"),
-        series(requests, {**quiet, "status_class": "2xx"}, "0+50x70"),
-        series("manifest_insert_latency_ms_count", SCOPE, "0+100x70"),
-        series("manifest_insert_latency_ms_bucket", {**SCOPE, "le": "5.0"}, "0+95x70"),
-    ]
-    available, inserts = {"slo": AVAILABILITY}, {"slo": "manifest_insert_under_5ms_percent"}
-
-    def sample(name: str, value: float, **labels: str) -> dict[str, Any]:
-        return {"labels": series(name, labels, "")["series"], "value": value}
-
-    expected = {
-        "slo:sli_bad_events:increase5m": (50, 0, 25),
-        "slo:sli_events:increase5m": (500, 250, 500),
-        "slo:sli_bad_events:increase1h": (600, 0, 300),
-        "slo:sli_events:increase1h": (6000, 3000, 6000),
-    }
-    exprs = [
-        {
-            "expr": name,
-            "eval_time": "60m",
-            "exp_samples": [
-                sample(name, busy, **SCOPE, **available),
-                sample(name, idle, **quiet, **available),
-                sample(name, slow, **SCOPE, **inserts),
-            ],
-        }
-        for name, (busy, idle, slow) in expected.items()
-    ]
-    tests = [{"interval": "1m", "input_series": inputs, "promql_expr_test": exprs}]
-    result = promtool_test(tmp_path, tests, PER_CLUSTER)
+    """Each namespace and SLO gets its own count, without a `cluster` label (cluster_cases.per_cluster_events)."""
+    evaluation = cluster_cases.PER_CLUSTER_EVALUATION
+    result = promtool_test(tmp_path, cluster_cases.per_cluster_events(), PER_CLUSTER, evaluation=evaluation)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.promtool
 def test_a_burning_cluster_alerts_with_its_label_and_a_healthy_one_does_not(tmp_path: Path) -> None:
-    """Cluster a pages and tickets on every pair; cluster b, healthy, raises nothing; cluster c, 5 bad of 10, burns
-    500x but stays under the SLO's 100-event floor; the fleet, at 10.5x, alerts on the three pairs below it, without
-    a `cluster` label."""
-    firing = (
-        f'count by (cluster, burnrate_scope, burnrate_tier) (ALERTS{{alertname="{BURN_ALERT}", alertstate="firing"}})'
-    )
-    tiers = ("page_fast", "page_slow", "ticket_fast", "ticket_slow")
-    cluster_a = [f'{{burnrate_scope="cluster", burnrate_tier="{t}", cluster="a"}}' for t in tiers]
-    fleet = [f'{{burnrate_scope="fleet", burnrate_tier="{t}"}}' for t in ("page_slow", "ticket_fast", "ticket_slow")]
-    exprs = [
-        {"expr": firing, "eval_time": "10m", "exp_samples": [{"labels": x, "value": 1} for x in cluster_a + fleet]}
-    ]
-    result = promtool_test(tmp_path, global_case(exprs, *cluster_events("c", 5, 10)), THANOS)
+    """A cluster alerts with its label, a healthy or low-traffic one does not, the fleet without one
+    (cluster_cases.burning_cluster)."""
+    result = promtool_test(tmp_path, cluster_cases.burning_cluster(), THANOS)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.promtool
 def test_the_fleet_sli_weights_every_cluster_by_its_events(tmp_path: Path) -> None:
-    """100 bad of 10,000 is 1 %, over every window and the period; the mean of the clusters' ratios would be 5 %."""
-    selector = f'{{slo="{AVAILABILITY}"}}'
-    exprs = [
-        {
-            "expr": f"fleet_slo:sli_error:ratio_rate{w}{selector}",
-            "eval_time": "10m",
-            "exp_samples": [{"labels": f"fleet_slo:sli_error:ratio_rate{w}{selector}", "value": 0.01}],
-        }
-        for w in ("1h", "30d")
-    ]
-    exprs.append(
-        {
-            "expr": f"cluster_slo:sli_error:ratio_rate1h{selector}",
-            "eval_time": "10m",
-            "exp_samples": [
-                {"labels": f'cluster_slo:sli_error:ratio_rate1h{{cluster="{c}", slo="{AVAILABILITY}"}}', "value": v}
-                for c, v in (("a", 0.1), ("b", 0.0))
-            ],
-        }
-    )
-    result = promtool_test(tmp_path, global_case(exprs), THANOS)
+    result = promtool_test(tmp_path, cluster_cases.fleet_weights(), THANOS)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.promtool
 def test_the_global_records_hold_one_series_per_slo_and_one_per_cluster_and_slo(tmp_path: Path) -> None:
-    windows = ("5m", "1h", "3d", "30d")
-    exprs = [
-        {
-            "expr": f'count by (__name__) ({{__name__=~"{level}:(sli_error|burn_rate):ratio_rate{w}"}})',
-            "eval_time": "10m",
-            "exp_samples": [
-                {"labels": f'{{__name__="{level}:{kind}:ratio_rate{w}"}}', "value": count}
-                for kind in ("burn_rate", "sli_error")
-            ],
-        }
-        for level, count in (("fleet_slo", 1), ("cluster_slo", 2))
-        for w in windows
-    ]
-    result = promtool_test(tmp_path, global_case(exprs), THANOS)
+    result = promtool_test(tmp_path, cluster_cases.one_series_each(), THANOS)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.promtool
 def test_the_fleet_period_weighs_a_cluster_by_its_events_not_by_how_often_it_evaluates(tmp_path: Path) -> None:
-    """Cluster b records its 5m counts every other minute (a slower evaluation interval): its mean count still
-    stands for its events, and the fleet's period ratio stays 1 %. Summing the samples would count cluster a's
-    twice as often and say 1.7 %."""
-    labels = {**SCOPE, "cluster": "b", "slo": AVAILABILITY}
-    sparse = [
-        series(name, labels, " ".join([str(value), "_"] * 10))
-        for name, value in (("slo:sli_bad_events:increase5m", 0), ("slo:sli_events:increase5m", 9000))
-    ]
-    dense = [s for s in cluster_events("a", 100, 1000) if "increase5m{" in s["series"]]
-    record = f'fleet_slo:sli_error:ratio_rate30d{{slo="{AVAILABILITY}"}}'
-    exprs = [{"expr": record, "eval_time": "10m", "exp_samples": [{"labels": record, "value": 0.01}]}]
-    tests = [{"interval": "1m", "input_series": dense + sparse, "promql_expr_test": exprs}]
-    result = promtool_test(tmp_path, tests, THANOS)
+    result = promtool_test(tmp_path, cluster_cases.sparse_cluster_period(), THANOS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.promtool
+def test_every_global_record_reads_its_own_window_and_slo_and_divides_by_its_budget(tmp_path: Path) -> None:
+    result = promtool_test(tmp_path, cluster_cases.every_window(), THANOS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.promtool
+def test_a_fleet_without_events_records_no_ratio_and_one_of_a_good_event_records_0(tmp_path: Path) -> None:
+    result = promtool_test(tmp_path, cluster_cases.idle_fleet(), THANOS)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,6 +1,7 @@
 """Mutation testing of the rendered rules: do the promtool tests notice when a rule means something else?
 
-Each mutant changes one thing in one rule of `rendered/prometheus/rules/<spec>.yml`:
+Each mutant changes one thing in one rule of a target's rule file (tests/promtool/mutant_targets.py: the featurestore
+rules, the time-slice rules of tests/promtool/specs/ and of the OpenSLO examples, the per-cluster and global rules):
 
     number       every numeric literal of an expression 2 % up and 2 % down (0 becomes 1 and -1)
     range        every range window halved and doubled (`[1h]` -> `[30m]`, `[2h]`)
@@ -8,13 +9,16 @@ Each mutant changes one thing in one rule of `rendered/prometheus/rules/<spec>.y
     set          every `and` / `or` / `unless` turned into each of the other two
     matcher      every label matcher dropped
     by           every label of every `by (…)` dropped; `min` and `max` aggregations swapped
+    over_time    every `avg_over_time` turned into `min_over_time` and `max_over_time`, and back
+    bool         every `op bool` comparison: `>=` and `>` (`<=` and `<`) swapped, `bool` dropped
     for          every `for:` halved and doubled
 
-and is run against the generated tests (`rendered/prometheus/tests/*.yml`) and the hand-written ones
-(`tests/promtool/*_test.yml`), restricted to the test groups that check the mutated rule or a rule reading it. A
-mutant is killed when promtool fails. `equivalent` names the mutants no input can tell apart, each with the reason.
+and is run against the target's promtool test files (for the featurestore rules: `rendered/prometheus/tests/*.yml`
+and `tests/promtool/*_test.yml`), restricted to the test groups that check the mutated rule or a rule reading it. A
+mutant is killed when promtool fails. `equivalent` names the mutants no input can tell apart, each with the reason;
+the keys of every target but `featurestore` start with the target's name.
 
-    python -m tests.promtool.mutants [--sample N] [--workers 2]     (make mutants runs them all)
+    python -m tests.promtool.mutants [--target NAME] [--sample N] [--workers 2]     (make mutants runs them all)
 
 `make test` runs a sample that moves by one mutant a day (tests/promtool/test_mutants.py).
 """
@@ -28,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,89 +45,11 @@ from generators.profile import format_duration
 from generators.promql import number
 from slos.models import duration_seconds
 from slos.windows import SLI_WINDOWS
+from tests.promtool.mutant_survivors import equivalent, known_survivor
+from tests.promtool.mutant_targets import DEFAULT, TARGETS, Target, TestFile
+from tests.promtool.mutant_targets import load as load_targets
 
-REPO = Path(__file__).resolve().parents[2]
-RENDERED = REPO / "rendered"
-HAND_WRITTEN = REPO / "tests" / "promtool"
-RULES = "featurestore.yml"
 STEP = 0.02  # numbers move this share up and down
-
-# Mutants no test can tell from the original, each with the reason: (pattern over Mutant.key, reason).
-EQUIVALENT_RULES: tuple[tuple[str, str], ...] = (
-    (
-        r"slo:sli_error:ratio_rate\w+: expr: drop slo=\"[^\"]+\"( \(occurrence 2\))?$",
-        "a period ratio's two `_over_time` sides (bad events over total events, or a raw ratio's sum over count): the "
-        "other side keeps the slo matcher and the division matches one to one on every label, slo included, so "
-        "another SLO's records find no partner",
-    ),
-)
-
-
-_FALLBACK = re.compile(r" or 0 \* (sum by \([^)]*\) \((?:rate|increase)\([^\[]*\[(?P<window>[^\]]+)\]\)\))")
-FALLBACK_WINDOW = (
-    "the window of the `0 * total` fallback, which only lends the total's labels when no bad series exists: twice the "
-    "window sees a superset of the samples (the same labels), half of it differs only while a target that vanished "
-    "between the two windows' starts is still in the denominator's window, and then only in whether a 0 is recorded "
-    "for at most half a window; not killed, and left as it is"
-)
-
-
-BURN_PAIR_SLO = (
-    "a burn-rate alert's `long{slo=…} > f and short{slo=…} > f` with one side's slo matcher dropped: `and` matches "
-    "one to one on every label, slo included, so another SLO's burn rates on that side find no partner"
-)
-
-
-# Mutants the tests do not kill yet, each with why (not equivalent: a test could kill them). `make test`'s sample
-# fails on any other survivor.
-KNOWN_SURVIVORS: tuple[tuple[str, str], ...] = (
-    (
-        r"BudgetBurn: expr: (14\.4 -> 14\.112|6 -> 5\.88|3 -> 2\.94|1 -> 0\.98)( \(occurrence 2\))?$",
-        "a factor 2 % down on one side of the pair's `and`: the straddles burn both windows alike, so one side's "
-        "factor alone never decides; a case with one window 1 % under while the other burns far over is designed "
-        "(generators/burn_tests.py) but not landed: it tripled the fine file's time",
-    ),
-    (
-        r"\] \w+BudgetBurn: expr: slo:burn_rate:ratio_rate1h -> slo:burn_rate:ratio_rate(30m|2h)$",
-        "the 1h/5m page's long window is told apart only in the 15-minute long-case file, where the 30m and 2h "
-        "records cross 14.4x at the same evaluation as the 1h one",
-    ),
-    (
-        r"slo:sli_events:increase5m: expr: \[5m\] -> \[(150s|10m)\] \(occurrence 2\)$",
-        "the window of a latency budget's bucket-presence test (`count and sum(increase(bucket[5m]))`), which only "
-        "decides whether a window's events count: half or twice it differs only in the minutes after the threshold "
-        "bucket first appears or before it vanishes, which the period case aligns with an evaluation",
-    ),
-)
-
-
-def known_survivor(mutant: Mutant) -> str | None:
-    """Why a mutant the tests do not kill yet survives, or None."""
-    return next((reason for pattern, reason in KNOWN_SURVIVORS if re.search(pattern, mutant.key)), None)
-
-
-def equivalent(mutant: Mutant) -> str | None:
-    """Why `mutant` cannot be told from the original (by any input, or as the reason says), or None."""
-    if (
-        mutant.rule.endswith("BudgetBurn")
-        and re.search(r"expr: drop slo=\"[^\"]+\"( \(occurrence 2\))?$", mutant.key)
-        and " and " in mutant.value
-    ):
-        return BURN_PAIR_SLO
-    if not mutant.rule.startswith(("slo:sli_error:", "slo:sli_bad_events:")):
-        return None
-    fallback = _FALLBACK.search(mutant.value)
-    if (
-        fallback is not None
-        and mutant.what.startswith("expr: [")
-        and mutant.what.endswith("(occurrence 2)")
-        and f"-> [{fallback.group('window')}]" in mutant.what
-    ):
-        return FALLBACK_WINDOW
-    if "_over_time(" not in mutant.value:
-        return None
-    return next((reason for pattern, reason in EQUIVALENT_RULES if re.search(pattern, mutant.key)), None)
-
 
 _STRING = r'"(?:\\.|[^"\\])*"'
 _QUOTED = rf"{_STRING}|\{{(?:{_STRING}|[^}}\"])*\}}|\[[^\]]*\]"
@@ -136,6 +62,9 @@ _SET = re.compile(r" (and|or|unless) ")
 _BRACES = re.compile(rf"\{{((?:{_STRING}|[^}}\"])*)\}}")
 _MATCHER = re.compile(rf"\s*[A-Za-z_][A-Za-z0-9_]*\s*(?:=~|!~|!=|=)\s*{_STRING}\s*")
 _BY = re.compile(r"\b(min|max|sum|avg|count)?(\s*)by \(([^)]*)\)")
+_OVER_TIME = re.compile(r"\b(avg|min|max)_over_time\(")
+_BOOL = re.compile(r"(>=|<=|>|<|==|!=) bool ")
+_STRICT = {">=": ">", ">": ">=", "<=": "<", "<": "<="}
 
 
 @dataclass(frozen=True)
@@ -146,10 +75,13 @@ class Mutant:
     what: str  # e.g. "expr: 5 -> 5.1"
     field: str  # "expr" or "for"
     value: str  # the mutated field
+    target: str = DEFAULT
+    tier: str = ""  # a burn-rate alert's burnrate_tier label
 
     @property
     def key(self) -> str:
-        return f"{self.group}[{self.index}] {self.rule}: {self.what}"
+        own = "" if self.target == DEFAULT else f"{self.target}: "
+        return f"{own}{self.group}[{self.index}] {self.rule}: {self.what}"
 
 
 def _masked(expr: str, pattern: re.Pattern[str] = _MASKED) -> str:
@@ -185,7 +117,9 @@ def expr_mutations(expr: str) -> Iterator[tuple[str, str]]:
         if match.group(2) not in windows:
             continue
         at = windows.index(match.group(2))
-        for other in {windows[max(at - 1, 0)], windows[min(at + 1, len(windows) - 1)]} - {match.group(2)}:
+        for other in sorted(
+            {windows[max(at - 1, 0)], windows[min(at + 1, len(windows) - 1)]} - {match.group(2)}, key=windows.index
+        ):
             changed = match.group(1) + other
             yield f"{match.group(0)} -> {changed}", expr[: match.start()] + changed + expr[match.end() :]
     for match in _SET.finditer(_masked(expr, _MASKED_QUOTES)):
@@ -207,14 +141,34 @@ def expr_mutations(expr: str) -> Iterator[tuple[str, str]]:
         if swap:
             changed = f"{swap}{match.group(2)}by ({match.group(3)})"
             yield f"{match.group(1)} -> {swap}", expr[: match.start()] + changed + expr[match.end() :]
+    yield from _comparison_mutations(expr)
 
 
-def mutants(rules: dict[str, Any]) -> list[Mutant]:
-    """Every valid single mutation of a rule file, in file order."""
+def _comparison_mutations(expr: str) -> Iterator[tuple[str, str]]:
+    """The `_over_time` aggregations swapped, and each `op bool` made strict or not, or filtering."""
+    for match in _OVER_TIME.finditer(_masked(expr, _MASKED_QUOTES)):
+        kinds = {"avg": ("min", "max"), "min": ("avg",), "max": ("avg",)}[match.group(1)]
+        for other in kinds:
+            changed = f"{other}_over_time("
+            yield (
+                f"{match.group(1)}_over_time -> {other}_over_time",
+                expr[: match.start()] + changed + expr[match.end() :],
+            )
+    for match in _BOOL.finditer(_masked(expr, _MASKED_QUOTES)):
+        op = match.group(1)
+        if op in _STRICT:
+            changed = f"{_STRICT[op]} bool "
+            yield f"{op} bool -> {_STRICT[op]} bool", expr[: match.start()] + changed + expr[match.end() :]
+        yield f"{op} bool -> {op}", expr[: match.start()] + f"{op} " + expr[match.end() :]
+
+
+def mutants(rules: dict[str, Any], target: str = DEFAULT) -> list[Mutant]:
+    """Every valid single mutation of a target's rule file, in file order."""
     found: list[Mutant] = []
     for group in rules["groups"]:
         for index, rule in enumerate(group["rules"]):
             name = rule.get("alert") or rule["record"]
+            tier = rule.get("labels", {}).get("burnrate_tier", "")
             seen: set[str] = set()
             described: dict[str, int] = {}
             for what, changed in expr_mutations(rule["expr"]):
@@ -227,11 +181,12 @@ def mutants(rules: dict[str, Any]) -> list[Mutant]:
                     continue
                 described[what] = described.get(what, 0) + 1
                 nth = f" (occurrence {described[what]})" if described[what] > 1 else ""
-                found.append(Mutant(group["name"], index, name, f"expr: {what}{nth}", "expr", changed))
+                found.append(Mutant(group["name"], index, name, f"expr: {what}{nth}", "expr", changed, target, tier))
             if rule.get("for"):
                 for factor in (0.5, 2):
                     changed = _window(rule["for"], factor)
-                    found.append(Mutant(group["name"], index, name, f"for: {rule['for']} -> {changed}", "for", changed))
+                    what = f"for: {rule['for']} -> {changed}"
+                    found.append(Mutant(group["name"], index, name, what, "for", changed, target, tier))
     return found
 
 
@@ -262,23 +217,6 @@ def readers(rules: dict[str, Any], name: str) -> set[str]:
     return found
 
 
-@dataclass(frozen=True)
-class TestFile:
-    path: Path  # relative to the scratch root
-    data: dict[str, Any]
-
-
-def test_files() -> list[TestFile]:
-    """Generated tests first (the fine file, then the long one), then the hand-written ones."""
-    generated = sorted((RENDERED / "prometheus" / "tests").glob("*_test.yml"), key=lambda p: ("windows" in p.name, p))
-    files = [TestFile(Path("rendered/prometheus/tests") / p.name, yaml.safe_load(p.read_text())) for p in generated]
-    files += [
-        TestFile(Path("tests/promtool") / p.name, yaml.safe_load(p.read_text()))
-        for p in sorted(HAND_WRITTEN.glob("*_test.yml"))
-    ]
-    return files
-
-
 def _checked_names(case: dict[str, Any]) -> str:
     parts = [check["alertname"] for check in case.get("alert_rule_test", [])]
     parts += [check["expr"] for check in case.get("promql_expr_test", [])]
@@ -299,14 +237,14 @@ class Outcome:
     seconds: float
 
 
-def run(mutant: Mutant, rules: dict[str, Any], tests: Sequence[TestFile], promtool: str, scratch: Path) -> Outcome:
+def run(mutant: Mutant, target: Target, promtool: str, scratch: Path) -> Outcome:
     started = time.monotonic()
     shutil.rmtree(scratch, ignore_errors=True)
-    rule_path = scratch / "rendered" / "prometheus" / "rules" / RULES
+    rule_path = scratch / target.rule_path
     rule_path.parent.mkdir(parents=True)
-    rule_path.write_text(yaml.safe_dump(applied(rules, mutant), sort_keys=False, width=10_000))
-    names = readers(rules, mutant.rule)
-    for test in tests:
+    rule_path.write_text(yaml.safe_dump(applied(target.rules, mutant), sort_keys=False, width=10_000))
+    names = readers(target.rules, mutant.rule)
+    for test in target.tests:
         reduced = relevant(test, names)
         if reduced is None:
             continue
@@ -346,20 +284,31 @@ class Report:
     def unexplained(self) -> list[Mutant]:
         return [m for m in self.survivors if known_survivor(m) is None]
 
-    def summary(self) -> str:
+    @property
+    def targets(self) -> list[str]:
+        return list(dict.fromkeys(o.mutant.target for o in self.outcomes))
+
+    def of(self, target: str) -> Report:
+        return Report(tuple(o for o in self.outcomes if o.mutant.target == target))
+
+    def summary(self, label: str = "mutants") -> str:
         total = len(self.outcomes)
         rate = self.killed / total * 100 if total else 100.0
         named = "; ".join(m.key for m in self.survivors) or "none"
         return (
-            f"mutants: {self.killed} killed / {total} ({rate:.1f} %), {len(self.equivalent)} equivalent, "
+            f"{label}: {self.killed} killed / {total} ({rate:.2f} %), {len(self.equivalent)} equivalent, "
             f"{len(self.survivors)} survivors ({len(self.unexplained)} unexplained): {named}"
         )
 
+    def summaries(self) -> list[str]:
+        """One line per target, then the overall one."""
+        return [self.of(target).summary(target) for target in self.targets] + [self.summary("all targets")]
+
 
 def run_all(
-    chosen: Sequence[Mutant], rules: dict[str, Any], promtool: str, workers: int, progress: bool = False
+    chosen: Sequence[Mutant], targets: Mapping[str, Target], promtool: str, workers: int, progress: bool = False
 ) -> Report:
-    tests = test_files()
+    """Run the mutants (of any of `targets`), `workers` promtool processes at a time."""
     done: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="mutants-") as root:
         scratches = [Path(root) / f"worker{i}" for i in range(workers)]
@@ -368,7 +317,7 @@ def run_all(
         def one(mutant: Mutant) -> Outcome:
             scratch = free.pop()
             try:
-                outcome = run(mutant, rules, tests, promtool, scratch)
+                outcome = run(mutant, targets[mutant.target], promtool, scratch)
             finally:
                 free.append(scratch)
             done.append(outcome)
@@ -382,13 +331,14 @@ def run_all(
     return Report(outcomes)
 
 
-def load_rules() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((RENDERED / "prometheus" / "rules" / RULES).read_text())
-    return data
+def every_mutant(targets: Mapping[str, Target]) -> list[Mutant]:
+    """The mutants of every target, target by target."""
+    return [m for name, target in targets.items() for m in mutants(target.rules, name)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.promtool.mutants", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--target", action="append", choices=list(TARGETS), help="mutate this target (default: all)")
     parser.add_argument("--sample", type=int, default=0, help="run this many mutants, evenly spread (0: all)")
     parser.add_argument("--workers", type=int, default=2, help="promtool processes at a time (2)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
@@ -400,8 +350,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if promtool is None:
         print("mutants: promtool is not on PATH", file=sys.stderr)
         return 2
-    rules = load_rules()
-    found = mutants(rules)
+    targets, missing = load_targets(args.target)
+    for name, reason in missing.items():
+        print(f"mutants: target {name} left out: {reason}", file=sys.stderr)
+    found = every_mutant(targets)
     if args.list:
         print("\n".join(m.key for m in found))
         return 0
@@ -412,12 +364,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     part, parts = (int(x) for x in args.part.split("/"))
     chosen = chosen[part - 1 :: parts]
     started = time.monotonic()
-    report = run_all(chosen, rules, promtool, args.workers, progress=not args.quiet)
+    report = run_all(chosen, targets, promtool, args.workers, progress=not args.quiet)
     for mutant in report.equivalent:
         print(f"equivalent: {mutant.key} ({equivalent(mutant)})")
     for mutant in report.survivors:
         print(f"SURVIVOR: {mutant.key} ({known_survivor(mutant) or 'UNEXPLAINED'})")
-    print(f"{report.summary()} in {time.monotonic() - started:.0f} s")
+    print("\n".join(report.summaries()) + f" in {time.monotonic() - started:.0f} s")
     return 1 if report.unexplained else 0
 
 

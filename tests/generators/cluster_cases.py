@@ -1,0 +1,277 @@
+"""The promtool cases of the cluster target (generators/clusters*.py), as test groups: tests/generators/test_clusters.py
+runs them against the committed rule files and the mutation harness (tests/promtool/mutants.py) against its mutants.
+
+The per-cluster case feeds one Prometheus's raw series (no `cluster` anywhere); the global cases feed the per-cluster
+records of two clusters, carrying `cluster` the way Thanos Query or Mimir returns them after each Prometheus attached
+its external label.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from slos.loader import load_specs
+from slos.models import SLO, duration_seconds
+from slos.windows import enabled_pairs
+
+AVAILABILITY = "http_availability_percent"
+BURN_ALERT = "FeatureStoreAvailabilityBudgetBurn"
+SCOPE = {"job": "featurestore", "namespace": "featurestore"}
+
+
+def series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
+    inner = ", ".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    return {"series": f"{name}{{{inner}}}", "values": values}
+
+
+def availability() -> SLO:
+    (slo,) = [slo for slo in load_specs().specs[0].spec.slos if slo.name == AVAILABILITY]
+    return slo
+
+
+def cluster_events(cluster: str, bad: int, total: int) -> list[dict[str, str]]:
+    """The availability SLO's per-cluster records of one cluster, steady over every window, with its label."""
+    windows = sorted({w for pair in enabled_pairs(availability()) for w in (pair.long, pair.short)} | {"5m"})
+    labels = {**SCOPE, "cluster": cluster, "slo": AVAILABILITY}
+    out = [series(f"slo:sli_bad_events:increase{w}", labels, f"{bad}+0x20") for w in windows]
+    return out + [series(f"slo:sli_events:increase{w}", labels, f"{total}+0x20") for w in windows]
+
+
+def two_clusters() -> list[dict[str, str]]:
+    """Cluster a: 100 bad of 1,000 (10 %, a 100x burn of the 0.1 % budget). Cluster b: 0 of 9,000. The fleet: 100 of
+    10,000, 1 % (10x: past the 6x, 3x and 1x pairs, short of 14.4x); the mean of the two ratios, 5 %, pages at 14.4x."""
+    return [*cluster_events("a", 100, 1000), *cluster_events("b", 0, 9000)]
+
+
+def global_case(exprs: list[dict[str, Any]], *more: dict[str, str]) -> list[dict[str, Any]]:
+    return [{"interval": "1m", "input_series": [*two_clusters(), *more], "promql_expr_test": exprs}]
+
+
+def _sample(name: str, value: float, **labels: str) -> dict[str, Any]:
+    return {"labels": series(name, labels, "")["series"], "value": value}
+
+
+# The per-cluster cases: (input interval, samples, when checked, windows with their minutes). Each is checked an
+# hour or a day after the counters start, so twice a window reads more; the day-long windows on half-hourly samples,
+# which keep four days of counters as cheap as seven hours of minutes.
+PER_CLUSTER_CASES = (
+    ("1m", 430, "7h", {"5m": 5, "30m": 30, "1h": 60, "2h": 120, "6h": 360}),
+    ("30m", 193, "4d", {"1d": 1440, "3d": 4320}),
+)
+# The test file's evaluation_interval: every check falls on one, and the four-day case stays cheap.
+PER_CLUSTER_EVALUATION = "30m"
+
+
+def per_cluster_events() -> list[dict[str, Any]]:
+    """Per minute: 90 2xx and 10 5xx requests in one namespace, 50 2xx (its 5xx counter never created) in another;
+    100 inserts, 95 of them within 5 ms, 98 within 10 ms. Exact label sets: a `cluster` label would fail the match."""
+    quiet = {**SCOPE, "namespace": "quiet"}
+    requests = "featurestore_http_requests_total"
+    available, inserts = {"slo": AVAILABILITY}, {"slo": "manifest_insert_under_5ms_percent"}
+    # per minute: (busy namespace, quiet namespace, inserts) bad events, then all events
+    rates = {"slo:sli_bad_events:increase": (10, 0, 5), "slo:sli_events:increase": (100, 50, 100)}
+    cases = []
+    for interval, samples, at, windows in PER_CLUSTER_CASES:
+        every = round(duration_seconds(interval) / 60)
+        inputs = [
+            series(name, labels, f"0+{per_minute * every}x{samples}")
+            for name, labels, per_minute in (
+                (requests, {**SCOPE, "status_class": "2xx"}, 90),
+                (requests, {**SCOPE, "status_class": "5xx"}, 10),
+                (requests, {**quiet, "status_class": "2xx"}, 50),
+                ("manifest_insert_latency_ms_count", SCOPE, 100),
+                ("manifest_insert_latency_ms_bucket", {**SCOPE, "le": "5.0"}, 95),
+                ("manifest_insert_latency_ms_bucket", {**SCOPE, "le": "10.0"}, 98),
+            )
+        ]
+        exprs = [
+            {
+                "expr": f"{prefix}{window}",
+                "eval_time": at,
+                "exp_samples": [
+                    _sample(f"{prefix}{window}", busy * minutes, **SCOPE, **available),
+                    _sample(f"{prefix}{window}", idle * minutes, **quiet, **available),
+                    _sample(f"{prefix}{window}", slow * minutes, **SCOPE, **inserts),
+                ],
+            }
+            for window, minutes in windows.items()
+            for prefix, (busy, idle, slow) in rates.items()
+        ]
+        cases.append({"interval": interval, "input_series": inputs, "promql_expr_test": exprs})
+    return cases
+
+
+def burning_cluster() -> list[dict[str, Any]]:
+    """Cluster a pages and tickets on every pair; cluster b, healthy, raises nothing; cluster c, 5 bad of 10, burns
+    500x but stays under the SLO's 100-event floor; the fleet, at 10.5x, alerts on the three pairs below it, without
+    a `cluster` label."""
+    firing = (
+        f'count by (cluster, burnrate_scope, burnrate_tier) (ALERTS{{alertname="{BURN_ALERT}", alertstate="firing"}})'
+    )
+    tiers = ("page_fast", "page_slow", "ticket_fast", "ticket_slow")
+    cluster_a = [f'{{burnrate_scope="cluster", burnrate_tier="{t}", cluster="a"}}' for t in tiers]
+    fleet = [f'{{burnrate_scope="fleet", burnrate_tier="{t}"}}' for t in ("page_slow", "ticket_fast", "ticket_slow")]
+    exprs = [
+        {"expr": firing, "eval_time": "10m", "exp_samples": [{"labels": x, "value": 1} for x in cluster_a + fleet]}
+    ]
+    return global_case(exprs, *cluster_events("c", 5, 10))
+
+
+def fleet_weights() -> list[dict[str, Any]]:
+    """100 bad of 10,000 is 1 %, over every window and the period; the mean of the clusters' ratios would be 5 %."""
+    selector = f'{{slo="{AVAILABILITY}"}}'
+    exprs = [
+        {
+            "expr": f"fleet_slo:sli_error:ratio_rate{w}{selector}",
+            "eval_time": "10m",
+            "exp_samples": [{"labels": f"fleet_slo:sli_error:ratio_rate{w}{selector}", "value": 0.01}],
+        }
+        for w in ("1h", "30d")
+    ]
+    exprs.append(
+        {
+            "expr": f"cluster_slo:sli_error:ratio_rate1h{selector}",
+            "eval_time": "10m",
+            "exp_samples": [
+                {"labels": f'cluster_slo:sli_error:ratio_rate1h{{cluster="{c}", slo="{AVAILABILITY}"}}', "value": v}
+                for c, v in (("a", 0.1), ("b", 0.0))
+            ],
+        }
+    )
+    return global_case(exprs)
+
+
+def one_series_each() -> list[dict[str, Any]]:
+    """The global records hold one series per SLO (fleet) and one per cluster and SLO."""
+    windows = ("5m", "1h", "3d", "30d")
+    exprs = [
+        {
+            "expr": f'count by (__name__) ({{__name__=~"{level}:(sli_error|burn_rate):ratio_rate{w}"}})',
+            "eval_time": "10m",
+            "exp_samples": [
+                {"labels": f'{{__name__="{level}:{kind}:ratio_rate{w}"}}', "value": count}
+                for kind in ("burn_rate", "sli_error")
+            ],
+        }
+        for level, count in (("fleet_slo", 1), ("cluster_slo", 2))
+        for w in windows
+    ]
+    return global_case(exprs)
+
+
+def sparse_cluster_period() -> list[dict[str, Any]]:
+    """Cluster b records its 5m counts every other minute (a slower evaluation interval): its mean count still
+    stands for its events, and the fleet's period ratio stays 1 %. Summing the samples would count cluster a's
+    twice as often and say 1.7 %."""
+    labels = {**SCOPE, "cluster": "b", "slo": AVAILABILITY}
+    sparse = [
+        series(name, labels, " ".join([str(value), "_"] * 10))
+        for name, value in (("slo:sli_bad_events:increase5m", 0), ("slo:sli_events:increase5m", 9000))
+    ]
+    dense = [s for s in cluster_events("a", 100, 1000) if "increase5m{" in s["series"]]
+    record = f'fleet_slo:sli_error:ratio_rate30d{{slo="{AVAILABILITY}"}}'
+    exprs = [{"expr": record, "eval_time": "10m", "exp_samples": [{"labels": record, "value": 0.01}]}]
+    return [{"interval": "1m", "input_series": dense + sparse, "promql_expr_test": exprs}]
+
+
+# Per SLO: its error budget, and the bad events of clusters a and b in the 5m window; window n of EVERY_WINDOW holds
+# n times as many, of 1,000 + 100 n events. Cluster c counts 1 event, none bad; cluster d none: its ratios are absent.
+BUDGETS = {AVAILABILITY: (0.001, 10, 30), "manifest_insert_under_5ms_percent": (0.05, 20, 60)}
+EVERY_WINDOW = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+SAMPLES = 11  # one a minute, 0m to 10m; the 5m counts alternate between half and one and a half of their mean
+
+
+def _alternating(mean: int) -> list[int]:
+    return [mean // 2 if k % 2 == 0 else mean * 3 // 2 for k in range(SAMPLES)]
+
+
+def _rounded(expr: str, found: list[tuple[dict[str, str], float]], scale: float) -> dict[str, Any]:
+    """A check of `expr` to 1/scale: float division leaves the last digits to chance."""
+    samples = [
+        {"labels": "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}",
+         "value": math.floor(value * scale + 0.5)}
+        for labels, value in found
+    ]  # fmt: skip
+    return {"expr": f"round({expr} * {scale:g})", "eval_time": "10m", "exp_samples": samples}
+
+
+def _window_events(slo: str, bads: list[int]) -> tuple[list[dict[str, str]], dict[str, dict[str, tuple[int, float]]]]:
+    """The per-cluster records of one SLO, and per window each cluster's (bad, total) events as the rules read them
+    at 10m (the 5m counts' latest sample; the period, their means)."""
+    inputs = []
+    read: dict[str, dict[str, tuple[int, float]]] = {}
+    clusters = {"a": (bads[0], 1000), "b": (bads[1], 1000), "c": (0, 1), "d": (0, 0)}
+    for cluster, (bad, total) in clusters.items():
+        labels = {**SCOPE, "cluster": cluster, "slo": slo}
+        scale = 100 if total >= 1000 else 0
+        per_window = {w: (bad * n, total + scale * n) for n, w in enumerate(EVERY_WINDOW, start=1)}
+        per_window["5m"] = (bad, total)
+        for window, (bads_in, events) in per_window.items():
+            counts = (_alternating(bads_in), _alternating(events)) if window == "5m" else ([bads_in], [events])
+            for name, values in zip(("slo:sli_bad_events", "slo:sli_events"), counts, strict=True):
+                text = " ".join(map(str, values)) if window == "5m" else f"{values[0]}+0x{SAMPLES - 1}"
+                inputs.append(series(f"{name}:increase{window}", labels, text))
+        bad5, total5 = _alternating(bad), _alternating(total)
+        read[cluster] = {w: per_window[w] for w in EVERY_WINDOW[1:]}
+        read[cluster]["5m"] = (bad5[-1], total5[-1])
+        read[cluster]["30d"] = (sum(bad5), sum(total5))  # the means' ratio: SAMPLES cancels
+    return inputs, read
+
+
+def every_window() -> list[dict[str, Any]]:
+    """Both SLOs' per-cluster records, each window its own share of bad events, the 5m counts alternating: every
+    global record reads its own window and SLO, sums the clusters' events, averages the 5m counts over the period,
+    divides by its SLO's budget, and records nothing for a cluster without events."""
+    inputs: list[dict[str, str]] = []
+    exprs: list[dict[str, Any]] = []
+    for slo, (budget, *bads) in BUDGETS.items():
+        found, read = _window_events(slo, bads)
+        inputs += found
+        selector = f'{{slo="{slo}"}}'
+        for window in (*EVERY_WINDOW, "30d"):
+            counted = {c: read[c][window] for c in read if read[c][window][1] > 0}
+            levels = {
+                "cluster_slo": [({"cluster": c, "slo": slo}, bad / total) for c, (bad, total) in counted.items()],
+                "fleet_slo": [
+                    ({"slo": slo}, sum(b for b, _ in counted.values()) / sum(t for _, t in counted.values()))
+                ],
+            }
+            for level, ratios in levels.items():
+                burns = [(labels, ratio / budget) for labels, ratio in ratios]
+                exprs.append(_rounded(f"{level}:sli_error:ratio_rate{window}{selector}", ratios, 1e6))
+                exprs.append(_rounded(f"{level}:burn_rate:ratio_rate{window}{selector}", burns, 1e3))
+                if window == "30d":
+                    left = [(labels, 1 - ratio / budget) for labels, ratio in ratios]
+                    exprs.append(_rounded(f"{level}:error_budget_remaining:ratio{selector}", left, 1e3))
+    return [{"interval": "1m", "input_series": inputs, "promql_expr_test": exprs}]
+
+
+def idle_fleet() -> list[dict[str, Any]]:
+    """A fleet without events records no ratio (no 0/0); a fleet of one good event records 0."""
+    cases = []
+    for events, expected in ((0, None), (1, 0.0)):
+        inputs, exprs = [], []
+        for slo in BUDGETS:
+            labels = {**SCOPE, "cluster": "a", "slo": slo}
+            for window in EVERY_WINDOW:
+                inputs.append(series(f"slo:sli_bad_events:increase{window}", labels, f"0+0x{SAMPLES - 1}"))
+                inputs.append(series(f"slo:sli_events:increase{window}", labels, f"{events}+0x{SAMPLES - 1}"))
+            for window in (*EVERY_WINDOW, "30d"):
+                for level, own in (("cluster_slo", {"cluster": "a", "slo": slo}), ("fleet_slo", {"slo": slo})):
+                    found = [] if expected is None else [(own, expected)]
+                    exprs.append(_rounded(f'{level}:sli_error:ratio_rate{window}{{slo="{slo}"}}', found, 1e6))
+        cases.append({"interval": "1m", "input_series": inputs, "promql_expr_test": exprs})
+    return cases
+
+
+def global_cases() -> list[dict[str, Any]]:
+    """Every case of the global rules (Thanos Ruler, Mimir)."""
+    return [
+        *burning_cluster(),
+        *fleet_weights(),
+        *one_series_each(),
+        *sparse_cluster_period(),
+        *every_window(),
+        *idle_fleet(),
+    ]

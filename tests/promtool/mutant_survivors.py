@@ -1,0 +1,209 @@
+"""Why a mutant of tests/promtool/mutants.py survives: equivalent (no test could tell it from the original rule), or
+a known survivor (a test could, none does yet), per target (tests/promtool/mutant_targets.py), each with the reason.
+Any other survivor fails `make test`'s sample and `make mutants`."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from tests.promtool.mutant_targets import DEFAULT
+
+if TYPE_CHECKING:
+    from tests.promtool.mutants import Mutant
+
+# Per target, mutants no test can tell from the original, each with the reason: (pattern over Mutant.key, pattern
+# over the mutated expression, reason).
+EQUIVALENT_RULES: dict[str, tuple[tuple[str, str, str], ...]] = {
+    DEFAULT: (
+        (
+            r"slo:sli_error:ratio_rate\w+: expr: drop slo=\"[^\"]+\"( \(occurrence 2\))?$",
+            r"_over_time\(",
+            "a period ratio's two `_over_time` sides (bad events over total events, or a raw ratio's sum over count): "
+            "the other side keeps the slo matcher and the division matches one to one on every label, slo included, "
+            "so another SLO's records find no partner",
+        ),
+    ),
+    "clusters-global": (
+        (
+            r"_slo:sli_error:ratio_rate\w+: expr: drop slo=\"[^\"]+\"( \(occurrence 2\))?$",
+            r" / \(sum by \(",
+            "one side of a cluster or fleet ratio `sum by (…, slo) (bad{slo=…}) / (sum by (…, slo) (all{slo=…}) > 0)`: "
+            "the other side keeps the slo matcher and the division matches one to one on every label, slo included, "
+            "so another SLO's sums find no partner",
+        ),
+    ),
+}
+
+
+_FALLBACK = re.compile(r" or 0 \* (sum by \([^)]*\) \((?:rate|increase)\([^\[]*\[(?P<window>[^\]]+)\]\)\))")
+FALLBACK_WINDOW = (
+    "the window of the `0 * total` fallback, which only lends the total's labels when no bad series exists: twice the "
+    "window sees a superset of the samples (the same labels), half of it differs only while a target that vanished "
+    "between the two windows' starts is still in the denominator's window, and then only in whether a 0 is recorded "
+    "for at most half a window; not killed, and left as it is"
+)
+
+
+VERDICT_MATCHER = (
+    "a matcher dropped from one side of a verdict's NaN filter `((q) == (q)) op bool t`: the other side keeps it and "
+    "`==` matches one to one on every label, so the series the dropped matcher let in find no partner"
+)
+
+
+BURN_PAIR_SLO = (
+    "a burn-rate alert's `long{slo=…} > f and short{slo=…} > f` with one side's slo matcher dropped: `and` matches "
+    "one to one on every label, slo included, so another SLO's burn rates on that side find no partner"
+)
+
+
+# Per target, mutants the tests do not kill yet, each with why (not equivalent: a test could kill them). `make test`'s
+# sample fails on any other survivor.
+KNOWN_SURVIVORS: dict[str, tuple[tuple[str, str], ...]] = {
+    DEFAULT: (
+        (
+            r"BudgetBurn: expr: (14\.4 -> 14\.112|6 -> 5\.88|3 -> 2\.94|1 -> 0\.98)( \(occurrence 2\))?$",
+            "a factor 2 % down on one side of the pair's `and`: the straddles burn both windows alike, so one side's "
+            "factor alone never decides; a case with one window 1 % under while the other burns far over is designed "
+            "(generators/burn_tests.py) but not landed: it tripled the fine file's time",
+        ),
+        (
+            r"\] \w+BudgetBurn: expr: slo:burn_rate:ratio_rate1h -> slo:burn_rate:ratio_rate(30m|2h)$",
+            "the 1h/5m page's long window is told apart only in the 15-minute long-case file, where the 30m and 2h "
+            "records cross 14.4x at the same evaluation as the 1h one",
+        ),
+        (
+            r"slo:sli_events:increase5m: expr: \[5m\] -> \[(150s|10m)\] \(occurrence 2\)$",
+            "the window of a latency budget's bucket-presence test (`count and sum(increase(bucket[5m]))`), which only "
+            "decides whether a window's events count: half or twice it differs only in the minutes after the threshold "
+            "bucket first appears or before it vanishes, which the period case aligns with an evaluation",
+        ),
+    ),
+    "clusters-global": (
+        (
+            r"\] \w+BudgetBurn: (expr|for): ",
+            "the global burn alerts are checked by one case (cluster_cases.burning_cluster): steady records far from "
+            "every factor and from the event floor; the straddles and window cases generators/burn_tests.py gives the "
+            "single-cluster alerts are not generated for the cluster target yet",
+        ),
+        (
+            r"_slo:sli_error:ratio_rate30d: expr: \[30d\] -> \[(15d|60d)\]( \(occurrence 2\))?$",
+            "the period's window: the global cases last ten minutes, which 15, 30 and 60 days all cover; a case of a "
+            "month of 5m counts is left to do",
+        ),
+    ),
+    "openslo-occurrences": (
+        (
+            r"\] slo:sli_threshold_good:bool: expr: ",
+            "the verdict of a histogram quantile: the generated cases synthesize inputs for a plain selector only "
+            "and feed this SLO's verdicts as recorded (tests/promtool/specs/checkout.yaml's gauge verdicts are killed)",
+        ),
+    ),
+    # every time-slice target: tests/promtool/specs/checkout.yaml and the OpenSLO examples
+    "time-slices": (
+        (
+            r"\] slo:burn_rate:ratio_rate(?!1h:|5m:)\w+: ",
+            "a burn-rate record that only the slower pairs read (or none, the period's): the generated cases burn the "
+            "fastest pair only (SLOW_TIERS)",
+        ),
+        (
+            r"\] (\w+BudgetBurn: expr: (slo:burn_rate:ratio_rate\w+ -> \S+|[\d.]+ -> [\d.]+)"
+            r"|slo:burn_rate:ratio_rate(1h|5m): expr: (slo:sli_error:ratio_rate\w+ -> \S+|[\d.]+ -> [\d.]+))"
+            r"( \(occurrence 2\))?$",
+            "the fastest pair's windows and factors: the burn case checks the evaluations where Prometheus 2 and 3 "
+            "agree (the last silent one of the under phase, firing late in the over phase, the resolution), where "
+            "a neighbouring window or a factor 2 % off reads the same side; a case with one window under while the "
+            "other burns over, as generators/burn_tests.py has, is not generated for time slices",
+        ),
+        (
+            r"\] slo:sli_timeslice_good:ratio: expr: ([\d.]+ -> [\d.]+|>= bool -> > bool)$",
+            "the slice target moved 2 % or made strict: a slice of 5 verdicts holds a good share of 0.8 or 0.83 next "
+            "to a target of 0.75, never within 2 % of it; an event slice's share meets the target exactly only by "
+            "chance; a case with 20 verdicts a slice, or events exactly at the target, is left to do",
+        ),
+        (
+            r"\] slo:sli_timeslice_good:ratio: expr: (0 -> -?1|\[\w+\] -> \[\w+\]|or -> (and|unless)"
+            r"|by \([^)]*\): drop \w+)( \(occurrence \d\))?$",
+            "inside an event slice's good share `1 - (bad or 0 * total) / (total > 0)`: the slice case feeds one "
+            "namespace's steady counters, all of them present, so the `or 0 *` fallback, the `> 0` guard, a doubled "
+            "rate window and the grouping labels are told apart by no time-slice case (the featurestore target's "
+            "cases check the same expression of its ratio SLOs); a threshold slice kept as its share is probed "
+            "against one half, on which side half its verdicts still fall",
+        ),
+        (
+            r"\] slo:sli_error:ratio_rate\w+: expr: \[\w+\] -> \[\w+\]$",
+            "a window of raw verdicts halved or doubled: the window case repeats one bad evaluation in three, which "
+            "every window reads alike; a case whose bad share changes over the hours is left to do",
+        ),
+        (
+            r"\] slo:sli_error:ratio_rate(5m|30m): expr: 1 -> (1\.02|0\.98)$",
+            "a short window holds one slice more under Prometheus 2's closed ranges than under 3's left-open ones, "
+            "so the window case's band around both is wider than a 2 % move",
+        ),
+        (
+            r"\] slo:sli_error:ratio_rate(7d|14d|2w|28d|30d|4w): expr: (\[\w+\] -> \[\w+\]"
+            r"|slo:sli_error:ratio_rate5m -> \S+|avg_over_time -> \w+)$",
+            "the rolling period's record: the window case lasts 6 hours, which half, the whole and twice the period "
+            "all cover; the budget case straddles the budget by half of it either side",
+        ),
+        (
+            r"\] slo:calendar_period_start:timestamp: expr: ",
+            "the calendar period's start: the calendar case probes it at two moments around one boundary, so the "
+            "branches for other month lengths and offsets are probed only by tests/generators/test_timeslices.py "
+            "(PromQL against the Python prediction at every probe), which the harness does not run",
+        ),
+        (
+            r"\] \w+MetricsAbsent: (expr|for): ",
+            "the absent-metrics alert of a time-slice SLO: no generated time-slice case lets its series vanish",
+        ),
+        (
+            r"\] slo:error_budget_remaining:ratio: expr: [\d.]+ -> ",
+            "the budget case straddles the budget by half of it either side, so a 2 % move of the remaining budget's "
+            "terms is never the difference; a case spending the budget to within 1 % is left to do",
+        ),
+    ),
+}
+
+
+SLOW_TIERS = (
+    "a slower pair's burn-rate alert: the generated time-slice cases (generators/timeslice_tests.py) burn the fastest "
+    "enabled pair only; a case per pair would replay each pair's long window of slices, up to 3 days"
+)
+
+
+def time_slices(target: str) -> bool:
+    return target == "timeslices" or target.startswith("openslo-")
+
+
+def known_survivor(mutant: Mutant) -> str | None:
+    """Why a mutant the tests do not kill yet survives, or None."""
+    if time_slices(mutant.target) and mutant.tier not in ("", "page_fast"):
+        return SLOW_TIERS
+    shared = KNOWN_SURVIVORS["time-slices"] if time_slices(mutant.target) else ()
+    known = KNOWN_SURVIVORS.get(mutant.target, ()) + shared
+    return next((reason for pattern, reason in known if re.search(pattern, mutant.key)), None)
+
+
+def equivalent(mutant: Mutant) -> str | None:
+    """Why `mutant` cannot be told from the original (by any input, or as the reason says), or None."""
+    if mutant.rule == "slo:sli_threshold_good:bool" and mutant.what.startswith("expr: drop "):
+        return VERDICT_MATCHER
+    if (
+        mutant.rule.endswith("BudgetBurn")
+        and re.search(r"expr: drop slo=\"[^\"]+\"( \(occurrence 2\))?$", mutant.key)
+        and " and " in mutant.value
+    ):
+        return BURN_PAIR_SLO
+    fallback = _FALLBACK.search(mutant.value)
+    if (
+        mutant.rule.startswith(("slo:sli_error:", "slo:sli_bad_events:", "slo:sli_timeslice_good:"))
+        and fallback is not None
+        and mutant.what.startswith("expr: [")
+        and mutant.what.endswith("(occurrence 2)")
+        and f"-> [{fallback.group('window')}]" in mutant.what
+    ):
+        return FALLBACK_WINDOW
+    rules = EQUIVALENT_RULES.get(mutant.target, ())
+    return next(
+        (reason for key, value, reason in rules if re.search(key, mutant.key) and re.search(value, mutant.value)), None
+    )
