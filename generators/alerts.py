@@ -6,10 +6,11 @@ sets `slo` there to the guide's values), the alert's `labels`; burn-rate alerts 
 `ticket_labels`, then `burnrate_tier` (`naming.TIER_LABEL`: page_fast, page_slow, ticket_fast, ticket_slow) with
 `long_window` / `short_window`; a policy condition's alert adds `alert_policy` and the condition's name as its tier.
 An SLO's `min_events` adds to each tier's burn-rate alert `and ignoring (slo) <events over the long window> >= N`
-(`floored`). Annotations: `summary`, `description`, the burn-rate alerts' extra `annotations`, and `runbook_url`, added
-to every alert by `with_runbook` alone. A spec's
-texts name its numbers by placeholder (`exceeds the {threshold}ms SLO`), filled in here from the model by
-`spec_text`, so a threshold changed in the spec changes the alert texts with the rules.
+(`floored`), and to a threshold alert `and on (<its labels>) <events over its window> >= N` (`threshold_floored`).
+Annotations: `summary`, `description`, the burn-rate alerts' extra `annotations`, and `runbook_url`, added to every
+alert by `with_runbook` alone. A spec's texts name its numbers by placeholder (`exceeds the {threshold}ms SLO`),
+filled in here from the model by `spec_text`, so a threshold changed in the spec changes the alert texts with the
+rules.
 
 `target_down_alert`: `up == 0` per scrape target, when the spec file asks for one.
 """
@@ -142,7 +143,7 @@ def threshold_alert(spec: SpecFile, slo: SLO, alert: ThresholdAlert, profile: Pr
         expr = promql.gauge_alert(objective, value)
     return Alert(
         alert=alert.name,
-        expr=expr,
+        expr=threshold_floored(expr, slo, profile),
         for_=profile.hold(alert.for_),
         labels=labels(spec, slo, alert.severity, alert.labels),
         annotations={
@@ -210,6 +211,22 @@ def floored(alert: Alert, slo: SLO, pair: WindowPair, profile: Profile) -> Alert
     window = profile.window(pair.long)
     count = promql.event_count(objective, window, duration_seconds(window))
     return replace(alert, expr=promql.with_floor(alert.expr, count, profile.events(slo.min_events)))
+
+
+def threshold_floored(expr: str, slo: SLO, profile: Profile) -> str:
+    """A threshold alert's `expr`, silent while its window holds fewer events than the SLO's `min_events` (none, 0:
+    as is): the quantile's window, or the gauge's `events.window`."""
+    objective = slo.objective
+    assert isinstance(objective, QuantileObjective | GaugeObjective)
+    if not slo.min_events:
+        return expr
+    if isinstance(objective, QuantileObjective):
+        window = objective.window
+    else:
+        assert objective.events is not None, "slos.validate refuses a gauge's floor without events"
+        window = objective.events.window
+    count = promql.threshold_events(objective, profile.window(window))
+    return promql.with_floor(expr, count, profile.events(slo.min_events), on=promql.threshold_grouping(objective))
 
 
 def absent_alert(spec: SpecFile, slo: SLO, profile: Profile) -> Alert:

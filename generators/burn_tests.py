@@ -30,6 +30,7 @@ import promql_parser
 
 from generators import naming, promql
 from generators.alerts import Alert, pair_labels
+from generators.cases import Case, Check, Context, ExprCheck, clock
 from generators.rules import SHORTEST_WINDOW, from_records, slo_windows
 from generators.synthetic import (
     VARIANTS,
@@ -46,7 +47,7 @@ from generators.synthetic import (
     sum_rate,
     violate,
 )
-from generators.unittests import Case, Check, Context, ExprCheck, clock, timeline_checks
+from generators.unittests import timeline_checks
 from slos.models import (
     SCOPE_LABELS,
     SLO,

@@ -25,8 +25,8 @@ from generators.burn_tests import (
     events_of,
     firing_sample,
 )
+from generators.cases import Case, Context, ExprCheck, clock
 from generators.synthetic import Series
-from generators.unittests import Case, Context, ExprCheck, clock
 from slos.models import SCOPE_LABELS, SLO, LatencyBudgetObjective, RatioObjective, duration_seconds
 from slos.windows import enabled_pairs
 

@@ -22,9 +22,9 @@ from decimal import Decimal
 from generators import naming, promql
 from generators.alerts import Alert
 from generators.burn_tests import LONG_SCRAPE, Plan, Reading, burn_plan
+from generators.cases import Case, Context, ExprCheck, clock
 from generators.rules import SHORTEST_WINDOW, counts_events
 from generators.synthetic import VARIANTS, Series
-from generators.unittests import Case, Context, ExprCheck, clock
 from slos.models import SLO, LatencyBudgetObjective, RatioObjective, duration_seconds
 
 PERIOD_EVALUATION = "6h"  # evaluation interval of the period file, and the length of a block of steady traffic

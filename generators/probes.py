@@ -17,12 +17,12 @@ import math
 from collections.abc import Mapping, Sequence
 
 from featurestore import metrics
-from generators import naming, promql
+from generators import naming, promql, threshold_floor_tests
 from generators.alerts import Alert, threshold
 from generators.burn_tests import alerts_selector, firing_sample
+from generators.cases import SAMPLE_LABELS, Case, Context, ExprCheck
 from generators.rules import dashboard_quantiles, dashboard_ratios
 from generators.synthetic import Series, counter, histogram_quantile
-from generators.unittests import SAMPLE_LABELS, Case, Context, ExprCheck
 from slos.models import SLO, GaugeObjective, Op, QuantileObjective, SpecFile, TargetDownAlert, duration_seconds
 
 STRADDLE = 0.01  # how far over and under a threshold the probes sit
@@ -119,6 +119,7 @@ def gauge_straddle(ctx: Context, slo: SLO, rule: Alert) -> Case | None:
             numerator = value / objective.scale * denominator
             series.append(Series({**labels, "__name__": objective.metric}, (numerator,) * (ticks + 1)))
             series.append(Series({**labels, "__name__": objective.divide_by}, (denominator,) * (ticks + 1)))
+        series += _events(ctx, slo, labels, ticks)
     bad = {**base, "instance": "bad:8000"}
     if objective.aggregate is not None:
         out = {label: bad[label] for label in (*("namespace", "job", "instance"), *objective.by) if label in bad}
@@ -155,6 +156,8 @@ def _per_pod_equality(ctx: Context, slo: SLO, rule: Alert) -> Case:
                 (good_value,) * (ticks + 1),
             ),
         )
+    for instance in ("bad:8000", "good:8000"):
+        series += _events(ctx, slo, {**base, "instance": instance}, ticks)
     bad = {**base, "instance": "bad:8000"}
     keep = ("namespace", "job", "instance", *objective.by) if objective.aggregate is not None else tuple(bad)
     out = {label: bad[label] for label in keep if label in bad}
@@ -164,6 +167,14 @@ def _per_pod_equality(ctx: Context, slo: SLO, rule: Alert) -> Case:
         (),
         (rule.alert,),
         (ExprCheck(ticks * ctx.tick, alerts_selector(rule.alert), (firing_sample(rule, out),)),),
+    )
+
+
+def _events(ctx: Context, slo: SLO, labels: Mapping[str, str], ticks: int) -> tuple[Series, ...]:
+    """A floored gauge's event counters for one pod, busy enough that every window reaches the floor."""
+    busy = threshold_floor_tests.events_per_tick(ctx, slo, 0.0)
+    return threshold_floor_tests.gauge_event_series(
+        ctx, slo, labels, threshold_floor_tests.split(ctx, slo, [busy] * ticks)
     )
 
 

@@ -32,6 +32,7 @@ from slos.models import (
     GaugeObjective,
     LatencyBudgetObjective,
     Op,
+    QuantileObjective,
     RatioObjective,
 )
 
@@ -196,13 +197,13 @@ def period_ratio(bad_record: str, total_record: str, slo: str, window: str) -> s
     )
 
 
-def _increase(selection: EventSelector, window: str, seconds: float) -> str:
-    """The selection's events over `window` per namespace and job: `increase` of its counter, or a `{{.window}}`
-    template's rate times the window."""
+def _increase(selection: EventSelector, window: str, seconds: float, by: Sequence[str] = SCOPE_LABELS) -> str:
+    """The selection's events over `window` per `by` (namespace and job): `increase` of its counter, or a
+    `{{.window}}` template's rate times the window."""
     if selection.query is not None and templated(selection.query):
         return f"{events(selection, window)} * {number(seconds)}"
     counted = selector(selection.metric, selection.matchers) if selection.metric is not None else selection.query
-    return f"sum{by_clause(SCOPE_LABELS)} (increase({counted}[{window}]))"
+    return f"sum{by_clause(by)} (increase({counted}[{window}]))"
 
 
 def _latency_events(objective: LatencyBudgetObjective, window: str) -> tuple[str, str]:
@@ -272,10 +273,40 @@ def event_count(objective: RatioObjective | LatencyBudgetObjective, window: str,
     return _increase(objective.total, window, seconds)
 
 
-def with_floor(alert: str, count: str, min_events: float) -> str:
-    """`alert` only where `count` reached `min_events`. `ignoring (slo)`: the burn records carry the SLI's labels and
-    `slo`, the count the SLI's labels alone, so the alert keeps the records' labels."""
-    return checked(f"{alert} and ignoring ({SLO_LABEL}) {count} >= {number(min_events)}")
+def with_floor(alert: str, count: str, min_events: float, on: Sequence[str] | None = None) -> str:
+    """`alert` only where `count` reached `min_events`. Without `on`, `ignoring (slo)`: the burn records carry the
+    SLI's labels and `slo`, the count the SLI's labels alone. With `on`, matched on those labels alone: a threshold
+    alert's samples may carry more labels than its count (a raw gauge keeps every label of its series)."""
+    matching = f"on ({', '.join(on)})" if on is not None else f"ignoring ({SLO_LABEL})"
+    return checked(f"{alert} and {matching} {count} >= {number(min_events)}")
+
+
+def threshold_grouping(objective: QuantileObjective | GaugeObjective) -> tuple[str, ...]:
+    """The labels a threshold alert's event floor is matched on: a quantile's scope and `by`, a gauge's pod and `by`
+    (a gauge's events are counted per pod, as the gauge itself is scraped)."""
+    own = SCOPE_LABELS if isinstance(objective, QuantileObjective) else POD_LABELS
+    return (*own, *(label for label in objective.by if label not in own))
+
+
+def threshold_events(objective: QuantileObjective | GaugeObjective, window: str) -> str:
+    """The events of a threshold objective over `window`, per `threshold_grouping`: the histogram's `_count`, or the
+    sum of a gauge's event counters, each read as 0 where it has no series and another has (a cache that never
+    missed has no misses series): `(sum (increase(a[w])) or 0 * group (b)) + (sum (increase(b[w])) or 0 * group (a))`,
+    the zero read from the other counters' series as they are, with no range of its own."""
+    by = threshold_grouping(objective)
+    if isinstance(objective, QuantileObjective):
+        counted = EventSelector(metric=f"{objective.metric}_count", matchers=objective.matchers)
+        return checked(_increase(counted, window, 0, by))
+    assert objective.events is not None, "slos.validate refuses a gauge's floor without events"
+    counters = objective.events.counters
+    terms = [_increase(counter, window, 0, by) for counter in counters]
+    if len(terms) == 1:
+        return checked(terms[0])
+    padded = []
+    for index, term in enumerate(terms):
+        others = " or ".join(selector(c.metric or "", c.matchers) for c in counters[:index] + counters[index + 1 :])
+        padded.append(f"({term} or 0 * group{by_clause(by)} ({others}))")
+    return checked("(" + " + ".join(padded) + ")")
 
 
 def slo_selector(slo: str) -> str:

@@ -19,9 +19,10 @@ from dataclasses import replace
 from generators import promql
 from generators.alerts import Alert
 from generators.burn_tests import Events, Reading, Untestable, events_of
+from generators.cases import Case, Check, Context, clock
 from generators.rules import SHORTEST_WINDOW
 from generators.synthetic import Prediction, Series, Variant, agreed
-from generators.unittests import Case, Check, Context, clock, timeline_checks
+from generators.unittests import timeline_checks
 from slos.models import SCOPE_LABELS, SLO, RatioObjective, duration_seconds
 
 OUTSIDE = 0.01  # the broken input's counted events outgrow the total by this share

@@ -102,6 +102,16 @@ def rate(values: Sequence[float | None], tick: float, at: int, window: float, va
     """Prometheus's `rate(series[window])` at tick `at` (samples every `tick` seconds, range inclusive of both ends).
 
     Missing samples may only lead the series (promtool's `_xN` prefix), and the synthetic counters never reset."""
+    return _extrapolated(values, tick, at, window, variant, per_second=True)
+
+
+def increase(values: Sequence[float | None], tick: float, at: int, window: float, variant: Variant) -> float | None:
+    """Prometheus's `increase(series[window])` at tick `at`: `rate`'s extrapolation, not divided by the range."""
+    return _extrapolated(values, tick, at, window, variant, per_second=False)
+
+
+def _extrapolated(values: Sequence[float | None], tick: float, at: int, window: float, variant: Variant, *,
+                  per_second: bool) -> float | None:  # fmt: skip
     window = effective_window(window, variant)
     start = at * tick - window
     first = max(0, math.ceil(start / tick - 1e-9))
@@ -121,6 +131,8 @@ def rate(values: Sequence[float | None], tick: float, at: int, window: float, va
     threshold = average * 1.1
     interval = sampled + (to_start if to_start < threshold else average / 2)
     interval += to_end if to_end < threshold else average / 2
+    if not per_second:
+        return result * (interval / sampled)
     if variant & 1 == 0:
         return result * (interval / sampled) / window
     return result * ((interval / sampled) / window)

@@ -15,6 +15,7 @@ from generators.burn_tests import (
     burn_cases,
     together_case,
 )
+from generators.cases import Case, Check, Context, ExprCheck, clock
 from generators.floor_tests import FLOOR_EVALUATION, floor_cases
 from generators.period_tests import PERIOD_EVALUATION, PERIOD_SCRAPE, period_cases
 from generators.probes import probe_cases
@@ -23,7 +24,7 @@ from generators.promql import string
 from generators.rules import Group, dashboard_group
 from generators.sanity_tests import sanity_cases
 from generators.timeslice_tests import timeslice_cases
-from generators.unittests import Case, Check, Context, ExprCheck, clock, threshold_cases
+from generators.unittests import threshold_cases
 from slos.models import SpecFile, TimeslicesObjective
 
 

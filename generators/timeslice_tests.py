@@ -40,8 +40,9 @@ import promql_parser
 from generators import naming, promql, timeslices
 from generators.alerts import Alert
 from generators.burn_tests import Untestable, events_of
+from generators.cases import Case, Check, Context, ExprCheck
 from generators.synthetic import VARIANTS, Prediction, Series, Variant, agreed, satisfy
-from generators.unittests import Case, Check, Context, ExprCheck, timeline_checks
+from generators.unittests import timeline_checks
 from slos.models import SLO, WINDOW_TEMPLATE, Calendar, Op, TimeslicesObjective, duration_seconds
 from slos.windows import enabled_pairs
 

@@ -3,8 +3,9 @@
 
 Threshold alerts: a healthy case, and a case that is bad from the start and recovers. A quantile's observations sit
 in the bucket just above the threshold (bad) or at it (healthy), so the p95 is `threshold + (next - threshold) x
-0.95` when bad; `rate` needs two samples, so `for: 10m` at a 30s interval fires at 10m30s. Burn-rate and absent
-alerts: `generators.burn_tests`. Times and values come from `generators.synthetic`, which evaluates the series as
+0.95` when bad; `rate` needs two samples, so `for: 10m` at a 30s interval fires at 10m30s. An SLO's `min_events`
+adds its events to the series and a case that straddles the floor (`generators.threshold_floor_tests`). Burn-rate and
+absent alerts: `generators.burn_tests`. Times and values come from `generators.synthetic`, which evaluates the series as
 Prometheus does.
 """
 
@@ -12,13 +13,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from featurestore import metrics
-from featurestore.conventions import SLO_PATH
-from generators import promql
+from generators import promql, threshold_floor_tests
 from generators.alerts import Alert, threshold
-from generators.profile import Profile
+from generators.cases import Case, Check, Context, Expected, clock
 from generators.synthetic import (
     VARIANTS,
     Prediction,
@@ -37,23 +36,10 @@ from slos.models import (
     GaugeObjective,
     Op,
     QuantileObjective,
-    SpecFile,
     ThresholdAlert,
     duration_seconds,
 )
-from slos.validate import CATALOG_SERVICE
 
-# Label values of the synthetic series (bounded values the code emits).
-SAMPLE_LABELS: dict[str, str] = {
-    metrics.LABEL_BACKEND: metrics.BACKEND_POSTGRESQL,
-    metrics.LABEL_SYMBOL: "AAPL",
-    metrics.LABEL_COMPONENT: metrics.COMPONENT_POSTGRESQL,
-    metrics.LABEL_STATUS_CLASS: "2xx",
-    metrics.LABEL_ROUTE: SLO_PATH,
-    metrics.LABEL_METHOD: "GET",
-    metrics.LABEL_ERROR: "other",
-    metrics.LABEL_REASON: "missing",
-}
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">=": lambda a, b: a >= b,
     ">": lambda a, b: a > b,
@@ -62,82 +48,6 @@ COMPARE: dict[str, Callable[[float, float], bool]] = {
     "!=": lambda a, b: a != b,
     "==": lambda a, b: a == b,
 }
-
-
-@dataclass(frozen=True)
-class Expected:
-    labels: Mapping[str, str]
-    annotations: Mapping[str, str]
-
-    def data(self) -> dict[str, dict[str, str]]:
-        return {
-            "exp_labels": dict(sorted(self.labels.items())),
-            "exp_annotations": dict(sorted(self.annotations.items())),
-        }
-
-
-@dataclass(frozen=True)
-class Check:
-    seconds: float
-    alertname: str
-    alerts: tuple[Expected, ...]
-    labels_only: bool = False  # asserted through ALERTS (labels), where the annotations are not predictable
-
-
-@dataclass(frozen=True)
-class ExprCheck:
-    """A `promql_expr_test`: the samples `expr` returns at `seconds` (values already rounded by the expression)."""
-
-    seconds: float
-    expr: str
-    samples: tuple[tuple[Mapping[str, str], float], ...]
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    series: tuple[Series, ...]
-    checks: tuple[Check, ...]
-    proves: tuple[str, ...]  # the alert names this case fires or keeps silent
-    exprs: tuple[ExprCheck, ...] = ()
-    file: str = "fine"  # which test file: "fine", "windows", "period" or "floors" (generators.testfile.FILES)
-
-
-@dataclass(frozen=True)
-class Context:
-    spec: SpecFile
-    profile: Profile
-
-    @property
-    def tick(self) -> float:
-        return duration_seconds(self.profile.scrape_interval)
-
-    @property
-    def catalog(self) -> bool:
-        return self.spec.service == CATALOG_SERVICE
-
-    def base_labels(self, metric: str, matchers: Mapping[str, str], by: Sequence[str] = ()) -> dict[str, str]:
-        labels = {"job": self.spec.service, "instance": self.profile.scrape_target}
-        family = metrics.find(metric) if self.catalog else None
-        for label in family.labels if family is not None else ():
-            labels[label] = SAMPLE_LABELS.get(label, "a")
-        labels.update(matchers)
-        for label in by:
-            labels.setdefault(label, SAMPLE_LABELS.get(label, "a"))
-        return labels
-
-
-def clock(seconds: float) -> str:
-    """An eval_time such as 10m30s."""
-    whole = round(seconds)
-    if whole == 0:
-        return "0s"
-    text = ""
-    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
-        if whole >= size:
-            text += f"{whole // size}{unit}"
-            whole %= size
-    return text
 
 
 def expected(rule: Alert, prediction: Prediction, sample_labels: Mapping[str, str]) -> Expected | None:
@@ -212,28 +122,35 @@ def quantile_cases(ctx: Context, slo: SLO, alert: ThresholdAlert, rule: Alert) -
     labels = ctx.base_labels(objective.metric, objective.matchers, objective.by)
     window = duration_seconds(ctx.profile.window(objective.window))
     hold = duration_seconds(rule.for_ or "0s")
-    per_tick = ctx.tick  # observations per tick: a rate of 1/s
+    per_tick = threshold_floor_tests.events_per_tick(ctx, slo, ctx.tick)  # observations per tick: a rate of 1/s
     violated = objective.op.violated
     literal = float(promql.number(limit))
+    floored = threshold_floor_tests.event_floor(ctx, slo) is not None
 
-    def series_for(phases: Sequence[float]) -> tuple[Series, ...]:
-        return tuple(
+    def series_for(phases: Sequence[float], increments: Sequence[float] | None = None) -> tuple[Series, ...]:
+        observed = increments if increments is not None else [per_tick] * len(phases)
+        buckets = tuple(
             Series(
                 {**labels, "__name__": f"{objective.metric}_bucket", "le": "+Inf" if math.isinf(b) else repr(b)},
-                counter([per_tick if phase <= b else 0.0 for phase in phases]),
+                counter([n if phase <= b else 0.0 for phase, n in zip(phases, observed, strict=True)]),
             )
             for b in bounds
         )
+        count = Series({**labels, "__name__": f"{objective.metric}_count"}, buckets[-1].values)
+        return (*buckets, count) if floored else buckets
 
     def predict(series: tuple[Series, ...], index: int) -> Prediction | None:
         def evaluate(variant: Variant) -> Prediction | None:
-            rates = [(b, rate(s.values, ctx.tick, index, window, variant)) for b, s in zip(bounds, series, strict=True)]
+            rates = [
+                (b, rate(s.values, ctx.tick, index, window, variant)) for b, s in zip(bounds, series, strict=False)
+            ]
             if any(r is None for _, r in rates):
                 return None
             value = histogram_quantile(objective.quantile, [(b, r) for b, r in rates if r is not None])
             return Prediction(_violates(violated, value, literal), (value,))
 
-        return agreed(evaluate, f"{rule.alert} at {clock(index * ctx.tick)}")
+        made = agreed(evaluate, f"{rule.alert} at {clock(index * ctx.tick)}")
+        return threshold_floor_tests.floored(made, series[len(bounds) :], ctx, slo, index)
 
     out_labels = {"job": labels["job"], **{label: labels[label] for label in objective.by}}
     ticks_to_fire = math.ceil((hold + window) / ctx.tick) + 2
@@ -247,16 +164,28 @@ def quantile_cases(ctx: Context, slo: SLO, alert: ThresholdAlert, rule: Alert) -
         raise promql.GeneratorError(f"{rule.alert}: the healthy series violate the threshold")
     what = f"p{objective.quantile * 100:g} of {objective.metric}"
     recovered = ticks_to_fire * ctx.tick
-    return _silent_then_firing(
+    straddle = threshold_floor_tests.straddle_case(
+        ctx,
+        slo,
         rule,
-        silent=f"{rule.alert} stays silent while every observation is at most {healthy:g}",
-        healthy=healthy_series,
-        silent_at=(fires, len(bad_phases) * ctx.tick),
-        firing=f"{rule.alert} fires at {clock(fires)} with every observation in ({_bound(bad, bounds)}] ({what} "
-        f"{objective.op.violated} {limit:g} from the first rate), resolves at {clock(resolves)} after the "
-        f"observations return at {clock(recovered)}",
-        bad=bad_series,
-        checks=checks,
+        bad=lambda events: series_for([bad] * len(events[0] or ()), events[0]),
+        predict=predict,
+        shown=lambda series: {label: series[label] for label in ("namespace", *out_labels)},
+        what=f"every observation in ({_bound(bad, bounds)}]",
+    )
+    return (
+        _silent_then_firing(
+            rule,
+            silent=f"{rule.alert} stays silent while every observation is at most {healthy:g}",
+            healthy=healthy_series,
+            silent_at=(fires, len(bad_phases) * ctx.tick),
+            firing=f"{rule.alert} fires at {clock(fires)} with every observation in ({_bound(bad, bounds)}] ({what} "
+            f"{objective.op.violated} {limit:g} from the first rate), resolves at {clock(resolves)} after the "
+            f"observations return at {clock(recovered)}",
+            bad=bad_series,
+            checks=checks,
+        )
+        + straddle
     )
 
 
@@ -269,7 +198,7 @@ def _silent_then_firing(
     firing: str,
     bad: tuple[Series, ...],
     checks: tuple[Check, ...],
-) -> tuple[Case, Case]:
+) -> tuple[Case, ...]:
     """A threshold alert's two cases: silent on the healthy series (checked at `silent_at`), firing on the bad ones."""
     return (
         Case(silent, healthy, tuple(Check(at, rule.alert, ()) for at in silent_at), (rule.alert,)),
@@ -300,16 +229,23 @@ def gauge_cases(ctx: Context, slo: SLO, alert: ThresholdAlert, rule: Alert) -> t
     denominator = 10.0
     scale = float(promql.number(objective.scale))
 
-    def series_for(values: Sequence[float]) -> tuple[Series, ...]:
+    own = 1 if objective.divide_by is None else 2  # the gauge's series; its event counters follow
+    busy = threshold_floor_tests.events_per_tick(ctx, slo, 0.0)
+
+    def series_for(values: Sequence[float], per_counter: Sequence[Sequence[float] | None] = ()) -> tuple[Series, ...]:
+        shared = per_counter or threshold_floor_tests.split(ctx, slo, [busy] * (len(values) - 1))
+        events = threshold_floor_tests.gauge_event_series(ctx, slo, labels, shared)
         if objective.divide_by is None:
-            return (Series({**labels, "__name__": objective.metric}, tuple(v / objective.scale for v in values)),)
+            gauge = Series({**labels, "__name__": objective.metric}, tuple(v / objective.scale for v in values))
+            return (gauge, *events)
         ratios = tuple(v / objective.scale * denominator for v in values)
         return (
             Series({**labels, "__name__": objective.metric}, ratios),
             Series({**labels, "__name__": objective.divide_by}, (denominator,) * len(values)),
+            *events,
         )
 
-    def predict(series: tuple[Series, ...], index: int) -> Prediction:
+    def measure(series: tuple[Series, ...], index: int) -> Prediction:
         raw = series[0].values[index]
         assert raw is not None
         if objective.divide_by is None:
@@ -320,6 +256,9 @@ def gauge_cases(ctx: Context, slo: SLO, alert: ThresholdAlert, rule: Alert) -> t
         assert divisor is not None
         value = raw / divisor * scale if objective.scale != 1 else raw / divisor
         return Prediction(_violates(objective.op.violated, value, float(promql.number(limit))), (value,))
+
+    def predict(series: tuple[Series, ...], index: int) -> Prediction | None:
+        return threshold_floor_tests.floored(measure(series, index), series[own:], ctx, slo, index)
 
     if objective.aggregate is not None:
         out_labels = {label: labels[label] for label in (*POD_LABELS, *objective.by) if label in labels}
@@ -332,20 +271,34 @@ def gauge_cases(ctx: Context, slo: SLO, alert: ThresholdAlert, rule: Alert) -> t
     predictions: list[Prediction | None] = [predict(bad_series, index) for index in range(ticks + 3)]
     checks, fires, resolves = timeline_checks(rule, predictions, hold, ctx.tick, out_labels)
     healthy_series = series_for([healthy] * (ticks + 3))
-    if any(predict(healthy_series, index).active for index in range(ticks + 3)):
+    if any((p := predict(healthy_series, index)) is not None and p.active for index in range(ticks + 3)):
         raise promql.GeneratorError(f"{rule.alert}: the healthy value {healthy:g} violates the objective")
     shown = f"{objective.metric} / {objective.divide_by}" if objective.divide_by else objective.metric
     if objective.scale != 1:
         shown += f" x {objective.scale:g}"
-    return _silent_then_firing(
+    straddle = threshold_floor_tests.straddle_case(
+        ctx,
+        slo,
         rule,
-        silent=f"{rule.alert} stays silent while {shown} is {healthy:g}",
-        healthy=healthy_series,
-        silent_at=(fires, (ticks + 2) * ctx.tick),
-        firing=f"{rule.alert} fires at {clock(fires)} when {shown} is {bad:g} from the start, resolves at "
-        f"{clock(resolves)} when it returns to {healthy:g}",
-        bad=bad_series,
-        checks=checks,
+        bad=lambda events: series_for([bad] * (max(len(e or ()) for e in events) + 1), events),
+        predict=predict,
+        shown=lambda series: {
+            key: value for key, value in series.items() if key in (*out_labels, "namespace") and key != "__name__"
+        },
+        what=f"{shown} at {bad:g}",
+    )
+    return (
+        _silent_then_firing(
+            rule,
+            silent=f"{rule.alert} stays silent while {shown} is {healthy:g}",
+            healthy=healthy_series,
+            silent_at=(fires, (ticks + 2) * ctx.tick),
+            firing=f"{rule.alert} fires at {clock(fires)} when {shown} is {bad:g} from the start, resolves at "
+            f"{clock(resolves)} when it returns to {healthy:g}",
+            bad=bad_series,
+            checks=checks,
+        )
+        + straddle
     )
 
 

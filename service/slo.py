@@ -12,8 +12,10 @@ With grouping (`by`), `current` is the worst group, the one an alert would fire 
 (no events, no series, a zero denominator), `current` is null, `no_data` is true and `compliant` is null: an SLO
 without data is neither met nor broken (the rules do not fire on an empty vector either), so it never makes the whole
 compliant. An SLO with `min_events` whose window holds fewer events than that reads `insufficient_data`: its
-`current` is shown, `compliant` is null, as its burn-rate alerts stay silent below the same floor (one request that
-failed out of three is not a broken 99.9 % objective). `overall_compliant` is true only when every SLO has enough data
+`current` is shown, `compliant` is null, as its alerts stay silent below the same floor (one request that failed out
+of three is not a broken 99.9 % objective, one cold insert is not a broken p95). The events are a ratio's total, a
+histogram's `_count` (quantile, latency_budget), or the sum of a gauge's `events` counters (the hit ratio's hits and
+misses). `overall_compliant` is true only when every SLO has enough data
 and is met, false as soon as one with enough data is broken, else null; `overall_status` names the case: compliant,
 violated, partial_data, insufficient_data (no SLO has enough data, some have a little) or no_data.
 
@@ -170,6 +172,8 @@ def _event_count(slo: SLO, window: Window) -> float | None:
         return _events(objective.total, window)
     if isinstance(objective, QuantileObjective | LatencyBudgetObjective):
         return window.increase_total(f"{objective.metric}_count", objective.matchers)
+    if isinstance(objective, GaugeObjective) and objective.events is not None:
+        return sum(_events(counter, window) for counter in objective.events.counters)
     return None
 
 

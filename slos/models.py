@@ -19,7 +19,14 @@ slos:
         description: "Current p95: {{ $value }}ms - investigate advisory lock effectiveness"
   - name: hit_ratio_percent
     description: Cache hit ratio stays at or above 95 %
-    objective: {kind: gauge, metric: featurestore_hit_ratio, scale: 100, op: ">=", threshold: 95}
+    objective:
+      kind: gauge
+      metric: featurestore_hit_ratio
+      scale: 100
+      op: ">="
+      threshold: 95
+      events: {counters: [{metric: featurestore_hits_total}, {metric: featurestore_misses_total}], window: 5m}
+    min_events: 100                           # fewer than 100 lookups in 5m: too little data to judge the ratio
   - name: http_availability_percent
     description: 99.9 % of HTTP requests succeed over 30 days
     objective:
@@ -49,6 +56,10 @@ events with an error budget), `latency_budget` (the fraction of a histogram's ev
 error budget), `timeslices` (the share of good time slices, or of good evaluations of a threshold query, with an error
 budget over a rolling period or a calendar week or month; docs/slo-specs.md, "OpenSLO v1 coverage"). The first two
 are alerted by `alerts`; the budgeted ones by multi-window multi-burn-rate `burn_rate`.
+
+`min_events` is a floor of events per window: below it an SLO's alerts stay silent and GET /slo reads
+`insufficient_data`. The events are a budgeted SLO's total over each burn alert's long window, a quantile's histogram
+`_count` over its window, or a gauge's `events` counters (the gauge holds no count of its own).
 """
 
 from __future__ import annotations
@@ -222,20 +233,6 @@ class QuantileObjective(_Model):
     matchers: Labels = Field(default_factory=dict)
 
 
-class GaugeObjective(_Model):
-    """`aggregate(metric{matchers}) [/ aggregate(divide_by)] * scale op threshold`."""
-
-    kind: Literal["gauge"]
-    metric: MetricName
-    divide_by: MetricName | None = None
-    scale: float = Field(default=1.0, ge=SCALE_RANGE[0], le=SCALE_RANGE[1])
-    op: Op
-    threshold: Threshold
-    aggregate: Literal["min", "max", "sum", "avg"] | None = None
-    by: tuple[LabelName, ...] = ()
-    matchers: Labels = Field(default_factory=dict)
-
-
 class EventSelector(_Model):
     """Counted events: a catalog counter with label matchers (native), or a PromQL query (OpenSLO).
 
@@ -265,6 +262,35 @@ class EventSelector(_Model):
         if self.query is not None and self.matchers:
             raise ValueError("`matchers` go with `metric`, not with `query`")
         return self
+
+
+class GaugeEvents(_Model):
+    """The events behind a gauge (a hit ratio's lookups: its hits and misses), counted as the summed increase of
+    `counters` over `window`: what the SLO's `min_events` is held against, since a gauge holds no count of its own."""
+
+    counters: tuple[EventSelector, ...] = Field(min_length=1, description="catalog counters, summed")
+    window: Duration = Field(default="5m", description="the window the gauge itself summarises (the hit ratio's 5m)")
+
+    @model_validator(mode="after")
+    def _named_counters(self) -> GaugeEvents:
+        if any(counter.metric is None for counter in self.counters):
+            raise ValueError("a gauge's events are counters named by `metric` (with optional `matchers`), not queries")
+        return self
+
+
+class GaugeObjective(_Model):
+    """`aggregate(metric{matchers}) [/ aggregate(divide_by)] * scale op threshold`."""
+
+    kind: Literal["gauge"]
+    metric: MetricName
+    divide_by: MetricName | None = None
+    scale: float = Field(default=1.0, ge=SCALE_RANGE[0], le=SCALE_RANGE[1])
+    op: Op
+    threshold: Threshold
+    aggregate: Literal["min", "max", "sum", "avg"] | None = None
+    by: tuple[LabelName, ...] = ()
+    matchers: Labels = Field(default_factory=dict)
+    events: GaugeEvents | None = Field(default=None, description="the counters of the gauge's events, for min_events")
 
 
 class RatioObjective(_Model):
@@ -593,7 +619,8 @@ class SLO(_Model):
     alert_policies: tuple[PolicyName, ...] = Field(default=(), description="names of the file's alert_policies")
     min_events: Annotated[int, Field(ge=0, le=MAX_MIN_EVENTS, strict=True)] | None = Field(
         default=None,
-        description="events per long window below which a burn-rate alert stays silent (absent or 0: no floor)",
+        description="events per window below which the SLO's alerts stay silent and GET /slo reads insufficient_data: "
+        "a burn-rate alert's long window, a quantile's window, a gauge's `events.window` (absent or 0: no floor)",
     )
 
     @model_validator(mode="after")

@@ -112,7 +112,7 @@ def slo_problems(slo: SLO, spec: SpecFile, timing: Timing, *, unalerted: bool = 
     if isinstance(objective, QuantileObjective):
         yield from _quantile(slo, objective, catalog, timing)
     elif isinstance(objective, GaugeObjective):
-        yield from _gauge(objective, catalog)
+        yield from _gauge(objective, catalog, timing)
     elif isinstance(objective, RatioObjective):
         yield from _ratio(objective, catalog)
     elif isinstance(objective, TimeslicesObjective):
@@ -129,11 +129,20 @@ def slo_problems(slo: SLO, spec: SpecFile, timing: Timing, *, unalerted: bool = 
 
 
 def _min_events(slo: SLO) -> Found:
-    if slo.min_events is None:
+    """A floor needs events to count: a quantile's histogram `_count`, a gauge's `events`, a budgeted SLO's total."""
+    objective = slo.objective
+    if slo.min_events is None or isinstance(objective, QuantileObjective):
         return
-    if slo.burn_rate is None:
+    if isinstance(objective, GaugeObjective):
+        if objective.events is None:
+            yield (
+                "min_events",
+                "a gauge counts no events of its own: name the counters of its events in `objective.events` "
+                "(a hit ratio's lookups: its hits and misses counters), or drop `min_events`",
+            )
+    elif slo.burn_rate is None:
         yield "min_events", "a floor of events silences burn-rate alerts, and this SLO has none (no `burn_rate`)"
-    elif isinstance(slo.objective, RatioObjective) and not slo.objective.counted:
+    elif isinstance(objective, RatioObjective) and not objective.counted:
         yield "min_events", "an `error_ratio_query` counts no events: there is nothing to hold the floor against"
 
 
@@ -218,10 +227,11 @@ def _quantile(slo: SLO, objective: QuantileObjective, catalog: bool, timing: Tim
                     yield from _bucket(spec, alert.threshold, f"alerts[{index}].threshold")
 
 
-def _gauge(objective: GaugeObjective, catalog: bool) -> Found:
+def _gauge(objective: GaugeObjective, catalog: bool, timing: Timing) -> Found:
     if objective.by and objective.aggregate is None:
         yield "objective.by", "`by` groups an aggregation: give `aggregate` too"
     yield from _bounded(objective.by, catalog)
+    yield from _gauge_events(objective, catalog, timing)
     if not catalog:
         return
     spec, found = _catalog_metric(objective.metric, (MetricKind.GAUGE,), "objective.metric")
@@ -234,6 +244,19 @@ def _gauge(objective: GaugeObjective, catalog: bool) -> Found:
         yield from found
         if divisor is not None:
             yield from _labels_exist(divisor, objective.by, "objective.by")
+
+
+def _gauge_events(objective: GaugeObjective, catalog: bool, timing: Timing) -> Found:
+    """The event counters of a gauge are catalog counters that carry its `by` labels (the floor is matched on them)."""
+    if objective.events is None:
+        return
+    yield from _window(objective.events.window, "objective.events.window", timing)
+    for index, counter in enumerate(objective.events.counters):
+        field = f"objective.events.counters[{index}]"
+        yield from _selector(counter, field, catalog)
+        spec = metrics.find(counter.metric or "") if catalog else None
+        if spec is not None and spec.kind is MetricKind.COUNTER:
+            yield from _labels_exist(spec, objective.by, f"{field}.metric")
 
 
 def _ratio(objective: RatioObjective, catalog: bool) -> Found:

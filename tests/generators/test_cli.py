@@ -29,7 +29,7 @@ def test_check_fails_naming_each_file_that_drifted(tmp_path: Path, capsys: pytes
     out = tmp_path / "rendered"
     shutil.copytree(DEFAULT_OUT, out)
     rules = out / "prometheus" / "rules" / "featurestore.yml"
-    rules.write_text(rules.read_text().replace(">= 5\n", ">= 6\n"))
+    rules.write_text(rules.read_text().replace(">= 5 and on (", ">= 6 and on ("))
     (out / "stray.txt").write_text("hand-made\n")
     (out / "kubernetes" / "service.yaml").unlink()
     assert main(["--check", "--out", str(out)]) == 1
@@ -104,7 +104,7 @@ def test_a_render_names_the_files_it_changed_or_says_none_did(
     assert "is unchanged, all " in capsys.readouterr().out
     assert snapshot(out) == before  # nothing rewritten either
     rules = out / "prometheus" / "rules" / "featurestore.yml"
-    rules.write_text(rules.read_text().replace(">= 5\n", ">= 6\n"))
+    rules.write_text(rules.read_text().replace(">= 5 and on (", ">= 6 and on ("))
     (out / "stray.txt").write_text("hand-made\n")
     assert main(["--out", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -62,6 +62,13 @@ def test_the_min_events_example_is_the_guides_floor() -> None:
     assert example.objective == guide.objective
 
 
+def test_the_threshold_min_events_example_is_the_guides_hit_ratio_floor() -> None:
+    (example,) = (SLO.model_validate(item) for item in yaml.safe_load(block("threshold-min-events")))
+    specs = yaml.safe_load((REPO / "slos" / "specs" / "featurestore.yaml").read_text())
+    guide = next(SLO.model_validate(s) for s in specs["slos"] if s["name"] == example.name)
+    assert (example.min_events, example.objective) == (guide.min_events, guide.objective)
+
+
 def test_the_sanity_example_renders_its_ticket_as_the_text_says() -> None:
     (example,) = (SLO.model_validate(item) for item in yaml.safe_load(block("sanity")))
     assert example.sanity_alert == "PaymentsRefundBudgetBurnInputsInconsistent"

@@ -63,7 +63,7 @@ def test_the_generated_tests_catch_a_rule_that_drifts(tmp_path: Path) -> None:
     out = tmp_path / "rendered"
     shutil.copytree(DEFAULT_OUT, out)
     rules = out / "prometheus" / "rules" / "featurestore.yml"
-    drifted = rules.read_text().replace(">= 5\n", ">= 10\n").replace("> 14.4 and", "> 20 and")
+    drifted = rules.read_text().replace(">= 5 and on (", ">= 10 and on (").replace("> 14.4 and", "> 20 and")
     assert drifted != rules.read_text()
     rules.write_text(drifted)
     tests_file = out / "prometheus" / "tests" / "featurestore_test.yml"

@@ -30,10 +30,12 @@ def alerts() -> dict[tuple[str, str], dict[str, Any]]:
 
 def test_the_guides_three_alerts_keep_their_names_and_meaning() -> None:
     by_name = alerts()
+    floors = {slo.name: slo.min_events for slo in load_specs().slos}
     insert = by_name[("FeatureStoreManifestInsertLatencyHigh", "")]
-    assert (
-        insert["expr"]
-        == "histogram_quantile(0.95, sum by (namespace, job, le) (rate(manifest_insert_latency_ms_bucket[5m]))) >= 5"
+    assert insert["expr"] == (
+        "histogram_quantile(0.95, sum by (namespace, job, le) (rate(manifest_insert_latency_ms_bucket[5m]))) >= 5"
+        " and on (namespace, job) sum by (namespace, job) (increase(manifest_insert_latency_ms_count[5m]))"
+        f" >= {floors['manifest_insert_p95_ms']}"
     )
     assert (insert["for"], insert["labels"]["severity"], insert["labels"]["slo"]) == (
         "10m",
@@ -41,11 +43,26 @@ def test_the_guides_three_alerts_keep_their_names_and_meaning() -> None:
         "manifest_insert_latency",
     )
     hit = by_name[("FeatureStoreHitRatioLow", "")]
-    assert (hit["expr"], hit["for"], hit["labels"]["severity"]) == ("featurestore_hit_ratio < 0.95", "15m", "warning")
+    assert hit["expr"].startswith("featurestore_hit_ratio < 0.95 and on (namespace, job, instance) ")
+    assert hit["expr"].endswith(f" >= {floors['hit_ratio_percent']}")
+    assert (hit["for"], hit["labels"]["severity"]) == ("15m", "warning")
     assert hit["annotations"]["description"] == "Current ratio: {{ $value | humanizePercentage }}"
     pool = by_name[("PostgreSQLPoolExhausted", "")]
     assert pool["expr"] == "pg_manifest_pool_max_utilization_ratio >= 1"  # the busiest process's pool, all lent out
     assert (pool["for"], pool["labels"]["severity"]) == ("1m", "critical")
+
+
+def test_a_threshold_alerts_event_floor_counts_its_own_events_on_its_own_labels() -> None:
+    by_name = alerts()
+    hit = by_name[("FeatureStoreHitRatioLow", "")]["expr"]
+    floor = hit.split(" and on (namespace, job, instance) ", 1)[1]
+    # the lookups: hits and misses, each counted as 0 where only the other has series, per pod as the gauge
+    for counter in (metrics.HITS.name, metrics.MISSES.name):
+        assert f"sum by (namespace, job, instance) (increase({counter}[5m]))" in floor
+    assert floor.count(" or 0 * ") == 2
+    for slo in load_specs().slos:
+        for alert in slo.alerts if slo.min_events else ():
+            assert by_name[(alert.name, "")]["expr"].endswith(f" >= {slo.min_events}"), alert.name
 
 
 def test_every_alert_has_a_summary_a_description_a_runbook_and_a_known_severity() -> None:

@@ -59,7 +59,7 @@ def test_a_threshold_changed_in_the_spec_changes_rules_tests_dashboard_and_texts
     found: dict[str, Any] = request.getfixturevalue(fixture)
     other = "2" if value == "5" else "5"
     p95 = found["alerts"]["FeatureStoreManifestInsertLatencyHigh"]
-    assert p95["expr"].endswith(f" >= {value}")
+    assert f" >= {value} and on (namespace, job) " in p95["expr"]  # the threshold, then the event floor
     assert p95["annotations"]["summary"] == f"Manifest insert p95 latency exceeds the {value}ms SLO."
     budget = found["alerts"]["FeatureStoreInsertLatencyBudgetBurn"]
     assert f"under {value} ms" in budget["annotations"]["summary"]

@@ -13,11 +13,11 @@ import yaml
 
 from generators import naming
 from generators.calendar import period_start
+from generators.cases import clock
 from generators.profile import PRODUCTION
 from generators.render import render, retention_problems
 from generators.rules import rule_groups
 from generators.timeslice_tests import period_start as predicted_start
-from generators.unittests import clock
 from slos.loader import LoadedSpec, SpecSet, load_specs
 from slos.locations import SloLocation
 from slos.models import Calendar, SpecFile

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pyarrow as pa
 import pytest
 from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
@@ -14,7 +15,7 @@ from service.slo import evaluate, report
 from service.window import SampleRing
 from slos.loader import load_specs
 from slos.models import SLO
-from tests.service.conftest import API
+from tests.service.conftest import API, service_of
 from tests.service.test_window import Clock
 
 SPEC = {slo.name: slo for slo in load_specs().slos}
@@ -32,6 +33,11 @@ def status(slo: SLO, ring: SampleRing) -> dict[str, object]:
     return evaluate(slo, ring.window()).to_json()
 
 
+def floor(slo: SLO) -> int:
+    """The SLO's `min_events` (1 without): the events a test records for `/slo` to judge it."""
+    return slo.min_events or 1
+
+
 def test_slo_reports_exactly_the_specs_thresholds_and_operators(client: TestClient) -> None:
     body = client.get(f"{API}/slo").json()
     assert {name: (line["threshold"], line["op"]) for name, line in body["slos"].items()} == {
@@ -47,13 +53,13 @@ def test_slo_reports_exactly_the_specs_thresholds_and_operators(client: TestClie
 def test_a_quantile_slo_is_the_interpolated_quantile_of_the_window() -> None:
     clock = Clock()
     instruments, ring = ring_with(clock)
-    for _ in range(100):
+    for _ in range(floor(SPEC["manifest_insert_p95_ms"])):
         instruments.observe_insert("postgresql", "AAPL", 3.0)  # all in the (2, 5] bucket
     line = status(SPEC["manifest_insert_p95_ms"], ring)
     assert line["current"] == pytest.approx(2 + 3 * 0.95)
     assert line["compliant"] is True
     assert line["no_data"] is False
-    for _ in range(10):
+    for _ in range(floor(SPEC["manifest_insert_p99_ms"])):
         instruments.observe_insert("postgresql", "AAPL", 30.0)  # p99 lands in (25, 50]
     assert status(SPEC["manifest_insert_p99_ms"], ring)["compliant"] is False
 
@@ -61,13 +67,15 @@ def test_a_quantile_slo_is_the_interpolated_quantile_of_the_window() -> None:
 def test_observations_older_than_the_window_no_longer_break_the_slo() -> None:
     clock = Clock()
     instruments, ring = ring_with(clock)
-    for _ in range(50):
+    waits = floor(SPEC["advisory_lock_wait_p95_ms"])
+    for _ in range(waits):
         instruments.observe_lock_wait("AAPL", 800.0)
     assert status(SPEC["advisory_lock_wait_p95_ms"], ring)["compliant"] is False
     for _ in range(70):
         clock.now += 5
         ring.record()
-    instruments.observe_lock_wait("AAPL", 0.1)
+    for _ in range(waits):
+        instruments.observe_lock_wait("AAPL", 0.1)
     line = status(SPEC["advisory_lock_wait_p95_ms"], ring)
     assert line["compliant"] is True
     assert line["current"] == pytest.approx(0.25 * 0.95)
@@ -84,6 +92,8 @@ def test_no_data_in_the_window_is_null_and_neither_compliant_nor_violated() -> N
         "kind": "quantile",
         "no_data": True,
         "insufficient_data": False,
+        "min_events": SPEC["manifest_read_p95_ms"].min_events,
+        "events": None,
     }
     assert status(SPEC["http_availability_percent"], ring)["no_data"] is True
     assert status(SPEC["manifest_insert_under_5ms_percent"], ring)["no_data"] is True
@@ -131,7 +141,7 @@ def test_gauge_slos_divide_scale_and_aggregate_like_their_rules() -> None:
 
 def test_overall_compliance_is_false_when_any_slo_is_broken() -> None:
     instruments, ring = ring_with(Clock())
-    for _ in range(20):
+    for _ in range(floor(SPEC["manifest_read_p95_ms"])):
         instruments.observe_read("duckdb", "AAPL", 40.0)
     body = report([SPEC["manifest_read_p95_ms"], SPEC["manifest_insert_p95_ms"]], ring.window(), 300.0)
     assert (body["overall_compliant"], body["overall_status"]) == (False, "violated")
@@ -154,7 +164,7 @@ def test_without_any_data_overall_compliance_is_null_and_the_status_no_data(duck
 
 def test_every_slo_met_with_data_is_compliant_and_one_without_data_is_partial() -> None:
     instruments, ring = ring_with(Clock())
-    for _ in range(20):
+    for _ in range(max(floor(SPEC["manifest_read_p95_ms"]), floor(SPEC["manifest_insert_p95_ms"]))):
         instruments.observe_read("duckdb", "AAPL", 0.5)
         instruments.observe_insert("duckdb", "AAPL", 1.0)
     both = [SPEC["manifest_read_p95_ms"], SPEC["manifest_insert_p95_ms"]]
@@ -183,6 +193,26 @@ def test_an_slo_below_its_min_events_reads_insufficient_data_not_violated() -> N
         instruments.record_http("/api/v1/monitoring/health", "GET", 200, 1.0)
     line = report([slo], ring.window(), 300.0)["slos"][slo.name]
     assert (line["compliant"], line["insufficient_data"]) == (False, False)  # 1 in 103 failed: judged, and broken
+
+
+def test_the_quickstarts_traffic_reads_as_insufficient_data_not_violated(duckdb_client: TestClient) -> None:
+    # The README's quickstart: one miss that computes and inserts the frame, then one hit that reads it.
+    with service_of(duckdb_client).store.borrowed() as store:
+        for _ in range(2):
+            store.get_or_compute("AAPL", "returns_5m", {"window": 5}, compute=lambda: pa.table({"close": [1.0, 2.0]}))
+    body = duckdb_client.get(f"{API}/slo").json()
+    assert body["overall_status"] != "violated"
+    assert body["overall_compliant"] is None
+    slos = body["slos"]
+    for name, events in (
+        ("manifest_insert_p95_ms", 1),
+        ("manifest_insert_under_5ms_percent", 1),
+        ("hit_ratio_percent", 2),
+    ):
+        assert (slos[name]["insufficient_data"], slos[name]["compliant"]) == (True, None), name
+        assert (slos[name]["events"], slos[name]["min_events"]) == (events, SPEC[name].min_events)
+    assert slos["hit_ratio_percent"]["current"] == 50.0  # one miss, one hit: shown, not judged
+    assert set(body["slos_with_insufficient_data"]) >= {"manifest_insert_p95_ms", "hit_ratio_percent"}
 
 
 def _busy_then_quiet(clock: Clock, instruments: Instruments, ring: SampleRing, record: Callable[[bool], None]) -> None:
