@@ -32,6 +32,12 @@ EQUIVALENT_RULES: dict[str, tuple[tuple[str, str, str], ...]] = {
             "the other side keeps the slo matcher and the division matches one to one on every label, slo included, "
             "so another SLO's sums find no partner",
         ),
+        (
+            r"BudgetBurn: expr: drop slo=\"[^\"]+\" \(occurrence 3\)$",
+            r"sum by \([^)]*\bslo\) \(slo:sli_events:increase\w+\) >= ",
+            "the event floor's sum of a burn alert: it keeps `slo` in its `by` and `and` matches one to one on every "
+            "label, so another SLO's sums find no partner",
+        ),
     ),
 }
 
@@ -80,12 +86,6 @@ KNOWN_SURVIVORS: dict[str, tuple[tuple[str, str], ...]] = {
         ),
     ),
     "clusters-global": (
-        (
-            r"\] \w+BudgetBurn: (expr|for): ",
-            "the global burn alerts are checked by one case (cluster_cases.burning_cluster): steady records far from "
-            "every factor and from the event floor; the straddles and window cases generators/burn_tests.py gives the "
-            "single-cluster alerts are not generated for the cluster target yet",
-        ),
         (
             r"_slo:sli_error:ratio_rate30d: expr: \[30d\] -> \[(15d|60d)\]( \(occurrence 2\))?$",
             "the period's window: the global cases last ten minutes, which 15, 30 and 60 days all cover; a case of a "
