@@ -113,15 +113,6 @@ KNOWN_SURVIVORS: dict[str, tuple[tuple[str, str], ...]] = {
             "the windows read the same phase; hourly evaluations kill the 2h ones for 1 s more of promtool",
         ),
         (
-            r"\] (\w+BudgetBurn: expr: (slo:burn_rate:ratio_rate\w+ -> \S+|[\d.]+ -> [\d.]+)"
-            r"|slo:burn_rate:ratio_rate(1h|5m): expr: (slo:sli_error:ratio_rate\w+ -> \S+|[\d.]+ -> [\d.]+))"
-            r"( \(occurrence 2\))?$",
-            "the fastest pair's windows and factors: the burn case checks the evaluations where Prometheus 2 and 3 "
-            "agree (the last silent one of the under phase, firing late in the over phase, the resolution), where "
-            "a neighbouring window or a factor 2 % off reads the same side; a case with one window under while the "
-            "other burns over, as generators/burn_tests.py has, is not generated for time slices",
-        ),
-        (
             r"\] slo:sli_timeslice_good:ratio: expr: ([\d.]+ -> [\d.]+|>= bool -> > bool)$",
             "the slice target moved 2 % or made strict: a slice of 5 verdicts holds a good share of 0.8 or 0.83 next "
             "to a target of 0.75, never within 2 % of it; an event slice's share meets the target exactly only by "
