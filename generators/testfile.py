@@ -134,6 +134,9 @@ FILES: dict[str, TestFileKind] = {
     "period": TestFileKind("_period_test.yml", PERIOD_EVALUATION, PERIOD_SCRAPE),
     "floors": TestFileKind("_floors_test.yml", FLOOR_EVALUATION, LONG_SCRAPE),
     timeslice_tests.FILE: TestFileKind("_timeslices_test.yml", timeslice_tests.EVALUATION, timeslice_tests.SCRAPE),
+    timeslice_tests.TIERS_FILE: TestFileKind(
+        "_timeslice_tiers_test.yml", timeslice_tests.TIERS_EVALUATION, timeslice_tests.TIERS_SCRAPE
+    ),
 }
 
 

@@ -1,5 +1,5 @@
 """Generated promtool cases of time-slice SLOs (`kind: timeslices`), in their own file (`_timeslices_test.yml`:
-series every minute, rules evaluated every 5 minutes, both scaled by the profile).
+series every minute, rules evaluated every 5 minutes, both scaled by the profile) but for the slower pairs' burns.
 
 - slice target: counters whose good fraction is just over, then just under, the slice target (RatioTimeslices: the
   SLO's target); the slice record reads 1 then 0 (`>= bool`). Event SLIs only.
@@ -17,9 +17,11 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
   budget records read the spec's. Another SLO's record,
   all good, is fed beside it (here, in the burn and in the threshold slice cases) for the rules that would read past
   their `slo` matcher.
-- burn: the same record burning just under, then just over, the factor of the fastest enabled pair, then recovering:
-  the alert is silent one evaluation before it fires, fires with its labels and annotations, and resolves (checked
-  with `unittests.timeline_checks`, on the evaluations where Prometheus 2 and 3 ranges agree).
+- burn, per enabled pair: the same record burning just under, then just over, the pair's factor, then just under it
+  again: the alert is silent one evaluation before it fires, fires with its tier's labels, and resolves once the short
+  window reads just under while the long one still burns over (checked with `unittests.timeline_checks`, on the
+  evaluations where Prometheus 2 and 3 ranges agree). The fastest pair's case is in the time-slice file; the slower
+  pairs', days of slices, in `_timeslice_tiers_test.yml`, the record fed every 5m and evaluated every 3 hours.
 - calendar (production profile: the test profile shrinks windows but not the calendar): bad slices up to a period
   boundary and good ones after it; the period's error ratio reads 1 before and 0 after, and the recorded period start
   is the boundary the spec names.
@@ -44,11 +46,16 @@ from generators.cases import Case, Check, Context, ExprCheck
 from generators.synthetic import VARIANTS, Prediction, Series, Variant, agreed, satisfy
 from generators.unittests import timeline_checks
 from slos.models import SLO, WINDOW_TEMPLATE, Calendar, Op, TimeslicesObjective, duration_seconds
-from slos.windows import enabled_pairs
+from slos.windows import WindowPair, enabled_pairs
 
 FILE = "timeslices"  # generators.testfile.FILES
 EVALUATION = "5m"
 SCRAPE = "1m"
+# The slower pairs' burn cases replay up to a week of slices: their own file, evaluated every 3 hours on the record
+# fed every 5m (promtool's time grows with the evaluations times the subqueries' steps).
+TIERS_FILE = "timeslice_tiers"
+TIERS_EVALUATION = "3h"
+TIERS_SCRAPE = "5m"
 LOOKBACK = 300.0  # Prometheus's staleness lookback: a step reads a sample at most this old
 UNDER, OVER = 0.5, 2.0  # error ratios as a multiple of the budget, well apart from it
 STRADDLE = 0.01  # burns this far under and over a factor
@@ -118,6 +125,12 @@ class _Clock:
         profile = ctx.profile
         step = duration_seconds(profile.window(objective.slice)) if objective.slice else None
         return cls(duration_seconds(profile.window(SCRAPE)), duration_seconds(profile.window(EVALUATION)), step)
+
+    @classmethod
+    def tiers(cls, ctx: Context, objective: TimeslicesObjective) -> _Clock:
+        """The slower pairs' clock: the record fed every 5m, evaluated every 3 hours."""
+        scrape, evaluation = (duration_seconds(ctx.profile.window(w)) for w in (TIERS_SCRAPE, TIERS_EVALUATION))
+        return cls(scrape, evaluation, cls.of(ctx, objective).step)
 
     def ticks(self, window: str, ctx: Context) -> int:
         return math.ceil(duration_seconds(ctx.profile.window(window)) / self.tick)
@@ -344,34 +357,30 @@ def budget_case(ctx: Context, slo: SLO) -> Case:
     )
 
 
-def _fastest(slo: SLO, rules: Mapping[str, Alert]) -> tuple[Alert, float, str, str] | None:
-    """The alert rule of the fastest enabled window pair, its factor and windows; None without tiers."""
-    pairs = enabled_pairs(slo)
-    if not pairs or slo.burn_rate is None:
-        return None
-    pair = max(pairs, key=lambda p: p.factor)
-    rule = next(
-        r for r in rules.values() if r.alert == slo.burn_rate.name and r.labels.get(naming.TIER_LABEL) == pair.name
-    )
-    return rule, pair.factor, pair.long, pair.short
+def _pair_rule(slo: SLO, pair: WindowPair, rules: Mapping[str, Alert]) -> Alert:
+    """The alert rule of one enabled window pair."""
+    assert slo.burn_rate is not None
+    name = slo.burn_rate.name
+    return next(r for r in rules.values() if r.alert == name and r.labels.get(naming.TIER_LABEL) == pair.name)
 
 
-def burn_case(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> Case | None:
-    """Slices burning just under, then just over, the fastest pair's factor, then recovering."""
+def burn_case(ctx: Context, slo: SLO, rules: Mapping[str, Alert], pair: WindowPair) -> Case:
+    """Slices burning just under, then just over, the pair's factor, then just under it again. The fastest pair's
+    case lands in the time-slice file; a slower pair's, days of slices, in the tiers file (TIERS_EVALUATION)."""
     objective = slo.objective
     assert isinstance(objective, TimeslicesObjective)
-    found = _fastest(slo, rules)
-    if found is None:
-        return None
-    rule, factor, long, short = found
+    rule, factor, long, short = _pair_rule(slo, pair, rules), pair.factor, pair.long, pair.short
     budget = _budget(objective)
     if factor * budget * (1 + STRADDLE) >= 1:
         raise Untestable(f"a burn of {factor:g}x the budget is over 100 % errors: no slice can burn over it")
-    clock = _Clock.of(ctx, objective)
+    fastest = pair == max(enabled_pairs(slo), key=lambda p: p.factor)
+    clock = _Clock.of(ctx, objective) if fastest else _Clock.tiers(ctx, objective)
     phase = clock.ticks(long, ctx) + clock.ticks("10m", ctx)
-    recovery = clock.ticks(short, ctx) * 3
-    values = [1 - factor * budget * (1 - STRADDLE)] * phase + [1 - factor * budget * (1 + STRADDLE)] * phase
-    values += [1.0] * recovery
+    recovery = max(clock.ticks(short, ctx) * 3, math.ceil(2 * clock.evaluation / clock.tick))  # two evaluations
+    under, over = 1 - factor * budget * (1 - STRADDLE), 1 - factor * budget * (1 + STRADDLE)
+    # It recovers to just under the factor, not to good slices: the short window resolves it, reading just under
+    # while the long one still burns over, so neither window's factor can move 2 % down unnoticed.
+    values = [under] * phase + [over] * phase + [under] * recovery
     timeline = Timeline(tuple(values), clock.tick, clock.step)
     windows = (duration_seconds(ctx.profile.window(long)), duration_seconds(ctx.profile.window(short)))
 
@@ -381,22 +390,23 @@ def burn_case(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> Case | None
             if ratios[0] is None or ratios[1] is None:
                 return None
             burns = [ratio / budget for ratio in ratios if ratio is not None]
-            return Prediction(all(burn > factor for burn in burns), (burns[0],))
+            # The checks read ALERTS' labels (_tier_firing), never the annotations that render the long window's
+            # burn: the factor stands for it, so every firing evaluation where the variants agree is checked.
+            return Prediction(all(burn > factor for burn in burns), (factor,))
 
         return agreed(one, rule.alert)
 
     evaluations = math.floor((len(values) - 1) * clock.tick / clock.evaluation) + 1
     predictions = [predict(index * clock.evaluation) for index in range(evaluations)]
-    # The alert's value is the long window's burn: only its labels are checked where its annotations would differ.
     active = [p if p is not None and p.active else None for p in predictions]
     checks, _, _ = timeline_checks(rule, active, 0, clock.evaluation, {naming.SLO_LABEL: slo.name})
     return Case(
-        name=f"{slo.name}: {rule.alert} stays silent just under {factor:g}x and fires just over it",
+        name=f"{slo.name}: {rule.alert} ({pair.name}) stays silent just under {factor:g}x and fires just over it",
         series=_beside(ctx, slo, values),
         checks=(),
         proves=(rule.alert,),
         exprs=tuple(_tier_firing(check, rule) for check in checks),
-        file=FILE,
+        file=FILE if fastest else TIERS_FILE,
     )
 
 
@@ -450,7 +460,7 @@ def timeslice_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple
         window_case(ctx, slo),
         verdict_case(ctx, slo),
         budget_case(ctx, slo),
-        burn_case(ctx, slo, rules),
+        *(burn_case(ctx, slo, rules, pair) for pair in enabled_pairs(slo) if slo.burn_rate is not None),
         calendar_case(ctx, slo),
     ]
     return tuple(case for case in made if case is not None)

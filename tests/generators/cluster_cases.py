@@ -9,11 +9,15 @@ its external label.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
+from generators.profile import PRODUCTION
+from generators.promql import error_budget
 from slos.loader import load_specs
-from slos.models import SLO, duration_seconds
-from slos.windows import enabled_pairs
+from slos.models import SLO, LatencyBudgetObjective, RatioObjective, duration_seconds
+from slos.windows import WindowPair, enabled_pairs
 
 AVAILABILITY = "http_availability_percent"
 BURN_ALERT = "FeatureStoreAvailabilityBudgetBurn"
@@ -265,10 +269,133 @@ def idle_fleet() -> list[dict[str, Any]]:
     return cases
 
 
+# The straddle case's burn rates, as multiples of a pair's factor: 1 % over or under it (the mutants move factors 2 %),
+# or far over it (capped where every event is bad, as a latency budget of 5 % caps its burn at 20x).
+OVER, UNDER, FAR = Decimal("1.01"), Decimal("0.99"), Decimal(2)
+STRADDLE_EVENTS = 1_000_000  # a window's events when the floor is not probed: far above it
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One minute of the straddle case: one pair's long and short windows burn these multiples of its factor, every
+    other window is quiet; `events` are clusters a's and b's events in the long window where the floor is probed."""
+
+    long: Decimal
+    short: Decimal
+    events: tuple[int, int] | None = None
+
+
+def _phases(floor: int | None) -> list[Phase]:
+    """Each window just over and just under the factor while the other burns far over it; with a floor, cluster a
+    at it and b one under it, then the fleet (a + b) at it and one under it while neither cluster reaches it."""
+    found = [Phase(OVER, FAR), Phase(UNDER, FAR), Phase(FAR, OVER), Phase(FAR, UNDER)]
+    if floor is not None:
+        for a, b in ((floor, floor - 1), ((floor + 1) // 2, floor // 2), (floor // 2, (floor - 1) // 2)):
+            found.append(Phase(FAR, FAR, (a, b)))
+    return found
+
+
+def burn_slos() -> list[SLO]:
+    """The SLOs with global burn-rate alerts: the event-ratio ones with a burn rate."""
+    slos = load_specs().specs[0].spec.slos
+    return [s for s in slos if s.burn_rate and isinstance(s.objective, RatioObjective | LatencyBudgetObjective)]
+
+
+def _floor(slo: SLO) -> int | None:
+    if not slo.min_events:
+        return None
+    floor = PRODUCTION.events(slo.min_events)
+    assert floor == int(floor) < STRADDLE_EVENTS
+    return int(floor)
+
+
+def _counts(phase: Phase | None, pair: WindowPair, window: str, budget: Decimal, at: int) -> tuple[Decimal, int]:
+    """(bad, all) events of one window of cluster `at` (0: a, 1: b) in one phase of `pair`: quiet unless it burns."""
+    if phase is None or window not in (pair.long, pair.short):
+        return Decimal(0), STRADDLE_EVENTS
+    long = window == pair.long
+    share = min((phase.long if long else phase.short) * Decimal(repr(pair.factor)) * budget, Decimal(1))
+    events = phase.events[at] if long and phase.events else STRADDLE_EVENTS
+    return share * events, events
+
+
+def _straddle_series(slo: SLO, schedule: list[tuple[str, int]], phases: dict[str, list[Phase]]) -> list[dict[str, str]]:
+    """Clusters a's and b's records of one SLO, a value a minute from 0m: quiet, then each phase of `schedule`."""
+    objective = slo.objective
+    assert isinstance(objective, RatioObjective | LatencyBudgetObjective)
+    budget = Decimal(repr(error_budget(objective.target)))
+    pairs = {pair.name: pair for pair in enabled_pairs(slo)}
+    windows = sorted({w for pair in pairs.values() for w in (pair.long, pair.short)} | {"5m"}, key=duration_seconds)
+    out = []
+    for at, cluster in enumerate(("a", "b")):
+        values: dict[str, list[tuple[Decimal, int]]] = {w: [(Decimal(0), STRADDLE_EVENTS)] for w in windows}
+        for name, index in schedule:
+            own = phases.get(name, [])
+            phase = own[index] if index < len(own) else None
+            for w in windows:
+                values[w].append(_counts(phase, pairs[name], w, budget, at) if name in pairs else values[w][0])
+        labels = {**SCOPE, "cluster": cluster, "slo": slo.name}
+        for w in windows:
+            bad = " ".join(format(b.normalize(), "f") for b, _ in values[w])
+            out.append(series(f"slo:sli_bad_events:increase{w}", labels, bad))
+            out.append(series(f"slo:sli_events:increase{w}", labels, " ".join(str(t) for _, t in values[w])))
+    return out
+
+
+def _firing(slo: SLO, phase: Phase, pair: WindowPair) -> list[str]:
+    """The alerts of one SLO in one phase: clusters a and b and the fleet burn alike and differ only in events."""
+    floor = _floor(slo)
+    if not (phase.long > 1 and phase.short > 1):
+        return []
+    a, b = phase.events or (STRADDLE_EVENTS, STRADDLE_EVENTS)
+    scopes = {'burnrate_scope="cluster", cluster="a"': a, 'burnrate_scope="cluster", cluster="b"': b}
+    scopes['burnrate_scope="fleet"'] = a + b
+    assert slo.burn_rate is not None
+    name = slo.burn_rate.name
+    return [
+        f'{{alertname="{name}", burnrate_tier="{pair.name}", {scope}}}'
+        for scope, events in scopes.items()
+        if floor is None or events >= floor
+    ]
+
+
+def burn_straddles() -> list[dict[str, Any]]:
+    """Every global burn alert's factors, windows and event floor, one phase a minute for each pair in turn: each
+    window 1 % over and 1 % under its factor while the other burns far over it, clusters a and b alike (so the fleet
+    burns as they do), then the floor met and missed by one cluster and by the fleet; every other window stays quiet.
+    A factor moved 2 %, a neighbouring window read, `and` turned into `or` or `unless`, or a floor moved 2 % changes
+    which alerts fire."""
+    slos = burn_slos()
+    phases: dict[str, dict[str, list[Phase]]] = {
+        s.name: {p.name: _phases(_floor(s)) for p in enabled_pairs(s)} for s in slos
+    }
+    schedule = list(
+        dict.fromkeys((n, i) for own in phases.values() for n, found in own.items() for i in range(len(found)))
+    )
+    names = "|".join(s.burn_rate.name for s in slos if s.burn_rate)
+    firing = (
+        "count by (alertname, burnrate_scope, burnrate_tier, cluster) "
+        f'(ALERTS{{alertname=~"{names}", alertstate="firing"}})'
+    )
+    exprs = []
+    for minute, (name, index) in enumerate(schedule, start=1):
+        found = []
+        for s in slos:
+            own = phases[s.name].get(name, [])
+            if index < len(own):
+                found += _firing(s, own[index], {p.name: p for p in enabled_pairs(s)}[name])
+        exprs.append(
+            {"expr": firing, "eval_time": f"{minute}m", "exp_samples": [{"labels": x, "value": 1} for x in found]}
+        )
+    inputs = [x for s in slos for x in _straddle_series(s, schedule, phases[s.name])]
+    return [{"interval": "1m", "input_series": inputs, "promql_expr_test": exprs}]
+
+
 def global_cases() -> list[dict[str, Any]]:
     """Every case of the global rules (Thanos Ruler, Mimir)."""
     return [
         *burning_cluster(),
+        *burn_straddles(),
         *fleet_weights(),
         *one_series_each(),
         *sparse_cluster_period(),

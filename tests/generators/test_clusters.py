@@ -139,6 +139,14 @@ def test_a_burning_cluster_alerts_with_its_label_and_a_healthy_one_does_not(tmp_
 
 
 @pytest.mark.promtool
+def test_each_global_burn_alert_fires_just_over_its_factors_and_floor_and_not_just_under(tmp_path: Path) -> None:
+    """Per pair, each window 1 % either side of the factor and the floor met or missed by one event, per cluster
+    and for the fleet (cluster_cases.burn_straddles)."""
+    result = promtool_test(tmp_path, cluster_cases.burn_straddles(), THANOS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.promtool
 def test_the_fleet_sli_weights_every_cluster_by_its_events(tmp_path: Path) -> None:
     result = promtool_test(tmp_path, cluster_cases.fleet_weights(), THANOS)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -3,6 +3,7 @@ averaged, a calendar period starting where the spec says, in PromQL as in the Py
 
 from __future__ import annotations
 
+import re
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,3 +194,20 @@ def test_a_slice_target_of_100_percent_is_straddled_by_one_bad_event(tmp_path: P
     ran = subprocess.run([promtool, "test", "rules", "checkout_timeslices_test.yml"],
                          cwd=tmp_path / "prometheus" / "tests", capture_output=True, text=True)  # fmt: skip
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+
+
+def test_every_enabled_tier_gets_a_burn_case_the_slower_ones_in_the_tiers_file() -> None:
+    """Each case checks the `ALERTS` of its own tier: the faster tiers' cases do not stand for the slower ones."""
+    files = render(load_specs(Path(__file__).parents[1] / "promtool" / "specs"), PRODUCTION, "test")
+    found = {}
+    for suffix in ("timeslices", "timeslice_tiers"):
+        for case in yaml.safe_load(files[f"prometheus/tests/checkout_{suffix}_test.yml"])["tests"]:
+            tiers = {
+                m for c in case.get("promql_expr_test", []) for m in re.findall(r'burnrate_tier="(\w+)"', c["expr"])
+            }
+            if tiers:
+                found[(case["name"].split(":")[0], *tiers)] = suffix
+    slos = ("checkout_good_slices", "checkout_fast_share")
+    expected = {(slo, "page_fast"): "timeslices" for slo in slos}
+    expected |= {(slo, tier): "timeslice_tiers" for slo in slos for tier in ("page_slow", "ticket_fast", "ticket_slow")}
+    assert found == expected

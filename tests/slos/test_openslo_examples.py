@@ -137,6 +137,7 @@ def test_the_examples_rules_pass_promtool_check_and_their_generated_cases_pass(t
     assert checked.returncode == 0, checked.stdout + checked.stderr
     tests = sorted(path.name for path in (out / "prometheus" / "tests").glob("*.yml"))
     assert sum(name.endswith("_timeslices_test.yml") for name in tests) == 4
+    assert sum(name.endswith("_timeslice_tiers_test.yml") for name in tests) == 4  # the slower tiers' burn cases
     ran = subprocess.run(
         [promtool, "test", "rules", *tests], cwd=out / "prometheus" / "tests", capture_output=True, text=True
     )
