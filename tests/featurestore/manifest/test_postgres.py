@@ -374,7 +374,9 @@ def test_background_work_yields_the_pool_to_a_queueing_caller_and_a_full_pool_re
             time.sleep(0.005)
         release.set()
         manifest.yield_to_callers(30.0)
-        order.append("replay")
+        assert manifest.pool_stats()["waiting"] == 0  # the queued caller was handed the connection first
+        with manifest.connection():  # the replay's insert: after the caller's, whose thread may not have run yet
+            order.append("replay")
         for thread in threads:
             thread.join(30)
         assert order == ["caller", "replay"]
