@@ -224,7 +224,7 @@ class ScrapeCost:
 def past_the_cap() -> Iterator[None]:
     """The scrape probes fill every histogram past the symbol cap on purpose: the cap's warning, once per simulated
     process (64 or 1,000 of them), is muted while they do."""
-    logger = logging.getLogger("featurestore.instruments")
+    logger = logging.getLogger(Instruments.__module__)  # the logger the cap warns on
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
