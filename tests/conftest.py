@@ -23,6 +23,7 @@ from featurestore.instruments import Instruments
 from featurestore.instruments import build as build_instruments
 from featurestore.loadtest.schema import dsn_with_schema
 from tests import xdist_groups
+from tests.promtool import parallel
 from tests.renders import cached_render
 
 DEFAULT_TEST_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -125,6 +126,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    parallel.lean_go_runtime()
     if not config.pluginmanager.is_registered(xdist_groups):  # `-p tests.xdist_groups` may have loaded it already
         config.pluginmanager.register(xdist_groups, "tests.xdist_groups")
 

@@ -48,6 +48,7 @@ from slos.windows import SLI_WINDOWS
 from tests.promtool.mutant_survivors import equivalent, known_survivor
 from tests.promtool.mutant_targets import DEFAULT, TARGETS, Target, TestFile
 from tests.promtool.mutant_targets import load as load_targets
+from tests.promtool.parallel import lean_go_runtime
 
 STEP = 0.02  # numbers move this share up and down
 
@@ -363,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         chosen = [m for m in chosen if m.key not in done]
     part, parts = (int(x) for x in args.part.split("/"))
     chosen = chosen[part - 1 :: parts]
+    lean_go_runtime()
     started = time.monotonic()
     report = run_all(chosen, targets, promtool, args.workers, progress=not args.quiet)
     for mutant in report.equivalent:
