@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from featurestore import metrics
 from generators import promql, threshold_floor_tests
@@ -110,56 +111,76 @@ def _bound(upper: float, bounds: Sequence[float]) -> str:
     return f"{bounds[index - 1] if index else 0:g}, {upper:g}"
 
 
+@dataclass(frozen=True)
+class _Histogram:
+    """A quantile SLO's observations as cumulative bucket series (and a count series when it has an event floor), and
+    its alert's prediction at an evaluation, as Prometheus 2 and 3 would evaluate them."""
+
+    ctx: Context
+    slo: SLO
+    rule: Alert
+    objective: QuantileObjective
+    bounds: tuple[float, ...]
+    labels: dict[str, str]
+    limit: float
+
+    @property
+    def floored(self) -> bool:
+        return threshold_floor_tests.event_floor(self.ctx, self.slo) is not None
+
+    def series(self, phases: Sequence[float], increments: Sequence[float] | None = None) -> tuple[Series, ...]:
+        """Per tick, every observation at `phases[i]` (a rate of 1/s unless `increments` says how many)."""
+        per_tick = threshold_floor_tests.events_per_tick(self.ctx, self.slo, self.ctx.tick)
+        observed = increments if increments is not None else [per_tick] * len(phases)
+        name = self.objective.metric
+        buckets = tuple(
+            Series(
+                {**self.labels, "__name__": f"{name}_bucket", "le": "+Inf" if math.isinf(b) else repr(b)},
+                counter([n if phase <= b else 0.0 for phase, n in zip(phases, observed, strict=True)]),
+            )
+            for b in self.bounds
+        )
+        count = Series({**self.labels, "__name__": f"{name}_count"}, buckets[-1].values)
+        return (*buckets, count) if self.floored else buckets
+
+    def predict(self, series: tuple[Series, ...], index: int) -> Prediction | None:
+        window = duration_seconds(self.ctx.profile.window(self.objective.window))
+        literal = float(promql.number(self.limit))
+
+        def evaluate(variant: Variant) -> Prediction | None:
+            rates = [
+                (b, rate(s.values, self.ctx.tick, index, window, variant))
+                for b, s in zip(self.bounds, series, strict=False)
+            ]
+            if any(r is None for _, r in rates):
+                return None
+            value = histogram_quantile(self.objective.quantile, [(b, r) for b, r in rates if r is not None])
+            return Prediction(_violates(self.objective.op.violated, value, literal), (value,))
+
+        made = agreed(evaluate, f"{self.rule.alert} at {clock(index * self.ctx.tick)}")
+        return threshold_floor_tests.floored(made, series[len(self.bounds) :], self.ctx, self.slo, index)
+
+
 def quantile_cases(ctx: Context, slo: SLO, alert: ThresholdAlert, rule: Alert) -> tuple[Case, ...]:
     objective = slo.objective
     assert isinstance(objective, QuantileObjective)
     limit = threshold(alert, slo)
     family = metrics.find(objective.metric) if ctx.catalog else None
-    bounds = [*sorted({*(family.buckets if family else (limit / 2, limit, limit * 2)), limit}), math.inf]
+    bounds = (*sorted({*(family.buckets if family else (limit / 2, limit, limit * 2)), limit}), math.inf)
     at = bounds.index(limit)
-    high_is_bad = objective.op in (Op.LT, Op.LE)
-    bad, healthy = (bounds[at + 1], bounds[at]) if high_is_bad else (bounds[at], bounds[at + 1])
+    bad, healthy = (bounds[at + 1], bounds[at]) if objective.op in (Op.LT, Op.LE) else (bounds[at], bounds[at + 1])
     labels = ctx.base_labels(objective.metric, objective.matchers, objective.by)
+    stream = _Histogram(ctx, slo, rule, objective, bounds, labels, limit)
     window = duration_seconds(ctx.profile.window(objective.window))
     hold = duration_seconds(rule.for_ or "0s")
-    per_tick = threshold_floor_tests.events_per_tick(ctx, slo, ctx.tick)  # observations per tick: a rate of 1/s
-    violated = objective.op.violated
-    literal = float(promql.number(limit))
-    floored = threshold_floor_tests.event_floor(ctx, slo) is not None
-
-    def series_for(phases: Sequence[float], increments: Sequence[float] | None = None) -> tuple[Series, ...]:
-        observed = increments if increments is not None else [per_tick] * len(phases)
-        buckets = tuple(
-            Series(
-                {**labels, "__name__": f"{objective.metric}_bucket", "le": "+Inf" if math.isinf(b) else repr(b)},
-                counter([n if phase <= b else 0.0 for phase, n in zip(phases, observed, strict=True)]),
-            )
-            for b in bounds
-        )
-        count = Series({**labels, "__name__": f"{objective.metric}_count"}, buckets[-1].values)
-        return (*buckets, count) if floored else buckets
-
-    def predict(series: tuple[Series, ...], index: int) -> Prediction | None:
-        def evaluate(variant: Variant) -> Prediction | None:
-            rates = [
-                (b, rate(s.values, ctx.tick, index, window, variant)) for b, s in zip(bounds, series, strict=False)
-            ]
-            if any(r is None for _, r in rates):
-                return None
-            value = histogram_quantile(objective.quantile, [(b, r) for b, r in rates if r is not None])
-            return Prediction(_violates(violated, value, literal), (value,))
-
-        made = agreed(evaluate, f"{rule.alert} at {clock(index * ctx.tick)}")
-        return threshold_floor_tests.floored(made, series[len(bounds) :], ctx, slo, index)
-
     out_labels = {"job": labels["job"], **{label: labels[label] for label in objective.by}}
     ticks_to_fire = math.ceil((hold + window) / ctx.tick) + 2
     bad_phases = [bad] * ticks_to_fire + [healthy] * (math.ceil(window / ctx.tick) + 3)
-    bad_series = series_for(bad_phases)
-    predictions = [predict(bad_series, index) for index in range(len(bad_phases) + 1)]
+    bad_series = stream.series(bad_phases)
+    predictions = [stream.predict(bad_series, index) for index in range(len(bad_phases) + 1)]
     checks, fires, resolves = timeline_checks(rule, predictions, hold, ctx.tick, out_labels)
-    healthy_series = series_for([healthy] * len(bad_phases))
-    quiet = [predict(healthy_series, index) for index in range(len(bad_phases) + 1)]
+    healthy_series = stream.series([healthy] * len(bad_phases))
+    quiet = [stream.predict(healthy_series, index) for index in range(len(bad_phases) + 1)]
     if any(p is not None and p.active for p in quiet):
         raise promql.GeneratorError(f"{rule.alert}: the healthy series violate the threshold")
     what = f"p{objective.quantile * 100:g} of {objective.metric}"
@@ -168,8 +189,8 @@ def quantile_cases(ctx: Context, slo: SLO, alert: ThresholdAlert, rule: Alert) -
         ctx,
         slo,
         rule,
-        bad=lambda events: series_for([bad] * len(events[0] or ()), events[0]),
-        predict=predict,
+        bad=lambda events: stream.series([bad] * len(events[0] or ()), events[0]),
+        predict=stream.predict,
         shown=lambda series: {label: series[label] for label in ("namespace", *out_labels)},
         what=f"every observation in ({_bound(bad, bounds)}]",
     )
@@ -219,59 +240,78 @@ def _gauge_values(op: Op, limit: float) -> tuple[float, float]:
     }[op]
 
 
+@dataclass(frozen=True)
+class _Gauge:
+    """A gauge SLO's series (the gauge, its divisor if any, then its event counters when it has an event floor), and
+    its alert's prediction at an evaluation."""
+
+    ctx: Context
+    slo: SLO
+    objective: GaugeObjective
+    labels: dict[str, str]
+    limit: float
+
+    DENOMINATOR = 10.0  # the divisor series' value, when the gauge is a ratio
+
+    @property
+    def own(self) -> int:
+        """How many series are the gauge's own; its event counters follow."""
+        return 1 if self.objective.divide_by is None else 2
+
+    def series(self, values: Sequence[float], per_counter: Sequence[Sequence[float] | None] = ()) -> tuple[Series, ...]:
+        objective = self.objective
+        busy = threshold_floor_tests.events_per_tick(self.ctx, self.slo, 0.0)
+        shared = per_counter or threshold_floor_tests.split(self.ctx, self.slo, [busy] * (len(values) - 1))
+        events = threshold_floor_tests.gauge_event_series(self.ctx, self.slo, self.labels, shared)
+        if objective.divide_by is None:
+            gauge = Series({**self.labels, "__name__": objective.metric}, tuple(v / objective.scale for v in values))
+            return (gauge, *events)
+        ratios = tuple(v / objective.scale * self.DENOMINATOR for v in values)
+        return (
+            Series({**self.labels, "__name__": objective.metric}, ratios),
+            Series({**self.labels, "__name__": objective.divide_by}, (self.DENOMINATOR,) * len(values)),
+            *events,
+        )
+
+    def measure(self, series: tuple[Series, ...], index: int) -> Prediction:
+        objective = self.objective
+        raw = series[0].values[index]
+        assert raw is not None
+        if objective.divide_by is None:
+            literal = float(promql.number(self.limit / objective.scale))
+            return Prediction(_violates(objective.op.violated, raw, literal), (raw,))
+        divisor = series[1].values[index]
+        assert divisor is not None
+        scale = float(promql.number(objective.scale))
+        value = raw / divisor * scale if objective.scale != 1 else raw / divisor
+        return Prediction(_violates(objective.op.violated, value, float(promql.number(self.limit))), (value,))
+
+    def predict(self, series: tuple[Series, ...], index: int) -> Prediction | None:
+        return threshold_floor_tests.floored(self.measure(series, index), series[self.own :], self.ctx, self.slo, index)
+
+    def out_labels(self) -> dict[str, str]:
+        """The labels the alert keeps from the gauge's series."""
+        if self.objective.aggregate is not None:
+            return {label: self.labels[label] for label in (*POD_LABELS, *self.objective.by) if label in self.labels}
+        if self.objective.divide_by is None:
+            return {**self.labels, "__name__": self.objective.metric}
+        return dict(self.labels)
+
+
 def gauge_cases(ctx: Context, slo: SLO, alert: ThresholdAlert, rule: Alert) -> tuple[Case, ...]:
     objective = slo.objective
     assert isinstance(objective, GaugeObjective)
     limit = threshold(alert, slo)
     healthy, bad = _gauge_values(objective.op, limit)
-    labels = ctx.base_labels(objective.metric, objective.matchers, objective.by)
+    stream = _Gauge(ctx, slo, objective, ctx.base_labels(objective.metric, objective.matchers, objective.by), limit)
     hold = duration_seconds(rule.for_ or "0s")
-    denominator = 10.0
-    scale = float(promql.number(objective.scale))
-
-    own = 1 if objective.divide_by is None else 2  # the gauge's series; its event counters follow
-    busy = threshold_floor_tests.events_per_tick(ctx, slo, 0.0)
-
-    def series_for(values: Sequence[float], per_counter: Sequence[Sequence[float] | None] = ()) -> tuple[Series, ...]:
-        shared = per_counter or threshold_floor_tests.split(ctx, slo, [busy] * (len(values) - 1))
-        events = threshold_floor_tests.gauge_event_series(ctx, slo, labels, shared)
-        if objective.divide_by is None:
-            gauge = Series({**labels, "__name__": objective.metric}, tuple(v / objective.scale for v in values))
-            return (gauge, *events)
-        ratios = tuple(v / objective.scale * denominator for v in values)
-        return (
-            Series({**labels, "__name__": objective.metric}, ratios),
-            Series({**labels, "__name__": objective.divide_by}, (denominator,) * len(values)),
-            *events,
-        )
-
-    def measure(series: tuple[Series, ...], index: int) -> Prediction:
-        raw = series[0].values[index]
-        assert raw is not None
-        if objective.divide_by is None:
-            return Prediction(
-                _violates(objective.op.violated, raw, float(promql.number(limit / objective.scale))), (raw,)
-            )
-        divisor = series[1].values[index]
-        assert divisor is not None
-        value = raw / divisor * scale if objective.scale != 1 else raw / divisor
-        return Prediction(_violates(objective.op.violated, value, float(promql.number(limit))), (value,))
-
-    def predict(series: tuple[Series, ...], index: int) -> Prediction | None:
-        return threshold_floor_tests.floored(measure(series, index), series[own:], ctx, slo, index)
-
-    if objective.aggregate is not None:
-        out_labels = {label: labels[label] for label in (*POD_LABELS, *objective.by) if label in labels}
-    elif objective.divide_by is None:
-        out_labels = {**labels, "__name__": objective.metric}
-    else:
-        out_labels = dict(labels)
+    out_labels = stream.out_labels()
     ticks = math.ceil(hold / ctx.tick) + 2
-    bad_series = series_for([bad] * ticks + [healthy] * 3)
-    predictions: list[Prediction | None] = [predict(bad_series, index) for index in range(ticks + 3)]
+    bad_series = stream.series([bad] * ticks + [healthy] * 3)
+    predictions: list[Prediction | None] = [stream.predict(bad_series, index) for index in range(ticks + 3)]
     checks, fires, resolves = timeline_checks(rule, predictions, hold, ctx.tick, out_labels)
-    healthy_series = series_for([healthy] * (ticks + 3))
-    if any((p := predict(healthy_series, index)) is not None and p.active for index in range(ticks + 3)):
+    healthy_series = stream.series([healthy] * (ticks + 3))
+    if any((p := stream.predict(healthy_series, index)) is not None and p.active for index in range(ticks + 3)):
         raise promql.GeneratorError(f"{rule.alert}: the healthy value {healthy:g} violates the objective")
     shown = f"{objective.metric} / {objective.divide_by}" if objective.divide_by else objective.metric
     if objective.scale != 1:
@@ -280,8 +320,8 @@ def gauge_cases(ctx: Context, slo: SLO, alert: ThresholdAlert, rule: Alert) -> t
         ctx,
         slo,
         rule,
-        bad=lambda events: series_for([bad] * (max(len(e or ()) for e in events) + 1), events),
-        predict=predict,
+        bad=lambda events: stream.series([bad] * (max(len(e or ()) for e in events) + 1), events),
+        predict=stream.predict,
         shown=lambda series: {
             key: value for key, value in series.items() if key in (*out_labels, "namespace") and key != "__name__"
         },
