@@ -20,6 +20,7 @@ README.md                            what each file is, every alert and the test
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from generators import alertmanager, clusters, kubernetes, maintenance, policies, pooler, prometheus, schema
@@ -82,11 +83,9 @@ def check_retention(specs: SpecSet, profile: Profile, retention: str) -> None:
         raise SpecError(problems[0].path, more=problems)
 
 
-def render(specs: SpecSet, profile: Profile, command: str, retention: str | None = None) -> dict[str, str]:
-    """Validate the specs, then build every output file. Raises SpecError (bad specs, or a period longer than the
-    retention, the profile's unless given) or GeneratorError (a bug)."""
-    validate(specs, profile.timing)
-    check_retention(specs, profile, retention or profile.retention)
+def _spec_files(specs: SpecSet, profile: Profile, command: str) -> tuple[dict[str, str], list[SpecOutput]]:
+    """Each spec's own files: its rules, their promtool tests, its PrometheusRule and its cluster layers. The first
+    spec of the catalog's service gets the dashboards' recording rules."""
     files: dict[str, str] = {}
     outputs: list[SpecOutput] = []
     dashboards_done = False
@@ -109,15 +108,12 @@ def render(specs: SpecSet, profile: Profile, command: str, retention: str | None
         )
         files.update(clusters.files(loaded.spec, output.stem, profile, header))
         outputs.append(output)
-    sources = ", ".join(display(loaded.path) for loaded in specs.specs)
-    header = _header(sources, command, profile)
-    rule_paths = [output.rules_path.removeprefix("prometheus/") for output in outputs]
-    catalog = next((loaded for loaded in specs.specs if loaded.spec.service == CATALOG_SERVICE), None)
-    if catalog is not None:  # the feature store's fleet: PgBouncer in front of its PostgreSQL, and its one alert
-        pooler_header = _header(f"generators/pooler.py (runbooks of {display(catalog.path)})", command, profile)
-        files.update(pooler.files(catalog.spec.runbook_base_url, profile, pooler_header))
-        rule_paths.append(pooler.RULES_PATH.removeprefix("prometheus/"))
-    files["prometheus/prometheus.yml"] = to_yaml(prometheus.config(rule_paths, profile), header)
+    return files, outputs
+
+
+def _alertmanager_files(specs: SpecSet, outputs: Sequence[SpecOutput], header: str) -> dict[str, str]:
+    """Alertmanager's config (routes, policies, maintenance windows) and the amtool cases of each."""
+    files: dict[str, str] = {}
     routed = policies.with_policies(alertmanager.config(), specs)
     files["alertmanager/alertmanager.yml"] = to_yaml(maintenance.with_maintenance(routed, specs), header)
     alerts = [alert for output in outputs for alert in output.alerts]
@@ -131,14 +127,39 @@ def render(specs: SpecSet, profile: Profile, command: str, retention: str | None
     muted = maintenance.route_cases([*routes, *policy_cases], specs)
     if muted:
         files["alertmanager/maintenance-tests.yml"] = to_yaml({"config": "alertmanager.yml", "cases": muted}, header)
-    files["kubernetes/servicemonitor.yaml"] = to_yaml(kubernetes.service_monitor(profile), header)
-    files["kubernetes/deployment.yaml"] = to_yaml(kubernetes.deployment(), header)
-    files["kubernetes/service.yaml"] = to_yaml(kubernetes.service(), header)
-    files["kubernetes/networkpolicy.yaml"] = to_yaml(kubernetes.service_network_policy(), header)
-    files["kubernetes/podmonitor-training.yaml"] = to_yaml(kubernetes.pod_monitor(profile), header)
-    # In a folder of its own: `kubectl apply -f rendered/kubernetes/` must not start a job with a placeholder image.
-    files["kubernetes/training/job.yaml"] = to_yaml(kubernetes.training_job(), header)
-    files["kubernetes/training/networkpolicy.yaml"] = to_yaml(kubernetes.training_network_policy(), header)
+    return files
+
+
+def _kubernetes_files(profile: Profile, header: str) -> dict[str, str]:
+    return {
+        "kubernetes/servicemonitor.yaml": to_yaml(kubernetes.service_monitor(profile), header),
+        "kubernetes/deployment.yaml": to_yaml(kubernetes.deployment(), header),
+        "kubernetes/service.yaml": to_yaml(kubernetes.service(), header),
+        "kubernetes/networkpolicy.yaml": to_yaml(kubernetes.service_network_policy(), header),
+        "kubernetes/podmonitor-training.yaml": to_yaml(kubernetes.pod_monitor(profile), header),
+        # In a folder of its own: `kubectl apply -f rendered/kubernetes/` must not start a job with a placeholder image.
+        "kubernetes/training/job.yaml": to_yaml(kubernetes.training_job(), header),
+        "kubernetes/training/networkpolicy.yaml": to_yaml(kubernetes.training_network_policy(), header),
+    }
+
+
+def render(specs: SpecSet, profile: Profile, command: str, retention: str | None = None) -> dict[str, str]:
+    """Validate the specs, then build every output file. Raises SpecError (bad specs, or a period longer than the
+    retention, the profile's unless given) or GeneratorError (a bug)."""
+    validate(specs, profile.timing)
+    check_retention(specs, profile, retention or profile.retention)
+    files, outputs = _spec_files(specs, profile, command)
+    sources = ", ".join(display(loaded.path) for loaded in specs.specs)
+    header = _header(sources, command, profile)
+    rule_paths = [output.rules_path.removeprefix("prometheus/") for output in outputs]
+    catalog = next((loaded for loaded in specs.specs if loaded.spec.service == CATALOG_SERVICE), None)
+    if catalog is not None:  # the feature store's fleet: PgBouncer in front of its PostgreSQL, and its one alert
+        pooler_header = _header(f"generators/pooler.py (runbooks of {display(catalog.path)})", command, profile)
+        files.update(pooler.files(catalog.spec.runbook_base_url, profile, pooler_header))
+        rule_paths.append(pooler.RULES_PATH.removeprefix("prometheus/"))
+    files["prometheus/prometheus.yml"] = to_yaml(prometheus.config(rule_paths, profile), header)
+    files.update(_alertmanager_files(specs, outputs, header))
+    files.update(_kubernetes_files(profile, header))
     files.update(dashboard_files(specs))
     files[schema.SCHEMA_PATH] = schema.schema_file()
     facts = pooler.readme_facts(catalog.spec.runbook_base_url, profile) if catalog is not None else None
