@@ -31,7 +31,7 @@ are read by `slos.openslo_alerting`. Errors name `documents[<index>]` and the fi
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -227,29 +227,41 @@ def _convert(documents: Sequence[Any], path: Path, *, partial: bool = False) -> 
         problems.add(service_names[-1][1], f"one service per file, found {', '.join(distinct)}")
     if problems.items and not (partial and slos and len(distinct) <= 1):
         raise SpecError(path, problems.items)
-    service = service_names[0][0]
+    return _spec_file(path, service_names[0][0], services, (runbook, runbook_at), slos, locations, alerting), locations
+
+
+def _spec_file(
+    path: Path,
+    service: str,
+    services: Mapping[str, tuple[int, Any, Any]],
+    runbook: tuple[str, str],
+    slos: Sequence[SLO],
+    locations: Sequence[SloLocation],
+    alerting: Registry,
+) -> SpecFile:
+    """The native spec of the converted documents; a SpecError names the OpenSLO field of any refused value
+    (`runbook` is the base URL and where it was read)."""
     _, service_doc, service_spec = services.get(service, (0, None, None))
     try:
-        spec_file = SpecFile(
+        return SpecFile(
             version="featurestore/v1",
             service=service,
             description=service_spec.description if isinstance(service_spec, ServiceSpec) else "",
-            runbook_base_url=runbook,
+            runbook_base_url=runbook[0],
             labels=_labels(service_doc.metadata.labels) if service_doc is not None else {},
             slos=tuple(slos),
             notification_targets=tuple(alerting.targets[name] for name in sorted(alerting.targets)),
             alert_policies=tuple(alerting.policies[name] for name in sorted(alerting.policies)),
         )
     except ValidationError as exc:
-        problems.items = [
+        problems = [
             (
-                runbook_at if detail["loc"] == ("runbook_base_url",) else _file_field(detail["loc"], locations),
+                runbook[1] if detail["loc"] == ("runbook_base_url",) else _file_field(detail["loc"], locations),
                 reason(detail),
             )
             for detail in details(exc)
         ]
-        raise SpecError(path, problems.items) from None
-    return spec_file, locations
+        raise SpecError(path, problems) from None
 
 
 def _indicator(spec: SLOSpec, where: str, slis: dict[str, tuple[int, SLISpec]],
@@ -372,7 +384,7 @@ def _slo(doc: Document, spec: SLOSpec, where: str, indicator: tuple[SLISpec, str
     return converted
 
 
-def _file_field(loc: Sequence[int | str], locations: list[SloLocation]) -> str:
+def _file_field(loc: Sequence[int | str], locations: Sequence[SloLocation]) -> str:
     if len(loc) >= 2 and loc[0] == "slos" and isinstance(loc[1], int) and loc[1] < len(locations):
         return locations[loc[1]].of(field_path(loc[2:]))
     return "documents" if loc[:1] == ("slos",) else field_path(loc)
