@@ -41,7 +41,7 @@ import promql_parser
 
 from generators import naming, promql, timeslices
 from generators.alerts import Alert
-from generators.burn_tests import Untestable, events_of
+from generators.burn_tests import Events, Untestable, events_of
 from generators.cases import Case, Check, Context, ExprCheck
 from generators.synthetic import VARIANTS, Prediction, Series, Variant, agreed, satisfy
 from generators.unittests import timeline_checks
@@ -197,6 +197,67 @@ def slice_case(ctx: Context, slo: SLO) -> Case | None:
     )
 
 
+def slice_namespaces_case(ctx: Context, slo: SLO) -> Case | None:
+    """Three namespaces of an event slice: one good in its last slice after a bad one with other traffic, one with
+    a trickle of traffic and no series of counted events, one without traffic."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective) and objective.slice is not None
+    if objective.threshold is not None:
+        return None
+    events = events_of(ctx, slo.model_copy(update={"objective": objective.events()}))
+    clock = _Clock.of(ctx, objective)
+    assert clock.step is not None
+    bar = objective.slice_target if objective.slice_target is not None else objective.target
+    per_slice = round(clock.step / clock.tick)
+    now = math.ceil(2 * clock.step / clock.evaluation) * clock.evaluation
+    last = round(now / clock.tick) - per_slice
+    per_tick = 100_000.0
+    # All bad before the last slice, with more traffic where the good events are counted and less where the bad ones
+    # are: a doubled window of either side of the share reads a share under the bar.
+    before = 2 * per_tick if not events.counts_bad else per_tick / 2
+    totals = [before] * last + [per_tick] * per_slice
+    bads = [before] * last + [per_tick * (1 - bar) * (1 - STRADDLE)] * per_slice
+    trickle = clock.tick / 2  # half an event a second: a guard `> 1` drops it
+    sparse = events.series([trickle] * len(totals), [trickle if not events.counts_bad else 0.0] * len(totals))
+    idle = events.series([0.0] * len(totals), [0.0] * len(totals))
+    series = (
+        *_in_namespace(events.series(totals, bads), "steady"),
+        *_in_namespace(_uncounted(events, sparse), "trickle"),
+        *_in_namespace(_uncounted(events, idle), "idle"),
+    )
+    fallback = 1.0 if events.counts_bad else 0.0  # the share where no series of counted events exists
+    out = {k: v for k, v in events.streams[-1][0].items() if k == "job"}
+    steady, trickling = ({**out, "namespace": n, naming.SLO_LABEL: slo.name} for n in ("steady", "trickle"))
+    record = naming.TIMESLICE_GOOD_RECORD + promql.slo_selector(slo.name)
+    if objective.slice_target is not None:
+        named = {"__name__": naming.TIMESLICE_GOOD_RECORD}
+        checks = [
+            ExprCheck(now, record, (({**named, **steady}, 1.0), ({**named, **trickling}, float(fallback >= bar))))
+        ]
+    else:
+        checks = [
+            ExprCheck(
+                now, f"{record} >= bool {promql.number(bar)}", ((steady, 1.0), (trickling, float(fallback >= bar)))
+            ),
+            ExprCheck(now, f"{record} == bool {fallback:g}", ((steady, 0.0), (trickling, 1.0))),
+        ]
+    return _expr_case(
+        f"{slo.name}: a slice reads its own window per namespace; without counted events it falls back to "
+        f"{fallback:g}, without traffic it records nothing",
+        series,
+        tuple(checks),
+    )
+
+
+def _in_namespace(series: Sequence[Series], namespace: str) -> tuple[Series, ...]:
+    return tuple(Series({**s.labels, "namespace": namespace}, s.values) for s in series)
+
+
+def _uncounted(events: Events, series: Sequence[Series]) -> tuple[Series, ...]:
+    """The series without those of the counted events."""
+    return tuple(s for s, (_, role) in zip(series, events.streams, strict=True) if role != "event")
+
+
 def threshold_slice_case(ctx: Context, slo: SLO) -> Case | None:
     """Verdicts of a slice all good but one, then all bad but one: the slice is good, then bad, by its share of good
     evaluations. None where a slice holds too few evaluations for one odd verdict to keep its side of the bar."""
@@ -235,6 +296,7 @@ BAND = 0.005  # how far past what Prometheus 2 and 3 read a window's ratio may b
 # The window case's length: longer windows read all of it. Up to 3d, each evaluation's subqueries step through the
 # whole window, and promtool's time grows with its square.
 WINDOW_CASE = "6h"
+CALM_SHARE = 6  # the calm start lasts the longest window within this share of the case
 
 
 def _window_ratios(timeline: Timeline, now: float, window: str, ctx: Context) -> list[float]:
@@ -252,30 +314,49 @@ def _window_ratios(timeline: Timeline, now: float, window: str, ctx: Context) ->
     return found
 
 
+def _banded(now: float, windows: Sequence[float], calm: float, spacing: float, tick: float) -> list[float]:
+    """Good (1) and bad (0) values, one per tick up to `now`, by their age at `now`: bad and good in turn between the
+    ages of every window, its half and its double, youngest bad, so each window reads a share of bad slices unlike
+    its half's and its double's; all good up to `calm`."""
+    edges = sorted({edge for w in windows for edge in (w / 2, w, 2 * w) if edge < now - calm})
+    values = []
+    for k in range(round(now / tick) + 1):
+        moment = k * tick
+        age = now - math.floor(moment / spacing + 1e-9) * spacing
+        band = sum(1 for edge in edges if age > edge + 1e-9)
+        values.append(1.0 if moment <= calm + 1e-9 or band % 2 else 0.0)
+    return values
+
+
 def window_case(ctx: Context, slo: SLO) -> Case:
-    """Two good slices (or evaluations) and a bad one, over and over: each window reads one bad in three."""
+    """Every window after a calm start reads no error; at the end, bad and good slices (or evaluations) in bands of
+    age between the windows' halves and doubles: each window reads its own share of bad slices."""
     objective = slo.objective
     assert isinstance(objective, TimeslicesObjective)
     clock = _Clock.of(ctx, objective)
     spacing = clock.step or clock.tick
     now = duration_seconds(ctx.profile.window(WINDOW_CASE))
-    values = [
-        0.0 if math.floor(k * clock.tick / spacing + 1e-9) % 3 == 2 else 1.0 for k in range(round(now / clock.tick) + 1)
-    ]
+    every = [w for w in timeslices.windows(ctx.spec, slo) if objective.calendar is None or not timeslices.averaged(w)]
+    raw = [duration_seconds(ctx.profile.window(w)) for w in every if not timeslices.averaged(w)]
+    calm = max(w for w in raw if w <= now / CALM_SHARE)
+    calm = math.floor(calm / clock.evaluation) * clock.evaluation
+    values = _banded(now, raw, calm, spacing, clock.tick)
     timeline = Timeline(tuple(values), clock.tick, clock.step)
     labels = {naming.SLO_LABEL: slo.name}
-    every = [w for w in timeslices.windows(ctx.spec, slo) if objective.calendar is None or not timeslices.averaged(w)]
     exprs = []
-    for window in every:
-        ratios = _window_ratios(timeline, now, window, ctx)
-        record = f"{naming.sli_error_record(window)}{promql.slo_selector(slo.name)}"
-        low, high = promql.number(min(ratios) - BAND), promql.number(max(ratios) + BAND)
-        exprs += [
-            _bool_check(now, f"{record} > bool {low}", labels, 1.0),
-            _bool_check(now, f"{record} < bool {high}", labels, 1.0),
-        ]
+    for moment in (calm, now):
+        for window in every:
+            ratios = _window_ratios(timeline, moment, window, ctx)
+            record = f"{naming.sli_error_record(window)}{promql.slo_selector(slo.name)}"
+            low, high = promql.number(min(ratios) - BAND), promql.number(max(ratios) + BAND)
+            exprs += [
+                _bool_check(moment, f"{record} > bool {low}", labels, 1.0),
+                _bool_check(moment, f"{record} < bool {high}", labels, 1.0),
+            ]
     return _expr_case(
-        f"{slo.name}: every window reads its share of bad slices, one in three", _beside(ctx, slo, values), tuple(exprs)
+        f"{slo.name}: every window reads no error after a calm start, then its own share of bad slices",
+        _beside(ctx, slo, values),
+        tuple(exprs),
     )
 
 
@@ -456,6 +537,7 @@ def timeslice_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple
     assert isinstance(objective, TimeslicesObjective)
     made = [
         slice_case(ctx, slo) if objective.slice else None,
+        slice_namespaces_case(ctx, slo) if objective.slice else None,
         threshold_slice_case(ctx, slo),
         window_case(ctx, slo),
         verdict_case(ctx, slo),
