@@ -39,11 +39,12 @@ from datetime import UTC, datetime
 
 import promql_parser
 
-from generators import naming, promql, timeslices
+from generators import naming, promql, timeslice_promql, timeslices
 from generators.alerts import Alert
 from generators.burn_tests import Events, Untestable, events_of
 from generators.cases import Case, Check, Context, ExprCheck
-from generators.synthetic import VARIANTS, Prediction, Series, Variant, agreed, satisfy
+from generators.profile import format_duration
+from generators.synthetic import VARIANTS, Prediction, Series, Variant, agreed, counter, satisfy
 from generators.unittests import timeline_checks
 from slos.models import SLO, WINDOW_TEMPLATE, Calendar, Op, TimeslicesObjective, duration_seconds
 from slos.windows import WindowPair, enabled_pairs
@@ -292,6 +293,54 @@ def threshold_slice_case(ctx: Context, slo: SLO) -> Case | None:
     )
 
 
+SHARE_BAR = 0.75  # where a slice kept as its share of good evaluations is probed in the slice share case
+SHARE_VERDICTS = 20  # at least this many verdicts a slice in the slice share case
+
+
+def slice_share_case(ctx: Context, slo: SLO) -> Case | None:
+    """Verdicts every 1/20 of a slice: a slice exactly at its bar is good and one just under it (within 2 %) is bad,
+    and the good slice's younger half and the two slices ending with it read shares under the bar. None where the
+    slice does not split into whole seconds."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    if objective.threshold is None or objective.slice is None:
+        return None
+    clock = _Clock.of(ctx, objective)
+    assert clock.step is not None
+    bar = objective.slice_target if objective.slice_target is not None else SHARE_BAR
+    count = next(n for n in range(SHARE_VERDICTS, 100 * SHARE_VERDICTS) if abs(n * bar - round(n * bar)) < 1e-9)
+    tick = clock.step / count
+    if tick != round(tick) or count % 2:
+        return None
+    good = round(count * bar)
+    under = math.ceil(bar * (count - 1)) - 1  # good verdicts of count - 1: just under the bar
+    apart = math.ceil(2 * clock.step / clock.evaluation) * clock.evaluation  # from one checked slice's end to the next
+    per_apart, half = round(apart / tick), count // 2
+    # A slice's verdicts after a missing one, so ranges closed and open on the left read the same `count`; bad ones
+    # before it: a doubled window reads them.
+    at_bar = [0.0] * (per_apart - count - 1) + [None] + [1.0] * min(good, half) + [0.0] * (half - min(good, half))
+    at_bar += [1.0] * (good - min(good, half)) + [0.0] * (half - good + min(good, half))
+    just_under = [0.0] * (per_apart - count - 1) + [None, None] + [1.0] * under + [0.0] * (count - 1 - under)
+    values = [*at_bar, *just_under]
+    verdicts = Series({"__name__": naming.THRESHOLD_GOOD_RECORD, naming.SLO_LABEL: slo.name}, (0.0, *values))
+    neighbours = _beside(ctx, slo, [1.0] * (len(values) + 1))[1:]
+    probe = naming.TIMESLICE_GOOD_RECORD + promql.slo_selector(slo.name)
+    labels: dict[str, str] = {naming.SLO_LABEL: slo.name}
+    if objective.slice_target is None:
+        probe = f"{probe} >= bool {promql.number(bar)}"
+    else:
+        labels = {"__name__": naming.TIMESLICE_GOOD_RECORD, **labels}
+    return Case(
+        name=f"{slo.name}: a slice of verdicts exactly at {bar:g} good is good and one just under it is bad",
+        series=(verdicts, *neighbours),
+        checks=(),
+        proves=(),
+        exprs=(_bool_check(apart, probe, labels, 1.0), _bool_check(2 * apart, probe, labels, 0.0)),
+        file=FILE,
+        interval=format_duration(tick),
+    )
+
+
 BAND = 0.005  # how far past what Prometheus 2 and 3 read a window's ratio may be
 # The window case's length: longer windows read all of it. Up to 3d, each evaluation's subqueries step through the
 # whole window, and promtool's time grows with its square.
@@ -360,6 +409,9 @@ def window_case(ctx: Context, slo: SLO) -> Case:
     )
 
 
+QUANTILE_EVENTS = 1000.0  # observations a tick, times a phase's traffic
+QUANTILE_SPILL = (0.005, 0.02)  # the share of observations past the threshold, just under and on it
+
 _MATCH_OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
 
 
@@ -405,6 +457,81 @@ def verdict_case(ctx: Context, slo: SLO) -> Case | None:
         "threshold itself on the side its op puts it",
         (Series(labels, (good,) * half + (bad,) * (half + 1)),),
         (_bool_check(moments[0], probe, expected, 1.0), _bool_check(moments[1], probe, expected, 0.0)),
+    )
+
+
+def _bucket_query(query: str) -> tuple[float, promql_parser.VectorSelector, float, tuple[str, ...]] | None:
+    """(φ, the bucket selector, its range in seconds, the kept labels) of `histogram_quantile(φ, sum by (le, …)
+    (rate(bucket[w])))`, or None."""
+    try:
+        expr = promql_parser.parse(query)
+    except ValueError:
+        return None
+    while isinstance(expr, promql_parser.ParenExpr):
+        expr = expr.expr
+    if not isinstance(expr, promql_parser.Call) or expr.func.name != "histogram_quantile":
+        return None
+    phi, summed = expr.args
+    if not isinstance(phi, promql_parser.NumberLiteral) or not isinstance(summed, promql_parser.AggregateExpr):
+        return None
+    modifier = summed.modifier
+    if str(summed.op) != "sum" or modifier is None or str(modifier.type) != "AggModifierType.By":
+        return None
+    rated = summed.expr
+    if not isinstance(rated, promql_parser.Call) or rated.func.name != "rate":
+        return None
+    (matrix,) = rated.args
+    if not isinstance(matrix, promql_parser.MatrixSelector) or matrix.vector_selector.offset is not None:
+        return None
+    return phi.val, matrix.vector_selector, matrix.range.total_seconds(), tuple(modifier.labels)
+
+
+def quantile_verdict_case(ctx: Context, slo: SLO) -> Case | None:
+    """Buckets of a `<` threshold's histogram quantile: just under the threshold (its younger minutes otherwise
+    spread than its older ones), then exactly on it (the quantile past the last finite bucket, the threshold's): the
+    verdict reads 1, then 0. None for other queries and ops."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    sli = objective.threshold
+    if sli is None or sli.op != Op.LT or sli.threshold <= 0:
+        return None
+    parsed = _bucket_query(timeslice_promql.threshold_query(objective, ctx.profile))
+    if parsed is None or not parsed[1].name or "le" not in parsed[3]:
+        return None
+    phi, selector, window, kept = parsed
+    matchers = [("__name__", "=", selector.name)] + [
+        (m.name, _MATCH_OPS[str(m.op)], m.value) for m in selector.matchers.matchers
+    ]
+    base = satisfy(matchers, {"job": ctx.spec.service, "instance": ctx.profile.scrape_target})
+    if base is None or "le" in base or not 0.98 < phi < 1 - QUANTILE_SPILL[0]:
+        return None
+    clock = _Clock.of(ctx, objective)
+    per_window = math.ceil(window / clock.tick)
+    # (traffic, share up to 0.8 of the threshold, share past it) per tick: older and younger minutes under the
+    # threshold, then more than 1 - φ past it, where the quantile reads the threshold's bucket bound itself. The
+    # last phase has a third of the traffic: a doubled window reads more than φ under the threshold.
+    older, younger, at = (3.0, 0.8, QUANTILE_SPILL[0]), (3.0, 0.5, QUANTILE_SPILL[0]), (1.0, 0.5, QUANTILE_SPILL[1])
+    calm = math.ceil(2 * per_window * clock.tick / clock.evaluation) * clock.evaluation
+    young = max(1, per_window // 2)
+    phases = [older] * (round(calm / clock.tick) - young) + [younger] * young + [at] * per_window
+    low, bound = 0.8 * sli.threshold, sli.threshold
+    rates = {
+        repr(low): [t * below for t, below, _ in phases],
+        repr(float(bound)): [t * (1 - past) for t, _, past in phases],
+        "+Inf": [t for t, _, _ in phases],
+    }
+    series = tuple(
+        Series({**base, "le": le}, counter([round(QUANTILE_EVENTS * r) for r in increments]))
+        for le, increments in rates.items()
+    )
+    labels = {k: v for k, v in base.items() if k in kept and k != "le"}
+    expected = {"__name__": naming.THRESHOLD_GOOD_RECORD, **labels, naming.SLO_LABEL: slo.name}
+    probe = f"{naming.THRESHOLD_GOOD_RECORD}{promql.slo_selector(slo.name)}"
+    checked = calm + per_window * clock.tick
+    return _expr_case(
+        f"{slo.name}: the histogram quantile just under {sli.threshold:g} is good and on it is bad",
+        series,
+        (_bool_check(calm, probe, expected, 1.0), _bool_check(checked, probe, expected, 0.0)),
     )
 
 
@@ -539,8 +666,10 @@ def timeslice_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple
         slice_case(ctx, slo) if objective.slice else None,
         slice_namespaces_case(ctx, slo) if objective.slice else None,
         threshold_slice_case(ctx, slo),
+        slice_share_case(ctx, slo),
         window_case(ctx, slo),
         verdict_case(ctx, slo),
+        quantile_verdict_case(ctx, slo),
         budget_case(ctx, slo),
         *(burn_case(ctx, slo, rules, pair) for pair in enabled_pairs(slo) if slo.burn_rate is not None),
         calendar_case(ctx, slo),
