@@ -3,14 +3,25 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
 
 - slice target: counters whose good fraction is just over, then just under, the slice target (RatioTimeslices: the
   SLO's target); the slice record reads 1 then 0 (`>= bool`). Event SLIs only.
+- slice namespaces (event SLIs): one namespace good in its last slice after a bad one with other traffic (a doubled
+  window of either side of the share reads it bad), one with a trickle of traffic (under an event a second) and no
+  series of counted events (the `or 0 *` fallback's share), one idle (no record, not NaN): each namespace's own.
 - threshold slice: verdicts fed as recorded, a slice of them all good but one, then all bad but one: the slice record
   reads 1, then 0 (against the slice target, or against one half where the slice keeps its share of good
   evaluations), so a slice is its share of good evaluations, not its worst or its best one.
-- windows: two good slices (or evaluations), then a bad one, for six hours: every window's error ratio (the longer
-  ones over those six hours) reads the share of bad slices, within a band around what Prometheus 2 and 3 read (not
-  the worst or the best slice, not shifted by 2 %); a rolling period too (the mean of the 5m ratios).
+- slice share: verdicts every 1/20 of a slice (the case's own series interval), a missing one at each slice's left
+  edge so closed and open ranges read alike: a slice exactly at its bar is good, one within 2 % under it bad, and
+  the good slice's younger half and the two slices ending with it read shares under the bar.
+- windows: six hours of slices (or evaluations), all good for the first hour, where every window reads no error
+  (within a band narrower than a 2 % move); at the end, bad and good in turn in bands of age bounded by every
+  window's half, itself and its double: each window's error ratio reads its own share of bad slices, within a band
+  around what Prometheus 2 and 3 read, and a halved or doubled raw window reads another (not the worst or the best
+  slice either); a rolling period too (the mean of the 5m ratios).
 - verdict: a threshold query that is a plain selector (a gauge, a summary's quantile) just on the good side of its
-  value, then just past it, the threshold itself on the side the op puts it: the verdict reads 1, then 0. Other
+  value, then just past it, the threshold itself on the side the op puts it: the verdict reads 1, then 0. A `<`
+  threshold on `histogram_quantile(φ, sum by (le) (rate(bucket[w])))`: buckets whose quantile is just under it (its
+  younger minutes spread otherwise than its older ones, so a halved or doubled window reads another quantile), then
+  on it (more than 1 - φ past the threshold's bucket, the last finite one); the verdict reads 1, then 0. Other
   threshold queries' inputs are not synthesized: the cases below feed their verdicts as recorded.
 - budget: the slice record (or the verdicts) fed directly, good fractions leaving just under, then just over, the
   error budget over the period: `slo:error_budget_remaining:ratio > bool 0` reads 1, then 0; the objective and
@@ -499,7 +510,7 @@ def quantile_verdict_case(ctx: Context, slo: SLO) -> Case | None:
     if parsed is None or not parsed[1].name or "le" not in parsed[3]:
         return None
     phi, selector, window, kept = parsed
-    matchers = [("__name__", "=", selector.name)] + [
+    matchers = [("__name__", "=", selector.name or "")] + [
         (m.name, _MATCH_OPS[str(m.op)], m.value) for m in selector.matchers.matchers
     ]
     base = satisfy(matchers, {"job": ctx.spec.service, "instance": ctx.profile.scrape_target})
