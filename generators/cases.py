@@ -63,6 +63,7 @@ class Case:
     proves: tuple[str, ...]  # the alert names this case fires or keeps silent
     exprs: tuple[ExprCheck, ...] = ()
     file: str = "fine"  # which test file: "fine", "windows", "period" or "floors" (generators.testfile.FILES)
+    interval: str | None = None  # its series interval, where finer than its file's
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,6 @@ def test_files(plan: Plan, rule_file: str, profile: Profile) -> dict[str, dict[s
         files[kind.suffix] = {
             "rule_files": [rule_file],
             "evaluation_interval": evaluation,
-            "tests": [_case(case, scrape) for case in cases],
+            "tests": [_case(case, case.interval or scrape) for case in cases],
         }
     return files

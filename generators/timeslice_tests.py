@@ -3,14 +3,25 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
 
 - slice target: counters whose good fraction is just over, then just under, the slice target (RatioTimeslices: the
   SLO's target); the slice record reads 1 then 0 (`>= bool`). Event SLIs only.
+- slice namespaces (event SLIs): one namespace good in its last slice after a bad one with other traffic (a doubled
+  window of either side of the share reads it bad), one with a trickle of traffic (under an event a second) and no
+  series of counted events (the `or 0 *` fallback's share), one idle (no record, not NaN): each namespace's own.
 - threshold slice: verdicts fed as recorded, a slice of them all good but one, then all bad but one: the slice record
   reads 1, then 0 (against the slice target, or against one half where the slice keeps its share of good
   evaluations), so a slice is its share of good evaluations, not its worst or its best one.
-- windows: two good slices (or evaluations), then a bad one, for six hours: every window's error ratio (the longer
-  ones over those six hours) reads the share of bad slices, within a band around what Prometheus 2 and 3 read (not
-  the worst or the best slice, not shifted by 2 %); a rolling period too (the mean of the 5m ratios).
+- slice share: verdicts every 1/20 of a slice (the case's own series interval), a missing one at each slice's left
+  edge so closed and open ranges read alike: a slice exactly at its bar is good, one within 2 % under it bad, and
+  the good slice's younger half and the two slices ending with it read shares under the bar.
+- windows: six hours of slices (or evaluations), all good for the first hour, where every window reads no error
+  (within a band narrower than a 2 % move); at the end, bad and good in turn in bands of age bounded by every
+  window's half, itself and its double: each window's error ratio reads its own share of bad slices, within a band
+  around what Prometheus 2 and 3 read, and a halved or doubled raw window reads another (not the worst or the best
+  slice either); a rolling period too (the mean of the 5m ratios).
 - verdict: a threshold query that is a plain selector (a gauge, a summary's quantile) just on the good side of its
-  value, then just past it, the threshold itself on the side the op puts it: the verdict reads 1, then 0. Other
+  value, then just past it, the threshold itself on the side the op puts it: the verdict reads 1, then 0. A `<`
+  threshold on `histogram_quantile(φ, sum by (le) (rate(bucket[w])))`: buckets whose quantile is just under it (its
+  younger minutes spread otherwise than its older ones, so a halved or doubled window reads another quantile), then
+  on it (more than 1 - φ past the threshold's bucket, the last finite one); the verdict reads 1, then 0. Other
   threshold queries' inputs are not synthesized: the cases below feed their verdicts as recorded.
 - budget: the slice record (or the verdicts) fed directly, good fractions leaving just under, then just over, the
   error budget over the period: `slo:error_budget_remaining:ratio > bool 0` reads 1, then 0; the objective and
@@ -39,11 +50,12 @@ from datetime import UTC, datetime
 
 import promql_parser
 
-from generators import naming, promql, timeslices
+from generators import naming, promql, timeslice_promql, timeslices
 from generators.alerts import Alert
-from generators.burn_tests import Untestable, events_of
+from generators.burn_tests import Events, Untestable, events_of
 from generators.cases import Case, Check, Context, ExprCheck
-from generators.synthetic import VARIANTS, Prediction, Series, Variant, agreed, satisfy
+from generators.profile import format_duration
+from generators.synthetic import VARIANTS, Prediction, Series, Variant, agreed, counter, satisfy
 from generators.unittests import timeline_checks
 from slos.models import SLO, WINDOW_TEMPLATE, Calendar, Op, TimeslicesObjective, duration_seconds
 from slos.windows import WindowPair, enabled_pairs
@@ -197,6 +209,67 @@ def slice_case(ctx: Context, slo: SLO) -> Case | None:
     )
 
 
+def slice_namespaces_case(ctx: Context, slo: SLO) -> Case | None:
+    """Three namespaces of an event slice: one good in its last slice after a bad one with other traffic, one with
+    a trickle of traffic and no series of counted events, one without traffic."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective) and objective.slice is not None
+    if objective.threshold is not None:
+        return None
+    events = events_of(ctx, slo.model_copy(update={"objective": objective.events()}))
+    clock = _Clock.of(ctx, objective)
+    assert clock.step is not None
+    bar = objective.slice_target if objective.slice_target is not None else objective.target
+    per_slice = round(clock.step / clock.tick)
+    now = math.ceil(2 * clock.step / clock.evaluation) * clock.evaluation
+    last = round(now / clock.tick) - per_slice
+    per_tick = 100_000.0
+    # All bad before the last slice, with more traffic where the good events are counted and less where the bad ones
+    # are: a doubled window of either side of the share reads a share under the bar.
+    before = 2 * per_tick if not events.counts_bad else per_tick / 2
+    totals = [before] * last + [per_tick] * per_slice
+    bads = [before] * last + [per_tick * (1 - bar) * (1 - STRADDLE)] * per_slice
+    trickle = clock.tick / 2  # half an event a second: a guard `> 1` drops it
+    sparse = events.series([trickle] * len(totals), [trickle if not events.counts_bad else 0.0] * len(totals))
+    idle = events.series([0.0] * len(totals), [0.0] * len(totals))
+    series = (
+        *_in_namespace(events.series(totals, bads), "steady"),
+        *_in_namespace(_uncounted(events, sparse), "trickle"),
+        *_in_namespace(_uncounted(events, idle), "idle"),
+    )
+    fallback = 1.0 if events.counts_bad else 0.0  # the share where no series of counted events exists
+    out = {k: v for k, v in events.streams[-1][0].items() if k == "job"}
+    steady, trickling = ({**out, "namespace": n, naming.SLO_LABEL: slo.name} for n in ("steady", "trickle"))
+    record = naming.TIMESLICE_GOOD_RECORD + promql.slo_selector(slo.name)
+    if objective.slice_target is not None:
+        named = {"__name__": naming.TIMESLICE_GOOD_RECORD}
+        checks = [
+            ExprCheck(now, record, (({**named, **steady}, 1.0), ({**named, **trickling}, float(fallback >= bar))))
+        ]
+    else:
+        checks = [
+            ExprCheck(
+                now, f"{record} >= bool {promql.number(bar)}", ((steady, 1.0), (trickling, float(fallback >= bar)))
+            ),
+            ExprCheck(now, f"{record} == bool {fallback:g}", ((steady, 0.0), (trickling, 1.0))),
+        ]
+    return _expr_case(
+        f"{slo.name}: a slice reads its own window per namespace; without counted events it falls back to "
+        f"{fallback:g}, without traffic it records nothing",
+        series,
+        tuple(checks),
+    )
+
+
+def _in_namespace(series: Sequence[Series], namespace: str) -> tuple[Series, ...]:
+    return tuple(Series({**s.labels, "namespace": namespace}, s.values) for s in series)
+
+
+def _uncounted(events: Events, series: Sequence[Series]) -> tuple[Series, ...]:
+    """The series without those of the counted events."""
+    return tuple(s for s, (_, role) in zip(series, events.streams, strict=True) if role != "event")
+
+
 def threshold_slice_case(ctx: Context, slo: SLO) -> Case | None:
     """Verdicts of a slice all good but one, then all bad but one: the slice is good, then bad, by its share of good
     evaluations. None where a slice holds too few evaluations for one odd verdict to keep its side of the bar."""
@@ -231,10 +304,59 @@ def threshold_slice_case(ctx: Context, slo: SLO) -> Case | None:
     )
 
 
+SHARE_BAR = 0.75  # where a slice kept as its share of good evaluations is probed in the slice share case
+SHARE_VERDICTS = 20  # at least this many verdicts a slice in the slice share case
+
+
+def slice_share_case(ctx: Context, slo: SLO) -> Case | None:
+    """Verdicts every 1/20 of a slice: a slice exactly at its bar is good and one just under it (within 2 %) is bad,
+    and the good slice's younger half and the two slices ending with it read shares under the bar. None where the
+    slice does not split into whole seconds."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    if objective.threshold is None or objective.slice is None:
+        return None
+    clock = _Clock.of(ctx, objective)
+    assert clock.step is not None
+    bar = objective.slice_target if objective.slice_target is not None else SHARE_BAR
+    count = next(n for n in range(SHARE_VERDICTS, 100 * SHARE_VERDICTS) if abs(n * bar - round(n * bar)) < 1e-9)
+    tick = clock.step / count
+    if tick != round(tick) or count % 2:
+        return None
+    good = round(count * bar)
+    under = math.ceil(bar * (count - 1)) - 1  # good verdicts of count - 1: just under the bar
+    apart = math.ceil(2 * clock.step / clock.evaluation) * clock.evaluation  # from one checked slice's end to the next
+    per_apart, half = round(apart / tick), count // 2
+    # A slice's verdicts after a missing one, so ranges closed and open on the left read the same `count`; bad ones
+    # before it: a doubled window reads them.
+    at_bar = [0.0] * (per_apart - count - 1) + [None] + [1.0] * min(good, half) + [0.0] * (half - min(good, half))
+    at_bar += [1.0] * (good - min(good, half)) + [0.0] * (half - good + min(good, half))
+    just_under = [0.0] * (per_apart - count - 1) + [None, None] + [1.0] * under + [0.0] * (count - 1 - under)
+    values = [*at_bar, *just_under]
+    verdicts = Series({"__name__": naming.THRESHOLD_GOOD_RECORD, naming.SLO_LABEL: slo.name}, (0.0, *values))
+    neighbours = _beside(ctx, slo, [1.0] * (len(values) + 1))[1:]
+    probe = naming.TIMESLICE_GOOD_RECORD + promql.slo_selector(slo.name)
+    labels: dict[str, str] = {naming.SLO_LABEL: slo.name}
+    if objective.slice_target is None:
+        probe = f"{probe} >= bool {promql.number(bar)}"
+    else:
+        labels = {"__name__": naming.TIMESLICE_GOOD_RECORD, **labels}
+    return Case(
+        name=f"{slo.name}: a slice of verdicts exactly at {bar:g} good is good and one just under it is bad",
+        series=(verdicts, *neighbours),
+        checks=(),
+        proves=(),
+        exprs=(_bool_check(apart, probe, labels, 1.0), _bool_check(2 * apart, probe, labels, 0.0)),
+        file=FILE,
+        interval=format_duration(tick),
+    )
+
+
 BAND = 0.005  # how far past what Prometheus 2 and 3 read a window's ratio may be
 # The window case's length: longer windows read all of it. Up to 3d, each evaluation's subqueries step through the
 # whole window, and promtool's time grows with its square.
 WINDOW_CASE = "6h"
+CALM_SHARE = 6  # the calm start lasts the longest window within this share of the case
 
 
 def _window_ratios(timeline: Timeline, now: float, window: str, ctx: Context) -> list[float]:
@@ -252,32 +374,54 @@ def _window_ratios(timeline: Timeline, now: float, window: str, ctx: Context) ->
     return found
 
 
+def _banded(now: float, windows: Sequence[float], calm: float, spacing: float, tick: float) -> list[float]:
+    """Good (1) and bad (0) values, one per tick up to `now`, by their age at `now`: bad and good in turn between the
+    ages of every window, its half and its double, youngest bad, so each window reads a share of bad slices unlike
+    its half's and its double's; all good up to `calm`."""
+    edges = sorted({edge for w in windows for edge in (w / 2, w, 2 * w) if edge < now - calm})
+    values = []
+    for k in range(round(now / tick) + 1):
+        moment = k * tick
+        age = now - math.floor(moment / spacing + 1e-9) * spacing
+        band = sum(1 for edge in edges if age > edge + 1e-9)
+        values.append(1.0 if moment <= calm + 1e-9 or band % 2 else 0.0)
+    return values
+
+
 def window_case(ctx: Context, slo: SLO) -> Case:
-    """Two good slices (or evaluations) and a bad one, over and over: each window reads one bad in three."""
+    """Every window after a calm start reads no error; at the end, bad and good slices (or evaluations) in bands of
+    age between the windows' halves and doubles: each window reads its own share of bad slices."""
     objective = slo.objective
     assert isinstance(objective, TimeslicesObjective)
     clock = _Clock.of(ctx, objective)
     spacing = clock.step or clock.tick
     now = duration_seconds(ctx.profile.window(WINDOW_CASE))
-    values = [
-        0.0 if math.floor(k * clock.tick / spacing + 1e-9) % 3 == 2 else 1.0 for k in range(round(now / clock.tick) + 1)
-    ]
+    every = [w for w in timeslices.windows(ctx.spec, slo) if objective.calendar is None or not timeslices.averaged(w)]
+    raw = [duration_seconds(ctx.profile.window(w)) for w in every if not timeslices.averaged(w)]
+    calm = max(w for w in raw if w <= now / CALM_SHARE)
+    calm = math.floor(calm / clock.evaluation) * clock.evaluation
+    values = _banded(now, raw, calm, spacing, clock.tick)
     timeline = Timeline(tuple(values), clock.tick, clock.step)
     labels = {naming.SLO_LABEL: slo.name}
-    every = [w for w in timeslices.windows(ctx.spec, slo) if objective.calendar is None or not timeslices.averaged(w)]
     exprs = []
-    for window in every:
-        ratios = _window_ratios(timeline, now, window, ctx)
-        record = f"{naming.sli_error_record(window)}{promql.slo_selector(slo.name)}"
-        low, high = promql.number(min(ratios) - BAND), promql.number(max(ratios) + BAND)
-        exprs += [
-            _bool_check(now, f"{record} > bool {low}", labels, 1.0),
-            _bool_check(now, f"{record} < bool {high}", labels, 1.0),
-        ]
+    for moment in (calm, now):
+        for window in every:
+            ratios = _window_ratios(timeline, moment, window, ctx)
+            record = f"{naming.sli_error_record(window)}{promql.slo_selector(slo.name)}"
+            low, high = promql.number(min(ratios) - BAND), promql.number(max(ratios) + BAND)
+            exprs += [
+                _bool_check(moment, f"{record} > bool {low}", labels, 1.0),
+                _bool_check(moment, f"{record} < bool {high}", labels, 1.0),
+            ]
     return _expr_case(
-        f"{slo.name}: every window reads its share of bad slices, one in three", _beside(ctx, slo, values), tuple(exprs)
+        f"{slo.name}: every window reads no error after a calm start, then its own share of bad slices",
+        _beside(ctx, slo, values),
+        tuple(exprs),
     )
 
+
+QUANTILE_EVENTS = 1000.0  # observations a tick, times a phase's traffic
+QUANTILE_SPILL = (0.005, 0.02)  # the share of observations past the threshold, just under and on it
 
 _MATCH_OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
 
@@ -324,6 +468,81 @@ def verdict_case(ctx: Context, slo: SLO) -> Case | None:
         "threshold itself on the side its op puts it",
         (Series(labels, (good,) * half + (bad,) * (half + 1)),),
         (_bool_check(moments[0], probe, expected, 1.0), _bool_check(moments[1], probe, expected, 0.0)),
+    )
+
+
+def _bucket_query(query: str) -> tuple[float, promql_parser.VectorSelector, float, tuple[str, ...]] | None:
+    """(φ, the bucket selector, its range in seconds, the kept labels) of `histogram_quantile(φ, sum by (le, …)
+    (rate(bucket[w])))`, or None."""
+    try:
+        expr = promql_parser.parse(query)
+    except ValueError:
+        return None
+    while isinstance(expr, promql_parser.ParenExpr):
+        expr = expr.expr
+    if not isinstance(expr, promql_parser.Call) or expr.func.name != "histogram_quantile":
+        return None
+    phi, summed = expr.args
+    if not isinstance(phi, promql_parser.NumberLiteral) or not isinstance(summed, promql_parser.AggregateExpr):
+        return None
+    modifier = summed.modifier
+    if str(summed.op) != "sum" or modifier is None or str(modifier.type) != "AggModifierType.By":
+        return None
+    rated = summed.expr
+    if not isinstance(rated, promql_parser.Call) or rated.func.name != "rate":
+        return None
+    (matrix,) = rated.args
+    if not isinstance(matrix, promql_parser.MatrixSelector) or matrix.vector_selector.offset is not None:
+        return None
+    return phi.val, matrix.vector_selector, matrix.range.total_seconds(), tuple(modifier.labels)
+
+
+def quantile_verdict_case(ctx: Context, slo: SLO) -> Case | None:
+    """Buckets of a `<` threshold's histogram quantile: just under the threshold (its younger minutes otherwise
+    spread than its older ones), then exactly on it (the quantile past the last finite bucket, the threshold's): the
+    verdict reads 1, then 0. None for other queries and ops."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    sli = objective.threshold
+    if sli is None or sli.op != Op.LT or sli.threshold <= 0:
+        return None
+    parsed = _bucket_query(timeslice_promql.threshold_query(objective, ctx.profile))
+    if parsed is None or not parsed[1].name or "le" not in parsed[3]:
+        return None
+    phi, selector, window, kept = parsed
+    matchers = [("__name__", "=", selector.name or "")] + [
+        (m.name, _MATCH_OPS[str(m.op)], m.value) for m in selector.matchers.matchers
+    ]
+    base = satisfy(matchers, {"job": ctx.spec.service, "instance": ctx.profile.scrape_target})
+    if base is None or "le" in base or not 0.98 < phi < 1 - QUANTILE_SPILL[0]:
+        return None
+    clock = _Clock.of(ctx, objective)
+    per_window = math.ceil(window / clock.tick)
+    # (traffic, share up to 0.8 of the threshold, share past it) per tick: older and younger minutes under the
+    # threshold, then more than 1 - φ past it, where the quantile reads the threshold's bucket bound itself. The
+    # last phase has a third of the traffic: a doubled window reads more than φ under the threshold.
+    older, younger, at = (3.0, 0.8, QUANTILE_SPILL[0]), (3.0, 0.5, QUANTILE_SPILL[0]), (1.0, 0.5, QUANTILE_SPILL[1])
+    calm = math.ceil(2 * per_window * clock.tick / clock.evaluation) * clock.evaluation
+    young = max(1, per_window // 2)
+    phases = [older] * (round(calm / clock.tick) - young) + [younger] * young + [at] * per_window
+    low, bound = 0.8 * sli.threshold, sli.threshold
+    rates = {
+        repr(low): [t * below for t, below, _ in phases],
+        repr(float(bound)): [t * (1 - past) for t, _, past in phases],
+        "+Inf": [t for t, _, _ in phases],
+    }
+    series = tuple(
+        Series({**base, "le": le}, counter([round(QUANTILE_EVENTS * r) for r in increments]))
+        for le, increments in rates.items()
+    )
+    labels = {k: v for k, v in base.items() if k in kept and k != "le"}
+    expected = {"__name__": naming.THRESHOLD_GOOD_RECORD, **labels, naming.SLO_LABEL: slo.name}
+    probe = f"{naming.THRESHOLD_GOOD_RECORD}{promql.slo_selector(slo.name)}"
+    checked = calm + per_window * clock.tick
+    return _expr_case(
+        f"{slo.name}: the histogram quantile just under {sli.threshold:g} is good and on it is bad",
+        series,
+        (_bool_check(calm, probe, expected, 1.0), _bool_check(checked, probe, expected, 0.0)),
     )
 
 
@@ -456,9 +675,12 @@ def timeslice_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple
     assert isinstance(objective, TimeslicesObjective)
     made = [
         slice_case(ctx, slo) if objective.slice else None,
+        slice_namespaces_case(ctx, slo) if objective.slice else None,
         threshold_slice_case(ctx, slo),
+        slice_share_case(ctx, slo),
         window_case(ctx, slo),
         verdict_case(ctx, slo),
+        quantile_verdict_case(ctx, slo),
         budget_case(ctx, slo),
         *(burn_case(ctx, slo, rules, pair) for pair in enabled_pairs(slo) if slo.burn_rate is not None),
         calendar_case(ctx, slo),

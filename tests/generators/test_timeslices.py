@@ -12,16 +12,17 @@ from typing import Any
 import pytest
 import yaml
 
-from generators import naming
+from generators import naming, timeslice_tests
 from generators.calendar import period_start
-from generators.cases import clock
+from generators.cases import Context, clock
 from generators.profile import PRODUCTION
 from generators.render import render, retention_problems
 from generators.rules import rule_groups
+from generators.synthetic import VARIANTS
 from generators.timeslice_tests import period_start as predicted_start
 from slos.loader import LoadedSpec, SpecSet, load_specs
 from slos.locations import SloLocation
-from slos.models import Calendar, SpecFile
+from slos.models import Calendar, SpecFile, duration_seconds
 from tests.conftest import require_tool
 
 NEW_YORK_MONTH = Calendar(duration="1M", start="2022-01-01 12:00:00", time_zone="America/New_York")
@@ -168,6 +169,7 @@ def test_the_generated_cases_of_a_gauge_threshold_pass_promtool(tmp_path: Path, 
     cases = yaml.safe_load(files["prometheus/tests/checkout_timeslices_test.yml"])
     names = [case["name"] for case in cases["tests"]]
     assert any("an evaluation is good just on the good side of 100" in name for name in names)
+    assert any("a slice of verdicts exactly at 0.9 good is good" in name for name in names)
     for path, text in files.items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text)
@@ -191,6 +193,7 @@ def test_a_slice_target_of_100_percent_is_straddled_by_one_bad_event(tmp_path: P
         (tmp_path / path).write_text(text)
     cases = yaml.safe_load((tmp_path / "prometheus" / "tests" / "checkout_timeslices_test.yml").read_text())
     assert any("a slice is good just over its target" in case["name"] for case in cases["tests"])
+    assert any("without counted events it falls back to 1" in case["name"] for case in cases["tests"])
     ran = subprocess.run([promtool, "test", "rules", "checkout_timeslices_test.yml"],
                          cwd=tmp_path / "prometheus" / "tests", capture_output=True, text=True)  # fmt: skip
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
@@ -211,3 +214,43 @@ def test_every_enabled_tier_gets_a_burn_case_the_slower_ones_in_the_tiers_file()
     expected = {(slo, "page_fast"): "timeslices" for slo in slos}
     expected |= {(slo, tier): "timeslice_tiers" for slo in slos for tier in ("page_slow", "ticket_fast", "ticket_slow")}
     assert found == expected
+
+
+def test_the_window_case_reads_a_halved_or_doubled_raw_window_outside_its_band() -> None:
+    """Bands of age between the windows' halves and doubles: each window up to a third of the case reads a share of
+    bad evaluations that its half and its double do not, under Prometheus 2 and 3; after the calm start, none."""
+    gauge = {"query": 'kafka_request_time_ms{request="Produce", quantile="0.99"}', "op": "<", "threshold": 100}
+    document = spec({"threshold": gauge, "period": "7d"})
+    (slo,) = document.slos
+    ctx = Context(document, PRODUCTION)
+    case = timeslice_tests.window_case(ctx, slo)
+    timeline = timeslice_tests.Timeline(case.series[0].values, 60.0, None)  # type: ignore[arg-type]
+    now = duration_seconds(timeslice_tests.WINDOW_CASE)
+    for window in (300.0, 1800.0, 3600.0, 7200.0):
+        read = [timeline.error_ratio(now, window, v) or 0.0 for v in VARIANTS]
+        low, high = min(read) - timeslice_tests.BAND, max(read) + timeslice_tests.BAND
+        for other in (window / 2, window * 2):
+            moved = [timeline.error_ratio(now, other, v) or 0.0 for v in VARIANTS]
+            assert all(not low < r < high for r in moved), (window, other, read, moved)
+        calm = [timeline.error_ratio(3600.0, window, v) for v in VARIANTS]
+        assert calm == [0.0] * len(VARIANTS)
+
+
+@pytest.mark.promtool
+def test_a_histogram_quantile_threshold_gets_buckets_just_under_it_then_on_it(tmp_path: Path) -> None:
+    promtool = require_tool("promtool")
+    query = "histogram_quantile(0.99, sum by (le) (rate(search_latency_ms_bucket[{{.window}}])))"
+    document = spec({"threshold": {"query": query, "op": "<", "threshold": 500}, "period": "7d"}).model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "checkout.yaml").write_text(yaml.safe_dump(document))
+    for path, text in render(load_specs(specs), PRODUCTION, "test").items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    cases = yaml.safe_load((tmp_path / "prometheus" / "tests" / "checkout_timeslices_test.yml").read_text())
+    assert any("the histogram quantile just under 500 is good and on it is bad" in c["name"] for c in cases["tests"])
+    ran = subprocess.run([promtool, "test", "rules", "checkout_timeslices_test.yml"],
+                         cwd=tmp_path / "prometheus" / "tests", capture_output=True, text=True)  # fmt: skip
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]

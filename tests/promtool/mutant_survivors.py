@@ -92,13 +92,6 @@ KNOWN_SURVIVORS: dict[str, tuple[tuple[str, str], ...]] = {
             "month of 5m counts is left to do",
         ),
     ),
-    "openslo-occurrences": (
-        (
-            r"\] slo:sli_threshold_good:bool: expr: ",
-            "the verdict of a histogram quantile: the generated cases synthesize inputs for a plain selector only "
-            "and feed this SLO's verdicts as recorded (tests/promtool/specs/checkout.yaml's gauge verdicts are killed)",
-        ),
-    ),
     # every time-slice target: tests/promtool/specs/checkout.yaml and the OpenSLO examples
     "time-slices": (
         (
@@ -111,31 +104,6 @@ KNOWN_SURVIVORS: dict[str, tuple[tuple[str, str], ...]] = {
             "a slower pair's short window read from a neighbour (30m from 5m or 1h, 2h from 1h): the tiers' burn "
             "cases are evaluated every 3 hours (timeslice_tests.TIERS_EVALUATION), and at every checked evaluation "
             "the windows read the same phase; hourly evaluations kill the 2h ones for 1 s more of promtool",
-        ),
-        (
-            r"\] slo:sli_timeslice_good:ratio: expr: ([\d.]+ -> [\d.]+|>= bool -> > bool)$",
-            "the slice target moved 2 % or made strict: a slice of 5 verdicts holds a good share of 0.8 or 0.83 next "
-            "to a target of 0.75, never within 2 % of it; an event slice's share meets the target exactly only by "
-            "chance; a case with 20 verdicts a slice, or events exactly at the target, is left to do",
-        ),
-        (
-            r"\] slo:sli_timeslice_good:ratio: expr: (0 -> -?1|\[\w+\] -> \[\w+\]|or -> (and|unless)"
-            r"|by \([^)]*\): drop \w+)( \(occurrence \d\))?$",
-            "inside an event slice's good share `1 - (bad or 0 * total) / (total > 0)`: the slice case feeds one "
-            "namespace's steady counters, all of them present, so the `or 0 *` fallback, the `> 0` guard, a doubled "
-            "rate window and the grouping labels are told apart by no time-slice case (the featurestore target's "
-            "cases check the same expression of its ratio SLOs); a threshold slice kept as its share is probed "
-            "against one half, on which side half its verdicts still fall",
-        ),
-        (
-            r"\] slo:sli_error:ratio_rate\w+: expr: \[\w+\] -> \[\w+\]$",
-            "a window of raw verdicts halved or doubled: the window case repeats one bad evaluation in three, which "
-            "every window reads alike; a case whose bad share changes over the hours is left to do",
-        ),
-        (
-            r"\] slo:sli_error:ratio_rate(5m|30m): expr: 1 -> (1\.02|0\.98)$",
-            "a short window holds one slice more under Prometheus 2's closed ranges than under 3's left-open ones, "
-            "so the window case's band around both is wider than a 2 % move",
         ),
         (
             r"\] slo:sli_error:ratio_rate(7d|14d|2w|28d|30d|4w): expr: (\[\w+\] -> \[\w+\]"
