@@ -252,8 +252,7 @@ def every_window() -> list[dict[str, Any]]:
 
 
 # The period case: per SLO and cluster, (bad, all) events of each daily 5m count in three stretches of the two periods
-# before the check: older than one period, then the older and the newer half of the last one. Its own test file,
-# evaluated twice a day: two months of 1m evaluations would cost minutes of promtool.
+# before the check: older than one period, then the older and the newer half of the last one.
 PERIOD_STRETCHES = {
     AVAILABILITY: {"a": ((30, 3000), (20, 1000), (10, 2000)), "b": ((0, 1000), (0, 1000), (5, 1000))},
     "manifest_insert_under_5ms_percent": {
@@ -261,7 +260,18 @@ PERIOD_STRETCHES = {
         "b": ((0, 500), (10, 500), (0, 500)),
     },
 }
-PERIOD_EVALUATION = "12h"
+DAY = 86400
+
+
+def _period() -> str:
+    (period,) = {s.objective.period for s in burn_slos() if s.name in PERIOD_STRETCHES}
+    return period
+
+
+def period_evaluation() -> str:
+    """The period case's moment, half a day after its last count, and its file's evaluation interval: the rules run
+    at 0 and then at the check, where two months of 1m evaluations would cost minutes of promtool."""
+    return format_duration(2 * duration_seconds(_period()) + DAY // 2)
 
 
 def _runs(values: list[int]) -> str:
@@ -279,10 +289,8 @@ def period_windows() -> list[dict[str, Any]]:
     """A daily 5m count over two periods, checked half a day after the last: the period's window, half of it and
     twice it each start between two samples and hold a different mix of the stretches, so a period record that
     averages over half or twice its window, on either side of its ratio, records another ratio."""
-    day = 86400
-    (period,) = {s.objective.period for s in burn_slos() if s.name in PERIOD_STRETCHES}
-    days = round(duration_seconds(period) / day)
-    at = 2 * days * day + day // 2
+    period, at = _period(), duration_seconds(period_evaluation())
+    days = round(duration_seconds(period) / DAY)
     inputs: list[dict[str, str]] = []
     exprs: list[dict[str, Any]] = []
     for slo, clusters in PERIOD_STRETCHES.items():
@@ -294,7 +302,7 @@ def period_windows() -> list[dict[str, Any]]:
             labels = {**SCOPE, "cluster": cluster, "slo": slo}
             for name, side in (("slo:sli_bad_events:increase5m", 0), ("slo:sli_events:increase5m", 1)):
                 inputs.append(series(name, labels, _runs([count[side] for count in counts])))
-            read = [count for t, count in enumerate(counts) if at - t * day <= days * day]
+            read = [count for t, count in enumerate(counts) if at - t * DAY <= days * DAY]
             means[cluster] = (sum(b for b, _ in read) / len(read), sum(n for _, n in read) / len(read))
         bad, total = (sum(mean[side] for mean in means.values()) for side in (0, 1))
         levels = {
@@ -303,7 +311,7 @@ def period_windows() -> list[dict[str, Any]]:
         }
         for level, ratios in levels.items():
             record = f'{level}:sli_error:ratio_rate{period}{{slo="{slo}"}}'
-            exprs.append(_rounded(record, ratios, 1e6, format_duration(at)))
+            exprs.append(_rounded(record, ratios, 1e6, period_evaluation()))
     return [{"interval": "1d", "input_series": inputs, "promql_expr_test": exprs}]
 
 

@@ -179,6 +179,6 @@ def test_a_fleet_without_events_records_no_ratio_and_one_of_a_good_event_records
 @pytest.mark.promtool
 def test_the_period_records_average_the_5m_counts_over_the_period_not_half_or_twice_it(tmp_path: Path) -> None:
     """Two periods of daily 5m counts, each stretch its own ratio (cluster_cases.period_windows)."""
-    evaluation = cluster_cases.PERIOD_EVALUATION
+    evaluation = cluster_cases.period_evaluation()
     result = promtool_test(tmp_path, cluster_cases.period_windows(), THANOS, evaluation=evaluation)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -8,7 +8,7 @@ that check it, laid out as the test files' `rule_files` expect them under a scra
                             ../shared/reference/openslo-examples is checked out
     clusters-per-cluster    rendered/clusters/per-cluster/featurestore.yml: tests/generators/cluster_cases.py
     clusters-global         rendered/clusters/thanos/featurestore.yml (the Mimir file holds the same groups): ditto,
-                            the period case in a file of its own, evaluated twice a day
+                            the period case in a file of its own, evaluated at its one check
 
 Nothing is written into rendered/: the time-slice specs are rendered into the returned data.
 """
@@ -116,10 +116,10 @@ def clusters_per_cluster() -> Target:
 
 
 def clusters_global() -> Target:
-    """The global cases on minutes first; then the period case on its own file, evaluated twice a day."""
+    """The global cases on minutes first; then the period case in its own file, evaluated at its one check."""
     cases = cluster_test("clusters-global", "thanos", cluster_cases.global_cases())
     period = cluster_test(
-        "clusters-global-period", "thanos", cluster_cases.period_windows(), cluster_cases.PERIOD_EVALUATION
+        "clusters-global-period", "thanos", cluster_cases.period_windows(), cluster_cases.period_evaluation()
     )
     return clusters("clusters-global", "thanos", cases, period)
 
