@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from generators.profile import PRODUCTION
+from generators.profile import PRODUCTION, format_duration
 from generators.promql import error_budget
 from slos.loader import load_specs
 from slos.models import SLO, LatencyBudgetObjective, RatioObjective, duration_seconds
@@ -190,14 +190,14 @@ def _alternating(mean: int) -> list[int]:
     return [mean // 2 if k % 2 == 0 else mean * 3 // 2 for k in range(SAMPLES)]
 
 
-def _rounded(expr: str, found: list[tuple[dict[str, str], float]], scale: float) -> dict[str, Any]:
+def _rounded(expr: str, found: list[tuple[dict[str, str], float]], scale: float, at: str = "10m") -> dict[str, Any]:
     """A check of `expr` to 1/scale: float division leaves the last digits to chance."""
     samples = [
         {"labels": "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}",
          "value": math.floor(value * scale + 0.5)}
         for labels, value in found
     ]  # fmt: skip
-    return {"expr": f"round({expr} * {scale:g})", "eval_time": "10m", "exp_samples": samples}
+    return {"expr": f"round({expr} * {scale:g})", "eval_time": at, "exp_samples": samples}
 
 
 def _window_events(slo: str, bads: list[int]) -> tuple[list[dict[str, str]], dict[str, dict[str, tuple[int, float]]]]:
@@ -249,6 +249,70 @@ def every_window() -> list[dict[str, Any]]:
                     left = [(labels, 1 - ratio / budget) for labels, ratio in ratios]
                     exprs.append(_rounded(f"{level}:error_budget_remaining:ratio{selector}", left, 1e3))
     return [{"interval": "1m", "input_series": inputs, "promql_expr_test": exprs}]
+
+
+# The period case: per SLO and cluster, (bad, all) events of each daily 5m count in three stretches of the two periods
+# before the check: older than one period, then the older and the newer half of the last one.
+PERIOD_STRETCHES = {
+    AVAILABILITY: {"a": ((30, 3000), (20, 1000), (10, 2000)), "b": ((0, 1000), (0, 1000), (5, 1000))},
+    "manifest_insert_under_5ms_percent": {
+        "a": ((60, 3000), (40, 1000), (20, 2000)),
+        "b": ((0, 500), (10, 500), (0, 500)),
+    },
+}
+DAY = 86400
+
+
+def _period() -> str:
+    (period,) = {s.objective.period for s in burn_slos() if s.name in PERIOD_STRETCHES}
+    return period
+
+
+def period_evaluation() -> str:
+    """The period case's moment, half a day after its last count, and its file's evaluation interval: the rules run
+    at 0 and then at the check, where two months of 1m evaluations would cost minutes of promtool."""
+    return format_duration(2 * duration_seconds(_period()) + DAY // 2)
+
+
+def _runs(values: list[int]) -> str:
+    """promtool's expanding notation of `values`, a `v+0xn` per run of one value."""
+    runs: list[list[int]] = []
+    for value in values:
+        if runs and runs[-1][0] == value:
+            runs[-1][1] += 1
+        else:
+            runs.append([value, 0])
+    return " ".join(f"{value}+0x{repeats}" for value, repeats in runs)
+
+
+def period_windows() -> list[dict[str, Any]]:
+    """A daily 5m count over two periods, checked half a day after the last: the period's window, half of it and
+    twice it each start between two samples and hold a different mix of the stretches, so a period record that
+    averages over half or twice its window, on either side of its ratio, records another ratio."""
+    period, at = _period(), duration_seconds(period_evaluation())
+    days = round(duration_seconds(period) / DAY)
+    inputs: list[dict[str, str]] = []
+    exprs: list[dict[str, Any]] = []
+    for slo, clusters in PERIOD_STRETCHES.items():
+        means: dict[str, tuple[float, float]] = {}
+        for cluster, (old, older_half, newer_half) in clusters.items():
+            counts = [
+                old if t <= days else older_half if t <= days * 3 // 2 else newer_half for t in range(2 * days + 1)
+            ]
+            labels = {**SCOPE, "cluster": cluster, "slo": slo}
+            for name, side in (("slo:sli_bad_events:increase5m", 0), ("slo:sli_events:increase5m", 1)):
+                inputs.append(series(name, labels, _runs([count[side] for count in counts])))
+            read = [count for t, count in enumerate(counts) if at - t * DAY <= days * DAY]
+            means[cluster] = (sum(b for b, _ in read) / len(read), sum(n for _, n in read) / len(read))
+        bad, total = (sum(mean[side] for mean in means.values()) for side in (0, 1))
+        levels = {
+            "cluster_slo": [({"cluster": c, "slo": slo}, b / n) for c, (b, n) in means.items()],
+            "fleet_slo": [({"slo": slo}, bad / total)],
+        }
+        for level, ratios in levels.items():
+            record = f'{level}:sli_error:ratio_rate{period}{{slo="{slo}"}}'
+            exprs.append(_rounded(record, ratios, 1e6, period_evaluation()))
+    return [{"interval": "1d", "input_series": inputs, "promql_expr_test": exprs}]
 
 
 def idle_fleet() -> list[dict[str, Any]]:

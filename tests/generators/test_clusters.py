@@ -174,3 +174,11 @@ def test_every_global_record_reads_its_own_window_and_slo_and_divides_by_its_bud
 def test_a_fleet_without_events_records_no_ratio_and_one_of_a_good_event_records_0(tmp_path: Path) -> None:
     result = promtool_test(tmp_path, cluster_cases.idle_fleet(), THANOS)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.promtool
+def test_the_period_records_average_the_5m_counts_over_the_period_not_half_or_twice_it(tmp_path: Path) -> None:
+    """Two periods of daily 5m counts, each stretch its own ratio (cluster_cases.period_windows)."""
+    evaluation = cluster_cases.period_evaluation()
+    result = promtool_test(tmp_path, cluster_cases.period_windows(), THANOS, evaluation=evaluation)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -85,13 +85,6 @@ KNOWN_SURVIVORS: dict[str, tuple[tuple[str, str], ...]] = {
             "bucket first appears or before it vanishes, which the period case aligns with an evaluation",
         ),
     ),
-    "clusters-global": (
-        (
-            r"_slo:sli_error:ratio_rate30d: expr: \[30d\] -> \[(15d|60d)\]( \(occurrence 2\))?$",
-            "the period's window: the global cases last ten minutes, which 15, 30 and 60 days all cover; a case of a "
-            "month of 5m counts is left to do",
-        ),
-    ),
     # every time-slice target: tests/promtool/specs/checkout.yaml and the OpenSLO examples
     "time-slices": (
         (

@@ -7,7 +7,8 @@ that check it, laid out as the test files' `rule_files` expect them under a scra
                             ratio-timeslices, calendar-month, calendar-week), rendered in memory where
                             ../shared/reference/openslo-examples is checked out
     clusters-per-cluster    rendered/clusters/per-cluster/featurestore.yml: tests/generators/cluster_cases.py
-    clusters-global         rendered/clusters/thanos/featurestore.yml (the Mimir file holds the same groups): ditto
+    clusters-global         rendered/clusters/thanos/featurestore.yml (the Mimir file holds the same groups): ditto,
+                            the period case in a file of its own, evaluated at its one check
 
 Nothing is written into rendered/: the time-slice specs are rendered into the returned data.
 """
@@ -98,11 +99,29 @@ def openslo(short: str) -> Target:
     return rendered_target(f"openslo-{short}", files, example)
 
 
-def clusters(name: str, layer: str, cases: list[dict[str, Any]], evaluation: str = "1m") -> Target:
-    rule_path = Path("rendered/clusters") / layer / "featurestore.yml"
+def cluster_test(name: str, layer: str, cases: list[dict[str, Any]], evaluation: str = "1m") -> TestFile:
     test = {"rule_files": [f"../{layer}/featurestore.yml"], "evaluation_interval": evaluation, "tests": cases}
-    tests = (TestFile(Path(f"rendered/clusters/tests/{name}.yml"), test),)
+    return TestFile(Path(f"rendered/clusters/tests/{name}.yml"), test)
+
+
+def clusters(name: str, layer: str, *tests: TestFile) -> Target:
+    rule_path = Path("rendered/clusters") / layer / "featurestore.yml"
     return Target(name, rule_path, _load(REPO / rule_path), tests)
+
+
+def clusters_per_cluster() -> Target:
+    evaluation = cluster_cases.PER_CLUSTER_EVALUATION
+    cases = cluster_test("clusters-per-cluster", "per-cluster", cluster_cases.per_cluster_events(), evaluation)
+    return clusters("clusters-per-cluster", "per-cluster", cases)
+
+
+def clusters_global() -> Target:
+    """The global cases on minutes first; then the period case in its own file, evaluated at its one check."""
+    cases = cluster_test("clusters-global", "thanos", cluster_cases.global_cases())
+    period = cluster_test(
+        "clusters-global-period", "thanos", cluster_cases.period_windows(), cluster_cases.period_evaluation()
+    )
+    return clusters("clusters-global", "thanos", cases, period)
 
 
 OPENSLO_EXAMPLES = {
@@ -116,10 +135,8 @@ TARGETS: dict[str, Callable[[], Target]] = {
     DEFAULT: featurestore,
     "timeslices": timeslices,
     **{f"openslo-{short}": (lambda short=short: openslo(short)) for short in OPENSLO_EXAMPLES},  # type: ignore[misc]
-    "clusters-per-cluster": lambda: clusters(
-        "clusters-per-cluster", "per-cluster", cluster_cases.per_cluster_events(), cluster_cases.PER_CLUSTER_EVALUATION
-    ),
-    "clusters-global": lambda: clusters("clusters-global", "thanos", cluster_cases.global_cases()),
+    "clusters-per-cluster": clusters_per_cluster,
+    "clusters-global": clusters_global,
 }
 
 
