@@ -11,7 +11,8 @@ records (`slo:sli_error:ratio_rate1h`) on purpose: the ruler's output is queried
 and a shared name would put two series of one SLO into the same match group. No rule divides by another SLO record
 either (the budget is a number): matching a per-cluster meta record is what breaks once several Prometheus servers
 hold it. The period averages each cluster's 5m event counts (`avg_over_time`), so a cluster evaluating every 15s
-weighs no more than one evaluating every 30s.
+weighs no more than one evaluating every 30s; the price: a series present for part of the period (a cluster added a
+week ago) weighs as if its average had held the whole period.
 
 Alerts keep the single-cluster names, labels and runbooks (`generators.alerts.burn_rate_alert`): one per enabled
 window pair on the per-cluster burn rates, which keeps `cluster`, and one on the fleet's, without it. A cluster burns
