@@ -12,8 +12,9 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
 - verdict: a threshold query that is a plain selector (a gauge, a summary's quantile) just on the good side of its
   value, then just past it, the threshold itself on the side the op puts it: the verdict reads 1, then 0. Other
   threshold queries' inputs are not synthesized: the cases below feed their verdicts as recorded.
-- budget: the slice record (or the verdicts) fed directly, good fractions leaving just under, then just over, the
-  error budget over the period: `slo:error_budget_remaining:ratio > bool 0` reads 1, then 0; the objective and
+- budget: the slice record (or the verdicts) fed directly, good fractions spending 1 % under, then 1 % over, the
+  error budget over the period: `slo:error_budget_remaining:ratio > bool 0` reads 1, then 0, and a rolling period's
+  burn rate reads 0.99, then 1.01, within half a percent (a 2 % move of a term lands past either); the objective and
   budget records read the spec's. Another SLO's record,
   all good, is fed beside it (here, in the burn and in the threshold slice cases) for the rules that would read past
   their `slo` matcher.
@@ -42,6 +43,7 @@ import promql_parser
 from generators import naming, promql, timeslices
 from generators.alerts import Alert
 from generators.burn_tests import Untestable, events_of
+from generators.calendar import CALENDAR_LOOKBACK, CALENDAR_STEP
 from generators.cases import Case, Check, Context, ExprCheck
 from generators.synthetic import VARIANTS, Prediction, Series, Variant, agreed, satisfy
 from generators.unittests import timeline_checks
@@ -327,31 +329,67 @@ def verdict_case(ctx: Context, slo: SLO) -> Case | None:
     )
 
 
+def _period_ratios(timeline: Timeline, now: float, ctx: Context, objective: TimeslicesObjective) -> list[float]:
+    """The period's error ratio at `now` as each Prometheus reads it: the rolling period's mean of the 5m ratios, or
+    the calendar period's mean of its step's ratios at the subquery steps since the period began."""
+    if objective.calendar is None:
+        return _window_ratios(timeline, now, objective.period, ctx)
+    duration = objective.calendar.duration
+    step = duration_seconds(ctx.profile.window(CALENDAR_STEP[duration]))
+    lookback = duration_seconds(ctx.profile.window(CALENDAR_LOOKBACK[duration]))
+    since = period_start(objective.calendar, now) + step
+    found = []
+    for variant in VARIANTS:
+        left_open = bool(variant & 2)
+        moments = [k * step for k in range(math.floor(now / step + 1e-9) + 1)]
+        kept = [m for m in moments if m >= since and (m > now - lookback if left_open else m >= now - lookback)]
+        ratios = [r for m in kept if (r := timeline.error_ratio(m, step, variant)) is not None]
+        found.append(sum(ratios) / len(ratios))
+    return found
+
+
 def budget_case(ctx: Context, slo: SLO) -> Case:
-    """Slices spending just under, then just over, the error budget over the period."""
+    """Slices spending the error budget to within 1 % under it, then to within 1 % over it, over the period; a rolling
+    period's burn rate reads the period's error ratio over the budget."""
     objective = slo.objective
     assert isinstance(objective, TimeslicesObjective)
     budget = _budget(objective)
     clock = _Clock.of(ctx, objective)
     phase = clock.ticks("1h", ctx)
-    values = [1 - UNDER * budget] * phase + [1 - (2 * OVER - UNDER) * budget] * phase
-    expr = f"{naming.BUDGET_REMAINING_RECORD}{promql.slo_selector(slo.name)} > bool 0"
-    labels = {naming.SLO_LABEL: slo.name}
+    moments = [math.floor(m * clock.tick / clock.evaluation) * clock.evaluation for m in (phase - 1, 2 * phase - 1)]
+
+    def read(second: float) -> list[float]:
+        """The period's error ratio at the second moment, per variant, where the second hour's slices err `second`."""
+        values = [1 - (1 - STRADDLE) * budget] * phase + [1 - second] * phase
+        return _period_ratios(Timeline(tuple(values), clock.tick, clock.step), moments[1], ctx, objective)
+
+    # every ratio is a mean of the slices, linear in the second hour's error ratio: solve for the mean of the variants
+    at_zero, at_one = (sum(read(x)) / len(VARIANTS) for x in (0.0, 1.0))
+    second = ((1 + STRADDLE) * budget - at_zero) / (at_one - at_zero)
+    values = [1 - (1 - STRADDLE) * budget] * phase + [1 - second] * phase
     timeline = Timeline(tuple(values), clock.tick, clock.step)
+    labels = {naming.SLO_LABEL: slo.name}
+    selector = promql.slo_selector(slo.name)
+    remaining = f"{naming.BUDGET_REMAINING_RECORD}{selector} > bool 0"
+    burn = f"{naming.burn_rate_record(objective.period)}{selector}"
     checks = []
-    for moment, healthy in (((phase - 1) * clock.tick, True), ((2 * phase - 1) * clock.tick, False)):
-        moment = math.floor(moment / clock.evaluation) * clock.evaluation
-        since = period_start(objective.calendar, moment) if objective.calendar else None
-        window = duration_seconds(ctx.profile.window(objective.period))
-        ratios = {timeline.error_ratio(moment, window, v, since) for v in VARIANTS}
-        if any(r is None or (r < budget) != healthy for r in ratios):
-            raise Untestable(f"the budget case does not straddle the budget at {moment:g}s")
-        checks.append(_bool_check(moment, expr, labels, 1.0 if healthy else 0.0))
+    for moment, spent in zip(moments, (1 - STRADDLE, 1 + STRADDLE), strict=True):
+        burns = [ratio / budget for ratio in _period_ratios(timeline, moment, ctx, objective)]
+        # a 2 % move of the budget, of the remaining budget's terms or of the period's ratio lands past the band
+        if not 0 <= second <= 1 or any(abs(b - spent) > STRADDLE / 2 for b in burns):
+            raise Untestable(f"the budget case does not spend {spent:g} of the budget at {moment:g}s")
+        checks.append(_bool_check(moment, remaining, labels, 1.0 if spent < 1 else 0.0))
+        if objective.calendar is None:
+            low, high = promql.number(min(burns) - STRADDLE / 2), promql.number(max(burns) + STRADDLE / 2)
+            checks += [
+                _bool_check(moment, f"{burn} > bool {low}", labels, 1.0),
+                _bool_check(moment, f"{burn} < bool {high}", labels, 1.0),
+            ]
     target, budget_record = naming.OBJECTIVE_RECORD, naming.ERROR_BUDGET_RECORD
     for record, value in ((target, objective.target), (budget_record, budget)):
-        checks.append(_bool_check(0, record + promql.slo_selector(slo.name), {"__name__": record, **labels}, value))
+        checks.append(_bool_check(0, record + selector, {"__name__": record, **labels}, value))
     return _expr_case(
-        f"{slo.name}: the error budget remains just under it and is overspent just over it",
+        f"{slo.name}: the error budget remains 1 % under it and is overspent 1 % over it",
         _beside(ctx, slo, values),
         tuple(checks),
     )
