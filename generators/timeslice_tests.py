@@ -23,6 +23,9 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
   window reads just under while the long one still burns over (checked with `unittests.timeline_checks`, on the
   evaluations where Prometheus 2 and 3 ranges agree). The fastest pair's case is in the time-slice file; the slower
   pairs', days of slices, in `_timeslice_tiers_test.yml`, the record fed every 5m and evaluated every 3 hours.
+- absent: the SLO's input missing, then there: the absent alert fires once missing for its `for:`, not one
+  evaluation before, and resolves when it appears; an event SLI's total, or a threshold query that is a plain
+  selector (the other threshold queries' absent alerts are reported untested).
 - calendar (production profile: the test profile shrinks windows but not the calendar): bad slices up to a period
   boundary and good ones after it; the period's error ratio reads 1 before and 0 after, and the recorded period start
   is the boundary the spec names.
@@ -43,9 +46,11 @@ import promql_parser
 from generators import naming, promql, timeslices
 from generators.alerts import Alert
 from generators.burn_tests import Untestable, events_of
+from generators.burn_tests import absent_case as absent_events_case
 from generators.calendar import CALENDAR_LOOKBACK, CALENDAR_STEP
 from generators.cases import Case, Check, Context, ExprCheck
-from generators.synthetic import VARIANTS, Prediction, Series, Variant, agreed, satisfy
+from generators.cases import clock as clock_text
+from generators.synthetic import VARIANTS, Matcher, Prediction, Series, Variant, agreed, satisfy
 from generators.unittests import timeline_checks
 from slos.models import SLO, WINDOW_TEMPLATE, Calendar, Op, TimeslicesObjective, duration_seconds
 from slos.windows import WindowPair, enabled_pairs
@@ -346,6 +351,54 @@ def _period_ratios(timeline: Timeline, now: float, ctx: Context, objective: Time
         ratios = [r for m in kept if (r := timeline.error_ratio(m, step, variant)) is not None]
         found.append(sum(ratios) / len(ratios))
     return found
+
+
+def _plain_selector(query: str) -> tuple[Matcher, ...] | None:
+    """The matchers of a threshold query that is a plain selector, the metric name first, or None."""
+    try:
+        expr = promql_parser.parse(query)
+    except ValueError:
+        return None
+    if not isinstance(expr, promql_parser.VectorSelector) or expr.offset is not None or not expr.name:
+        return None
+    return (("__name__", "=", expr.name), *((m.name, _MATCH_OPS[str(m.op)], m.value) for m in expr.matchers.matchers))
+
+
+def absent_case(ctx: Context, slo: SLO, rule: Alert) -> Case | None:
+    """The SLO's input missing, then there: the absent alert fires once missing for its `for:`, not one evaluation
+    before, and resolves when it appears: an event SLI's total (generators.burn_tests.absent_case), or a threshold
+    query that is a plain selector. None for other threshold queries, whose inputs are not synthesized."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    if objective.threshold is None:
+        return absent_events_case(ctx, slo.model_copy(update={"objective": objective.events()}), rule)
+    if WINDOW_TEMPLATE.search(objective.threshold.query):
+        return None
+    matchers = _plain_selector(objective.threshold.query)
+    labels = satisfy(matchers, {"job": ctx.spec.service, "instance": ctx.profile.scrape_target}) if matchers else None
+    if matchers is None or labels is None:
+        return None
+    clock = _Clock.of(ctx, objective)
+    hold = duration_seconds(rule.for_ or "0s")
+    missing = math.ceil((hold + 2 * clock.evaluation) / clock.tick)
+    ticks = missing + math.ceil(2 * clock.evaluation / clock.tick)
+    value = objective.threshold.threshold
+    series = (Series(labels, (None,) * missing + (value,) * (ticks - missing)),)
+    # absent() of a missing selector reads the labels of its equality matchers: one dropped changes the alert's labels
+    out = {label: wanted for label, op, wanted in matchers if op == "=" and label != "__name__"}
+    predictions = [
+        None if k * clock.evaluation >= missing * clock.tick else Prediction(True, (1.0,))
+        for k in range(math.floor((ticks - 1) * clock.tick / clock.evaluation) + 1)
+    ]
+    checks, fires, resolves = timeline_checks(rule, predictions, hold, clock.evaluation, out)
+    return Case(
+        name=f"{rule.alert} fires at {clock_text(fires)} while the threshold query's series is missing, resolves at "
+        f"{clock_text(resolves)} when it appears",
+        series=series,
+        checks=checks,
+        proves=(rule.alert,),
+        file=FILE,
+    )
 
 
 def budget_case(ctx: Context, slo: SLO) -> Case:
