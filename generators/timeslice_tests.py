@@ -23,6 +23,9 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
   window reads just under while the long one still burns over (checked with `unittests.timeline_checks`, on the
   evaluations where Prometheus 2 and 3 ranges agree). The fastest pair's case is in the time-slice file; the slower
   pairs', days of slices, in `_timeslice_tiers_test.yml`, the record fed every 5m and evaluated every 3 hours.
+- short window, per slower pair: burning 3x its factor, then, at one evaluation, slices clear in the short window but
+  for its last shorter window's, burning 1.5x: the windows on either side of the short one read over the factor, it
+  reads under, and the alert that fired one evaluation before is silent (a rule reading a neighbour fires).
 - absent: the SLO's input missing, then there: the absent alert fires once missing for its `for:`, not one
   evaluation before, and resolves when it appears; an event SLI's total, or a threshold query that is a plain
   selector (the other threshold queries' absent alerts are reported untested).
@@ -501,6 +504,50 @@ def burn_case(ctx: Context, slo: SLO, rules: Mapping[str, Alert], pair: WindowPa
     )
 
 
+def short_window_case(ctx: Context, slo: SLO, rules: Mapping[str, Alert], pair: WindowPair) -> Case | None:
+    """A slower pair firing on slices burning over its factor, then, at one evaluation, its short window clear but
+    for its last shorter window's slices, still burning: the windows on either side of the short one read over its
+    factor, the short one under it, and the alert is silent. A rule reading a neighbour of the short window fires.
+    None where no slice can burn over three times the factor, or the neighbours do not read over it."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    rule, factor = _pair_rule(slo, pair, rules), pair.factor
+    over = factor * _budget(objective)
+    every = timeslices.windows(ctx.spec, slo)
+    at = every.index(pair.short)
+    if at == 0 or at + 1 == len(every) or 3 * over >= 1:
+        return None
+    clock = _Clock.tiers(ctx, objective)
+    seconds = [duration_seconds(ctx.profile.window(w)) for w in (pair.long, pair.short, every[at - 1], every[at + 1])]
+    long, short, shorter, longer = seconds
+    now = math.ceil((max(long, longer) + short) / clock.evaluation) * clock.evaluation
+    # 3x the factor before the short window, none in it but 1.5x in its last shorter window, both ends included
+    values = [
+        1 - 3 * over if m < now - short else 1.0 if m < now - shorter else 1 - 1.5 * over
+        for m in (k * clock.tick for k in range(round(now / clock.tick) + 1))
+    ]
+    timeline = Timeline(tuple(values), clock.tick, clock.step)
+    for variant in VARIANTS:
+        burns = [r / over for w in seconds if (r := timeline.error_ratio(now, w, variant)) is not None]
+        before = [timeline.error_ratio(now - clock.evaluation, w, variant) for w in (long, short)]
+        if len(burns) < len(seconds) or not (burns[0] > 1 >= burns[1] and burns[2] > 1 and burns[3] > 1):
+            return None
+        if any(r is None or r <= over for r in before):
+            return None
+    labels = {**rule.labels, naming.SLO_LABEL: slo.name, "__name__": "ALERTS", "alertname": rule.alert}
+    firing = _tier_firing(Check(now - clock.evaluation, rule.alert, ()), rule)
+    fired = ExprCheck(firing.seconds, firing.expr, (({**labels, "alertstate": "firing"}, 1.0),))
+    return Case(
+        name=f"{slo.name}: {rule.alert} ({pair.name}) falls silent when its {pair.short} window clears while the "
+        "windows on either side of it still burn over its factor",
+        series=_beside(ctx, slo, values),
+        checks=(),
+        proves=(rule.alert,),
+        exprs=(fired, _tier_firing(Check(now, rule.alert, ()), rule)),
+        file=TIERS_FILE,
+    )
+
+
 def _tier_firing(check: Check, rule: Alert) -> ExprCheck:
     """An alert check on `ALERTS` of the rule's tier alone: the slower tiers of the same name fire too."""
     tier = rule.labels[naming.TIER_LABEL]
@@ -541,6 +588,14 @@ def calendar_case(ctx: Context, slo: SLO) -> Case | None:
     )
 
 
+def _slower_pairs(slo: SLO) -> list[WindowPair]:
+    """The enabled pairs but the fastest, whose cases are in the tiers file."""
+    if slo.burn_rate is None:
+        return []
+    pairs = enabled_pairs(slo)
+    return [p for p in pairs if p != max(pairs, key=lambda p: p.factor)]
+
+
 def timeslice_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple[Case, ...]:
     """Every case of one time-slice SLO."""
     objective = slo.objective
@@ -552,6 +607,7 @@ def timeslice_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple
         verdict_case(ctx, slo),
         budget_case(ctx, slo),
         *(burn_case(ctx, slo, rules, pair) for pair in enabled_pairs(slo) if slo.burn_rate is not None),
+        *(short_window_case(ctx, slo, rules, pair) for pair in _slower_pairs(slo)),
         calendar_case(ctx, slo),
     ]
     return tuple(case for case in made if case is not None)
