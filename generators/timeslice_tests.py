@@ -25,7 +25,10 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
   pairs', days of slices, in `_timeslice_tiers_test.yml`, the record fed every 5m and evaluated every 3 hours.
 - short window, per slower pair: burning 3x its factor, then, at one evaluation, slices clear in the short window but
   for its last shorter window's, burning 1.5x: the windows on either side of the short one read over the factor, it
-  reads under, and the alert that fired one evaluation before is silent (a rule reading a neighbour fires).
+  reads under, and the alert that fired one evaluation before is silent (a rule reading a neighbour fires). The
+  windows read the slices since the case began, so the case lasts a few evaluations of the tiers file.
+- rolling period (tiers file): a quarter period of bad slices, half a period of good ones, half a period of slices
+  half bad: the period's ratio reads 0.25, where half the period reads 0.5 and twice it 0.4.
 - absent: the SLO's input missing, then there: the absent alert fires once missing for its `for:`, not one
   evaluation before, and resolves when it appears; an event SLI's total, or a threshold query that is a plain
   selector (the other threshold queries' absent alerts are reported untested).
@@ -451,6 +454,46 @@ def budget_case(ctx: Context, slo: SLO) -> Case:
     )
 
 
+def period_case(ctx: Context, slo: SLO) -> Case | None:
+    """A quarter period of bad slices, then half a period of good ones, then half a period of slices half bad: half,
+    the whole and twice the rolling period read 0.5, 0.25 and 0.4 (the mean of the 5m ratios at every evaluation).
+    None for a calendar period, or a period short enough to be a subquery of the slices."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    if objective.calendar is not None or not timeslices.averaged(objective.period):
+        return None
+    clock = _Clock.tiers(ctx, objective)
+    period = duration_seconds(ctx.profile.window(objective.period))
+    quarter = round(period / 4 / clock.evaluation) * clock.evaluation
+    now = quarter + period
+    values = [
+        0.0 if m < quarter else 1.0 if m < now - period / 2 else 0.5
+        for m in (k * clock.tick for k in range(round(now / clock.tick) + 1))
+    ]
+    timeline = Timeline(tuple(values), clock.tick, clock.step)
+    short = duration_seconds(ctx.profile.window(timeslices.SHORTEST_WINDOW))
+    evaluations = [k * clock.evaluation for k in range(round(now / clock.evaluation) + 1)]
+    ratios = []
+    for variant in VARIANTS:
+        kept = [e for e in evaluations if (e > now - period if variant & 2 else e >= now - period)]
+        found = [r for e in kept if (r := timeline.error_ratio(e, short, variant)) is not None]
+        ratios.append(sum(found) / len(found))
+    record = f"{timeslices.period_error_record(slo)}{promql.slo_selector(slo.name)}"
+    low, high = promql.number(min(ratios) - BAND), promql.number(max(ratios) + BAND)
+    labels = {naming.SLO_LABEL: slo.name}
+    return Case(
+        name=f"{slo.name}: the rolling period's ratio reads its own {objective.period}, not half or twice it",
+        series=_beside(ctx, slo, values),
+        checks=(),
+        proves=(),
+        exprs=(
+            _bool_check(now, f"{record} > bool {low}", labels, 1.0),
+            _bool_check(now, f"{record} < bool {high}", labels, 1.0),
+        ),
+        file=TIERS_FILE,
+    )
+
+
 def _pair_rule(slo: SLO, pair: WindowPair, rules: Mapping[str, Alert]) -> Alert:
     """The alert rule of one enabled window pair."""
     assert slo.burn_rate is not None
@@ -520,27 +563,41 @@ def short_window_case(ctx: Context, slo: SLO, rules: Mapping[str, Alert], pair: 
     clock = _Clock.tiers(ctx, objective)
     seconds = [duration_seconds(ctx.profile.window(w)) for w in (pair.long, pair.short, every[at - 1], every[at + 1])]
     long, short, shorter, longer = seconds
-    now = math.ceil((max(long, longer) + short) / clock.evaluation) * clock.evaluation
-    # 3x the factor before the short window, none in it but 1.5x in its last shorter window, both ends included
-    values = [
-        1 - 3 * over if m < now - short else 1.0 if m < now - shorter else 1 - 1.5 * over
-        for m in (k * clock.tick for k in range(round(now / clock.tick) + 1))
-    ]
-    timeline = Timeline(tuple(values), clock.tick, clock.step)
-    for variant in VARIANTS:
-        burns = [r / over for w in seconds if (r := timeline.error_ratio(now, w, variant)) is not None]
-        before = [timeline.error_ratio(now - clock.evaluation, w, variant) for w in (long, short)]
-        if len(burns) < len(seconds) or not (burns[0] > 1 >= burns[1] and burns[2] > 1 and burns[3] > 1):
-            return None
-        if any(r is None or r <= over for r in before):
-            return None
+
+    def pattern(now: float) -> Timeline:
+        """3x the factor before the short window, none in it but 1.5x in its last shorter window, ends included."""
+        values = [
+            1 - 3 * over if m < now - short else 1.0 if m < now - shorter else 1 - 1.5 * over
+            for m in (k * clock.tick for k in range(round(now / clock.tick) + 1))
+        ]
+        return Timeline(tuple(values), clock.tick, clock.step)
+
+    def silenced(now: float, timeline: Timeline) -> bool:
+        """Firing one evaluation before `now`, and at `now` the short window alone under the factor."""
+        for variant in VARIANTS:
+            burns = [timeline.error_ratio(now, w, variant) for w in seconds]
+            before = [timeline.error_ratio(now - clock.evaluation, w, variant) for w in (long, short)]
+            if not all(r is not None and (r <= over) == (w == short) for r, w in zip(burns, seconds, strict=True)):
+                return False
+            if not all(r is not None and r > over for r in before):
+                return False
+        return True
+
+    # The windows read the slices since the case began: the earliest evaluation that silences it, the cheapest case.
+    first = math.ceil(2 * short / clock.evaluation)
+    last = math.ceil((max(long, longer) + short) / clock.evaluation)
+    for now in (k * clock.evaluation for k in range(first, last + 1)):
+        if silenced(now, timeline := pattern(now)):
+            break
+    else:
+        return None
     labels = {**rule.labels, naming.SLO_LABEL: slo.name, "__name__": "ALERTS", "alertname": rule.alert}
     firing = _tier_firing(Check(now - clock.evaluation, rule.alert, ()), rule)
     fired = ExprCheck(firing.seconds, firing.expr, (({**labels, "alertstate": "firing"}, 1.0),))
     return Case(
         name=f"{slo.name}: {rule.alert} ({pair.name}) falls silent when its {pair.short} window clears while the "
         "windows on either side of it still burn over its factor",
-        series=_beside(ctx, slo, values),
+        series=_beside(ctx, slo, timeline.values),
         checks=(),
         proves=(rule.alert,),
         exprs=(fired, _tier_firing(Check(now, rule.alert, ()), rule)),
@@ -606,6 +663,7 @@ def timeslice_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple
         window_case(ctx, slo),
         verdict_case(ctx, slo),
         budget_case(ctx, slo),
+        period_case(ctx, slo),
         *(burn_case(ctx, slo, rules, pair) for pair in enabled_pairs(slo) if slo.burn_rate is not None),
         *(short_window_case(ctx, slo, rules, pair) for pair in _slower_pairs(slo)),
         calendar_case(ctx, slo),
