@@ -34,7 +34,7 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
   selector (the other threshold queries' absent alerts are reported untested).
 - calendar (production profile: the test profile shrinks windows but not the calendar): bad slices up to a period
   boundary and good ones after it; the period's error ratio reads 1 before and 0 after, and the recorded period start
-  is the boundary the spec names.
+  is the boundary the spec names, before it, after it and on it (where an evaluation falls on it).
 
 Predictions come from `Timeline`, which evaluates the subqueries as Prometheus does: steps at multiples of the step,
 each reading the latest sample at or before it, in ranges closed (Prometheus 2) or open (3) on the left.
@@ -635,9 +635,13 @@ def calendar_case(ctx: Context, slo: SLO) -> Case | None:
     selector = promql.slo_selector(slo.name)
     labels = {naming.SLO_LABEL: slo.name}
     start_record = naming.CALENDAR_START_RECORD
-    exprs = []
-    for moment, ratio in ((before, 1.0), (after, 0.0)):
-        exprs.append(_bool_check(moment, f"{naming.CALENDAR_ERROR_RECORD}{selector} == bool {ratio:g}", labels, 1.0))
+    exprs = [
+        _bool_check(moment, f"{naming.CALENDAR_ERROR_RECORD}{selector} == bool {ratio:g}", labels, 1.0)
+        for moment, ratio in ((before, 1.0), (after, 0.0))
+    ]
+    # the boundary itself, where an evaluation falls on it, starts the new period: `%` and `<` read it on its side
+    on = (boundary,) if boundary % clock.evaluation == 0 else ()
+    for moment in (before, *on, after):
         started = period_start(objective.calendar, moment)
         exprs.append(_bool_check(moment, f"{start_record}{selector}", {"__name__": start_record, **labels}, started))
     return _expr_case(
