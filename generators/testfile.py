@@ -52,7 +52,8 @@ def plan(spec: SpecFile, profile: Profile, groups: tuple[Group, ...]) -> Plan:
                 untested.append((slo.burn_rate.name, str(exc)))
             absent = timeslice_absent_case(ctx, slo, by_name[slo.burn_rate.absent_alert])
             if absent is None:
-                untested.append((slo.burn_rate.absent_alert, "the threshold query's inputs are not synthesized"))
+                reason = "no `for:`, and the threshold query's inputs are not synthesized"
+                untested.append((slo.burn_rate.absent_alert, reason))
             else:
                 cases.append(absent)
             continue

@@ -31,7 +31,8 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
   half bad: the period's ratio reads 0.25, where half the period reads 0.5 and twice it 0.4.
 - absent: the SLO's input missing, then there: the absent alert fires once missing for its `for:`, not one
   evaluation before, and resolves when it appears; an event SLI's total, or a threshold query that is a plain
-  selector (the other threshold queries' absent alerts are reported untested).
+  selector. Another threshold query's inputs are not synthesized: none at all, and the alert fires once its `for:`
+  has passed, not one evaluation before.
 - calendar (production profile: the test profile shrinks windows but not the calendar): bad slices up to a period
   boundary and good ones after it; the period's error ratio reads 1 before and 0 after, and the recorded period start
   is the boundary the spec names, before it, after it and on it (where an evaluation falls on it).
@@ -57,7 +58,7 @@ from generators.calendar import CALENDAR_LOOKBACK, CALENDAR_STEP
 from generators.cases import Case, Check, Context, ExprCheck
 from generators.cases import clock as clock_text
 from generators.synthetic import VARIANTS, Matcher, Prediction, Series, Variant, agreed, satisfy
-from generators.unittests import timeline_checks
+from generators.unittests import expected, timeline_checks
 from slos.models import SLO, WINDOW_TEMPLATE, Calendar, Op, TimeslicesObjective, duration_seconds
 from slos.windows import WindowPair, enabled_pairs
 
@@ -373,19 +374,30 @@ def _plain_selector(query: str) -> tuple[Matcher, ...] | None:
 def absent_case(ctx: Context, slo: SLO, rule: Alert) -> Case | None:
     """The SLO's input missing, then there: the absent alert fires once missing for its `for:`, not one evaluation
     before, and resolves when it appears: an event SLI's total (generators.burn_tests.absent_case), or a threshold
-    query that is a plain selector. None for other threshold queries, whose inputs are not synthesized."""
+    query that is a plain selector. Other threshold queries' inputs are not synthesized: none at all, and the alert
+    fires once its `for:` has passed. None where it has no `for:` to check."""
     objective = slo.objective
     assert isinstance(objective, TimeslicesObjective)
     if objective.threshold is None:
         return absent_events_case(ctx, slo.model_copy(update={"objective": objective.events()}), rule)
-    if WINDOW_TEMPLATE.search(objective.threshold.query):
-        return None
-    matchers = _plain_selector(objective.threshold.query)
+    query = objective.threshold.query
+    matchers = None if WINDOW_TEMPLATE.search(query) else _plain_selector(query)
     labels = satisfy(matchers, {"job": ctx.spec.service, "instance": ctx.profile.scrape_target}) if matchers else None
-    if matchers is None or labels is None:
-        return None
     clock = _Clock.of(ctx, objective)
     hold = duration_seconds(rule.for_ or "0s")
+    if matchers is None or labels is None:
+        # inputs not synthesized: none at all, the alert fires once its `for:` has passed, not one evaluation before
+        at = math.ceil(hold / clock.evaluation) * clock.evaluation
+        alert = expected(rule, Prediction(True, (1.0,)), {})
+        if at < clock.evaluation or alert is None:
+            return None
+        return Case(
+            name=f"{rule.alert} fires at {clock_text(at)} where the threshold query has no series at all",
+            series=(),
+            checks=(Check(at - clock.evaluation, rule.alert, ()), Check(at, rule.alert, (alert,))),
+            proves=(rule.alert,),
+            file=FILE,
+        )
     missing = math.ceil((hold + 2 * clock.evaluation) / clock.tick)
     ticks = missing + math.ceil(2 * clock.evaluation / clock.tick)
     value = objective.threshold.threshold
