@@ -35,7 +35,8 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
   has passed, not one evaluation before.
 - calendar (production profile: the test profile shrinks windows but not the calendar): bad slices up to a period
   boundary and good ones after it; the period's error ratio reads 1 before and 0 after, and the recorded period start
-  is the boundary the spec names, before it, after it and on it (where an evaluation falls on it).
+  is the boundary the spec names, before it, after it and on it (where an evaluation falls on it); in the tiers file,
+  with no slices, the recorded start at every evaluation for three days.
 
 Predictions come from `Timeline`, which evaluates the subqueries as Prometheus does: steps at multiples of the step,
 each reading the latest sample at or before it, in ranges closed (Prometheus 2) or open (3) on the left.
@@ -661,6 +662,36 @@ def calendar_case(ctx: Context, slo: SLO) -> Case | None:
     )
 
 
+# How long the start case probes the period start, at every evaluation of the tiers file: days past the first of the
+# month (a month's boundary is a month away: a month of 3-hour evaluations costs seconds of promtool).
+CALENDAR_PROBES = "3d"
+
+
+def calendar_start_case(ctx: Context, slo: SLO) -> Case | None:
+    """No slices at all, the recorded period start probed at every evaluation of the tiers file for CALENDAR_PROBES:
+    later days of the month, the clock past midnight, a week's boundary (the start is computed from `time()` alone)."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    if objective.calendar is None or not ctx.profile.committed:
+        return None
+    evaluation = _Clock.tiers(ctx, objective).evaluation
+    moments = [k * evaluation for k in range(round(duration_seconds(CALENDAR_PROBES) / evaluation) + 1)]
+    selector = promql.slo_selector(slo.name)
+    labels = {"__name__": naming.CALENDAR_START_RECORD, naming.SLO_LABEL: slo.name}
+    return Case(
+        name=f"{slo.name}: the recorded period start is the boundary the spec names at every evaluation for "
+        f"{CALENDAR_PROBES}",
+        series=(),
+        checks=(),
+        proves=(),
+        exprs=tuple(
+            _bool_check(m, f"{naming.CALENDAR_START_RECORD}{selector}", labels, period_start(objective.calendar, m))
+            for m in moments
+        ),
+        file=TIERS_FILE,
+    )
+
+
 def _slower_pairs(slo: SLO) -> list[WindowPair]:
     """The enabled pairs but the fastest, whose cases are in the tiers file."""
     if slo.burn_rate is None:
@@ -683,5 +714,6 @@ def timeslice_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple
         *(burn_case(ctx, slo, rules, pair) for pair in enabled_pairs(slo) if slo.burn_rate is not None),
         *(short_window_case(ctx, slo, rules, pair) for pair in _slower_pairs(slo)),
         calendar_case(ctx, slo),
+        calendar_start_case(ctx, slo),
     ]
     return tuple(case for case in made if case is not None)
