@@ -35,7 +35,8 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
   has passed, not one evaluation before.
 - calendar (production profile: the test profile shrinks windows but not the calendar): bad slices up to a period
   boundary and good ones after it; the period's error ratio reads 1 before and 0 after, and the recorded period start
-  is the boundary the spec names, before it, after it and on it (where an evaluation falls on it); in the tiers file,
+  is the boundary the spec names, before it, after it, on it and at the local midnight before it (where an
+  evaluation falls on them); in the tiers file,
   with no slices, the recorded start at every evaluation for three days.
 
 Predictions come from `Timeline`, which evaluates the subqueries as Prometheus does: steps at multiples of the step,
@@ -652,9 +653,11 @@ def calendar_case(ctx: Context, slo: SLO) -> Case | None:
         _bool_check(moment, f"{naming.CALENDAR_ERROR_RECORD}{selector} == bool {ratio:g}", labels, 1.0)
         for moment, ratio in ((before, 1.0), (after, 0.0))
     ]
-    # the boundary itself, where an evaluation falls on it, starts the new period: `%` and `<` read it on its side
-    on = (boundary,) if boundary % clock.evaluation == 0 else ()
-    for moment in (before, *on, after):
+    # The boundary itself starts the new period (`%` and `<` read it on its side); at the local midnight before it,
+    # the day of the month turns: each probed where an evaluation falls on it.
+    midnight = -objective.calendar.standard_offset() % 86400
+    on = [m for m in (midnight, boundary) if m % clock.evaluation == 0 and m <= after]
+    for moment in sorted({before, *on, after}):
         started = period_start(objective.calendar, moment)
         exprs.append(_bool_check(moment, f"{start_record}{selector}", {"__name__": start_record, **labels}, started))
     return _expr_case(
