@@ -211,3 +211,19 @@ def test_every_enabled_tier_gets_a_burn_case_the_slower_ones_in_the_tiers_file()
     expected = {(slo, "page_fast"): "timeslices" for slo in slos}
     expected |= {(slo, tier): "timeslice_tiers" for slo in slos for tier in ("page_slow", "ticket_fast", "ticket_slow")}
     assert found == expected
+
+
+def test_every_slo_of_the_mutation_spec_gets_its_budget_absent_period_and_short_window_cases() -> None:
+    """An Untestable in one case drops every case of its SLO: the mutation harness's spec keeps them all."""
+    files = render(load_specs(Path(__file__).parents[1] / "promtool" / "specs"), PRODUCTION, "test")
+    names = [
+        case["name"]
+        for suffix in ("timeslices", "timeslice_tiers")
+        for case in yaml.safe_load(files[f"prometheus/tests/checkout_{suffix}_test.yml"])["tests"]
+    ]
+    for slo, alert in (("checkout_good_slices", "CheckoutGoodSlices"), ("checkout_fast_share", "CheckoutFastShare")):
+        assert f"{slo}: the error budget remains 1 % under it and is overspent 1 % over it" in names
+        assert f"{slo}: the rolling period's ratio reads its own 7d, not half or twice it" in names
+        assert any(name.startswith(f"{alert}BudgetBurnMetricsAbsent fires at 10m") for name in names)
+        short = [name for name in names if name.startswith(f"{slo}: ") and "falls silent when its" in name]
+        assert len(short) == 3  # the slower pairs
