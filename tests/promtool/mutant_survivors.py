@@ -99,6 +99,17 @@ KNOWN_SURVIVORS: dict[str, tuple[tuple[str, str], ...]] = {
             "and feed this SLO's verdicts as recorded (tests/promtool/specs/checkout.yaml's gauge verdicts are killed)",
         ),
     ),
+    "openslo-calendar-week": (
+        (
+            r"\] slo:sli_error:ratio_calendar: expr: (300 -> (306|294)|avg_over_time -> max_over_time"
+            r"|drop slo=\"[^\"]+\" \(occurrence 2\))$",
+            "the weekly period's error ratio: the first step it counts, `start + 300`, moved by 6 s (the steps fall on "
+            "the 5m grid, so 294 counts the same ones and 306 drops the first, whose 5m ratio the calendar case "
+            "reads as good like the rest); its max, which the budget case's slices never lift past the budget "
+            "while their mean stays under it; the start read without its slo matcher, where the only other SLO is "
+            "a made-up neighbour without a start record. Found by the first full run of this target; left to do",
+        ),
+    ),
     "openslo-calendar-month": (
         (
             r"\] slo:calendar_period_start:timestamp: expr: ",
