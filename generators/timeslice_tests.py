@@ -14,9 +14,9 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
   threshold queries' inputs are not synthesized: the cases below feed their verdicts as recorded.
 - budget: the slice record (or the verdicts) fed directly, good fractions spending 1 % under, then 1 % over, the
   error budget over the period (the second hour's share spent in its last 15 minutes where the variants allow, so
-  that a period read from a longer window's ratios lags): `slo:error_budget_remaining:ratio > bool 0` reads 1, then 0, and a rolling period's
-  burn rate reads 0.99, then 1.01, within half a percent (a 2 % move of a term lands past either); the objective and
-  budget records read the spec's. Another SLO's record,
+  that a period read from a longer window's ratios lags): `slo:error_budget_remaining:ratio > bool 0` reads 1,
+  then 0, and a rolling period's burn rate reads 0.99, then 1.01, within half a percent (a 2 % move of a term lands
+  past either); the objective and budget records read the spec's. Another SLO's record,
   all good, is fed beside it (here, in the burn and in the threshold slice cases) for the rules that would read past
   their `slo` matcher.
 - burn, per enabled pair: the same record burning just under, then just over, the pair's factor, then just under it
@@ -671,9 +671,9 @@ def calendar_case(ctx: Context, slo: SLO) -> Case | None:
         for moment, ratio in ((before, 1.0), (after, 0.0))
     ]
     # The boundary itself starts the new period (`%` and `<` read it on its side); at the local midnight before it,
-    # the day of the month turns: each probed where an evaluation falls on it.
+    # the day of the month turns (probed there and one evaluation before): each where an evaluation falls on it.
     midnight = -objective.calendar.standard_offset() % 86400
-    on = [m for m in (midnight, boundary) if m % clock.evaluation == 0 and m <= after]
+    on = [m for m in (midnight - clock.evaluation, midnight, boundary) if m % clock.evaluation == 0 and 0 <= m <= after]
     for moment in sorted({before, *on, after}):
         started = period_start(objective.calendar, moment)
         exprs.append(_bool_check(moment, f"{start_record}{selector}", {"__name__": start_record, **labels}, started))
