@@ -112,7 +112,8 @@ KNOWN_SURVIVORS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "openslo-calendar-month": (
         (
-            r"\] slo:calendar_period_start:timestamp: expr: ",
+            r"\] slo:calendar_period_start:timestamp: expr: (86400 -> \d+ \(occurrence ([6-9]|1[01])\)"
+            r"|18000 -> \d+ \(occurrence [3-6]\)|1 -> [\d.]+ \(occurrence [23]\))$",
             "the monthly period's start: the calendar case probes it around the first boundary and at the local "
             "midnight before it, the start case at every 3-hour evaluation for three days (62 of its 108 mutants "
             "killed); what is left reads the clock inside `days_in_month(…)`'s argument (a moment on the previous "
