@@ -23,6 +23,7 @@ from generators.profile import Profile
 from generators.promql import string
 from generators.rules import Group, dashboard_group
 from generators.sanity_tests import sanity_cases
+from generators.timeslice_tests import absent_case as timeslice_absent_case
 from generators.timeslice_tests import timeslice_cases
 from generators.unittests import threshold_cases
 from slos.models import SpecFile, TimeslicesObjective
@@ -49,7 +50,12 @@ def plan(spec: SpecFile, profile: Profile, groups: tuple[Group, ...]) -> Plan:
                 cases.extend(timeslice_cases(ctx, slo, rules))
             except Untestable as exc:
                 untested.append((slo.burn_rate.name, str(exc)))
-            untested.append((slo.burn_rate.absent_alert, "the inputs of a time-slice SLO are not synthesized"))
+            absent = timeslice_absent_case(ctx, slo, by_name[slo.burn_rate.absent_alert])
+            if absent is None:
+                reason = "no `for:`, and the threshold query's inputs are not synthesized"
+                untested.append((slo.burn_rate.absent_alert, reason))
+            else:
+                cases.append(absent)
             continue
         try:
             cases.extend(burn_cases(ctx, slo, rules))

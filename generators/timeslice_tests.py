@@ -23,9 +23,11 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
   younger minutes spread otherwise than its older ones, so a halved or doubled window reads another quantile), then
   on it (more than 1 - φ past the threshold's bucket, the last finite one); the verdict reads 1, then 0. Other
   threshold queries' inputs are not synthesized: the cases below feed their verdicts as recorded.
-- budget: the slice record (or the verdicts) fed directly, good fractions leaving just under, then just over, the
-  error budget over the period: `slo:error_budget_remaining:ratio > bool 0` reads 1, then 0; the objective and
-  budget records read the spec's. Another SLO's record,
+- budget: the slice record (or the verdicts) fed directly, good fractions spending 1 % under, then 1 % over, the
+  error budget over the period (the second hour's share spent in its last 15 minutes where the variants allow, so
+  that a period read from a longer window's ratios lags): `slo:error_budget_remaining:ratio > bool 0` reads 1,
+  then 0, and a rolling period's burn rate reads 0.99, then 1.01, within half a percent (a 2 % move of a term lands
+  past either); the objective and budget records read the spec's. Another SLO's record,
   all good, is fed beside it (here, in the burn and in the threshold slice cases) for the rules that would read past
   their `slo` matcher.
 - burn, per enabled pair: the same record burning just under, then just over, the pair's factor, then just under it
@@ -33,9 +35,21 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
   window reads just under while the long one still burns over (checked with `unittests.timeline_checks`, on the
   evaluations where Prometheus 2 and 3 ranges agree). The fastest pair's case is in the time-slice file; the slower
   pairs', days of slices, in `_timeslice_tiers_test.yml`, the record fed every 5m and evaluated every 3 hours.
+- short window, per slower pair: burning 3x its factor, then, at one evaluation, slices clear in the short window but
+  for its last shorter window's, burning 1.5x: the windows on either side of the short one read over the factor, it
+  reads under, and the alert that fired one evaluation before is silent (a rule reading a neighbour fires). The
+  windows read the slices since the case began, so the case lasts a few evaluations of the tiers file.
+- rolling period (tiers file): a quarter period of bad slices, half a period of good ones, half a period of slices
+  half bad: the period's ratio reads 0.25, where half the period reads 0.5 and twice it 0.4.
+- absent: the SLO's input missing, then there: the absent alert fires once missing for its `for:`, not one
+  evaluation before, and resolves when it appears; an event SLI's total, or a threshold query that is a plain
+  selector. Another threshold query's inputs are not synthesized: none at all, and the alert fires once its `for:`
+  has passed, not one evaluation before.
 - calendar (production profile: the test profile shrinks windows but not the calendar): bad slices up to a period
   boundary and good ones after it; the period's error ratio reads 1 before and 0 after, and the recorded period start
-  is the boundary the spec names.
+  is the boundary the spec names, before it, after it, on it and at the local midnight before it (where an
+  evaluation falls on them); in the tiers file,
+  with no slices, the recorded start at every evaluation for three days.
 
 Predictions come from `Timeline`, which evaluates the subqueries as Prometheus does: steps at multiples of the step,
 each reading the latest sample at or before it, in ranges closed (Prometheus 2) or open (3) on the left.
@@ -53,10 +67,13 @@ import promql_parser
 from generators import naming, promql, timeslice_promql, timeslices
 from generators.alerts import Alert
 from generators.burn_tests import Events, Untestable, events_of
+from generators.burn_tests import absent_case as absent_events_case
+from generators.calendar import CALENDAR_LOOKBACK, CALENDAR_STEP
 from generators.cases import Case, Check, Context, ExprCheck
+from generators.cases import clock as clock_text
 from generators.profile import format_duration
-from generators.synthetic import VARIANTS, Prediction, Series, Variant, agreed, counter, satisfy
-from generators.unittests import timeline_checks
+from generators.synthetic import VARIANTS, Matcher, Prediction, Series, Variant, agreed, counter, satisfy
+from generators.unittests import expected, timeline_checks
 from slos.models import SLO, WINDOW_TEMPLATE, Calendar, Op, TimeslicesObjective, duration_seconds
 from slos.windows import WindowPair, enabled_pairs
 
@@ -546,33 +563,184 @@ def quantile_verdict_case(ctx: Context, slo: SLO) -> Case | None:
     )
 
 
+def _period_ratios(timeline: Timeline, now: float, ctx: Context, objective: TimeslicesObjective) -> list[float]:
+    """The period's error ratio at `now` as each Prometheus reads it: the rolling period's mean of the 5m ratios, or
+    the calendar period's mean of its step's ratios at the subquery steps since the period began."""
+    if objective.calendar is None:
+        return _window_ratios(timeline, now, objective.period, ctx)
+    duration = objective.calendar.duration
+    step = duration_seconds(ctx.profile.window(CALENDAR_STEP[duration]))
+    lookback = duration_seconds(ctx.profile.window(CALENDAR_LOOKBACK[duration]))
+    since = period_start(objective.calendar, now) + step
+    found = []
+    for variant in VARIANTS:
+        left_open = bool(variant & 2)
+        moments = [k * step for k in range(math.floor(now / step + 1e-9) + 1)]
+        kept = [m for m in moments if m >= since and (m > now - lookback if left_open else m >= now - lookback)]
+        ratios = [r for m in kept if (r := timeline.error_ratio(m, step, variant)) is not None]
+        found.append(sum(ratios) / len(ratios))
+    return found
+
+
+def _plain_selector(query: str) -> tuple[Matcher, ...] | None:
+    """The matchers of a threshold query that is a plain selector, the metric name first, or None."""
+    try:
+        expr = promql_parser.parse(query)
+    except ValueError:
+        return None
+    if not isinstance(expr, promql_parser.VectorSelector) or expr.offset is not None or not expr.name:
+        return None
+    return (("__name__", "=", expr.name), *((m.name, _MATCH_OPS[str(m.op)], m.value) for m in expr.matchers.matchers))
+
+
+def absent_case(ctx: Context, slo: SLO, rule: Alert) -> Case | None:
+    """The SLO's input missing, then there: the absent alert fires once missing for its `for:`, not one evaluation
+    before, and resolves when it appears: an event SLI's total (generators.burn_tests.absent_case), or a threshold
+    query that is a plain selector. Other threshold queries' inputs are not synthesized: none at all, and the alert
+    fires once its `for:` has passed. None where it has no `for:` to check."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    if objective.threshold is None:
+        return absent_events_case(ctx, slo.model_copy(update={"objective": objective.events()}), rule)
+    query = objective.threshold.query
+    matchers = None if WINDOW_TEMPLATE.search(query) else _plain_selector(query)
+    labels = satisfy(matchers, {"job": ctx.spec.service, "instance": ctx.profile.scrape_target}) if matchers else None
+    clock = _Clock.of(ctx, objective)
+    hold = duration_seconds(rule.for_ or "0s")
+    if matchers is None or labels is None:
+        # inputs not synthesized: none at all, the alert fires once its `for:` has passed, not one evaluation before
+        at = math.ceil(hold / clock.evaluation) * clock.evaluation
+        alert = expected(rule, Prediction(True, (1.0,)), {})
+        if at < clock.evaluation or alert is None:
+            return None
+        return Case(
+            name=f"{rule.alert} fires at {clock_text(at)} where the threshold query has no series at all",
+            series=(),
+            checks=(Check(at - clock.evaluation, rule.alert, ()), Check(at, rule.alert, (alert,))),
+            proves=(rule.alert,),
+            file=FILE,
+        )
+    missing = math.ceil((hold + 2 * clock.evaluation) / clock.tick)
+    ticks = missing + math.ceil(2 * clock.evaluation / clock.tick)
+    value = objective.threshold.threshold
+    series = (Series(labels, (None,) * missing + (value,) * (ticks - missing)),)
+    # absent() of a missing selector reads the labels of its equality matchers: one dropped changes the alert's labels
+    out = {label: wanted for label, op, wanted in matchers if op == "=" and label != "__name__"}
+    predictions = [
+        None if k * clock.evaluation >= missing * clock.tick else Prediction(True, (1.0,))
+        for k in range(math.floor((ticks - 1) * clock.tick / clock.evaluation) + 1)
+    ]
+    checks, fires, resolves = timeline_checks(rule, predictions, hold, clock.evaluation, out)
+    return Case(
+        name=f"{rule.alert} fires at {clock_text(fires)} while the threshold query's series is missing, resolves at "
+        f"{clock_text(resolves)} when it appears",
+        series=series,
+        checks=checks,
+        proves=(rule.alert,),
+        file=FILE,
+    )
+
+
+BUDGET_BURST = "15m"
+
+
 def budget_case(ctx: Context, slo: SLO) -> Case:
-    """Slices spending just under, then just over, the error budget over the period."""
+    """Slices spending the error budget to within 1 % under it, then to within 1 % over it, over the period; a rolling
+    period's burn rate reads the period's error ratio over the budget."""
     objective = slo.objective
     assert isinstance(objective, TimeslicesObjective)
     budget = _budget(objective)
     clock = _Clock.of(ctx, objective)
     phase = clock.ticks("1h", ctx)
-    values = [1 - UNDER * budget] * phase + [1 - (2 * OVER - UNDER) * budget] * phase
-    expr = f"{naming.BUDGET_REMAINING_RECORD}{promql.slo_selector(slo.name)} > bool 0"
+    moments = [math.floor(m * clock.tick / clock.evaluation) * clock.evaluation for m in (phase - 1, 2 * phase - 1)]
+
+    def spending(second: float, burst: int) -> list[float]:
+        """An hour 1 % under the budget, then one good but its last `burst` ticks, whose slices err `second`."""
+        return [1 - (1 - STRADDLE) * budget] * phase + [1.0] * (phase - burst) + [1 - second] * burst
+
+    def burns(values: Sequence[float], moment: float) -> list[float]:
+        timeline = Timeline(tuple(values), clock.tick, clock.step)
+        return [ratio / budget for ratio in _period_ratios(timeline, moment, ctx, objective)]
+
+    def planned(burst: int) -> list[float] | None:
+        """The slices, where every variant reads 1 % under, then 1 % over, the budget within half a percent: a 2 %
+        move of the budget, of the remaining budget's terms or of the period's ratio lands past the band."""
+        # every ratio is a mean of the slices, linear in the second hour's error: solved for the mean of the variants
+        at_zero, at_one = (sum(burns(spending(x, burst), moments[1])) / len(VARIANTS) for x in (0.0, 1.0))
+        if at_one <= at_zero or not 0 <= (second := ((1 + STRADDLE) - at_zero) / (at_one - at_zero)) <= 1:
+            return None
+        values = spending(second, burst)
+        spent = zip(moments, (1 - STRADDLE, 1 + STRADDLE), strict=True)
+        return values if all(abs(b - s) <= STRADDLE / 2 for m, s in spent for b in burns(values, m)) else None
+
+    # The second hour spends its share in its last 15 minutes, where a period read from a longer window's ratios
+    # lags; all of it where that is out of reach (more than all bad slices, a month's 30m steps not there yet, the
+    # variants apart by more than the band).
+    found = next((v for burst in (clock.ticks(BUDGET_BURST, ctx), phase) if (v := planned(burst)) is not None), None)
+    if found is None:
+        raise Untestable("the budget case cannot spend the budget to within 1 % either side of it")
+    values = found
     labels = {naming.SLO_LABEL: slo.name}
-    timeline = Timeline(tuple(values), clock.tick, clock.step)
+    selector = promql.slo_selector(slo.name)
+    remaining = f"{naming.BUDGET_REMAINING_RECORD}{selector} > bool 0"
+    burn = f"{naming.burn_rate_record(objective.period)}{selector}"
     checks = []
-    for moment, healthy in (((phase - 1) * clock.tick, True), ((2 * phase - 1) * clock.tick, False)):
-        moment = math.floor(moment / clock.evaluation) * clock.evaluation
-        since = period_start(objective.calendar, moment) if objective.calendar else None
-        window = duration_seconds(ctx.profile.window(objective.period))
-        ratios = {timeline.error_ratio(moment, window, v, since) for v in VARIANTS}
-        if any(r is None or (r < budget) != healthy for r in ratios):
-            raise Untestable(f"the budget case does not straddle the budget at {moment:g}s")
-        checks.append(_bool_check(moment, expr, labels, 1.0 if healthy else 0.0))
+    for moment, spent in zip(moments, (1 - STRADDLE, 1 + STRADDLE), strict=True):
+        checks.append(_bool_check(moment, remaining, labels, 1.0 if spent < 1 else 0.0))
+        if objective.calendar is None:
+            read = burns(values, moment)
+            low, high = promql.number(min(read) - STRADDLE / 2), promql.number(max(read) + STRADDLE / 2)
+            checks += [
+                _bool_check(moment, f"{burn} > bool {low}", labels, 1.0),
+                _bool_check(moment, f"{burn} < bool {high}", labels, 1.0),
+            ]
     target, budget_record = naming.OBJECTIVE_RECORD, naming.ERROR_BUDGET_RECORD
     for record, value in ((target, objective.target), (budget_record, budget)):
-        checks.append(_bool_check(0, record + promql.slo_selector(slo.name), {"__name__": record, **labels}, value))
+        checks.append(_bool_check(0, record + selector, {"__name__": record, **labels}, value))
     return _expr_case(
-        f"{slo.name}: the error budget remains just under it and is overspent just over it",
+        f"{slo.name}: the error budget remains 1 % under it and is overspent 1 % over it",
         _beside(ctx, slo, values),
         tuple(checks),
+    )
+
+
+def period_case(ctx: Context, slo: SLO) -> Case | None:
+    """A quarter period of bad slices, then half a period of good ones, then half a period of slices half bad: half,
+    the whole and twice the rolling period read 0.5, 0.25 and 0.4 (the mean of the 5m ratios at every evaluation).
+    None for a calendar period, or a period short enough to be a subquery of the slices."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    if objective.calendar is not None or not timeslices.averaged(objective.period):
+        return None
+    clock = _Clock.tiers(ctx, objective)
+    period = duration_seconds(ctx.profile.window(objective.period))
+    quarter = round(period / 4 / clock.evaluation) * clock.evaluation
+    now = quarter + period
+    values = [
+        0.0 if m < quarter else 1.0 if m < now - period / 2 else 0.5
+        for m in (k * clock.tick for k in range(round(now / clock.tick) + 1))
+    ]
+    timeline = Timeline(tuple(values), clock.tick, clock.step)
+    short = duration_seconds(ctx.profile.window(timeslices.SHORTEST_WINDOW))
+    evaluations = [k * clock.evaluation for k in range(round(now / clock.evaluation) + 1)]
+    ratios = []
+    for variant in VARIANTS:
+        kept = [e for e in evaluations if (e > now - period if variant & 2 else e >= now - period)]
+        found = [r for e in kept if (r := timeline.error_ratio(e, short, variant)) is not None]
+        ratios.append(sum(found) / len(found))
+    record = f"{timeslices.period_error_record(slo)}{promql.slo_selector(slo.name)}"
+    low, high = promql.number(min(ratios) - BAND), promql.number(max(ratios) + BAND)
+    labels = {naming.SLO_LABEL: slo.name}
+    return Case(
+        name=f"{slo.name}: the rolling period's ratio reads its own {objective.period}, not half or twice it",
+        series=_beside(ctx, slo, values),
+        checks=(),
+        proves=(),
+        exprs=(
+            _bool_check(now, f"{record} > bool {low}", labels, 1.0),
+            _bool_check(now, f"{record} < bool {high}", labels, 1.0),
+        ),
+        file=TIERS_FILE,
     )
 
 
@@ -629,6 +797,64 @@ def burn_case(ctx: Context, slo: SLO, rules: Mapping[str, Alert], pair: WindowPa
     )
 
 
+def short_window_case(ctx: Context, slo: SLO, rules: Mapping[str, Alert], pair: WindowPair) -> Case | None:
+    """A slower pair firing on slices burning over its factor, then, at one evaluation, its short window clear but
+    for its last shorter window's slices, still burning: the windows on either side of the short one read over its
+    factor, the short one under it, and the alert is silent. A rule reading a neighbour of the short window fires.
+    None where no slice can burn over three times the factor, or the neighbours do not read over it."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    rule, factor = _pair_rule(slo, pair, rules), pair.factor
+    over = factor * _budget(objective)
+    every = timeslices.windows(ctx.spec, slo)
+    at = every.index(pair.short)
+    if at == 0 or at + 1 == len(every) or 3 * over >= 1:
+        return None
+    clock = _Clock.tiers(ctx, objective)
+    seconds = [duration_seconds(ctx.profile.window(w)) for w in (pair.long, pair.short, every[at - 1], every[at + 1])]
+    long, short, shorter, longer = seconds
+
+    def pattern(now: float) -> Timeline:
+        """3x the factor before the short window, none in it but 1.5x in its last shorter window, ends included."""
+        values = [
+            1 - 3 * over if m < now - short else 1.0 if m < now - shorter else 1 - 1.5 * over
+            for m in (k * clock.tick for k in range(round(now / clock.tick) + 1))
+        ]
+        return Timeline(tuple(values), clock.tick, clock.step)
+
+    def silenced(now: float, timeline: Timeline) -> bool:
+        """Firing one evaluation before `now`, and at `now` the short window alone under the factor."""
+        for variant in VARIANTS:
+            burns = [timeline.error_ratio(now, w, variant) for w in seconds]
+            before = [timeline.error_ratio(now - clock.evaluation, w, variant) for w in (long, short)]
+            if not all(r is not None and (r <= over) == (w == short) for r, w in zip(burns, seconds, strict=True)):
+                return False
+            if not all(r is not None and r > over for r in before):
+                return False
+        return True
+
+    # The windows read the slices since the case began: the earliest evaluation that silences it, the cheapest case.
+    first = math.ceil(2 * short / clock.evaluation)
+    last = math.ceil((max(long, longer) + short) / clock.evaluation)
+    for now in (k * clock.evaluation for k in range(first, last + 1)):
+        if silenced(now, timeline := pattern(now)):
+            break
+    else:
+        return None
+    labels = {**rule.labels, naming.SLO_LABEL: slo.name, "__name__": "ALERTS", "alertname": rule.alert}
+    firing = _tier_firing(Check(now - clock.evaluation, rule.alert, ()), rule)
+    fired = ExprCheck(firing.seconds, firing.expr, (({**labels, "alertstate": "firing"}, 1.0),))
+    return Case(
+        name=f"{slo.name}: {rule.alert} ({pair.name}) falls silent when its {pair.short} window clears while the "
+        "windows on either side of it still burn over its factor",
+        series=_beside(ctx, slo, timeline.values),
+        checks=(),
+        proves=(rule.alert,),
+        exprs=(fired, _tier_firing(Check(now, rule.alert, ()), rule)),
+        file=TIERS_FILE,
+    )
+
+
 def _tier_firing(check: Check, rule: Alert) -> ExprCheck:
     """An alert check on `ALERTS` of the rule's tier alone: the slower tiers of the same name fire too."""
     tier = rule.labels[naming.TIER_LABEL]
@@ -659,14 +885,58 @@ def calendar_case(ctx: Context, slo: SLO) -> Case | None:
     selector = promql.slo_selector(slo.name)
     labels = {naming.SLO_LABEL: slo.name}
     start_record = naming.CALENDAR_START_RECORD
-    exprs = []
-    for moment, ratio in ((before, 1.0), (after, 0.0)):
-        exprs.append(_bool_check(moment, f"{naming.CALENDAR_ERROR_RECORD}{selector} == bool {ratio:g}", labels, 1.0))
+    exprs = [
+        _bool_check(moment, f"{naming.CALENDAR_ERROR_RECORD}{selector} == bool {ratio:g}", labels, 1.0)
+        for moment, ratio in ((before, 1.0), (after, 0.0))
+    ]
+    # The boundary itself starts the new period (`%` and `<` read it on its side); at the local midnight before it,
+    # the day of the month turns (probed there and one evaluation before): each where an evaluation falls on it.
+    midnight = -objective.calendar.standard_offset() % 86400
+    on = [m for m in (midnight - clock.evaluation, midnight, boundary) if m % clock.evaluation == 0 and 0 <= m <= after]
+    for moment in sorted({before, *on, after}):
         started = period_start(objective.calendar, moment)
         exprs.append(_bool_check(moment, f"{start_record}{selector}", {"__name__": start_record, **labels}, started))
     return _expr_case(
         f"{slo.name}: the calendar period's budget resets at the boundary", (_fed(slo, values),), tuple(exprs)
     )
+
+
+# How long the start case probes the period start, at every evaluation of the tiers file: days past the first of the
+# month (a month's boundary is a month away: a month of 3-hour evaluations costs seconds of promtool).
+CALENDAR_PROBES = "3d"
+
+
+def calendar_start_case(ctx: Context, slo: SLO) -> Case | None:
+    """No slices at all, the recorded period start probed at every evaluation of the tiers file for CALENDAR_PROBES:
+    later days of the month, the clock past midnight, a week's boundary (the start is computed from `time()` alone)."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective)
+    if objective.calendar is None or not ctx.profile.committed:
+        return None
+    evaluation = _Clock.tiers(ctx, objective).evaluation
+    moments = [k * evaluation for k in range(round(duration_seconds(CALENDAR_PROBES) / evaluation) + 1)]
+    selector = promql.slo_selector(slo.name)
+    labels = {"__name__": naming.CALENDAR_START_RECORD, naming.SLO_LABEL: slo.name}
+    return Case(
+        name=f"{slo.name}: the recorded period start is the boundary the spec names at every evaluation for "
+        f"{CALENDAR_PROBES}",
+        series=(),
+        checks=(),
+        proves=(),
+        exprs=tuple(
+            _bool_check(m, f"{naming.CALENDAR_START_RECORD}{selector}", labels, period_start(objective.calendar, m))
+            for m in moments
+        ),
+        file=TIERS_FILE,
+    )
+
+
+def _slower_pairs(slo: SLO) -> list[WindowPair]:
+    """The enabled pairs but the fastest, whose cases are in the tiers file."""
+    if slo.burn_rate is None:
+        return []
+    pairs = enabled_pairs(slo)
+    return [p for p in pairs if p != max(pairs, key=lambda p: p.factor)]
 
 
 def timeslice_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple[Case, ...]:
@@ -682,7 +952,10 @@ def timeslice_cases(ctx: Context, slo: SLO, rules: Mapping[str, Alert]) -> tuple
         verdict_case(ctx, slo),
         quantile_verdict_case(ctx, slo),
         budget_case(ctx, slo),
+        period_case(ctx, slo),
         *(burn_case(ctx, slo, rules, pair) for pair in enabled_pairs(slo) if slo.burn_rate is not None),
+        *(short_window_case(ctx, slo, rules, pair) for pair in _slower_pairs(slo)),
         calendar_case(ctx, slo),
+        calendar_start_case(ctx, slo),
     ]
     return tuple(case for case in made if case is not None)

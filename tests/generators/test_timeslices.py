@@ -254,3 +254,19 @@ def test_a_histogram_quantile_threshold_gets_buckets_just_under_it_then_on_it(tm
     ran = subprocess.run([promtool, "test", "rules", "checkout_timeslices_test.yml"],
                          cwd=tmp_path / "prometheus" / "tests", capture_output=True, text=True)  # fmt: skip
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+
+
+def test_every_slo_of_the_mutation_spec_gets_its_budget_absent_period_and_short_window_cases() -> None:
+    """An Untestable in one case drops every case of its SLO: the mutation harness's spec keeps them all."""
+    files = render(load_specs(Path(__file__).parents[1] / "promtool" / "specs"), PRODUCTION, "test")
+    names = [
+        case["name"]
+        for suffix in ("timeslices", "timeslice_tiers")
+        for case in yaml.safe_load(files[f"prometheus/tests/checkout_{suffix}_test.yml"])["tests"]
+    ]
+    for slo, alert in (("checkout_good_slices", "CheckoutGoodSlices"), ("checkout_fast_share", "CheckoutFastShare")):
+        assert f"{slo}: the error budget remains 1 % under it and is overspent 1 % over it" in names
+        assert f"{slo}: the rolling period's ratio reads its own 7d, not half or twice it" in names
+        assert any(name.startswith(f"{alert}BudgetBurnMetricsAbsent fires at 10m") for name in names)
+        short = [name for name in names if name.startswith(f"{slo}: ") and "falls silent when its" in name]
+        assert len(short) == 3  # the slower pairs
