@@ -21,24 +21,24 @@ help: ## Show this help
 	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / \
 		{printf "  %s%-13s%s %s\n", on, $$1, off, $$2}' $(MAKEFILE_LIST)
 
+# uv installs (seconds where pip took most of a minute); pip only installs uv.
 $(STAMP): pyproject.toml
 	@if [ ! -x $(PY) ]; then echo "install: creating the virtual environment $(VENV) with $(PYTHON)"; \
 		$(PYTHON) -m venv $(VENV); fi
-	@echo "install: upgrading pip in $(VENV)"
-	@$(PY) -m pip install --quiet --upgrade pip
-	@echo "install: installing the project and its dev tools into $(VENV) (pip install -e '.[dev]', about a minute the first time)"
-	@$(PY) -m pip install --quiet -e '.[dev]'
+	@echo "install: installing pip and uv into $(VENV)"
+	@$(PY) -m pip install --quiet --upgrade pip uv
+	@echo "install: installing the project and its dev tools into $(VENV) (uv pip install -e '.[dev]')"
+	@$(PY) -m uv pip install --quiet --python $(PY) -e '.[dev]'
 	@touch $(STAMP)
 	@echo "install: done; make help lists the targets"
 
 install: $(STAMP) ## Create .venv and install the project with its dev tools
 
-$(TOOLS_STAMP): pyproject.toml
+$(TOOLS_STAMP): pyproject.toml | $(STAMP)
 	@if [ ! -x $(TOOLS)/bin/python ]; then echo "tools: creating the virtual environment $(TOOLS) with $(PYTHON)"; \
 		$(PYTHON) -m venv $(TOOLS); fi
 	@echo "tools: installing pyproject.toml's dependency group tools (checkov, pip-tools) into $(TOOLS)"
-	@$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
-	@$(TOOLS)/bin/python -m pip install --quiet --group tools
+	@$(PY) -m uv pip install --quiet --python $(TOOLS)/bin/python --group tools
 	@touch $(TOOLS_STAMP)
 
 tools: $(TOOLS_STAMP) ## Create .venv/tools: checkov and pip-tools, apart from the project's dev tools

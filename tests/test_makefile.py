@@ -80,9 +80,8 @@ def test_make_install_says_what_it_is_doing(tmp_path: Path) -> None:
     said = [line for line in run.stdout.splitlines() if line.startswith("install: ")]
     assert said == [
         f"install: creating the virtual environment {venv} with {python}",
-        f"install: upgrading pip in {venv}",
-        f"install: installing the project and its dev tools into {venv} (pip install -e '.[dev]', about a minute "
-        "the first time)",
+        f"install: installing pip and uv into {venv}",
+        f"install: installing the project and its dev tools into {venv} (uv pip install -e '.[dev]')",
         "install: done; make help lists the targets",
     ]
     assert (venv / ".installed").exists()
