@@ -21,14 +21,15 @@ help: ## Show this help
 	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / \
 		{printf "  %s%-13s%s %s\n", on, $$1, off, $$2}' $(MAKEFILE_LIST)
 
-# uv installs (seconds where pip took most of a minute); pip only installs uv.
+# uv installs (seconds where pip took most of a minute); pip only installs uv. Bytecode is compiled at install, as pip
+# does: where PYTHONDONTWRITEBYTECODE is set, every process would otherwise compile every module it imports.
 $(STAMP): pyproject.toml
 	@if [ ! -x $(PY) ]; then echo "install: creating the virtual environment $(VENV) with $(PYTHON)"; \
 		$(PYTHON) -m venv $(VENV); fi
 	@echo "install: installing pip and uv into $(VENV)"
 	@$(PY) -m pip install --quiet --upgrade pip uv
 	@echo "install: installing the project and its dev tools into $(VENV) (uv pip install -e '.[dev]')"
-	@$(PY) -m uv pip install --quiet --python $(PY) -e '.[dev]'
+	@$(PY) -m uv pip install --quiet --compile-bytecode --python $(PY) -e '.[dev]'
 	@touch $(STAMP)
 	@echo "install: done; make help lists the targets"
 
@@ -38,13 +39,18 @@ $(TOOLS_STAMP): pyproject.toml | $(STAMP)
 	@if [ ! -x $(TOOLS)/bin/python ]; then echo "tools: creating the virtual environment $(TOOLS) with $(PYTHON)"; \
 		$(PYTHON) -m venv $(TOOLS); fi
 	@echo "tools: installing pyproject.toml's dependency group tools (checkov, pip-tools) into $(TOOLS)"
-	@$(PY) -m uv pip install --quiet --python $(TOOLS)/bin/python --group tools
+	@$(PY) -m uv pip install --quiet --compile-bytecode --python $(TOOLS)/bin/python --group tools
 	@touch $(TOOLS_STAMP)
 
 tools: $(TOOLS_STAMP) ## Create .venv/tools: checkov and pip-tools, apart from the project's dev tools
 
+# The project's modules compiled once: with PYTHONDONTWRITEBYTECODE set (CI images do), each of the suite's hundreds of
+# Python processes would compile what it imports again.
+PACKAGES := featurestore service slos generators bench devstack docsgen tests
+
 test: lint ## Lint, drift check of rendered/, then pytest on three workers (needs PostgreSQL, promtool, Prometheus)
 	$(PY) -m generators --check
+	@$(PY) -m compileall -q -j 0 $(PACKAGES) >/dev/null
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=30 $(PYTEST_ARGS)
 
 # The inner loop: what needs no PostgreSQL, no Prometheus tool and no server process (markers in pyproject.toml).
