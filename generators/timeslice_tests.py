@@ -287,6 +287,15 @@ def _uncounted(events: Events, series: Sequence[Series]) -> tuple[Series, ...]:
     return tuple(s for s, (_, role) in zip(series, events.streams, strict=True) if role != "event")
 
 
+def _slice_probe(slo: SLO, objective: TimeslicesObjective, bar: float) -> tuple[str, dict[str, str]]:
+    """The expression that reads a slice as good (1) or bad (0), and its labels: the slice record against the slice
+    target, or a slice kept as its share of good evaluations against `bar`."""
+    probe = naming.TIMESLICE_GOOD_RECORD + promql.slo_selector(slo.name)
+    if objective.slice_target is None:
+        return f"{probe} >= bool {promql.number(bar)}", {naming.SLO_LABEL: slo.name}
+    return probe, {"__name__": naming.TIMESLICE_GOOD_RECORD, naming.SLO_LABEL: slo.name}
+
+
 def threshold_slice_case(ctx: Context, slo: SLO) -> Case | None:
     """Verdicts of a slice all good but one, then all bad but one: the slice is good, then bad, by its share of good
     evaluations. None where a slice holds too few evaluations for one odd verdict to keep its side of the bar."""
@@ -308,12 +317,7 @@ def threshold_slice_case(ctx: Context, slo: SLO) -> Case | None:
     values = [0.0] * (odd_bad - per_slice) + [1.0] * per_slice + [0.0] * (odd_good - odd_bad) + [1.0, 0.0]
     verdicts = Series({"__name__": naming.THRESHOLD_GOOD_RECORD, naming.SLO_LABEL: slo.name}, tuple(values))
     neighbours = _beside(ctx, slo, values)[1:]
-    probe = naming.TIMESLICE_GOOD_RECORD + promql.slo_selector(slo.name)
-    labels: dict[str, str] = {naming.SLO_LABEL: slo.name}
-    if objective.slice_target is None:
-        probe = f"{probe} >= bool {promql.number(bar)}"
-    else:
-        labels = {"__name__": naming.TIMESLICE_GOOD_RECORD, **labels}
+    probe, labels = _slice_probe(slo, objective, bar)
     return _expr_case(
         f"{slo.name}: a slice of verdicts all good but one is good and one all bad but one is bad",
         (verdicts, *neighbours),
@@ -352,12 +356,7 @@ def slice_share_case(ctx: Context, slo: SLO) -> Case | None:
     values = [*at_bar, *just_under]
     verdicts = Series({"__name__": naming.THRESHOLD_GOOD_RECORD, naming.SLO_LABEL: slo.name}, (0.0, *values))
     neighbours = _beside(ctx, slo, [1.0] * (len(values) + 1))[1:]
-    probe = naming.TIMESLICE_GOOD_RECORD + promql.slo_selector(slo.name)
-    labels: dict[str, str] = {naming.SLO_LABEL: slo.name}
-    if objective.slice_target is None:
-        probe = f"{probe} >= bool {promql.number(bar)}"
-    else:
-        labels = {"__name__": naming.TIMESLICE_GOOD_RECORD, **labels}
+    probe, labels = _slice_probe(slo, objective, bar)
     return Case(
         name=f"{slo.name}: a slice of verdicts exactly at {bar:g} good is good and one just under it is bad",
         series=(verdicts, *neighbours),

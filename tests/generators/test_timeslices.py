@@ -55,6 +55,24 @@ def records(objective: dict[str, Any]) -> dict[str, str]:
     return {rule.record: rule.expr for rule in group.rules if hasattr(rule, "record")}  # type: ignore[attr-defined]
 
 
+def timeslice_cases(tmp_path: Path, objective: dict[str, Any]) -> tuple[list[str], subprocess.CompletedProcess[str]]:
+    """A spec of one time-slice SLO rendered into `tmp_path`: the names of its `_timeslices_test.yml` cases, and
+    promtool's run of that file."""
+    promtool = require_tool("promtool")
+    document = spec(objective).model_dump(mode="json", by_alias=True, exclude_none=True)
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "checkout.yaml").write_text(yaml.safe_dump(document))
+    for path, text in render(load_specs(specs), PRODUCTION, "test").items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    tests = tmp_path / "prometheus" / "tests"
+    names = [case["name"] for case in yaml.safe_load((tests / "checkout_timeslices_test.yml").read_text())["tests"]]
+    ran = subprocess.run([promtool, "test", "rules", "checkout_timeslices_test.yml"], cwd=tests, capture_output=True,
+                         text=True)  # fmt: skip
+    return names, ran
+
+
 def seconds(moment: str) -> int:
     return int(datetime.fromisoformat(moment).replace(tzinfo=UTC).timestamp())
 
@@ -157,45 +175,20 @@ def test_the_promql_period_start_is_the_predicted_one_at_every_probe(tmp_path: P
 @pytest.mark.promtool
 @pytest.mark.parametrize("op", ["<", ">="])
 def test_the_generated_cases_of_a_gauge_threshold_pass_promtool(tmp_path: Path, op: str) -> None:
-    promtool = require_tool("promtool")
     gauge = {"query": 'kafka_request_time_ms{request="Produce", quantile="0.99"}', "op": op, "threshold": 100}
-    document = spec({"threshold": gauge, "slice": "1m", "slice_target": 0.9, "period": "7d"}).model_dump(
-        mode="json", by_alias=True, exclude_none=True
-    )
-    specs = tmp_path / "specs"
-    specs.mkdir()
-    (specs / "checkout.yaml").write_text(yaml.safe_dump(document))
-    files = render(load_specs(specs), PRODUCTION, "test")
-    cases = yaml.safe_load(files["prometheus/tests/checkout_timeslices_test.yml"])
-    names = [case["name"] for case in cases["tests"]]
+    names, ran = timeslice_cases(tmp_path, {"threshold": gauge, "slice": "1m", "slice_target": 0.9, "period": "7d"})
     assert any("an evaluation is good just on the good side of 100" in name for name in names)
     assert any("a slice of verdicts exactly at 0.9 good is good" in name for name in names)
-    for path, text in files.items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text(text)
-    tests = tmp_path / "prometheus" / "tests"
-    ran = subprocess.run([promtool, "test", "rules", "checkout_timeslices_test.yml"], cwd=tests, capture_output=True,
-                         text=True)  # fmt: skip
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
 
 
 @pytest.mark.promtool
 def test_a_slice_target_of_100_percent_is_straddled_by_one_bad_event(tmp_path: Path) -> None:
-    promtool = require_tool("promtool")
     objective = {"slice": "1m", "slice_target": 1, "period": "7d", "bad": {"query": 'http_total{code="5xx"}'},
                  "total": {"query": "http_total"}}  # fmt: skip
-    document = spec(objective).model_dump(mode="json", by_alias=True, exclude_none=True)
-    specs = tmp_path / "specs"
-    specs.mkdir()
-    (specs / "checkout.yaml").write_text(yaml.safe_dump(document))
-    for path, text in render(load_specs(specs), PRODUCTION, "test").items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text(text)
-    cases = yaml.safe_load((tmp_path / "prometheus" / "tests" / "checkout_timeslices_test.yml").read_text())
-    assert any("a slice is good just over its target" in case["name"] for case in cases["tests"])
-    assert any("without counted events it falls back to 1" in case["name"] for case in cases["tests"])
-    ran = subprocess.run([promtool, "test", "rules", "checkout_timeslices_test.yml"],
-                         cwd=tmp_path / "prometheus" / "tests", capture_output=True, text=True)  # fmt: skip
+    names, ran = timeslice_cases(tmp_path, objective)
+    assert any("a slice is good just over its target" in name for name in names)
+    assert any("without counted events it falls back to 1" in name for name in names)
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
 
 
@@ -238,21 +231,9 @@ def test_the_window_case_reads_a_halved_or_doubled_raw_window_outside_its_band()
 
 @pytest.mark.promtool
 def test_a_histogram_quantile_threshold_gets_buckets_just_under_it_then_on_it(tmp_path: Path) -> None:
-    promtool = require_tool("promtool")
     query = "histogram_quantile(0.99, sum by (le) (rate(search_latency_ms_bucket[{{.window}}])))"
-    document = spec({"threshold": {"query": query, "op": "<", "threshold": 500}, "period": "7d"}).model_dump(
-        mode="json", by_alias=True, exclude_none=True
-    )
-    specs = tmp_path / "specs"
-    specs.mkdir()
-    (specs / "checkout.yaml").write_text(yaml.safe_dump(document))
-    for path, text in render(load_specs(specs), PRODUCTION, "test").items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text(text)
-    cases = yaml.safe_load((tmp_path / "prometheus" / "tests" / "checkout_timeslices_test.yml").read_text())
-    assert any("the histogram quantile just under 500 is good and on it is bad" in c["name"] for c in cases["tests"])
-    ran = subprocess.run([promtool, "test", "rules", "checkout_timeslices_test.yml"],
-                         cwd=tmp_path / "prometheus" / "tests", capture_output=True, text=True)  # fmt: skip
+    names, ran = timeslice_cases(tmp_path, {"threshold": {"query": query, "op": "<", "threshold": 500}, "period": "7d"})
+    assert any("the histogram quantile just under 500 is good and on it is bad" in name for name in names)
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
 
 
