@@ -196,15 +196,24 @@ def _bool_check(seconds: float, expr: str, labels: Mapping[str, str], value: flo
     return ExprCheck(seconds, expr, ((labels, value),))
 
 
-def slice_case(ctx: Context, slo: SLO) -> Case | None:
-    """Counters whose good fraction is just over, then just under, what makes a slice good."""
+def _event_slice(ctx: Context, slo: SLO) -> tuple[TimeslicesObjective, Events, _Clock, float] | None:
+    """An event slice's objective, its event streams, its clock and the good share a slice must reach; None for a
+    threshold slice."""
     objective = slo.objective
     assert isinstance(objective, TimeslicesObjective) and objective.slice is not None
     if objective.threshold is not None:
         return None
     events = events_of(ctx, slo.model_copy(update={"objective": objective.events()}))
-    clock = _Clock.of(ctx, objective)
     bar = objective.slice_target if objective.slice_target is not None else objective.target
+    return objective, events, _Clock.of(ctx, objective), bar
+
+
+def slice_case(ctx: Context, slo: SLO) -> Case | None:
+    """Counters whose good fraction is just over, then just under, what makes a slice good."""
+    found = _event_slice(ctx, slo)
+    if found is None:
+        return None
+    objective, events, clock, bar = found
     per_tick = 100_000.0
     half = clock.ticks("10m", ctx)
     # a slice target of 100 %: no bad event, then one per tick
@@ -229,14 +238,11 @@ def slice_case(ctx: Context, slo: SLO) -> Case | None:
 def slice_namespaces_case(ctx: Context, slo: SLO) -> Case | None:
     """Three namespaces of an event slice: one good in its last slice after a bad one with other traffic, one with
     a trickle of traffic and no series of counted events, one without traffic."""
-    objective = slo.objective
-    assert isinstance(objective, TimeslicesObjective) and objective.slice is not None
-    if objective.threshold is not None:
+    found = _event_slice(ctx, slo)
+    if found is None:
         return None
-    events = events_of(ctx, slo.model_copy(update={"objective": objective.events()}))
-    clock = _Clock.of(ctx, objective)
+    objective, events, clock, bar = found
     assert clock.step is not None
-    bar = objective.slice_target if objective.slice_target is not None else objective.target
     per_slice = round(clock.step / clock.tick)
     now = math.ceil(2 * clock.step / clock.evaluation) * clock.evaluation
     last = round(now / clock.tick) - per_slice
@@ -296,17 +302,26 @@ def _slice_probe(slo: SLO, objective: TimeslicesObjective, bar: float) -> tuple[
     return probe, {"__name__": naming.TIMESLICE_GOOD_RECORD, naming.SLO_LABEL: slo.name}
 
 
-def threshold_slice_case(ctx: Context, slo: SLO) -> Case | None:
-    """Verdicts of a slice all good but one, then all bad but one: the slice is good, then bad, by its share of good
-    evaluations. None where a slice holds too few evaluations for one odd verdict to keep its side of the bar."""
+def _threshold_slice(ctx: Context, slo: SLO, kept: float) -> tuple[TimeslicesObjective, _Clock, float, float] | None:
+    """A threshold slice's objective, its clock, the slice's length in seconds and the good share a slice must reach
+    (`kept` where the slice is kept as its share); None for other SLOs."""
     objective = slo.objective
     assert isinstance(objective, TimeslicesObjective)
     if objective.threshold is None or objective.slice is None:
         return None
     clock = _Clock.of(ctx, objective)
     assert clock.step is not None
-    per_slice = round(clock.step / clock.tick)  # verdicts in a slice; one more where ranges are closed on the left
-    bar = objective.slice_target if objective.slice_target is not None else 0.5
+    return objective, clock, clock.step, objective.slice_target if objective.slice_target is not None else kept
+
+
+def threshold_slice_case(ctx: Context, slo: SLO) -> Case | None:
+    """Verdicts of a slice all good but one, then all bad but one: the slice is good, then bad, by its share of good
+    evaluations. None where a slice holds too few evaluations for one odd verdict to keep its side of the bar."""
+    found = _threshold_slice(ctx, slo, 0.5)
+    if found is None:
+        return None
+    objective, clock, step, bar = found
+    per_slice = round(step / clock.tick)  # verdicts in a slice; one more where ranges are closed on the left
     if 1 / per_slice > min(1 - bar, bar) or 1 / per_slice == bar:
         return None
     every = round(clock.evaluation / clock.tick)
@@ -333,20 +348,17 @@ def slice_share_case(ctx: Context, slo: SLO) -> Case | None:
     """Verdicts every 1/20 of a slice: a slice exactly at its bar is good and one just under it (within 2 %) is bad,
     and the good slice's younger half and the two slices ending with it read shares under the bar. None where the
     slice does not split into whole seconds."""
-    objective = slo.objective
-    assert isinstance(objective, TimeslicesObjective)
-    if objective.threshold is None or objective.slice is None:
+    found = _threshold_slice(ctx, slo, SHARE_BAR)
+    if found is None:
         return None
-    clock = _Clock.of(ctx, objective)
-    assert clock.step is not None
-    bar = objective.slice_target if objective.slice_target is not None else SHARE_BAR
+    objective, clock, step, bar = found
     count = next(n for n in range(SHARE_VERDICTS, 100 * SHARE_VERDICTS) if abs(n * bar - round(n * bar)) < 1e-9)
-    tick = clock.step / count
+    tick = step / count
     if tick != round(tick) or count % 2:
         return None
     good = round(count * bar)
     under = math.ceil(bar * (count - 1)) - 1  # good verdicts of count - 1: just under the bar
-    apart = math.ceil(2 * clock.step / clock.evaluation) * clock.evaluation  # from one checked slice's end to the next
+    apart = math.ceil(2 * step / clock.evaluation) * clock.evaluation  # from one checked slice's end to the next
     per_apart, half = round(apart / tick), count // 2
     # A slice's verdicts after a missing one, so ranges closed and open on the left read the same `count`; bad ones
     # before it: a doubled window reads them.
@@ -444,15 +456,9 @@ _MATCH_OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~"
 
 def _gauge_labels(ctx: Context, query: str) -> dict[str, str] | None:
     """Labels of a series a plain selector query reads (a gauge, such as a summary's quantile), or None."""
-    try:
-        expr = promql_parser.parse(query)
-    except ValueError:
-        return None
-    if not isinstance(expr, promql_parser.VectorSelector) or expr.offset is not None or not expr.name:
-        return None
-    matchers = [("__name__", "=", expr.name)]
-    matchers += [(m.name, _MATCH_OPS[str(m.op)], m.value) for m in expr.matchers.matchers]
-    return satisfy(matchers, {"job": ctx.spec.service, "instance": ctx.profile.scrape_target})
+    matchers = _plain_selector(query)
+    base = {"job": ctx.spec.service, "instance": ctx.profile.scrape_target}
+    return None if matchers is None else satisfy(matchers, base)
 
 
 def verdict_case(ctx: Context, slo: SLO) -> Case | None:
