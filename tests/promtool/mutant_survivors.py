@@ -85,6 +85,21 @@ KNOWN_SURVIVORS: dict[str, tuple[tuple[str, str], ...]] = {
             "bucket first appears or before it vanishes, which the period case aligns with an evaluation",
         ),
     ),
+    "openslo-calendar-week": (
+        (
+            r"\] slo:sli_timeslice_good:ratio: expr: >= bool -> > bool$",
+            "an event slice exactly at its target: the slice case straddles the target 1 % either side, and events "
+            "meet it exactly only by chance; the share case that puts a slice exactly at its bar is generated for "
+            "threshold slices, which this example has none of (the timeslices target kills it). Found by the first "
+            "full run of the merged cases; left to do",
+        ),
+        (
+            r"\] slo:sli_timeslice_good:ratio: expr: 0 -> -1$",
+            "the `> 0` guard of a slice counted by its good events, `> -1`: the namespaces case's idle namespace "
+            "should then record a bad slice where it records none, yet no check tells them apart here (the other "
+            "time-slice targets kill it). Found by the first full run of the merged cases; not analysed yet",
+        ),
+    ),
     "openslo-calendar-month": (
         (
             r"\] slo:calendar_period_start:timestamp: expr: (86400 -> \d+ \(occurrence ([6-9]|1[01])\)"
