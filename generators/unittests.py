@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from featurestore import metrics
 from generators import promql, threshold_floor_tests
@@ -124,9 +125,14 @@ class _Histogram:
     labels: dict[str, str]
     limit: float
 
-    @property
+    @cached_property
     def floored(self) -> bool:
         return threshold_floor_tests.event_floor(self.ctx, self.slo) is not None
+
+    @cached_property
+    def window(self) -> float:
+        """The quantile's rate window in seconds, on the profile."""
+        return duration_seconds(self.ctx.profile.window(self.objective.window))
 
     def series(self, phases: Sequence[float], increments: Sequence[float] | None = None) -> tuple[Series, ...]:
         """Per tick, every observation at `phases[i]` (a rate of 1/s unless `increments` says how many)."""
@@ -144,12 +150,11 @@ class _Histogram:
         return (*buckets, count) if self.floored else buckets
 
     def predict(self, series: tuple[Series, ...], index: int) -> Prediction | None:
-        window = duration_seconds(self.ctx.profile.window(self.objective.window))
         literal = float(promql.number(self.limit))
 
         def evaluate(variant: Variant) -> Prediction | None:
             rates = [
-                (b, rate(s.values, self.ctx.tick, index, window, variant))
+                (b, rate(s.values, self.ctx.tick, index, self.window, variant))
                 for b, s in zip(self.bounds, series, strict=False)
             ]
             if any(r is None for _, r in rates):
@@ -171,7 +176,7 @@ def quantile_cases(ctx: Context, slo: SLO, alert: ThresholdAlert, rule: Alert) -
     bad, healthy = (bounds[at + 1], bounds[at]) if objective.op in (Op.LT, Op.LE) else (bounds[at], bounds[at + 1])
     labels = ctx.base_labels(objective.metric, objective.matchers, objective.by)
     stream = _Histogram(ctx, slo, rule, objective, bounds, labels, limit)
-    window = duration_seconds(ctx.profile.window(objective.window))
+    window = stream.window
     hold = duration_seconds(rule.for_ or "0s")
     out_labels = {"job": labels["job"], **{label: labels[label] for label in objective.by}}
     ticks_to_fire = math.ceil((hold + window) / ctx.tick) + 2
