@@ -15,6 +15,7 @@ from typing import Any
 
 from generators.profile import PRODUCTION, format_duration
 from generators.promql import error_budget
+from generators.synthetic import encode
 from slos.loader import load_specs
 from slos.models import SLO, LatencyBudgetObjective, RatioObjective, duration_seconds
 from slos.windows import WindowPair, enabled_pairs
@@ -274,22 +275,12 @@ def period_evaluation() -> str:
     return format_duration(2 * duration_seconds(_period()) + DAY // 2)
 
 
-def _runs(values: list[int]) -> str:
-    """promtool's expanding notation of `values`, a `v+0xn` per run of one value."""
-    runs: list[list[int]] = []
-    for value in values:
-        if runs and runs[-1][0] == value:
-            runs[-1][1] += 1
-        else:
-            runs.append([value, 0])
-    return " ".join(f"{value}+0x{repeats}" for value, repeats in runs)
-
-
 def period_windows() -> list[dict[str, Any]]:
     """A daily 5m count over two periods, checked half a day after the last: the period's window, half of it and
     twice it each start between two samples and hold a different mix of the stretches, so a period record that
     averages over half or twice its window, on either side of its ratio, records another ratio."""
-    period, at = _period(), duration_seconds(period_evaluation())
+    period, evaluation = _period(), period_evaluation()
+    at = duration_seconds(evaluation)
     days = round(duration_seconds(period) / DAY)
     inputs: list[dict[str, str]] = []
     exprs: list[dict[str, Any]] = []
@@ -301,7 +292,7 @@ def period_windows() -> list[dict[str, Any]]:
             ]
             labels = {**SCOPE, "cluster": cluster, "slo": slo}
             for name, side in (("slo:sli_bad_events:increase5m", 0), ("slo:sli_events:increase5m", 1)):
-                inputs.append(series(name, labels, _runs([count[side] for count in counts])))
+                inputs.append(series(name, labels, encode([count[side] for count in counts])))
             read = [count for t, count in enumerate(counts) if at - t * DAY <= days * DAY]
             means[cluster] = (sum(b for b, _ in read) / len(read), sum(n for _, n in read) / len(read))
         bad, total = (sum(mean[side] for mean in means.values()) for side in (0, 1))
@@ -311,7 +302,7 @@ def period_windows() -> list[dict[str, Any]]:
         }
         for level, ratios in levels.items():
             record = f'{level}:sli_error:ratio_rate{period}{{slo="{slo}"}}'
-            exprs.append(_rounded(record, ratios, 1e6, period_evaluation()))
+            exprs.append(_rounded(record, ratios, 1e6, evaluation))
     return [{"interval": "1d", "input_series": inputs, "promql_expr_test": exprs}]
 
 
