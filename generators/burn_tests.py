@@ -103,6 +103,11 @@ def _matchers(selection: EventSelector) -> tuple[Matcher, ...]:
         raise Untestable("its queries are {{.window}} templates, which the generator cannot synthesize series for")
     expr = promql_parser.parse(selection.query)
     assert isinstance(expr, promql_parser.VectorSelector)
+    return selector_matchers(expr)
+
+
+def selector_matchers(expr: promql_parser.VectorSelector) -> tuple[Matcher, ...]:
+    """A parsed selector's matchers, its metric name first where it has one."""
     found: list[Matcher] = [("__name__", "=", expr.name)] if expr.name else []
     return (*found, *((m.name, _op(m.op), m.value) for m in expr.matchers.matchers))
 

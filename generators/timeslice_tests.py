@@ -66,7 +66,7 @@ import promql_parser
 
 from generators import naming, promql, timeslice_promql, timeslices
 from generators.alerts import Alert
-from generators.burn_tests import Events, Untestable, events_of
+from generators.burn_tests import Events, Untestable, events_of, selector_matchers
 from generators.burn_tests import absent_case as absent_events_case
 from generators.calendar import CALENDAR_LOOKBACK, CALENDAR_STEP
 from generators.cases import Case, Check, Context, ExprCheck
@@ -451,8 +451,6 @@ def window_case(ctx: Context, slo: SLO) -> Case:
 QUANTILE_EVENTS = 1000.0  # observations a tick, times a phase's traffic
 QUANTILE_SPILL = (0.005, 0.02)  # the share of observations past the threshold, just under and on it
 
-_MATCH_OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
-
 
 def _gauge_labels(ctx: Context, query: str) -> dict[str, str] | None:
     """Labels of a series a plain selector query reads (a gauge, such as a summary's quantile), or None."""
@@ -532,10 +530,7 @@ def quantile_verdict_case(ctx: Context, slo: SLO) -> Case | None:
     if parsed is None or not parsed[1].name or "le" not in parsed[3]:
         return None
     phi, selector, window, kept = parsed
-    matchers = [("__name__", "=", selector.name or "")] + [
-        (m.name, _MATCH_OPS[str(m.op)], m.value) for m in selector.matchers.matchers
-    ]
-    base = satisfy(matchers, {"job": ctx.spec.service, "instance": ctx.profile.scrape_target})
+    base = satisfy(selector_matchers(selector), {"job": ctx.spec.service, "instance": ctx.profile.scrape_target})
     if base is None or "le" in base or not 0.98 < phi < 1 - QUANTILE_SPILL[0]:
         return None
     clock = _Clock.of(ctx, objective)
@@ -595,7 +590,7 @@ def _plain_selector(query: str) -> tuple[Matcher, ...] | None:
         return None
     if not isinstance(expr, promql_parser.VectorSelector) or expr.offset is not None or not expr.name:
         return None
-    return (("__name__", "=", expr.name), *((m.name, _MATCH_OPS[str(m.op)], m.value) for m in expr.matchers.matchers))
+    return selector_matchers(expr)
 
 
 def absent_case(ctx: Context, slo: SLO, rule: Alert) -> Case | None:
