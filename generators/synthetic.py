@@ -93,6 +93,11 @@ def effective_window(window: float, variant: Variant) -> float:
     return window - LEFT_OPEN_EMULATION if variant & 2 else window
 
 
+def inside(moment: float, start: float, variant: Variant) -> bool:
+    """Whether a range that starts at `start` holds `moment`: closed on the left (Prometheus 2), or open (3)."""
+    return moment > start if variant & 2 else moment >= start
+
+
 def range_start(at: int, tick: float, window: float, variant: Variant) -> int:
     """Index of the first sample (every `tick`) inside the range ending at tick `at`."""
     return max(0, math.ceil((at * tick - effective_window(window, variant)) / tick - 1e-9))

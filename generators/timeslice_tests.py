@@ -72,7 +72,7 @@ from generators.calendar import CALENDAR_LOOKBACK, CALENDAR_STEP
 from generators.cases import Case, Check, Context, ExprCheck
 from generators.cases import clock as clock_text
 from generators.profile import format_duration
-from generators.synthetic import VARIANTS, Matcher, Prediction, Series, Variant, agreed, counter, satisfy
+from generators.synthetic import VARIANTS, Matcher, Prediction, Series, Variant, agreed, counter, inside, satisfy
 from generators.unittests import expected, timeline_checks
 from slos.models import SLO, WINDOW_TEMPLATE, Calendar, Op, TimeslicesObjective, duration_seconds
 from slos.windows import WindowPair, enabled_pairs
@@ -106,16 +106,24 @@ class Timeline:
         return self.values[index] if moment - index * self.tick <= LOOKBACK else None
 
     def error_ratio(self, now: float, window: float, variant: Variant, since: float | None = None) -> float | None:
-        left_open = bool(variant & 2)
         start = now - window
         spacing = self.step or self.tick
         first = math.floor(start / spacing) * spacing
         moments = [first + k * spacing for k in range(round((now - first) / spacing) + 1)]
-        kept = [m for m in moments if (m > start if left_open else m >= start) and m <= now + 1e-9]
+        kept = [m for m in moments if inside(m, start, variant) and m <= now + 1e-9]
         if since is not None:
             kept = [m for m in kept if m >= since]
         found = [v for v in (self._at(m) for m in kept) if v is not None]
         return 1 - sum(found) / len(found) if found else None
+
+    def mean_ratio(self, now: float, lookback: float, step: float, window: float, variant: Variant,
+                   since: float = 0.0) -> float:  # fmt: skip
+        """A subquery's mean: the error ratios over `window` at the multiples of `step` inside the `lookback` that
+        ends at `now`, from `since` on."""
+        moments = [k * step for k in range(math.floor(now / step + 1e-9) + 1)]
+        kept = [m for m in moments if m >= since and inside(m, now - lookback, variant)]
+        ratios = [r for m in kept if (r := self.error_ratio(m, window, variant)) is not None]
+        return sum(ratios) / len(ratios)
 
 
 def period_start(calendar: Calendar, now: float) -> float:
@@ -572,14 +580,7 @@ def _period_ratios(timeline: Timeline, now: float, ctx: Context, objective: Time
     step = duration_seconds(ctx.profile.window(CALENDAR_STEP[duration]))
     lookback = duration_seconds(ctx.profile.window(CALENDAR_LOOKBACK[duration]))
     since = period_start(objective.calendar, now) + step
-    found = []
-    for variant in VARIANTS:
-        left_open = bool(variant & 2)
-        moments = [k * step for k in range(math.floor(now / step + 1e-9) + 1)]
-        kept = [m for m in moments if m >= since and (m > now - lookback if left_open else m >= now - lookback)]
-        ratios = [r for m in kept if (r := timeline.error_ratio(m, step, variant)) is not None]
-        found.append(sum(ratios) / len(ratios))
-    return found
+    return [timeline.mean_ratio(now, lookback, step, step, variant, since) for variant in VARIANTS]
 
 
 def _plain_selector(query: str) -> tuple[Matcher, ...] | None:
@@ -722,12 +723,7 @@ def period_case(ctx: Context, slo: SLO) -> Case | None:
     ]
     timeline = Timeline(tuple(values), clock.tick, clock.step)
     short = duration_seconds(ctx.profile.window(timeslices.SHORTEST_WINDOW))
-    evaluations = [k * clock.evaluation for k in range(round(now / clock.evaluation) + 1)]
-    ratios = []
-    for variant in VARIANTS:
-        kept = [e for e in evaluations if (e > now - period if variant & 2 else e >= now - period)]
-        found = [r for e in kept if (r := timeline.error_ratio(e, short, variant)) is not None]
-        ratios.append(sum(found) / len(found))
+    ratios = [timeline.mean_ratio(now, period, clock.evaluation, short, variant) for variant in VARIANTS]
     record = f"{timeslices.period_error_record(slo)}{promql.slo_selector(slo.name)}"
     low, high = promql.number(min(ratios) - BAND), promql.number(max(ratios) + BAND)
     labels = {naming.SLO_LABEL: slo.name}
