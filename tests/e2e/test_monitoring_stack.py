@@ -157,7 +157,8 @@ class AlertPath:
     pending_since: float | None = None  # Prometheus's activeAt
     seen_pending: float | None = None
     seen_firing: float | None = None
-    seen_inactive: float | None = None
+    seen_inactive: float | None = None  # after it was last seen active
+    dips: list[tuple[float, float]] = field(default_factory=list)  # (inactive, active again) before that
     in_alertmanager: dict[str, Any] | None = None  # Alertmanager's view the first time it had the alert
     seen_in_alertmanager: float | None = None
     firing: Notification | None = None
@@ -189,6 +190,8 @@ class AlertPath:
             (self.seen_in_alertmanager, f"{who} in Alertmanager: {am_text}"),
             (self.seen_inactive, f"{who} inactive again in Prometheus"),
         ]
+        for gone, back in self.dips:
+            events += [(gone, f"{who} inactive for a while in Prometheus"), (back, f"{who} active again")]
         for note, status in ((self.firing, "firing"), (self.resolved, "resolved")):
             if note is not None:
                 alert = self.alert_in(note)
@@ -227,6 +230,9 @@ def _observe(run: ContentionRun, prometheus: Prometheus, alertmanager: str, webh
     for path in run.paths.values():
         alerts = [alert for alert in firing_in_prometheus if path.matches(alert["labels"])]
         if alerts:
+            if path.seen_inactive is not None:
+                path.dips.append((path.seen_inactive, now))
+                path.seen_inactive = None
             path.pending_since = path.pending_since or min(_parse_time(alert["activeAt"]) for alert in alerts)
             states = {alert["state"] for alert in alerts}
             if "pending" in states and path.seen_pending is None:
@@ -360,6 +366,12 @@ def test_a_firing_alert_is_delivered_to_the_webhook_of_the_receiver_its_severity
     assert path.pending_since is not None and path.firing.received_at >= path.pending_since
 
 
+# PostgreSQLPoolExhausted reads an instant gauge (the guide's rule): on a loaded machine a scrape can catch one of the
+# load's threads between two inserts, outside the pool, and the alert resolves before the load ends, as it would in
+# production. The windowed alerts hold until their windows forget the load, and must not dip.
+MAY_DIP = {"pool_exhausted"}
+
+
 # The budget page stays firing until its 6h/30m pair's short window (2 min in the test profile) forgets the load,
 # longer than this module waits; its resolution is the same Alertmanager path as these.
 @pytest.mark.parametrize("key", ["insert_p95", "lock_wait", "pool_exhausted"])
@@ -369,7 +381,10 @@ def test_after_the_load_stops_the_alert_resolves_and_the_same_receiver_hears_it(
     path = contention.paths[key]
     timeline = contention.timeline()
     assert contention.load_finished is not None
-    assert path.seen_inactive is not None and path.seen_inactive > contention.load_finished - 1, timeline
+    assert path.seen_inactive is not None and path.seen_firing is not None, timeline
+    if key not in MAY_DIP:
+        assert path.seen_inactive > contention.load_finished - 1 and not path.dips, timeline
+    assert path.seen_inactive > path.seen_firing, timeline
     assert path.firing is not None and path.resolved is not None, timeline
     assert path.resolved.path_receiver == path.firing.path_receiver
     assert _parse_time(path.alert_in(path.resolved)["endsAt"]) > contention.load_started
