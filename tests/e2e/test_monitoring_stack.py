@@ -18,6 +18,7 @@ the tests check that record.
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import threading
@@ -522,11 +523,12 @@ def test_the_main_dashboards_queries_together_answer_within_the_guides_3_s_load_
 
 # --- /slo against Prometheus -----------------------------------------------------------------------------------
 
-RANGE_S = 6  # Prometheus's values over the last seconds bracket the instant the service computed its own
+RANGE_S = 6  # Prometheus's values over the seconds before the instant the service computed its own, and
+AHEAD_S = 2  # those evaluated up to a scrape and an evaluation (1 s each) after it, bracket the service's value
 # Why values differ at all: the service computes from its registry at the instant of the request over a trailing
 # window of SERVICE_SLO_WINDOW_S (20 s) between 1 s snapshots, while Prometheus computes from 1 s scrapes, over its
 # 20 s rate windows with extrapolation at the edges, at 1 s evaluations. So the service's value must lie within what
-# Prometheus computed over the last RANGE_S seconds, widened by:
+# Prometheus computed from RANGE_S seconds before the request until AHEAD_S after it, widened by:
 TOLERANCE = {
     # interpolation inside one bucket moves with the counts at the window's edges: 10 % of the value
     "quantile": (0.10, 0.0),
@@ -587,12 +589,21 @@ def _scalar(prometheus: Prometheus, expr: str) -> float | None:
     return values[0] if values else None
 
 
+def _evaluated_since(prometheus: Prometheus, moment: float) -> bool:
+    """Every rule group has been evaluated since `moment` (Prometheus's lastEvaluation, nanoseconds cut to micro)."""
+    return all(_parse_time(group["lastEvaluation"]) > moment for group in prometheus.rule_groups())
+
+
 def _slo_snapshot(service: str, prometheus: Prometheus) -> tuple[dict[str, Any], list[SloPair]]:
     report = get_json(f"{service}{API}/slo")
+    asked = time.time()
+    # The bracket reaches past the instant too: while the load fills the windows a value climbs, and the service's,
+    # computed from data up to the request, leads Prometheus's last evaluation by up to a scrape and an evaluation.
+    assert poll(lambda: _evaluated_since(prometheus, asked + AHEAD_S) or None, timeout_s=30), "no rule evaluation"
+    bracket = f"[{RANGE_S + math.ceil(time.time() - asked)}s:1s]"
     pairs = []
     for slo in load_specs().slos:
         expr = f"{_worst(slo)}({slo_expression(slo)})"
-        bracket = f"[{RANGE_S}s:1s]"
         pairs.append(
             SloPair(
                 slo.name,
