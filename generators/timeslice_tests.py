@@ -43,8 +43,9 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
   half bad: the period's ratio reads 0.25, where half the period reads 0.5 and twice it 0.4.
 - absent: the SLO's input missing, then there: the absent alert fires once missing for its `for:`, not one
   evaluation before, and resolves when it appears; an event SLI's total, or a threshold query that is a plain
-  selector. Another threshold query's inputs are not synthesized: none at all, and the alert fires once its `for:`
-  has passed, not one evaluation before.
+  selector. A histogram quantile's buckets there, missing, then back: it fires once `rate` has had under two samples
+  in its range for its `for:`, where a halved or doubled range fires an evaluation earlier or later. Another
+  threshold query's inputs are not synthesized: none at all, and the alert fires once its `for:` has passed.
 - calendar (production profile: the test profile shrinks windows but not the calendar): bad slices up to a period
   boundary and good ones after it; the period's error ratio reads 1 before and 0 after, and the recorded period start
   is the boundary the spec names, before it, after it, on it and at the local midnight before it (where an
@@ -72,7 +73,18 @@ from generators.calendar import CALENDAR_LOOKBACK, CALENDAR_STEP
 from generators.cases import Case, Check, Context, ExprCheck
 from generators.cases import clock as clock_text
 from generators.profile import format_duration
-from generators.synthetic import VARIANTS, Matcher, Prediction, Series, Variant, agreed, counter, inside, satisfy
+from generators.synthetic import (
+    VARIANTS,
+    Matcher,
+    Prediction,
+    Series,
+    Variant,
+    agreed,
+    counter,
+    inside,
+    range_start,
+    satisfy,
+)
 from generators.unittests import expected, timeline_checks
 from slos.models import SLO, WINDOW_TEMPLATE, Calendar, Op, TimeslicesObjective, duration_seconds
 from slos.windows import WindowPair, enabled_pairs
@@ -499,7 +511,10 @@ def verdict_case(ctx: Context, slo: SLO) -> Case | None:
     )
 
 
-def _bucket_query(query: str) -> tuple[float, promql_parser.VectorSelector, float, tuple[str, ...]] | None:
+_BucketQuery = tuple[float, promql_parser.VectorSelector, float, tuple[str, ...]]
+
+
+def _bucket_query(query: str) -> _BucketQuery | None:
     """(φ, the bucket selector, its range in seconds, the kept labels) of `histogram_quantile(φ, sum by (le, …)
     (rate(bucket[w])))`, or None."""
     try:
@@ -597,13 +612,19 @@ def _plain_selector(query: str) -> tuple[Matcher, ...] | None:
 def absent_case(ctx: Context, slo: SLO, rule: Alert) -> Case | None:
     """The SLO's input missing, then there: the absent alert fires once missing for its `for:`, not one evaluation
     before, and resolves when it appears: an event SLI's total (generators.burn_tests.absent_case), or a threshold
-    query that is a plain selector. Other threshold queries' inputs are not synthesized: none at all, and the alert
-    fires once its `for:` has passed. None where it has no `for:` to check."""
+    query that is a plain selector; a histogram quantile's buckets missing between two stretches of traffic. Other
+    threshold queries' inputs are not synthesized: none at all, and the alert fires once its `for:` has passed. None
+    where it has no `for:` to check."""
     objective = slo.objective
     assert isinstance(objective, TimeslicesObjective)
     if objective.threshold is None:
         return absent_events_case(ctx, slo.model_copy(update={"objective": objective.events()}), rule)
     query = objective.threshold.query
+    buckets = _bucket_query(timeslice_promql.threshold_query(objective, ctx.profile))
+    if buckets is not None:
+        case = _absent_buckets_case(ctx, slo, rule, buckets)
+        if case is not None:
+            return case
     matchers = None if WINDOW_TEMPLATE.search(query) else _plain_selector(query)
     labels = satisfy(matchers, {"job": ctx.spec.service, "instance": ctx.profile.scrape_target}) if matchers else None
     clock = _Clock.of(ctx, objective)
@@ -635,6 +656,58 @@ def absent_case(ctx: Context, slo: SLO, rule: Alert) -> Case | None:
     return Case(
         name=f"{rule.alert} fires at {clock_text(fires)} while the threshold query's series is missing, resolves at "
         f"{clock_text(resolves)} when it appears",
+        series=series,
+        checks=checks,
+        proves=(rule.alert,),
+        file=FILE,
+    )
+
+
+def _unsampled(presence: Sequence[bool], clock: _Clock, span: float, variant: Variant) -> list[bool]:
+    """At each evaluation, whether `rate` over `span` has under two of the samples `presence` says are there."""
+    per_evaluation = round(clock.evaluation / clock.tick)
+    ats = range(0, len(presence), per_evaluation)
+    return [sum(presence[range_start(at, clock.tick, span, variant) : at + 1]) < 2 for at in ats]
+
+
+def _absent_buckets_case(ctx: Context, slo: SLO, rule: Alert, buckets: _BucketQuery) -> Case | None:
+    """A histogram quantile's buckets there, missing, then there again: the absent alert is silent while they are
+    there, fires once `rate` has had under two samples in its range for its `for:`, and resolves when they are back.
+    They go missing where a halved or a doubled range reads the gap an evaluation earlier or later, and where
+    Prometheus 2 and 3 ranges agree. None where the buckets cannot be synthesized."""
+    objective = slo.objective
+    assert isinstance(objective, TimeslicesObjective) and objective.threshold is not None
+    _, selector, window, _ = buckets
+    base = satisfy(selector_matchers(selector), {"job": ctx.spec.service, "instance": ctx.profile.scrape_target})
+    clock = _Clock.of(ctx, objective)
+    per_evaluation = round(clock.evaluation / clock.tick)
+    if not selector.name or base is None or "le" in base or per_evaluation * clock.tick != clock.evaluation:
+        return None
+    hold = duration_seconds(rule.for_ or "0s")
+    gap = [False] * math.ceil((2 * window + hold + 3 * clock.evaluation) / clock.tick)
+    back = [True] * (2 * per_evaluation + 2)
+    first = math.ceil((2 * window + 2 * clock.evaluation) / clock.tick)
+    for present in range(first, first + per_evaluation):
+        presence = [True] * present + gap + back
+        states = [_unsampled(presence, clock, window, variant) for variant in VARIANTS]
+        gone = [_unsampled(presence, clock, span, 0).index(True, 1) for span in (window / 2, window, 2 * window)]
+        if all(s == states[0] for s in states) and gone[0] < gone[1] < gone[2]:
+            break
+    else:
+        return None
+    bound = repr(float(objective.threshold.threshold))
+    series = tuple(
+        Series({**base, "le": le}, tuple(v if there else None for v, there in zip(totals, presence, strict=True)))
+        for le, totals in (
+            (bound, counter([9.0] * (len(presence) - 1))),
+            ("+Inf", counter([10.0] * (len(presence) - 1))),
+        )
+    )
+    predictions = [Prediction(True, (1.0,)) if unsampled else None for unsampled in states[0]]
+    checks, fires, resolves = timeline_checks(rule, predictions, hold, clock.evaluation, {})
+    return Case(
+        name=f"{rule.alert} fires at {clock_text(fires)} once the threshold query's buckets have been missing for "
+        f"its range and its for:, resolves at {clock_text(resolves)} when they are back",
         series=series,
         checks=checks,
         proves=(rule.alert,),

@@ -230,10 +230,15 @@ def test_the_window_case_reads_a_halved_or_doubled_raw_window_outside_its_band()
 
 
 @pytest.mark.promtool
-def test_a_histogram_quantile_threshold_gets_buckets_just_under_it_then_on_it(tmp_path: Path) -> None:
+def test_a_histogram_quantile_threshold_gets_buckets_just_under_it_then_on_it_and_missing_for_its_absent_alert(
+    tmp_path: Path,
+) -> None:
     query = "histogram_quantile(0.99, sum by (le) (rate(search_latency_ms_bucket[{{.window}}])))"
     names, ran = timeslice_cases(tmp_path, {"threshold": {"query": query, "op": "<", "threshold": 500}, "period": "7d"})
     assert any("the histogram quantile just under 500 is good and on it is bad" in name for name in names)
+    # rate[5m] reads the last two samples (21m, 22m) until 26m: absent from the 30m evaluation, firing 10m later
+    absent = "CheckoutMinutesBudgetBurnMetricsAbsent fires at 40m once the threshold query's buckets have been missing"
+    assert any(name.startswith(absent) for name in names), names
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
 
 

@@ -57,6 +57,13 @@ VERDICT_MATCHER = (
 )
 
 
+_ABSENT_QUANTILE = re.compile(r"^absent\(\(?histogram_quantile\((\S+?), ")
+ABSENT_QUANTILE = (
+    "φ of the histogram quantile inside an absent-metrics alert: `histogram_quantile` returns a sample for any φ "
+    "(±Inf past 0 and 1, NaN without traffic) wherever the buckets' sum has one, so `absent(…)` reads the same"
+)
+
+
 BURN_PAIR_SLO = (
     "a burn-rate alert's `long{slo=…} > f and short{slo=…} > f` with one side's slo matcher dropped: `and` matches "
     "one to one on every label, slo included, so another SLO's burn rates on that side find no partner"
@@ -123,12 +130,6 @@ KNOWN_SURVIVORS: dict[str, tuple[tuple[str, str], ...]] = {
             "the only other SLO is a made-up neighbour without a start record. Found by the first full run of the "
             "weekly target and a quarter of the monthly one; left to do",
         ),
-        (
-            r"\] \w+MetricsAbsent: expr: ",
-            "the absent-metrics alert of a threshold query that is not a plain selector (a histogram quantile): its "
-            "case feeds no input at all (timeslice_tests.absent_case), so the query's own numbers, windows and "
-            "grouping inside `absent(…)` are told apart by none; its `for:` is checked",
-        ),
     ),
 }
 
@@ -163,6 +164,13 @@ def equivalent(mutant: Mutant) -> str | None:
         and f"-> [{fallback.group('window')}]" in mutant.what
     ):
         return FALLBACK_WINDOW
+    phi = _ABSENT_QUANTILE.search(mutant.value)
+    if (
+        mutant.rule.endswith("MetricsAbsent")
+        and phi
+        and re.fullmatch(rf"expr: \S+ -> {re.escape(phi[1])}", mutant.what)
+    ):
+        return ABSENT_QUANTILE
     rules = EQUIVALENT_RULES.get(mutant.target, ())
     return next(
         (reason for key, value, reason in rules if re.search(key, mutant.key) and re.search(value, mutant.value)), None
