@@ -939,7 +939,10 @@ def _tier_firing(check: Check, rule: Alert) -> ExprCheck:
 
 
 def calendar_case(ctx: Context, slo: SLO) -> Case | None:
-    """Bad slices up to the first period boundary after an hour, good ones after it: the budget resets."""
+    """Bad slices up to the first period boundary after an hour; after it, the first step's slices bad and the first
+    half of each later step's: the period's error ratio reads 1 before the boundary, and after it the mean (not the
+    max) of the new period's step ratios (the budget resets), each over its step (not a 5m window), from the first
+    step on, within a band around what Prometheus 2 and 3 read."""
     objective = slo.objective
     assert isinstance(objective, TimeslicesObjective)
     if objective.calendar is None or not ctx.profile.committed:
@@ -950,13 +953,18 @@ def calendar_case(ctx: Context, slo: SLO) -> Case | None:
         boundary = previous
     before = math.floor((boundary - 1) / clock.evaluation) * clock.evaluation
     after = math.ceil((boundary + 3600) / clock.evaluation) * clock.evaluation
-    values = [0.0 if k * clock.tick < boundary else 1.0 for k in range(math.ceil(after / clock.tick) + 1)]
+    step = duration_seconds(ctx.profile.window(CALENDAR_STEP[objective.calendar.duration]))
+    since = [k * clock.tick - boundary for k in range(math.ceil(after / clock.tick) + 1)]
+    values = [0.0 if s < step or s % step < step / 2 else 1.0 for s in since]
+    ratios = _period_ratios(Timeline(tuple(values), clock.tick, clock.step), after, ctx, objective)
     selector = promql.slo_selector(slo.name)
     labels = {naming.SLO_LABEL: slo.name}
     start_record = naming.CALENDAR_START_RECORD
+    ratio = f"{naming.CALENDAR_ERROR_RECORD}{selector}"
     exprs = [
-        _bool_check(moment, f"{naming.CALENDAR_ERROR_RECORD}{selector} == bool {ratio:g}", labels, 1.0)
-        for moment, ratio in ((before, 1.0), (after, 0.0))
+        _bool_check(before, f"{ratio} == bool 1", labels, 1.0),
+        _bool_check(after, f"{ratio} > bool {promql.number(min(ratios) - BAND)}", labels, 1.0),
+        _bool_check(after, f"{ratio} < bool {promql.number(max(ratios) + BAND)}", labels, 1.0),
     ]
     # The boundary itself starts the new period (`%` and `<` read it on its side); at the local midnight before it,
     # the day of the month turns (probed there and one evaluation before): each where an evaluation falls on it.
@@ -966,7 +974,9 @@ def calendar_case(ctx: Context, slo: SLO) -> Case | None:
         started = period_start(objective.calendar, moment)
         exprs.append(_bool_check(moment, f"{start_record}{selector}", {"__name__": start_record, **labels}, started))
     return _expr_case(
-        f"{slo.name}: the calendar period's budget resets at the boundary", (_fed(slo, values),), tuple(exprs)
+        f"{slo.name}: the calendar period's budget resets at the boundary; its ratio is the mean of its steps' ratios",
+        (_fed(slo, values),),
+        tuple(exprs),
     )
 
 

@@ -64,6 +64,14 @@ ABSENT_QUANTILE = (
 )
 
 
+_FALLBACK_FACTOR = re.compile(r" or -1 \* sum by .* >= bool 0\.\d*[1-9]\d*$")
+FALLBACK_FACTOR = (
+    "the factor of the `or 0 * total` fallback in a slice compared with a positive slice target: where no good events "
+    "are counted the slice's good fraction is the factor itself, 0 or -1, under the target either way, so the slice "
+    "reads bad alike (a slice recorded without a target, in ratio-timeslices, tells them apart)"
+)
+
+
 BURN_PAIR_SLO = (
     "a burn-rate alert's `long{slo=…} > f and short{slo=…} > f` with one side's slo matcher dropped: `and` matches "
     "one to one on every label, slo included, so another SLO's burn rates on that side find no partner"
@@ -92,21 +100,6 @@ KNOWN_SURVIVORS: dict[str, tuple[tuple[str, str], ...]] = {
             "bucket first appears or before it vanishes, which the period case aligns with an evaluation",
         ),
     ),
-    "openslo-calendar-week": (
-        (
-            r"\] slo:sli_timeslice_good:ratio: expr: >= bool -> > bool$",
-            "an event slice exactly at its target: the slice case straddles the target 1 % either side, and events "
-            "meet it exactly only by chance; the share case that puts a slice exactly at its bar is generated for "
-            "threshold slices, which this example has none of (the timeslices target kills it). Found by the first "
-            "full run of the merged cases; left to do",
-        ),
-        (
-            r"\] slo:sli_timeslice_good:ratio: expr: 0 -> -1$",
-            "the `> 0` guard of a slice counted by its good events, `> -1`: the namespaces case's idle namespace "
-            "should then record a bad slice where it records none, yet no check tells them apart here (the other "
-            "time-slice targets kill it). Found by the first full run of the merged cases; not analysed yet",
-        ),
-    ),
     "openslo-calendar-month": (
         (
             r"\] slo:calendar_period_start:timestamp: expr: (86400 -> \d+ \(occurrence ([6-9]|1[01])\)"
@@ -121,14 +114,18 @@ KNOWN_SURVIVORS: dict[str, tuple[tuple[str, str], ...]] = {
     # every time-slice target: tests/promtool/specs/checkout.yaml and the OpenSLO examples
     "time-slices": (
         (
-            r"\] slo:sli_error:ratio_calendar: expr: ((300|1800) -> \d+|avg_over_time -> max_over_time"
-            r"|drop slo=\"[^\"]+\" \(occurrence 2\))$",
-            "the calendar period's error ratio: the first step it counts, `start + step`, moved by 2 % (the steps "
-            "fall on the step's grid, so a step earlier counts the same ones and one later drops the first, whose "
-            "ratio the calendar case reads as good like the rest); its max, which the budget case's slices never "
-            "lift past the budget while their mean stays under it; the start read without its slo matcher, where "
-            "the only other SLO is a made-up neighbour without a start record. Found by the first full run of the "
-            "weekly target and a quarter of the monthly one; left to do",
+            r"\] slo:sli_error:ratio_calendar: expr: ((300|1800) -> \d+|drop slo=\"[^\"]+\" \(occurrence 2\))$",
+            "the calendar period's error ratio: the first step it counts, `start + step`, moved 2 % earlier (the "
+            "steps fall on the step's grid, so the same ones count) or, with 5-minute steps, 2 % later (the calendar "
+            "case's first step is bad, but Prometheus 2 and 3 read 5 one-minute slices a step or 6, and its band "
+            "holds the mean without it); the start read without its slo matcher, where the only other SLO is a "
+            "made-up neighbour without a start record",
+        ),
+        (
+            r"\] slo:sli_timeslice_good:ratio: expr: >= bool -> > bool$",
+            "an event slice exactly at its target: the slice case straddles the target 1 % either side, and events "
+            "meet it exactly only by chance; the share case that puts a slice exactly at its bar is generated for "
+            "threshold slices, which the calendar examples have none of (the timeslices target kills it)",
         ),
     ),
 }
@@ -164,6 +161,8 @@ def equivalent(mutant: Mutant) -> str | None:
         and f"-> [{fallback.group('window')}]" in mutant.what
     ):
         return FALLBACK_WINDOW
+    if mutant.what == "expr: 0 -> -1" and _FALLBACK_FACTOR.search(mutant.value):
+        return FALLBACK_FACTOR
     phi = _ABSENT_QUANTILE.search(mutant.value)
     if (
         mutant.rule.endswith("MetricsAbsent")
