@@ -47,10 +47,11 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
   in its range for its `for:`, where a halved or doubled range fires an evaluation earlier or later. Another
   threshold query's inputs are not synthesized: none at all, and the alert fires once its `for:` has passed.
 - calendar (production profile: the test profile shrinks windows but not the calendar): bad slices up to a period
-  boundary and good ones after it; the period's error ratio reads 1 before and 0 after, and the recorded period start
-  is the boundary the spec names, before it, after it, on it and at the local midnight before it (where an
-  evaluation falls on them); in the tiers file,
-  with no slices, the recorded start at every evaluation for three days.
+  boundary; after it, the first step's slices bad and the first half of each later step's: the period's error ratio
+  reads 1 before, and after it the mean of the new period's step ratios within a band (not their max; with 30m
+  steps, not a 5m window's read at each step, nor the mean without the first step); the recorded period start is
+  the boundary the spec names, before it, after it, on it and at the local midnight before it (where an evaluation
+  falls on them); in the tiers file, with no slices, the recorded start at every evaluation for three days.
 
 Predictions come from `Timeline`, which evaluates the subqueries as Prometheus does: steps at multiples of the step,
 each reading the latest sample at or before it, in ranges closed (Prometheus 2) or open (3) on the left.
@@ -652,10 +653,16 @@ def absent_case(ctx: Context, slo: SLO, rule: Alert) -> Case | None:
         None if k * clock.evaluation >= missing * clock.tick else Prediction(True, (1.0,))
         for k in range(math.floor((ticks - 1) * clock.tick / clock.evaluation) + 1)
     ]
-    checks, fires, resolves = timeline_checks(rule, predictions, hold, clock.evaluation, out)
+    return _absent_timeline(rule, series, predictions, hold, clock, out,
+                            ("while the threshold query's series is missing", "when it appears"))  # fmt: skip
+
+
+def _absent_timeline(rule: Alert, series: tuple[Series, ...], predictions: Sequence[Prediction | None], hold: float,
+                     clock: _Clock, labels: Mapping[str, str], when: tuple[str, str]) -> Case:  # fmt: skip
+    """The absent alert's case: it fires and resolves as `predictions` say, `when` (it fires, it resolves) named."""
+    checks, fires, resolves = timeline_checks(rule, predictions, hold, clock.evaluation, labels)
     return Case(
-        name=f"{rule.alert} fires at {clock_text(fires)} while the threshold query's series is missing, resolves at "
-        f"{clock_text(resolves)} when it appears",
+        name=f"{rule.alert} fires at {clock_text(fires)} {when[0]}, resolves at {clock_text(resolves)} {when[1]}",
         series=series,
         checks=checks,
         proves=(rule.alert,),
@@ -704,15 +711,8 @@ def _absent_buckets_case(ctx: Context, slo: SLO, rule: Alert, buckets: _BucketQu
         )
     )
     predictions = [Prediction(True, (1.0,)) if unsampled else None for unsampled in states[0]]
-    checks, fires, resolves = timeline_checks(rule, predictions, hold, clock.evaluation, {})
-    return Case(
-        name=f"{rule.alert} fires at {clock_text(fires)} once the threshold query's buckets have been missing for "
-        f"its range and its for:, resolves at {clock_text(resolves)} when they are back",
-        series=series,
-        checks=checks,
-        proves=(rule.alert,),
-        file=FILE,
-    )
+    missing = "once the threshold query's buckets have been missing for its range and its for:"
+    return _absent_timeline(rule, series, predictions, hold, clock, {}, (missing, "when they are back"))
 
 
 BUDGET_BURST = "15m"
