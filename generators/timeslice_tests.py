@@ -985,20 +985,53 @@ def calendar_case(ctx: Context, slo: SLO) -> Case | None:
 CALENDAR_PROBES = "3d"
 
 
+UNEQUAL_TURNS = 2  # months after one of another length the start case probes (1970's February and March)
+
+
+def _unequal_month_turns(calendar: Calendar, evaluation: float) -> tuple[list[float], list[float]]:
+    """The first UNEQUAL_TURNS local months after one of another length, and the evaluations from each one's first
+    local midnight to its period boundary: there the period began in the month before, whose length the recorded
+    start reads (`days_in_month` of a moment just before that midnight). None for a week."""
+    if calendar.duration != "1M":
+        return [], []
+    when = calendar.when
+    boundary = (when.day - 1) * 86400 + when.hour * 3600 + when.minute * 60 + when.second
+    turns: list[float] = []
+    month, days = datetime(1970, 1, 1), 31
+    while len(turns) < UNEQUAL_TURNS:
+        month = datetime(month.year + month.month // 12, month.month % 12 + 1, 1)
+        length = (datetime(month.year + month.month // 12, month.month % 12 + 1, 1) - month).days
+        if length != days:
+            turns.append(month.replace(tzinfo=UTC).timestamp() - calendar.standard_offset())
+        days = length
+    moments = [
+        k * evaluation
+        for begins in turns
+        for k in range(math.floor(begins / evaluation) + 1, math.ceil((begins + boundary) / evaluation))
+    ]
+    return turns, moments
+
+
 def calendar_start_case(ctx: Context, slo: SLO) -> Case | None:
-    """No slices at all, the recorded period start probed at every evaluation of the tiers file for CALENDAR_PROBES:
-    later days of the month, the clock past midnight, a week's boundary (the start is computed from `time()` alone)."""
+    """No slices at all, the recorded period start probed at every evaluation of the tiers file for CALENDAR_PROBES
+    (later days of the month, the clock past midnight, a week's boundary: the start is computed from `time()` alone),
+    and from the first midnight of a month after one of another length to its boundary, twice."""
     objective = slo.objective
     assert isinstance(objective, TimeslicesObjective)
     if objective.calendar is None or not ctx.profile.committed:
         return None
     evaluation = _Clock.tiers(ctx, objective).evaluation
     moments = [k * evaluation for k in range(round(duration_seconds(CALENDAR_PROBES) / evaluation) + 1)]
+    turns, after = _unequal_month_turns(objective.calendar, evaluation)
+    moments += after
     selector = promql.slo_selector(slo.name)
     labels = {"__name__": naming.CALENDAR_START_RECORD, naming.SLO_LABEL: slo.name}
+    unequal = (
+        f", and from the local midnights of {' and '.join(map(clock_text, turns))} to their boundary" if after else ""
+    )
     return Case(
         name=f"{slo.name}: the recorded period start is the boundary the spec names at every evaluation for "
-        f"{CALENDAR_PROBES}",
+        f"{CALENDAR_PROBES}{unequal}",
         series=(),
         checks=(),
         proves=(),
