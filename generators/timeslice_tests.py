@@ -51,7 +51,8 @@ series every minute, rules evaluated every 5 minutes, both scaled by the profile
   reads 1 before, and after it the mean of the new period's step ratios within a band (not their max; with 30m
   steps, not a 5m window's read at each step, nor the mean without the first step); the recorded period start is
   the boundary the spec names, before it, after it, on it and at the local midnight before it (where an evaluation
-  falls on them); in the tiers file, with no slices, the recorded start at every evaluation for three days.
+  falls on them); in the tiers file, with no slices, the recorded start at every evaluation for three days, and in
+  the first hours of 1970's February and March (the month before of another length).
 
 Predictions come from `Timeline`, which evaluates the subqueries as Prometheus does: steps at multiples of the step,
 each reading the latest sample at or before it, in ranges closed (Prometheus 2) or open (3) on the left.
