@@ -43,7 +43,7 @@ def emulate(expr: str, moments: Moments) -> Any:
 
 def moments() -> Moments:
     """Each minute of the two days around every UTC month's turn (the zone's a few hours off it) and every 10
-    minutes between, from a day after the epoch (`time() - 5h` stays positive) to February 1974."""
+    minutes between, from a day after the epoch (`time() - 5h` stays positive) through the first month of 1974."""
     turns = np.arange("1970-01", "1974-02", dtype="datetime64[M]").astype("datetime64[s]").astype(np.int64)
     around = (turns[:, None] + np.arange(-86400, 86400, 60)[None, :]).ravel()
     every = np.unique(np.concatenate([around, np.arange(turns[0], turns[-1], 600)]))
