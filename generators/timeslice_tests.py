@@ -147,14 +147,26 @@ def period_start(calendar: Calendar, now: float) -> float:
     local = now + calendar.standard_offset()
     clock = datetime.fromtimestamp(local, UTC)
     into = (clock.day - 1) * 86400 + local % 86400
-    when = calendar.when
-    boundary = (when.day - 1) * 86400 + when.hour * 3600 + when.minute * 60 + when.second
+    boundary = _month_boundary(calendar)
     if into >= boundary:
         return now - (into - boundary)
     previous = datetime.fromtimestamp(local - into - 1, UTC)
-    days = (datetime(previous.year + previous.month // 12, previous.month % 12 + 1, 1) - datetime(
-        previous.year, previous.month, 1)).days  # fmt: skip
-    return now - (into - boundary + days * 86400)
+    return now - (into - boundary + _days_in(datetime(previous.year, previous.month, 1)) * 86400)
+
+
+def _month_boundary(calendar: Calendar) -> float:
+    """Seconds from a local month's first midnight to its period boundary (the `start`'s day and time)."""
+    when = calendar.when
+    return (when.day - 1) * 86400 + when.hour * 3600 + when.minute * 60 + when.second
+
+
+def _next_month(first: datetime) -> datetime:
+    return datetime(first.year + first.month // 12, first.month % 12 + 1, 1)
+
+
+def _days_in(first: datetime) -> int:
+    """Days in the month that begins at `first`."""
+    return (_next_month(first) - first).days
 
 
 def _record(objective: TimeslicesObjective) -> str:
@@ -995,16 +1007,13 @@ def _unequal_month_turns(calendar: Calendar, evaluation: float) -> tuple[list[fl
     start reads (`days_in_month` of a moment just before that midnight). None for a week."""
     if calendar.duration != "1M":
         return [], []
-    when = calendar.when
-    boundary = (when.day - 1) * 86400 + when.hour * 3600 + when.minute * 60 + when.second
+    boundary = _month_boundary(calendar)
     turns: list[float] = []
-    month, days = datetime(1970, 1, 1), 31
+    month = datetime(1970, 1, 1)
     while len(turns) < UNEQUAL_TURNS:
-        month = datetime(month.year + month.month // 12, month.month % 12 + 1, 1)
-        length = (datetime(month.year + month.month // 12, month.month % 12 + 1, 1) - month).days
-        if length != days:
+        month, before = _next_month(month), month
+        if _days_in(month) != _days_in(before):
             turns.append(month.replace(tzinfo=UTC).timestamp() - calendar.standard_offset())
-        days = length
     moments = [
         k * evaluation
         for begins in turns
