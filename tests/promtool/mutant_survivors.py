@@ -42,7 +42,7 @@ EQUIVALENT_RULES: dict[str, tuple[tuple[str, str, str], ...]] = {
             "moving that moment earlier, or changing a `(day - 1)` term that is 0 on day 1, leaves it there; in the "
             "`< bool` test, a `(day - 1)` term 0 on day 1 and past the boundary on any other day, or a day turning "
             "6 minutes later at a time past the boundary, decides alike. Each reads as the original at every minute "
-            "of 1970-1972 and every 10 minutes to 2039 (tests/promtool/test_month_start.py)",
+            "around each month's turn of 1970-1973 and every 10 minutes between (tests/promtool/test_month_start.py)",
         ),
     ),
     "clusters-global": (
